@@ -1,0 +1,67 @@
+package main
+
+import (
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"go.opentelemetry.io/collector/connector"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/debugexporter"
+	"go.opentelemetry.io/collector/exporter/nopexporter"
+	"go.opentelemetry.io/collector/exporter/otlpexporter"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/memorylimiterprocessor"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
+
+	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
+	"github.com/vigil-obs/vigil/processors/clusteridentityprocessor"
+	"github.com/vigil-obs/vigil/processors/k8senrichprocessor"
+)
+
+// components returns every factory built into vigil: the core components it reuses and its own.
+func components() (otelcol.Factories, error) {
+	var errs []error
+	receivers, err := otelcol.MakeFactoryMap[receiver.Factory](
+		otlpreceiver.NewFactory(),
+	)
+	errs = append(errs, err)
+	processors, err := otelcol.MakeFactoryMap[processor.Factory](
+		memorylimiterprocessor.NewFactory(),
+		k8senrichprocessor.NewFactory(),
+		clusteridentityprocessor.NewFactory(),
+	)
+	errs = append(errs, err)
+	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](
+		otlpexporter.NewFactory(),
+		otlphttpexporter.NewFactory(),
+		debugexporter.NewFactory(),
+		nopexporter.NewFactory(),
+	)
+	errs = append(errs, err)
+	extensions, err := otelcol.MakeFactoryMap[extension.Factory](
+		healthcheckextension.NewFactory(),
+		filestorage.NewFactory(),
+		clusterauthextension.NewFactory(),
+	)
+	errs = append(errs, err)
+	connectors, err := otelcol.MakeFactoryMap[connector.Factory]()
+	errs = append(errs, err)
+	for _, e := range errs {
+		if e != nil {
+			return otelcol.Factories{}, e
+		}
+	}
+	return otelcol.Factories{
+		Receivers:  receivers,
+		Processors: processors,
+		Exporters:  exporters,
+		Extensions: extensions,
+		Connectors: connectors,
+		Telemetry:  otelconftelemetry.NewFactory(),
+	}, nil
+}
+

@@ -1,0 +1,90 @@
+// Command vigil is the vigil OpenTelemetry Collector distribution: the agent, the gateway and the
+// all-in-one role, chosen by configuration. Run without --config it starts the all-in-one role with
+// the embedded defaults of deploy/config/allinone.yaml.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/provider/envprovider"
+	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
+	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
+	"go.opentelemetry.io/collector/otelcol"
+
+	deployconfig "github.com/vigil-obs/vigil/deploy/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	if err := newRootCommand(os.Args[1:]).Execute(); err != nil {
+		// cobra has already printed the error.
+		os.Exit(1)
+	}
+}
+
+func buildInfo() component.BuildInfo {
+	return component.BuildInfo{
+		Command:     "vigil",
+		Description: "vigil: unified observability aggregator for multi-cluster Kubernetes",
+		Version:     version,
+	}
+}
+
+func collectorSettings() otelcol.CollectorSettings {
+	return otelcol.CollectorSettings{
+		BuildInfo: buildInfo(),
+		Factories: components,
+		ConfigProviderSettings: otelcol.ConfigProviderSettings{
+			ResolverSettings: confmap.ResolverSettings{
+				// The default: replaced by any --config flag.
+				URIs: []string{deployconfig.AllInOne},
+				ProviderFactories: []confmap.ProviderFactory{
+					fileprovider.NewFactory(),
+					envprovider.NewFactory(),
+					yamlprovider.NewFactory(),
+					deployconfig.NewProviderFactory(),
+				},
+				DefaultScheme: "env",
+			},
+		},
+	}
+}
+
+// newRootCommand builds the collector's command (--config, --set, validate, components,
+// featuregate, print-config) and adds vigil's own flags and subcommands.
+func newRootCommand(args []string) *cobra.Command {
+	set := collectorSettings()
+	root := otelcol.NewCommand(set)
+	root.Short = "vigil collects, correlates and routes metrics, logs, traces and Kubernetes audit logs"
+	root.Long = root.Short + ".\n\nWithout --config, vigil runs the all-in-one role on 127.0.0.1 with embedded defaults\n" +
+		"(" + deployconfig.AllInOne + "; also available: embedded:agent.yaml, embedded:gateway.yaml)."
+	root.SetArgs(args)
+
+	dataDir := root.PersistentFlags().String("data-dir", "",
+		"directory for everything stateful (default $VIGIL_DATA_DIR, else ./data)")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		_, err := prepareDataDir(*dataDir)
+		return err
+	}
+	run := root.RunE
+	root.RunE = func(cmd *cobra.Command, cmdArgs []string) error {
+		printBanner(cmd.OutOrStdout(), set, configURIs(args))
+		return run(cmd, cmdArgs)
+	}
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print vigil's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "vigil %s\n", version)
+			return err
+		},
+	})
+	return root
+}

@@ -1,0 +1,169 @@
+package clusterauthextension
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/extensionauth"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+// ClusterAttribute is the client.Info.Auth attribute that holds the authenticated cluster name.
+const ClusterAttribute = "k8s.cluster.name"
+
+// authenticator implements extensionauth.Server. It is safe for concurrent use: its maps are
+// read-only after construction.
+type authenticator struct {
+	subjects map[string]string
+	tokens   []tokenEntry
+	logger   *zap.Logger
+}
+
+type tokenEntry struct {
+	token   []byte
+	cluster string
+}
+
+func newAuthenticator(cfg *Config, logger *zap.Logger) *authenticator {
+	a := &authenticator{subjects: map[string]string{}, logger: logger}
+	for _, cl := range cfg.Clusters {
+		for _, s := range cl.Subjects {
+			a.subjects[s] = cl.Name
+		}
+		for _, t := range cl.BearerTokens {
+			a.tokens = append(a.tokens, tokenEntry{token: []byte(t), cluster: cl.Name})
+		}
+	}
+	return a
+}
+
+func (a *authenticator) Start(context.Context, component.Host) error { return nil }
+func (a *authenticator) Shutdown(context.Context) error              { return nil }
+
+// Authenticate derives the cluster from the client certificate (gRPC) or the bearer token, and
+// returns a context whose client.Info.Auth carries it. It fails with codes.Unauthenticated when no
+// credential maps to a cluster, and with codes.PermissionDenied when the certificate and the token
+// map to different clusters.
+func (a *authenticator) Authenticate(ctx context.Context, headers map[string][]string) (context.Context, error) {
+	certCluster, certSubject := a.fromCertificate(ctx)
+	tokenCluster, tokenErr := a.fromToken(headers)
+	if tokenErr != nil {
+		return ctx, status.Error(codes.Unauthenticated, tokenErr.Error())
+	}
+	if certCluster != "" && tokenCluster != "" && certCluster != tokenCluster {
+		return ctx, status.Errorf(codes.PermissionDenied,
+			"client certificate %q maps to cluster %q but the bearer token maps to cluster %q", certSubject, certCluster, tokenCluster)
+	}
+	data := authData{method: "mtls", subject: certSubject, cluster: certCluster}
+	if certCluster == "" {
+		if tokenCluster == "" {
+			msg := "no credential maps to a cluster: present a client certificate listed under clusterauth clusters[].subjects" +
+				" or a bearer token listed under clusters[].bearer_tokens"
+			if certSubject != "" {
+				msg = fmt.Sprintf("client certificate %q is not listed under clusterauth clusters[].subjects, and no known bearer token was sent", certSubject)
+			}
+			return ctx, status.Error(codes.Unauthenticated, msg)
+		}
+		data = authData{method: "bearer_token", cluster: tokenCluster}
+	}
+	cl := client.FromContext(ctx)
+	cl.Auth = data
+	return client.NewContext(ctx, cl), nil
+}
+
+// fromCertificate returns the cluster mapped from the verified peer certificate of a gRPC
+// connection, and a printable subject of that certificate ("" without one).
+func (a *authenticator) fromCertificate(ctx context.Context) (cluster, subject string) {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.AuthInfo == nil {
+		return "", ""
+	}
+	tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(tlsInfo.State.VerifiedChains) == 0 || len(tlsInfo.State.PeerCertificates) == 0 {
+		return "", ""
+	}
+	cert := tlsInfo.State.PeerCertificates[0]
+	for _, id := range identities(cert) {
+		if c, ok := a.subjects[id]; ok {
+			return c, id
+		}
+	}
+	return "", cert.Subject.String()
+}
+
+// identities lists the names by which a certificate can be mapped, most specific first.
+func identities(cert *x509.Certificate) []string {
+	ids := []string{cert.Subject.String()}
+	if cert.Subject.CommonName != "" {
+		ids = append(ids, cert.Subject.CommonName)
+	}
+	ids = append(ids, cert.DNSNames...)
+	for _, u := range cert.URIs {
+		ids = append(ids, u.String())
+	}
+	return append(ids, cert.EmailAddresses...)
+}
+
+var errMalformedAuthorization = errors.New(`malformed authorization header: expected "Bearer <token>"`)
+
+// fromToken returns the cluster of the bearer token in the headers, "" when there is none.
+func (a *authenticator) fromToken(headers map[string][]string) (string, error) {
+	var value string
+	for k, v := range headers {
+		if strings.EqualFold(k, "authorization") && len(v) > 0 {
+			value = v[0]
+			break
+		}
+	}
+	if value == "" {
+		return "", nil
+	}
+	scheme, token, ok := strings.Cut(value, " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") || token == "" {
+		return "", errMalformedAuthorization
+	}
+	var found string
+	for _, e := range a.tokens {
+		// Compare against every token so that timing does not reveal which one matched.
+		if subtle.ConstantTimeCompare(e.token, []byte(token)) == 1 {
+			found = e.cluster
+		}
+	}
+	if found == "" {
+		return "", errors.New("bearer token is not listed under clusterauth clusters[].bearer_tokens")
+	}
+	return found, nil
+}
+
+// authData is the client.AuthData of an authenticated cluster.
+type authData struct {
+	method, subject, cluster string
+}
+
+func (d authData) GetAttribute(name string) any {
+	switch name {
+	case ClusterAttribute:
+		return d.cluster
+	case "auth.method":
+		return d.method
+	case "subject":
+		return d.subject
+	}
+	return nil
+}
+
+func (d authData) GetAttributeNames() []string {
+	return []string{ClusterAttribute, "auth.method", "subject"}
+}
+
+var _ extensionauth.Server = (*authenticator)(nil)

@@ -1,0 +1,48 @@
+package clusteridentityprocessor
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/processor"
+)
+
+// Type is the component type of the processor in YAML.
+var Type = component.MustNewType("clusteridentity")
+
+const stability = component.StabilityLevelBeta
+
+// NewFactory returns the factory of the clusteridentity processor.
+func NewFactory() processor.Factory {
+	return processor.NewFactory(Type,
+		func() component.Config { return createDefaultConfig() },
+		processor.WithLogs(createLogs, stability),
+		processor.WithMetrics(createMetrics, stability),
+		processor.WithTraces(createTraces, stability),
+	)
+}
+
+func createLogs(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
+	e, err := newEnforcer(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	return &logsProcessor{enforcer: e, next: next}, nil
+}
+
+func createMetrics(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
+	e, err := newEnforcer(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	return &metricsProcessor{enforcer: e, next: next}, nil
+}
+
+func createTraces(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	e, err := newEnforcer(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	return &tracesProcessor{enforcer: e, next: next}, nil
+}
