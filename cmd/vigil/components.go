@@ -64,4 +64,3 @@ func components() (otelcol.Factories, error) {
 		Telemetry:  otelconftelemetry.NewFactory(),
 	}, nil
 }
-

@@ -1,0 +1,38 @@
+# vigil — make targets. `make run` starts the all-in-one role; `make test` runs every test.
+GO        ?= go
+BIN       ?= bin/vigil
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+PKGS      := ./...
+TEST_TIMEOUT ?= 30m
+BENCH_COUNT  ?= 6
+
+.PHONY: build run test test-short bench lint fmt tidy clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vigil
+
+## run: start vigil all-in-one on 127.0.0.1 with embedded defaults (data in ./data)
+run: build
+	./$(BIN)
+
+## test: unit and integration tests (real Prometheus etc.; see .ci/run for what they need), with -race
+test:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+test-short:
+	$(GO) test -race -short -count=1 $(PKGS)
+
+## bench: Go benchmarks, repeated for benchstat
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(PKGS)
+
+## lint: golangci-lint v2, pinned in tools/go.mod
+lint:
+	$(GO) tool -modfile=tools/go.mod golangci-lint run ./...
+
+fmt:
+	$(GO) tool -modfile=tools/go.mod golangci-lint fmt ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	deployconfig "github.com/vigil-obs/vigil/deploy/config"
+)
+
+// roleEnv is the environment the role configs need to validate (as a DaemonSet would set it).
+func roleEnv(t *testing.T) {
+	t.Helper()
+	t.Setenv("VIGIL_CLUSTER_NAME", "test-cluster")
+	t.Setenv("K8S_NODE_NAME", "node-1")
+	t.Setenv("VIGIL_DATA_DIR", t.TempDir())
+}
+
+func execute(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCommand(args)
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestRoleConfigsValidate(t *testing.T) {
+	for _, name := range []string{"agent.yaml", "gateway.yaml", "allinone.yaml"} {
+		for _, uri := range []string{filepath.Join("..", "..", "deploy", "config", name), "embedded:" + name} {
+			t.Run(uri, func(t *testing.T) {
+				roleEnv(t)
+				out, err := execute(t, "validate", "--config", uri)
+				require.NoError(t, err, out)
+			})
+		}
+	}
+}
+
+func TestEmbeddedConfigsAreTheDeployFiles(t *testing.T) {
+	require.Equal(t, []string{"agent.yaml", "allinone.yaml", "gateway.yaml"}, deployconfig.Names())
+	for _, name := range deployconfig.Names() {
+		embedded, err := deployconfig.Read(name)
+		require.NoError(t, err)
+		onDisk, err := os.ReadFile(filepath.Join("..", "..", "deploy", "config", name))
+		require.NoError(t, err)
+		require.Equal(t, string(onDisk), string(embedded), name)
+	}
+	require.Equal(t, []string{deployconfig.AllInOne}, collectorSettings().ConfigProviderSettings.ResolverSettings.URIs,
+		"vigil without --config must run the all-in-one file")
+}
+
+func TestValidateNamesProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{
+			name: "unknown key",
+			yaml: "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpointt: 127.0.0.1:0\n" +
+				"exporters:\n  debug: {}\nservice:\n  pipelines:\n    logs: {receivers: [otlp], exporters: [debug]}\n",
+			want: []string{"otlp", "endpointt"},
+		},
+		{
+			name: "bad value in a vigil component",
+			yaml: "receivers:\n  otlp:\n    protocols:\n      grpc: {endpoint: 127.0.0.1:0}\n" +
+				"processors:\n  clusteridentity: {on_mismatch: drop}\n  k8senrich: {cluster_name: \"\"}\n" +
+				"exporters:\n  debug: {}\nservice:\n  pipelines:\n    logs: {receivers: [otlp], processors: [clusteridentity, k8senrich], exporters: [debug]}\n",
+			want: []string{`on_mismatch: "drop" is not allowed`, "cluster_name"},
+		},
+		{
+			name: "undefined component",
+			yaml: "receivers:\n  otlp:\n    protocols:\n      grpc: {endpoint: 127.0.0.1:0}\n" +
+				"exporters:\n  debug: {}\nservice:\n  pipelines:\n    logs: {receivers: [otlp], exporters: [opensearch]}\n",
+			want: []string{"opensearch"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "vigil.yaml")
+			require.NoError(t, os.WriteFile(path, []byte(tt.yaml), 0o600))
+			out, err := execute(t, "validate", "--config", path)
+			require.Error(t, err)
+			for _, w := range tt.want {
+				require.Contains(t, err.Error()+out, w)
+			}
+		})
+	}
+}
+
+func TestVersionAndComponents(t *testing.T) {
+	out, err := execute(t, "version")
+	require.NoError(t, err)
+	require.Equal(t, "vigil "+version+"\n", out)
+
+	out, err = execute(t, "components")
+	require.NoError(t, err)
+	for _, c := range []string{"otlp", "otlp_grpc", "debug", "memory_limiter", "health_check", "file_storage",
+		"clusterauth", "clusteridentity", "k8senrich"} {
+		require.Contains(t, out, "name: "+c+"\n", "component %s must be built in", c)
+	}
+}
+
+func TestConfigURIs(t *testing.T) {
+	require.Equal(t, []string{"a.yaml", "b.yaml", "embedded:agent.yaml"},
+		configURIs([]string{"--config", "a.yaml", "--data-dir", "x", "--config=b.yaml", "-config=embedded:agent.yaml"}))
+	require.Empty(t, configURIs([]string{"--data-dir", "x"}))
+}
+
+func TestBanner(t *testing.T) {
+	t.Setenv("VIGIL_DATA_DIR", "/var/lib/vigil-test")
+	var out bytes.Buffer
+	printBanner(&out, collectorSettings(), nil)
+	s := out.String()
+	for _, want := range []string{
+		"config embedded:allinone.yaml",
+		"receiver otlp grpc", "127.0.0.1:4317",
+		"receiver otlp http", "127.0.0.1:4318",
+		"extension health_check", "127.0.0.1:13133",
+		"own metrics", "http://127.0.0.1:8888/metrics",
+		"data directory", "/var/lib/vigil-test",
+	} {
+		require.Contains(t, s, want)
+	}
+	require.LessOrEqual(t, strings.Count(s, "\n"), 10, "the banner is one short block:\n%s", s)
+}
+
+func TestDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nested", "data")
+	t.Setenv(dataDirEnv, "")
+	got, err := prepareDataDir(dir)
+	require.NoError(t, err)
+	require.Equal(t, dir, got)
+	require.Equal(t, dir, os.Getenv(dataDirEnv))
+	st, err := os.Stat(dir)
+	require.NoError(t, err)
+	require.True(t, st.IsDir())
+
+	t.Setenv(dataDirEnv, filepath.Join(t.TempDir(), "from-env"))
+	got, err = prepareDataDir("")
+	require.NoError(t, err)
+	require.Equal(t, os.Getenv(dataDirEnv), got)
+}
