@@ -166,7 +166,7 @@ func WaitHTTP(t testing.TB, url string, timeout time.Duration, p *Process) {
 	t.Helper()
 	Eventually(t, timeout, func() error {
 		if p != nil && p.Exited() {
-			return fmt.Errorf("process exited: %v\n%s", p.err, p.Output())
+			return fmt.Errorf("process exited: %w\n%s", p.err, p.Output())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -175,7 +175,7 @@ func WaitHTTP(t testing.TB, url string, timeout time.Duration, p *Process) {
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("%s answered %d", url, resp.StatusCode)
 		}

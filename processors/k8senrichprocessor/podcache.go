@@ -1,0 +1,164 @@
+package k8senrichprocessor
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+const (
+	indexUID = "uid"
+	indexIP  = "ip"
+)
+
+// podCache is an informer cache of the pods of one node, each stripped to the fields the
+// processor reads, so memory stays flat however large the cluster is. Lookups are safe for
+// concurrent use.
+type podCache struct {
+	node     string
+	labels   []string
+	factory  informers.SharedInformerFactory
+	informer cache.SharedIndexInformer
+	stop     chan struct{}
+}
+
+func newPodCache(client kubernetes.Interface, node string, labels []string) (*podCache, error) {
+	selector := fields.OneTermEqualSelector("spec.nodeName", node).String()
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = selector }))
+	informer := factory.Core().V1().Pods().Informer()
+	c := &podCache{node: node, labels: labels, factory: factory, informer: informer, stop: make(chan struct{})}
+	if err := informer.SetTransform(c.strip); err != nil {
+		return nil, fmt.Errorf("cannot set pod transform: %w", err)
+	}
+	err := informer.AddIndexers(cache.Indexers{
+		indexUID: func(obj any) ([]string, error) {
+			pod, ok := obj.(*corev1.Pod)
+			if !ok {
+				return nil, nil
+			}
+			return []string{string(pod.UID)}, nil
+		},
+		indexIP: func(obj any) ([]string, error) {
+			pod, ok := obj.(*corev1.Pod)
+			if !ok || pod.Spec.HostNetwork { // host-network pods share the node's IP
+				return nil, nil
+			}
+			ips := make([]string, 0, len(pod.Status.PodIPs))
+			for _, ip := range pod.Status.PodIPs {
+				ips = append(ips, ip.IP)
+			}
+			if len(ips) == 0 && pod.Status.PodIP != "" {
+				ips = append(ips, pod.Status.PodIP)
+			}
+			return ips, nil
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot add pod indexers: %w", err)
+	}
+	return c, nil
+}
+
+// strip keeps only what the processor needs of a pod.
+func (c *podCache) strip(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+		},
+		Spec:   corev1.PodSpec{NodeName: pod.Spec.NodeName, HostNetwork: pod.Spec.HostNetwork},
+		Status: corev1.PodStatus{PodIP: pod.Status.PodIP, PodIPs: pod.Status.PodIPs},
+	}
+	for _, k := range append([]string{"pod-template-hash"}, c.labels...) {
+		if v, ok := pod.Labels[k]; ok {
+			if out.Labels == nil {
+				out.Labels = map[string]string{}
+			}
+			out.Labels[k] = v
+		}
+	}
+	if ref := metav1.GetControllerOf(pod); ref != nil {
+		out.OwnerReferences = []metav1.OwnerReference{*ref}
+	}
+	return out, nil
+}
+
+// start runs the informer and waits up to timeout for the first listing. It reports whether the
+// cache synced in time.
+func (c *podCache) start(ctx context.Context, timeout time.Duration) bool {
+	c.factory.Start(c.stop)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return cache.WaitForCacheSync(ctx.Done(), c.informer.HasSynced)
+}
+
+// shutdown stops the informer and waits for its goroutines.
+func (c *podCache) shutdown() {
+	close(c.stop)
+	c.factory.Shutdown()
+}
+
+func (c *podCache) byIndex(index, key string) *corev1.Pod {
+	objs, err := c.informer.GetIndexer().ByIndex(index, key)
+	if err != nil {
+		return nil
+	}
+	for _, o := range objs {
+		if pod, ok := o.(*corev1.Pod); ok && pod.Spec.NodeName == c.node {
+			return pod
+		}
+	}
+	return nil
+}
+
+func (c *podCache) byName(namespace, name string) *corev1.Pod {
+	obj, ok, err := c.informer.GetIndexer().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil
+	}
+	if pod, ok := obj.(*corev1.Pod); ok && pod.Spec.NodeName == c.node {
+		return pod
+	}
+	return nil
+}
+
+var cronJobSuffix = regexp.MustCompile(`-[0-9]{8,}$`)
+
+// workload returns the resource attributes naming the pod's controller chain.
+func workload(pod *corev1.Pod) map[string]string {
+	ref := metav1.GetControllerOf(pod)
+	if ref == nil {
+		return nil
+	}
+	attrs := map[string]string{}
+	switch ref.Kind {
+	case "ReplicaSet":
+		attrs["k8s.replicaset.name"] = ref.Name
+		if hash := pod.Labels["pod-template-hash"]; hash != "" && strings.HasSuffix(ref.Name, "-"+hash) {
+			attrs["k8s.deployment.name"] = strings.TrimSuffix(ref.Name, "-"+hash)
+		}
+	case "StatefulSet":
+		attrs["k8s.statefulset.name"] = ref.Name
+	case "DaemonSet":
+		attrs["k8s.daemonset.name"] = ref.Name
+	case "Job":
+		attrs["k8s.job.name"] = ref.Name
+		if cronJobSuffix.MatchString(ref.Name) {
+			attrs["k8s.cronjob.name"] = cronJobSuffix.ReplaceAllString(ref.Name, "")
+		}
+	}
+	return attrs
+}
