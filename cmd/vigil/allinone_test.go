@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	"go.opentelemetry.io/otel/attribute"
 	otellog "go.opentelemetry.io/otel/log"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"google.golang.org/grpc"
@@ -68,7 +69,7 @@ func sendSDKLogs(t *testing.T, endpoint string, n int, body string) {
 		var rec otellog.Record
 		rec.SetTimestamp(time.Now())
 		rec.SetSeverity(otellog.SeverityInfo)
-		rec.SetBody(otellog.StringValue(fmt.Sprintf("%s %d", body, i)))
+		rec.SetBody(attribute.StringValue(fmt.Sprintf("%s %d", body, i)))
 		logger.Emit(ctx, rec)
 	}
 	require.NoError(t, lp.Shutdown(ctx), "the SDK must deliver every record")

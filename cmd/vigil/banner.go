@@ -11,26 +11,51 @@ import (
 
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/otelcol"
+
+	deployconfig "github.com/vigil-obs/vigil/deploy/config"
 )
 
-// configURIs returns the values of every --config flag in args, in order.
+// configURIs returns the configuration URIs that the collector resolves for args: every --config
+// value in order, then every --set as a "yaml:" URI, as the collector turns them.
 func configURIs(args []string) []string {
-	var uris []string
+	var uris, sets []string
 	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--config" || a == "-config":
-			if i+1 < len(args) {
-				uris = append(uris, args[i+1])
-				i++
+		name, value, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if !strings.HasPrefix(args[i], "-") || (name != "config" && name != "set") {
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				break
 			}
-		case strings.HasPrefix(a, "--config="):
-			uris = append(uris, strings.TrimPrefix(a, "--config="))
-		case strings.HasPrefix(a, "-config="):
-			uris = append(uris, strings.TrimPrefix(a, "-config="))
+			value = args[i+1]
+			i++
+		}
+		if name == "config" {
+			uris = append(uris, value)
+			continue
+		}
+		if key, val, ok := strings.Cut(value, "="); ok {
+			sets = append(sets, "yaml:"+strings.TrimSpace(strings.ReplaceAll(key, ".", "::"))+": "+strings.TrimSpace(val))
 		}
 	}
-	return uris
+	return append(uris, sets...)
+}
+
+// withDefaultConfig adds the all-in-one configuration to args that set values with --set but
+// name no --config, so that --set amends the defaults instead of replacing them.
+func withDefaultConfig(args []string) []string {
+	for _, a := range args {
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == "config" {
+			return args
+		}
+	}
+	for _, a := range args {
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == "set" {
+			return append([]string{"--config", deployconfig.AllInOne}, args...)
+		}
+	}
+	return args
 }
 
 // printBanner prints one short block saying what listens where and where data goes. It resolves
@@ -52,7 +77,13 @@ func printBanner(w io.Writer, set otelcol.CollectorSettings, uris []string) {
 	}
 	rows := listeners(conf.ToStringMap())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "vigil %s — config %s\n", version, strings.Join(rs.URIs, ", "))
+	var shown []string
+	for _, u := range rs.URIs {
+		if !strings.HasPrefix(u, "yaml:") {
+			shown = append(shown, u)
+		}
+	}
+	fmt.Fprintf(tw, "vigil %s — config %s\n", version, strings.Join(shown, ", "))
 	for _, r := range rows {
 		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
 	}

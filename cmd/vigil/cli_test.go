@@ -108,9 +108,13 @@ func TestVersionAndComponents(t *testing.T) {
 }
 
 func TestConfigURIs(t *testing.T) {
-	require.Equal(t, []string{"a.yaml", "b.yaml", "embedded:agent.yaml"},
-		configURIs([]string{"--config", "a.yaml", "--data-dir", "x", "--config=b.yaml", "-config=embedded:agent.yaml"}))
+	require.Equal(t, []string{"a.yaml", "b.yaml", "embedded:agent.yaml", "yaml:receivers::otlp::protocols: {}"},
+		configURIs([]string{"--config", "a.yaml", "--data-dir", "x", "--set", "receivers.otlp.protocols={}",
+			"--config=b.yaml", "-config=embedded:agent.yaml"}))
 	require.Empty(t, configURIs([]string{"--data-dir", "x"}))
+	require.Equal(t, []string{"--config", "embedded:allinone.yaml", "--set=a=1"}, withDefaultConfig([]string{"--set=a=1"}))
+	require.Equal(t, []string{"--config=x.yaml", "--set=a=1"}, withDefaultConfig([]string{"--config=x.yaml", "--set=a=1"}))
+	require.Equal(t, []string{"version"}, withDefaultConfig([]string{"version"}))
 }
 
 func TestBanner(t *testing.T) {

@@ -37,13 +37,13 @@ func (s *logSink) Export(_ context.Context, req plogotlp.ExportRequest) (plogotl
 	defer s.mu.Unlock()
 	rls := req.Logs().ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
-		cluster, _ := rls.At(i).Resource().Attributes().Get("k8s.cluster.name")
-		node, _ := rls.At(i).Resource().Attributes().Get("k8s.node.name")
+		attrs := rls.At(i).Resource().Attributes().AsRaw()
+		cluster, node := fmt.Sprint(attrs["k8s.cluster.name"]), fmt.Sprint(attrs["k8s.node.name"])
 		sls := rls.At(i).ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				s.byBody[lrs.At(k).Body().AsString()] = cluster.AsString() + "/" + node.AsString()
+				s.byBody[lrs.At(k).Body().AsString()] = cluster + "/" + node
 				s.records++
 			}
 		}

@@ -59,6 +59,7 @@ func collectorSettings() otelcol.CollectorSettings {
 // newRootCommand builds the collector's command (--config, --set, validate, components,
 // featuregate, print-config) and adds vigil's own flags and subcommands.
 func newRootCommand(args []string) *cobra.Command {
+	args = withDefaultConfig(args)
 	set := collectorSettings()
 	root := otelcol.NewCommand(set)
 	root.Short = "vigil collects, correlates and routes metrics, logs, traces and Kubernetes audit logs"
