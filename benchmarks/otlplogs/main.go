@@ -1,0 +1,181 @@
+// Command otlplogs measures OTLP log forwarding through vigil: records/s and CPU-seconds per
+// million records of each vigil process, for the gateway alone (mTLS/TLS + cluster identity into
+// a no-op exporter) and for agent → gateway (agent with its fsync'd disk queue).
+//
+//	go run ./benchmarks/otlplogs -scenario all -duration 20s
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var (
+		vigil    = flag.String("vigil", "", "path of a vigil binary (default: build ./cmd/vigil)")
+		scenario = flag.String("scenario", "all", "gateway | agent-gateway | all")
+		duration = flag.Duration("duration", 20*time.Second, "length of the load phase")
+		workers  = flag.Int("workers", 4, "concurrent OTLP exporters in the load generator")
+		batch    = flag.Int("batch", 512, "log records per OTLP request")
+	)
+	flag.Parse()
+	if err := run(*vigil, *scenario, *duration, *workers, *batch); err != nil {
+		fmt.Fprintln(os.Stderr, "otlplogs:", err)
+		os.Exit(1)
+	}
+}
+
+func run(vigil, scenario string, duration time.Duration, workers, batch int) error {
+	dir, err := os.MkdirTemp("", "vigil-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if vigil == "" {
+		vigil = filepath.Join(dir, "vigil")
+		build := exec.Command("go", "build", "-o", vigil, "./cmd/vigil")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("cannot build vigil: %w", err)
+		}
+	}
+	pki, err := newPKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		return err
+	}
+	var scenarios []string
+	switch scenario {
+	case "all":
+		scenarios = []string{"gateway", "agent-gateway"}
+	case "gateway", "agent-gateway":
+		scenarios = []string{scenario}
+	default:
+		return fmt.Errorf("unknown -scenario %q: use gateway, agent-gateway or all", scenario)
+	}
+	var results []result
+	for _, s := range scenarios {
+		r, err := runScenario(vigil, filepath.Join(dir, s), pki, s, duration, workers, batch)
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", s, err)
+		}
+		results = append(results, r)
+	}
+	printReport(results, duration, workers, batch)
+	return nil
+}
+
+type result struct {
+	scenario     string
+	sent         int64 // records acknowledged to the generator
+	delivered    int64 // records counted by the gateway's nop exporter
+	wall         time.Duration
+	cpu          map[string]float64 // process -> CPU seconds during the load
+	generatorCPU float64
+}
+
+func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Duration, workers, batch int) (result, error) {
+	res := result{scenario: scenario, cpu: map[string]float64{}}
+	gw, err := startGateway(vigil, filepath.Join(dir, "gateway"), pki)
+	if err != nil {
+		return res, err
+	}
+	defer gw.stop()
+	procs := []*vigilProc{gw}
+	target := loadTarget{endpoint: gw.httpAddr, tls: pki.clientTLS(), token: pki.token}
+	if scenario == "agent-gateway" {
+		ag, err := startAgent(vigil, filepath.Join(dir, "agent"), pki, gw.grpcAddr)
+		if err != nil {
+			return res, err
+		}
+		defer ag.stop()
+		procs = append([]*vigilProc{ag}, procs...)
+		target = loadTarget{endpoint: ag.httpAddr}
+	}
+	before := map[string]float64{}
+	for _, p := range procs {
+		before[p.name] = p.cpuSeconds()
+	}
+	deliveredBefore, _ := gw.counter("otelcol_receiver_accepted_log_records_total", `receiver="otlp"`)
+	genBefore := selfCPU()
+	start := time.Now()
+	sent, err := generate(context.Background(), target, duration, workers, batch)
+	if err != nil {
+		return res, err
+	}
+	// Wait until the gateway's exporter has seen everything that was acknowledged.
+	deadline := time.Now().Add(60 * time.Second)
+	var delivered float64
+	for {
+		delivered, _ = gw.counter("otelcol_receiver_accepted_log_records_total", `receiver="otlp"`)
+		if int64(delivered-deliveredBefore) >= sent || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	res.wall = time.Since(start)
+	res.generatorCPU = selfCPU() - genBefore
+	for _, p := range procs {
+		res.cpu[p.name] = p.cpuSeconds() - before[p.name]
+	}
+	res.sent, res.delivered = sent, int64(delivered-deliveredBefore)
+	return res, nil
+}
+
+func printReport(results []result, duration time.Duration, workers, batch int) {
+	fmt.Printf("machine: %d CPUs, %s, %s\n", runtime.NumCPU(), cpuModel(), runtime.Version())
+	fmt.Printf("load: OpenTelemetry Go SDK OTLP/HTTP log exporter, %d workers, %d records/request, ~300 B records, %s\n\n",
+		workers, batch, duration)
+	fmt.Printf("%-14s %12s %12s %12s %14s %14s %14s %12s\n", "scenario", "sent", "delivered", "records/s",
+		"agent CPU-s/M", "gateway CPU-s/M", "vigil CPU-s/M", "generator CPU")
+	for _, r := range results {
+		perM := func(cpu float64) string {
+			if r.delivered == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f", cpu/float64(r.delivered)*1e6)
+		}
+		agent := "-"
+		if c, ok := r.cpu["agent"]; ok {
+			agent = perM(c)
+		}
+		total := 0.0
+		for _, c := range r.cpu {
+			total += c
+		}
+		fmt.Printf("%-14s %12d %12d %12.0f %14s %14s %14s %11.1fs\n", r.scenario, r.sent, r.delivered,
+			float64(r.delivered)/r.wall.Seconds(), agent, perM(r.cpu["gateway"]), perM(total), r.generatorCPU)
+		if r.sent != r.delivered {
+			fmt.Printf("  note: %d records acknowledged but %d accepted by the gateway\n", r.sent, r.delivered)
+		}
+	}
+	fmt.Printf("\ncommand: go run ./benchmarks/otlplogs %s\n", strings.Join(os.Args[1:], " "))
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// vigilProc is a running vigil process of the benchmark.
+type vigilProc struct {
+	name                        string
+	cmd                         *exec.Cmd
+	grpcAddr, httpAddr, metrics string
+	logFile                     *os.File
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func startVigil(bin, name, dir string, env []string, args ...string) (*vigilProc, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	var addrs [4]string
+	for i := range addrs {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = a
+	}
+	_, metricsPort, _ := net.SplitHostPort(addrs[3])
+	p := &vigilProc{name: name, grpcAddr: addrs[0], httpAddr: addrs[1], metrics: "http://" + addrs[3] + "/metrics"}
+	logFile, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	p.logFile = logFile
+	p.cmd = exec.Command(bin, append(args, "--data-dir", filepath.Join(dir, "data"))...)
+	p.cmd.Env = append(os.Environ(), append(env,
+		"VIGIL_OTLP_GRPC_ENDPOINT="+addrs[0], "VIGIL_OTLP_HTTP_ENDPOINT="+addrs[1],
+		"VIGIL_HEALTH_ENDPOINT="+addrs[2], "VIGIL_METRICS_PORT="+metricsPort)...)
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addrs[2] + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("%s did not become healthy; see its log in %s", name, logFile.Name())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (p *vigilProc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+	p.logFile.Close()
+}
+
+// cpuSeconds is the process's user+system CPU time from /proc/<pid>/stat.
+func (p *vigilProc) cpuSeconds() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseFloat(fields[11], 64) // field 14 of stat
+	stime, _ := strconv.ParseFloat(fields[12], 64) // field 15
+	return (utime + stime) / 100                   // CLK_TCK
+}
+
+// counter sums a counter family on the process's own /metrics, over samples containing label.
+func (p *vigilProc) counter(name, label string) (float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.metrics, http.NoBody)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") || !strings.Contains(line, label) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum, sc.Err()
+}
+
+func startGateway(bin, dir string, pki *pki) (*vigilProc, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	override := filepath.Join(dir, "bench.yaml")
+	cfg := fmt.Sprintf(`extensions:
+  clusterauth:
+    clusters:
+      - name: bench
+        subjects: [%s]
+        bearer_tokens: [%q]
+exporters:
+  nop: {}
+service:
+  pipelines:
+    logs:
+      exporters: [nop]
+`, agentCN, pki.token)
+	if err := os.WriteFile(override, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	return startVigil(bin, "gateway", dir, []string{
+		"VIGIL_TLS_CA_FILE=" + pki.caFile, "VIGIL_TLS_CERT_FILE=" + pki.gatewayCert, "VIGIL_TLS_KEY_FILE=" + pki.gatewayKey,
+	}, "--config", "deploy/config/gateway.yaml", "--config", override)
+}
+
+func startAgent(bin, dir string, pki *pki, gateway string) (*vigilProc, error) {
+	return startVigil(bin, "agent", dir, []string{
+		"VIGIL_CLUSTER_NAME=bench", "K8S_NODE_NAME=bench-node", "VIGIL_GATEWAY_ENDPOINT=" + gateway,
+		"VIGIL_TLS_CA_FILE=" + pki.caFile, "VIGIL_TLS_CERT_FILE=" + pki.agentCert, "VIGIL_TLS_KEY_FILE=" + pki.agentKey,
+	}, "--config", "deploy/config/agent.yaml")
+}
