@@ -45,7 +45,7 @@ type bodyLimit struct {
 var _ extensionmiddleware.HTTPServer = (*bodyLimit)(nil)
 
 func (*bodyLimit) Start(context.Context, component.Host) error { return nil }
-func (*bodyLimit) Shutdown(context.Context) error            { return nil }
+func (*bodyLimit) Shutdown(context.Context) error              { return nil }
 
 // GetHTTPHandler wraps a receiver's handler. The body it sees is already limited by the
 // collector's server (an *http.MaxBytesError past the limit); it reads the body, answers 413 with
