@@ -5,21 +5,17 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/vigil-obs/vigil/internal/testutil"
 )
 
 func loadConfig(t *testing.T, id string) (*Config, error) {
 	t.Helper()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-	sub, err := cm.Sub(id)
-	require.NoError(t, err)
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
-	if err := sub.Unmarshal(cfg); err != nil {
+	if err := testutil.LoadConfig(t, filepath.Join("testdata", "config.yaml"), id, cfg); err != nil {
 		return nil, err
 	}
-	return cfg, confmap.Validate(cfg)
+	return cfg, nil
 }
 
 func TestConfigValid(t *testing.T) {
