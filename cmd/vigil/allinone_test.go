@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -32,6 +33,7 @@ import (
 type allInOne struct {
 	proc                       *testutil.Process
 	grpcAddr, httpAddr, health string
+	auditAddr                  string
 	metricsURL, dataDir        string
 }
 
@@ -43,14 +45,15 @@ func startAllInOne(t *testing.T, extraArgs ...string) *allInOne {
 	bin := testutil.VigilBinary(t)
 	a := &allInOne{
 		grpcAddr: testutil.FreeAddr(t), httpAddr: testutil.FreeAddr(t), health: testutil.FreeAddr(t),
-		dataDir: filepath.Join(t.TempDir(), "data"),
+		auditAddr: testutil.FreeAddr(t),
+		dataDir:   filepath.Join(t.TempDir(), "data"),
 	}
 	metricsPort := testutil.FreePort(t)
 	a.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	env := []string{
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + a.grpcAddr, "VIGIL_OTLP_HTTP_ENDPOINT=" + a.httpAddr,
 		"VIGIL_HEALTH_ENDPOINT=" + a.health, fmt.Sprintf("VIGIL_METRICS_PORT=%d", metricsPort),
-		"VIGIL_DATA_DIR=",
+		"VIGIL_DATA_DIR=", "VIGIL_AUDIT_ENDPOINT=" + a.auditAddr,
 	}
 	a.proc = testutil.Start(t, "vigil all-in-one", env, bin, append([]string{"--data-dir", a.dataDir}, extraArgs...)...)
 	testutil.WaitHTTP(t, "http://"+a.health+"/", 30*time.Second, a.proc)
@@ -98,6 +101,24 @@ func TestAllInOneRunsWithEmbeddedDefaults(t *testing.T) {
 		}
 		if got < 250 {
 			return fmt.Errorf("accepted %v log records, want 250", got)
+		}
+		return nil
+	})
+
+	// The kube-apiserver audit webhook is on by default.
+	events, err := os.ReadFile("../../receivers/k8sauditreceiver/testdata/eventlist.json")
+	require.NoError(t, err)
+	resp, err := http.Post("http://"+a.auditAddr+"/audit", "application/json", bytes.NewReader(events))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		got, err := testutil.ScrapeSum(a.metricsURL, "otelcol_receiver_accepted_log_records_total", `receiver="k8saudit"`)
+		if err != nil {
+			return err
+		}
+		if got != 7 {
+			return fmt.Errorf("accepted %v audit events, want 7", got)
 		}
 		return nil
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
 	"github.com/vigil-obs/vigil/processors/clusteridentityprocessor"
 	"github.com/vigil-obs/vigil/processors/k8senrichprocessor"
+	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
 )
 
 // components returns every factory built into vigil: the core components it reuses and its own.
@@ -28,6 +29,7 @@ func components() (otelcol.Factories, error) {
 	var errs []error
 	receivers, err := otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
+		k8sauditreceiver.NewFactory(),
 	)
 	errs = append(errs, err)
 	processors, err := otelcol.MakeFactoryMap[processor.Factory](

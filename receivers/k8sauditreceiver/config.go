@@ -1,0 +1,121 @@
+package k8sauditreceiver
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/confmap"
+)
+
+// Config is the YAML configuration of the k8saudit receiver.
+type Config struct {
+	// ServerConfig is the HTTP server: endpoint (default 127.0.0.1:8090), tls, auth, max_request_body_size
+	// (default 67108864 bytes), middlewares. Authentication (the clusterauth extension, bearer
+	// tokens from the apiserver's webhook kubeconfig) decides the cluster.
+	confighttp.ServerConfig `mapstructure:",squash"`
+	ownConfig               `mapstructure:",squash"`
+}
+
+// ownConfig holds the receiver's own keys, beside the HTTP server's.
+type ownConfig struct {
+	// Path of the webhook (default "/audit").
+	Path string `mapstructure:"path"`
+	// MaxEventBytes rejects a single event larger than this many bytes, alone (default 1048576).
+	MaxEventBytes int `mapstructure:"max_event_bytes"`
+	// DedupWindow: an event (auditID, stage) sent again within this duration is stored once
+	// (default 10m; 0 disables).
+	DedupWindow time.Duration `mapstructure:"dedup_window"`
+	// DedupMaxKeys bounds the memory of de-duplication (default 1000000 keys, ~100 MB).
+	DedupMaxKeys int `mapstructure:"dedup_max_keys"`
+	// Cluster is the k8s.cluster.name of requests that carry no authenticated cluster. Leave
+	// empty on a gateway (unauthenticated requests are then refused); "local" in all-in-one.
+	Cluster string `mapstructure:"cluster"`
+	// RetryAfter is sent with 503 when the pipeline cannot take the batch now (default 5s).
+	RetryAfter time.Duration `mapstructure:"retry_after"`
+}
+
+func createDefaultConfig() *Config {
+	sc := confighttp.NewDefaultServerConfig()
+	sc.NetAddr.Endpoint = "127.0.0.1:8090"
+	sc.MaxRequestBodySize = 64 << 20
+	return &Config{ServerConfig: sc, ownConfig: ownConfig{
+		Path:          "/audit",
+		MaxEventBytes: 1 << 20,
+		DedupWindow:   10 * time.Minute,
+		DedupMaxKeys:  1_000_000,
+		RetryAfter:    5 * time.Second,
+	}}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.NetAddr.Endpoint == "" {
+		errs = append(errs, errors.New("endpoint: must be set, e.g. 127.0.0.1:8090"))
+	}
+	if !strings.HasPrefix(c.Path, "/") {
+		errs = append(errs, fmt.Errorf("path: %q must start with /", c.Path))
+	}
+	if c.MaxEventBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max_event_bytes: %d must be positive", c.MaxEventBytes))
+	}
+	if c.MaxRequestBodySize > 0 && int64(c.MaxEventBytes) > c.MaxRequestBodySize {
+		errs = append(errs, fmt.Errorf("max_event_bytes: %d is larger than max_request_body_size %d", c.MaxEventBytes, c.MaxRequestBodySize))
+	}
+	if c.DedupWindow < 0 {
+		errs = append(errs, fmt.Errorf("dedup_window: %q must not be negative", c.DedupWindow))
+	}
+	if c.DedupWindow > 0 && c.DedupMaxKeys <= 0 {
+		errs = append(errs, fmt.Errorf("dedup_max_keys: %d must be positive when dedup_window is set", c.DedupMaxKeys))
+	}
+	if c.RetryAfter <= 0 {
+		errs = append(errs, fmt.Errorf("retry_after: %q must be positive", c.RetryAfter))
+	}
+	if !c.Auth.HasValue() && c.Cluster == "" {
+		errs = append(errs, errors.New("cluster: must be set when no auth authenticator is configured "+
+			"(every event needs a cluster; on a gateway configure auth: {authenticator: clusterauth})"))
+	}
+	return errors.Join(errs...)
+}
+
+// Unmarshal decodes the HTTP server's keys with the server's own unmarshaller (embedding it would
+// otherwise hide the receiver's keys) and the receiver's keys strictly: an unknown key is an error.
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	own, server := map[string]any{}, map[string]any{}
+	keys := serverKeys()
+	for k, v := range conf.ToStringMap() {
+		if keys[k] {
+			server[k] = v
+		} else {
+			own[k] = v
+		}
+	}
+	if err := confmap.NewFromStringMap(server).Unmarshal(&c.ServerConfig); err != nil {
+		return err
+	}
+	return confmap.NewFromStringMap(own).Unmarshal(&c.ownConfig)
+}
+
+// serverKeys are the top-level YAML keys of confighttp.ServerConfig.
+func serverKeys() map[string]bool {
+	keys := map[string]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+			switch {
+			case strings.Contains(opts, "squash") && f.Type.Kind() == reflect.Struct:
+				walk(f.Type)
+			case name != "" && name != "-":
+				keys[name] = true
+			}
+		}
+	}
+	walk(reflect.TypeFor[confighttp.ServerConfig]())
+	return keys
+}

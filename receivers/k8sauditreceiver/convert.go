@@ -1,0 +1,106 @@
+package k8sauditreceiver
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// Log record attribute names of an audit event. They are part of vigil's data model: the
+// OpenSearch mappings and the archive's labels use them.
+const (
+	AttrAuditID         = "k8s.audit.id"
+	AttrStage           = "k8s.audit.stage"
+	AttrLevel           = "k8s.audit.level"
+	AttrVerb            = "k8s.audit.verb"
+	AttrRequestURI      = "k8s.audit.request_uri"
+	AttrUsername        = "k8s.audit.user.username"
+	AttrGroups          = "k8s.audit.user.groups"
+	AttrSourceIPs       = "k8s.audit.source_ips"
+	AttrUserAgent       = "k8s.audit.user_agent"
+	AttrResource        = "k8s.audit.object.resource"
+	AttrNamespace       = "k8s.audit.object.namespace"
+	AttrName            = "k8s.audit.object.name"
+	AttrAPIGroup        = "k8s.audit.object.api_group"
+	AttrAPIVersion      = "k8s.audit.object.api_version"
+	AttrSubresource     = "k8s.audit.object.subresource"
+	AttrResponseCode    = "k8s.audit.response.code"
+	AttrRequestReceived = "k8s.audit.request_received_timestamp"
+	AttrStageTimestamp  = "k8s.audit.stage_timestamp"
+)
+
+// scopeName names the instrumentation scope of every audit log record.
+const scopeName = "github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
+
+// toLogs turns events into one resource (the cluster) of log records, in order.
+func toLogs(cluster string, events []Event, observed time.Time) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	if cluster != "" {
+		rl.Resource().Attributes().PutStr("k8s.cluster.name", cluster)
+	}
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(scopeName)
+	records := sl.LogRecords()
+	records.EnsureCapacity(len(events))
+	for i := range events {
+		appendRecord(records.AppendEmpty(), &events[i], observed)
+	}
+	return ld
+}
+
+func appendRecord(lr plog.LogRecord, e *Event, observed time.Time) {
+	lr.Body().SetStr(string(e.Raw))
+	ts := e.StageTimestamp
+	if ts.IsZero() {
+		ts = e.RequestReceivedTimestamp
+	}
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(observed))
+	lr.SetSeverityNumber(plog.SeverityNumberInfo)
+	lr.SetEventName("k8s.audit")
+	a := lr.Attributes()
+	a.EnsureCapacity(18)
+	a.PutStr(AttrAuditID, e.AuditID)
+	a.PutStr(AttrStage, e.Stage)
+	putNonEmpty(a, AttrLevel, e.Level)
+	putNonEmpty(a, AttrVerb, e.Verb)
+	putNonEmpty(a, AttrRequestURI, e.RequestURI)
+	putNonEmpty(a, AttrUsername, e.Username)
+	putSlice(a, AttrGroups, e.Groups)
+	putSlice(a, AttrSourceIPs, e.SourceIPs)
+	putNonEmpty(a, AttrUserAgent, e.UserAgent)
+	putNonEmpty(a, AttrResource, e.Resource)
+	putNonEmpty(a, AttrNamespace, e.Namespace)
+	putNonEmpty(a, AttrName, e.Name)
+	putNonEmpty(a, AttrAPIGroup, e.APIGroup)
+	putNonEmpty(a, AttrAPIVersion, e.APIVersion)
+	putNonEmpty(a, AttrSubresource, e.Subresource)
+	if e.ResponseCode != 0 {
+		a.PutInt(AttrResponseCode, int64(e.ResponseCode))
+	}
+	if !e.RequestReceivedTimestamp.IsZero() {
+		a.PutStr(AttrRequestReceived, e.RequestReceivedTimestamp.UTC().Format(time.RFC3339Nano))
+	}
+	if !e.StageTimestamp.IsZero() {
+		a.PutStr(AttrStageTimestamp, e.StageTimestamp.UTC().Format(time.RFC3339Nano))
+	}
+}
+
+func putNonEmpty(m pcommon.Map, k, v string) {
+	if v != "" {
+		m.PutStr(k, v)
+	}
+}
+
+func putSlice(m pcommon.Map, k string, vs []string) {
+	if len(vs) == 0 {
+		return
+	}
+	s := m.PutEmptySlice(k)
+	s.EnsureCapacity(len(vs))
+	for _, v := range vs {
+		s.AppendEmpty().SetStr(v)
+	}
+}

@@ -1,0 +1,186 @@
+package k8sauditreceiver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Reasons an event is discarded (label "reason" of vigil_k8saudit_discarded_events_total).
+const (
+	ReasonTooLarge       = "event_too_large"
+	ReasonMissingAuditID = "missing_audit_id"
+	ReasonMissingStage   = "missing_stage"
+	ReasonMalformed      = "malformed_event"
+)
+
+// Event is one audit event: its JSON exactly as sent and the fields vigil indexes.
+type Event struct {
+	Raw                      []byte
+	AuditID                  string
+	Stage                    string
+	Level                    string
+	Verb                     string
+	RequestURI               string
+	Username                 string
+	Groups                   []string
+	SourceIPs                []string
+	UserAgent                string
+	Resource                 string
+	Namespace                string
+	Name                     string
+	APIGroup                 string
+	APIVersion               string
+	Subresource              string
+	ResponseCode             int32
+	RequestReceivedTimestamp time.Time
+	StageTimestamp           time.Time
+}
+
+// Key identifies an event for de-duplication: one request yields several events with the same
+// auditID and different stages.
+func (e *Event) Key() string { return e.AuditID + "/" + e.Stage }
+
+// Rejected is an event of the list that was not accepted, and why.
+type Rejected struct {
+	Index   int    // position in items
+	AuditID string // when known
+	Reason  string // one of the Reason* constants
+	Message string
+}
+
+// DecodeError is a problem with the request as a whole: nothing of it is accepted.
+type DecodeError struct{ Msg string }
+
+func (e *DecodeError) Error() string { return e.Msg }
+
+// Limits bound what Decode accepts.
+type Limits struct {
+	MaxEventBytes int // an item larger than this is rejected alone
+}
+
+type eventList struct {
+	Kind       string            `json:"kind"`
+	APIVersion string            `json:"apiVersion"`
+	Items      []json.RawMessage `json:"items"`
+}
+
+// fields is the part of an audit.k8s.io/v1 Event that vigil reads.
+type fields struct {
+	Level      string `json:"level"`
+	AuditID    string `json:"auditID"`
+	Stage      string `json:"stage"`
+	RequestURI string `json:"requestURI"`
+	Verb       string `json:"verb"`
+	User       struct {
+		Username string   `json:"username"`
+		Groups   []string `json:"groups"`
+	} `json:"user"`
+	SourceIPs []string `json:"sourceIPs"`
+	UserAgent string   `json:"userAgent"`
+	ObjectRef *struct {
+		Resource    string `json:"resource"`
+		Namespace   string `json:"namespace"`
+		Name        string `json:"name"`
+		APIGroup    string `json:"apiGroup"`
+		APIVersion  string `json:"apiVersion"`
+		Subresource string `json:"subresource"`
+	} `json:"objectRef"`
+	ResponseStatus *struct {
+		Code int32 `json:"code"`
+	} `json:"responseStatus"`
+	RequestReceivedTimestamp time.Time `json:"requestReceivedTimestamp"`
+	StageTimestamp           time.Time `json:"stageTimestamp"`
+}
+
+const (
+	wantKind       = "EventList"
+	wantAPIVersion = "audit.k8s.io/v1"
+)
+
+// Decode parses the body of an audit webhook request. A body that is not an audit.k8s.io/v1
+// EventList returns a *DecodeError naming the problem. Otherwise every item is decoded on its
+// own: good items are returned, bad ones (too large, not an object, without auditID or stage)
+// are listed in rejected and do not affect the others. Decode never panics on input.
+func Decode(body []byte, limits Limits) (events []Event, rejected []Rejected, err error) {
+	var list eventList
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, nil, &DecodeError{Msg: "cannot decode the request body as an audit EventList: " + describeJSONError(body, err)}
+	}
+	if list.Kind != wantKind || list.APIVersion != wantAPIVersion {
+		return nil, nil, &DecodeError{Msg: fmt.Sprintf("expected kind %q and apiVersion %q, got kind %q and apiVersion %q "+
+			"(configure the apiserver's audit webhook with --audit-webhook-version=audit.k8s.io/v1)",
+			wantKind, wantAPIVersion, list.Kind, list.APIVersion)}
+	}
+	events = make([]Event, 0, len(list.Items))
+	for i, raw := range list.Items {
+		ev, rej := decodeEvent(i, raw, limits)
+		if rej != nil {
+			rejected = append(rejected, *rej)
+			continue
+		}
+		events = append(events, ev)
+	}
+	return events, rejected, nil
+}
+
+func decodeEvent(i int, raw json.RawMessage, limits Limits) (Event, *Rejected) {
+	if limits.MaxEventBytes > 0 && len(raw) > limits.MaxEventBytes {
+		return Event{}, &Rejected{Index: i, AuditID: peekAuditID(raw), Reason: ReasonTooLarge,
+			Message: fmt.Sprintf("event is %d bytes, over the limit of %d bytes (max_event_bytes)", len(raw), limits.MaxEventBytes)}
+	}
+	var f fields
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return Event{}, &Rejected{Index: i, AuditID: peekAuditID(raw), Reason: ReasonMalformed,
+			Message: "cannot decode event: " + describeJSONError(raw, err)}
+	}
+	if f.AuditID == "" {
+		return Event{}, &Rejected{Index: i, Reason: ReasonMissingAuditID, Message: "event has no auditID"}
+	}
+	if f.Stage == "" {
+		return Event{}, &Rejected{Index: i, AuditID: f.AuditID, Reason: ReasonMissingStage, Message: "event has no stage"}
+	}
+	ev := Event{
+		Raw: compactRaw(raw), AuditID: f.AuditID, Stage: f.Stage, Level: f.Level, Verb: f.Verb, RequestURI: f.RequestURI,
+		Username: f.User.Username, Groups: f.User.Groups, SourceIPs: f.SourceIPs, UserAgent: f.UserAgent,
+		RequestReceivedTimestamp: f.RequestReceivedTimestamp, StageTimestamp: f.StageTimestamp,
+	}
+	if o := f.ObjectRef; o != nil {
+		ev.Resource, ev.Namespace, ev.Name, ev.APIGroup, ev.APIVersion, ev.Subresource =
+			o.Resource, o.Namespace, o.Name, o.APIGroup, o.APIVersion, o.Subresource
+	}
+	if f.ResponseStatus != nil {
+		ev.ResponseCode = f.ResponseStatus.Code
+	}
+	return ev, nil
+}
+
+// compactRaw returns the item's own bytes, trimmed of the list's surrounding whitespace, in a
+// slice of its own (the request body is not retained).
+func compactRaw(raw json.RawMessage) []byte {
+	return bytes.Clone(bytes.TrimSpace(raw))
+}
+
+// peekAuditID finds the auditID of an item that cannot be decoded whole, for the rejection log.
+func peekAuditID(raw []byte) string {
+	var f struct {
+		AuditID string `json:"auditID"`
+	}
+	_ = json.Unmarshal(raw, &f)
+	return f.AuditID
+}
+
+// describeJSONError adds the byte offset to a JSON error when the decoder knows it.
+func describeJSONError(body []byte, err error) string {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return fmt.Sprintf("%v at byte offset %d of %d", syn, syn.Offset, len(body))
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		return fmt.Sprintf("field %q: %v at byte offset %d", typ.Field, typ, typ.Offset)
+	}
+	return err.Error()
+}

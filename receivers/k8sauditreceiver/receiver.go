@@ -1,0 +1,200 @@
+package k8sauditreceiver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+)
+
+// Reasons a whole request is refused (label "reason" of vigil_k8saudit_rejected_requests_total).
+const (
+	reqMethod        = "method_not_allowed"
+	reqTooLarge      = "body_too_large"
+	reqMalformed     = "malformed_request"
+	reqNoCluster     = "no_cluster"
+	reqRefused       = "pipeline_refused"
+	reqBusy          = "pipeline_busy"
+	reqReadError     = "read_error"
+	clusterAttribute = "k8s.cluster.name"
+)
+
+type auditReceiver struct {
+	cfg      *Config
+	set      receiver.Settings
+	next     consumer.Logs
+	obs      *receiverhelper.ObsReport
+	dedup    *dedup
+	limits   Limits
+	logger   *zap.Logger
+	requests metric.Int64Counter
+	events   metric.Int64Counter
+	dups     metric.Int64Counter
+
+	server *http.Server
+	wg     sync.WaitGroup
+}
+
+func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*auditReceiver, error) {
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: set.ID, Transport: "http", ReceiverCreateSettings: set})
+	if err != nil {
+		return nil, err
+	}
+	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/receivers/k8sauditreceiver")
+	r := &auditReceiver{cfg: cfg, set: set, next: next, obs: obs, logger: set.Logger,
+		dedup:  newDedup(cfg.DedupWindow, cfg.DedupMaxKeys, time.Now),
+		limits: Limits{MaxEventBytes: cfg.MaxEventBytes}}
+	if r.requests, err = meter.Int64Counter("vigil_k8saudit_rejected_requests",
+		metric.WithDescription("Webhook requests refused as a whole, by reason."), metric.WithUnit("{requests}")); err != nil {
+		return nil, err
+	}
+	if r.events, err = meter.Int64Counter("vigil_k8saudit_discarded_events",
+		metric.WithDescription("Audit events rejected alone (the rest of their batch kept), by reason."), metric.WithUnit("{events}")); err != nil {
+		return nil, err
+	}
+	if r.dups, err = meter.Int64Counter("vigil_k8saudit_duplicate_events",
+		metric.WithDescription("Audit events sent again within dedup_window and stored once."), metric.WithUnit("{events}")); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Start listens and serves in the background; it returns once the listener is bound.
+func (r *auditReceiver) Start(ctx context.Context, host component.Host) error {
+	ln, err := r.cfg.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (k8saudit endpoint): %w", r.cfg.NetAddr.Endpoint, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(r.cfg.Path, r)
+	srv, err := r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	r.server = srv
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.logger.Error("audit webhook server stopped", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops intake, lets requests in flight finish (within ctx) and waits for the server.
+func (r *auditReceiver) Shutdown(ctx context.Context) error {
+	if r.server == nil {
+		return nil
+	}
+	err := r.server.Shutdown(ctx)
+	r.wg.Wait()
+	return err
+}
+
+// response is the JSON answer of the webhook. The apiserver only reads the status code; people
+// and tests read the rest.
+type response struct {
+	Accepted   int        `json:"accepted"`
+	Duplicates int        `json:"duplicates"`
+	Rejected   []Rejected `json:"rejected,omitempty"`
+	Error      string     `json:"error,omitempty"`
+}
+
+func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	ctx := req.Context()
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		r.refuse(ctx, w, http.StatusMethodNotAllowed, reqMethod, "the audit webhook accepts POST only")
+		return
+	}
+	body, err := io.ReadAll(req.Body)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		r.refuse(ctx, w, http.StatusRequestEntityTooLarge, reqTooLarge, fmt.Sprintf(
+			"request body exceeds the limit of %d bytes (max_request_body_size); lower the apiserver's --audit-webhook-batch-max-size", tooLarge.Limit))
+		return
+	case err != nil:
+		r.refuse(ctx, w, http.StatusBadRequest, reqReadError, "cannot read request body: "+err.Error())
+		return
+	}
+	events, rejected, err := Decode(body, r.limits)
+	if err != nil {
+		r.refuse(ctx, w, http.StatusBadRequest, reqMalformed, err.Error())
+		return
+	}
+	cluster := r.cluster(ctx)
+	if cluster == "" {
+		r.refuse(ctx, w, http.StatusUnauthorized, reqNoCluster, "no cluster for this request: authenticate with a token or "+
+			"certificate known to the clusterauth extension, or set the receiver's cluster")
+		return
+	}
+	for _, rej := range rejected {
+		r.events.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", rej.Reason)))
+		r.logger.Warn("audit event rejected", zap.String("cluster", cluster), zap.Int("index", rej.Index),
+			zap.String("audit_id", rej.AuditID), zap.String("reason", rej.Reason), zap.String("message", rej.Message))
+	}
+	fresh, dups := r.dedup.filter(events)
+	if dups > 0 {
+		r.dups.Add(ctx, int64(dups))
+	}
+	resp := response{Accepted: len(fresh), Duplicates: dups, Rejected: rejected}
+	if len(fresh) > 0 {
+		obsCtx := r.obs.StartLogsOp(ctx)
+		err := r.next.ConsumeLogs(ctx, toLogs(cluster, fresh, time.Now()))
+		r.obs.EndLogsOp(obsCtx, "json", len(fresh), err)
+		if err != nil {
+			if consumererror.IsPermanent(err) {
+				r.refuse(ctx, w, http.StatusBadRequest, reqRefused, "the pipeline refused the batch: "+err.Error())
+				return
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter.Round(time.Second).Seconds())))
+			r.refuse(ctx, w, http.StatusServiceUnavailable, reqBusy, "cannot store the batch now, retry: "+err.Error())
+			return
+		}
+		r.dedup.remember(fresh)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// cluster is the authenticated cluster of the request, else the configured one.
+func (r *auditReceiver) cluster(ctx context.Context) string {
+	if auth := client.FromContext(ctx).Auth; auth != nil {
+		if c, ok := auth.GetAttribute(clusterAttribute).(string); ok && c != "" {
+			return c
+		}
+	}
+	return r.cfg.Cluster
+}
+
+func (r *auditReceiver) refuse(ctx context.Context, w http.ResponseWriter, code int, reason, msg string) {
+	r.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
+	if code >= 500 || reason == reqMalformed {
+		r.logger.Warn("audit webhook request refused", zap.Int("status", code), zap.String("reason", reason), zap.String("error", msg))
+	}
+	writeJSON(w, code, response{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
