@@ -1,0 +1,308 @@
+package wal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// ErrFull is returned by Apply when the log is over Options.MaxBytes and the batch only adds
+// data. Batches that delete keys are always accepted, so that consumers can drain the log.
+var ErrFull = errors.New("durable queue is full")
+
+// ErrClosed is returned by Apply after Close.
+var ErrClosed = errors.New("durable queue is closed")
+
+// Options configure a Log.
+type Options struct {
+	// SegmentBytes is the size at which a new segment file is started (default 64 MiB).
+	SegmentBytes int64
+	// MaxBytes bounds the bytes on disk; 0 means unbounded.
+	MaxBytes int64
+	// NoSync skips fsync (benchmarks of the cost of durability only; never in production).
+	NoSync bool
+}
+
+type segment struct {
+	id   uint64
+	f    *os.File
+	size int64
+	live int64 // bytes of values still referenced by the index
+}
+
+type loc struct {
+	seg uint64
+	off int64
+	n   int64
+}
+
+type request struct {
+	ops  []Op
+	done chan error
+}
+
+// Log is a durable key-value log. All methods are safe for concurrent use. Apply blocks until
+// the batch is on disk (fsync), sharing the fsync with the batches that arrived meanwhile.
+type Log struct {
+	dir  string
+	opts Options
+
+	mu     sync.RWMutex // index, segments
+	index  map[string]loc
+	segs   map[uint64]*segment
+	order  []uint64 // segment ids, oldest first; the last is active
+	disk   int64
+	failed error // sticky: a write or fsync failed, nothing more is accepted
+
+	qmu     sync.Mutex
+	pending []*request
+	closed  bool
+	wake    chan struct{}
+	stopped chan struct{}
+	buf     []byte
+	stats   Stats
+}
+
+// Stats are counters of a Log since Open.
+type Stats struct {
+	Commits int64 // fsyncs of batches
+	Batches int64 // batches applied
+}
+
+// Open opens (creating if needed) the log in dir, replaying it. A torn record at the end of the
+// newest segment (a crash during a write) is cut off; damage anywhere else is an error.
+func Open(dir string, opts Options) (*Log, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = 64 << 20
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create queue directory %q: %w", dir, err)
+	}
+	l := &Log{dir: dir, opts: opts, index: map[string]loc{}, segs: map[uint64]*segment{},
+		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	if err := l.replay(); err != nil {
+		_ = l.closeFiles()
+		return nil, err
+	}
+	if len(l.order) == 0 {
+		if err := l.newSegment(1); err != nil {
+			return nil, err
+		}
+	}
+	go l.commitLoop()
+	return l, nil
+}
+
+func segName(id uint64) string { return fmt.Sprintf("seg-%016x.wal", id) }
+
+func (l *Log) replay() error {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("cannot read queue directory %q: %w", l.dir, err)
+	}
+	var ids []uint64
+	for _, e := range entries {
+		var id uint64
+		if _, err := fmt.Sscanf(e.Name(), "seg-%016x.wal", &id); err == nil && strings.HasSuffix(e.Name(), ".wal") {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for i, id := range ids {
+		path := filepath.Join(l.dir, segName(id))
+		f, err := os.OpenFile(path, os.O_RDWR, 0o600)
+		if err != nil {
+			return fmt.Errorf("cannot open segment %s: %w", path, err)
+		}
+		data, err := io.ReadAll(f)
+		if err != nil {
+			_ = f.Close()
+			return fmt.Errorf("cannot read segment %s: %w", path, err)
+		}
+		seg := &segment{id: id, f: f}
+		l.segs[id], l.order = seg, append(l.order, id)
+		off := 0
+		for off < len(data) {
+			ops, n, err := decodeBatch(data[off:])
+			if err != nil {
+				if i != len(ids)-1 {
+					return fmt.Errorf("segment %s is damaged at byte %d (not the newest segment: not a torn write)", path, off)
+				}
+				if err := f.Truncate(int64(off)); err != nil {
+					return fmt.Errorf("cannot cut the torn tail of %s at byte %d: %w", path, off, err)
+				}
+				break
+			}
+			l.applyIndex(id, int64(off), ops)
+			off += n
+		}
+		seg.size = int64(off)
+		l.disk += seg.size
+	}
+	return nil
+}
+
+// applyIndex records decoded ops of the record at (seg, off). Caller holds mu (or is replaying).
+func (l *Log) applyIndex(seg uint64, off int64, ops []decodedOp) {
+	for _, op := range ops {
+		if old, ok := l.index[op.key]; ok {
+			if s := l.segs[old.seg]; s != nil {
+				s.live -= old.n
+			}
+		}
+		if op.delete {
+			delete(l.index, op.key)
+			continue
+		}
+		l.index[op.key] = loc{seg: seg, off: off + int64(op.valueOff), n: int64(op.valueLen)}
+		l.segs[seg].live += int64(op.valueLen)
+	}
+}
+
+func (l *Log) newSegment(id uint64) error {
+	path := filepath.Join(l.dir, segName(id))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot create segment %s: %w", path, err)
+	}
+	l.segs[id] = &segment{id: id, f: f}
+	l.order = append(l.order, id)
+	return l.syncDir()
+}
+
+func (l *Log) syncDir() error {
+	if l.opts.NoSync {
+		return nil
+	}
+	d, err := os.Open(l.dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Get returns the value of key, or nil when it is not set. The slice is the caller's.
+func (l *Log) Get(key string) ([]byte, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	at, ok := l.index[key]
+	if !ok {
+		return nil, nil
+	}
+	b := make([]byte, at.n)
+	if _, err := l.segs[at.seg].f.ReadAt(b, at.off); err != nil {
+		return nil, fmt.Errorf("cannot read %q from segment %s: %w", key, segName(at.seg), err)
+	}
+	return b, nil
+}
+
+// Apply makes ops durable, in order, as one atomic batch: after a crash either all of them or
+// none are there. It returns after the fsync, or ErrFull, ErrClosed, or the write error.
+func (l *Log) Apply(ctx context.Context, ops []Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	if size := batchSize(ops); size > maxBatchBytes {
+		return fmt.Errorf("cannot store a batch of %d bytes: over the limit of %d bytes per batch", size, maxBatchBytes)
+	}
+	if l.opts.MaxBytes > 0 && !hasDelete(ops) {
+		l.mu.RLock()
+		full := l.disk >= l.opts.MaxBytes
+		l.mu.RUnlock()
+		if full {
+			return fmt.Errorf("%w: %d bytes on disk, limit %d bytes (max_bytes)", ErrFull, l.DiskBytes(), l.opts.MaxBytes)
+		}
+	}
+	req := &request{ops: ops, done: make(chan error, 1)}
+	l.qmu.Lock()
+	if l.closed {
+		l.qmu.Unlock()
+		return ErrClosed
+	}
+	l.pending = append(l.pending, req)
+	l.qmu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		// The batch may still be written; the caller must treat the outcome as unknown.
+		return ctx.Err()
+	}
+}
+
+// maxBatchBytes bounds one batch (the record length is a uint32).
+const maxBatchBytes = 1 << 30
+
+func batchSize(ops []Op) int {
+	n := 0
+	for _, op := range ops {
+		n += len(op.Key) + len(op.Value) + 16
+	}
+	return n
+}
+
+func hasDelete(ops []Op) bool {
+	for _, op := range ops {
+		if op.Delete {
+			return true
+		}
+	}
+	return false
+}
+
+// DiskBytes is the size of all segments.
+func (l *Log) DiskBytes() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.disk
+}
+
+// Len is the number of keys set.
+func (l *Log) Len() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.index)
+}
+
+// Stats returns the counters since Open.
+func (l *Log) Stats() Stats {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	return l.stats
+}
+
+// Close writes what is pending, stops the committer and closes the files. It is idempotent.
+func (l *Log) Close() error {
+	l.qmu.Lock()
+	if l.closed {
+		l.qmu.Unlock()
+		<-l.stopped
+		return nil
+	}
+	l.closed = true
+	l.qmu.Unlock()
+	close(l.wake)
+	<-l.stopped
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closeFiles()
+}
+
+func (l *Log) closeFiles() error {
+	var errs []error
+	for _, s := range l.segs {
+		errs = append(errs, s.f.Close())
+	}
+	return errors.Join(errs...)
+}
