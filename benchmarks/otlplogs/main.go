@@ -21,7 +21,7 @@ import (
 func main() {
 	var (
 		vigil    = flag.String("vigil", "", "path of a vigil binary (default: build ./cmd/vigil)")
-		scenario = flag.String("scenario", "all", "gateway | agent-gateway | all")
+		scenario = flag.String("scenario", "all", "gateway | agent-gateway | agent-gateway-filestorage | all")
 		duration = flag.Duration("duration", 20*time.Second, "length of the load phase")
 		workers  = flag.Int("workers", 4, "concurrent OTLP exporters in the load generator")
 		batch    = flag.Int("batch", 512, "log records per OTLP request")
@@ -54,11 +54,11 @@ func run(vigil, scenario string, duration time.Duration, workers, batch int) err
 	var scenarios []string
 	switch scenario {
 	case "all":
-		scenarios = []string{"gateway", "agent-gateway"}
-	case "gateway", "agent-gateway":
+		scenarios = []string{"gateway", "agent-gateway", "agent-gateway-filestorage"}
+	case "gateway", "agent-gateway", "agent-gateway-filestorage":
 		scenarios = []string{scenario}
 	default:
-		return fmt.Errorf("unknown -scenario %q: use gateway, agent-gateway or all", scenario)
+		return fmt.Errorf("unknown -scenario %q: use gateway, agent-gateway, agent-gateway-filestorage or all", scenario)
 	}
 	var results []result
 	for _, s := range scenarios {
@@ -90,8 +90,8 @@ func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Dur
 	defer gw.stop()
 	procs := []*vigilProc{gw}
 	target := loadTarget{endpoint: gw.httpAddr, tls: pki.clientTLS(), token: pki.token}
-	if scenario == "agent-gateway" {
-		ag, err := startAgent(vigil, filepath.Join(dir, "agent"), pki, gw.grpcAddr)
+	if scenario != "gateway" {
+		ag, err := startAgent(vigil, filepath.Join(dir, "agent"), pki, gw.grpcAddr, scenario == "agent-gateway-filestorage")
 		if err != nil {
 			return res, err
 		}
@@ -133,7 +133,7 @@ func printReport(results []result, duration time.Duration, workers, batch int) {
 	fmt.Printf("machine: %d CPUs, %s, %s\n", runtime.NumCPU(), cpuModel(), runtime.Version())
 	fmt.Printf("load: OpenTelemetry Go SDK OTLP/HTTP log exporter, %d workers, %d records/request, ~300 B records, %s\n\n",
 		workers, batch, duration)
-	fmt.Printf("%-14s %12s %12s %12s %14s %14s %14s %12s\n", "scenario", "sent", "delivered", "records/s",
+	fmt.Printf("%-26s %12s %12s %12s %14s %14s %14s %12s\n", "scenario", "sent", "delivered", "records/s",
 		"agent CPU-s/M", "gateway CPU-s/M", "vigil CPU-s/M", "generator CPU")
 	for _, r := range results {
 		perM := func(cpu float64) string {
@@ -150,7 +150,7 @@ func printReport(results []result, duration time.Duration, workers, batch int) {
 		for _, c := range r.cpu {
 			total += c
 		}
-		fmt.Printf("%-14s %12d %12d %12.0f %14s %14s %14s %11.1fs\n", r.scenario, r.sent, r.delivered,
+		fmt.Printf("%-26s %12d %12d %12.0f %14s %14s %14s %11.1fs\n", r.scenario, r.sent, r.delivered,
 			float64(r.delivered)/r.wall.Seconds(), agent, perM(r.cpu["gateway"]), perM(total), r.generatorCPU)
 		if r.sent != r.delivered {
 			fmt.Printf("  note: %d records acknowledged but %d accepted by the gateway\n", r.sent, r.delivered)

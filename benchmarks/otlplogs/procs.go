@@ -155,9 +155,30 @@ service:
 	}, "--config", "deploy/config/gateway.yaml", "--config", override)
 }
 
-func startAgent(bin, dir string, pki *pki, gateway string) (*vigilProc, error) {
+// startAgent runs deploy/config/agent.yaml; with fileStorage its exporter queue is moved from
+// vigil's walstorage to the collector contrib file_storage (bbolt, fsync: true), the peer.
+func startAgent(bin, dir string, pki *pki, gateway string, fileStorage bool) (*vigilProc, error) {
+	args := []string{"--config", "deploy/config/agent.yaml"}
+	if fileStorage {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, err
+		}
+		override := filepath.Join(dir, "file_storage.yaml")
+		cfg := fmt.Sprintf(`extensions:
+  file_storage/peer: {directory: %q, create_directory: true, fsync: true}
+exporters:
+  otlp_grpc/gateway:
+    sending_queue: {storage: file_storage/peer}
+service:
+  extensions: [bodylimit, health_check, walstorage, file_storage/peer]
+`, filepath.Join(dir, "file_storage"))
+		if err := os.WriteFile(override, []byte(cfg), 0o600); err != nil {
+			return nil, err
+		}
+		args = append(args, "--config", override)
+	}
 	return startVigil(bin, "agent", dir, []string{
 		"VIGIL_CLUSTER_NAME=bench", "K8S_NODE_NAME=bench-node", "VIGIL_GATEWAY_ENDPOINT=" + gateway,
 		"VIGIL_TLS_CA_FILE=" + pki.caFile, "VIGIL_TLS_CERT_FILE=" + pki.agentCert, "VIGIL_TLS_KEY_FILE=" + pki.agentKey,
-	}, "--config", "deploy/config/agent.yaml")
+	}, args...)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-obs/vigil/extensions/bodylimitextension"
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
+	"github.com/vigil-obs/vigil/extensions/walstorageextension"
 	"github.com/vigil-obs/vigil/processors/clusteridentityprocessor"
 	"github.com/vigil-obs/vigil/processors/k8senrichprocessor"
 	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
@@ -50,6 +51,7 @@ func components() (otelcol.Factories, error) {
 		filestorage.NewFactory(),
 		clusterauthextension.NewFactory(),
 		bodylimitextension.NewFactory(),
+		walstorageextension.NewFactory(),
 	)
 	errs = append(errs, err)
 	connectors, err := otelcol.MakeFactoryMap[connector.Factory]()

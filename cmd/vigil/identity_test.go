@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -77,53 +76,16 @@ func TestTwoClustersIdentityEnforced(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four vigil processes; skipped with -short")
 	}
-	bin := testutil.VigilBinary(t)
 	ca := testutil.NewCA(t)
-	gwCert := ca.Issue(t, "vigil-gateway")
 	certA := ca.Issue(t, "vigil-agent.cluster-a")
 	certB := ca.Issue(t, "agent-b", "vigil-agent.cluster-b")
-
 	sink, sinkAddr := startLogSink(t)
-
-	// The gateway: deploy/config/gateway.yaml plus a second file naming this test's clusters and sink.
-	gwGRPC, gwHTTP, gwHealth := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
-	gwMetrics := testutil.FreePort(t)
-	override := filepath.Join(t.TempDir(), "clusters.yaml")
-	require.NoError(t, os.WriteFile(override, []byte(fmt.Sprintf(`
-extensions:
-  clusterauth:
-    clusters:
-      - name: cluster-a
-        subjects: [vigil-agent.cluster-a]
-      - name: cluster-b
-        subjects: [vigil-agent.cluster-b]
-exporters:
-  otlp_grpc/sink:
-    endpoint: %s
-    tls: {insecure: true}
-service:
-  pipelines:
-    logs:
-      exporters: [otlp_grpc/sink]
-`, sinkAddr)), 0o600))
-	gateway := testutil.Start(t, "gateway", []string{
-		"VIGIL_OTLP_GRPC_ENDPOINT=" + gwGRPC, "VIGIL_OTLP_HTTP_ENDPOINT=" + gwHTTP, "VIGIL_HEALTH_ENDPOINT=" + gwHealth,
-		fmt.Sprintf("VIGIL_METRICS_PORT=%d", gwMetrics),
-		"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + gwCert.CertFile, "VIGIL_TLS_KEY_FILE=" + gwCert.KeyFile,
-	}, bin, "--config", "../../deploy/config/gateway.yaml", "--config", override, "--data-dir", t.TempDir())
-	testutil.WaitHTTP(t, "http://"+gwHealth+"/", 30*time.Second, gateway)
-
+	gw := startGateway(t, ca, testutil.FreeAddr(t), sinkAddr)
+	gateway, gwGRPC := gw.proc, gw.grpcAddr
 	startAgent := func(name, cluster string, cert testutil.CertFiles) string {
-		otlpHTTP, health := testutil.FreeAddr(t), testutil.FreeAddr(t)
-		p := testutil.Start(t, name, []string{
-			"VIGIL_CLUSTER_NAME=" + cluster, "K8S_NODE_NAME=node-of-" + name,
-			"VIGIL_GATEWAY_ENDPOINT=" + gwGRPC,
-			"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + cert.CertFile, "VIGIL_TLS_KEY_FILE=" + cert.KeyFile,
-			"VIGIL_OTLP_GRPC_ENDPOINT=" + testutil.FreeAddr(t), "VIGIL_OTLP_HTTP_ENDPOINT=" + otlpHTTP,
-			"VIGIL_HEALTH_ENDPOINT=" + health, fmt.Sprintf("VIGIL_METRICS_PORT=%d", testutil.FreePort(t)),
-		}, bin, "--config", "../../deploy/config/agent.yaml", "--data-dir", t.TempDir())
-		testutil.WaitHTTP(t, "http://"+health+"/", 30*time.Second, p)
-		return otlpHTTP
+		spec := newAgentSpec(t, name, cluster, cert, ca.CertFile, gwGRPC)
+		spec.start(t)
+		return spec.otlpHTTP
 	}
 	agentA := startAgent("agent-a", "cluster-a", certA)
 	agentB := startAgent("agent-b", "cluster-b", certB)
@@ -150,7 +112,7 @@ service:
 		}
 		return nil
 	})
-	gwMetricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", gwMetrics)
+	gwMetricsURL := gw.metricsURL
 	testutil.Eventually(t, 30*time.Second, func() error {
 		v, err := testutil.ScrapeSum(gwMetricsURL, "vigil_clusteridentity_discarded_items_total", `reason="cluster_mismatch"`, `signal="logs"`)
 		if err != nil {

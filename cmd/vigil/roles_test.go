@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-obs/vigil/internal/testutil"
+)
+
+// gatewayProc is a vigil gateway (deploy/config/gateway.yaml) whose logs go to an OTLP sink.
+type gatewayProc struct {
+	proc       *testutil.Process
+	grpcAddr   string
+	metricsURL string
+}
+
+// startGateway runs the gateway on grpcAddr with clusters cluster-a (CN vigil-agent.cluster-a)
+// and cluster-b (SAN vigil-agent.cluster-b), exporting logs to sinkAddr.
+func startGateway(t *testing.T, ca *testutil.CA, grpcAddr, sinkAddr string) *gatewayProc {
+	t.Helper()
+	gwCert := ca.Issue(t, "vigil-gateway")
+	health := testutil.FreeAddr(t)
+	metricsPort := testutil.FreePort(t)
+	override := filepath.Join(t.TempDir(), "clusters.yaml")
+	require.NoError(t, os.WriteFile(override, []byte(fmt.Sprintf(`
+extensions:
+  clusterauth:
+    clusters:
+      - name: cluster-a
+        subjects: [vigil-agent.cluster-a]
+      - name: cluster-b
+        subjects: [vigil-agent.cluster-b]
+exporters:
+  otlp_grpc/sink:
+    endpoint: %s
+    tls: {insecure: true}
+service:
+  pipelines:
+    logs:
+      exporters: [otlp_grpc/sink]
+`, sinkAddr)), 0o600))
+	p := testutil.Start(t, "gateway", []string{
+		"VIGIL_OTLP_GRPC_ENDPOINT=" + grpcAddr, "VIGIL_OTLP_HTTP_ENDPOINT=" + testutil.FreeAddr(t),
+		"VIGIL_AUDIT_ENDPOINT=" + testutil.FreeAddr(t), "VIGIL_HEALTH_ENDPOINT=" + health,
+		fmt.Sprintf("VIGIL_METRICS_PORT=%d", metricsPort),
+		"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + gwCert.CertFile, "VIGIL_TLS_KEY_FILE=" + gwCert.KeyFile,
+	}, testutil.VigilBinary(t), "--config", "../../deploy/config/gateway.yaml", "--config", override, "--data-dir", t.TempDir())
+	testutil.WaitHTTP(t, "http://"+health+"/", 30*time.Second, p)
+	return &gatewayProc{proc: p, grpcAddr: grpcAddr, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)}
+}
+
+// agentSpec is what an agent process needs; the same spec restarts the same agent.
+type agentSpec struct {
+	name, cluster       string
+	cert                testutil.CertFiles
+	caFile, gateway     string
+	dataDir, otlpHTTP   string
+	health, metricsPort string
+}
+
+func newAgentSpec(t *testing.T, name, cluster string, cert testutil.CertFiles, caFile, gateway string) agentSpec {
+	t.Helper()
+	return agentSpec{name: name, cluster: cluster, cert: cert, caFile: caFile, gateway: gateway,
+		dataDir: t.TempDir(), otlpHTTP: testutil.FreeAddr(t), health: testutil.FreeAddr(t),
+		metricsPort: fmt.Sprint(testutil.FreePort(t))}
+}
+
+// start runs the agent (deploy/config/agent.yaml) and waits until it is healthy.
+func (s agentSpec) start(t *testing.T) *testutil.Process {
+	t.Helper()
+	p := testutil.Start(t, s.name, []string{
+		"VIGIL_CLUSTER_NAME=" + s.cluster, "K8S_NODE_NAME=node-of-" + s.name,
+		"VIGIL_GATEWAY_ENDPOINT=" + s.gateway,
+		"VIGIL_TLS_CA_FILE=" + s.caFile, "VIGIL_TLS_CERT_FILE=" + s.cert.CertFile, "VIGIL_TLS_KEY_FILE=" + s.cert.KeyFile,
+		"VIGIL_OTLP_GRPC_ENDPOINT=" + testutil.FreeAddr(t), "VIGIL_OTLP_HTTP_ENDPOINT=" + s.otlpHTTP,
+		"VIGIL_HEALTH_ENDPOINT=" + s.health, "VIGIL_METRICS_PORT=" + s.metricsPort,
+	}, testutil.VigilBinary(t), "--config", "../../deploy/config/agent.yaml", "--data-dir", s.dataDir)
+	testutil.WaitHTTP(t, "http://"+s.health+"/", 30*time.Second, p)
+	return p
+}

@@ -1,0 +1,159 @@
+package walstorageextension
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/otel/metric"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigil-obs/vigil/storage/wal"
+)
+
+// Type is the component type of the extension in YAML.
+var Type = component.MustNewType("walstorage")
+
+// NewFactory returns the factory of the walstorage extension.
+func NewFactory() extension.Factory {
+	return extension.NewFactory(Type, func() component.Config { return createDefaultConfig() }, create, component.StabilityLevelAlpha)
+}
+
+func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
+	return &walStorage{cfg: cfg.(*Config), set: set}, nil
+}
+
+type walStorage struct {
+	cfg *Config
+	set extension.Settings
+
+	mu  sync.Mutex
+	log *wal.Log
+	reg metric.Registration
+}
+
+var _ storage.Extension = (*walStorage)(nil)
+
+// Start opens (and replays) the log.
+func (s *walStorage) Start(context.Context, component.Host) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, err := wal.Open(s.cfg.Directory, wal.Options{MaxBytes: s.cfg.MaxBytes, SegmentBytes: s.cfg.SegmentBytes})
+	if err != nil {
+		return fmt.Errorf("cannot open the durable queue in %q (walstorage directory): %w", s.cfg.Directory, err)
+	}
+	meter := s.set.MeterProvider.Meter("github.com/vigil-obs/vigil/extensions/walstorageextension")
+	diskBytes, err1 := meter.Int64ObservableGauge("vigil_walstorage_disk_bytes",
+		metric.WithDescription("Bytes of the durable queue on disk."), metric.WithUnit("By"))
+	keys, err2 := meter.Int64ObservableGauge("vigil_walstorage_keys",
+		metric.WithDescription("Keys (queued items and queue positions) in the durable queue."), metric.WithUnit("{keys}"))
+	fsyncs, err3 := meter.Int64ObservableCounter("vigil_walstorage_fsyncs",
+		metric.WithDescription("fsyncs of the durable queue; each covers one or more batches (group commit)."), metric.WithUnit("{fsyncs}"))
+	batches, err4 := meter.Int64ObservableCounter("vigil_walstorage_batches",
+		metric.WithDescription("Write batches made durable."), metric.WithUnit("{batches}"))
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		_ = l.Close()
+		return err
+	}
+	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		st := l.Stats()
+		o.ObserveInt64(diskBytes, l.DiskBytes())
+		o.ObserveInt64(keys, int64(l.Len()))
+		o.ObserveInt64(fsyncs, st.Commits)
+		o.ObserveInt64(batches, st.Batches)
+		return nil
+	}, diskBytes, keys, fsyncs, batches)
+	if err != nil {
+		_ = l.Close()
+		return err
+	}
+	s.log, s.reg = l, reg
+	return nil
+}
+
+// Shutdown closes the log after what is pending is written; safe before Start and idempotent.
+func (s *walStorage) Shutdown(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return nil
+	}
+	err := s.log.Close()
+	if s.reg != nil {
+		_ = s.reg.Unregister()
+	}
+	s.log = nil
+	return err
+}
+
+// GetClient returns the storage of one component: its keys live under their own prefix.
+func (s *walStorage) GetClient(_ context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return nil, errors.New("walstorage is not started")
+	}
+	return &client{log: s.log, prefix: fmt.Sprintf("%s/%s/%s/", kind.String(), id.String(), name)}, nil
+}
+
+// client is the storage.Client of one component. Safe for concurrent use.
+type client struct {
+	log    *wal.Log
+	prefix string
+}
+
+func (c *client) Get(_ context.Context, key string) ([]byte, error) {
+	return c.log.Get(c.prefix + key)
+}
+
+func (c *client) Set(ctx context.Context, key string, value []byte) error {
+	return c.apply(ctx, []wal.Op{{Key: c.prefix + key, Value: value}})
+}
+
+func (c *client) Delete(ctx context.Context, key string) error {
+	return c.apply(ctx, []wal.Op{{Key: c.prefix + key, Delete: true}})
+}
+
+// Batch runs ops in order: writes are grouped into one durable batch, and a Get sees the writes
+// before it.
+func (c *client) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	var writes []wal.Op
+	for _, op := range ops {
+		switch op.Type {
+		case storage.Get:
+			if err := c.apply(ctx, writes); err != nil {
+				return err
+			}
+			writes = writes[:0]
+			v, err := c.log.Get(c.prefix + op.Key)
+			if err != nil {
+				return err
+			}
+			op.Value = v
+		case storage.Set:
+			writes = append(writes, wal.Op{Key: c.prefix + op.Key, Value: op.Value})
+		case storage.Delete:
+			writes = append(writes, wal.Op{Key: c.prefix + op.Key, Delete: true})
+		default:
+			return fmt.Errorf("unknown storage operation type %d", op.Type)
+		}
+	}
+	return c.apply(ctx, writes)
+}
+
+// apply writes ops durably. A full queue is reported as ResourceExhausted, so that receivers
+// answer 429 (HTTP) / RESOURCE_EXHAUSTED (gRPC) and clients retry later.
+func (c *client) apply(ctx context.Context, ops []wal.Op) error {
+	err := c.log.Apply(ctx, ops)
+	if errors.Is(err, wal.ErrFull) {
+		return status.Error(codes.ResourceExhausted, err.Error())
+	}
+	return err
+}
+
+func (c *client) Close(context.Context) error { return nil }

@@ -1,0 +1,86 @@
+package walstorageextension
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func start(t *testing.T, cfg *Config) storage.Extension {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	ext, err := NewFactory().Create(context.Background(), extensiontest.NewNopSettings(Type), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() {
+		require.NoError(t, ext.Shutdown(context.Background()))
+		require.NoError(t, ext.Shutdown(context.Background()))
+	})
+	return ext.(storage.Extension)
+}
+
+func TestClientsAreIsolatedAndDurable(t *testing.T) {
+	dir := t.TempDir()
+	cfg := createDefaultConfig()
+	cfg.Directory = dir
+	ext := start(t, cfg)
+	ctx := context.Background()
+	a, err := ext.GetClient(ctx, component.KindExporter, component.MustNewID("opensearch"), "logs")
+	require.NoError(t, err)
+	b, err := ext.GetClient(ctx, component.KindExporter, component.MustNewID("archive"), "logs")
+	require.NoError(t, err)
+
+	require.NoError(t, a.Set(ctx, "wi", []byte("1")))
+	require.NoError(t, a.Batch(ctx, storage.SetOperation("0", []byte("item")), storage.SetOperation("wi", []byte("2"))))
+	v, err := b.Get(ctx, "wi")
+	require.NoError(t, err)
+	require.Nil(t, v, "another component does not see a's keys")
+
+	get := storage.GetOperation("wi")
+	require.NoError(t, a.Batch(ctx, storage.SetOperation("ri", []byte("1")), storage.DeleteOperation("0"), get))
+	require.Equal(t, "2", string(get.Value), "a Get in a batch sees the writes before it")
+	v, _ = a.Get(ctx, "0")
+	require.Nil(t, v)
+
+	// After a restart the same component finds its keys.
+	require.NoError(t, ext.Shutdown(ctx))
+	ext2 := start(t, cfg)
+	a2, err := ext2.GetClient(ctx, component.KindExporter, component.MustNewID("opensearch"), "logs")
+	require.NoError(t, err)
+	v, _ = a2.Get(ctx, "ri")
+	require.Equal(t, "1", string(v))
+}
+
+func TestFullIsResourceExhausted(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Directory, cfg.MaxBytes, cfg.SegmentBytes = t.TempDir(), 8192, 4096
+	ext := start(t, cfg)
+	ctx := context.Background()
+	c, err := ext.GetClient(ctx, component.KindExporter, component.MustNewID("otlp_grpc"), "logs")
+	require.NoError(t, err)
+	var last error
+	for i := 0; i < 100 && last == nil; i++ {
+		last = c.Set(ctx, strings.Repeat("k", i+1), make([]byte, 1000))
+	}
+	require.Equal(t, codes.ResourceExhausted, status.Code(last))
+	require.Contains(t, last.Error(), "max_bytes")
+}
+
+func TestConfigValidate(t *testing.T) {
+	cfg := &Config{MaxBytes: -1, SegmentBytes: 10}
+	err := cfg.Validate()
+	require.ErrorContains(t, err, "directory: must be set")
+	require.ErrorContains(t, err, "max_bytes: -1 must not be negative")
+	require.ErrorContains(t, err, "segment_bytes: 10 is below the minimum of 4096")
+}
