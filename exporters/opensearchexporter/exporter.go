@@ -1,0 +1,336 @@
+package opensearchexporter
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opensearch-project/opensearch-go/v4"
+	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+)
+
+type osExporter struct {
+	cfg    *Config
+	logger *zap.Logger
+	client *opensearch.Client
+
+	installed atomic.Bool
+	dlMu      sync.Mutex
+
+	indexed, itemErrors, deadLettered, bulks metric.Int64Counter
+}
+
+func newExporter(set exporter.Settings, cfg *Config) (*osExporter, error) {
+	e := &osExporter{cfg: cfg, logger: set.Logger}
+	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/opensearchexporter")
+	var errs [4]error
+	e.indexed, errs[0] = meter.Int64Counter("vigil_opensearch_indexed_documents",
+		metric.WithDescription("Documents OpenSearch accepted (created or updated)."), metric.WithUnit("{documents}"))
+	e.itemErrors, errs[1] = meter.Int64Counter("vigil_opensearch_item_errors",
+		metric.WithDescription("Bulk items OpenSearch rejected, by reason: retryable (429, 5xx), cluster_block, permanent (4xx)."), metric.WithUnit("{items}"))
+	e.deadLettered, errs[2] = meter.Int64Counter("vigil_opensearch_dead_letter_documents",
+		metric.WithDescription("Documents written to the dead-letter directory after a permanent rejection."), metric.WithUnit("{documents}"))
+	e.bulks, errs[3] = meter.Int64Counter("vigil_opensearch_bulk_requests",
+		metric.WithDescription("Bulk requests by HTTP status class."), metric.WithUnit("{requests}"))
+	return e, errors.Join(errs[:]...)
+}
+
+func (e *osExporter) start(ctx context.Context, _ component.Host) error {
+	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot load the opensearch exporter's tls settings: %w", err)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if tlsCfg != nil {
+		transport.TLSClientConfig = tlsCfg
+	} else {
+		transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	e.client, err = opensearch.NewClient(opensearch.Config{
+		Addresses: e.cfg.Endpoints, Username: e.cfg.Username, Password: string(e.cfg.Password),
+		Transport: transport, DisableRetry: true, // retries are ours: per item, and the queue's
+	})
+	if err != nil {
+		return fmt.Errorf("cannot create the OpenSearch client: %w", err)
+	}
+	if err := os.MkdirAll(e.cfg.DeadLetterDir, 0o700); err != nil {
+		return fmt.Errorf("cannot create dead_letter_dir %q: %w", e.cfg.DeadLetterDir, err)
+	}
+	// OpenSearch may be down while vigil starts: the queue holds the data, and every push first
+	// makes sure the template and policy are installed.
+	if err := e.install(ctx); err != nil {
+		e.logger.Warn("OpenSearch template and ISM policy not installed yet; retrying before the first bulk", zap.Error(err))
+	} else {
+		e.installed.Store(true)
+	}
+	return nil
+}
+
+// shutdown stops the client's background work; safe before start.
+func (e *osExporter) shutdown(context.Context) error {
+	if e.client == nil {
+		return nil
+	}
+	err := e.client.Close()
+	e.client = nil
+	return err
+}
+
+// item is one document to index.
+type item struct {
+	index, id string
+	doc       []byte
+}
+
+// documents turns log records into OpenSearch documents.
+func (e *osExporter) documents(ld plog.Logs) []item {
+	items := make([]item, 0, ld.LogRecordCount())
+	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+		rl := ld.ResourceLogs().At(i)
+		cluster := ""
+		if v, ok := rl.Resource().Attributes().Get("k8s.cluster.name"); ok {
+			cluster = v.AsString()
+		}
+		for j := 0; j < rl.ScopeLogs().Len(); j++ {
+			lrs := rl.ScopeLogs().At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				items = append(items, e.document(cluster, lrs.At(k)))
+			}
+		}
+	}
+	return items
+}
+
+func (e *osExporter) document(cluster string, lr plog.LogRecord) item {
+	ts := lr.Timestamp()
+	if ts == 0 {
+		ts = lr.ObservedTimestamp()
+	}
+	t := ts.AsTime().UTC()
+	body := []byte(lr.Body().AsString())
+	stamp, _ := json.Marshal(map[string]string{"@timestamp": t.Format(time.RFC3339Nano), "cluster": cluster})
+	var doc []byte
+	if len(body) > 1 && body[0] == '{' && json.Valid(body) {
+		// The event as sent, with @timestamp and cluster added in front.
+		doc = make([]byte, 0, len(body)+len(stamp))
+		doc = append(doc, stamp[:len(stamp)-1]...)
+		if len(body) > 2 {
+			doc = append(doc, ',')
+		}
+		doc = append(doc, body[1:]...)
+	} else {
+		m := map[string]any{"@timestamp": t.Format(time.RFC3339Nano), "cluster": cluster, "message": string(body)}
+		doc, _ = json.Marshal(m)
+	}
+	var id string
+	auditID, okID := lr.Attributes().Get("k8s.audit.id")
+	stage, okStage := lr.Attributes().Get("k8s.audit.stage")
+	if okID && okStage {
+		id = cluster + ":" + auditID.AsString() + ":" + stage.AsString()
+	} else {
+		h := sha256.New()
+		h.Write([]byte(cluster))
+		h.Write([]byte(t.Format(time.RFC3339Nano)))
+		h.Write(body)
+		id = hex.EncodeToString(h.Sum(nil)[:16])
+	}
+	return item{index: e.cfg.IndexPrefix + "-" + t.Format("2006.01.02"), id: id, doc: doc}
+}
+
+func (e *osExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	if !e.installed.Load() {
+		if err := e.install(ctx); err != nil {
+			return fmt.Errorf("OpenSearch not ready, the queue keeps the data: %w", err)
+		}
+		e.installed.Store(true)
+	}
+	items := e.documents(ld)
+	var chunk []item
+	size := 0
+	for _, it := range items {
+		n := len(it.doc) + len(it.index) + len(it.id) + 40
+		if len(chunk) > 0 && size+n > e.cfg.MaxBulkBytes {
+			if err := e.indexWithRetries(ctx, chunk); err != nil {
+				return err
+			}
+			chunk, size = nil, 0
+		}
+		chunk = append(chunk, it)
+		size += n
+	}
+	if len(chunk) == 0 {
+		return nil
+	}
+	return e.indexWithRetries(ctx, chunk)
+}
+
+// indexWithRetries sends items; items rejected with 429/5xx (or a cluster block) are re-sent,
+// alone, with backoff and jitter; permanently rejected ones are dead-lettered.
+func (e *osExporter) indexWithRetries(ctx context.Context, items []item) error {
+	backoff := e.cfg.ItemBackoff
+	for attempt := 0; ; attempt++ {
+		retry, err := e.bulk(ctx, items)
+		if err != nil {
+			return err
+		}
+		if len(retry) == 0 {
+			return nil
+		}
+		if attempt >= e.cfg.ItemRetries {
+			return fmt.Errorf("%d of %d documents still rejected by OpenSearch after %d retries (item_retries), the queue retries later: %s",
+				len(retry), len(items), attempt, retry[0].reason)
+		}
+		wait := backoff/2 + rand.N(backoff) //nolint:gosec // jitter, not security: 0.5x to 1.5x
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff *= 2
+		items = make([]item, len(retry))
+		for i, r := range retry {
+			items[i] = r.item
+		}
+	}
+}
+
+type rejected struct {
+	item
+	reason string
+}
+
+// bulk sends one bulk request and classifies the outcome: the items to re-send, or an error for
+// the whole request (retryable unless permanent).
+func (e *osExporter) bulk(ctx context.Context, items []item) ([]rejected, error) {
+	body := make([]byte, 0, len(items)*512)
+	for _, it := range items {
+		action, _ := json.Marshal(map[string]any{"index": map[string]string{"_index": it.index, "_id": it.id}})
+		body = append(body, action...)
+		body = append(body, '\n')
+		body = append(body, it.doc...)
+		body = append(body, '\n')
+	}
+	status, resp, err := e.doNDJSON(ctx, body)
+	if err != nil {
+		e.bulks.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "error")))
+		return nil, fmt.Errorf("bulk request to OpenSearch failed: %w", err)
+	}
+	e.bulks.Add(ctx, 1, metric.WithAttributes(attribute.String("status", fmt.Sprintf("%dxx", status/100))))
+	switch {
+	case status == http.StatusRequestEntityTooLarge:
+		if len(items) == 1 {
+			e.deadLetter(items[0], status, "request_entity_too_large", "document larger than OpenSearch's http.max_content_length")
+			return nil, nil
+		}
+		half := len(items) / 2
+		r1, err := e.bulk(ctx, items[:half])
+		if err != nil {
+			return nil, err
+		}
+		r2, err := e.bulk(ctx, items[half:])
+		return append(r1, r2...), err
+	case status == http.StatusTooManyRequests || status >= 500:
+		return nil, fmt.Errorf("OpenSearch answered %d to a bulk request, retrying later: %s", status, truncate(resp))
+	case status != http.StatusOK:
+		for _, it := range items {
+			e.deadLetter(it, status, "request_rejected", truncate(resp))
+		}
+		return nil, consumererror.NewPermanent(fmt.Errorf("OpenSearch rejected a bulk request with %d: %s", status, truncate(resp)))
+	}
+	var br opensearchapi.BulkResp
+	if err := json.Unmarshal(resp, &br); err != nil {
+		return nil, fmt.Errorf("cannot decode OpenSearch's bulk answer: %w", err)
+	}
+	if len(br.Items) != len(items) {
+		return nil, fmt.Errorf("OpenSearch answered %d bulk items for %d documents", len(br.Items), len(items))
+	}
+	var retry []rejected
+	ok := 0
+	blocked := false
+	for i, m := range br.Items {
+		for _, res := range m {
+			switch {
+			case res.Status >= 200 && res.Status < 300:
+				ok++
+			case res.Error != nil && res.Error.Type == "cluster_block_exception":
+				blocked = true
+				e.itemErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "cluster_block")))
+				retry = append(retry, rejected{items[i], res.Error.Type + ": " + res.Error.Reason})
+			case res.Status == http.StatusTooManyRequests || res.Status >= 500:
+				e.itemErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "retryable")))
+				reason := fmt.Sprint(res.Status)
+				if res.Error != nil {
+					reason = res.Error.Type + ": " + res.Error.Reason
+				}
+				retry = append(retry, rejected{items[i], reason})
+			default:
+				e.itemErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "permanent")))
+				typ, reason := "unknown", ""
+				if res.Error != nil {
+					typ, reason = res.Error.Type, res.Error.Reason
+				}
+				e.deadLetter(items[i], res.Status, typ, reason)
+			}
+		}
+	}
+	e.indexed.Add(ctx, int64(ok))
+	if blocked {
+		e.logger.Error("OpenSearch refuses writes (cluster block, e.g. flood-stage disk watermark); the queue holds the data until it clears",
+			zap.String("reason", retry[0].reason))
+	}
+	return retry, nil
+}
+
+func (e *osExporter) doNDJSON(ctx context.Context, body []byte) (int, []byte, error) {
+	return e.doContentType(ctx, http.MethodPost, "/_bulk", body, "application/x-ndjson")
+}
+
+// deadLetter appends a permanently rejected document to <dead_letter_dir>/<prefix>-YYYY-MM-DD.ndjson.
+func (e *osExporter) deadLetter(it item, status int, typ, reason string) {
+	e.deadLettered.Add(context.Background(), 1)
+	line, _ := json.Marshal(map[string]any{
+		"time": time.Now().UTC().Format(time.RFC3339Nano), "index": it.index, "_id": it.id, "status": status,
+		"error": map[string]string{"type": typ, "reason": reason}, "document": json.RawMessage(it.doc),
+	})
+	e.dlMu.Lock()
+	defer e.dlMu.Unlock()
+	path := filepath.Join(e.cfg.DeadLetterDir, e.cfg.IndexPrefix+"-"+time.Now().UTC().Format("2006-01-02")+".ndjson")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err == nil {
+		_, err = f.Write(append(line, '\n'))
+		if err == nil {
+			err = f.Sync()
+		}
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		e.logger.Error("cannot write a rejected document to the dead-letter directory", zap.String("path", path), zap.Error(err))
+	}
+	e.logger.Warn("OpenSearch rejected a document permanently; written to the dead-letter directory",
+		zap.String("index", it.index), zap.String("id", it.id), zap.Int("status", status), zap.String("type", typ), zap.String("reason", reason))
+}
+
+func truncate(b []byte) string {
+	if len(b) > 512 {
+		return string(b[:512]) + "..."
+	}
+	return string(b)
+}

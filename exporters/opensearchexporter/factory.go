@@ -1,0 +1,32 @@
+package opensearchexporter
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+)
+
+// Type is the component type of the exporter in YAML.
+var Type = component.MustNewType("opensearch")
+
+// NewFactory returns the factory of the opensearch exporter.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(Type, func() component.Config { return createDefaultConfig() },
+		exporter.WithLogs(createLogs, component.StabilityLevelAlpha))
+}
+
+func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
+	c := cfg.(*Config)
+	e, err := newExporter(set, c)
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
+		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown),
+		exporterhelper.WithTimeout(c.TimeoutConfig),
+		exporterhelper.WithQueue(c.QueueConfig),
+		exporterhelper.WithRetry(c.RetryConfig))
+}
