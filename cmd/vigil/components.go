@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
 	"github.com/vigil-obs/vigil/processors/clusteridentityprocessor"
 	"github.com/vigil-obs/vigil/processors/k8senrichprocessor"
+	"github.com/vigil-obs/vigil/processors/redactprocessor"
 	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
 )
 
@@ -38,6 +39,7 @@ func components() (otelcol.Factories, error) {
 		memorylimiterprocessor.NewFactory(),
 		k8senrichprocessor.NewFactory(),
 		clusteridentityprocessor.NewFactory(),
+		redactprocessor.NewFactory(),
 	)
 	errs = append(errs, err)
 	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](
