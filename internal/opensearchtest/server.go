@@ -36,6 +36,9 @@ type Server struct {
 	MaxContentLength int
 	// ReadOnly makes every write fail with the flood-stage cluster block.
 	ReadOnly bool
+	// Discard counts indexed documents in Indexed without keeping them (benchmarks).
+	Discard bool
+	Indexed int
 
 	Docs      map[string]map[string][]byte // index -> _id -> source
 	Templates map[string][]byte
@@ -46,11 +49,17 @@ type Server struct {
 // Start runs the stand-in on 127.0.0.1 until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s, stop := Serve()
+	t.Cleanup(stop)
+	return s
+}
+
+// Serve runs the stand-in on 127.0.0.1 (for harnesses outside tests); stop shuts it down.
+func Serve() (*Server, func()) {
 	s := &Server{Docs: map[string]map[string][]byte{}, Templates: map[string][]byte{}, Policies: map[string][]byte{}}
 	srv := httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(srv.Close)
 	s.URL = srv.URL
-	return s
+	return s, srv.Close
 }
 
 // Doc returns a stored document source, nil when absent.
@@ -207,6 +216,9 @@ func (s *Server) bulk(w http.ResponseWriter, body []byte) {
 			}
 			item["status"] = status
 			item["error"] = map[string]any{"type": errType, "reason": reason, "index": meta.Index}
+		} else if s.Discard {
+			s.Indexed++
+			item["_version"], item["result"], item["status"] = 1, "created", 201
 		} else {
 			if s.Docs[meta.Index] == nil {
 				s.Docs[meta.Index] = map[string][]byte{}

@@ -1,0 +1,335 @@
+// Command auditpath measures the audit path: kube-apiserver-style webhook batches (400 events of
+// 1–2.5 KB) → k8saudit receiver → redact → durable queue (walstorage, fsync) → OpenSearch (an
+// in-process stand-in that answers as the REST API documents). It reports MB/s of audit JSON per
+// CPU-second of vigil, and the acknowledgement latency at half the sustained load; and the same
+// with an in-memory queue, in the same run, for the cost of durability.
+//
+//	go run ./benchmarks/auditpath -duration 20s
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vigil-obs/vigil/internal/opensearchtest"
+)
+
+func main() {
+	vigil := flag.String("vigil", "", "path of a vigil binary (default: build ./cmd/vigil)")
+	duration := flag.Duration("duration", 20*time.Second, "length of each load phase")
+	workers := flag.Int("workers", 8, "concurrent webhook clients")
+	flag.Parse()
+	if err := run(*vigil, *duration, *workers); err != nil {
+		fmt.Fprintln(os.Stderr, "auditpath:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	queue            string
+	requests, events int64
+	bytes            int64
+	wall, cpu        time.Duration
+	halfRate         float64
+	p50, p99, maxLat time.Duration
+	indexed          int
+}
+
+func run(vigil string, duration time.Duration, workers int) error {
+	dir, err := os.MkdirTemp("", "vigil-auditbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if vigil == "" {
+		vigil = filepath.Join(dir, "vigil")
+		build := exec.Command("go", "build", "-o", vigil, "./cmd/vigil")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("cannot build vigil: %w", err)
+		}
+	}
+	var results []result
+	for _, queue := range []string{"walstorage", "memory"} {
+		r, err := runQueue(vigil, filepath.Join(dir, queue), queue, duration, workers)
+		if err != nil {
+			return fmt.Errorf("%s queue: %w", queue, err)
+		}
+		results = append(results, r)
+	}
+	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
+	fmt.Printf("load: %d webhook clients, EventLists of 400 events (1-2.5 KB each), %s per phase\n\n", workers, duration)
+	fmt.Printf("%-11s %9s %11s %10s %9s %13s %14s %9s %9s %9s\n", "queue", "requests", "events", "JSON MB", "MB/s", "vigil CPU-s", "MB/s per core", "half p50", "half p99", "half max")
+	for _, r := range results {
+		mb := float64(r.bytes) / 1e6
+		fmt.Printf("%-11s %9d %11d %10.1f %9.1f %13.1f %14.1f %9s %9s %9s\n", r.queue, r.requests, r.events, mb,
+			mb/r.wall.Seconds(), r.cpu.Seconds(), mb/r.cpu.Seconds(), r.p50.Round(100*time.Microsecond),
+			r.p99.Round(100*time.Microsecond), r.maxLat.Round(100*time.Microsecond))
+		if int64(r.indexed) < r.events {
+			fmt.Printf("  note: %d events acknowledged, %d indexed\n", r.events, r.indexed)
+		}
+	}
+	if len(results) == 2 && results[1].wall > 0 {
+		fmt.Printf("\ndurable/in-memory throughput: %.2f\n", (float64(results[0].bytes)/results[0].wall.Seconds())/(float64(results[1].bytes)/results[1].wall.Seconds()))
+	}
+	fmt.Printf("command: go run ./benchmarks/auditpath %s\n", strings.Join(os.Args[1:], " "))
+	return nil
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+const configTmpl = `
+extensions:
+  health_check: {endpoint: %[1]s}
+  walstorage: {directory: %[2]s/queue}
+receivers:
+  k8saudit: {endpoint: %[3]s, cluster: bench}
+processors:
+  redact: {}
+exporters:
+  opensearch:
+    endpoints: [%[4]s]
+    dead_letter_dir: %[2]s/deadletter
+    sending_queue: {enabled: true, %[5]s num_consumers: 4, queue_size: 100000}
+    retry_on_failure: {enabled: true, max_elapsed_time: 0s}
+service:
+  extensions: [health_check, walstorage]
+  telemetry:
+    metrics: {level: none}
+  pipelines:
+    logs/audit: {receivers: [k8saudit], processors: [redact], exporters: [opensearch]}
+`
+
+func runQueue(vigil, dir, queue string, duration time.Duration, workers int) (result, error) {
+	res := result{queue: queue}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return res, err
+	}
+	search, stop := opensearchtest.Serve()
+	defer stop()
+	search.Discard = true
+	storage := "storage: walstorage,"
+	if queue == "memory" {
+		storage = ""
+	}
+	health, audit := freeAddr(), freeAddr()
+	cfgPath := filepath.Join(dir, "vigil.yaml")
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(configTmpl, health, dir, audit, search.URL, storage)), 0o600); err != nil {
+		return res, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "vigil.log"))
+	if err != nil {
+		return res, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(vigil, "--config", cfgPath, "--data-dir", dir)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	if err := waitHealthy("http://"+health+"/", 30*time.Second); err != nil {
+		return res, err
+	}
+	url := "http://" + audit + "/audit"
+	gen := newGenerator()
+
+	// Phase 1: as fast as the clients can go; wall time runs until OpenSearch has everything.
+	cpu0 := cpuOf(cmd.Process.Pid)
+	start := time.Now()
+	stats := load(url, gen, duration, workers, 0)
+	if stats.err != nil {
+		return res, stats.err
+	}
+	deadline := time.Now().Add(120 * time.Second)
+	for indexed(search) < int(stats.events) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	res.wall, res.cpu = time.Since(start), cpuOf(cmd.Process.Pid)-cpu0
+	res.requests, res.events, res.bytes, res.indexed = stats.requests, stats.events, stats.bytes, indexed(search)
+
+	// Phase 2: half the sustained request rate, evenly paced; acknowledgement latency.
+	res.halfRate = float64(res.requests) / res.wall.Seconds() / 2
+	half := load(url, gen, duration, workers, res.halfRate)
+	if half.err != nil {
+		return res, half.err
+	}
+	res.p50, res.p99, res.maxLat = half.percentile(0.50), half.percentile(0.99), half.percentile(1)
+	return res, nil
+}
+
+func indexed(s *opensearchtest.Server) int {
+	s.Mu.Lock()
+	defer s.Mu.Unlock()
+	return s.Indexed
+}
+
+func waitHealthy(url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("vigil did not become healthy at %s", url)
+}
+
+func cpuOf(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
+type loadStats struct {
+	requests, events, bytes int64
+	latencies               []time.Duration
+	err                     error
+}
+
+func (s *loadStats) percentile(p float64) time.Duration {
+	if len(s.latencies) == 0 {
+		return 0
+	}
+	sort.Slice(s.latencies, func(i, j int) bool { return s.latencies[i] < s.latencies[j] })
+	i := int(p * float64(len(s.latencies)-1))
+	return s.latencies[i]
+}
+
+// load posts batches from workers for duration; with rate > 0 requests are paced to rate/s in
+// total. Every batch is re-sent until it is answered 200, as the apiserver does.
+func load(url string, gen *generator, duration time.Duration, workers int, rate float64) *loadStats {
+	stats := &loadStats{}
+	var mu sync.Mutex
+	var failed atomic.Value
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 30 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := time.Now().Add(time.Duration(rand.Int64N(int64(time.Second))) / time.Duration(max(rate, 1)))
+			for ctx.Err() == nil {
+				if rate > 0 {
+					time.Sleep(time.Until(next))
+					next = next.Add(time.Duration(float64(time.Second) * float64(workers) / rate))
+				}
+				body, events := gen.batch()
+				t0 := time.Now()
+				for {
+					resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+					if err != nil {
+						failed.Store(err)
+						return
+					}
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusOK {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				lat := time.Since(t0)
+				mu.Lock()
+				stats.requests++
+				stats.events += int64(events)
+				stats.bytes += int64(len(body))
+				stats.latencies = append(stats.latencies, lat)
+				mu.Unlock()
+			}
+			_ = w
+		}()
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		stats.err = err
+	}
+	return stats
+}
+
+// generator makes EventLists of 400 realistic events of 1–2.5 KB, each with a unique auditID.
+type generator struct {
+	mu     sync.Mutex
+	n      uint64
+	events [][]byte // templates with a 16-hex-digit placeholder at idOff
+	idOff  []int
+}
+
+const placeholder = "0000000000000000"
+
+func newGenerator() *generator {
+	g := &generator{}
+	verbs := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
+	resources := []string{"pods", "deployments", "configmaps", "services", "secrets", "leases", "events"}
+	for i := range 400 {
+		pad := strings.Repeat("x", rand.IntN(1500))
+		ev := map[string]any{"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+			"auditID": placeholder + fmt.Sprintf("-%04d-4f0e-9a41-5d0c9e2b7a10", i), "stage": "ResponseComplete",
+			"requestURI": "/api/v1/namespaces/shop/" + resources[i%7] + "/web-" + strconv.Itoa(i), "verb": verbs[i%7],
+			"user":      map[string]any{"username": fmt.Sprintf("system:serviceaccount:team-%d:deployer", i%40), "groups": []string{"system:serviceaccounts", "system:authenticated"}},
+			"sourceIPs": []string{fmt.Sprintf("10.0.%d.%d", i%250, (i*7)%250)}, "userAgent": "kube-controller-manager/v1.31.2 (linux/amd64) kubernetes/5864a46/" + pad,
+			"objectRef":                map[string]any{"resource": resources[i%7], "namespace": "shop", "name": "web-" + strconv.Itoa(i), "apiVersion": "v1"},
+			"responseStatus":           map[string]any{"metadata": map[string]any{}, "code": 200},
+			"requestReceivedTimestamp": "2026-11-22T10:15:03.120456Z", "stageTimestamp": "2026-11-22T10:15:03.131822Z",
+			"annotations": map[string]any{"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": "RBAC: allowed by ClusterRoleBinding \"system:controller\""},
+		}
+		b, _ := json.Marshal(ev)
+		g.events = append(g.events, b)
+		g.idOff = append(g.idOff, bytes.Index(b, []byte(placeholder)))
+	}
+	return g
+}
+
+func (g *generator) batch() ([]byte, int) {
+	g.mu.Lock()
+	g.n++
+	n := g.n
+	g.mu.Unlock()
+	id := fmt.Sprintf("%016x", n)
+	var buf bytes.Buffer
+	buf.WriteString(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[`)
+	for i, ev := range g.events {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		start := buf.Len()
+		buf.Write(ev)
+		copy(buf.Bytes()[start+g.idOff[i]:], id)
+	}
+	buf.WriteString("]}")
+	return buf.Bytes(), len(g.events)
+}
