@@ -1,0 +1,105 @@
+package archive
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Stream identifies the objects of one tenant and cluster; their manifest is one hash chain.
+type Stream struct {
+	Tenant, Cluster string
+}
+
+// Prefix is the directory of the stream's objects and manifest entries.
+func (s Stream) Prefix() string { return "audit/" + s.Tenant + "/" + s.Cluster + "/" }
+
+// ObjectName is the deterministic name of the stream's object number seq holding events of the
+// hour that contains t: audit/<tenant>/<cluster>/<yyyy>/<mm>/<dd>/<hh>/<seq>.ndjson.zst.
+func (s Stream) ObjectName(t time.Time, seq uint64) string {
+	t = t.UTC()
+	return fmt.Sprintf("%s%04d/%02d/%02d/%02d/%012d.ndjson.zst", s.Prefix(), t.Year(), t.Month(), t.Day(), t.Hour(), seq)
+}
+
+// ManifestName is the name of the manifest entry of object number seq.
+func (s Stream) ManifestName(seq uint64) string {
+	return fmt.Sprintf("%smanifest/%012d.json", s.Prefix(), seq)
+}
+
+// parseSeq returns the sequence number in an object or manifest name.
+func parseSeq(name string) (uint64, bool) {
+	base := name[strings.LastIndexByte(name, '/')+1:]
+	base = strings.TrimSuffix(strings.TrimSuffix(base, ".ndjson.zst"), ".json")
+	n, err := strconv.ParseUint(base, 10, 64)
+	return n, err == nil
+}
+
+// encoder is shared: EncodeAll is safe for concurrent use and, for a given library version and
+// options, deterministic — the same events always give the same bytes, hence the same hash.
+var encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+	zstd.WithZeroFrames(true), zstd.WithEncoderCRC(true))
+
+var decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0))
+
+// Encode builds an object from events (each one JSON document without a newline): NDJSON,
+// zstd-compressed. It returns the object and its SHA-256 in hex.
+func Encode(events [][]byte) ([]byte, string) {
+	n := 0
+	for _, e := range events {
+		n += len(e) + 1
+	}
+	raw := make([]byte, 0, n)
+	for _, e := range events {
+		raw = append(raw, e...)
+		raw = append(raw, '\n')
+	}
+	obj := encoder.EncodeAll(raw, make([]byte, 0, n/8+64))
+	sum := sha256.Sum256(obj)
+	return obj, hex.EncodeToString(sum[:])
+}
+
+// Decode returns the events of an object.
+func Decode(obj []byte) ([][]byte, error) {
+	raw, err := decoder.DecodeAll(obj, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot decompress object: %w", err)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(raw, []byte("\n")), []byte("\n"))
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	return lines, nil
+}
+
+// Entry is a manifest entry: one object and the hash that chains it to every entry before it.
+type Entry struct {
+	Seq    uint64 `json:"seq"`
+	Object string `json:"object"`
+	SHA256 string `json:"sha256"` // of the object's bytes as stored
+	Size   int64  `json:"size"`
+	Events int    `json:"events"`
+	First  string `json:"first_time"` // RFC 3339, earliest event time in the object
+	Last   string `json:"last_time"`
+	Prev   string `json:"prev"` // Hash of the previous entry; 64 zeros for seq 1
+	Hash   string `json:"hash"` // SHA-256 of ChainInput()
+}
+
+// Genesis is the Prev of the first entry of a stream.
+var Genesis = strings.Repeat("0", 64)
+
+// ChainInput is the text whose SHA-256 is the entry's Hash: its fields, one per line.
+func (e Entry) ChainInput() string {
+	return fmt.Sprintf("vigil-archive-v1\n%d\n%s\n%s\n%d\n%d\n%s\n%s\n%s\n", e.Seq, e.Object, e.SHA256, e.Size, e.Events, e.First, e.Last, e.Prev)
+}
+
+// Seal computes Hash from the other fields.
+func (e *Entry) Seal() {
+	sum := sha256.Sum256([]byte(e.ChainInput()))
+	e.Hash = hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,173 @@
+package archive
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/thanos-io/objstore"
+)
+
+// Kinds of problems Verify reports.
+const (
+	ProblemMissing          = "missing"           // an object in the manifest is not in the bucket
+	ProblemModified         = "modified"          // an object's bytes do not have the manifest's hash
+	ProblemReordered        = "reordered"         // an object holds the bytes of another entry's object
+	ProblemInserted         = "inserted"          // an object that no manifest entry lists (added, or its entry removed)
+	ProblemEntryMissing     = "manifest_gap"      // a sequence number without manifest entry
+	ProblemEntryModified    = "manifest_modified" // an entry whose hash does not match its fields
+	ProblemEntryUnreadable  = "manifest_unreadable"
+	ProblemChainBroken      = "chain_broken"  // an entry's prev is not the previous entry's hash
+	ProblemEntryNameInvalid = "manifest_name" // an entry lists an object name that does not belong to its seq
+)
+
+// Problem is one finding of Verify.
+type Problem struct {
+	Kind     string `json:"kind"`
+	Object   string `json:"object,omitempty"`
+	Manifest string `json:"manifest,omitempty"`
+	Seq      uint64 `json:"seq,omitempty"`
+	Expected string `json:"expected,omitempty"`
+	Actual   string `json:"actual,omitempty"`
+}
+
+func (p Problem) String() string {
+	s := p.Kind
+	if p.Object != "" {
+		s += " object " + p.Object
+	}
+	if p.Manifest != "" {
+		s += " manifest " + p.Manifest
+	}
+	if p.Expected != "" || p.Actual != "" {
+		s += fmt.Sprintf(" (expected %s, actual %s)", p.Expected, p.Actual)
+	}
+	return s
+}
+
+// Report is what Verify checked and found.
+type Report struct {
+	Entries  int       `json:"entries"`
+	Objects  int       `json:"objects"`
+	Bytes    int64     `json:"bytes"`
+	Problems []Problem `json:"problems"`
+}
+
+// Verify checks a stream: the manifest's hash chain, every object's SHA-256 against its entry,
+// and that every object is in the manifest. It returns an error only when the bucket cannot be
+// read; everything wrong with the archive is a Problem.
+func Verify(ctx context.Context, bkt objstore.Bucket, s Stream) (Report, error) {
+	var rep Report
+	entries := map[uint64]Entry{}
+	var maxSeq uint64
+	err := bkt.Iter(ctx, s.Prefix()+"manifest/", func(name string) error {
+		seq, ok := parseSeq(name)
+		if !ok {
+			rep.Problems = append(rep.Problems, Problem{Kind: ProblemEntryUnreadable, Manifest: name, Actual: "name is not <seq>.json"})
+			return nil
+		}
+		data, err := read(ctx, bkt, name)
+		if err != nil {
+			return err
+		}
+		var e Entry
+		if err := json.Unmarshal(data, &e); err != nil || e.Seq != seq {
+			rep.Problems = append(rep.Problems, Problem{Kind: ProblemEntryUnreadable, Manifest: name, Seq: seq, Actual: firstLine(data)})
+			return nil
+		}
+		entries[seq] = e
+		maxSeq = max(maxSeq, seq)
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("cannot list the manifest of %s: %w", s.Prefix(), err)
+	}
+	rep.Entries = len(entries)
+	byHash := map[string]uint64{}
+	for seq, e := range entries {
+		byHash[e.SHA256] = seq
+	}
+	referenced := map[string]bool{}
+	prevHash := Genesis
+	for seq := uint64(1); seq <= maxSeq; seq++ {
+		e, ok := entries[seq]
+		if !ok {
+			rep.Problems = append(rep.Problems, Problem{Kind: ProblemEntryMissing, Seq: seq, Manifest: s.ManifestName(seq)})
+			prevHash = ""
+			continue
+		}
+		manifest := s.ManifestName(seq)
+		want := e
+		want.Seal()
+		if want.Hash != e.Hash {
+			rep.Problems = append(rep.Problems, Problem{Kind: ProblemEntryModified, Seq: seq, Manifest: manifest, Object: e.Object, Expected: want.Hash, Actual: e.Hash})
+		}
+		if prevHash != "" && e.Prev != prevHash {
+			rep.Problems = append(rep.Problems, Problem{Kind: ProblemChainBroken, Seq: seq, Manifest: manifest, Expected: prevHash, Actual: e.Prev})
+		}
+		prevHash = e.Hash
+		if !strings.HasPrefix(e.Object, s.Prefix()) || !strings.HasSuffix(e.Object, fmt.Sprintf("/%012d.ndjson.zst", seq)) {
+			rep.Problems = append(rep.Problems, Problem{Kind: ProblemEntryNameInvalid, Seq: seq, Manifest: manifest, Object: e.Object})
+			continue
+		}
+		referenced[e.Object] = true
+		data, err := read(ctx, bkt, e.Object)
+		if bkt.IsObjNotFoundErr(err) {
+			rep.Problems = append(rep.Problems, Problem{Kind: ProblemMissing, Seq: seq, Object: e.Object, Manifest: manifest, Expected: e.SHA256})
+			continue
+		}
+		if err != nil {
+			return rep, err
+		}
+		rep.Objects++
+		rep.Bytes += int64(len(data))
+		sum := sha256.Sum256(data)
+		actual := hex.EncodeToString(sum[:])
+		if actual != e.SHA256 {
+			kind := ProblemModified
+			if other, ok := byHash[actual]; ok && other != seq {
+				kind = ProblemReordered
+			}
+			rep.Problems = append(rep.Problems, Problem{Kind: kind, Seq: seq, Object: e.Object, Manifest: manifest, Expected: e.SHA256, Actual: actual})
+		}
+	}
+	err = bkt.Iter(ctx, s.Prefix(), func(name string) error {
+		if strings.HasPrefix(name, s.Prefix()+"manifest/") || referenced[name] || strings.Contains(name, "/.tmp-") {
+			return nil
+		}
+		data, err := read(ctx, bkt, name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		rep.Problems = append(rep.Problems, Problem{Kind: ProblemInserted, Object: name, Actual: hex.EncodeToString(sum[:])})
+		return nil
+	}, objstore.WithRecursiveIter())
+	if err != nil {
+		return rep, fmt.Errorf("cannot list the objects of %s: %w", s.Prefix(), err)
+	}
+	sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Seq < rep.Problems[j].Seq })
+	return rep, nil
+}
+
+func read(ctx context.Context, bkt objstore.Bucket, name string) ([]byte, error) {
+	rc, err := bkt.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(string(b), "\n")
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	return s
+}

@@ -1,0 +1,41 @@
+package archive
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/thanos-io/objstore"
+)
+
+// Append stores events as the stream's object number prev.Seq+1 (1 when prev is nil) for the hour
+// of first, then its manifest entry chained to prev. Both writes are idempotent: replaying the
+// same call after a crash writes the same names with the same bytes.
+func Append(ctx context.Context, bkt objstore.Bucket, s Stream, prev *Entry, first, last time.Time, events [][]byte) (Entry, error) {
+	e := Entry{Seq: 1, Prev: Genesis}
+	if prev != nil {
+		e.Seq, e.Prev = prev.Seq+1, prev.Hash
+	}
+	obj, sum := Encode(events)
+	e.Object = s.ObjectName(first, e.Seq)
+	e.SHA256, e.Size, e.Events = sum, int64(len(obj)), len(events)
+	e.First, e.Last = first.UTC().Format(time.RFC3339Nano), last.UTC().Format(time.RFC3339Nano)
+	e.Seal()
+	if err := Put(ctx, bkt, e.Object, obj); err != nil {
+		return Entry{}, err
+	}
+	manifest, err := jsonMarshal(e)
+	if err != nil {
+		return Entry{}, err
+	}
+	if err := Put(ctx, bkt, s.ManifestName(e.Seq), manifest); err != nil {
+		return Entry{}, fmt.Errorf("cannot write the manifest entry of %s: %w", e.Object, err)
+	}
+	return e, nil
+}
+
+func jsonMarshal(e Entry) ([]byte, error) {
+	b, err := json.Marshal(e)
+	return append(b, '\n'), err
+}
