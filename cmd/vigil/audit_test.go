@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/vigil-obs/vigil/internal/opensearchtest"
 	"github.com/vigil-obs/vigil/internal/testutil"
+	"github.com/vigil-obs/vigil/storage/archive"
 )
 
 const auditToken = "apiserver-token-cluster-a-0001"
@@ -26,6 +28,7 @@ const auditToken = "apiserver-token-cluster-a-0001"
 // auditGateway is a restartable gateway (deploy/config/gateway.yaml) whose audit path goes to an
 // OpenSearch stand-in, with one data directory across restarts.
 type auditGateway struct {
+	dataDir string
 	env     []string
 	args    []string
 	health  string
@@ -51,7 +54,7 @@ exporters:
       initial_interval: 50ms
       max_interval: 500ms
 `, auditToken, opensearchURL)), 0o600))
-	g := &auditGateway{health: testutil.FreeAddr(t)}
+	g := &auditGateway{health: testutil.FreeAddr(t), dataDir: filepath.Join(dir, "data")}
 	audit := testutil.FreeAddr(t)
 	g.webhook = "https://" + audit + "/audit"
 	g.env = []string{
@@ -60,7 +63,7 @@ exporters:
 		fmt.Sprintf("VIGIL_METRICS_PORT=%d", testutil.FreePort(t)),
 		"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + cert.CertFile, "VIGIL_TLS_KEY_FILE=" + cert.KeyFile,
 	}
-	g.args = []string{"--config", "../../deploy/config/gateway.yaml", "--config", override, "--data-dir", filepath.Join(dir, "data")}
+	g.args = []string{"--config", "../../deploy/config/gateway.yaml", "--config", override, "--data-dir", g.dataDir}
 	return g
 }
 
@@ -180,7 +183,7 @@ func TestAuditSurvivesSIGKILLAndOutages(t *testing.T) {
 		_, _ = p.Stop(5 * time.Second)
 	}
 	outage(false)
-	g.start(t)
+	final := g.start(t)
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
 	wg.Wait()
@@ -203,6 +206,48 @@ func TestAuditSurvivesSIGKILLAndOutages(t *testing.T) {
 	// Events sent but never acknowledged may be present too (stored before the answer was lost);
 	// nothing else may be, and nothing twice (one _id per (cluster, auditID, stage)).
 	require.LessOrEqual(t, search.Count()-acked, 3*20, "at most the batches in flight at the end")
+
+	// The archive: a clean shutdown seals and writes the open objects; the hash chain verifies and
+	// every acknowledged event is in it exactly once.
+	_, err := final.Stop(30 * time.Second)
+	require.NoError(t, err)
+	counts := archivedEvents(t, filepath.Join(g.dataDir, "archive"), "cluster-a")
+	for id := range api.acked {
+		require.Equal(t, 1, counts[id], "acknowledged event %s archived %d times", id, counts[id])
+	}
+	for id, n := range counts {
+		require.Equal(t, 1, n, "event %s archived %d times", id, n)
+	}
 	t.Logf("%d batches acknowledged (%d events) over 20 SIGKILLs and 10 OpenSearch outages; %d documents in OpenSearch",
 		api.batches.Load(), acked, search.Count())
+}
+
+// archivedEvents verifies the archive stream of cluster and counts its events by auditID.
+func archivedEvents(t *testing.T, dir, cluster string) map[string]int {
+	t.Helper()
+	bkt, err := archive.NewFilesystemBucket(dir)
+	require.NoError(t, err)
+	stream := archive.Stream{Tenant: "default", Cluster: cluster}
+	rep, err := archive.Verify(context.Background(), bkt, stream)
+	require.NoError(t, err)
+	require.Empty(t, rep.Problems, "the archive verifies")
+	require.Positive(t, rep.Objects)
+	counts := map[string]int{}
+	for seq := uint64(1); seq <= uint64(rep.Entries); seq++ {
+		raw, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(stream.ManifestName(seq))))
+		require.NoError(t, err)
+		var e archive.Entry
+		require.NoError(t, json.Unmarshal(raw, &e))
+		obj, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(e.Object)))
+		require.NoError(t, err)
+		events, err := archive.Decode(obj)
+		require.NoError(t, err)
+		require.Len(t, events, e.Events)
+		for _, ev := range events {
+			var v struct{ AuditID string }
+			require.NoError(t, json.Unmarshal(ev, &v))
+			counts[v.AuditID]++
+		}
+	}
+	return counts
 }

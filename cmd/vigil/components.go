@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/vigil-obs/vigil/exporters/archiveexporter"
 	"github.com/vigil-obs/vigil/exporters/opensearchexporter"
 	"github.com/vigil-obs/vigil/extensions/bodylimitextension"
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
@@ -48,6 +49,7 @@ func components() (otelcol.Factories, error) {
 		debugexporter.NewFactory(),
 		nopexporter.NewFactory(),
 		opensearchexporter.NewFactory(),
+		archiveexporter.NewFactory(),
 	)
 	errs = append(errs, err)
 	extensions, err := otelcol.MakeFactoryMap[extension.Factory](

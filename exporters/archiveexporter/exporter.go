@@ -1,0 +1,276 @@
+package archiveexporter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/storage/archive"
+)
+
+// openObject is the staged, not yet sealed object of a cluster, as persisted under "open/<cluster>".
+type openObject struct {
+	Seq    uint64    `json:"seq"`
+	Chunks int       `json:"chunks"`
+	Bytes  int       `json:"bytes"`
+	Events int       `json:"events"`
+	Opened time.Time `json:"opened"`
+	First  time.Time `json:"first"`
+	Last   time.Time `json:"last"`
+}
+
+// streamState is what is persisted per cluster besides chunks.
+type streamState struct {
+	Open   openObject     `json:"open"`
+	Sealed []openObject   `json:"sealed"` // sealed, not yet written, oldest first
+	Head   *archive.Entry `json:"head"`   // last entry written
+}
+
+type archiveExporter struct {
+	cfg    *Config
+	id     component.ID
+	logger *zap.Logger
+	bucket *archive.FilesystemBucket
+	client storage.Client
+
+	mu      sync.Mutex // streams, keys, and every staging write (one writer per exporter)
+	streams map[string]*streamState
+	// keys holds, per cluster, the (auditID, stage) of the events staged and of the objects
+	// written since start, so that an event the apiserver re-sends (after a timeout, or after a
+	// crash that lost the answer) is archived once. Rebuilt from the staged chunks on start.
+	keys map[string]map[string]struct{}
+
+	stop    chan struct{}
+	done    chan struct{}
+	objects metric.Int64Counter
+	events  metric.Int64Counter
+}
+
+func newExporter(set exporter.Settings, cfg *Config) (*archiveExporter, error) {
+	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/archiveexporter")
+	objects, err1 := meter.Int64Counter("vigil_archive_objects_written",
+		metric.WithDescription("Archive objects written with their manifest entries."), metric.WithUnit("{objects}"))
+	events, err2 := meter.Int64Counter("vigil_archive_events_written",
+		metric.WithDescription("Events in archive objects written."), metric.WithUnit("{events}"))
+	return &archiveExporter{cfg: cfg, id: set.ID, logger: set.Logger, streams: map[string]*streamState{}, keys: map[string]map[string]struct{}{},
+		objects: objects, events: events}, errors.Join(err1, err2)
+}
+
+const streamsKey = "streams"
+
+// maxKeys bounds the de-duplication keys kept per cluster (~100 MB at most).
+const maxKeys = 1 << 20
+
+func stateKey(cluster string) string { return "state/" + cluster }
+func chunkKey(cluster string, seq uint64, i int) string {
+	return "chunk/" + cluster + "/" + strconv.FormatUint(seq, 10) + "/" + strconv.Itoa(i)
+}
+
+// Start opens the bucket and the staging storage, reloads the staged streams and starts the
+// sealer, which first writes what a previous run sealed or left open.
+func (e *archiveExporter) Start(ctx context.Context, host component.Host) error {
+	ext, ok := host.GetExtensions()[e.cfg.Storage]
+	if !ok {
+		return fmt.Errorf("storage: extension %q is not configured (add it under extensions and service.extensions)", e.cfg.Storage)
+	}
+	st, ok := ext.(storage.Extension)
+	if !ok {
+		return fmt.Errorf("storage: extension %q is not a storage extension", e.cfg.Storage)
+	}
+	client, err := st.GetClient(ctx, component.KindExporter, e.id, "archive")
+	if err != nil {
+		return err
+	}
+	bkt, err := archive.NewFilesystemBucket(e.cfg.Directory)
+	if err != nil {
+		return err
+	}
+	e.client, e.bucket = client, bkt
+	raw, err := client.Get(ctx, streamsKey)
+	if err != nil {
+		return err
+	}
+	var clusters []string
+	if raw != nil {
+		if err := json.Unmarshal(raw, &clusters); err != nil {
+			return fmt.Errorf("cannot read the archive staging index: %w", err)
+		}
+	}
+	for _, c := range clusters {
+		raw, err := client.Get(ctx, stateKey(c))
+		if err != nil {
+			return err
+		}
+		s := &streamState{}
+		if raw != nil {
+			if err := json.Unmarshal(raw, s); err != nil {
+				return fmt.Errorf("cannot read the archive staging state of cluster %q: %w", c, err)
+			}
+		}
+		e.streams[c] = s
+		if err := e.loadKeys(ctx, c, s); err != nil {
+			return err
+		}
+	}
+	e.stop, e.done = make(chan struct{}), make(chan struct{})
+	go e.sealLoop()
+	return nil
+}
+
+// Shutdown seals every open object and writes what it can before ctx ends; what it cannot write
+// stays staged for the next start. Idempotent; safe before Start.
+func (e *archiveExporter) Shutdown(ctx context.Context) error {
+	if e.stop == nil {
+		return nil
+	}
+	select {
+	case <-e.stop:
+	default:
+		close(e.stop)
+	}
+	<-e.done
+	err := e.flush(ctx, true)
+	if e.client != nil {
+		err = errors.Join(err, e.client.Close(ctx))
+	}
+	return err
+}
+
+func (e *archiveExporter) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+// ConsumeLogs stages the events durably, per cluster, and returns once they are fsync'd.
+func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	byCluster := map[string]*chunk{}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+		rl := ld.ResourceLogs().At(i)
+		cluster := "unknown"
+		if v, ok := rl.Resource().Attributes().Get("k8s.cluster.name"); ok && v.AsString() != "" {
+			cluster = v.AsString()
+		}
+		c := byCluster[cluster]
+		if c == nil {
+			c = &chunk{}
+			byCluster[cluster] = c
+		}
+		seen := e.keys[cluster]
+		for j := 0; j < rl.ScopeLogs().Len(); j++ {
+			lrs := rl.ScopeLogs().At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				key := eventKey(lrs.At(k))
+				if key != "" {
+					if _, dup := seen[key]; dup || slices.Contains(c.keys, key) {
+						continue // already archived or staged
+					}
+				}
+				c.add(lrs.At(k), key)
+			}
+		}
+		if c.events == 0 {
+			delete(byCluster, cluster)
+		}
+	}
+	clusters := make([]string, 0, len(byCluster))
+	for c := range byCluster {
+		clusters = append(clusters, c)
+	}
+	sort.Strings(clusters)
+	if len(clusters) == 0 {
+		return nil
+	}
+	var ops []*storage.Operation
+	newStreams := false
+	updated := map[string]streamState{}
+	for _, cluster := range clusters {
+		c := byCluster[cluster]
+		s, ok := e.streams[cluster]
+		if !ok {
+			s = &streamState{Open: openObject{Seq: 1}}
+			newStreams = true
+		}
+		next := *s
+		o := &next.Open
+		if o.Chunks == 0 {
+			o.Opened, o.First, o.Last = time.Now().UTC(), c.first, c.last
+		}
+		ops = append(ops, storage.SetOperation(chunkKey(cluster, o.Seq, o.Chunks), c.data))
+		o.Chunks++
+		o.Bytes += len(c.data)
+		o.Events += c.events
+		if c.first.Before(o.First) {
+			o.First = c.first
+		}
+		if c.last.After(o.Last) {
+			o.Last = c.last
+		}
+		b, _ := json.Marshal(next)
+		ops = append(ops, storage.SetOperation(stateKey(cluster), b))
+		updated[cluster] = next
+	}
+	if newStreams {
+		all := make([]string, 0, len(e.streams)+len(clusters))
+		for c := range e.streams {
+			all = append(all, c)
+		}
+		for c := range updated {
+			if _, ok := e.streams[c]; !ok {
+				all = append(all, c)
+			}
+		}
+		sort.Strings(all)
+		b, _ := json.Marshal(all)
+		ops = append(ops, storage.SetOperation(streamsKey, b))
+	}
+	if err := e.client.Batch(ctx, ops...); err != nil {
+		return fmt.Errorf("cannot stage audit events for the archive: %w", err)
+	}
+	for c, s := range updated {
+		e.streams[c] = &s
+		if e.keys[c] == nil {
+			e.keys[c] = map[string]struct{}{}
+		}
+		if len(e.keys[c]) > maxKeys { // bound the memory: forget the keys of written objects
+			e.keys[c] = map[string]struct{}{}
+		}
+		for _, k := range byCluster[c].keys {
+			e.keys[c][k] = struct{}{}
+		}
+	}
+	return nil
+}
+
+// loadKeys rebuilds the keys of cluster from its staged chunks.
+func (e *archiveExporter) loadKeys(ctx context.Context, cluster string, s *streamState) error {
+	keys := map[string]struct{}{}
+	for _, o := range append(append([]openObject(nil), s.Sealed...), s.Open) {
+		for i := range o.Chunks {
+			data, err := e.client.Get(ctx, chunkKey(cluster, o.Seq, i))
+			if err != nil {
+				return err
+			}
+			for _, line := range bytes.Split(data, []byte("\n")) {
+				if k := lineKey(line); k != "" {
+					keys[k] = struct{}{}
+				}
+			}
+		}
+	}
+	e.keys[cluster] = keys
+	return nil
+}

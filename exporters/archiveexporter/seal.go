@@ -1,0 +1,183 @@
+package archiveexporter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/storage/archive"
+)
+
+// chunk is the NDJSON of the events of one cluster in one ConsumeLogs call.
+type chunk struct {
+	data        []byte
+	events      int
+	first, last time.Time
+	keys        []string
+}
+
+// eventKey identifies an audit event: (auditID, stage); "" for records that are not audit events.
+func eventKey(lr plog.LogRecord) string {
+	id, ok1 := lr.Attributes().Get("k8s.audit.id")
+	stage, ok2 := lr.Attributes().Get("k8s.audit.stage")
+	if !ok1 || !ok2 {
+		return ""
+	}
+	return id.AsString() + "/" + stage.AsString()
+}
+
+// lineKey is eventKey for a staged NDJSON line.
+func lineKey(line []byte) string {
+	var ev struct {
+		AuditID string `json:"auditID"`
+		Stage   string `json:"stage"`
+	}
+	if json.Unmarshal(line, &ev) != nil || ev.AuditID == "" {
+		return ""
+	}
+	return ev.AuditID + "/" + ev.Stage
+}
+
+func (c *chunk) add(lr plog.LogRecord, key string) {
+	if key != "" {
+		c.keys = append(c.keys, key)
+	}
+	body := lr.Body().AsString()
+	if body == "" || bytes.ContainsRune([]byte(body), '\n') {
+		// Not one JSON line (audit events always are): keep it as a JSON string so the object stays NDJSON.
+		b, _ := json.Marshal(body)
+		body = string(b)
+	}
+	c.data = append(c.data, body...)
+	c.data = append(c.data, '\n')
+	c.events++
+	t := lr.Timestamp().AsTime().UTC()
+	if lr.Timestamp() == 0 {
+		t = lr.ObservedTimestamp().AsTime().UTC()
+	}
+	if c.events == 1 || t.Before(c.first) {
+		c.first = t
+	}
+	if c.events == 1 || t.After(c.last) {
+		c.last = t
+	}
+}
+
+// sealLoop seals objects that are big or old enough and writes sealed objects, every second.
+func (e *archiveExporter) sealLoop() {
+	defer close(e.done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if err := e.flush(context.Background(), false); err != nil {
+			e.logger.Warn("cannot write archive objects yet; they stay staged and are retried", zap.Error(err))
+		}
+		select {
+		case <-e.stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// flush seals the open objects that are due (all of them with all) and writes every sealed one.
+func (e *archiveExporter) flush(ctx context.Context, all bool) error {
+	e.mu.Lock()
+	clusters := make([]string, 0, len(e.streams))
+	for c := range e.streams {
+		clusters = append(clusters, c)
+	}
+	e.mu.Unlock()
+	var errs []error
+	for _, c := range clusters {
+		if err := e.sealIfDue(ctx, c, all); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, e.writeSealed(ctx, c))
+	}
+	return errors.Join(errs...)
+}
+
+// sealIfDue freezes the open object of cluster and opens the next one; the decision is durable
+// before anything is written, so a replay writes the same object.
+func (e *archiveExporter) sealIfDue(ctx context.Context, cluster string, all bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.streams[cluster]
+	o := s.Open
+	due := all || o.Bytes >= e.cfg.MaxObjectBytes || time.Since(o.Opened) >= e.cfg.MaxObjectAge
+	if o.Chunks == 0 || !due {
+		return nil
+	}
+	next := *s
+	next.Sealed = append(append([]openObject(nil), s.Sealed...), o)
+	next.Open = openObject{Seq: o.Seq + 1}
+	b, _ := json.Marshal(next)
+	if err := e.client.Set(ctx, stateKey(cluster), b); err != nil {
+		return fmt.Errorf("cannot seal archive object %d of cluster %q: %w", o.Seq, cluster, err)
+	}
+	e.streams[cluster] = &next
+	return nil
+}
+
+// writeSealed writes the sealed objects of cluster in order, each with its manifest entry, and
+// then drops their staged chunks.
+func (e *archiveExporter) writeSealed(ctx context.Context, cluster string) error {
+	stream := archive.Stream{Tenant: e.cfg.Tenant, Cluster: cluster}
+	for {
+		e.mu.Lock()
+		s := e.streams[cluster]
+		if len(s.Sealed) == 0 {
+			e.mu.Unlock()
+			return nil
+		}
+		o, head := s.Sealed[0], s.Head
+		e.mu.Unlock()
+
+		var events [][]byte
+		for i := range o.Chunks {
+			data, err := e.client.Get(ctx, chunkKey(cluster, o.Seq, i))
+			if err != nil {
+				return err
+			}
+			if data == nil {
+				return fmt.Errorf("staged chunk %d of archive object %d of cluster %q is missing", i, o.Seq, cluster)
+			}
+			events = append(events, bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))...)
+		}
+		if head != nil && head.Seq+1 != o.Seq {
+			return fmt.Errorf("archive chain of cluster %q expects object %d, staged is %d", cluster, head.Seq+1, o.Seq)
+		}
+		entry, err := archive.Append(ctx, e.bucket, stream, head, o.First, o.Last, events)
+		if err != nil {
+			return fmt.Errorf("cannot write archive object %d of cluster %q: %w", o.Seq, cluster, err)
+		}
+		e.mu.Lock()
+		next := *e.streams[cluster]
+		next.Sealed = next.Sealed[1:]
+		next.Head = &entry
+		b, _ := json.Marshal(next)
+		ops := []*storage.Operation{storage.SetOperation(stateKey(cluster), b)}
+		for i := range o.Chunks {
+			ops = append(ops, storage.DeleteOperation(chunkKey(cluster, o.Seq, i)))
+		}
+		err = e.client.Batch(ctx, ops...)
+		if err == nil {
+			e.streams[cluster] = &next
+		}
+		e.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		e.objects.Add(ctx, 1)
+		e.events.Add(ctx, int64(len(events)))
+	}
+}
