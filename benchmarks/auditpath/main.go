@@ -1,6 +1,7 @@
 // Command auditpath measures the audit path: kube-apiserver-style webhook batches (400 events of
 // 1–2.5 KB) → k8saudit receiver → redact → durable queue (walstorage, fsync) → OpenSearch (an
-// in-process stand-in that answers as the REST API documents). It reports MB/s of audit JSON per
+// in-process stand-in that answers as the REST API documents) and the filesystem archive (staged
+// in walstorage in both variants). It reports MB/s of audit JSON per
 // CPU-second of vigil, and the acknowledgement latency at half the sustained load; and the same
 // with an in-memory queue, in the same run, for the cost of durability.
 //
@@ -111,6 +112,7 @@ receivers:
 processors:
   redact: {}
 exporters:
+  archive: {directory: %[2]s/archive, storage: walstorage}
   opensearch:
     endpoints: [%[4]s]
     dead_letter_dir: %[2]s/deadletter
@@ -121,7 +123,7 @@ service:
   telemetry:
     metrics: {level: none}
   pipelines:
-    logs/audit: {receivers: [k8saudit], processors: [redact], exporters: [opensearch]}
+    logs/audit: {receivers: [k8saudit], processors: [redact], exporters: [opensearch, archive]}
 `
 
 func runQueue(vigil, dir, queue string, duration time.Duration, workers int) (result, error) {
