@@ -7,12 +7,15 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
 )
 
 // Config is the YAML configuration of the archive exporter.
 type Config struct {
-	// Directory is the filesystem bucket. Required (object-storage buckets: next step).
+	// Directory is the filesystem bucket. Set it or S3.
 	Directory string `mapstructure:"directory"`
+	// S3 is an S3-compatible bucket (AWS S3, MinIO, ...). Takes the place of Directory.
+	S3 *S3Config `mapstructure:"s3"`
 	// Tenant is the first path element of every object (default "default").
 	Tenant string `mapstructure:"tenant"`
 	// Storage is the walstorage extension that stages events durably. Required.
@@ -24,6 +27,19 @@ type Config struct {
 	_            struct{}
 }
 
+// S3Config is an S3 bucket. Object Lock (WORM) buckets work: every upload carries Content-MD5,
+// and vigil never overwrites or deletes an object; set the retention as the bucket's default.
+type S3Config struct {
+	Bucket    string              `mapstructure:"bucket"`
+	Endpoint  string              `mapstructure:"endpoint"` // e.g. s3.eu-west-1.amazonaws.com or 127.0.0.1:9000
+	Region    string              `mapstructure:"region"`
+	AccessKey string              `mapstructure:"access_key"`
+	SecretKey configopaque.String `mapstructure:"secret_key"` // never logged
+	// Insecure uses http instead of https (default false).
+	Insecure bool `mapstructure:"insecure"`
+	_        struct{}
+}
+
 func createDefaultConfig() *Config {
 	return &Config{Tenant: "default", MaxObjectBytes: 16 << 20, MaxObjectAge: 5 * time.Minute}
 }
@@ -33,8 +49,18 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 // Validate reports every problem of the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Directory == "" {
-		errs = append(errs, errors.New("directory: must be set (the filesystem bucket, e.g. ${env:VIGIL_DATA_DIR}/archive)"))
+	switch {
+	case c.Directory == "" && c.S3 == nil:
+		errs = append(errs, errors.New("directory: set directory (a filesystem bucket, e.g. ${env:VIGIL_DATA_DIR}/archive) or s3"))
+	case c.Directory != "" && c.S3 != nil:
+		errs = append(errs, errors.New("directory: set directory or s3, not both"))
+	case c.S3 != nil:
+		if c.S3.Bucket == "" {
+			errs = append(errs, errors.New("s3.bucket: must be set"))
+		}
+		if c.S3.Endpoint == "" {
+			errs = append(errs, errors.New("s3.endpoint: must be set, e.g. s3.eu-west-1.amazonaws.com"))
+		}
 	}
 	if !nameRE.MatchString(c.Tenant) {
 		errs = append(errs, fmt.Errorf("tenant: %q must be letters, digits, '-', '_' or '.'", c.Tenant))

@@ -10,6 +10,7 @@ import (
 	"github.com/thanos-io/objstore"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
@@ -18,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
+	"github.com/vigil-obs/vigil/internal/testutil"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
@@ -37,6 +39,11 @@ type env struct {
 
 func (v env) start(t *testing.T, maxBytes int) (*archiveExporter, extension.Extension) {
 	t.Helper()
+	return v.startWith(t, maxBytes, nil)
+}
+
+func (v env) startWith(t *testing.T, maxBytes int, s3cfg *S3Config) (*archiveExporter, extension.Extension) {
+	t.Helper()
 	wcfg := walstorageextension.NewFactory().CreateDefaultConfig().(*walstorageextension.Config)
 	wcfg.Directory = v.queueDir
 	ws, err := walstorageextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(walstorageextension.Type), wcfg)
@@ -44,6 +51,9 @@ func (v env) start(t *testing.T, maxBytes int) (*archiveExporter, extension.Exte
 	require.NoError(t, ws.Start(context.Background(), componenttest.NewNopHost()))
 	cfg := createDefaultConfig()
 	cfg.Directory, cfg.Storage, cfg.MaxObjectBytes = v.archiveDir, component.NewID(walstorageextension.Type), maxBytes
+	if s3cfg != nil {
+		cfg.Directory, cfg.S3 = "", s3cfg
+	}
 	require.NoError(t, cfg.Validate())
 	set := exportertest.NewNopSettings(Type)
 	set.ID = component.NewID(Type) // stable across restarts, as in a collector
@@ -139,3 +149,23 @@ func TestArchivesEveryEventOnceAcrossRestarts(t *testing.T) {
 }
 
 func objstoreRecursive() objstore.IterOption { return objstore.WithRecursiveIter() }
+
+func TestArchivesToS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MinIO; skipped with -short")
+	}
+	m := testutil.StartMinIO(t)
+	m.MakeBucket(t, "vigil-archive", true)
+	v := env{queueDir: t.TempDir()}
+	ctx := context.Background()
+	e, ws := v.startWith(t, 1<<20, &S3Config{Bucket: "vigil-archive", Endpoint: m.Endpoint, AccessKey: m.AccessKey,
+		SecretKey: configopaque.String(m.SecretKey), Insecure: true})
+	require.NoError(t, e.ConsumeLogs(ctx, logs("a", 0, 50)))
+	require.NoError(t, e.Shutdown(ctx))
+	require.NoError(t, ws.Shutdown(ctx))
+
+	rep, err := archive.Verify(ctx, e.bucket, archive.Stream{Tenant: "default", Cluster: "a"})
+	require.NoError(t, err)
+	require.Empty(t, rep.Problems)
+	require.Equal(t, 1, rep.Objects)
+}
