@@ -32,13 +32,13 @@ func realisticEvents(n int) [][]byte {
 		name := fmt.Sprintf("%s-%s-%04d", res[:3], ns, mrand.IntN(300))
 		ev := map[string]any{"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
 			"auditID": hex.EncodeToString(id[:4]) + "-" + hex.EncodeToString(id[4:6]) + "-" + hex.EncodeToString(id[6:8]) + "-" + hex.EncodeToString(id[8:10]) + "-" + hex.EncodeToString(id[10:]),
-			"stage": "ResponseComplete", "requestURI": "/api/v1/namespaces/" + ns + "/" + res + "/" + name, "verb": verbs[mrand.IntN(len(verbs))],
+			"stage":   "ResponseComplete", "requestURI": "/api/v1/namespaces/" + ns + "/" + res + "/" + name, "verb": verbs[mrand.IntN(len(verbs))],
 			"user": map[string]any{"username": fmt.Sprintf("system:serviceaccount:%s:sa-%d", ns, mrand.IntN(15)), "uid": hex.EncodeToString(uid[:8]),
 				"groups": []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}},
-			"sourceIPs": []string{fmt.Sprintf("10.%d.%d.%d", mrand.IntN(4), mrand.IntN(256), mrand.IntN(256))},
-			"userAgent": agents[mrand.IntN(len(agents))],
-			"objectRef": map[string]any{"resource": res, "namespace": ns, "name": name, "apiVersion": "v1", "uid": hex.EncodeToString(uid)},
-			"responseStatus": map[string]any{"metadata": map[string]any{}, "code": 200},
+			"sourceIPs":                []string{fmt.Sprintf("10.%d.%d.%d", mrand.IntN(4), mrand.IntN(256), mrand.IntN(256))},
+			"userAgent":                agents[mrand.IntN(len(agents))],
+			"objectRef":                map[string]any{"resource": res, "namespace": ns, "name": name, "apiVersion": "v1", "uid": hex.EncodeToString(uid)},
+			"responseStatus":           map[string]any{"metadata": map[string]any{}, "code": 200},
 			"requestReceivedTimestamp": t.Format("2006-01-02T15:04:05.000000Z"),
 			"stageTimestamp":           t.Add(time.Duration(mrand.IntN(30000)) * time.Microsecond).Format("2006-01-02T15:04:05.000000Z"),
 			"annotations": map[string]any{"authorization.k8s.io/decision": "allow",
@@ -48,7 +48,7 @@ func realisticEvents(n int) [][]byte {
 			ev["level"] = "Request"
 			ev["requestObject"] = map[string]any{"kind": "ConfigMap", "apiVersion": "v1",
 				"metadata": map[string]any{"name": name, "namespace": ns, "labels": map[string]string{"app": "web", "team": ns}},
-				"data": map[string]string{"config.yaml": fmt.Sprintf("replicas: %d\nimage: registry.example.com/web:%d.%d.%d\n", mrand.IntN(10), mrand.IntN(5), mrand.IntN(20), mrand.IntN(100))}}
+				"data":     map[string]string{"config.yaml": fmt.Sprintf("replicas: %d\nimage: registry.example.com/web:%d.%d.%d\n", mrand.IntN(10), mrand.IntN(5), mrand.IntN(20), mrand.IntN(100))}}
 		}
 		out[i], _ = json.Marshal(ev)
 	}
