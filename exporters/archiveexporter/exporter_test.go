@@ -25,12 +25,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type host struct {
-	component.Host
-	ext map[component.ID]component.Component
-}
-
-func (h host) GetExtensions() map[component.ID]component.Component { return h.ext }
 
 // env is a walstorage extension and an archive directory that survive restarts of the exporter.
 type env struct {
@@ -60,8 +54,7 @@ func (v env) startWith(t *testing.T, maxBytes int, s3cfg *S3Config) (*archiveExp
 	exp, err := NewFactory().CreateLogs(context.Background(), set, cfg)
 	require.NoError(t, err)
 	e := exp.(*archiveExporter)
-	require.NoError(t, e.Start(context.Background(), host{Host: componenttest.NewNopHost(),
-		ext: map[component.ID]component.Component{cfg.Storage: ws}}))
+	require.NoError(t, e.Start(context.Background(), testutil.Host(map[component.ID]component.Component{cfg.Storage: ws})))
 	return e, ws
 }
 

@@ -33,12 +33,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type host struct {
-	component.Host
-	ext map[component.ID]component.Component
-}
-
-func (h host) GetExtensions() map[component.ID]component.Component { return h.ext }
 
 // startReceiver runs the receiver on a free port; it returns the webhook URL.
 func startReceiver(t *testing.T, cfg *Config, next consumer.Logs, h component.Host) string {
@@ -227,7 +221,7 @@ func TestWebhookClusterFromToken(t *testing.T) {
 	cfg := createDefaultConfig()
 	cfg.Auth = configoptional.Some(confighttpAuth(authID))
 	sink := &consumertest.LogsSink{}
-	url := startReceiver(t, cfg, sink, host{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{authID: ext}})
+	url := startReceiver(t, cfg, sink, testutil.Host(map[component.ID]component.Component{authID: ext}))
 
 	body := readEventList(t)
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
