@@ -25,7 +25,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-
 // env is a walstorage extension and an archive directory that survive restarts of the exporter.
 type env struct {
 	queueDir, archiveDir string

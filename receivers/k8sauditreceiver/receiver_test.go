@@ -33,7 +33,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-
 // startReceiver runs the receiver on a free port; it returns the webhook URL.
 func startReceiver(t *testing.T, cfg *Config, next consumer.Logs, h component.Host) string {
 	t.Helper()
