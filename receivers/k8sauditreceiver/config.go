@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
 )
@@ -36,6 +37,13 @@ type ownConfig struct {
 	Cluster string `mapstructure:"cluster"`
 	// RetryAfter is sent with 503 when the pipeline cannot take the batch now (default 5s).
 	RetryAfter time.Duration `mapstructure:"retry_after"`
+	// Files are audit log files to follow (JSON lines, the apiserver's --audit-log-path), on
+	// control-plane nodes. Default: none. With files and an empty endpoint, no webhook listens.
+	Files []string `mapstructure:"files"`
+	// FileStorage is the storage extension (walstorage) that keeps each file's position. Required with files.
+	FileStorage *component.ID `mapstructure:"file_storage"`
+	// PollInterval is how often files are checked for new lines (default 250ms).
+	PollInterval time.Duration `mapstructure:"poll_interval"`
 }
 
 func createDefaultConfig() *Config {
@@ -48,14 +56,21 @@ func createDefaultConfig() *Config {
 		DedupWindow:   10 * time.Minute,
 		DedupMaxKeys:  1_000_000,
 		RetryAfter:    5 * time.Second,
+		PollInterval:  250 * time.Millisecond,
 	}}
 }
 
 // Validate reports every problem of the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.NetAddr.Endpoint == "" {
-		errs = append(errs, errors.New("endpoint: must be set, e.g. 127.0.0.1:8090"))
+	if c.NetAddr.Endpoint == "" && len(c.Files) == 0 {
+		errs = append(errs, errors.New("endpoint: must be set, e.g. 127.0.0.1:8090 (or follow files)"))
+	}
+	if len(c.Files) > 0 && c.FileStorage == nil {
+		errs = append(errs, errors.New("file_storage: must name the storage extension (walstorage) that keeps the files' positions"))
+	}
+	if len(c.Files) > 0 && c.PollInterval <= 0 {
+		errs = append(errs, fmt.Errorf("poll_interval: %q must be positive", c.PollInterval))
 	}
 	if !strings.HasPrefix(c.Path, "/") {
 		errs = append(errs, fmt.Errorf("path: %q must start with /", c.Path))

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
@@ -48,6 +49,7 @@ type auditReceiver struct {
 
 	server *http.Server
 	wg     sync.WaitGroup
+	cancel context.CancelFunc
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*auditReceiver, error) {
@@ -75,10 +77,18 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*audit
 	return r, nil
 }
 
-// Start listens and serves in the background; it returns once the listener is bound.
+// Start listens and serves in the background (it returns once the listener is bound), and starts
+// following the configured files.
 func (r *auditReceiver) Start(ctx context.Context, host component.Host) error {
+	if err := r.startFiles(ctx, host); err != nil {
+		return err
+	}
+	if r.cfg.NetAddr.Endpoint == "" {
+		return nil
+	}
 	ln, err := r.cfg.ToListener(ctx)
 	if err != nil {
+		r.stopFiles()
 		return fmt.Errorf("cannot listen on %s (k8saudit endpoint): %w", r.cfg.NetAddr.Endpoint, err)
 	}
 	mux := http.NewServeMux()
@@ -86,6 +96,7 @@ func (r *auditReceiver) Start(ctx context.Context, host component.Host) error {
 	srv, err := r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux)
 	if err != nil {
 		_ = ln.Close()
+		r.stopFiles()
 		return err
 	}
 	r.server = srv
@@ -101,12 +112,81 @@ func (r *auditReceiver) Start(ctx context.Context, host component.Host) error {
 
 // Shutdown stops intake, lets requests in flight finish (within ctx) and waits for the server.
 func (r *auditReceiver) Shutdown(ctx context.Context) error {
+	r.stopFiles()
 	if r.server == nil {
 		return nil
 	}
 	err := r.server.Shutdown(ctx)
 	r.wg.Wait()
 	return err
+}
+
+// startFiles starts one tailer per configured file.
+func (r *auditReceiver) startFiles(ctx context.Context, host component.Host) error {
+	if len(r.cfg.Files) == 0 {
+		return nil
+	}
+	ext, ok := host.GetExtensions()[*r.cfg.FileStorage]
+	if !ok {
+		return fmt.Errorf("file_storage: extension %q is not configured", *r.cfg.FileStorage)
+	}
+	st, ok := ext.(storage.Extension)
+	if !ok {
+		return fmt.Errorf("file_storage: extension %q is not a storage extension", *r.cfg.FileStorage)
+	}
+	client, err := st.GetClient(ctx, component.KindReceiver, r.set.ID, "files")
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	for _, path := range r.cfg.Files {
+		t := &tailer{path: path, client: client, key: "position/" + path, limits: r.limits, logger: r.logger,
+			batch: 400, emit: r.emitFromFile, reject: func(ctx context.Context, rej Rejected) {
+				r.events.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", rej.Reason)))
+				r.logger.Warn("audit event rejected", zap.String("file", path), zap.String("audit_id", rej.AuditID),
+					zap.String("reason", rej.Reason), zap.String("message", rej.Message))
+			}}
+		if err := t.load(ctx); err != nil {
+			cancel()
+			return fmt.Errorf("cannot read the position of %s: %w", path, err)
+		}
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			t.run(runCtx, r.cfg.PollInterval)
+		}()
+	}
+	return nil
+}
+
+func (r *auditReceiver) stopFiles() {
+	if r.cancel != nil {
+		r.cancel()
+		r.cancel = nil
+		if r.server == nil {
+			r.wg.Wait()
+		}
+	}
+}
+
+// emitFromFile hands events read from a file to the pipeline, skipping those already stored.
+func (r *auditReceiver) emitFromFile(ctx context.Context, events []Event) error {
+	fresh, dups := r.dedup.filter(events)
+	if dups > 0 {
+		r.dups.Add(ctx, int64(dups))
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	obsCtx := r.obs.StartLogsOp(ctx)
+	err := r.next.ConsumeLogs(ctx, toLogs(r.cfg.Cluster, fresh, time.Now()))
+	r.obs.EndLogsOp(obsCtx, "json", len(fresh), err)
+	if err != nil {
+		return err
+	}
+	r.dedup.remember(fresh)
+	return nil
 }
 
 // response is the JSON answer of the webhook. The apiserver only reads the status code; people
