@@ -28,11 +28,12 @@ const auditToken = "apiserver-token-cluster-a-0001"
 // auditGateway is a restartable gateway (deploy/config/gateway.yaml) whose audit path goes to an
 // OpenSearch stand-in, with one data directory across restarts.
 type auditGateway struct {
-	dataDir string
-	env     []string
-	args    []string
-	health  string
-	webhook string
+	dataDir   string
+	auditOTLP string // the otlp/audit receiver for agents
+	env       []string
+	args      []string
+	health    string
+	webhook   string
 }
 
 func newAuditGateway(t *testing.T, ca *testutil.CA, opensearchURL string) *auditGateway {
@@ -46,6 +47,7 @@ extensions:
     clusters:
       - name: cluster-a
         bearer_tokens: [%q]
+        subjects: [vigil-agent.cluster-a]
 exporters:
   opensearch:
     endpoints: [%q]
@@ -54,11 +56,11 @@ exporters:
       initial_interval: 50ms
       max_interval: 500ms
 `, auditToken, opensearchURL)), 0o600))
-	g := &auditGateway{health: testutil.FreeAddr(t), dataDir: filepath.Join(dir, "data")}
+	g := &auditGateway{health: testutil.FreeAddr(t), dataDir: filepath.Join(dir, "data"), auditOTLP: testutil.FreeAddr(t)}
 	audit := testutil.FreeAddr(t)
 	g.webhook = "https://" + audit + "/audit"
 	g.env = []string{
-		"VIGIL_AUDIT_ENDPOINT=" + audit, "VIGIL_OTLP_GRPC_ENDPOINT=" + testutil.FreeAddr(t),
+		"VIGIL_AUDIT_ENDPOINT=" + audit, "VIGIL_AUDIT_OTLP_ENDPOINT=" + g.auditOTLP, "VIGIL_OTLP_GRPC_ENDPOINT=" + testutil.FreeAddr(t),
 		"VIGIL_OTLP_HTTP_ENDPOINT=" + testutil.FreeAddr(t), "VIGIL_HEALTH_ENDPOINT=" + g.health,
 		fmt.Sprintf("VIGIL_METRICS_PORT=%d", testutil.FreePort(t)),
 		"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + cert.CertFile, "VIGIL_TLS_KEY_FILE=" + cert.KeyFile,
@@ -250,4 +252,52 @@ func archivedEvents(t *testing.T, dir, cluster string) map[string]int {
 		}
 	}
 	return counts
+}
+
+// TestAuditLogFileThroughAgent: an agent on a control-plane node follows the apiserver's audit log
+// (with a rotation) and forwards it over OTLP/gRPC + mTLS to the gateway's audit pipeline, which
+// indexes it in OpenSearch and archives it, each event once.
+func TestAuditLogFileThroughAgent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts vigil processes; skipped with -short")
+	}
+	ca := testutil.NewCA(t)
+	search := opensearchtest.Start(t)
+	g := newAuditGateway(t, ca, search.URL)
+	gw := g.start(t)
+	spec := newAgentSpec(t, "agent", "cluster-a", ca.Issue(t, "vigil-agent.cluster-a"), ca.CertFile, testutil.FreeAddr(t))
+	spec.auditGateway = g.auditOTLP
+	write := func(from, to int) {
+		f, err := os.OpenFile(spec.auditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		require.NoError(t, err)
+		for i := from; i < to; i++ {
+			line, _ := json.Marshal(map[string]any{"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+				"auditID": fmt.Sprintf("file-%04d", i), "stage": "ResponseComplete", "verb": "delete",
+				"user": map[string]any{"username": "bob"}, "objectRef": map[string]any{"resource": "pods", "namespace": "shop", "name": "web"},
+				"stageTimestamp": "2026-11-22T10:15:03.131822Z"})
+			_, err := f.Write(append(line, '\n'))
+			require.NoError(t, err)
+		}
+		require.NoError(t, f.Close())
+	}
+	write(0, 50)
+	spec.start(t)
+	write(50, 60)
+	require.NoError(t, os.Rename(spec.auditLog, spec.auditLog+".1"))
+	write(60, 80)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if n := search.Count(); n < 80 {
+			return fmt.Errorf("%d of 80 file events in OpenSearch", n)
+		}
+		return nil
+	})
+	require.Equal(t, 80, search.Count())
+	require.NotNil(t, search.Doc("vigil-audit-2026.11.22", "cluster-a:file-0042:ResponseComplete"))
+	_, err := gw.Stop(30 * time.Second)
+	require.NoError(t, err)
+	counts := archivedEvents(t, filepath.Join(g.dataDir, "archive"), "cluster-a")
+	require.Len(t, counts, 80)
+	for id, n := range counts {
+		require.Equal(t, 1, n, "event %s archived %d times", id, n)
+	}
 }

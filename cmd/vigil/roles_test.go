@@ -46,7 +46,8 @@ service:
 `, sinkAddr)), 0o600))
 	p := testutil.Start(t, "gateway", []string{
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + grpcAddr, "VIGIL_OTLP_HTTP_ENDPOINT=" + testutil.FreeAddr(t),
-		"VIGIL_AUDIT_ENDPOINT=" + testutil.FreeAddr(t), "VIGIL_HEALTH_ENDPOINT=" + health,
+		"VIGIL_AUDIT_ENDPOINT=" + testutil.FreeAddr(t), "VIGIL_AUDIT_OTLP_ENDPOINT=" + testutil.FreeAddr(t),
+		"VIGIL_HEALTH_ENDPOINT=" + health,
 		fmt.Sprintf("VIGIL_METRICS_PORT=%d", metricsPort),
 		"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + gwCert.CertFile, "VIGIL_TLS_KEY_FILE=" + gwCert.KeyFile,
 	}, testutil.VigilBinary(t), "--config", "../../deploy/config/gateway.yaml", "--config", override, "--data-dir", t.TempDir())
@@ -56,16 +57,18 @@ service:
 
 // agentSpec is what an agent process needs; the same spec restarts the same agent.
 type agentSpec struct {
-	name, cluster       string
-	cert                testutil.CertFiles
-	caFile, gateway     string
-	dataDir, otlpHTTP   string
-	health, metricsPort string
+	auditLog, auditGateway string
+	name, cluster          string
+	cert                   testutil.CertFiles
+	caFile, gateway        string
+	dataDir, otlpHTTP      string
+	health, metricsPort    string
 }
 
 func newAgentSpec(t *testing.T, name, cluster string, cert testutil.CertFiles, caFile, gateway string) agentSpec {
 	t.Helper()
-	return agentSpec{name: name, cluster: cluster, cert: cert, caFile: caFile, gateway: gateway,
+	return agentSpec{auditLog: filepath.Join(t.TempDir(), "audit.log"), auditGateway: testutil.FreeAddr(t),
+		name: name, cluster: cluster, cert: cert, caFile: caFile, gateway: gateway,
 		dataDir: t.TempDir(), otlpHTTP: testutil.FreeAddr(t), health: testutil.FreeAddr(t),
 		metricsPort: fmt.Sprint(testutil.FreePort(t))}
 }
@@ -79,6 +82,7 @@ func (s agentSpec) start(t *testing.T) *testutil.Process {
 		"VIGIL_TLS_CA_FILE=" + s.caFile, "VIGIL_TLS_CERT_FILE=" + s.cert.CertFile, "VIGIL_TLS_KEY_FILE=" + s.cert.KeyFile,
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + testutil.FreeAddr(t), "VIGIL_OTLP_HTTP_ENDPOINT=" + s.otlpHTTP,
 		"VIGIL_HEALTH_ENDPOINT=" + s.health, "VIGIL_METRICS_PORT=" + s.metricsPort,
+		"VIGIL_AUDIT_LOG_PATH=" + s.auditLog, "VIGIL_GATEWAY_AUDIT_ENDPOINT=" + s.auditGateway,
 	}, testutil.VigilBinary(t), "--config", "../../deploy/config/agent.yaml", "--data-dir", s.dataDir)
 	testutil.WaitHTTP(t, "http://"+s.health+"/", 30*time.Second, p)
 	return p
