@@ -21,17 +21,22 @@ import (
 func main() {
 	var (
 		vigil    = flag.String("vigil", "", "path of a vigil binary (default: build ./cmd/vigil)")
-		scenario = flag.String("scenario", "all", "gateway | agent-gateway | agent-gateway-filestorage | all")
+		peer     = flag.String("peer", "", "path of the OpenTelemetry Collector peer (benchmarks/peer/builder.yaml); adds the agent-gateway-peer scenario")
+		scenario = flag.String("scenario", "all", "gateway | agent-gateway | agent-gateway-filestorage | agent-gateway-peer | all")
 		duration = flag.Duration("duration", 20*time.Second, "length of the load phase")
 		workers  = flag.Int("workers", 4, "concurrent OTLP exporters in the load generator")
 		batch    = flag.Int("batch", 512, "log records per OTLP request")
 	)
 	flag.Parse()
+	peerBin = *peer
 	if err := run(*vigil, *scenario, *duration, *workers, *batch); err != nil {
 		fmt.Fprintln(os.Stderr, "otlplogs:", err)
 		os.Exit(1)
 	}
 }
+
+// peerBin is the peer collector binary, "" when not compared.
+var peerBin string
 
 func run(vigil, scenario string, duration time.Duration, workers, batch int) error {
 	dir, err := os.MkdirTemp("", "vigil-bench-")
@@ -55,10 +60,13 @@ func run(vigil, scenario string, duration time.Duration, workers, batch int) err
 	switch scenario {
 	case "all":
 		scenarios = []string{"gateway", "agent-gateway", "agent-gateway-filestorage"}
-	case "gateway", "agent-gateway", "agent-gateway-filestorage":
+		if peerBin != "" {
+			scenarios = append(scenarios, "agent-gateway-peer")
+		}
+	case "gateway", "agent-gateway", "agent-gateway-filestorage", "agent-gateway-peer":
 		scenarios = []string{scenario}
 	default:
-		return fmt.Errorf("unknown -scenario %q: use gateway, agent-gateway, agent-gateway-filestorage or all", scenario)
+		return fmt.Errorf("unknown -scenario %q: use gateway, agent-gateway, agent-gateway-filestorage, agent-gateway-peer or all", scenario)
 	}
 	var results []result
 	for _, s := range scenarios {
@@ -91,7 +99,13 @@ func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Dur
 	procs := []*vigilProc{gw}
 	target := loadTarget{endpoint: gw.httpAddr, tls: pki.clientTLS(), token: pki.token}
 	if scenario != "gateway" {
-		ag, err := startAgent(vigil, filepath.Join(dir, "agent"), pki, gw.grpcAddr, scenario == "agent-gateway-filestorage")
+		start := func() (*vigilProc, error) {
+			if scenario == "agent-gateway-peer" {
+				return startPeer(peerBin, filepath.Join(dir, "peer"), pki, gw.grpcAddr)
+			}
+			return startAgent(vigil, filepath.Join(dir, "agent"), pki, gw.grpcAddr, scenario == "agent-gateway-filestorage")
+		}
+		ag, err := start()
 		if err != nil {
 			return res, err
 		}

@@ -182,3 +182,58 @@ service:
 		"VIGIL_TLS_CA_FILE=" + pki.caFile, "VIGIL_TLS_CERT_FILE=" + pki.agentCert, "VIGIL_TLS_KEY_FILE=" + pki.agentKey,
 	}, args...)
 }
+
+// startPeer runs the OpenTelemetry Collector peer (benchmarks/peer/builder.yaml) as an agent:
+// OTLP/HTTP in, persistent sending_queue on contrib file_storage with fsync, OTLP/gRPC + mTLS out
+// to the gateway — the same durable forwarding as vigil's agent, without vigil's components.
+func startPeer(bin, dir string, pki *pki, gateway string) (*vigilProc, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`extensions:
+  file_storage: {directory: %q, create_directory: true, fsync: true}
+receivers:
+  otlp: {protocols: {http: {endpoint: %q}}}
+exporters:
+  otlp_grpc:
+    endpoint: %q
+    tls: {ca_file: %q, cert_file: %q, key_file: %q}
+    sending_queue: {enabled: true, storage: file_storage, queue_size: 100000}
+    retry_on_failure: {enabled: true, max_elapsed_time: 0s}
+service:
+  extensions: [file_storage]
+  telemetry: {metrics: {level: none}}
+  pipelines:
+    logs: {receivers: [otlp], exporters: [otlp_grpc]}
+`, filepath.Join(dir, "queue"), httpAddr, gateway, pki.caFile, pki.agentCert, pki.agentKey)
+	cfgPath := filepath.Join(dir, "peer.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "peer.log"))
+	if err != nil {
+		return nil, err
+	}
+	p := &vigilProc{name: "agent", httpAddr: httpAddr, logFile: logFile}
+	p.cmd = exec.Command(bin, "--config", cfgPath)
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", httpAddr); err == nil {
+			_ = c.Close()
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("the peer collector did not listen on %s; see %s", httpAddr, logFile.Name())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
