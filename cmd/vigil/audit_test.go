@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,7 +37,7 @@ type auditGateway struct {
 	webhook   string
 }
 
-func newAuditGateway(t *testing.T, ca *testutil.CA, opensearchURL string) *auditGateway {
+func newAuditGateway(t *testing.T, ca *testutil.CA, opensearchURL string, extraYAML ...string) *auditGateway {
 	t.Helper()
 	cert := ca.Issue(t, "vigil-gateway")
 	dir := t.TempDir()
@@ -66,6 +67,11 @@ exporters:
 		"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + cert.CertFile, "VIGIL_TLS_KEY_FILE=" + cert.KeyFile,
 	}
 	g.args = []string{"--config", "../../deploy/config/gateway.yaml", "--config", override, "--data-dir", g.dataDir}
+	if len(extraYAML) > 0 {
+		extra := filepath.Join(dir, "extra.yaml")
+		require.NoError(t, os.WriteFile(extra, []byte(strings.Join(extraYAML, "\n")), 0o600))
+		g.args = append(g.args, "--config", extra)
+	}
 	return g
 }
 
@@ -300,4 +306,79 @@ func TestAuditLogFileThroughAgent(t *testing.T) {
 	for id, n := range counts {
 		require.Equal(t, 1, n, "event %s archived %d times", id, n)
 	}
+}
+
+// TestAuditPushesBackWhenTheDiskQueueIsFull: with OpenSearch down, the durable queue fills up to
+// max_bytes; the webhook then answers 503 with Retry-After (nothing is dropped), and once
+// OpenSearch is back the queue drains and the refused batch is accepted.
+func TestAuditPushesBackWhenTheDiskQueueIsFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts vigil; skipped with -short")
+	}
+	ca := testutil.NewCA(t)
+	search := opensearchtest.Start(t)
+	search.Mu.Lock()
+	search.RequestFault = func(*http.Request) int { return http.StatusServiceUnavailable }
+	search.Mu.Unlock()
+	g := newAuditGateway(t, ca, search.URL, `
+exporters:
+  archive:
+    max_object_age: 1s
+extensions:
+  walstorage:
+    max_bytes: 4000000
+    segment_bytes: 262144
+`)
+	g.start(t)
+	api := newAPIServer(t, ca.CertFile, g.webhook)
+
+	post := func(ids []string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, api.url, bytes.NewReader(eventList(ids)))
+		req.Header.Set("Authorization", "Bearer "+auditToken)
+		resp, err := api.client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	var acked []string
+	var refused []string
+	for b := 0; b < 400 && refused == nil; b++ {
+		ids := make([]string, 100)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("full-b%d-e%d", b, i)
+		}
+		resp := post(ids)
+		switch resp.StatusCode {
+		case http.StatusOK:
+			acked = append(acked, ids...)
+		case http.StatusServiceUnavailable:
+			require.NotEmpty(t, resp.Header.Get("Retry-After"))
+			refused = ids
+		default:
+			t.Fatalf("unexpected status %d", resp.StatusCode)
+		}
+	}
+	require.NotNil(t, refused, "the queue must fill up and push back")
+	require.NotEmpty(t, acked)
+
+	search.Mu.Lock()
+	search.RequestFault = nil
+	search.Mu.Unlock()
+	testutil.Eventually(t, 60*time.Second, func() error {
+		if resp := post(refused); resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("still %d", resp.StatusCode)
+		}
+		return nil
+	})
+	acked = append(acked, refused...)
+	testutil.Eventually(t, 60*time.Second, func() error {
+		if n := search.Count(); n < len(acked) {
+			return fmt.Errorf("%d of %d events in OpenSearch", n, len(acked))
+		}
+		return nil
+	})
+	for _, id := range acked {
+		require.NotNil(t, search.Doc("vigil-audit-2026.11.22", "cluster-a:"+id+":ResponseComplete"), "event %s", id)
+	}
+	t.Logf("%d events acknowledged before the queue was full; the refused batch was accepted after OpenSearch came back", len(acked)-len(refused))
 }

@@ -34,5 +34,9 @@ func (c *Config) Validate() error {
 	if c.SegmentBytes < 4096 {
 		errs = append(errs, fmt.Errorf("segment_bytes: %d is below the minimum of 4096", c.SegmentBytes))
 	}
+	if c.MaxBytes > 0 && c.SegmentBytes*4 > c.MaxBytes {
+		// Space is reclaimed a whole segment at a time: a queue of a few segments could stay full.
+		errs = append(errs, fmt.Errorf("segment_bytes: %d must be at most a quarter of max_bytes (%d)", c.SegmentBytes, c.MaxBytes))
+	}
 	return errors.Join(errs...)
 }

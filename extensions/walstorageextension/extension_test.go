@@ -64,7 +64,7 @@ func TestClientsAreIsolatedAndDurable(t *testing.T) {
 
 func TestFullIsResourceExhausted(t *testing.T) {
 	cfg := createDefaultConfig()
-	cfg.Directory, cfg.MaxBytes, cfg.SegmentBytes = t.TempDir(), 8192, 4096
+	cfg.Directory, cfg.MaxBytes, cfg.SegmentBytes = t.TempDir(), 16384, 4096
 	ext := start(t, cfg)
 	ctx := context.Background()
 	c, err := ext.GetClient(ctx, component.KindExporter, component.MustNewID("otlp_grpc"), "logs")
@@ -83,4 +83,6 @@ func TestConfigValidate(t *testing.T) {
 	require.ErrorContains(t, err, "directory: must be set")
 	require.ErrorContains(t, err, "max_bytes: -1 must not be negative")
 	require.ErrorContains(t, err, "segment_bytes: 10 is below the minimum of 4096")
+	cfg = &Config{Directory: "q", MaxBytes: 1 << 20, SegmentBytes: 1 << 19}
+	require.ErrorContains(t, cfg.Validate(), "segment_bytes: 524288 must be at most a quarter of max_bytes (1048576)")
 }

@@ -12,8 +12,9 @@ import (
 	"sync"
 )
 
-// ErrFull is returned by Apply when the log is over Options.MaxBytes and the batch only adds
-// data. Batches that delete keys are always accepted, so that consumers can drain the log.
+// ErrFull is returned by Apply when the log is over Options.MaxBytes and the batch creates keys.
+// Batches that delete keys, or only update keys that exist (a consumer's read position, a
+// seal decision), are always accepted: refusing them would keep consumers from draining the log.
 var ErrFull = errors.New("durable queue is full")
 
 // ErrClosed is returned by Apply after Close.
@@ -214,7 +215,7 @@ func (l *Log) Apply(ctx context.Context, ops []Op) error {
 	}
 	if l.opts.MaxBytes > 0 && !hasDelete(ops) {
 		l.mu.RLock()
-		full := l.disk >= l.opts.MaxBytes
+		full := l.disk >= l.opts.MaxBytes && l.createsKey(ops)
 		l.mu.RUnlock()
 		if full {
 			return fmt.Errorf("%w: %d bytes on disk, limit %d bytes (max_bytes)", ErrFull, l.DiskBytes(), l.opts.MaxBytes)
@@ -250,6 +251,16 @@ func batchSize(ops []Op) int {
 		n += len(op.Key) + len(op.Value) + 16
 	}
 	return n
+}
+
+// createsKey reports whether ops set a key that is not in the index. Called with mu held.
+func (l *Log) createsKey(ops []Op) bool {
+	for _, op := range ops {
+		if _, ok := l.index[op.Key]; !ok && !op.Delete {
+			return true
+		}
+	}
+	return false
 }
 
 func hasDelete(ops []Op) bool {

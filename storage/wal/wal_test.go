@@ -168,6 +168,11 @@ func TestMaxBytesPushesBackButDrains(t *testing.T) {
 	}
 	require.ErrorIs(t, err, ErrFull)
 	require.ErrorContains(t, err, "limit 1000 bytes (max_bytes)")
+	require.ErrorIs(t, l.Apply(ctx, []Op{set("0", "x"), set("new", "y")}), ErrFull, "a batch creating a key is refused")
+	require.NoError(t, l.Apply(ctx, []Op{set("0", "position 1")}), "updates of existing keys are accepted when full (consumers' positions)")
+	got, err := l.Get("0")
+	require.NoError(t, err)
+	require.Equal(t, "position 1", string(got))
 	for i := range n {
 		require.NoError(t, l.Apply(ctx, []Op{del(fmt.Sprint(i))}), "deletes are accepted when full")
 	}
