@@ -87,5 +87,6 @@ func newRootCommand(args []string) *cobra.Command {
 			return err
 		},
 	})
+	root.AddCommand(newArchiveCommand())
 	return root
 }

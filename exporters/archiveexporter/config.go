@@ -6,8 +6,13 @@ import (
 	"regexp"
 	"time"
 
+	kitlog "github.com/go-kit/log"
+	"github.com/thanos-io/objstore"
+	"github.com/thanos-io/objstore/providers/s3"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
+
+	"github.com/vigil-obs/vigil/storage/archive"
 )
 
 // Config is the YAML configuration of the archive exporter.
@@ -75,4 +80,21 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("max_object_age: %q must be at least 1s", c.MaxObjectAge))
 	}
 	return errors.Join(errs...)
+}
+
+// OpenBucket opens the configured bucket: the filesystem bucket under Directory, or S3. The
+// exporter writes through it; `vigil archive` reads through it.
+func (c *Config) OpenBucket() (objstore.Bucket, error) {
+	if c.S3 == nil {
+		return archive.NewFilesystemBucket(c.Directory)
+	}
+	s := c.S3
+	cfg := s3.DefaultConfig
+	cfg.Bucket, cfg.Endpoint, cfg.Region, cfg.AccessKey, cfg.SecretKey = s.Bucket, s.Endpoint, s.Region, s.AccessKey, string(s.SecretKey)
+	cfg.Insecure, cfg.SendContentMd5 = s.Insecure, true // Content-MD5: required by Object Lock buckets
+	bkt, err := s3.NewBucketWithConfig(kitlog.NewNopLogger(), cfg, "vigil-archive", nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open S3 bucket %q at %s: %w", s.Bucket, s.Endpoint, err)
+	}
+	return bkt, nil
 }

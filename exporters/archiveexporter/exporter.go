@@ -12,9 +12,7 @@ import (
 	"sync"
 	"time"
 
-	kitlog "github.com/go-kit/log"
 	"github.com/thanos-io/objstore"
-	"github.com/thanos-io/objstore/providers/s3"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
@@ -99,7 +97,7 @@ func (e *archiveExporter) Start(ctx context.Context, host component.Host) error 
 	if err != nil {
 		return err
 	}
-	bkt, err := e.openBucket()
+	bkt, err := e.cfg.OpenBucket()
 	if err != nil {
 		return err
 	}
@@ -133,21 +131,6 @@ func (e *archiveExporter) Start(ctx context.Context, host component.Host) error 
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
 	go e.sealLoop()
 	return nil
-}
-
-func (e *archiveExporter) openBucket() (objstore.Bucket, error) {
-	if e.cfg.S3 == nil {
-		return archive.NewFilesystemBucket(e.cfg.Directory)
-	}
-	c := e.cfg.S3
-	cfg := s3.DefaultConfig
-	cfg.Bucket, cfg.Endpoint, cfg.Region, cfg.AccessKey, cfg.SecretKey = c.Bucket, c.Endpoint, c.Region, c.AccessKey, string(c.SecretKey)
-	cfg.Insecure, cfg.SendContentMd5 = c.Insecure, true // Content-MD5: required by Object Lock buckets
-	bkt, err := s3.NewBucketWithConfig(kitlog.NewNopLogger(), cfg, "vigil-archive", nil)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open S3 bucket %q at %s: %w", c.Bucket, c.Endpoint, err)
-	}
-	return bkt, nil
 }
 
 // Shutdown seals every open object and writes what it can before ctx ends; what it cannot write

@@ -115,15 +115,15 @@ func TestVerifyFindsTampering(t *testing.T) {
 			forged, _ := Encode([][]byte{[]byte(`{"auditID":"forged"}`)})
 			p := path(dir, strings.Replace(e[3].Object, "000000000004", "000000000099", 1))
 			require.NoError(t, os.WriteFile(p, forged, 0o600))
-		}, []Problem{{Kind: ProblemInserted}}},
+		}, []Problem{{Kind: ProblemInserted, Seq: 99}}},
 		{"truncate a manifest entry", func(t *testing.T, dir string, e []Entry) {
 			p := path(dir, stream.ManifestName(2))
 			b, _ := os.ReadFile(p)
 			require.NoError(t, os.WriteFile(p, b[:len(b)/2], 0o600))
-		}, []Problem{{Kind: ProblemEntryUnreadable, Seq: 2}, {Kind: ProblemEntryMissing, Seq: 2}, {Kind: ProblemInserted}}},
+		}, []Problem{{Kind: ProblemEntryUnreadable, Seq: 2}, {Kind: ProblemEntryMissing, Seq: 2}, {Kind: ProblemInserted, Seq: 2}}},
 		{"remove the newest manifest entry", func(t *testing.T, dir string, e []Entry) {
 			require.NoError(t, os.Remove(path(dir, stream.ManifestName(5))))
-		}, []Problem{{Kind: ProblemInserted}}},
+		}, []Problem{{Kind: ProblemInserted, Seq: 5}}},
 		{"edit a manifest entry", func(t *testing.T, dir string, e []Entry) {
 			p := path(dir, stream.ManifestName(4))
 			b, _ := os.ReadFile(p)

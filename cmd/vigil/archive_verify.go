@@ -1,0 +1,154 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-obs/vigil/storage/archive"
+)
+
+// verifyReport is the JSON output of `vigil archive verify`.
+type verifyReport struct {
+	Bucket   string         `json:"bucket"`
+	From     string         `json:"from,omitempty"`
+	To       string         `json:"to,omitempty"`
+	OK       bool           `json:"ok"`
+	Problems int            `json:"problems"`
+	Streams  []streamReport `json:"streams"`
+}
+
+type streamReport struct {
+	Tenant  string `json:"tenant"`
+	Cluster string `json:"cluster"`
+	archive.Report
+}
+
+func newArchiveVerifyCommand(a *archiveFlags) *cobra.Command {
+	var clusters []string
+	var tenant, output string
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check every object's checksum and the manifests' hash chains",
+		Long: `Check the archive: each stream's manifest hash chain (always whole), and the SHA-256 of
+every object with events in --from/--to against its manifest entry; objects no entry lists are
+reported as inserted. Each problem names its kind (missing, modified, reordered, inserted,
+manifest_gap, manifest_modified, manifest_unreadable, chain_broken, manifest_name), the object,
+the manifest entry and the expected and actual hashes. Exits non-zero on any problem.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "text", "json"); err != nil {
+				return err
+			}
+			from, to, err := a.timeRange(time.Now())
+			if err != nil {
+				return err
+			}
+			bkt, where, err := a.bucket(cmd)
+			if err != nil {
+				return err
+			}
+			defer bkt.Close()
+			streams, err := archive.Streams(cmd.Context(), bkt)
+			if err != nil {
+				return err
+			}
+			rep := verifyReport{Bucket: where, OK: true}
+			if !from.IsZero() {
+				rep.From = from.Format(time.RFC3339Nano)
+			}
+			if !to.IsZero() {
+				rep.To = to.Format(time.RFC3339Nano)
+			}
+			bar := newProgress(cmd.ErrOrStderr(), "verifying")
+			opts := archive.VerifyOptions{From: from, To: to}
+			if bar != nil {
+				opts.Progress = bar
+			}
+			for _, s := range streams {
+				if (tenant != "" && s.Tenant != tenant) || (len(clusters) > 0 && !contains(clusters, s.Cluster)) {
+					continue
+				}
+				r, err := archive.VerifyRange(cmd.Context(), bkt, s, opts)
+				if err != nil {
+					bar.finish()
+					return err
+				}
+				if r.Problems == nil {
+					r.Problems = []archive.Problem{}
+				}
+				rep.Streams = append(rep.Streams, streamReport{Tenant: s.Tenant, Cluster: s.Cluster, Report: r})
+				rep.Problems += len(r.Problems)
+			}
+			bar.finish()
+			rep.OK = rep.Problems == 0
+			if output == "json" {
+				err = writeJSON(cmd.OutOrStdout(), rep)
+			} else {
+				err = writeVerifyText(cmd.OutOrStdout(), rep)
+			}
+			if err != nil {
+				return err
+			}
+			if len(rep.Streams) == 0 {
+				return fmt.Errorf("no archive streams to verify in %s (check the bucket, --tenant and --cluster)", where)
+			}
+			if !rep.OK {
+				return fmt.Errorf("the archive failed verification: %d problems", rep.Problems)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&clusters, "cluster", nil, "verify only this cluster's stream (repeatable)")
+	cmd.Flags().StringVar(&tenant, "tenant", "", "verify only this tenant's streams")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func writeVerifyText(w io.Writer, rep verifyReport) error {
+	for _, s := range rep.Streams {
+		status := "OK"
+		if len(s.Problems) > 0 {
+			status = fmt.Sprintf("%d PROBLEMS", len(s.Problems))
+		}
+		line := fmt.Sprintf("%s/%s: %d manifest entries, %d objects checked (%.1f MB)", s.Tenant, s.Cluster, s.Entries, s.Objects, float64(s.Bytes)/1e6)
+		if s.Skipped > 0 {
+			line += fmt.Sprintf(", %d outside the time range", s.Skipped)
+		}
+		if _, err := fmt.Fprintf(w, "%s: %s\n", line, status); err != nil {
+			return err
+		}
+		for _, p := range s.Problems {
+			fmt.Fprintf(w, "  %s\n", p.Kind)
+			if p.Object != "" {
+				fmt.Fprintf(w, "    object:   %s\n", p.Object)
+			}
+			if p.Manifest != "" {
+				fmt.Fprintf(w, "    manifest: %s (seq %d)\n", p.Manifest, p.Seq)
+			}
+			if p.Expected != "" {
+				fmt.Fprintf(w, "    expected: %s\n", p.Expected)
+			}
+			if p.Actual != "" {
+				fmt.Fprintf(w, "    actual:   %s\n", p.Actual)
+			}
+		}
+	}
+	if rep.OK {
+		_, err := fmt.Fprintf(w, "archive %s: verified, no problems\n", rep.Bucket)
+		return err
+	}
+	_, err := fmt.Fprintf(w, "archive %s: %d problems\n", rep.Bucket, rep.Problems)
+	return err
+}

@@ -1,0 +1,154 @@
+package archivequery
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/thanos-io/objstore"
+
+	"github.com/vigil-obs/vigil/internal/audittest"
+	"github.com/vigil-obs/vigil/storage/archive"
+)
+
+func newArchive(t *testing.T, clusters []string, n, per int) (objstore.Bucket, []audittest.Event, string) {
+	t.Helper()
+	dir := t.TempDir()
+	bkt, err := archive.NewFilesystemBucket(dir)
+	require.NoError(t, err)
+	events := audittest.Events(clusters, n)
+	audittest.WriteArchive(t, bkt, events, per)
+	return bkt, events, dir
+}
+
+// ids returns the auditIDs of results, in their order.
+func ids(t *testing.T, rs []Result) []string {
+	t.Helper()
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		var e audittest.Event
+		require.NoError(t, json.Unmarshal(r.Raw, &e))
+		out[i] = e.AuditID
+	}
+	return out
+}
+
+// want selects the expected events, newest first.
+func want(events []audittest.Event, keep func(audittest.Event) bool) []string {
+	var sel []audittest.Event
+	for _, e := range events {
+		if keep(e) {
+			sel = append(sel, e)
+		}
+	}
+	sort.SliceStable(sel, func(i, j int) bool { return sel[i].StageTime.After(sel[j].StageTime) })
+	out := make([]string, len(sel))
+	for i, e := range sel {
+		out[i] = e.AuditID
+	}
+	return out
+}
+
+func TestQueryMatchesWhatWasWritten(t *testing.T) {
+	bkt, events, _ := newArchive(t, []string{"prod-eu", "prod-us", "staging"}, 400, 50)
+	eng := &Engine{Bucket: bkt, Workers: 3}
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		query string
+		keep  func(audittest.Event) bool
+	}{
+		{"selector on cluster and user", `{cluster="prod-eu", user="alice"}`,
+			func(e audittest.Event) bool { return e.Cluster == "prod-eu" && e.User.Username == "alice" }},
+		{"regexp and negative matchers", `{cluster=~"prod-.*", verb!="watch", resource="secrets"}`,
+			func(e audittest.Event) bool {
+				return e.Cluster != "staging" && e.Verb != "watch" && e.ObjectRef.Resource == "secrets"
+			}},
+		{"namespace and line filter", `{namespace="payments"} |= "obj-17"`,
+			func(e audittest.Event) bool {
+				return e.ObjectRef.Namespace == "payments" && strings.HasPrefix(e.ObjectRef.Name, "obj-17")
+			}},
+		{"json and label filter", `{cluster="staging"} | json | responseStatus_code >= 400 and verb="delete"`,
+			func(e audittest.Event) bool {
+				return e.Cluster == "staging" && e.Status.Code >= 400 && e.Verb == "delete"
+			}},
+		{"negative line filter", `{user="bob"} != "prod-"`,
+			func(e audittest.Event) bool { return e.User.Username == "bob" && e.Cluster == "staging" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, _, err := eng.Run(ctx, Query{Expr: tc.query})
+			require.NoError(t, err)
+			exp := want(events, tc.keep)
+			require.NotEmpty(t, exp, "the test data must hold matches")
+			require.Equal(t, exp, ids(t, rs))
+		})
+	}
+}
+
+func TestQueryTimeRangeLimitAndDirection(t *testing.T) {
+	bkt, events, _ := newArchive(t, []string{"a", "b"}, 600, 40)
+	eng := &Engine{Bucket: bkt, Workers: 2}
+	ctx := context.Background()
+	from, to := audittest.T0.Add(time.Hour), audittest.T0.Add(2*time.Hour)
+	inRange := func(e audittest.Event) bool { return !e.StageTime.Before(from) && e.StageTime.Before(to) }
+
+	rs, st, err := eng.Run(ctx, Query{Expr: `{cluster=~".+"}`, From: from, To: to})
+	require.NoError(t, err)
+	require.Equal(t, want(events, inRange), ids(t, rs))
+	require.Less(t, st.Objects, 2*600/40, "objects outside the range are not opened")
+	require.Positive(t, st.ObjectsSkipped)
+
+	rs, st, err = eng.Run(ctx, Query{Expr: `{cluster=~".+"}`, From: from, To: to, Limit: 7})
+	require.NoError(t, err)
+	require.Equal(t, want(events, inRange)[:7], ids(t, rs), "backward: the newest in range")
+	require.LessOrEqual(t, st.Objects, 4, "a limited query stops early")
+
+	rs, _, err = eng.Run(ctx, Query{Expr: `{cluster="b"}`, Limit: 5, Forward: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{"b-00000", "b-00001", "b-00002", "b-00003", "b-00004"}, ids(t, rs))
+}
+
+func TestQueryLineFormat(t *testing.T) {
+	bkt, _, _ := newArchive(t, []string{"a"}, 20, 10)
+	rs, _, err := (&Engine{Bucket: bkt}).Run(context.Background(), Query{
+		Expr: `{cluster="a", user="alice"} | json | line_format "{{.verb}} {{.objectRef_resource}}/{{.objectRef_name}} by {{.user_username}}"`, Forward: true, Limit: 3})
+	require.NoError(t, err)
+	require.Len(t, rs, 3)
+	require.Equal(t, []string{"get pods/obj-0 by alice", "list secrets/obj-1 by alice", "create configmaps/obj-2 by alice"},
+		[]string{rs[0].Line, rs[1].Line, rs[2].Line})
+	require.Equal(t, "pods", rs[0].Parsed.Get("objectRef_resource"))
+}
+
+func TestQuerySyntaxErrorNamesThePosition(t *testing.T) {
+	_, _, err := (&Engine{}).Run(context.Background(), Query{Expr: `{cluster="a" |= "x"`})
+	var pe ParseError
+	require.ErrorAs(t, err, &pe)
+	require.Regexp(t, `line \d+, col 14`, err.Error())
+}
+
+func TestQuerySkipsAndReportsATamperedObject(t *testing.T) {
+	bkt, events, dir := newArchive(t, []string{"a"}, 100, 25)
+	entries, err := archive.Manifest(context.Background(), bkt, archive.Stream{Tenant: "default", Cluster: "a"})
+	require.NoError(t, err)
+	require.Len(t, entries, 4)
+	path := filepath.Join(dir, entries[1].Object)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 0x01
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+
+	var warnings []error
+	rs, _, err := (&Engine{Bucket: bkt, Warn: func(err error) { warnings = append(warnings, err) }}).Run(context.Background(), Query{Expr: `{cluster="a"}`})
+	require.NoError(t, err)
+	require.Len(t, rs, len(events)-25, "the tampered object's events are not returned as if they were intact")
+	require.Len(t, warnings, 1)
+	require.ErrorIs(t, warnings[0], archive.ErrMismatch)
+	require.ErrorContains(t, warnings[0], entries[1].Object)
+}
