@@ -120,10 +120,10 @@ func TestVerifyFindsTampering(t *testing.T) {
 			p := path(dir, stream.ManifestName(2))
 			b, _ := os.ReadFile(p)
 			require.NoError(t, os.WriteFile(p, b[:len(b)/2], 0o600))
-		}, []Problem{{Kind: ProblemEntryUnreadable, Seq: 2}, {Kind: ProblemEntryMissing, Seq: 2}, {Kind: ProblemInserted, Seq: 2}}},
+		}, []Problem{{Kind: ProblemEntryUnreadable, Seq: 2}, {Kind: ProblemEntryMissing, Seq: 2}, {Kind: ProblemInserted, Seq: 2}, {Kind: ProblemInserted, Seq: 2}}},
 		{"remove the newest manifest entry", func(t *testing.T, dir string, e []Entry) {
 			require.NoError(t, os.Remove(path(dir, stream.ManifestName(5))))
-		}, []Problem{{Kind: ProblemInserted, Seq: 5}}},
+		}, []Problem{{Kind: ProblemInserted, Seq: 5}, {Kind: ProblemInserted, Seq: 5}}},
 		{"edit a manifest entry", func(t *testing.T, dir string, e []Entry) {
 			p := path(dir, stream.ManifestName(4))
 			b, _ := os.ReadFile(p)
@@ -136,6 +136,13 @@ func TestVerifyFindsTampering(t *testing.T) {
 			b, _ := jsonMarshal(forged)
 			require.NoError(t, os.WriteFile(path(dir, stream.ManifestName(3)), b, 0o600))
 		}, []Problem{{Kind: ProblemChainBroken, Seq: 4}}},
+		{"delete an index", func(t *testing.T, dir string, e []Entry) {
+			require.NoError(t, os.Remove(path(dir, e[1].Index)))
+		}, []Problem{{Kind: ProblemIndexMissing, Seq: 2}}},
+		{"edit an index to hide a user", func(t *testing.T, dir string, e []Entry) {
+			b, _ := os.ReadFile(path(dir, e[0].Index))
+			require.NoError(t, os.WriteFile(path(dir, e[0].Index), []byte(strings.Replace(string(b), `"events":10`, `"events":11`, 1)), 0o600))
+		}, []Problem{{Kind: ProblemIndexModified, Seq: 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,7 +35,7 @@ func (s Stream) ManifestName(seq uint64) string {
 // parseSeq returns the sequence number in an object or manifest name.
 func parseSeq(name string) (uint64, bool) {
 	base := name[strings.LastIndexByte(name, '/')+1:]
-	base = strings.TrimSuffix(strings.TrimSuffix(base, ".ndjson.zst"), ".json")
+	base = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(base, ".ndjson.zst"), ".index.json"), ".json")
 	n, err := strconv.ParseUint(base, 10, 64)
 	return n, err == nil
 }
@@ -87,15 +87,23 @@ type Entry struct {
 	First  string `json:"first_time"` // RFC 3339, earliest event time in the object
 	Last   string `json:"last_time"`
 	Prev   string `json:"prev"` // Hash of the previous entry; 64 zeros for seq 1
-	Hash   string `json:"hash"` // SHA-256 of ChainInput()
+	// Index and IndexSHA256 name the object's index and its SHA-256 (format v2; empty in v1).
+	Index       string `json:"index,omitempty"`
+	IndexSHA256 string `json:"index_sha256,omitempty"`
+	Hash        string `json:"hash"` // SHA-256 of ChainInput()
 }
 
 // Genesis is the Prev of the first entry of a stream.
 var Genesis = strings.Repeat("0", 64)
 
-// ChainInput is the text whose SHA-256 is the entry's Hash: its fields, one per line.
+// ChainInput is the text whose SHA-256 is the entry's Hash: its fields, one per line; v2 entries
+// (with an index) add the index's name and SHA-256.
 func (e Entry) ChainInput() string {
-	return fmt.Sprintf("vigil-archive-v1\n%d\n%s\n%s\n%d\n%d\n%s\n%s\n%s\n", e.Seq, e.Object, e.SHA256, e.Size, e.Events, e.First, e.Last, e.Prev)
+	if e.Index == "" && e.IndexSHA256 == "" {
+		return fmt.Sprintf("vigil-archive-v1\n%d\n%s\n%s\n%d\n%d\n%s\n%s\n%s\n", e.Seq, e.Object, e.SHA256, e.Size, e.Events, e.First, e.Last, e.Prev)
+	}
+	return fmt.Sprintf("vigil-archive-v2\n%d\n%s\n%s\n%d\n%d\n%s\n%s\n%s\n%s\n%s\n",
+		e.Seq, e.Object, e.SHA256, e.Size, e.Events, e.First, e.Last, e.Prev, e.Index, e.IndexSHA256)
 }
 
 // Seal computes Hash from the other fields.

@@ -25,6 +25,8 @@ const (
 	ProblemEntryUnreadable  = "manifest_unreadable"
 	ProblemChainBroken      = "chain_broken"  // an entry's prev is not the previous entry's hash
 	ProblemEntryNameInvalid = "manifest_name" // an entry lists an object name that does not belong to its seq
+	ProblemIndexMissing     = "index_missing"  // an entry's index is not in the bucket
+	ProblemIndexModified    = "index_modified" // an index's bytes do not have the entry's index_sha256
 )
 
 // Problem is one finding of Verify.
@@ -148,6 +150,9 @@ func VerifyRange(ctx context.Context, bkt objstore.Bucket, s Stream, opts Verify
 			continue
 		}
 		referenced[e.Object] = true
+		if e.Index != "" {
+			referenced[e.Index] = true
+		}
 		if !e.Overlaps(opts.From, opts.To) {
 			rep.Skipped++
 			continue
@@ -174,6 +179,15 @@ func VerifyRange(ctx context.Context, bkt objstore.Bucket, s Stream, opts Verify
 			}
 			rep.Problems = append(rep.Problems, Problem{Kind: kind, Seq: seq, Object: e.Object, Manifest: manifest, Expected: e.SHA256, Actual: actual})
 		}
+		if e.Index != "" {
+			p, err := checkIndex(ctx, bkt, e, manifest)
+			if err != nil {
+				return rep, err
+			}
+			if p != nil {
+				rep.Problems = append(rep.Problems, *p)
+			}
+		}
 	}
 	err = bkt.Iter(ctx, s.Prefix(), func(name string) error {
 		if strings.HasPrefix(name, s.Prefix()+"manifest/") || referenced[name] || strings.Contains(name, "/.tmp-") {
@@ -194,6 +208,28 @@ func VerifyRange(ctx context.Context, bkt objstore.Bucket, s Stream, opts Verify
 	sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Seq < rep.Problems[j].Seq })
 	return rep, nil
 }
+
+// checkIndex compares an entry's index with its index_sha256.
+func checkIndex(ctx context.Context, bkt objstore.Bucket, e Entry, manifest string) (*Problem, error) {
+	if !strings.HasPrefix(e.Index, s3Dir(e.Object)) || IndexName(e.Object) != e.Index {
+		return &Problem{Kind: ProblemEntryNameInvalid, Seq: e.Seq, Manifest: manifest, Object: e.Index}, nil
+	}
+	data, err := read(ctx, bkt, e.Index)
+	if bkt.IsObjNotFoundErr(err) {
+		return &Problem{Kind: ProblemIndexMissing, Seq: e.Seq, Object: e.Index, Manifest: manifest, Expected: e.IndexSHA256}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	if actual := hex.EncodeToString(sum[:]); actual != e.IndexSHA256 {
+		return &Problem{Kind: ProblemIndexModified, Seq: e.Seq, Object: e.Index, Manifest: manifest, Expected: e.IndexSHA256, Actual: actual}, nil
+	}
+	return nil, nil
+}
+
+// s3Dir is the directory part of an object name, with the slash.
+func s3Dir(name string) string { return name[:strings.LastIndexByte(name, '/')+1] }
 
 func read(ctx context.Context, bkt objstore.Bucket, name string) ([]byte, error) {
 	rc, err := bkt.Get(ctx, name)

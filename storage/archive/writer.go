@@ -2,6 +2,8 @@ package archive
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -10,8 +12,8 @@ import (
 )
 
 // Append stores events as the stream's object number prev.Seq+1 (1 when prev is nil) for the hour
-// of first, then its manifest entry chained to prev. Both writes are idempotent: replaying the
-// same call after a crash writes the same names with the same bytes.
+// of first, then its index, then its manifest entry chained to prev. Every write is idempotent:
+// replaying the same call after a crash writes the same names with the same bytes.
 func Append(ctx context.Context, bkt objstore.Bucket, s Stream, prev *Entry, first, last time.Time, events [][]byte) (Entry, error) {
 	e := Entry{Seq: 1, Prev: Genesis}
 	if prev != nil {
@@ -21,9 +23,18 @@ func Append(ctx context.Context, bkt objstore.Bucket, s Stream, prev *Entry, fir
 	e.Object = s.ObjectName(first, e.Seq)
 	e.SHA256, e.Size, e.Events = sum, int64(len(obj)), len(events)
 	e.First, e.Last = first.UTC().Format(time.RFC3339Nano), last.UTC().Format(time.RFC3339Nano)
+	index, err := BuildIndex(events).Encode()
+	if err != nil {
+		return Entry{}, err
+	}
+	sum256 := sha256.Sum256(index)
+	e.Index, e.IndexSHA256 = IndexName(e.Object), hex.EncodeToString(sum256[:])
 	e.Seal()
 	if err := Put(ctx, bkt, e.Object, obj); err != nil {
 		return Entry{}, err
+	}
+	if err := Put(ctx, bkt, e.Index, index); err != nil {
+		return Entry{}, fmt.Errorf("cannot write the index of %s: %w", e.Object, err)
 	}
 	manifest, err := jsonMarshal(e)
 	if err != nil {

@@ -1,7 +1,6 @@
 package archivequery
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -24,27 +23,11 @@ const (
 // LabelNames are the stream label names, sorted.
 var LabelNames = []string{LabelCluster, LabelNamespace, LabelResource, LabelStage, LabelTenant, LabelUser, LabelVerb}
 
-// event holds the fields of an audit event that labels and times come from.
-type event struct {
-	Stage string `json:"stage"`
-	Verb  string `json:"verb"`
-	User  struct {
-		Username string `json:"username"`
-	} `json:"user"`
-	ObjectRef struct {
-		Resource  string `json:"resource"`
-		Namespace string `json:"namespace"`
-	} `json:"objectRef"`
-	StageTimestamp           time.Time `json:"stageTimestamp"`
-	RequestReceivedTimestamp time.Time `json:"requestReceivedTimestamp"`
-}
-
 // parseEvent returns the stream labels and time of one archived line. A line that is not an
 // audit event (vigil archives every record of the pipeline) gets the stream's labels and the
-// zero time; fallback, when set, is used then.
+// fallback time.
 func parseEvent(s archive.Stream, line []byte, fallback time.Time) (labels.Labels, time.Time) {
-	var ev event
-	_ = json.Unmarshal(line, &ev) // a line that is not an event keeps only the stream labels
+	f := archive.ParseEventFields(line)
 	b := labels.NewScratchBuilder(7)
 	add := func(name, value string) {
 		if value != "" {
@@ -52,16 +35,13 @@ func parseEvent(s archive.Stream, line []byte, fallback time.Time) (labels.Label
 		}
 	}
 	add(LabelCluster, s.Cluster)
-	add(LabelNamespace, ev.ObjectRef.Namespace)
-	add(LabelResource, ev.ObjectRef.Resource)
-	add(LabelStage, ev.Stage)
+	add(LabelNamespace, f.Namespace)
+	add(LabelResource, f.Resource)
+	add(LabelStage, f.Stage)
 	add(LabelTenant, s.Tenant)
-	add(LabelUser, ev.User.Username)
-	add(LabelVerb, ev.Verb)
-	t := ev.StageTimestamp
-	if t.IsZero() {
-		t = ev.RequestReceivedTimestamp
-	}
+	add(LabelUser, f.User)
+	add(LabelVerb, f.Verb)
+	t := f.Time
 	if t.IsZero() {
 		t = fallback
 	}

@@ -89,6 +89,7 @@ func (e *Engine) Run(ctx context.Context, q Query) ([]Result, Stats, error) {
 	if err != nil {
 		return nil, st, err
 	}
+	cands = e.prune(ctx, cands, sel.Matchers(), &st)
 	// Newest objects first for a backward query (oldest first forward), so that a limited query
 	// can stop as soon as no remaining object can hold a better result.
 	sort.Slice(cands, func(i, j int) bool {

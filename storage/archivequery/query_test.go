@@ -3,6 +3,7 @@ package archivequery
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -151,4 +152,49 @@ func TestQuerySkipsAndReportsATamperedObject(t *testing.T) {
 	require.Len(t, warnings, 1)
 	require.ErrorIs(t, warnings[0], archive.ErrMismatch)
 	require.ErrorContains(t, warnings[0], entries[1].Object)
+}
+
+func TestIndexOpensOnlyObjectsThatCanMatch(t *testing.T) {
+	dir := t.TempDir()
+	bkt, err := archive.NewFilesystemBucket(dir)
+	require.NoError(t, err)
+	events := audittest.Events([]string{"a"}, 400)
+	for i := range events {
+		events[i].User.Username += fmt.Sprintf("-%d", i/50) // 8 objects, each with its own users
+	}
+	for i := 130; i < 136; i++ {
+		events[i].User.Username = "dave"
+	}
+	audittest.WriteArchive(t, bkt, events, 50)
+	eng := &Engine{Bucket: bkt}
+	ctx := context.Background()
+
+	rs, st, err := eng.Run(ctx, Query{Expr: `{user="dave"}`})
+	require.NoError(t, err)
+	require.Equal(t, want(events, func(e audittest.Event) bool { return e.User.Username == "dave" }), ids(t, rs))
+	require.Equal(t, 1, st.Objects, "only the object holding dave is opened")
+	require.Equal(t, 7, st.ObjectsSkipped)
+
+	rs, st, err = eng.Run(ctx, Query{Expr: `{user=~"dave|alice-7"}`})
+	require.NoError(t, err)
+	require.Len(t, rs, 6+len(want(events, func(e audittest.Event) bool { return e.User.Username == "alice-7" })))
+	require.Equal(t, 2, st.Objects)
+
+	rs, st, err = eng.Run(ctx, Query{Expr: `{user!="dave", namespace="shop"}`})
+	require.NoError(t, err)
+	require.Equal(t, want(events, func(e audittest.Event) bool { return e.User.Username != "dave" && e.ObjectRef.Namespace == "shop" }), ids(t, rs))
+	require.Equal(t, 8, st.Objects, "a negative matcher cannot prune")
+
+	// A damaged index never hides events: the object is scanned, and the damage reported.
+	entries, err := archive.Manifest(ctx, bkt, archive.Stream{Tenant: "default", Cluster: "a"})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, entries[2].Index), []byte(`{"version":1,"labels":{"user":[]},"bloom":null}`), 0o600))
+	var warnings []error
+	eng.Warn = func(err error) { warnings = append(warnings, err) }
+	rs, st, err = eng.Run(ctx, Query{Expr: `{user="dave"}`})
+	require.NoError(t, err)
+	require.Len(t, rs, 6)
+	require.Equal(t, 1, st.Objects)
+	require.Len(t, warnings, 1)
+	require.ErrorIs(t, warnings[0], archive.ErrMismatch)
 }

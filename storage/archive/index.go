@@ -1,0 +1,209 @@
+package archive
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bits-and-blooms/bloom/v3"
+	"github.com/buger/jsonparser"
+)
+
+// Index is stored beside each object (<seq>.index.json) and hashed into its manifest entry, so a
+// query opens only the objects that can match. It holds, per label, the distinct values in the
+// object when there are few (MaxIndexValues), and a bloom filter of "name=value" for every label
+// value and every token field.
+type Index struct {
+	Version int                 `json:"version"` // 1
+	Events  int                 `json:"events"`
+	Labels  map[string][]string `json:"labels"` // label -> sorted distinct values ("" when an event lacks it); absent: too many values
+	Bloom   *bloom.BloomFilter  `json:"bloom"`
+}
+
+// MaxIndexValues is the most distinct values of a label listed in an index; a label with more is
+// only in the bloom filter.
+const MaxIndexValues = 64
+
+// EventFields are the fields of an audit event that indexes and query labels are made of: the
+// labels (Fields.Labels order: namespace, resource, stage, user, verb) and the tokens that are
+// only in the bloom filter.
+type EventFields struct {
+	Namespace, Resource, Stage, User, Verb string
+	Name, AuditID                          string
+	SourceIPs                              []string
+	Time                                   time.Time // stageTimestamp, else requestReceivedTimestamp
+}
+
+// Indexed label names, and the token names that are only in the bloom filter.
+const (
+	TokenName     = "name"      // objectRef.name
+	TokenAuditID  = "audit_id"  // auditID
+	TokenSourceIP = "source_ip" // each of sourceIPs
+)
+
+// IndexedLabels are the per-event labels an index lists.
+var IndexedLabels = []string{"namespace", "resource", "stage", "user", "verb"}
+
+var eventPaths = [][]string{
+	{"objectRef", "namespace"}, {"objectRef", "resource"}, {"stage"}, {"user", "username"}, {"verb"},
+	{"objectRef", "name"}, {"auditID"}, {"sourceIPs"}, {"stageTimestamp"}, {"requestReceivedTimestamp"},
+}
+
+// ParseEventFields extracts the indexed fields of one archived line (an audit event). It never
+// fails: what is missing or malformed stays empty.
+func ParseEventFields(line []byte) EventFields {
+	var f EventFields
+	var received time.Time
+	jsonparser.EachKey(line, func(i int, v []byte, typ jsonparser.ValueType, _ error) {
+		if i == 7 {
+			if typ == jsonparser.Array {
+				_, _ = jsonparser.ArrayEach(v, func(ip []byte, t jsonparser.ValueType, _ int, _ error) {
+					if t == jsonparser.String {
+						f.SourceIPs = append(f.SourceIPs, string(ip))
+					}
+				})
+			}
+			return
+		}
+		if typ != jsonparser.String {
+			return
+		}
+		s, err := jsonparser.ParseString(v)
+		if err != nil {
+			return
+		}
+		switch i {
+		case 0:
+			f.Namespace = s
+		case 1:
+			f.Resource = s
+		case 2:
+			f.Stage = s
+		case 3:
+			f.User = s
+		case 4:
+			f.Verb = s
+		case 5:
+			f.Name = s
+		case 6:
+			f.AuditID = s
+		case 8:
+			f.Time, _ = time.Parse(time.RFC3339Nano, s)
+		case 9:
+			received, _ = time.Parse(time.RFC3339Nano, s)
+		}
+	}, eventPaths...)
+	if f.Time.IsZero() {
+		f.Time = received
+	}
+	return f
+}
+
+// Labels returns the indexed labels' values, in IndexedLabels order.
+func (f EventFields) Labels() [5]string {
+	return [5]string{f.Namespace, f.Resource, f.Stage, f.User, f.Verb}
+}
+
+// BuildIndex indexes events. The result is deterministic: the same events give the same bytes.
+func BuildIndex(events [][]byte) *Index {
+	values := make([]map[string]struct{}, len(IndexedLabels))
+	for i := range values {
+		values[i] = map[string]struct{}{}
+	}
+	tokens := map[string]struct{}{}
+	for _, line := range events {
+		f := ParseEventFields(line)
+		for i, v := range f.Labels() {
+			values[i][v] = struct{}{}
+			if v != "" {
+				tokens[IndexedLabels[i]+"="+v] = struct{}{}
+			}
+		}
+		if f.Name != "" {
+			tokens[TokenName+"="+f.Name] = struct{}{}
+		}
+		if f.AuditID != "" {
+			tokens[TokenAuditID+"="+f.AuditID] = struct{}{}
+		}
+		for _, ip := range f.SourceIPs {
+			tokens[TokenSourceIP+"="+ip] = struct{}{}
+		}
+	}
+	idx := &Index{Version: 1, Events: len(events), Labels: map[string][]string{},
+		Bloom: bloom.NewWithEstimates(uint(max(len(tokens), 1)), 0.01)}
+	for i, name := range IndexedLabels {
+		if len(values[i]) <= MaxIndexValues {
+			idx.Labels[name] = sortedKeys(values[i])
+		}
+	}
+	for _, t := range sortedKeys(tokens) {
+		idx.Bloom.AddString(t)
+	}
+	return idx
+}
+
+func sortedKeys(m map[string]struct{}) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Encode returns the index as stored: JSON and a newline.
+func (x *Index) Encode() ([]byte, error) {
+	b, err := json.Marshal(x)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode the index: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// DecodeIndex reads a stored index.
+func DecodeIndex(b []byte) (*Index, error) {
+	var x Index
+	if err := json.Unmarshal(b, &x); err != nil {
+		return nil, fmt.Errorf("cannot decode the index: %w", err)
+	}
+	if x.Version != 1 || x.Bloom == nil {
+		return nil, fmt.Errorf("cannot decode the index: version %d (want 1) or no bloom filter", x.Version)
+	}
+	return &x, nil
+}
+
+// MayContain reports whether the object can hold an event whose label has a value for which
+// match is true; literal, when not nil, lists the only values match accepts (an equality or a
+// set of alternatives), so that the bloom filter can answer for labels with many values.
+func (x *Index) MayContain(label string, match func(string) bool, literal []string) bool {
+	if vals, ok := x.Labels[label]; ok {
+		for _, v := range vals {
+			if match(v) {
+				return true
+			}
+		}
+		return false
+	}
+	return x.MayContainToken(label, literal)
+}
+
+// MayContainToken reports whether a token (a label or token field) may have one of values;
+// without values it cannot tell, and says true.
+func (x *Index) MayContainToken(name string, values []string) bool {
+	if len(values) == 0 {
+		return true
+	}
+	for _, v := range values {
+		if v == "" || x.Bloom.TestString(name+"="+v) {
+			return true
+		}
+	}
+	return false
+}
+
+// IndexName is the name of the index of an object.
+func IndexName(object string) string {
+	return strings.TrimSuffix(object, ".ndjson.zst") + ".index.json"
+}
