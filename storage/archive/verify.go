@@ -23,8 +23,8 @@ const (
 	ProblemEntryMissing     = "manifest_gap"      // a sequence number without manifest entry
 	ProblemEntryModified    = "manifest_modified" // an entry whose hash does not match its fields
 	ProblemEntryUnreadable  = "manifest_unreadable"
-	ProblemChainBroken      = "chain_broken"  // an entry's prev is not the previous entry's hash
-	ProblemEntryNameInvalid = "manifest_name" // an entry lists an object name that does not belong to its seq
+	ProblemChainBroken      = "chain_broken"   // an entry's prev is not the previous entry's hash
+	ProblemEntryNameInvalid = "manifest_name"  // an entry lists an object name that does not belong to its seq
 	ProblemIndexMissing     = "index_missing"  // an entry's index is not in the bucket
 	ProblemIndexModified    = "index_modified" // an index's bytes do not have the entry's index_sha256
 )
