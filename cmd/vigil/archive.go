@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
+	"github.com/vigil-obs/vigil/storage/archive"
 )
 
 // archiveFlags choose the bucket and the time range of every `vigil archive` command.
@@ -80,19 +81,20 @@ func (a *archiveFlags) bucket(cmd *cobra.Command) (objstore.Bucket, string, erro
 	if named > 1 {
 		return nil, "", errors.New("cannot choose the bucket: give one of --config, --bucket-dir and --s3-bucket")
 	}
-	var cfg *archiveexporter.Config
+	var cfg *archive.BucketConfig
 	var err error
 	switch {
 	case len(a.configs) > 0:
-		cfg, err = a.exporterConfig()
+		ecfg, err := a.exporterConfig()
 		if err != nil {
 			return nil, "", err
 		}
+		cfg = &ecfg.BucketConfig
 	case a.s3Bucket != "":
 		if a.s3Endpoint == "" {
 			return nil, "", errors.New("--s3-endpoint: must be set with --s3-bucket, e.g. s3.eu-west-1.amazonaws.com")
 		}
-		cfg = &archiveexporter.Config{S3: &archiveexporter.S3Config{Bucket: a.s3Bucket, Endpoint: a.s3Endpoint,
+		cfg = &archive.BucketConfig{S3: &archive.S3Config{Bucket: a.s3Bucket, Endpoint: a.s3Endpoint,
 			Region: a.s3Region, Insecure: a.s3Insecure, AccessKey: firstEnv(envS3AccessKey, "AWS_ACCESS_KEY_ID"),
 			SecretKey: configopaque.String(firstEnv(envS3SecretKey, "AWS_SECRET_ACCESS_KEY"))}}
 	default:
@@ -110,17 +112,13 @@ func (a *archiveFlags) bucket(cmd *cobra.Command) (objstore.Bucket, string, erro
 		if _, err := os.Stat(dir); err != nil {
 			return nil, "", fmt.Errorf("cannot open the archive directory %q (--bucket-dir, or --data-dir/%s + /archive): %w", dir, dataDirEnv, err)
 		}
-		cfg = &archiveexporter.Config{Directory: dir}
+		cfg = &archive.BucketConfig{Directory: dir}
 	}
 	bkt, err := cfg.OpenBucket()
 	if err != nil {
 		return nil, "", err
 	}
-	where := cfg.Directory
-	if cfg.S3 != nil {
-		where = "s3://" + cfg.S3.Bucket + " at " + cfg.S3.Endpoint
-	}
-	return bkt, where, nil
+	return bkt, cfg.Describe(), nil
 }
 
 func firstEnv(names ...string) string {

@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/config/configopaque"
 
-	"github.com/vigil-obs/vigil/exporters/archiveexporter"
 	"github.com/vigil-obs/vigil/internal/audittest"
 	"github.com/vigil-obs/vigil/internal/testutil"
 	"github.com/vigil-obs/vigil/storage/archive"
@@ -260,7 +259,7 @@ func TestArchiveQueryOverMinIO(t *testing.T) {
 	}
 	m := testutil.StartMinIO(t)
 	m.MakeBucket(t, "audit", true)
-	cfg := &archiveexporter.Config{S3: &archiveexporter.S3Config{Bucket: "audit", Endpoint: m.Endpoint, AccessKey: m.AccessKey,
+	cfg := &archive.BucketConfig{S3: &archive.S3Config{Bucket: "audit", Endpoint: m.Endpoint, AccessKey: m.AccessKey,
 		SecretKey: configopaque.String(m.SecretKey), Insecure: true}}
 	bkt, err := cfg.OpenBucket()
 	require.NoError(t, err)

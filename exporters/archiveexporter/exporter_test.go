@@ -35,7 +35,7 @@ func (v env) start(t *testing.T, maxBytes int) (*archiveExporter, extension.Exte
 	return v.startWith(t, maxBytes, nil)
 }
 
-func (v env) startWith(t *testing.T, maxBytes int, s3cfg *S3Config) (*archiveExporter, extension.Extension) {
+func (v env) startWith(t *testing.T, maxBytes int, s3cfg *archive.S3Config) (*archiveExporter, extension.Extension) {
 	t.Helper()
 	wcfg := walstorageextension.NewFactory().CreateDefaultConfig().(*walstorageextension.Config)
 	wcfg.Directory = v.queueDir
@@ -150,7 +150,7 @@ func TestArchivesToS3(t *testing.T) {
 	m.MakeBucket(t, "vigil-archive", true)
 	v := env{queueDir: t.TempDir()}
 	ctx := context.Background()
-	e, ws := v.startWith(t, 1<<20, &S3Config{Bucket: "vigil-archive", Endpoint: m.Endpoint, AccessKey: m.AccessKey,
+	e, ws := v.startWith(t, 1<<20, &archive.S3Config{Bucket: "vigil-archive", Endpoint: m.Endpoint, AccessKey: m.AccessKey,
 		SecretKey: configopaque.String(m.SecretKey), Insecure: true})
 	require.NoError(t, e.ConsumeLogs(ctx, logs("a", 0, 50)))
 	require.NoError(t, e.Shutdown(ctx))
