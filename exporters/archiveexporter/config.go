@@ -52,4 +52,3 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-

@@ -58,7 +58,6 @@ type S3Config struct {
 	_        struct{}
 }
 
-
 // OpenBucket opens the configured bucket: the filesystem bucket under Directory, or S3. The
 // exporter writes through it; `vigil archive` reads through it.
 func (c *BucketConfig) OpenBucket() (objstore.Bucket, error) {
