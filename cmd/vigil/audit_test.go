@@ -35,6 +35,7 @@ type auditGateway struct {
 	args      []string
 	health    string
 	webhook   string
+	query     string // the Loki-compatible read API over the archive
 }
 
 func newAuditGateway(t *testing.T, ca *testutil.CA, opensearchURL string, extraYAML ...string) *auditGateway {
@@ -42,6 +43,7 @@ func newAuditGateway(t *testing.T, ca *testutil.CA, opensearchURL string, extraY
 	cert := ca.Issue(t, "vigil-gateway")
 	dir := t.TempDir()
 	override := filepath.Join(dir, "audit.yaml")
+	query := testutil.FreeAddr(t)
 	require.NoError(t, os.WriteFile(override, []byte(fmt.Sprintf(`
 extensions:
   clusterauth:
@@ -57,12 +59,13 @@ exporters:
       initial_interval: 50ms
       max_interval: 500ms
 `, auditToken, opensearchURL)), 0o600))
-	g := &auditGateway{health: testutil.FreeAddr(t), dataDir: filepath.Join(dir, "data"), auditOTLP: testutil.FreeAddr(t)}
+	g := &auditGateway{health: testutil.FreeAddr(t), dataDir: filepath.Join(dir, "data"), auditOTLP: testutil.FreeAddr(t), query: query}
 	audit := testutil.FreeAddr(t)
 	g.webhook = "https://" + audit + "/audit"
 	g.env = []string{
 		"VIGIL_AUDIT_ENDPOINT=" + audit, "VIGIL_AUDIT_OTLP_ENDPOINT=" + g.auditOTLP, "VIGIL_OTLP_GRPC_ENDPOINT=" + testutil.FreeAddr(t),
 		"VIGIL_OTLP_HTTP_ENDPOINT=" + testutil.FreeAddr(t), "VIGIL_HEALTH_ENDPOINT=" + g.health,
+		"VIGIL_ARCHIVE_QUERY_ENDPOINT=" + g.query,
 		fmt.Sprintf("VIGIL_METRICS_PORT=%d", testutil.FreePort(t)),
 		"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + cert.CertFile, "VIGIL_TLS_KEY_FILE=" + cert.KeyFile,
 	}

@@ -107,6 +107,11 @@ func listeners(m map[string]any) [][2]string {
 			if ep, ok := cfg["endpoint"].(string); ok && ep != "" {
 				rows = append(rows, [2]string{kind[:len(kind)-1] + " " + name, ep + scheme(cfg)})
 			}
+			if server, ok := cfg["server"].(map[string]any); ok {
+				if ep, ok := server["endpoint"].(string); ok && ep != "" {
+					rows = append(rows, [2]string{kind[:len(kind)-1] + " " + name, ep + scheme(server)})
+				}
+			}
 			protocols, _ := cfg["protocols"].(map[string]any)
 			for _, proto := range []string{"grpc", "http"} {
 				p, _ := protocols[proto].(map[string]any)

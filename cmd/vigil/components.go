@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-obs/vigil/processors/clusteridentityprocessor"
 	"github.com/vigil-obs/vigil/processors/k8senrichprocessor"
 	"github.com/vigil-obs/vigil/processors/redactprocessor"
+	"github.com/vigil-obs/vigil/receivers/archivequeryreceiver"
 	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
 )
 
@@ -34,6 +35,7 @@ func components() (otelcol.Factories, error) {
 	receivers, err := otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
 		k8sauditreceiver.NewFactory(),
+		archivequeryreceiver.NewFactory(),
 	)
 	errs = append(errs, err)
 	processors, err := otelcol.MakeFactoryMap[processor.Factory](

@@ -93,7 +93,7 @@ func (a *authenticator) fromCertificate(ctx context.Context) (cluster, subject s
 		return "", ""
 	}
 	cert := tlsInfo.State.PeerCertificates[0]
-	for _, id := range identities(cert) {
+	for _, id := range Identities(cert) {
 		if c, ok := a.subjects[id]; ok {
 			return c, id
 		}
@@ -101,8 +101,9 @@ func (a *authenticator) fromCertificate(ctx context.Context) (cluster, subject s
 	return "", cert.Subject.String()
 }
 
-// identities lists the names by which a certificate can be mapped, most specific first.
-func identities(cert *x509.Certificate) []string {
+// Identities lists the names by which a certificate can be mapped, most specific first: the full
+// subject, the common name, then DNS, URI and e-mail SANs.
+func Identities(cert *x509.Certificate) []string {
 	ids := []string{cert.Subject.String()}
 	if cert.Subject.CommonName != "" {
 		ids = append(ids, cert.Subject.CommonName)

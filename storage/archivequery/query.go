@@ -280,3 +280,65 @@ func matchesAll(lbls labels.Labels, matchers []*labels.Matcher) bool {
 	}
 	return true
 }
+
+// LabelValues returns the distinct values of a label in [from, to), sorted: tenant and cluster
+// from the bucket's streams, the others from the objects' indexes, scanning the objects whose
+// index does not list them. At most limit values (0: no limit).
+func (e *Engine) LabelValues(ctx context.Context, name string, from, to time.Time, limit int) ([]string, error) {
+	set := map[string]struct{}{}
+	var st Stats
+	cands, err := e.plan(ctx, nil, Query{From: from, To: to}, &st)
+	if err != nil {
+		return nil, err
+	}
+	var scan []candidate
+	for _, c := range cands {
+		switch name {
+		case LabelTenant:
+			set[c.stream.Tenant] = struct{}{}
+			continue
+		case LabelCluster:
+			set[c.stream.Cluster] = struct{}{}
+			continue
+		}
+		if c.entry.Index != "" {
+			if idx, err := readIndex(ctx, e, c.entry); err == nil {
+				if vals, ok := idx.Labels[name]; ok {
+					for _, v := range vals {
+						set[v] = struct{}{}
+					}
+					continue
+				}
+			} else {
+				e.warn(err)
+			}
+		}
+		scan = append(scan, c)
+	}
+	for _, c := range scan {
+		if limit > 0 && len(set) > limit {
+			break
+		}
+		_, events, err := archive.ReadObject(ctx, e.Bucket, c.entry)
+		if err != nil {
+			e.warn(err)
+			continue
+		}
+		for _, line := range events {
+			lbls, ts := parseEvent(c.stream, line, c.from)
+			if (from.IsZero() || !ts.Before(from)) && (to.IsZero() || ts.Before(to)) {
+				set[lbls.Get(name)] = struct{}{}
+			}
+		}
+	}
+	delete(set, "")
+	out := make([]string, 0, len(set))
+	for v := range set {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}

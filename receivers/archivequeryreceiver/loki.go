@@ -1,0 +1,242 @@
+package archivequeryreceiver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/grafana/loki/v3/pkg/loghttp"
+	"github.com/grafana/loki/v3/pkg/logproto"
+	"github.com/grafana/loki/v3/pkg/logql/syntax"
+	"github.com/grafana/loki/v3/pkg/logqlmodel"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/vigil-obs/vigil/storage/archivequery"
+)
+
+// maxSeries bounds the answers of /series and /label/{name}/values.
+const maxSeries = 10000
+
+// answer is what a handler produced: a body for success, or an error and its status.
+type answer struct {
+	code    int
+	body    any
+	err     error
+	query   string // recorded in the query audit record
+	results int
+}
+
+func fail(code int, query string, err error) answer {
+	return answer{code: code, err: err, query: query}
+}
+
+func (r *queryReceiver) routes() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("/loki/api/v1/query_range", r.handle(r.queryRange))
+	m.HandleFunc("/loki/api/v1/query", r.handle(r.instantQuery))
+	m.HandleFunc("/loki/api/v1/labels", r.handle(r.labelNames))
+	m.HandleFunc("/loki/api/v1/label/{name}/values", r.handle(r.labelValues))
+	m.HandleFunc("/loki/api/v1/series", r.handle(r.series))
+	m.HandleFunc("/loki/api/v1/status/buildinfo", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"version": r.set.BuildInfo.Version, "application": "vigil archive"})
+	})
+	m.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ready\n")) })
+	return m
+}
+
+// handle authenticates, runs the handler within the timeout, records the query in the audit
+// trail, and only then answers: a query that cannot be recorded gets no results.
+func (r *queryReceiver) handle(f func(context.Context, *http.Request) answer) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		received := time.Now()
+		if req.Method != http.MethodGet && req.Method != http.MethodPost {
+			w.Header().Set("Allow", "GET, POST")
+			http.Error(w, "method not allowed: use GET or POST", http.StatusMethodNotAllowed)
+			return
+		}
+		reader, err := r.reader(req)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil archive"`)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		if err := req.ParseForm(); err != nil {
+			http.Error(w, "cannot parse the request parameters: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		ctx, cancel := context.WithTimeout(req.Context(), r.cfg.Timeout)
+		defer cancel()
+		ans := f(ctx, req)
+		if errors.Is(ans.err, context.DeadlineExceeded) {
+			ans = fail(http.StatusGatewayTimeout, ans.query, fmt.Errorf("the query took longer than %s (archivequery timeout): narrow the time range or the selector", r.cfg.Timeout))
+		}
+		// The record gets its own deadline: a query that used all of its time is still recorded.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(req.Context()), 30*time.Second)
+		defer rcancel()
+		if err := r.record(rctx, req, reader, ans.query, received, ans.code, ans.results); err != nil {
+			r.logger.Error("cannot record an archive query in the audit trail; results withheld")
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "cannot record this query in the audit trail, so its results are withheld: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if ans.err != nil {
+			http.Error(w, ans.err.Error(), ans.code)
+			return
+		}
+		writeJSON(w, ans.code, ans.body)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// streamJSON is one stream of a Loki "streams" result.
+type streamJSON struct {
+	Stream map[string]string `json:"stream"`
+	Values [][2]string       `json:"values"`
+}
+
+func (r *queryReceiver) queryRange(ctx context.Context, req *http.Request) answer {
+	rq, err := loghttp.ParseRangeQuery(req)
+	if err != nil {
+		return fail(http.StatusBadRequest, req.Form.Get("query"), err)
+	}
+	expr, err := syntax.ParseExpr(rq.Query)
+	if err != nil {
+		return fail(http.StatusBadRequest, rq.Query, err)
+	}
+	if _, ok := expr.(syntax.LogSelectorExpr); !ok {
+		return fail(http.StatusBadRequest, rq.Query, errors.New("metric queries are not supported by vigil's archive API: use a log query (a selector and a pipeline)"))
+	}
+	if int(rq.Limit) > r.cfg.MaxLimit {
+		return fail(http.StatusBadRequest, rq.Query, fmt.Errorf("max entries limit per query exceeded, limit > max_limit (%d > %d; archivequery max_limit)", rq.Limit, r.cfg.MaxLimit))
+	}
+	results, st, err := r.engine.Run(ctx, archivequery.Query{Expr: rq.Query, From: rq.Start, To: rq.End,
+		Limit: int(rq.Limit), Forward: rq.Direction == logproto.FORWARD})
+	if err != nil {
+		return fail(statusOf(err), rq.Query, err)
+	}
+	body := map[string]any{"status": "success", "data": map[string]any{
+		"resultType": "streams", "result": groupStreams(results),
+		"stats": map[string]any{"summary": map[string]any{
+			"totalBytesProcessed": st.RawBytes, "totalLinesProcessed": st.Events, "totalEntriesReturned": len(results),
+		}},
+	}}
+	return answer{code: http.StatusOK, body: body, query: rq.Query, results: len(results)}
+}
+
+// groupStreams groups results into Loki streams by their labels after the pipeline, keeping
+// the results' order within each stream and ordering streams by their first result.
+func groupStreams(results []archivequery.Result) []streamJSON {
+	out := []streamJSON{}
+	index := map[uint64]int{}
+	for _, res := range results {
+		h := res.Parsed.Hash()
+		i, ok := index[h]
+		if !ok {
+			i = len(out)
+			index[h] = i
+			out = append(out, streamJSON{Stream: res.Parsed.Map()})
+		}
+		out[i].Values = append(out[i].Values, [2]string{strconv.FormatInt(res.Time.UnixNano(), 10), res.Line})
+	}
+	return out
+}
+
+func statusOf(err error) int {
+	var pe archivequery.ParseError
+	switch {
+	case errors.As(err, &pe):
+		return http.StatusBadRequest
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// instantQuery answers as Loki does: log queries are range queries only.
+func (r *queryReceiver) instantQuery(_ context.Context, req *http.Request) answer {
+	q := req.Form.Get("query")
+	expr, err := syntax.ParseExpr(q)
+	if err != nil {
+		return fail(http.StatusBadRequest, q, err)
+	}
+	if _, ok := expr.(syntax.LogSelectorExpr); ok {
+		return fail(http.StatusBadRequest, q, logqlmodel.ErrUnsupportedSyntaxForInstantQuery)
+	}
+	return fail(http.StatusBadRequest, q, errors.New("metric queries are not supported by vigil's archive API: use a log query over a range (query_range)"))
+}
+
+func (r *queryReceiver) labelNames(_ context.Context, req *http.Request) answer {
+	if _, err := loghttp.ParseLabelQuery(req); err != nil {
+		return fail(http.StatusBadRequest, "labels", err)
+	}
+	return answer{code: http.StatusOK, body: map[string]any{"status": "success", "data": archivequery.LabelNames},
+		query: "labels", results: len(archivequery.LabelNames)}
+}
+
+func (r *queryReceiver) labelValues(ctx context.Context, req *http.Request) answer {
+	name := req.PathValue("name")
+	lq, err := loghttp.ParseLabelQuery(mux.SetURLVars(req, map[string]string{"name": name}))
+	what := "label " + name + " values"
+	if err != nil {
+		return fail(http.StatusBadRequest, what, err)
+	}
+	values := []string{}
+	if known(name) {
+		if values, err = r.engine.LabelValues(ctx, name, *lq.Start, *lq.End, maxSeries); err != nil {
+			return fail(statusOf(err), what, err)
+		}
+	}
+	return answer{code: http.StatusOK, body: map[string]any{"status": "success", "data": values}, query: what, results: len(values)}
+}
+
+func known(name string) bool {
+	for _, n := range archivequery.LabelNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *queryReceiver) series(ctx context.Context, req *http.Request) answer {
+	sq, err := loghttp.ParseSeriesQuery(req)
+	if err != nil {
+		return fail(http.StatusBadRequest, "series", err)
+	}
+	groups := sq.Groups
+	if len(groups) == 0 {
+		groups = []string{`{cluster=~".+"}`}
+	}
+	what := "series " + strings.Join(groups, " ")
+	seen := map[uint64]labels.Labels{}
+	for _, g := range groups {
+		results, _, err := r.engine.Run(ctx, archivequery.Query{Expr: g, From: sq.Start, To: sq.End})
+		if err != nil {
+			return fail(statusOf(err), what, err)
+		}
+		for _, res := range results {
+			if len(seen) >= maxSeries {
+				break
+			}
+			seen[res.Labels.Hash()] = res.Labels
+		}
+	}
+	data := make([]map[string]string, 0, len(seen))
+	for _, l := range seen {
+		data = append(data, l.Map())
+	}
+	sort.Slice(data, func(i, j int) bool { return fmt.Sprint(data[i]) < fmt.Sprint(data[j]) })
+	return answer{code: http.StatusOK, body: map[string]any{"status": "success", "data": data}, query: what, results: len(data)}
+}

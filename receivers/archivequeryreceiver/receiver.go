@@ -1,0 +1,207 @@
+package archivequeryreceiver
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/thanos-io/objstore"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver"
+	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
+	"github.com/vigil-obs/vigil/storage/archivequery"
+)
+
+type queryReceiver struct {
+	cfg    *Config
+	set    receiver.Settings
+	next   consumer.Logs
+	logger *zap.Logger
+
+	subjects map[string]string
+	tokens   []token
+
+	bucket objstore.Bucket
+	engine *archivequery.Engine
+	server *http.Server
+	wg     sync.WaitGroup
+}
+
+type token struct {
+	value  []byte
+	reader string
+}
+
+func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) *queryReceiver {
+	r := &queryReceiver{cfg: cfg, set: set, next: next, logger: set.Logger, subjects: map[string]string{}}
+	for _, rd := range cfg.Readers {
+		for _, s := range rd.Subjects {
+			r.subjects[s] = rd.Name
+		}
+		for _, t := range rd.BearerTokens {
+			r.tokens = append(r.tokens, token{value: []byte(t), reader: rd.Name})
+		}
+	}
+	return r
+}
+
+// Start opens the bucket and starts serving.
+func (r *queryReceiver) Start(ctx context.Context, host component.Host) error {
+	bkt, err := r.cfg.Bucket.OpenBucket()
+	if err != nil {
+		return fmt.Errorf("cannot open the archive (archivequery bucket): %w", err)
+	}
+	r.bucket = bkt
+	r.engine = &archivequery.Engine{Bucket: bkt, Warn: func(err error) {
+		r.logger.Warn("archive query: object skipped or scanned without index", zap.Error(err))
+	}}
+	ln, err := r.cfg.Server.ToListener(ctx)
+	if err != nil {
+		_ = bkt.Close()
+		return fmt.Errorf("cannot listen on %s (archivequery server.endpoint): %w", r.cfg.Server.NetAddr.Endpoint, err)
+	}
+	srv, err := r.cfg.Server.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, r.routes())
+	if err != nil {
+		_ = ln.Close()
+		_ = bkt.Close()
+		return err
+	}
+	r.server = srv
+	r.wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.logger.Error("archive query server stopped", zap.Error(err))
+		}
+	})
+	return nil
+}
+
+// Shutdown stops serving, lets queries in flight finish (within ctx) and closes the bucket.
+// Idempotent; safe before Start.
+func (r *queryReceiver) Shutdown(ctx context.Context) error {
+	var errs []error
+	if r.server != nil {
+		errs = append(errs, r.server.Shutdown(ctx))
+		r.wg.Wait()
+		r.server = nil
+	}
+	if r.bucket != nil {
+		errs = append(errs, r.bucket.Close())
+		r.bucket = nil
+	}
+	return errors.Join(errs...)
+}
+
+// errUnauthenticated is answered with 401.
+var errUnauthenticated = errors.New("unauthenticated")
+
+// reader returns the identity of the request: its verified client certificate or its bearer
+// token; "anonymous" when no readers are configured (the endpoint is then loopback only).
+func (r *queryReceiver) reader(req *http.Request) (string, error) {
+	certReader, tokenReader := "", ""
+	if req.TLS != nil && len(req.TLS.VerifiedChains) > 0 && len(req.TLS.PeerCertificates) > 0 {
+		for _, id := range clusterauthextension.Identities(req.TLS.PeerCertificates[0]) {
+			if name, ok := r.subjects[id]; ok {
+				certReader = name
+				break
+			}
+		}
+	}
+	if h := req.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "bearer") || tok == "" {
+			return "", fmt.Errorf("%w: malformed authorization header: expected \"Bearer <token>\"", errUnauthenticated)
+		}
+		for _, t := range r.tokens {
+			// Compare with every token so that timing does not reveal which one matched.
+			if subtle.ConstantTimeCompare(t.value, []byte(tok)) == 1 {
+				tokenReader = t.reader
+			}
+		}
+		if tokenReader == "" {
+			return "", fmt.Errorf("%w: the bearer token is not one of the archivequery readers' bearer_tokens", errUnauthenticated)
+		}
+	}
+	switch {
+	case certReader != "" && tokenReader != "" && certReader != tokenReader:
+		return "", fmt.Errorf("%w: the client certificate and the bearer token name different readers", errUnauthenticated)
+	case certReader != "":
+		return certReader, nil
+	case tokenReader != "":
+		return tokenReader, nil
+	case len(r.cfg.Readers) == 0:
+		return "anonymous", nil
+	}
+	return "", fmt.Errorf("%w: send a reader's bearer token or client certificate (archivequery readers)", errUnauthenticated)
+}
+
+// queryRecord is the audit event vigil records for each query, in the shape of a Kubernetes
+// audit event so that it is queried like the others: {cluster="vigil", verb="query"}.
+type queryRecord struct {
+	Kind        string            `json:"kind"`
+	APIVersion  string            `json:"apiVersion"`
+	Level       string            `json:"level"`
+	AuditID     string            `json:"auditID"`
+	Stage       string            `json:"stage"`
+	RequestURI  string            `json:"requestURI"`
+	Verb        string            `json:"verb"`
+	User        map[string]string `json:"user"`
+	SourceIPs   []string          `json:"sourceIPs"`
+	UserAgent   string            `json:"userAgent,omitempty"`
+	ObjectRef   map[string]string `json:"objectRef"`
+	Response    map[string]int    `json:"responseStatus"`
+	Received    string            `json:"requestReceivedTimestamp"`
+	StageTime   string            `json:"stageTimestamp"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// record emits the audit record of one query into the pipeline and returns only when the
+// pipeline has accepted it (with the archive exporter: staged durably).
+func (r *queryReceiver) record(ctx context.Context, req *http.Request, reader, query string, received time.Time, code, results int) error {
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		host = req.RemoteAddr
+	}
+	now := time.Now().UTC()
+	rec := queryRecord{Kind: "Event", APIVersion: "audit.vigil.dev/v1", Level: "Request", AuditID: hex.EncodeToString(id),
+		Stage: "ResponseComplete", RequestURI: req.URL.RequestURI(), Verb: "query", User: map[string]string{"username": reader},
+		SourceIPs: []string{host}, UserAgent: req.UserAgent(),
+		ObjectRef: map[string]string{"resource": "archive", "apiGroup": "vigil.dev", "name": strings.TrimPrefix(req.URL.Path, "/loki/api/v1/")},
+		Response:  map[string]int{"code": code}, Received: received.UTC().Format(time.RFC3339Nano), StageTime: now.Format(time.RFC3339Nano),
+		Annotations: map[string]string{"vigil.dev/query": query, "vigil.dev/results": fmt.Sprint(results)}}
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("k8s.cluster.name", r.cfg.AuditCluster)
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName("github.com/vigil-obs/vigil/receivers/archivequeryreceiver")
+	lr := sl.LogRecords().AppendEmpty()
+	lr.Body().SetStr(string(body))
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(now))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(now))
+	lr.SetEventName("vigil.archive.query")
+	attrs := lr.Attributes()
+	attrs.PutStr("k8s.audit.id", rec.AuditID)
+	attrs.PutStr("k8s.audit.stage", rec.Stage)
+	attrs.PutStr("k8s.audit.verb", rec.Verb)
+	attrs.PutStr("user.name", reader)
+	return r.next.ConsumeLogs(ctx, ld)
+}
