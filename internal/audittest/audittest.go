@@ -58,11 +58,14 @@ var (
 )
 
 // Events returns n events per cluster, one every 30 s from t0, with varied fields.
-func Events(clusters []string, n int) []Event {
+func Events(clusters []string, n int) []Event { return EventsAt(T0, clusters, n) }
+
+// EventsAt is Events starting at t0.
+func EventsAt(t0 time.Time, clusters []string, n int) []Event {
 	var out []Event
 	for ci, c := range clusters {
 		for i := range n {
-			ts := T0.Add(time.Duration(i)*30*time.Second + time.Duration(ci)*time.Millisecond)
+			ts := t0.Add(time.Duration(i)*30*time.Second + time.Duration(ci)*time.Millisecond)
 			out = append(out, Event{Kind: "Event", APIVersion: "audit.k8s.io/v1", Level: "Metadata",
 				AuditID: fmt.Sprintf("%s-%05d", c, i), Stage: "ResponseComplete", Verb: verbs[i%len(verbs)],
 				User:      User{Username: users[(i/3)%len(users)], Groups: []string{"system:authenticated"}},
