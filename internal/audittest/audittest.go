@@ -5,9 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	mrand "math/rand/v2"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand/v2"
 	"testing"
 	"time"
 
@@ -187,4 +187,3 @@ func (g *Generator) Next() []byte {
 		return b
 	}
 }
-
