@@ -53,7 +53,7 @@ func FreePort(t testing.TB) int {
 	portsMu.Lock()
 	defer portsMu.Unlock()
 	for range 1000 {
-		port := 20000 + rand.IntN(12000) //nolint:gosec // test ports, not secrets
+		port := 20000 + rand.IntN(12000)
 		if given[port] {
 			continue
 		}
