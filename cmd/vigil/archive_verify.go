@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,15 +29,17 @@ type streamReport struct {
 }
 
 func newArchiveVerifyCommand(a *archiveFlags) *cobra.Command {
-	var clusters []string
-	var tenant, output string
+	var clusters, anchors []string
+	var tenant, output, sealKey string
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check every object's checksum and the manifests' hash chains",
 		Long: `Check the archive: each stream's manifest hash chain (always whole), and the SHA-256 of
 every object with events in --from/--to against its manifest entry; objects no entry lists are
-reported as inserted. Each problem names its kind (missing, modified, reordered, inserted,
-manifest_gap, manifest_modified, manifest_unreadable, chain_broken, manifest_name), the object,
+reported as inserted. Seals (written by vigil beside each manifest) and --anchor values (recorded
+outside the bucket) show a chain whose newest entries were cut off. Each problem names its kind (missing, modified, reordered, inserted,
+manifest_gap, manifest_modified, manifest_unreadable, chain_broken, manifest_name, index_missing,
+index_modified, truncated, seal_mismatch, seal_signature, seal_unreadable), the object,
 the manifest entry and the expected and actual hashes. Exits non-zero on any problem.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -64,6 +68,18 @@ the manifest entry and the expected and actual hashes. Exits non-zero on any pro
 			}
 			bar := newProgress(cmd.ErrOrStderr(), "verifying")
 			opts := archive.VerifyOptions{From: from, To: to}
+			if sealKey != "" {
+				if opts.SealKey, err = archive.LoadPublicKey(sealKey); err != nil {
+					return fmt.Errorf("--seal-public-key: %w", err)
+				}
+			}
+			for _, a := range anchors {
+				seal, err := parseAnchor(a)
+				if err != nil {
+					return err
+				}
+				opts.Anchors = append(opts.Anchors, seal)
+			}
 			if bar != nil {
 				opts.Progress = bar
 			}
@@ -103,6 +119,8 @@ the manifest entry and the expected and actual hashes. Exits non-zero on any pro
 	}
 	cmd.Flags().StringArrayVar(&clusters, "cluster", nil, "verify only this cluster's stream (repeatable)")
 	cmd.Flags().StringVar(&tenant, "tenant", "", "verify only this tenant's streams")
+	cmd.Flags().StringVar(&sealKey, "seal-public-key", "", "every seal must be signed by this Ed25519 public key (PEM; the archive exporter's seal_key_file's public half)")
+	cmd.Flags().StringArrayVar(&anchors, "anchor", nil, "a seal recorded outside the bucket, TENANT/CLUSTER:SEQ:HASH (from vigil's \"archive chain sealed\" log lines); repeatable")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
 }
@@ -151,4 +169,17 @@ func writeVerifyText(w io.Writer, rep verifyReport) error {
 	}
 	_, err := fmt.Fprintf(w, "archive %s: %d problems\n", rep.Bucket, rep.Problems)
 	return err
+}
+
+// parseAnchor reads TENANT/CLUSTER:SEQ:HASH.
+func parseAnchor(s string) (archive.Seal, error) {
+	bad := fmt.Errorf("--anchor: %q is not TENANT/CLUSTER:SEQ:HASH (e.g. default/prod-eu:1234:<64 hex digits>)", s)
+	streamPart, rest, ok := strings.Cut(s, ":")
+	tenant, cluster, ok2 := strings.Cut(streamPart, "/")
+	seqPart, hash, ok3 := strings.Cut(rest, ":")
+	seq, err := strconv.ParseUint(seqPart, 10, 64)
+	if !ok || !ok2 || !ok3 || err != nil || len(hash) != 64 || tenant == "" || cluster == "" {
+		return archive.Seal{}, bad
+	}
+	return archive.Seal{Tenant: tenant, Cluster: cluster, Seq: seq, Hash: hash}, nil
 }

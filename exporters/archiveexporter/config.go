@@ -23,11 +23,17 @@ type Config struct {
 	MaxObjectBytes int `mapstructure:"max_object_bytes"`
 	// MaxObjectAge seals an object this long after its first event arrived (default 5m).
 	MaxObjectAge time.Duration `mapstructure:"max_object_age"`
-	_            struct{}
+	// SealInterval is how often each stream's chain head is sealed (a seal object beside the
+	// manifest, a log line and the vigil_archive_sealed_entry gauge: anchors that show a cut-off
+	// chain), and on shutdown (default 1h).
+	SealInterval time.Duration `mapstructure:"seal_interval"`
+	// SealKeyFile is an Ed25519 private key (PEM, PKCS #8) that signs the seals. Optional.
+	SealKeyFile string `mapstructure:"seal_key_file"`
+	_           struct{}
 }
 
 func createDefaultConfig() *Config {
-	return &Config{Tenant: "default", MaxObjectBytes: 16 << 20, MaxObjectAge: 5 * time.Minute}
+	return &Config{Tenant: "default", MaxObjectBytes: 16 << 20, MaxObjectAge: 5 * time.Minute, SealInterval: time.Hour}
 }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -49,6 +55,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxObjectAge < time.Second {
 		errs = append(errs, fmt.Errorf("max_object_age: %q must be at least 1s", c.MaxObjectAge))
+	}
+	if c.SealInterval < time.Second {
+		errs = append(errs, fmt.Errorf("seal_interval: %q must be at least 1s", c.SealInterval))
+	}
+	if c.SealKeyFile != "" {
+		if _, err := archive.LoadPrivateKey(c.SealKeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("seal_key_file: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

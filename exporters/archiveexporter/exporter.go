@@ -3,6 +3,7 @@ package archiveexporter
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +61,10 @@ type archiveExporter struct {
 	done    chan struct{}
 	objects metric.Int64Counter
 	events  metric.Int64Counter
+
+	sealKey  ed25519.PrivateKey
+	sealed   map[string]sealMark // per cluster: the last seal written since start
+	sealedTo metric.Int64Gauge
 }
 
 func newExporter(set exporter.Settings, cfg *Config) (*archiveExporter, error) {
@@ -68,8 +73,10 @@ func newExporter(set exporter.Settings, cfg *Config) (*archiveExporter, error) {
 		metric.WithDescription("Archive objects written with their manifest entries."), metric.WithUnit("{objects}"))
 	events, err2 := meter.Int64Counter("vigil_archive_events_written",
 		metric.WithDescription("Events in archive objects written."), metric.WithUnit("{events}"))
+	sealedTo, err3 := meter.Int64Gauge("vigil_archive_sealed_entry",
+		metric.WithDescription("The last manifest entry of each cluster's chain that was sealed (an anchor outside the bucket)."), metric.WithUnit("{entry}"))
 	return &archiveExporter{cfg: cfg, id: set.ID, logger: set.Logger, streams: map[string]*streamState{}, keys: map[string]map[string]struct{}{},
-		objects: objects, events: events}, errors.Join(err1, err2)
+		objects: objects, events: events, sealed: map[string]sealMark{}, sealedTo: sealedTo}, errors.Join(err1, err2, err3)
 }
 
 const streamsKey = "streams"
@@ -96,6 +103,11 @@ func (e *archiveExporter) Start(ctx context.Context, host component.Host) error 
 	client, err := st.GetClient(ctx, component.KindExporter, e.id, "archive")
 	if err != nil {
 		return err
+	}
+	if e.cfg.SealKeyFile != "" {
+		if e.sealKey, err = archive.LoadPrivateKey(e.cfg.SealKeyFile); err != nil {
+			return fmt.Errorf("seal_key_file: %w", err)
+		}
 	}
 	bkt, err := e.cfg.OpenBucket()
 	if err != nil {
@@ -146,6 +158,9 @@ func (e *archiveExporter) Shutdown(ctx context.Context) error {
 	}
 	<-e.done
 	err := e.flush(ctx, true)
+	if err == nil {
+		err = e.sealChains(ctx, true)
+	}
 	if e.client != nil {
 		err = errors.Join(err, e.client.Close(ctx))
 	}

@@ -2,6 +2,7 @@ package archiveexporter
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -160,4 +161,34 @@ func TestArchivesToS3(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, rep.Problems)
 	require.Equal(t, 1, rep.Objects)
+}
+
+// TestShutdownSealsTheChain: the head of every chain is sealed (beside the manifest, logged, and
+// as a gauge), so that a chain cut off later is detected.
+func TestShutdownSealsTheChain(t *testing.T) {
+	v := env{queueDir: t.TempDir(), archiveDir: t.TempDir()}
+	e, ws := v.start(t, 1<<20)
+	ctx := context.Background()
+	require.NoError(t, e.ConsumeLogs(ctx, logs("a", 0, 50)))
+	require.NoError(t, e.Shutdown(ctx))
+	require.NoError(t, ws.Shutdown(ctx))
+
+	bkt, err := archive.NewFilesystemBucket(v.archiveDir)
+	require.NoError(t, err)
+	s := archive.Stream{Tenant: "default", Cluster: "a"}
+	entries, err := archive.Manifest(ctx, bkt, s)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	rc, err := bkt.Get(ctx, s.SealName(1))
+	require.NoError(t, err, "the head is sealed on shutdown")
+	var seal archive.Seal
+	require.NoError(t, json.NewDecoder(rc).Decode(&seal))
+	rc.Close()
+	require.Equal(t, entries[0].Hash, seal.Hash)
+
+	cfg := createDefaultConfig()
+	cfg.Directory, cfg.Storage, cfg.SealKeyFile, cfg.SealInterval = "d", component.MustNewID("walstorage"), "/nonexistent.pem", 0
+	err = cfg.Validate()
+	require.ErrorContains(t, err, "seal_key_file: cannot read key /nonexistent.pem")
+	require.ErrorContains(t, err, `seal_interval: "0s" must be at least 1s`)
 }

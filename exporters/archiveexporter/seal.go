@@ -79,6 +79,9 @@ func (e *archiveExporter) sealLoop() {
 		if err := e.flush(context.Background(), false); err != nil {
 			e.logger.Warn("cannot write archive objects yet; they stay staged and are retried", zap.Error(err))
 		}
+		if err := e.sealChains(context.Background(), false); err != nil {
+			e.logger.Warn("cannot seal the archive chain yet; retried", zap.Error(err))
+		}
 		select {
 		case <-e.stop:
 			return

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -27,6 +28,10 @@ const (
 	ProblemEntryNameInvalid = "manifest_name"  // an entry lists an object name that does not belong to its seq
 	ProblemIndexMissing     = "index_missing"  // an entry's index is not in the bucket
 	ProblemIndexModified    = "index_modified" // an index's bytes do not have the entry's index_sha256
+	ProblemTruncated        = "truncated"      // a seal or anchor names an entry after the manifest's last: entries were cut off
+	ProblemSealMismatch     = "seal_mismatch"  // a seal or anchor names an entry whose hash differs
+	ProblemSealSignature    = "seal_signature" // a seal not signed by the given key
+	ProblemSealUnreadable   = "seal_unreadable"
 )
 
 // Problem is one finding of Verify.
@@ -70,6 +75,10 @@ type VerifyOptions struct {
 	From, To time.Time
 	// Progress, when set, is told the objects planned and each one checked.
 	Progress Progress
+	// SealKey, when set, is the public key every seal must be signed with.
+	SealKey ed25519.PublicKey
+	// Anchors are seals recorded outside the bucket (vigil logs each seal): each must match.
+	Anchors []Seal
 }
 
 // Progress observes a long scan.
@@ -190,7 +199,7 @@ func VerifyRange(ctx context.Context, bkt objstore.Bucket, s Stream, opts Verify
 		}
 	}
 	err = bkt.Iter(ctx, s.Prefix(), func(name string) error {
-		if strings.HasPrefix(name, s.Prefix()+"manifest/") || referenced[name] || strings.Contains(name, "/.tmp-") {
+		if strings.HasPrefix(name, s.Prefix()+"manifest/") || strings.HasPrefix(name, s.Prefix()+"seals/") || referenced[name] || strings.Contains(name, "/.tmp-") {
 			return nil
 		}
 		data, err := read(ctx, bkt, name)
@@ -205,6 +214,11 @@ func VerifyRange(ctx context.Context, bkt objstore.Bucket, s Stream, opts Verify
 	if err != nil {
 		return rep, fmt.Errorf("cannot list the objects of %s: %w", s.Prefix(), err)
 	}
+	sealProblems, err := checkSeals(ctx, bkt, s, entries, maxSeq, opts)
+	if err != nil {
+		return rep, err
+	}
+	rep.Problems = append(rep.Problems, sealProblems...)
 	sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Seq < rep.Problems[j].Seq })
 	return rep, nil
 }
