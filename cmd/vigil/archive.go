@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
 	"github.com/vigil-obs/vigil/storage/archive"
+	"github.com/vigil-obs/vigil/storage/archivequery"
 )
 
 // archiveFlags choose the bucket and the time range of every `vigil archive` command.
@@ -214,4 +215,27 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d).UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time (2026-11-22T10:00:00Z), a date (2026-11-22) or a duration before now (24h, 7d)", s)
+}
+
+// runQuery runs q over the flags' bucket and time range (set into q), with a progress bar on a
+// terminal and warnings on stderr. It returns the results, the stats and the bucket's description.
+func (a *archiveFlags) runQuery(cmd *cobra.Command, q *archivequery.Query, what string) ([]archivequery.Result, archivequery.Stats, string, error) {
+	var err error
+	if q.From, q.To, err = a.timeRange(time.Now()); err != nil {
+		return nil, archivequery.Stats{}, "", err
+	}
+	bkt, where, err := a.bucket(cmd)
+	if err != nil {
+		return nil, archivequery.Stats{}, "", err
+	}
+	defer bkt.Close()
+	stderr := cmd.ErrOrStderr()
+	eng := &archivequery.Engine{Bucket: bkt, Warn: func(err error) { fmt.Fprintln(stderr, "warning:", err) }}
+	bar := newProgress(stderr, what)
+	if bar != nil {
+		eng.Progress = bar
+	}
+	results, st, err := eng.Run(cmd.Context(), *q)
+	bar.finish()
+	return results, st, where, err
 }

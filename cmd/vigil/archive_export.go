@@ -61,25 +61,12 @@ that an external auditor can check the evidence with sha256sum and trace it to t
 			if _, err := archivequery.Parse(args[0]); err != nil {
 				return err
 			}
-			from, to, err := a.timeRange(time.Now())
+			q := archivequery.Query{Expr: args[0], Forward: true}
+			results, _, where, err := a.runQuery(cmd, &q, "exporting")
 			if err != nil {
 				return err
 			}
-			bkt, where, err := a.bucket(cmd)
-			if err != nil {
-				return err
-			}
-			defer bkt.Close()
-			bar := newProgress(cmd.ErrOrStderr(), "exporting")
-			eng := &archivequery.Engine{Bucket: bkt, Warn: func(err error) { fmt.Fprintln(cmd.ErrOrStderr(), "warning:", err) }}
-			if bar != nil {
-				eng.Progress = bar
-			}
-			results, _, err := eng.Run(cmd.Context(), archivequery.Query{Expr: args[0], From: from, To: to, Forward: true})
-			bar.finish()
-			if err != nil {
-				return err
-			}
+			from, to := q.From, q.To
 			m := exportManifest{Format: "vigil-export-v1", VigilVersion: version, Created: time.Now().UTC().Format(time.RFC3339),
 				Bucket: where, Query: args[0], File: out, Events: len(results), Sources: []exportSource{}}
 			if !from.IsZero() {

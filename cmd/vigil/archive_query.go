@@ -39,26 +39,11 @@ exactly as archived, one per line; csv writes time, labels and line.`,
 			if err := checkOutput(output, "table", "jsonl", "csv"); err != nil {
 				return err
 			}
-			from, to, err := a.timeRange(time.Now())
-			if err != nil {
-				return err
-			}
 			if limit < 0 {
 				return fmt.Errorf("--limit: %d must be 0 (no limit) or more", limit)
 			}
-			bkt, _, err := a.bucket(cmd)
-			if err != nil {
-				return err
-			}
-			defer bkt.Close()
 			stderr := cmd.ErrOrStderr()
-			bar := newProgress(stderr, "scanning")
-			eng := &archivequery.Engine{Bucket: bkt, Warn: func(err error) { fmt.Fprintln(stderr, "warning:", err) }}
-			if bar != nil {
-				eng.Progress = bar
-			}
-			results, st, err := eng.Run(cmd.Context(), archivequery.Query{Expr: args[0], From: from, To: to, Limit: limit, Forward: forward})
-			bar.finish()
+			results, st, _, err := a.runQuery(cmd, &archivequery.Query{Expr: args[0], Limit: limit, Forward: forward}, "scanning")
 			if err != nil {
 				return err
 			}
