@@ -62,7 +62,8 @@ func run(events, days, clusters, perObject int, dir string) error {
 		{"selective: one person over one day", archivequery.Query{Expr: `{user="person-042"}`, From: day, To: day.Add(24 * time.Hour)}, 0, false},
 		{"selective: one person over the whole archive", archivequery.Query{Expr: `{user="person-042"}`}, 0, false},
 		{"full scan of one day, line filter, 1 core", archivequery.Query{Expr: `{cluster=~".+"} |= "no such text"`, From: day, To: day.Add(24 * time.Hour)}, 1, true},
-		{"full scan of one day, | json, 1 core", archivequery.Query{Expr: `{cluster=~".+"} | json | verb="no-such-verb"`, From: day, To: day.Add(24 * time.Hour)}, 1, true},
+		{"full scan of one day, | json | verb=, 1 core", archivequery.Query{Expr: `{cluster=~".+"} | json | verb="no-such-verb"`, From: day, To: day.Add(24 * time.Hour)}, 1, true},
+		{"full scan of one day, | json | code>=, 1 core", archivequery.Query{Expr: `{cluster=~".+"} | json | responseStatus_code >= 600`, From: day, To: day.Add(24 * time.Hour)}, 1, true},
 	}
 	for _, q := range queries {
 		eng := &archivequery.Engine{Bucket: bkt, Workers: q.workers}

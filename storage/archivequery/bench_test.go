@@ -36,7 +36,7 @@ func benchArchive(b *testing.B, n, per int) (*Engine, int64) {
 // BenchmarkFullScan: a query that must read every event (a line filter that matches nothing),
 // on one core; MB/s is decompressed audit JSON scanned.
 func BenchmarkFullScan(b *testing.B) {
-	for _, q := range []string{`{cluster="bench"} |= "no such text"`, `{cluster="bench", user!~"system:.*|person-.*"}`, `{cluster="bench"} | json | verb="no-such-verb"`} {
+	for _, q := range []string{`{cluster="bench"} |= "no such text"`, `{cluster="bench", user!~"system:.*|person-.*"}`, `{cluster="bench"} | json | verb="no-such-verb"`, `{cluster="bench"} | json | responseStatus_code >= 600`} {
 		b.Run(q, func(b *testing.B) {
 			eng, raw := benchArchive(b, 40000, 10000)
 			b.SetBytes(raw)

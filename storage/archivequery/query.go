@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grafana/loki/v3/pkg/logql/log"
 	"github.com/grafana/loki/v3/pkg/logql/syntax"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/thanos-io/objstore"
@@ -250,7 +249,7 @@ func (e *Engine) scan(ctx context.Context, sel syntax.LogSelectorExpr, c candida
 		st.err = fmt.Errorf("cannot build the LogQL pipeline: %w", err)
 		return nil, st
 	}
-	prefilter, err := leadingLineFilters(sel)
+	prefilter, err := newPrefilter(sel)
 	if err != nil {
 		st.err = err
 		return nil, st
@@ -261,7 +260,7 @@ func (e *Engine) scan(ctx context.Context, sel syntax.LogSelectorExpr, c candida
 	for _, line := range events {
 		st.events++
 		st.rawBytes += int64(len(line)) + 1
-		if !passes(prefilter, line) {
+		if !prefilter.passes(line) {
 			continue
 		}
 		lbls, ts := parseEvent(c.stream, line, c.from)
@@ -352,34 +351,3 @@ func (e *Engine) LabelValues(ctx context.Context, name string, from, to time.Tim
 	return out, nil
 }
 
-// leadingLineFilters returns the line filters that open the pipeline, before any stage that can
-// change the line or the labels. They do not depend on labels, so they can run first on the raw
-// event and spare parsing it; the pipeline applies them again, so this only saves work.
-func leadingLineFilters(sel syntax.LogSelectorExpr) ([]log.Filterer, error) {
-	p, ok := sel.(*syntax.PipelineExpr)
-	if !ok {
-		return nil, nil
-	}
-	var out []log.Filterer
-	for _, stage := range p.MultiStages {
-		lf, ok := stage.(*syntax.LineFilterExpr)
-		if !ok {
-			break
-		}
-		f, err := lf.Filter()
-		if err != nil {
-			return nil, fmt.Errorf("cannot build the line filter %s: %w", lf.String(), err)
-		}
-		out = append(out, f)
-	}
-	return out, nil
-}
-
-func passes(filters []log.Filterer, line []byte) bool {
-	for _, f := range filters {
-		if !f.Filter(line) {
-			return false
-		}
-	}
-	return true
-}
