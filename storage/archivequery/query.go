@@ -350,4 +350,3 @@ func (e *Engine) LabelValues(ctx context.Context, name string, from, to time.Tim
 	}
 	return out, nil
 }
-
