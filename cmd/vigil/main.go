@@ -78,6 +78,7 @@ func newRootCommand(args []string) *cobra.Command {
 		printBanner(cmd.OutOrStdout(), set, configURIs(args))
 		return run(cmd, cmdArgs)
 	}
+	root.AddCommand(newRulesCommand())
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print vigil's version",
