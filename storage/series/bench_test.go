@@ -1,0 +1,55 @@
+package series
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// benchSeries are n series of node_filesystem_avail_bytes, as a capacity rule selects them.
+func benchSeries(n int) []labels.Labels {
+	out := make([]labels.Labels, n)
+	for i := range out {
+		out[i] = labels.FromStrings("__name__", "node_filesystem_avail_bytes", "cluster", fmt.Sprintf("c%d", i%10),
+			"instance", fmt.Sprintf("node-%d:9100", i/10), "mountpoint", "/var/lib/data", "device", fmt.Sprintf("sd%d", i%7))
+	}
+	return out
+}
+
+// BenchmarkAppend appends to series that a predict_linear rule keeps (6h window, one sample per
+// 15s per series, i.e. up to 1440 samples retained per series).
+func BenchmarkAppend(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("series=%d", n), func(b *testing.B) {
+			s := storeFor(b, n, nil, "predict_linear(node_filesystem_avail_bytes[6h], 4*3600) < 0")
+			ls := benchSeries(n)
+			a := s.NewAppender()
+			b.ReportAllocs()
+			b.SetBytes(16) // one (timestamp, value) sample
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := a.Append(0, ls[i%n], int64(i/n)*15_000, float64(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(s.Stats().Series), "series")
+		})
+	}
+}
+
+// BenchmarkAppendNotNeeded is the cost of a sample that no rule needs.
+func BenchmarkAppendNotNeeded(b *testing.B) {
+	s := storeFor(b, 10, nil, "up == 0")
+	ls := benchSeries(1000)
+	a := s.NewAppender()
+	b.ReportAllocs()
+	b.SetBytes(16)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := a.Append(0, ls[i%len(ls)], int64(i), 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
