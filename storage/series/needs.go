@@ -2,8 +2,9 @@ package series
 
 import (
 	"fmt"
-	"github.com/prometheus/common/model"
 	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"

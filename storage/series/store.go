@@ -3,8 +3,9 @@ package series
 import (
 	"errors"
 	"fmt"
-	"github.com/prometheus/common/model"
 	"sync"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
