@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/vigil-obs/vigil/exporters/alertexporter"
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
 	"github.com/vigil-obs/vigil/exporters/opensearchexporter"
 	"github.com/vigil-obs/vigil/extensions/bodylimitextension"
@@ -50,6 +51,7 @@ func components() (otelcol.Factories, error) {
 		nopexporter.NewFactory(),
 		opensearchexporter.NewFactory(),
 		archiveexporter.NewFactory(),
+		alertexporter.NewFactory(),
 	)
 	errs = append(errs, err)
 	extensions, err := otelcol.MakeFactoryMap[extension.Factory](

@@ -39,6 +39,12 @@ func (s *Store) NewAppender() *Appender { return &Appender{s: s, seen: map[int]s
 // (storage.ErrOutOfOrderSample, storage.ErrDuplicateSampleForTimestamp) and ErrSeriesLimit; the
 // sample is dropped and the Appender stays usable.
 func (a *Appender) Append(_ storage.SeriesRef, l labels.Labels, t int64, f float64) (storage.SeriesRef, error) {
+	_, err := a.AppendSample(l, t, f)
+	return 0, err
+}
+
+// AppendSample is Append that also reports whether a rule needs the series (false: dropped).
+func (a *Appender) AppendSample(l labels.Labels, t int64, f float64) (kept bool, err error) {
 	a.s.mu.Lock()
 	owners, err := a.s.append(l, t, f)
 	a.s.mu.Unlock()
@@ -48,7 +54,7 @@ func (a *Appender) Append(_ storage.SeriesRef, l labels.Labels, t int64, f float
 			a.touched = append(a.touched, o)
 		}
 	}
-	return 0, err
+	return owners != nil, err
 }
 
 // Touched returns the owners whose series received samples since the last Commit or Rollback.

@@ -1,0 +1,308 @@
+package alertexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/notifier"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/rules"
+	"github.com/prometheus/prometheus/storage"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/internal/rulefiles"
+	"github.com/vigil-obs/vigil/storage/series"
+)
+
+type alertExporter struct {
+	cfg    *Config
+	set    exporter.Settings
+	logger *zap.Logger
+	tel    *telemetry
+
+	// Set by Start, read-only afterwards.
+	store    *series.Store
+	groups   []*rules.Group
+	triggers []chan struct{} // per group, capacity 1
+	notifier *notifier.Manager
+
+	mu       sync.Mutex // lifecycle
+	started  bool
+	stopped  bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	lastWarn atomic.Int64 // unix ns of the last rejected-sample warning
+}
+
+func newExporter(set exporter.Settings, cfg *Config) (*alertExporter, error) {
+	return &alertExporter{cfg: cfg, set: set, logger: set.Logger}, nil
+}
+
+func (e *alertExporter) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+// Start loads the rule files, builds the series store for what they need and starts one
+// evaluation loop per group and the notifier. It returns quickly; if it fails, nothing is left
+// running.
+func (e *alertExporter) Start(_ context.Context, _ component.Host) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started || e.stopped {
+		return errors.New("cannot start the alert exporter: already started or shut down")
+	}
+	rs, err := loadRules(e.cfg)
+	if err != nil {
+		return fmt.Errorf("cannot load rule_files: %w", err)
+	}
+	slogger := newSlogLogger(e.logger)
+	n, targets, err := newNotifier(e.cfg, slogger)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	engine := promql.NewEngine(promql.EngineOpts{
+		Logger: slogger, MaxSamples: 50_000_000, Timeout: 2 * time.Minute, LookbackDelta: e.cfg.LookbackDelta,
+		EnableAtModifier: true, EnableNegativeOffset: true, Parser: rulefiles.Parser,
+	})
+	opts := &rules.ManagerOptions{
+		NameValidationScheme: rulefiles.NameValidation,
+		QueryFunc: func(ctx context.Context, q string, t time.Time) (promql.Vector, error) {
+			return rules.EngineQueryFunc(engine, e.store)(ctx, q, t)
+		},
+		NotifyFunc:  rules.SendAlerts(n, e.cfg.ExternalURL),
+		Context:     ctx,
+		Appendable:  ruleAppendable{e},
+		Queryable:   storage.QueryableFunc(func(mint, maxt int64) (storage.Querier, error) { return e.store.Querier(mint, maxt) }),
+		Logger:      slogger,
+		ResendDelay: e.cfg.ResendDelay,
+		Parser:      rulefiles.Parser,
+	}
+	byKey, errs := rules.NewManager(opts).LoadGroups(e.cfg.EvaluationInterval, labels.FromMap(e.cfg.ExternalLabels),
+		e.cfg.ExternalURL, nil, false, rs.files...)
+	if len(errs) > 0 {
+		cancel()
+		return fmt.Errorf("cannot load rule_files: %w", errors.Join(errs...))
+	}
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var needs []series.Need
+	for i, k := range keys {
+		g := byKey[k]
+		for _, r := range g.Rules() {
+			if ar, ok := r.(*rules.AlertingRule); ok {
+				ar.SetRestored(true) // no state to restore yet: emit ALERTS and ALERTS_FOR_STATE from the start
+			}
+			ns, err := series.NeedsOf(r.Query(), e.cfg.LookbackDelta, g.QueryOffset(), i)
+			if err != nil {
+				cancel()
+				return fmt.Errorf("cannot evaluate rule %q of group %q in %s: %w", r.Name(), g.Name(), g.File(), err)
+			}
+			needs = append(needs, ns...)
+		}
+		e.groups = append(e.groups, g)
+		e.triggers = append(e.triggers, make(chan struct{}, 1))
+	}
+	store, err := series.NewStore(series.Options{Needs: needs, MaxSeries: e.cfg.MaxSeries})
+	if err != nil {
+		cancel()
+		return err
+	}
+	tel, err := newTelemetry(e.set.TelemetrySettings, store, keys)
+	if err != nil {
+		cancel()
+		return err
+	}
+	e.store, e.notifier, e.tel, e.cancel, e.started = store, n, tel, cancel, true
+	e.runNotifier(targets)
+	for i := range e.groups {
+		e.wg.Go(func() { e.runGroup(ctx, i) })
+	}
+	e.wg.Go(func() { e.runGC(ctx) })
+	e.logger.Info("alert rules loaded", zap.Int("groups", len(e.groups)), zap.Int("selectors", len(needs)),
+		zap.Strings("files", rs.files), zap.Strings("alertmanagers", e.cfg.Alertmanagers))
+	return nil
+}
+
+func (e *alertExporter) runNotifier(targets map[string][]*targetgroup.Group) {
+	ch := make(chan map[string][]*targetgroup.Group, 1)
+	ch <- targets
+	e.wg.Go(func() { e.notifier.Run(ch) })
+}
+
+// Shutdown stops the evaluation loops and the notifier and waits for them; safe before Start and
+// idempotent. Alerts not yet delivered are dropped: Alertmanager expires them after their endsAt.
+func (e *alertExporter) Shutdown(context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopped = true
+	if !e.started {
+		return nil
+	}
+	e.started = false
+	e.cancel()
+	e.notifier.Stop()
+	e.wg.Wait()
+	e.tel.close()
+	return nil
+}
+
+// ConsumeMetrics converts the metrics to samples, appends those that a rule needs to the store
+// and wakes the groups that select them. Samples that cannot be kept are discarded and counted;
+// they do not fail the batch (retrying would not help).
+func (e *alertExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if e.store == nil {
+		return errors.New("cannot accept metrics: the alert exporter is not started")
+	}
+	app := e.store.NewAppender()
+	discarded := map[string]int{}
+	appended := 0
+	c := newConverter(e.cfg.PromoteResourceAttributes)
+	c.wanted = e.store.NameMayBeWanted
+	c.discard = func(reason string, n int) { discarded[reason] += n }
+	var firstErr error
+	c.emit = func(l labels.Labels, t int64, f float64) {
+		kept, err := app.AppendSample(l, t, f)
+		switch {
+		case err != nil:
+			discarded[reasonOf(err)]++
+			if firstErr == nil {
+				firstErr = err
+			}
+		case kept:
+			appended++
+		default:
+			discarded[reasonNotNeeded]++
+		}
+	}
+	c.convert(md)
+	for _, o := range app.Touched() {
+		e.trigger(o)
+	}
+	_ = app.Rollback()
+	e.tel.record(ctx, appended, discarded)
+	if firstErr != nil {
+		e.warnRateLimited("samples discarded", firstErr, discarded)
+	}
+	return nil
+}
+
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, series.ErrSeriesLimit):
+		return reasonSeriesLimit
+	case errors.Is(err, storage.ErrOutOfOrderSample):
+		return reasonOutOfOrder
+	case errors.Is(err, storage.ErrDuplicateSampleForTimestamp):
+		return reasonDuplicate
+	}
+	return reasonUnsupportedType
+}
+
+func (e *alertExporter) warnRateLimited(msg string, err error, discarded map[string]int) {
+	now := time.Now().UnixNano()
+	last := e.lastWarn.Load()
+	if now-last < int64(10*time.Second) || !e.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	e.logger.Warn(msg, zap.Error(err), zap.Any("discarded_by_reason", discarded))
+}
+
+// trigger wakes the evaluation loop of group i (without blocking; one pending wake is enough).
+func (e *alertExporter) trigger(i int) {
+	select {
+	case e.triggers[i] <- struct{}{}:
+	default:
+	}
+}
+
+// runGroup evaluates group i when samples it selects arrive, at most once per min_eval_interval,
+// and at least once per group interval.
+func (e *alertExporter) runGroup(ctx context.Context, i int) {
+	g := e.groups[i]
+	ctx = withGroup(ctx, i)
+	timer := time.NewTimer(g.Interval())
+	defer timer.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.triggers[i]:
+			if wait := e.cfg.MinEvalInterval - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+				select { // what arrived meanwhile is covered by this evaluation
+				case <-e.triggers[i]:
+				default:
+				}
+			}
+		case <-timer.C:
+		}
+		last = time.Now()
+		g.Eval(ctx, last)
+		e.tel.evaluated(ctx, i, time.Since(last))
+		timer.Reset(g.Interval())
+	}
+}
+
+func (e *alertExporter) runGC(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			e.store.GC(now.UnixMilli())
+		}
+	}
+}
+
+type groupKey struct{}
+
+func withGroup(ctx context.Context, i int) context.Context {
+	return context.WithValue(ctx, groupKey{}, i)
+}
+
+// ruleAppendable receives the results of recording rules (and ALERTS): they go to the store, and
+// wake the other groups that select them.
+type ruleAppendable struct{ e *alertExporter }
+
+func (r ruleAppendable) Appender(ctx context.Context) storage.Appender {
+	self, ok := ctx.Value(groupKey{}).(int)
+	if !ok {
+		self = -1
+	}
+	return &ruleAppender{Appender: r.e.store.NewAppender(), e: r.e, self: self}
+}
+
+type ruleAppender struct {
+	*series.Appender
+	e    *alertExporter
+	self int
+}
+
+func (a *ruleAppender) Commit() error {
+	for _, o := range a.Touched() {
+		if o != a.self { // a group reading its own results sees them within the same evaluation
+			a.e.trigger(o)
+		}
+	}
+	return a.Appender.Commit()
+}
