@@ -155,7 +155,7 @@ func TestDifferentialAgainstPrometheusTSDB(t *testing.T) {
 }
 
 func differential(t *testing.T, seed uint64, d time.Duration) {
-	r := rand.New(rand.NewPCG(seed, 42)) //nolint:gosec // test data
+	r := rand.New(rand.NewPCG(seed, 42))
 	var all []timedSample
 	for _, s := range generate(r, d) {
 		for _, x := range s.samples {
