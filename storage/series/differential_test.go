@@ -217,8 +217,12 @@ type timedSample struct {
 
 func TestDifferentialAgainstPrometheusTSDB(t *testing.T) {
 	exprs := append(slices.Clone(corpus), builtinExprs(t)...)
-	for seed := range uint64(2) {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { differential(t, seed, 2*time.Hour, exprs) })
+	seeds, d := uint64(2), 2*time.Hour
+	if testing.Short() {
+		seeds = 1
+	}
+	for seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { differential(t, seed, d, exprs) })
 	}
 }
 
