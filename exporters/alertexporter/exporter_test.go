@@ -39,7 +39,9 @@ const lagRules = `groups:
           runbook: "check the replica's WAL replay; see deploy/rules/README.md"
 `
 
-func writeRules(t *testing.T, content string) string {
+func writeRules(t *testing.T, content string) string { return writeRulesB(t, content) }
+
+func writeRulesB(t testing.TB, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "rules.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))

@@ -2,6 +2,7 @@ package series
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -51,5 +52,36 @@ func BenchmarkAppendNotNeeded(b *testing.B) {
 		if _, err := a.Append(0, ls[i%len(ls)], int64(i), 1); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkMemoryPerSeries reports the heap a series costs in the store: its labels, index
+// entries and one sample (bytes/series), and with a full window of 360 samples (15s over 90m).
+func BenchmarkMemoryPerSeries(b *testing.B) {
+	for _, samples := range []int{1, 360} {
+		b.Run(fmt.Sprintf("samples=%d", samples), func(b *testing.B) {
+			const n = 50_000
+			ls := benchSeries(n)
+			var perSeries float64
+			for range b.N {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				s := storeFor(b, n, nil, "max_over_time(node_filesystem_avail_bytes[90m]) < 1e9")
+				a := s.NewAppender()
+				for j := range samples {
+					for i := range ls {
+						if _, err := a.Append(0, ls[i], int64(j)*15_000, 1); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perSeries = float64(after.HeapAlloc-before.HeapAlloc) / n
+				runtime.KeepAlive(s)
+			}
+			b.ReportMetric(perSeries, "bytes/series")
+		})
 	}
 }
