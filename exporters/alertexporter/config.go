@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"go.opentelemetry.io/collector/component"
 
 	"github.com/vigil-obs/vigil/internal/rulefiles"
 )
@@ -45,7 +46,17 @@ type Config struct {
 	// service.namespace and service.instance.id always become job and instance. Default: the
 	// Kubernetes identity that vigil stamps (cluster, namespace, pod, node, workloads).
 	PromoteResourceAttributes []string `mapstructure:"promote_resource_attributes"`
-	_                         struct{}
+	// Storage is a storage extension (walstorage, file_storage) that keeps the alert state
+	// across restarts: pending `for` timers and firing alerts. Default none: state is lost.
+	Storage *component.ID `mapstructure:"storage"`
+	// OutageTolerance is how long vigil may be down and still restore the alert state (default
+	// 1h, as Prometheus's --rules.alert.for-outage-tolerance).
+	OutageTolerance time.Duration `mapstructure:"outage_tolerance"`
+	// ForGracePeriod is the least time an alert restored as pending waits before it fires; alerts
+	// whose `for` is shorter are not restored (Prometheus's --rules.alert.for-grace-period).
+	// Default 0s, so that every pending timer survives a restart (Prometheus's default is 10m).
+	ForGracePeriod time.Duration `mapstructure:"for_grace_period"`
+	_              struct{}
 }
 
 func createDefaultConfig() *Config {
@@ -55,6 +66,7 @@ func createDefaultConfig() *Config {
 		ResendDelay:        time.Minute,
 		LookbackDelta:      5 * time.Minute,
 		MaxSeries:          1_000_000,
+		OutageTolerance:    time.Hour,
 		PromoteResourceAttributes: []string{
 			"k8s.cluster.name", "k8s.namespace.name", "k8s.node.name", "k8s.pod.name",
 			"k8s.deployment.name", "k8s.statefulset.name", "k8s.daemonset.name", "k8s.container.name",
@@ -105,6 +117,8 @@ func (c *Config) Validate() error {
 		{"evaluation_interval", c.EvaluationInterval, time.Second},
 		{"resend_delay", c.ResendDelay, 0},
 		{"lookback_delta", c.LookbackDelta, time.Second},
+		{"outage_tolerance", c.OutageTolerance, 0},
+		{"for_grace_period", c.ForGracePeriod, 0},
 	}
 	for _, d := range durations {
 		if d.v < d.least {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
@@ -25,6 +26,9 @@ func TestConfigFromYAML(t *testing.T) {
 	want.ResendDelay, want.LookbackDelta = 2*time.Minute, 10*time.Minute
 	want.MaxSeries = 5000
 	want.PromoteResourceAttributes = []string{"k8s.cluster.name"}
+	wal := component.MustNewID("walstorage")
+	want.Storage = &wal
+	want.OutageTolerance, want.ForGracePeriod = 2*time.Hour, 5*time.Minute
 	require.Equal(t, want, cfg)
 }
 
@@ -51,6 +55,7 @@ func TestConfigErrors(t *testing.T) {
 			`evaluation_interval: "500ms" must be at least 1s`,
 			`resend_delay: "-1s" must be at least 0s`,
 			`lookback_delta: "0s" must be at least 1s`,
+			`outage_tolerance: "-1m0s" must be at least 0s`,
 			`max_series: 0 must be at least 1`,
 		}},
 	}

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
+	xstorage "go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
@@ -37,6 +38,11 @@ type alertExporter struct {
 	triggers []chan struct{} // per group, capacity 1
 	notifier *notifier.Manager
 
+	restore  bool          // restore alert state after each group's first evaluation
+	restored chan struct{} // closed once every group has restored its state
+	pending  atomic.Int64  // groups that have not restored yet
+	client   xstorage.Client
+
 	mu       sync.Mutex // lifecycle
 	started  bool
 	stopped  bool
@@ -54,7 +60,7 @@ func (e *alertExporter) Capabilities() consumer.Capabilities { return consumer.C
 // Start loads the rule files, builds the series store for what they need and starts one
 // evaluation loop per group and the notifier. It returns quickly; if it fails, nothing is left
 // running.
-func (e *alertExporter) Start(_ context.Context, _ component.Host) error {
+func (e *alertExporter) Start(startCtx context.Context, host component.Host) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.started || e.stopped {
@@ -65,11 +71,33 @@ func (e *alertExporter) Start(_ context.Context, _ component.Host) error {
 		return fmt.Errorf("cannot load rule_files: %w", err)
 	}
 	slogger := newSlogLogger(e.logger)
+	var saved storage.Queryable = storage.QueryableFunc(func(int64, int64) (storage.Querier, error) {
+		return storage.NoopQuerier(), nil
+	})
+	if e.cfg.Storage != nil {
+		client, err := storageClient(startCtx, host, *e.cfg.Storage, e.set.ID)
+		if err != nil {
+			return err
+		}
+		st, n, err := loadState(startCtx, client)
+		if err != nil {
+			_ = client.Close(startCtx)
+			return err
+		}
+		e.client, e.restore, saved = client, true, st
+		e.logger.Info("alert state loaded", zap.Int("alerts", n))
+	}
 	n, targets, err := newNotifier(e.cfg, slogger)
 	if err != nil {
+		e.closeClient()
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	fail := func(err error) error {
+		cancel()
+		e.closeClient()
+		return err
+	}
 	engine := promql.NewEngine(promql.EngineOpts{
 		Logger: slogger, MaxSamples: 50_000_000, Timeout: 2 * time.Minute, LookbackDelta: e.cfg.LookbackDelta,
 		EnableAtModifier: true, EnableNegativeOffset: true, Parser: rulefiles.Parser,
@@ -79,54 +107,70 @@ func (e *alertExporter) Start(_ context.Context, _ component.Host) error {
 		QueryFunc: func(ctx context.Context, q string, t time.Time) (promql.Vector, error) {
 			return rules.EngineQueryFunc(engine, e.store)(ctx, q, t)
 		},
-		NotifyFunc:  rules.SendAlerts(n, e.cfg.ExternalURL),
-		Context:     ctx,
-		Appendable:  ruleAppendable{e},
-		Queryable:   storage.QueryableFunc(func(mint, maxt int64) (storage.Querier, error) { return e.store.Querier(mint, maxt) }),
-		Logger:      slogger,
-		ResendDelay: e.cfg.ResendDelay,
-		Parser:      rulefiles.Parser,
+		NotifyFunc:      rules.SendAlerts(n, e.cfg.ExternalURL),
+		Context:         ctx,
+		Appendable:      ruleAppendable{e},
+		Queryable:       saved, // read only by Group.RestoreForState
+		Logger:          slogger,
+		ResendDelay:     e.cfg.ResendDelay,
+		OutageTolerance: e.cfg.OutageTolerance,
+		ForGracePeriod:  e.cfg.ForGracePeriod,
+		Parser:          rulefiles.Parser,
 	}
 	byKey, errs := rules.NewManager(opts).LoadGroups(e.cfg.EvaluationInterval, labels.FromMap(e.cfg.ExternalLabels),
 		e.cfg.ExternalURL, nil, false, rs.files...)
 	if len(errs) > 0 {
-		cancel()
-		return fmt.Errorf("cannot load rule_files: %w", errors.Join(errs...))
+		return fail(fmt.Errorf("cannot load rule_files: %w", errors.Join(errs...)))
 	}
 	keys := make([]string, 0, len(byKey))
 	for k := range byKey {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	var needs []series.Need
+	var (
+		needs     []series.Need
+		intervals []time.Duration
+	)
 	for i, k := range keys {
 		g := byKey[k]
 		for _, r := range g.Rules() {
-			if ar, ok := r.(*rules.AlertingRule); ok {
-				ar.SetRestored(true) // no state to restore yet: emit ALERTS and ALERTS_FOR_STATE from the start
+			if ar, ok := r.(*rules.AlertingRule); ok && !e.restore {
+				ar.SetRestored(true) // no state to restore: emit ALERTS and ALERTS_FOR_STATE from the start
 			}
 			ns, err := series.NeedsOf(r.Query(), e.cfg.LookbackDelta, g.QueryOffset(), i)
 			if err != nil {
-				cancel()
-				return fmt.Errorf("cannot evaluate rule %q of group %q in %s: %w", r.Name(), g.Name(), g.File(), err)
+				return fail(fmt.Errorf("cannot evaluate rule %q of group %q in %s: %w", r.Name(), g.Name(), g.File(), err))
 			}
 			needs = append(needs, ns...)
 		}
 		e.groups = append(e.groups, g)
 		e.triggers = append(e.triggers, make(chan struct{}, 1))
+		intervals = append(intervals, g.Interval())
+	}
+	if e.restore {
+		// The newest ALERTS_FOR_STATE sample of each alert, for the state saver.
+		needs = append(needs, series.Need{
+			Matchers: []*labels.Matcher{forStateMatcher()}, Window: 2 * maxInterval(intervals), Owner: -1,
+		})
 	}
 	store, err := series.NewStore(series.Options{Needs: needs, MaxSeries: e.cfg.MaxSeries})
 	if err != nil {
-		cancel()
-		return err
+		return fail(err)
 	}
 	tel, err := newTelemetry(e.set.TelemetrySettings, store, keys)
 	if err != nil {
-		cancel()
-		return err
+		return fail(err)
 	}
 	e.store, e.notifier, e.tel, e.cancel, e.started = store, n, tel, cancel, true
 	e.runNotifier(targets)
+	e.restored = make(chan struct{})
+	e.pending.Store(int64(len(e.groups)))
+	if len(e.groups) == 0 {
+		close(e.restored)
+	}
+	if e.restore {
+		e.wg.Go(func() { e.runStateSaver(ctx, e.client, e.restored) })
+	}
 	for i := range e.groups {
 		e.wg.Go(func() { e.runGroup(ctx, i) })
 	}
@@ -156,7 +200,15 @@ func (e *alertExporter) Shutdown(context.Context) error {
 	e.notifier.Stop()
 	e.wg.Wait()
 	e.tel.close()
+	e.closeClient()
 	return nil
+}
+
+func (e *alertExporter) closeClient() {
+	if e.client != nil {
+		_ = e.client.Close(context.Background())
+		e.client = nil
+	}
 }
 
 // ConsumeMetrics converts the metrics to samples, appends those that a rule needs to the store
@@ -222,6 +274,9 @@ func (e *alertExporter) warnRateLimited(msg string, err error, discarded map[str
 
 // trigger wakes the evaluation loop of group i (without blocking; one pending wake is enough).
 func (e *alertExporter) trigger(i int) {
+	if i < 0 {
+		return // not a group: the state saver's need
+	}
 	select {
 	case e.triggers[i] <- struct{}{}:
 	default:
@@ -236,6 +291,7 @@ func (e *alertExporter) runGroup(ctx context.Context, i int) {
 	timer := time.NewTimer(g.Interval())
 	defer timer.Stop()
 	var last time.Time
+	first := true
 	for {
 		select {
 		case <-ctx.Done():
@@ -257,6 +313,15 @@ func (e *alertExporter) runGroup(ctx context.Context, i int) {
 		last = time.Now()
 		g.Eval(ctx, last)
 		e.tel.evaluated(ctx, i, time.Since(last))
+		if first {
+			first = false
+			if e.restore {
+				g.RestoreForState(last) // as Prometheus does after a group's first evaluation
+			}
+			if e.pending.Add(-1) == 0 {
+				close(e.restored)
+			}
+		}
 		timer.Reset(g.Interval())
 	}
 }

@@ -3,6 +3,7 @@ package series
 import (
 	"context"
 	"slices"
+	"sort"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -36,8 +37,8 @@ func (q *querier) Select(_ context.Context, sortSeries bool, hints *storage.Sele
 			return
 		}
 		live := m.samples[m.head:]
-		lo, _ := slices.BinarySearchFunc(live, mint, func(x sample, t int64) int { return cmpInt(x.t, t) })
-		hi, _ := slices.BinarySearchFunc(live, maxt+1, func(x sample, t int64) int { return cmpInt(x.t, t) })
+		lo := sort.Search(len(live), func(i int) bool { return live[i].t >= mint })
+		hi := sort.Search(len(live), func(i int) bool { return live[i].t > maxt })
 		if lo >= hi {
 			return
 		}

@@ -181,3 +181,19 @@ func TestQuerierLabels(t *testing.T) {
 	}
 	require.Equal(t, []string{"a", "b"}, order)
 }
+
+func TestQuerierWholeTimeRange(t *testing.T) {
+	s := storeFor(t, 10, nil, "x")
+	mustAppend(t, s.NewAppender(), labels.FromStrings("__name__", "x"), 5, 1)
+	for _, r := range [][2]int64{{math.MinInt64, math.MaxInt64}, {5, 5}, {0, 5}, {5, 10}} {
+		q, err := s.Querier(r[0], r[1])
+		require.NoError(t, err)
+		ss := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "x"))
+		require.True(t, ss.Next(), "range %v", r)
+	}
+	for _, r := range [][2]int64{{6, math.MaxInt64}, {math.MinInt64, 4}} {
+		q, err := s.Querier(r[0], r[1])
+		require.NoError(t, err)
+		require.False(t, q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "x")).Next(), "range %v", r)
+	}
+}
