@@ -22,7 +22,8 @@ func newRulesCommand() *cobra.Command {
 		Short: "Validate rule files with Prometheus's parser; print every problem with its file and rule",
 		Long: "Validate Prometheus rule files (groups, alerting and recording rules, PromQL expressions,\n" +
 			"label and annotation templates) with Prometheus's own rule file parser. Every problem is\n" +
-			"printed with its file, line, group and rule; the exit status is non-zero if there is any.",
+			"printed with its file, line, group and rule; the exit status is non-zero if there is any.\n" +
+			"builtin:*.yaml names vigil's built-in rule packs.",
 		Args:         cobra.MinimumNArgs(1),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -42,3 +42,9 @@ func TestRulesCheckNeedsAFile(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, out, "requires at least 1 arg")
 }
+
+func TestRulesCheckBuiltinPacks(t *testing.T) {
+	out, err := execute(t, "rules", "check", "builtin:*.yaml")
+	require.NoError(t, err, out)
+	require.Equal(t, "builtin:capacity.yaml: ok (1 groups, 5 rules)\nbuiltin:replication.yaml: ok (2 groups, 5 rules)\n", out)
+}

@@ -1,4 +1,4 @@
-package rules
+package rules_test
 
 import (
 	"context"
@@ -16,13 +16,14 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
 
+	rules "github.com/vigil-obs/vigil/deploy/rules"
 	"github.com/vigil-obs/vigil/internal/rulefiles"
 	"github.com/vigil-obs/vigil/storage/series"
 )
 
 func packFiles(t *testing.T) []string {
 	t.Helper()
-	names, err := fs.Glob(FS(), "*.yaml")
+	names, err := fs.Glob(rules.FS(), "*.yaml")
 	require.NoError(t, err)
 	require.Equal(t, []string{"capacity.yaml", "replication.yaml"}, names)
 	return names
@@ -101,11 +102,16 @@ func run(t *testing.T, minutes int, gens []gen) map[string]*firing {
 				}
 			}
 		},
-		Appendable: appendableFunc(func(ctx context.Context) storage.Appender { return store.Appender(ctx) }),
-		Queryable:  storage.QueryableFunc(func(mint, maxt int64) (storage.Querier, error) { return store.Querier(mint, maxt) }),
-		Parser:     rulefiles.Parser,
+		Appendable:  appendableFunc(func(ctx context.Context) storage.Appender { return store.Appender(ctx) }),
+		Queryable:   storage.QueryableFunc(func(mint, maxt int64) (storage.Querier, error) { return store.Querier(mint, maxt) }),
+		Parser:      rulefiles.Parser,
+		GroupLoader: rulefiles.Loader{},
 	}
-	byKey, errs := promrules.NewManager(opts).LoadGroups(time.Minute, labels.EmptyLabels(), "", nil, false, packFiles(t)...)
+	var packs []string
+	for _, name := range packFiles(t) {
+		packs = append(packs, rulefiles.BuiltinPrefix+name) // as the exporter loads them, from the binary
+	}
+	byKey, errs := promrules.NewManager(opts).LoadGroups(time.Minute, labels.EmptyLabels(), "", nil, false, packs...)
 	require.Empty(t, errs)
 	var needs []series.Need
 	groups := slices.Collect(maps.Values(byKey))

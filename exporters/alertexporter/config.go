@@ -16,7 +16,8 @@ import (
 
 // Config is the YAML configuration of the alert exporter.
 type Config struct {
-	// RuleFiles are Prometheus rule files or globs (required). Every file is parsed at validation.
+	// RuleFiles are Prometheus rule files or globs (required); "builtin:*.yaml" names the
+	// built-in packs of deploy/rules. Every file is parsed at validation.
 	RuleFiles []string `mapstructure:"rule_files"`
 	// Alertmanagers are base URLs of Alertmanagers (e.g. http://127.0.0.1:9093, or with a path
 	// prefix); alerts go to each one's /api/v2/alerts. Without any, rules are evaluated (and

@@ -32,6 +32,14 @@ func TestConfigFromYAML(t *testing.T) {
 	require.Equal(t, want, cfg)
 }
 
+func TestConfigBuiltinPacks(t *testing.T) {
+	cfg := createDefaultConfig()
+	require.NoError(t, testutil.LoadConfig(t, configFile, "alert/builtin", cfg))
+	rs, err := loadRules(cfg)
+	require.NoError(t, err)
+	require.Equal(t, []string{"builtin:capacity.yaml", "builtin:replication.yaml"}, rs.files)
+}
+
 func TestConfigErrors(t *testing.T) {
 	tests := []struct {
 		id   string

@@ -113,6 +113,7 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 		Queryable:       saved, // read only by Group.RestoreForState
 		Logger:          slogger,
 		ResendDelay:     e.cfg.ResendDelay,
+		GroupLoader:     rulefiles.Loader{},
 		OutageTolerance: e.cfg.OutageTolerance,
 		ForGracePeriod:  e.cfg.ForGracePeriod,
 		Parser:          rulefiles.Parser,

@@ -4,14 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	builtin "github.com/vigil-obs/vigil/deploy/rules"
 )
+
+// BuiltinPrefix names vigil's built-in rule packs (deploy/rules, embedded in the binary) in
+// place of a file: "builtin:capacity.yaml", or "builtin:*.yaml" for all of them.
+const BuiltinPrefix = "builtin:"
 
 // Parser is the PromQL parser used for rule files: Prometheus's defaults, no experimental
 // functions, so that a rule that vigil accepts is one that Prometheus accepts too.
@@ -29,7 +37,7 @@ func Expand(patterns []string) ([]string, error) {
 		errs  []error
 	)
 	for _, p := range patterns {
-		m, err := filepath.Glob(p)
+		m, err := glob(p)
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("cannot expand rule file pattern %q: %w", p, err))
@@ -40,6 +48,18 @@ func Expand(patterns []string) ([]string, error) {
 	}
 	slices.Sort(files)
 	return slices.Compact(files), errors.Join(errs...)
+}
+
+func glob(pattern string) ([]string, error) {
+	name, ok := strings.CutPrefix(pattern, BuiltinPrefix)
+	if !ok {
+		return filepath.Glob(pattern)
+	}
+	m, err := fs.Glob(builtin.FS(), name)
+	for i := range m {
+		m[i] = BuiltinPrefix + m[i]
+	}
+	return m, err
 }
 
 // File is one parsed rule file.
@@ -63,7 +83,7 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 // the file name and, for a problem in a rule, names the group, the rule's index and its name.
 // Unknown fields are errors.
 func Parse(name string) (File, []error) {
-	rgs, errs := rulefmt.ParseFile(name, false, NameValidation, Parser, discard)
+	rgs, errs := Loader{}.Load(name, false, NameValidation)
 	if rgs == nil {
 		return File{Name: name}, errs
 	}
@@ -82,3 +102,26 @@ func Load(patterns []string) ([]File, error) {
 	}
 	return files, errors.Join(errs...)
 }
+
+// Loader is the rules package's GroupLoader for rule files and built-in packs (BuiltinPrefix).
+type Loader struct{}
+
+// Load reads and validates one rule file or built-in pack.
+func (Loader) Load(name string, ignoreUnknownFields bool, scheme model.ValidationScheme) (*rulefmt.RuleGroups, []error) {
+	pack, ok := strings.CutPrefix(name, BuiltinPrefix)
+	if !ok {
+		return rulefmt.ParseFile(name, ignoreUnknownFields, scheme, Parser, discard)
+	}
+	b, err := fs.ReadFile(builtin.FS(), pack)
+	if err != nil {
+		return nil, []error{fmt.Errorf("%s: no such built-in rule pack", name)}
+	}
+	rgs, errs := rulefmt.Parse(b, ignoreUnknownFields, scheme, Parser, discard)
+	for i := range errs {
+		errs[i] = fmt.Errorf("%s: %w", name, errs[i])
+	}
+	return rgs, errs
+}
+
+// Parse parses a PromQL expression with Parser.
+func (Loader) Parse(query string) (parser.Expr, error) { return Parser.ParseExpr(query) }
