@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/common/model"
 
@@ -42,7 +43,7 @@ type Stats struct {
 
 // Store is the in-memory series store. All methods are safe for concurrent use.
 type Store struct {
-	plan     plan
+	plan     atomic.Pointer[plan] // replaced by SetNeeds
 	max      int
 	setting  string
 	onCommit func([]int)
@@ -76,10 +77,13 @@ func NewStore(o Options) (*Store, error) {
 	if o.MaxSeriesSetting == "" {
 		o.MaxSeriesSetting = "max_series"
 	}
-	return &Store{
-		plan: newPlan(o.Needs), max: o.MaxSeries, setting: o.MaxSeriesSetting, onCommit: o.OnCommit,
+	s := &Store{
+		max: o.MaxSeries, setting: o.MaxSeriesSetting, onCommit: o.OnCommit,
 		byHash: map[uint64][]*memSeries{}, byName: map[string][]*memSeries{},
-	}, nil
+	}
+	p := newPlan(o.Needs)
+	s.plan.Store(&p)
+	return s, nil
 }
 
 // Stats returns the store's counters.
@@ -98,22 +102,55 @@ func (s *Store) Stats() Stats {
 
 // Wants reports whether the store keeps a series with these labels; callers may use it to skip
 // building samples nobody needs. NameMayBeWanted is the cheaper test on the metric name alone.
-func (s *Store) Wants(l labels.Labels) bool { ok, _, _ := s.plan.wants(l); return ok }
+func (s *Store) Wants(l labels.Labels) bool { ok, _, _ := s.plan.Load().wants(l); return ok }
 
 // NameMayBeWanted reports whether a series with this metric name can be needed.
-func (s *Store) NameMayBeWanted(name string) bool { return s.plan.nameMayBeWanted(name) }
+func (s *Store) NameMayBeWanted(name string) bool { return s.plan.Load().nameMayBeWanted(name) }
+
+// SetNeeds replaces the needs (after the rules changed): series that no need selects any more are
+// forgotten, the others get their new windows and owners (their samples are kept; a window that
+// grew fills as samples arrive). It returns the number of series forgotten.
+func (s *Store) SetNeeds(needs []Need) int {
+	p := newPlan(needs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plan.Store(&p)
+	removed := 0
+	for h, list := range s.byHash {
+		kept := list[:0]
+		for _, ms := range list {
+			ok, window, owners := p.wants(ms.lset)
+			if !ok {
+				removed++
+				s.removeName(ms)
+				continue
+			}
+			ms.window, ms.owners = window, owners
+			kept = append(kept, ms)
+		}
+		if len(kept) == 0 {
+			delete(s.byHash, h)
+		} else {
+			clear(list[len(kept):])
+			s.byHash[h] = kept
+		}
+	}
+	s.count -= removed
+	return removed
+}
 
 // append adds one sample; it returns the owners of the series (nil when not kept).
 // The caller holds s.mu for writing.
 func (s *Store) append(l labels.Labels, t int64, f float64) ([]int, error) {
-	if !s.plan.nameMayBeWanted(l.Get(model.MetricNameLabel)) {
+	p := s.plan.Load()
+	if !p.nameMayBeWanted(l.Get(model.MetricNameLabel)) {
 		s.stats.NotNeeded++
 		return nil, nil
 	}
 	h := l.Hash()
 	ms := s.lookup(h, l)
 	if ms == nil {
-		ok, window, owners := s.plan.wants(l)
+		ok, window, owners := p.wants(l)
 		if !ok {
 			s.stats.NotNeeded++
 			return nil, nil

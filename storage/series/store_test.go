@@ -197,3 +197,28 @@ func TestQuerierWholeTimeRange(t *testing.T) {
 		require.False(t, q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "x")).Next(), "range %v", r)
 	}
 }
+
+func TestSetNeedsReplansSeries(t *testing.T) {
+	s := storeFor(t, 100, nil, "a", "max_over_time(b[10m])")
+	app := s.NewAppender()
+	for i := range int64(20) {
+		mustAppend(t, app, labels.FromStrings("__name__", "a"), i*minute, 1)
+		mustAppend(t, app, labels.FromStrings("__name__", "b"), i*minute, 2)
+	}
+	require.Equal(t, 2, s.Stats().Series)
+	e, err := rulefiles.Parser.ParseExpr("max_over_time(b[2m]) + c")
+	require.NoError(t, err)
+	needs, err := NeedsOf(e, 5*time.Minute, 0, 3)
+	require.NoError(t, err)
+	require.Equal(t, 1, s.SetNeeds(needs), "a is no longer needed")
+	require.Empty(t, instant(t, s, "a", 19*minute))
+	require.Len(t, instant(t, s, "b", 19*minute), 1)
+	// b keeps its samples, now with a 2m window and owner 3; c is accepted.
+	app = s.NewAppender()
+	mustAppend(t, app, labels.FromStrings("__name__", "b"), 20*minute, 2)
+	mustAppend(t, app, labels.FromStrings("__name__", "c"), 20*minute, 2)
+	mustAppend(t, app, labels.FromStrings("__name__", "a"), 20*minute, 2)
+	require.Equal(t, []int{3}, app.Touched())
+	require.Equal(t, 2, s.Stats().Series)
+	require.Equal(t, 4, s.Stats().Samples, "b: 18m..20m, c: 20m")
+}
