@@ -47,6 +47,10 @@ type Config struct {
 	// service.namespace and service.instance.id always become job and instance. Default: the
 	// Kubernetes identity that vigil stamps (cluster, namespace, pod, node, workloads).
 	PromoteResourceAttributes []string `mapstructure:"promote_resource_attributes"`
+	// ReloadInterval is how often the rule files are checked for changes; changed files are
+	// reloaded keeping the state of unchanged groups (default 30s; 0s: never). A SIGHUP reloads
+	// the whole configuration (the collector restarts the exporter; with storage, state is kept).
+	ReloadInterval time.Duration `mapstructure:"reload_interval"`
 	// Storage is a storage extension (walstorage, file_storage) that keeps the alert state
 	// across restarts: pending `for` timers and firing alerts. Default none: state is lost.
 	Storage *component.ID `mapstructure:"storage"`
@@ -68,6 +72,7 @@ func createDefaultConfig() *Config {
 		LookbackDelta:      5 * time.Minute,
 		MaxSeries:          1_000_000,
 		OutageTolerance:    time.Hour,
+		ReloadInterval:     30 * time.Second,
 		PromoteResourceAttributes: []string{
 			"k8s.cluster.name", "k8s.namespace.name", "k8s.node.name", "k8s.pod.name",
 			"k8s.deployment.name", "k8s.statefulset.name", "k8s.daemonset.name", "k8s.container.name",
@@ -119,6 +124,7 @@ func (c *Config) Validate() error {
 		{"resend_delay", c.ResendDelay, 0},
 		{"lookback_delta", c.LookbackDelta, time.Second},
 		{"outage_tolerance", c.OutageTolerance, 0},
+		{"reload_interval", c.ReloadInterval, 0},
 		{"for_grace_period", c.ForGracePeriod, 0},
 	}
 	for _, d := range durations {

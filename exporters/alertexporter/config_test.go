@@ -64,6 +64,7 @@ func TestConfigErrors(t *testing.T) {
 			`resend_delay: "-1s" must be at least 0s`,
 			`lookback_delta: "0s" must be at least 1s`,
 			`outage_tolerance: "-1m0s" must be at least 0s`,
+			`reload_interval: "-5s" must be at least 0s`,
 			`max_series: 0 must be at least 1`,
 		}},
 	}

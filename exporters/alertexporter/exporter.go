@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,14 +33,18 @@ type alertExporter struct {
 
 	// Set by Start, read-only afterwards.
 	store    *series.Store
-	groups   []*rules.Group
-	triggers []chan struct{} // per group, capacity 1
 	notifier *notifier.Manager
+	mgr      *rules.Manager // loads groups (its options are the evaluation's)
+	files    []string       // the rule files loaded last
 
-	restore  bool          // restore alert state after each group's first evaluation
-	restored chan struct{} // closed once every group has restored its state
-	pending  atomic.Int64  // groups that have not restored yet
-	client   xstorage.Client
+	gen      atomic.Pointer[generation] // the groups being evaluated; replaced by a reload
+	reloadMu sync.Mutex                 // one reload at a time
+
+	restore      bool          // restore alert state after each group's first evaluation
+	restored     chan struct{} // closed once every group has restored its state
+	restoredOnce sync.Once
+	pending      atomic.Int64 // groups of the first generation that have not restored yet
+	client       xstorage.Client
 
 	mu       sync.Mutex // lifecycle
 	started  bool
@@ -118,65 +121,36 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 		ForGracePeriod:  e.cfg.ForGracePeriod,
 		Parser:          rulefiles.Parser,
 	}
-	byKey, errs := rules.NewManager(opts).LoadGroups(e.cfg.EvaluationInterval, labels.FromMap(e.cfg.ExternalLabels),
-		e.cfg.ExternalURL, nil, false, rs.files...)
-	if len(errs) > 0 {
-		return fail(fmt.Errorf("cannot load rule_files: %w", errors.Join(errs...)))
-	}
-	keys := make([]string, 0, len(byKey))
-	for k := range byKey {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var (
-		needs     []series.Need
-		intervals []time.Duration
-	)
-	for i, k := range keys {
-		g := byKey[k]
-		for _, r := range g.Rules() {
-			if ar, ok := r.(*rules.AlertingRule); ok && !e.restore {
-				ar.SetRestored(true) // no state to restore: emit ALERTS and ALERTS_FOR_STATE from the start
-			}
-			ns, err := series.NeedsOf(r.Query(), e.cfg.LookbackDelta, g.QueryOffset(), i)
-			if err != nil {
-				return fail(fmt.Errorf("cannot evaluate rule %q of group %q in %s: %w", r.Name(), g.Name(), g.File(), err))
-			}
-			needs = append(needs, ns...)
-		}
-		e.groups = append(e.groups, g)
-		e.triggers = append(e.triggers, make(chan struct{}, 1))
-		intervals = append(intervals, g.Interval())
-	}
-	if e.restore {
-		// The newest ALERTS_FOR_STATE sample of each alert, for the state saver.
-		needs = append(needs, series.Need{
-			Matchers: []*labels.Matcher{forStateMatcher()}, Window: 2 * maxInterval(intervals), Owner: -1,
-		})
+	e.mgr = rules.NewManager(opts)
+	gen, needs, err := e.load(rs.files, true)
+	if err != nil {
+		return fail(err)
 	}
 	store, err := series.NewStore(series.Options{Needs: needs, MaxSeries: e.cfg.MaxSeries})
 	if err != nil {
 		return fail(err)
 	}
-	tel, err := newTelemetry(e.set.TelemetrySettings, store, keys)
+	tel, err := newTelemetry(e.set.TelemetrySettings, store)
 	if err != nil {
 		return fail(err)
 	}
-	e.store, e.notifier, e.tel, e.cancel, e.started = store, n, tel, cancel, true
+	e.store, e.notifier, e.tel, e.cancel, e.started, e.files = store, n, tel, cancel, true, rs.files
 	e.runNotifier(targets)
 	e.restored = make(chan struct{})
-	e.pending.Store(int64(len(e.groups)))
-	if len(e.groups) == 0 {
-		close(e.restored)
+	e.pending.Store(int64(len(gen.groups)))
+	if len(gen.groups) == 0 {
+		e.markRestored()
 	}
 	if e.restore {
 		e.wg.Go(func() { e.runStateSaver(ctx, e.client, e.restored) })
 	}
-	for i := range e.groups {
-		e.wg.Go(func() { e.runGroup(ctx, i) })
+	e.gen.Store(gen)
+	e.startGeneration(ctx, gen)
+	if e.cfg.ReloadInterval > 0 {
+		e.wg.Go(func() { e.runReloader(ctx) })
 	}
 	e.wg.Go(func() { e.runGC(ctx) })
-	e.logger.Info("alert rules loaded", zap.Int("groups", len(e.groups)), zap.Int("selectors", len(needs)),
+	e.logger.Info("alert rules loaded", zap.Int("groups", len(gen.groups)), zap.Int("selectors", len(needs)),
 		zap.Strings("files", rs.files), zap.Strings("alertmanagers", e.cfg.Alertmanagers))
 	return nil
 }
@@ -199,7 +173,8 @@ func (e *alertExporter) Shutdown(context.Context) error {
 	e.started = false
 	e.cancel()
 	e.notifier.Stop()
-	e.wg.Wait()
+	e.wg.Wait() // the reloader first: no generation starts after this
+	e.gen.Load().wait()
 	e.tel.close()
 	e.closeClient()
 	return nil
@@ -271,60 +246,6 @@ func (e *alertExporter) warnRateLimited(msg string, err error, discarded map[str
 		return
 	}
 	e.logger.Warn(msg, zap.Error(err), zap.Any("discarded_by_reason", discarded))
-}
-
-// trigger wakes the evaluation loop of group i (without blocking; one pending wake is enough).
-func (e *alertExporter) trigger(i int) {
-	if i < 0 {
-		return // not a group: the state saver's need
-	}
-	select {
-	case e.triggers[i] <- struct{}{}:
-	default:
-	}
-}
-
-// runGroup evaluates group i when samples it selects arrive, at most once per min_eval_interval,
-// and at least once per group interval.
-func (e *alertExporter) runGroup(ctx context.Context, i int) {
-	g := e.groups[i]
-	ctx = withGroup(ctx, i)
-	timer := time.NewTimer(g.Interval())
-	defer timer.Stop()
-	var last time.Time
-	first := true
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.triggers[i]:
-			if wait := e.cfg.MinEvalInterval - time.Since(last); wait > 0 {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(wait):
-				}
-				select { // what arrived meanwhile is covered by this evaluation
-				case <-e.triggers[i]:
-				default:
-				}
-			}
-		case <-timer.C:
-		}
-		last = time.Now()
-		g.Eval(ctx, last)
-		e.tel.evaluated(ctx, i, time.Since(last))
-		if first {
-			first = false
-			if e.restore {
-				g.RestoreForState(last) // as Prometheus does after a group's first evaluation
-			}
-			if e.pending.Add(-1) == 0 {
-				close(e.restored)
-			}
-		}
-		timer.Reset(g.Interval())
-	}
 }
 
 func (e *alertExporter) runGC(ctx context.Context) {

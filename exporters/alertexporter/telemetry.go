@@ -18,14 +18,14 @@ type telemetry struct {
 	discarded   metric.Int64Counter
 	evaluations metric.Int64Counter
 	evalSeconds metric.Float64Histogram
-	groupAttrs  []metric.MeasurementOption
+	reloads     metric.Int64Counter
 	reg         metric.Registration
 }
 
-func newTelemetry(set component.TelemetrySettings, store *series.Store, groups []string) (*telemetry, error) {
+func newTelemetry(set component.TelemetrySettings, store *series.Store) (*telemetry, error) {
 	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/alertexporter")
 	t := &telemetry{}
-	var errs [6]error
+	var errs [7]error
 	t.appended, errs[0] = meter.Int64Counter("vigil_alert_samples_appended",
 		metric.WithDescription("Samples kept in the series store for rule evaluation."), metric.WithUnit("{samples}"))
 	t.discarded, errs[1] = meter.Int64Counter("vigil_alert_samples_discarded",
@@ -35,6 +35,8 @@ func newTelemetry(set component.TelemetrySettings, store *series.Store, groups [
 		metric.WithDescription("Evaluations of rule groups."), metric.WithUnit("{evaluations}"))
 	t.evalSeconds, errs[3] = meter.Float64Histogram("vigil_alert_group_evaluation_duration_seconds",
 		metric.WithDescription("Duration of one evaluation of a rule group."), metric.WithUnit("s"))
+	t.reloads, errs[6] = meter.Int64Counter("vigil_alert_rule_reloads",
+		metric.WithDescription("Reloads of changed rule files, by result (success, failure)."), metric.WithUnit("{reloads}"))
 	series, err := meter.Int64ObservableGauge("vigil_alert_series",
 		metric.WithDescription("Series held in the series store."), metric.WithUnit("{series}"))
 	errs[4] = err
@@ -46,9 +48,6 @@ func newTelemetry(set component.TelemetrySettings, store *series.Store, groups [
 	}
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
-	}
-	for _, g := range groups {
-		t.groupAttrs = append(t.groupAttrs, metric.WithAttributes(attribute.String("rule_group", g)))
 	}
 	return t, nil
 }
@@ -64,9 +63,18 @@ func (t *telemetry) record(ctx context.Context, appended int, discarded map[stri
 	}
 }
 
-func (t *telemetry) evaluated(ctx context.Context, group int, d time.Duration) {
-	t.evaluations.Add(ctx, 1, t.groupAttrs[group])
-	t.evalSeconds.Record(ctx, d.Seconds(), t.groupAttrs[group])
+func (t *telemetry) evaluated(ctx context.Context, group string, d time.Duration) {
+	attrs := metric.WithAttributes(attribute.String("rule_group", group))
+	t.evaluations.Add(ctx, 1, attrs)
+	t.evalSeconds.Record(ctx, d.Seconds(), attrs)
+}
+
+func (t *telemetry) reloaded(ctx context.Context, ok bool) {
+	result := "success"
+	if !ok {
+		result = "failure"
+	}
+	t.reloads.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result)))
 }
 
 func (t *telemetry) close() {
