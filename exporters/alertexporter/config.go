@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
 
 	"github.com/vigil-obs/vigil/internal/rulefiles"
 )
@@ -47,6 +48,9 @@ type Config struct {
 	// service.namespace and service.instance.id always become job and instance. Default: the
 	// Kubernetes identity that vigil stamps (cluster, namespace, pod, node, workloads).
 	PromoteResourceAttributes []string `mapstructure:"promote_resource_attributes"`
+	// API serves GET /api/v1/rules and /api/v1/alerts in Prometheus's format (for Grafana) when
+	// its endpoint is set, e.g. {endpoint: 127.0.0.1:9096}. Default: no endpoint, off.
+	API confighttp.ServerConfig `mapstructure:"api"`
 	// ReloadInterval is how often the rule files are checked for changes; changed files are
 	// reloaded keeping the state of unchanged groups (default 30s; 0s: never). A SIGHUP reloads
 	// the whole configuration (the collector restarts the exporter; with storage, state is kept).
@@ -73,6 +77,7 @@ func createDefaultConfig() *Config {
 		MaxSeries:          1_000_000,
 		OutageTolerance:    time.Hour,
 		ReloadInterval:     30 * time.Second,
+		API:                confighttp.NewDefaultServerConfig(),
 		PromoteResourceAttributes: []string{
 			"k8s.cluster.name", "k8s.namespace.name", "k8s.node.name", "k8s.pod.name",
 			"k8s.deployment.name", "k8s.statefulset.name", "k8s.daemonset.name", "k8s.container.name",

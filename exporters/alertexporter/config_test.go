@@ -29,6 +29,7 @@ func TestConfigFromYAML(t *testing.T) {
 	wal := component.MustNewID("walstorage")
 	want.Storage = &wal
 	want.OutageTolerance, want.ForGracePeriod = 2*time.Hour, 5*time.Minute
+	want.API.NetAddr.Endpoint = "127.0.0.1:9096"
 	require.Equal(t, want, cfg)
 }
 

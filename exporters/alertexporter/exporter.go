@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,8 @@ type alertExporter struct {
 	restoredOnce sync.Once
 	pending      atomic.Int64 // groups of the first generation that have not restored yet
 	client       xstorage.Client
+
+	api *http.Server
 
 	mu       sync.Mutex // lifecycle
 	started  bool
@@ -134,7 +137,13 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 	if err != nil {
 		return fail(err)
 	}
-	e.store, e.notifier, e.tel, e.cancel, e.started, e.files = store, n, tel, cancel, true, rs.files
+	e.store, e.notifier, e.tel, e.cancel, e.files = store, n, tel, cancel, rs.files
+	e.gen.Store(gen)
+	if err := e.startAPI(startCtx, host); err != nil {
+		tel.close()
+		return fail(err)
+	}
+	e.started = true
 	e.runNotifier(targets)
 	e.restored = make(chan struct{})
 	e.pending.Store(int64(len(gen.groups)))
@@ -144,7 +153,6 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 	if e.restore {
 		e.wg.Go(func() { e.runStateSaver(ctx, e.client, e.restored) })
 	}
-	e.gen.Store(gen)
 	e.startGeneration(ctx, gen)
 	if e.cfg.ReloadInterval > 0 {
 		e.wg.Go(func() { e.runReloader(ctx) })
@@ -163,7 +171,7 @@ func (e *alertExporter) runNotifier(targets map[string][]*targetgroup.Group) {
 
 // Shutdown stops the evaluation loops and the notifier and waits for them; safe before Start and
 // idempotent. Alerts not yet delivered are dropped: Alertmanager expires them after their endsAt.
-func (e *alertExporter) Shutdown(context.Context) error {
+func (e *alertExporter) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.stopped = true
@@ -171,6 +179,7 @@ func (e *alertExporter) Shutdown(context.Context) error {
 		return nil
 	}
 	e.started = false
+	e.stopAPI(ctx)
 	e.cancel()
 	e.notifier.Stop()
 	e.wg.Wait() // the reloader first: no generation starts after this
