@@ -27,6 +27,7 @@ import (
 	"github.com/vigil-obs/vigil/processors/k8senrichprocessor"
 	"github.com/vigil-obs/vigil/processors/redactprocessor"
 	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
+	"github.com/vigil-obs/vigil/receivers/replicationreceiver"
 )
 
 // components returns every factory built into vigil: the core components it reuses and its own.
@@ -35,6 +36,7 @@ func components() (otelcol.Factories, error) {
 	receivers, err := otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
 		k8sauditreceiver.NewFactory(),
+		replicationreceiver.NewFactory(),
 	)
 	errs = append(errs, err)
 	processors, err := otelcol.MakeFactoryMap[processor.Factory](
