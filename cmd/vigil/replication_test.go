@@ -78,7 +78,7 @@ service:
 		testutil.Eventually(t, 30*time.Second, func() error {
 			as, err := alerts(name)
 			if err != nil || len(as) != 1 {
-				return fmt.Errorf("%s: %d alerts (%v)", name, len(as), err)
+				return fmt.Errorf("%s: %d alerts (%w)", name, len(as), err)
 			}
 			got = as[0]
 			return nil
@@ -90,7 +90,7 @@ service:
 		testutil.Eventually(t, 30*time.Second, func() error {
 			as, err := alerts(name)
 			if err != nil || len(as) != 0 {
-				return fmt.Errorf("%s: still %d alerts (%v)", name, len(as), err)
+				return fmt.Errorf("%s: still %d alerts (%w)", name, len(as), err)
 			}
 			return nil
 		})
