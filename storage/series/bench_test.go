@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/vigil-obs/vigil/internal/rulefiles"
 )
 
 // benchSeries are n series of node_filesystem_avail_bytes, as a capacity rule selects them.
@@ -84,4 +87,55 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 			b.ReportMetric(perSeries, "bytes/series")
 		})
 	}
+}
+
+// BenchmarkAppendAtScale is the target shape: 1,000 rules (one selector each, over 1,000
+// metric names) and 1,000,000 active series (1,000 per name), 4 samples retained per series
+// (a 1m window at 15s). Run with -benchtime=4000000x or more so that every series is hit.
+func BenchmarkAppendAtScale(b *testing.B) {
+	if testing.Short() {
+		b.Skip("1M series")
+	}
+	const names, perName = 1000, 1000
+	var needs []Need
+	for i := range names {
+		e, err := rulefiles.Parser.ParseExpr(fmt.Sprintf("max_over_time(metric_%d[1m]) > 100", i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := NeedsOf(e, 5*time.Minute, 0, i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		needs = append(needs, n...)
+	}
+	s, err := NewStore(Options{Needs: needs, MaxSeries: names * perName})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ls := make([]labels.Labels, 0, names*perName)
+	for i := range names {
+		for j := range perName {
+			ls = append(ls, labels.FromStrings("__name__", fmt.Sprintf("metric_%d", i), "instance", fmt.Sprintf("host-%d:9100", j), "job", "node"))
+		}
+	}
+	a := s.NewAppender()
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ReportAllocs()
+	b.SetBytes(16)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := a.Append(0, ls[i%len(ls)], int64(i/len(ls))*15_000, float64(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	st := s.Stats()
+	b.ReportMetric(float64(st.Series), "series")
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(max(st.Series, 1)), "heap-bytes/series")
 }
