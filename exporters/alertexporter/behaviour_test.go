@@ -203,3 +203,26 @@ func TestStartRefusesUnboundedWindows(t *testing.T) {
 }
 
 func attrKey(s string) attribute.Key { return attribute.Key(s) }
+
+// A pending alert fires when its `for` ends, even when no sample arrives then: the group is
+// evaluated at that time, not at its next interval.
+func TestForEndsOnTimeWithoutNewSamples(t *testing.T) {
+	am := newAMRecorder(t)
+	cfg := createDefaultConfig()
+	cfg.RuleFiles = []string{writeRules(t, `groups:
+  - name: lag
+    rules:
+      - alert: ReplicaLagHigh
+        expr: pg_replication_lag_seconds > 30
+        for: 2s
+`)}
+	cfg.Alertmanagers = []string{am.URL}
+	cfg.EvaluationInterval = time.Minute
+	e := startExporter(t, cfg)
+	start := time.Now()
+	require.NoError(t, e.ConsumeMetrics(context.Background(), lag("db-1:9187", 45, start))) // the only sample
+	eventually(t, am, "ReplicaLagHigh")
+	took := time.Since(start)
+	require.GreaterOrEqual(t, took, 2*time.Second)
+	require.Less(t, took, 3500*time.Millisecond, "fired %s after the sample; for is 2s", took)
+}

@@ -141,9 +141,40 @@ func (e *alertExporter) runGroup(ctx context.Context, gen *generation, i int) {
 			}
 		}
 		first = false
-		timer.Reset(g.Interval())
+		timer.Reset(nextEval(g, last))
 	}
 }
+
+// nextEval is when the group must be evaluated without new samples: after its interval, or
+// sooner when a pending alert's `for` (or a firing alert's keep_firing_for) ends before that, so
+// that the alert fires (or resolves) on time and not at the next arrival.
+func nextEval(g *rules.Group, now time.Time) time.Duration {
+	next := g.Interval()
+	for _, r := range g.Rules() {
+		ar, ok := r.(*rules.AlertingRule)
+		if !ok {
+			continue
+		}
+		for _, a := range ar.ActiveAlerts() {
+			var at time.Time
+			switch {
+			case a.State == rules.StatePending:
+				at = a.ActiveAt.Add(ar.HoldDuration())
+			case !a.KeepFiringSince.IsZero():
+				at = a.KeepFiringSince.Add(ar.KeepFiringFor())
+			default:
+				continue
+			}
+			if d := at.Sub(now); d < next {
+				next = max(d, minTimedEval)
+			}
+		}
+	}
+	return next
+}
+
+// minTimedEval is the shortest wait before a timed evaluation.
+const minTimedEval = 10 * time.Millisecond
 
 // runReloader checks the rule files every reload_interval and reloads them when their list or
 // contents changed. Files with problems are not loaded: the rules in force stay, and the problems
