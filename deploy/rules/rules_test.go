@@ -51,7 +51,7 @@ func TestPacksAreValidAndDocumented(t *testing.T) {
 			}
 		}
 	}
-	require.Equal(t, 10, alerts)
+	require.Equal(t, 12, alerts)
 }
 
 // gen is one series of a scenario: its value at each minute (false: no sample).
@@ -196,6 +196,27 @@ func TestScenarios(t *testing.T) {
 				"PersistentVolumeWillFillIn24h[data-pg-0]": {31, -1}, "PersistentVolumeWillFillIn4h[data-pg-0]": {371, -1},
 				"FilesystemInodesWillRunOutIn24h[n3]": {91, -1},
 			},
+		},
+		{
+			name: "requests outgrow the cluster", minutes: 40,
+			gens: []gen{
+				// Three nodes of 16 GiB and 4 cores; memory requests grow by 1 GiB a minute from
+				// 20 GiB: over 32 GiB (all but the largest node) from minute 13, firing 10m later.
+				{lbls("__name__", "kube_node_status_allocatable", "node", "n1", "resource", "memory", "unit", "byte"), always(func(int) float64 { return 16 * gib })},
+				{lbls("__name__", "kube_node_status_allocatable", "node", "n2", "resource", "memory", "unit", "byte"), always(func(int) float64 { return 16 * gib })},
+				{lbls("__name__", "kube_node_status_allocatable", "node", "n3", "resource", "memory", "unit", "byte"), always(func(int) float64 { return 16 * gib })},
+				{lbls("__name__", "kube_node_status_allocatable", "node", "n1", "resource", "cpu", "unit", "core"), always(func(int) float64 { return 4 })},
+				{lbls("__name__", "kube_node_status_allocatable", "node", "n2", "resource", "cpu", "unit", "core"), always(func(int) float64 { return 4 })},
+				{lbls("__name__", "kube_node_status_allocatable", "node", "n3", "resource", "cpu", "unit", "core"), always(func(int) float64 { return 4 })},
+				{lbls("__name__", "kube_pod_container_resource_requests", "namespace", "db", "pod", "pg-0", "container", "pg", "node", "n1", "resource", "memory", "unit", "byte"),
+					always(func(m int) float64 { return 12 * gib })},
+				{lbls("__name__", "kube_pod_container_resource_requests", "namespace", "web", "pod", "web-0", "container", "web", "node", "n2", "resource", "memory", "unit", "byte"),
+					always(func(m int) float64 { return float64(8+m) * gib })},
+				// CPU requests stay at 6 of the 8 cores that remain without a node.
+				{lbls("__name__", "kube_pod_container_resource_requests", "namespace", "web", "pod", "web-0", "container", "web", "node", "n2", "resource", "cpu", "unit", "core"),
+					always(func(int) float64 { return 6 })},
+			},
+			want: map[string][2]int{"KubeMemoryOvercommit": {23, -1}},
 		},
 		{
 			name: "postgres replicas lag and recover", minutes: 60,

@@ -190,9 +190,23 @@ func generate(r *rand.Rand, d time.Duration) []genSeries {
 			return inodes, true
 		})
 	}
+	// kube-state-metrics: three nodes, requests that wander around what two nodes can hold.
+	for _, res := range []string{"memory", "cpu"} {
+		size := map[string]float64{"memory": 16 << 30, "cpu": 4}[res]
+		for _, node := range []string{"n1", "n2", "n3"} {
+			add(labels.FromStrings("__name__", "kube_node_status_allocatable", "node", node, "resource", res), func(int, float64) (float64, bool) {
+				return size, true
+			})
+			req := size * 0.65
+			add(labels.FromStrings("__name__", "kube_pod_container_resource_requests", "node", node, "pod", "p-"+node, "resource", res), func(int, float64) (float64, bool) {
+				req = max(req+size*(r.Float64()-0.45)/20, 0)
+				return req, true
+			})
+		}
+	}
 	pvc := 1e7 * (1 + r.Float64())
 	add(labels.FromStrings("__name__", "kubelet_volume_stats_available_bytes", "namespace", "db", "persistentvolumeclaim", "data-0"), func(int, float64) (float64, bool) {
-		pvc = max(pvc-2e4*r.Float64(), 0)
+		pvc = max(pvc-4e4*r.Float64(), 0)
 		return pvc, true
 	})
 	var cum [4]float64
