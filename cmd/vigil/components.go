@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/vigil-obs/vigil/exporters/alertexporter"
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
 	"github.com/vigil-obs/vigil/exporters/opensearchexporter"
 	"github.com/vigil-obs/vigil/extensions/bodylimitextension"
@@ -27,6 +28,7 @@ import (
 	"github.com/vigil-obs/vigil/processors/redactprocessor"
 	"github.com/vigil-obs/vigil/receivers/archivequeryreceiver"
 	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
+	"github.com/vigil-obs/vigil/receivers/replicationreceiver"
 )
 
 // components returns every factory built into vigil: the core components it reuses and its own.
@@ -36,6 +38,7 @@ func components() (otelcol.Factories, error) {
 		otlpreceiver.NewFactory(),
 		k8sauditreceiver.NewFactory(),
 		archivequeryreceiver.NewFactory(),
+		replicationreceiver.NewFactory(),
 	)
 	errs = append(errs, err)
 	processors, err := otelcol.MakeFactoryMap[processor.Factory](
@@ -52,6 +55,7 @@ func components() (otelcol.Factories, error) {
 		nopexporter.NewFactory(),
 		opensearchexporter.NewFactory(),
 		archiveexporter.NewFactory(),
+		alertexporter.NewFactory(),
 	)
 	errs = append(errs, err)
 	extensions, err := otelcol.MakeFactoryMap[extension.Factory](

@@ -59,7 +59,7 @@ func collectorSettings() otelcol.CollectorSettings {
 // newRootCommand builds the collector's command (--config, --set, validate, components,
 // featuregate, print-config) and adds vigil's own flags and subcommands.
 func newRootCommand(args []string) *cobra.Command {
-	args = withDefaultConfig(args)
+	args = withDefaultConfig(withAlertFlags(args))
 	set := collectorSettings()
 	root := otelcol.NewCommand(set)
 	root.Short = "vigil collects, correlates and routes metrics, logs, traces and Kubernetes audit logs"
@@ -78,6 +78,8 @@ func newRootCommand(args []string) *cobra.Command {
 		printBanner(cmd.OutOrStdout(), set, configURIs(args))
 		return run(cmd, cmdArgs)
 	}
+	addAlertFlags(root)
+	root.AddCommand(newRulesCommand())
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print vigil's version",

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func rulesFile(name string) string { return filepath.Join("testdata", "rules", name) }
+
+func TestRulesCheckAcceptsValidFiles(t *testing.T) {
+	out, err := execute(t, "rules", "check", rulesFile("good.yaml"))
+	require.NoError(t, err, out)
+	require.Equal(t, rulesFile("good.yaml")+": ok (1 groups, 2 rules)\n", out)
+}
+
+func TestRulesCheckNamesEveryProblem(t *testing.T) {
+	out, err := execute(t, "rules", "check", rulesFile("good.yaml"), rulesFile("bad.yaml"), rulesFile("unknown_field.yaml"),
+		filepath.Join("testdata", "rules", "absent", "*.yaml"))
+	require.Error(t, err)
+	require.EqualError(t, err, "cannot accept rule files: 7 problems in 2 of 3 files")
+	bad := rulesFile("bad.yaml")
+	for _, want := range []string{
+		`cannot find rule files: "testdata/rules/absent/*.yaml" matches no file`,
+		bad + `: 5:15: group "broken", rule 1, "BadExpr": could not parse expression: 1:33: parse error: unclosed left parenthesis`,
+		bad + `: group "broken", rule 2, "BadTemplate": annotation "summary": template: __alert_BadTemplate:1: unclosed action`,
+		bad + `: 10:17: group "broken", rule 3, "job:up:sum{x=\"y\"}": braces present in the recording rule name`,
+		bad + `: 13:17: 12:16: group "broken", rule 4, "BothKinds": only one of 'record' and 'alert' must be set`,
+		bad + `: 0:0: group "broken", rule 5, "NoExpr": field 'expr' must be set in rule`,
+		rulesFile("unknown_field.yaml") + ": yaml: unmarshal errors:\n  line 6: field unknown_field not found in type rulefmt.Rule",
+		rulesFile("good.yaml") + ": ok (1 groups, 2 rules)",
+	} {
+		require.Contains(t, out, want)
+	}
+	require.Equal(t, 1, strings.Count(out, ": ok ("), out)
+}
+
+func TestRulesCheckNeedsAFile(t *testing.T) {
+	out, err := execute(t, "rules", "check")
+	require.Error(t, err)
+	require.Contains(t, out, "requires at least 1 arg")
+}
+
+func TestRulesCheckBuiltinPacks(t *testing.T) {
+	out, err := execute(t, "rules", "check", "builtin:*.yaml")
+	require.NoError(t, err, out)
+	require.Equal(t, "builtin:capacity.yaml: ok (1 groups, 7 rules)\nbuiltin:replication.yaml: ok (2 groups, 5 rules)\n", out)
+}

@@ -1,0 +1,182 @@
+package alertexporter
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+
+	"github.com/vigil-obs/vigil/internal/rulefiles"
+)
+
+// Config is the YAML configuration of the alert exporter.
+type Config struct {
+	// RuleFiles are Prometheus rule files or globs (required); "builtin:*.yaml" names the
+	// built-in packs of deploy/rules. Every file is parsed at validation.
+	RuleFiles []string `mapstructure:"rule_files"`
+	// Alertmanagers are base URLs of Alertmanagers (e.g. http://127.0.0.1:9093, or with a path
+	// prefix); alerts go to each one's /api/v2/alerts. Without any, rules are evaluated (and
+	// recording rules feed back) but no alert leaves vigil.
+	Alertmanagers []string `mapstructure:"alertmanagers"`
+	// ExternalLabels are added to every alert (e.g. cluster, replica), as Prometheus's
+	// global.external_labels, and are $externalLabels in templates. Default none.
+	ExternalLabels map[string]string `mapstructure:"external_labels"`
+	// ExternalURL is the URL of generatorURL links in alerts (default none).
+	ExternalURL string `mapstructure:"external_url"`
+	// MinEvalInterval is the shortest time between two evaluations of a group triggered by
+	// arriving samples (default 1s).
+	MinEvalInterval time.Duration `mapstructure:"min_eval_interval"`
+	// EvaluationInterval is the interval of groups that set none; every group is also evaluated
+	// at least this often without new samples, so that absent() fires, `for` timers advance and
+	// firing alerts are re-sent (default 1m, as Prometheus).
+	EvaluationInterval time.Duration `mapstructure:"evaluation_interval"`
+	// ResendDelay is the minimum time between two sends of a firing alert (default 1m, as Prometheus).
+	ResendDelay time.Duration `mapstructure:"resend_delay"`
+	// LookbackDelta is how far back an instant selector looks for a sample (default 5m, as Prometheus).
+	LookbackDelta time.Duration `mapstructure:"lookback_delta"`
+	// MaxSeries bounds the series held in memory (default 1000000). Samples of further new
+	// series are discarded (reason series_limit).
+	MaxSeries int `mapstructure:"max_series"`
+	// PromoteResourceAttributes are resource attributes that become labels of every sample, with
+	// Prometheus's OTLP label naming (k8s.cluster.name -> k8s_cluster_name). service.name,
+	// service.namespace and service.instance.id always become job and instance. Default: the
+	// Kubernetes identity that vigil stamps (cluster, namespace, pod, node, workloads).
+	PromoteResourceAttributes []string `mapstructure:"promote_resource_attributes"`
+	// API serves GET /api/v1/rules and /api/v1/alerts in Prometheus's format (for Grafana) when
+	// its endpoint is set, e.g. {endpoint: 127.0.0.1:9096}. Default: no endpoint, off.
+	API confighttp.ServerConfig `mapstructure:"api"`
+	// ReloadInterval is how often the rule files are checked for changes; changed files are
+	// reloaded keeping the state of unchanged groups (default 30s; 0s: never). A SIGHUP reloads
+	// the whole configuration (the collector restarts the exporter; with storage, state is kept).
+	ReloadInterval time.Duration `mapstructure:"reload_interval"`
+	// Storage is a storage extension (walstorage, file_storage) that keeps the alert state
+	// across restarts: pending `for` timers and firing alerts. Default none: state is lost.
+	Storage *component.ID `mapstructure:"storage"`
+	// OutageTolerance is how long vigil may be down and still restore the alert state (default
+	// 1h, as Prometheus's --rules.alert.for-outage-tolerance).
+	OutageTolerance time.Duration `mapstructure:"outage_tolerance"`
+	// ForGracePeriod is the least time an alert restored as pending waits before it fires; alerts
+	// whose `for` is shorter are not restored (Prometheus's --rules.alert.for-grace-period).
+	// Default 0s, so that every pending timer survives a restart (Prometheus's default is 10m).
+	ForGracePeriod time.Duration `mapstructure:"for_grace_period"`
+	_              struct{}
+}
+
+func createDefaultConfig() *Config {
+	return &Config{
+		MinEvalInterval:    time.Second,
+		EvaluationInterval: time.Minute,
+		ResendDelay:        time.Minute,
+		LookbackDelta:      5 * time.Minute,
+		MaxSeries:          1_000_000,
+		OutageTolerance:    time.Hour,
+		ReloadInterval:     30 * time.Second,
+		API:                confighttp.NewDefaultServerConfig(),
+		PromoteResourceAttributes: []string{
+			"k8s.cluster.name", "k8s.namespace.name", "k8s.node.name", "k8s.pod.name",
+			"k8s.deployment.name", "k8s.statefulset.name", "k8s.daemonset.name", "k8s.container.name",
+		},
+	}
+}
+
+// Validate reports every problem of the configuration at once, including every problem of every
+// rule file (each naming its file, group and rule).
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.RuleFiles) == 0 {
+		errs = append(errs, errors.New("rule_files: must list at least one rule file or glob"))
+	}
+	for _, p := range c.RuleFiles {
+		if _, err := filepath.Match(p, ""); err != nil {
+			errs = append(errs, fmt.Errorf("rule_files: %q is not a valid glob: %w", p, err))
+		}
+	}
+	if len(errs) == 0 {
+		if _, err := loadRules(c); err != nil {
+			errs = append(errs, fmt.Errorf("rule_files: %w", err))
+		}
+	}
+	for _, a := range c.Alertmanagers {
+		if _, err := parseAlertmanagerURL(a); err != nil {
+			errs = append(errs, fmt.Errorf("alertmanagers: %w", err))
+		}
+	}
+	for k, v := range c.ExternalLabels {
+		if !model.LegacyValidation.IsValidLabelName(k) {
+			errs = append(errs, fmt.Errorf("external_labels: %q is not a valid label name (letters, digits and '_', not starting with a digit)", k))
+		}
+		if v == "" {
+			errs = append(errs, fmt.Errorf("external_labels: %q has an empty value", k))
+		}
+	}
+	if c.ExternalURL != "" {
+		if u, err := url.Parse(c.ExternalURL); err != nil || u.Scheme == "" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("external_url: %q must be an absolute http(s) URL", c.ExternalURL))
+		}
+	}
+	durations := []struct {
+		key      string
+		v, least time.Duration
+	}{
+		{"min_eval_interval", c.MinEvalInterval, 10 * time.Millisecond},
+		{"evaluation_interval", c.EvaluationInterval, time.Second},
+		{"resend_delay", c.ResendDelay, 0},
+		{"lookback_delta", c.LookbackDelta, time.Second},
+		{"outage_tolerance", c.OutageTolerance, 0},
+		{"reload_interval", c.ReloadInterval, 0},
+		{"for_grace_period", c.ForGracePeriod, 0},
+	}
+	for _, d := range durations {
+		if d.v < d.least {
+			errs = append(errs, fmt.Errorf("%s: %q must be at least %s", d.key, d.v, d.least))
+		}
+	}
+	if c.MinEvalInterval > c.EvaluationInterval {
+		errs = append(errs, fmt.Errorf("min_eval_interval: %q must not exceed evaluation_interval %q", c.MinEvalInterval, c.EvaluationInterval))
+	}
+	if c.MaxSeries < 1 {
+		errs = append(errs, fmt.Errorf("max_series: %d must be at least 1", c.MaxSeries))
+	}
+	return errors.Join(errs...)
+}
+
+// parseAlertmanagerURL checks an Alertmanager base URL.
+func parseAlertmanagerURL(s string) (*url.URL, error) {
+	if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+		return nil, fmt.Errorf("%q must start with http:// or https://", s)
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%q is not a URL: %w", s, err)
+	case u.Host == "":
+		return nil, fmt.Errorf("%q has no host", s)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return nil, fmt.Errorf("%q must be a base URL without user, query or fragment", s)
+	}
+	return u, nil
+}
+
+// ruleSet is what loadRules finds: the files, for the rules manager.
+type ruleSet struct {
+	files []string
+}
+
+// loadRules parses every rule file (Prometheus's parser) and returns the expanded file list.
+func loadRules(c *Config) (ruleSet, error) {
+	files, err := rulefiles.Load(c.RuleFiles)
+	if err != nil {
+		return ruleSet{}, err
+	}
+	rs := ruleSet{}
+	for _, f := range files {
+		rs.files = append(rs.files, f.Name)
+	}
+	return rs, nil
+}

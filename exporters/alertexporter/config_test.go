@@ -1,0 +1,85 @@
+package alertexporter
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/vigil-obs/vigil/internal/testutil"
+)
+
+var configFile = filepath.Join("testdata", "config.yaml")
+
+func TestConfigFromYAML(t *testing.T) {
+	cfg := createDefaultConfig()
+	require.NoError(t, testutil.LoadConfig(t, configFile, "alert", cfg))
+	want := createDefaultConfig()
+	want.RuleFiles = []string{"testdata/rules/lag.yaml"}
+	want.Alertmanagers = []string{"http://127.0.0.1:9093", "https://am.example.com/prefix"}
+	want.ExternalLabels = map[string]string{"cluster": "prod-eu", "replica": "a"}
+	want.ExternalURL = "https://vigil.example.com"
+	want.MinEvalInterval, want.EvaluationInterval = 500*time.Millisecond, 30*time.Second
+	want.ResendDelay, want.LookbackDelta = 2*time.Minute, 10*time.Minute
+	want.MaxSeries = 5000
+	want.PromoteResourceAttributes = []string{"k8s.cluster.name"}
+	wal := component.MustNewID("walstorage")
+	want.Storage = &wal
+	want.OutageTolerance, want.ForGracePeriod = 2*time.Hour, 5*time.Minute
+	want.API.NetAddr.Endpoint = "127.0.0.1:9096"
+	require.Equal(t, want, cfg)
+}
+
+func TestConfigBuiltinPacks(t *testing.T) {
+	cfg := createDefaultConfig()
+	require.NoError(t, testutil.LoadConfig(t, configFile, "alert/builtin", cfg))
+	rs, err := loadRules(cfg)
+	require.NoError(t, err)
+	require.Equal(t, []string{"builtin:capacity.yaml", "builtin:replication.yaml"}, rs.files)
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		id   string
+		want []string // every line of the error, in order
+	}{
+		{"alert/defaults", []string{
+			`rule_files: testdata/rules/bad.yaml: 5:15: group "broken", rule 1, "Unclosed": could not parse expression: 1:7: parse error: unclosed left parenthesis`,
+		}},
+		{"alert/unknown_key", []string{"has invalid keys: alertmanager"}},
+		{"alert/empty", []string{"rule_files: must list at least one rule file or glob"}},
+		{"alert/bad", []string{
+			`rule_files: cannot find rule files: "testdata/rules/missing-*.yaml" matches no file`,
+			`testdata/rules/bad.yaml: 5:15: group "broken", rule 1, "Unclosed": could not parse expression: 1:7: parse error: unclosed left parenthesis`,
+			`alertmanagers: "127.0.0.1:9093" must start with http:// or https://`,
+			`alertmanagers: "ftp://am" must start with http:// or https://`,
+			`alertmanagers: "http://" has no host`,
+			`external_labels: "bad-name" is not a valid label name (letters, digits and '_', not starting with a digit)`,
+			`external_labels: "empty" has an empty value`,
+			`external_url: "not a url" must be an absolute http(s) URL`,
+			`min_eval_interval: "5ms" must be at least 10ms`,
+			`evaluation_interval: "500ms" must be at least 1s`,
+			`resend_delay: "-1s" must be at least 0s`,
+			`lookback_delta: "0s" must be at least 1s`,
+			`outage_tolerance: "-1m0s" must be at least 0s`,
+			`reload_interval: "-5s" must be at least 0s`,
+			`max_series: 0 must be at least 1`,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.id, func(t *testing.T) {
+			err := testutil.LoadConfig(t, configFile, tc.id, createDefaultConfig())
+			require.Error(t, err)
+			msg := err.Error()
+			for _, w := range tc.want {
+				require.Contains(t, msg, w)
+			}
+			if tc.id == "alert/bad" {
+				require.Equal(t, len(tc.want), len(strings.Split(msg, "\n")), msg)
+			}
+		})
+	}
+}

@@ -1,0 +1,231 @@
+package alertexporter
+
+import (
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/otlptranslator"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// Discard reasons of samples and metrics, the values of the reason label of
+// vigil_alert_samples_discarded_total.
+const (
+	reasonNotNeeded       = "not_needed"        // no rule selects the series
+	reasonSeriesLimit     = "series_limit"      // max_series reached
+	reasonOutOfOrder      = "out_of_order"      // older than the series' newest sample
+	reasonDuplicate       = "duplicate"         // same timestamp, another value
+	reasonDelta           = "delta_temporality" // delta sums and histograms (as Prometheus without its delta feature)
+	reasonUnsupportedType = "unsupported_type"  // exponential histograms
+	reasonInvalidName     = "invalid_name"      // a name the translation cannot make valid
+)
+
+// converter turns pmetric data into Prometheus samples, named as Prometheus names OTLP metrics
+// (otlptranslator, UnderscoreEscapingWithSuffixes: Prometheus's default OTLP translation).
+type converter struct {
+	metricNamer otlptranslator.MetricNamer
+	labelNamer  otlptranslator.LabelNamer
+	promote     []string
+	now         func() time.Time
+	// emit receives every sample; the labels are only valid during the call.
+	emit func(l labels.Labels, t int64, f float64)
+	// discard counts samples (or whole metrics) that are not emitted.
+	discard func(reason string, n int)
+	// wanted, if set, is asked first whether any rule can select a metric name: samples of
+	// other names are discarded (not_needed) before their labels are built.
+	wanted func(name string) bool
+}
+
+func newConverter(promote []string) *converter {
+	return &converter{
+		metricNamer: otlptranslator.NewMetricNamer("", otlptranslator.UnderscoreEscapingWithSuffixes),
+		labelNamer:  otlptranslator.LabelNamer{},
+		promote:     promote,
+		now:         time.Now,
+	}
+}
+
+func (c *converter) convert(md pmetric.Metrics) {
+	b := labels.NewScratchBuilder(16)
+	for _, rm := range md.ResourceMetrics().All() {
+		base := c.resourceLabels(rm.Resource().Attributes())
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				c.metric(&b, base, m)
+			}
+		}
+	}
+}
+
+// resourceLabels are job, instance and the promoted resource attributes.
+func (c *converter) resourceLabels(attrs pcommon.Map) map[string]string {
+	out := map[string]string{}
+	name, hasName := attrs.Get("service.name")
+	if hasName {
+		job := name.AsString()
+		if ns, ok := attrs.Get("service.namespace"); ok && ns.AsString() != "" {
+			job = ns.AsString() + "/" + job
+		}
+		out[model.JobLabel] = job
+	}
+	if id, ok := attrs.Get("service.instance.id"); ok {
+		out[model.InstanceLabel] = id.AsString()
+	}
+	for _, k := range c.promote {
+		if v, ok := attrs.Get(k); ok {
+			if ln, err := c.labelNamer.Build(k); err == nil {
+				out[ln] = v.AsString()
+			}
+		}
+	}
+	return out
+}
+
+func (c *converter) metric(b *labels.ScratchBuilder, base map[string]string, m pmetric.Metric) {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		c.numbers(b, base, m, otlptranslator.MetricTypeGauge, m.Gauge().DataPoints())
+	case pmetric.MetricTypeSum:
+		s := m.Sum()
+		if s.AggregationTemporality() == pmetric.AggregationTemporalityDelta {
+			c.discard(reasonDelta, s.DataPoints().Len())
+			return
+		}
+		typ := otlptranslator.MetricType(otlptranslator.MetricTypeNonMonotonicCounter)
+		if s.IsMonotonic() {
+			typ = otlptranslator.MetricTypeMonotonicCounter
+		}
+		c.numbers(b, base, m, typ, s.DataPoints())
+	case pmetric.MetricTypeHistogram:
+		h := m.Histogram()
+		if h.AggregationTemporality() == pmetric.AggregationTemporalityDelta {
+			c.discard(reasonDelta, h.DataPoints().Len())
+			return
+		}
+		c.histograms(b, base, m, h.DataPoints())
+	case pmetric.MetricTypeSummary:
+		c.summaries(b, base, m, m.Summary().DataPoints())
+	default:
+		c.discard(reasonUnsupportedType, 1)
+	}
+}
+
+func (c *converter) name(m pmetric.Metric, typ otlptranslator.MetricType) (string, bool) {
+	n, err := c.metricNamer.Build(otlptranslator.Metric{Name: m.Name(), Unit: m.Unit(), Type: typ})
+	return n, err == nil && n != ""
+}
+
+func (c *converter) numbers(b *labels.ScratchBuilder, base map[string]string, m pmetric.Metric, typ otlptranslator.MetricType, dps pmetric.NumberDataPointSlice) {
+	name, ok := c.name(m, typ)
+	if !ok {
+		c.discard(reasonInvalidName, dps.Len())
+		return
+	}
+	for _, dp := range dps.All() {
+		f := dp.DoubleValue()
+		if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+			f = float64(dp.IntValue())
+		}
+		c.sample(b, base, dp.Attributes(), name, "", "", c.ts(dp.Timestamp()), c.value(dp.Flags(), f))
+	}
+}
+
+func (c *converter) histograms(b *labels.ScratchBuilder, base map[string]string, m pmetric.Metric, dps pmetric.HistogramDataPointSlice) {
+	name, ok := c.name(m, otlptranslator.MetricTypeHistogram)
+	if !ok {
+		c.discard(reasonInvalidName, dps.Len())
+		return
+	}
+	for _, dp := range dps.All() {
+		t, flags := c.ts(dp.Timestamp()), dp.Flags()
+		attrs := dp.Attributes()
+		if dp.HasSum() {
+			c.sample(b, base, attrs, name+"_sum", "", "", t, c.value(flags, dp.Sum()))
+		}
+		c.sample(b, base, attrs, name+"_count", "", "", t, c.value(flags, float64(dp.Count())))
+		var cum uint64
+		bounds, counts := dp.ExplicitBounds(), dp.BucketCounts()
+		for i := 0; i < bounds.Len() && i < counts.Len(); i++ {
+			cum += counts.At(i)
+			c.sample(b, base, attrs, name+"_bucket", model.BucketLabel, formatFloat(bounds.At(i)), t, c.value(flags, float64(cum)))
+		}
+		c.sample(b, base, attrs, name+"_bucket", model.BucketLabel, "+Inf", t, c.value(flags, float64(dp.Count())))
+	}
+}
+
+func (c *converter) summaries(b *labels.ScratchBuilder, base map[string]string, m pmetric.Metric, dps pmetric.SummaryDataPointSlice) {
+	name, ok := c.name(m, otlptranslator.MetricTypeSummary)
+	if !ok {
+		c.discard(reasonInvalidName, dps.Len())
+		return
+	}
+	for _, dp := range dps.All() {
+		t, flags, attrs := c.ts(dp.Timestamp()), dp.Flags(), dp.Attributes()
+		c.sample(b, base, attrs, name+"_sum", "", "", t, c.value(flags, dp.Sum()))
+		c.sample(b, base, attrs, name+"_count", "", "", t, c.value(flags, float64(dp.Count())))
+		for _, q := range dp.QuantileValues().All() {
+			c.sample(b, base, attrs, name, model.QuantileLabel, formatFloat(q.Quantile()), t, c.value(flags, q.Value()))
+		}
+	}
+}
+
+// value turns the "no recorded value" flag into a Prometheus staleness marker.
+func (*converter) value(flags pmetric.DataPointFlags, f float64) float64 {
+	if flags.NoRecordedValue() {
+		return math.Float64frombits(value.StaleNaN)
+	}
+	return f
+}
+
+func (c *converter) ts(t pcommon.Timestamp) int64 {
+	if t == 0 {
+		return c.now().UnixMilli()
+	}
+	return t.AsTime().UnixMilli()
+}
+
+// sample builds the labels: resource labels, then data point attributes (translated; values of
+// attributes that translate to the same name are joined with ';', as Prometheus does), then the
+// extra label (le, quantile) and the name.
+func (c *converter) sample(b *labels.ScratchBuilder, base map[string]string, attrs pcommon.Map, name, extraName, extraValue string, t int64, f float64) {
+	if c.wanted != nil && !c.wanted(name) {
+		c.discard(reasonNotNeeded, 1)
+		return
+	}
+	set := make(map[string]string, len(base)+attrs.Len()+2)
+	for k, v := range base {
+		set[k] = v
+	}
+	for k, v := range attrs.All() {
+		ln, err := c.labelNamer.Build(k)
+		if err != nil || ln == "" {
+			continue
+		}
+		if prev, ok := set[ln]; ok && prev != "" {
+			if _, fromBase := base[ln]; !fromBase {
+				set[ln] = prev + ";" + v.AsString()
+				continue
+			}
+		}
+		set[ln] = v.AsString()
+	}
+	if extraName != "" {
+		set[extraName] = extraValue
+	}
+	set[model.MetricNameLabel] = name
+	b.Reset()
+	for k, v := range set {
+		if v != "" {
+			b.Add(k, v)
+		}
+	}
+	b.Sort()
+	c.emit(b.Labels(), t, f)
+}
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -1,0 +1,134 @@
+package alertexporter
+
+import (
+	"math"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+type emitted struct {
+	series string
+	t      int64
+	f      float64
+}
+
+func convertAll(t *testing.T, md pmetric.Metrics, wanted func(string) bool) ([]emitted, map[string]int) {
+	t.Helper()
+	c := newConverter([]string{"k8s.cluster.name"})
+	c.now = func() time.Time { return time.UnixMilli(99_000) }
+	c.wanted = wanted
+	var out []emitted
+	discarded := map[string]int{}
+	c.emit = func(l labels.Labels, ts int64, f float64) { out = append(out, emitted{l.String(), ts, f}) }
+	c.discard = func(r string, n int) { discarded[r] += n }
+	c.convert(md)
+	sort.Slice(out, func(i, j int) bool { return out[i].series < out[j].series })
+	return out, discarded
+}
+
+func newMetric(md pmetric.Metrics, name, unit string) pmetric.Metric {
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.namespace", "db")
+	rm.Resource().Attributes().PutStr("service.name", "postgres")
+	rm.Resource().Attributes().PutStr("service.instance.id", "pg-0:9187")
+	rm.Resource().Attributes().PutStr("k8s.cluster.name", "eu")
+	rm.Resource().Attributes().PutStr("host.name", "not promoted")
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName(name)
+	m.SetUnit(unit)
+	return m
+}
+
+const base = `instance="pg-0:9187", job="db/postgres", k8s_cluster_name="eu"`
+
+func TestConvertNamesAndTypes(t *testing.T) {
+	md := pmetric.NewMetrics()
+	ts := pcommon.NewTimestampFromTime(time.UnixMilli(5_000))
+
+	g := newMetric(md, "node.filesystem.avail", "By").SetEmptyGauge().DataPoints().AppendEmpty()
+	g.SetIntValue(1024)
+	g.SetTimestamp(ts)
+	g.Attributes().PutStr("mount.point", "/data")
+
+	c := newMetric(md, "http.requests", "1").SetEmptySum()
+	c.SetIsMonotonic(true)
+	c.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	cdp := c.DataPoints().AppendEmpty()
+	cdp.SetDoubleValue(7)
+	// no timestamp: the time of arrival
+
+	u := newMetric(md, "queue.depth", "").SetEmptySum()
+	u.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	udp := u.DataPoints().AppendEmpty()
+	udp.SetIntValue(3)
+	udp.SetTimestamp(ts)
+	udp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+
+	d := newMetric(md, "deltas", "").SetEmptySum()
+	d.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+	d.DataPoints().AppendEmpty().SetIntValue(1)
+
+	h := newMetric(md, "rpc.duration", "s").SetEmptyHistogram()
+	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	hdp := h.DataPoints().AppendEmpty()
+	hdp.SetTimestamp(ts)
+	hdp.SetCount(10)
+	hdp.SetSum(4.5)
+	hdp.ExplicitBounds().FromRaw([]float64{0.1, 1})
+	hdp.BucketCounts().FromRaw([]uint64{3, 5, 2})
+
+	s := newMetric(md, "gc.pause", "s").SetEmptySummary().DataPoints().AppendEmpty()
+	s.SetTimestamp(ts)
+	s.SetCount(2)
+	s.SetSum(0.5)
+	q := s.QuantileValues().AppendEmpty()
+	q.SetQuantile(0.99)
+	q.SetValue(0.4)
+
+	newMetric(md, "exp", "").SetEmptyExponentialHistogram().DataPoints().AppendEmpty()
+
+	out, discarded := convertAll(t, md, nil)
+	require.Equal(t, map[string]int{reasonDelta: 1, reasonUnsupportedType: 1}, discarded)
+	stale := math.Float64frombits(value.StaleNaN)
+	want := []emitted{
+		{`{__name__="gc_pause_seconds", ` + base + `, quantile="0.99"}`, 5000, 0.4},
+		{`{__name__="gc_pause_seconds_count", ` + base + `}`, 5000, 2},
+		{`{__name__="gc_pause_seconds_sum", ` + base + `}`, 5000, 0.5},
+		{`{__name__="http_requests_total", ` + base + `}`, 99_000, 7},
+		{`{__name__="node_filesystem_avail_bytes", ` + base + `, mount_point="/data"}`, 5000, 1024},
+		{`{__name__="queue_depth", ` + base + `}`, 5000, stale},
+		{`{__name__="rpc_duration_seconds_bucket", ` + base + `, le="+Inf"}`, 5000, 10},
+		{`{__name__="rpc_duration_seconds_bucket", ` + base + `, le="0.1"}`, 5000, 3},
+		{`{__name__="rpc_duration_seconds_bucket", ` + base + `, le="1"}`, 5000, 8},
+		{`{__name__="rpc_duration_seconds_count", ` + base + `}`, 5000, 10},
+		{`{__name__="rpc_duration_seconds_sum", ` + base + `}`, 5000, 4.5},
+	}
+	require.Len(t, out, len(want))
+	for i := range want {
+		require.Equal(t, want[i].series, out[i].series)
+		require.Equal(t, want[i].t, out[i].t, want[i].series)
+		require.Equal(t, math.Float64bits(want[i].f), math.Float64bits(out[i].f), want[i].series)
+	}
+}
+
+func TestConvertSkipsUnwantedNamesAndJoinsCollidingLabels(t *testing.T) {
+	md := pmetric.NewMetrics()
+	dp := newMetric(md, "temp", "").SetEmptyGauge().DataPoints().AppendEmpty()
+	dp.SetDoubleValue(1)
+	dp.SetTimestamp(1_000_000)
+	dp.Attributes().PutStr("a.b", "x")
+	dp.Attributes().PutStr("a_b", "y")
+	newMetric(md, "other", "").SetEmptyGauge().DataPoints().AppendEmpty().SetDoubleValue(2)
+	out, discarded := convertAll(t, md, func(n string) bool { return n == "temp" })
+	require.Equal(t, map[string]int{reasonNotNeeded: 1}, discarded)
+	require.Len(t, out, 1)
+	// Attribute order in a pcommon.Map is insertion order: x then y.
+	require.Equal(t, `{__name__="temp", a_b="x;y", `+base+`}`, out[0].series)
+}

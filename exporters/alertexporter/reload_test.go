@@ -1,0 +1,116 @@
+package alertexporter
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/vigil-obs/vigil/internal/testutil"
+)
+
+// feed consumes a batch every 100ms until the test ends.
+func feed(t *testing.T, e *alertExporter, batch func() pmetric.Metrics) {
+	t.Helper()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if err := e.ConsumeMetrics(context.Background(), batch()); err != nil {
+				t.Error(err)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+}
+
+func gauge(name string, v float64) pmetric.Metrics {
+	md := lag("redis-1:6379", v, time.Now())
+	md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).SetName(name)
+	md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).SetUnit("")
+	return md
+}
+
+func eventually(t *testing.T, am *amRecorder, name string) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if len(am.received(name)) == 0 {
+			return os.ErrNotExist
+		}
+		return nil
+	})
+}
+
+// Changed rule files are reloaded: new rules and new metrics are evaluated, the pending timer of
+// an unchanged alert runs on, and a broken file leaves the rules in force.
+func TestRuleFilesReload(t *testing.T) {
+	am := newAMRecorder(t)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	const v1 = `groups:
+  - name: replication
+    rules:
+      - alert: ReplicaLagHigh
+        expr: pg_replication_lag_seconds > 30
+        for: 3s
+`
+	path := writeRules(t, v1)
+	cfg := createDefaultConfig()
+	cfg.RuleFiles = []string{path}
+	cfg.Alertmanagers = []string{am.URL}
+	cfg.MinEvalInterval = 100 * time.Millisecond
+	cfg.ReloadInterval = 200 * time.Millisecond
+	cfg.ResendDelay = 200 * time.Millisecond
+	require.NoError(t, cfg.Validate())
+	set := exportertest.NewNopSettings(Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
+	e := exp.(*alertExporter)
+	feed(t, e, func() pmetric.Metrics { return lag("db-1:9187", 45, time.Now()) })
+	feed(t, e, func() pmetric.Metrics { return gauge("redis_master_link_up", 0) })
+
+	time.Sleep(2 * time.Second) // ReplicaLagHigh pending for ~2s of 3s
+	require.NoError(t, os.WriteFile(path, []byte(v1+`      - alert: ReplicaLagExtreme
+        expr: pg_replication_lag_seconds > 40
+  - name: redis
+    rules:
+      - alert: RedisReplicaLinkDown
+        expr: redis_master_link_up == 0
+`), 0o600))
+	reloaded := time.Now()
+	eventually(t, am, "ReplicaLagExtreme")
+	eventually(t, am, "RedisReplicaLinkDown") // a metric the old rules did not need
+	eventually(t, am, "ReplicaLagHigh")
+	took := time.Since(reloaded)
+	require.Less(t, took, 2500*time.Millisecond, "ReplicaLagHigh fired %s after the reload: its for timer restarted", took)
+
+	require.NoError(t, os.WriteFile(path, []byte("groups:\n  - name: broken\n    rules:\n      - alert: X\n        expr: sum(\n"), 0o600))
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if counterValues(t, tel, "vigil_alert_rule_reloads", "result")["failure"] != 1 {
+			return os.ErrNotExist
+		}
+		return nil
+	})
+	require.Equal(t, map[string]int64{"success": 1, "failure": 1}, counterValues(t, tel, "vigil_alert_rule_reloads", "result"))
+	// The rules in force stay: ReplicaLagExtreme is still re-sent.
+	n := len(am.received("ReplicaLagExtreme"))
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if len(am.received("ReplicaLagExtreme")) == n {
+			return os.ErrNotExist
+		}
+		return nil
+	})
+}

@@ -1,0 +1,84 @@
+package alertexporter
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/vigil-obs/vigil/storage/series"
+)
+
+// telemetry are the exporter's own metrics (see README).
+type telemetry struct {
+	appended    metric.Int64Counter
+	discarded   metric.Int64Counter
+	evaluations metric.Int64Counter
+	evalSeconds metric.Float64Histogram
+	reloads     metric.Int64Counter
+	reg         metric.Registration
+}
+
+func newTelemetry(set component.TelemetrySettings, store *series.Store) (*telemetry, error) {
+	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/alertexporter")
+	t := &telemetry{}
+	var errs [7]error
+	t.appended, errs[0] = meter.Int64Counter("vigil_alert_samples_appended",
+		metric.WithDescription("Samples kept in the series store for rule evaluation."), metric.WithUnit("{samples}"))
+	t.discarded, errs[1] = meter.Int64Counter("vigil_alert_samples_discarded",
+		metric.WithDescription("Samples not kept, by reason (not_needed, series_limit, out_of_order, duplicate, delta_temporality, unsupported_type, invalid_name)."),
+		metric.WithUnit("{samples}"))
+	t.evaluations, errs[2] = meter.Int64Counter("vigil_alert_group_evaluations",
+		metric.WithDescription("Evaluations of rule groups."), metric.WithUnit("{evaluations}"))
+	t.evalSeconds, errs[3] = meter.Float64Histogram("vigil_alert_group_evaluation_duration_seconds",
+		metric.WithDescription("Duration of one evaluation of a rule group."), metric.WithUnit("s"))
+	t.reloads, errs[6] = meter.Int64Counter("vigil_alert_rule_reloads",
+		metric.WithDescription("Reloads of changed rule files, by result (success, failure)."), metric.WithUnit("{reloads}"))
+	series, err := meter.Int64ObservableGauge("vigil_alert_series",
+		metric.WithDescription("Series held in the series store."), metric.WithUnit("{series}"))
+	errs[4] = err
+	if err == nil {
+		t.reg, errs[5] = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			o.ObserveInt64(series, int64(store.Stats().Series))
+			return nil
+		}, series)
+	}
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *telemetry) record(ctx context.Context, appended int, discarded map[string]int) {
+	if appended > 0 {
+		t.appended.Add(ctx, int64(appended))
+	}
+	for reason, n := range discarded {
+		if n > 0 {
+			t.discarded.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", reason)))
+		}
+	}
+}
+
+func (t *telemetry) evaluated(ctx context.Context, group string, d time.Duration) {
+	attrs := metric.WithAttributes(attribute.String("rule_group", group))
+	t.evaluations.Add(ctx, 1, attrs)
+	t.evalSeconds.Record(ctx, d.Seconds(), attrs)
+}
+
+func (t *telemetry) reloaded(ctx context.Context, ok bool) {
+	result := "success"
+	if !ok {
+		result = "failure"
+	}
+	t.reloads.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result)))
+}
+
+func (t *telemetry) close() {
+	if t.reg != nil {
+		_ = t.reg.Unregister()
+	}
+}

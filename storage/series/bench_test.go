@@ -1,0 +1,141 @@
+package series
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/vigil-obs/vigil/internal/rulefiles"
+)
+
+// benchSeries are n series of node_filesystem_avail_bytes, as a capacity rule selects them.
+func benchSeries(n int) []labels.Labels {
+	out := make([]labels.Labels, n)
+	for i := range out {
+		out[i] = labels.FromStrings("__name__", "node_filesystem_avail_bytes", "cluster", fmt.Sprintf("c%d", i%10),
+			"instance", fmt.Sprintf("node-%d:9100", i/10), "mountpoint", "/var/lib/data", "device", fmt.Sprintf("sd%d", i%7))
+	}
+	return out
+}
+
+// BenchmarkAppend appends to series that a predict_linear rule keeps (6h window, one sample per
+// 15s per series, i.e. up to 1440 samples retained per series).
+func BenchmarkAppend(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("series=%d", n), func(b *testing.B) {
+			s := storeFor(b, n, nil, "predict_linear(node_filesystem_avail_bytes[6h], 4*3600) < 0")
+			ls := benchSeries(n)
+			a := s.NewAppender()
+			b.ReportAllocs()
+			b.SetBytes(16) // one (timestamp, value) sample
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := a.Append(0, ls[i%n], int64(i/n)*15_000, float64(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(s.Stats().Series), "series")
+		})
+	}
+}
+
+// BenchmarkAppendNotNeeded is the cost of a sample that no rule needs.
+func BenchmarkAppendNotNeeded(b *testing.B) {
+	s := storeFor(b, 10, nil, "up == 0")
+	ls := benchSeries(1000)
+	a := s.NewAppender()
+	b.ReportAllocs()
+	b.SetBytes(16)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := a.Append(0, ls[i%len(ls)], int64(i), 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMemoryPerSeries reports the heap a series costs in the store: its labels, index
+// entries and one sample (bytes/series), and with a full window of 360 samples (15s over 90m).
+func BenchmarkMemoryPerSeries(b *testing.B) {
+	for _, samples := range []int{1, 360} {
+		b.Run(fmt.Sprintf("samples=%d", samples), func(b *testing.B) {
+			const n = 50_000
+			ls := benchSeries(n)
+			var perSeries float64
+			for range b.N {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				s := storeFor(b, n, nil, "max_over_time(node_filesystem_avail_bytes[90m]) < 1e9")
+				a := s.NewAppender()
+				for j := range samples {
+					for i := range ls {
+						if _, err := a.Append(0, ls[i], int64(j)*15_000, 1); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perSeries = float64(after.HeapAlloc-before.HeapAlloc) / n
+				runtime.KeepAlive(s)
+			}
+			b.ReportMetric(perSeries, "bytes/series")
+		})
+	}
+}
+
+// BenchmarkAppendAtScale is the target shape: 1,000 rules (one selector each, over 1,000
+// metric names) and 1,000,000 active series (1,000 per name), 4 samples retained per series
+// (a 1m window at 15s). Run with -benchtime=4000000x or more so that every series is hit.
+func BenchmarkAppendAtScale(b *testing.B) {
+	if testing.Short() {
+		b.Skip("1M series")
+	}
+	const names, perName = 1000, 1000
+	var needs []Need
+	for i := range names {
+		e, err := rulefiles.Parser.ParseExpr(fmt.Sprintf("max_over_time(metric_%d[1m]) > 100", i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := NeedsOf(e, 5*time.Minute, 0, i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		needs = append(needs, n...)
+	}
+	s, err := NewStore(Options{Needs: needs, MaxSeries: names * perName})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ls := make([]labels.Labels, 0, names*perName)
+	for i := range names {
+		for j := range perName {
+			ls = append(ls, labels.FromStrings("__name__", fmt.Sprintf("metric_%d", i), "instance", fmt.Sprintf("host-%d:9100", j), "job", "node"))
+		}
+	}
+	a := s.NewAppender()
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ReportAllocs()
+	b.SetBytes(16)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := a.Append(0, ls[i%len(ls)], int64(i/len(ls))*15_000, float64(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	st := s.Stats()
+	b.ReportMetric(float64(st.Series), "series")
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(max(st.Series, 1)), "heap-bytes/series")
+}

@@ -1,0 +1,150 @@
+package series
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+// Need is what one selector of one rule needs: the series its matchers select, and how far back
+// from the evaluation time it reads them.
+type Need struct {
+	Matchers []*labels.Matcher
+	// Window is how far before the evaluation time samples are read.
+	Window time.Duration
+	// Owner is a number chosen by the caller (e.g. the rule group's index); a commit reports the
+	// owners whose series received samples.
+	Owner int
+}
+
+// NeedsOf returns the needs of a PromQL expression evaluated as an instant query with the given
+// lookback delta (Prometheus's default is 5m) and query offset (the rule group's query_offset).
+// Each selector's window is the lookback delta (instant selectors) or its range (range
+// selectors), plus its offset, plus the range and offset of every enclosing subquery, plus the
+// query offset. An @ modifier with a fixed timestamp reads samples at an arbitrary time, which a
+// streaming store does not keep: it is an error. @ start() and @ end() are the evaluation time of
+// an instant query and are accepted.
+func NeedsOf(expr parser.Expr, lookback, queryOffset time.Duration, owner int) ([]Need, error) {
+	var needs []Need
+	err := parser.Walk(visitFunc(func(node parser.Node, path []parser.Node) error {
+		vs, ok := node.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		if vs.Timestamp != nil {
+			return fmt.Errorf("cannot keep the samples of %s: the @ modifier with a fixed time reads outside the streaming window (use @ start() or @ end(), or no @)", vs)
+		}
+		w := lookback
+		if len(path) > 0 {
+			if ms, ok := path[len(path)-1].(*parser.MatrixSelector); ok {
+				w = ms.Range
+			}
+		}
+		w += positive(vs.OriginalOffset)
+		for _, p := range path {
+			if sq, ok := p.(*parser.SubqueryExpr); ok {
+				if sq.Timestamp != nil {
+					return fmt.Errorf("cannot keep the samples of subquery %s: the @ modifier with a fixed time reads outside the streaming window", sq)
+				}
+				// Steps are aligned inside (t-offset-range, t-offset]: alignment never reads earlier.
+				w += sq.Range + positive(sq.OriginalOffset)
+			}
+		}
+		needs = append(needs, Need{Matchers: vs.LabelMatchers, Window: w + positive(queryOffset), Owner: owner})
+		return nil
+	}), expr, nil)
+	return needs, err
+}
+
+type visitFunc func(parser.Node, []parser.Node) error
+
+func (f visitFunc) Visit(node parser.Node, path []parser.Node) (parser.Visitor, error) {
+	if node == nil {
+		return nil, nil
+	}
+	return f, f(node, path)
+}
+
+func positive(d time.Duration) time.Duration { return max(d, 0) }
+
+// plan indexes needs by metric name, so that a sample of a series no rule needs is dropped after
+// one map lookup.
+type plan struct {
+	byName  map[string][]Need
+	unnamed []Need // needs without an equality matcher on the metric name
+}
+
+func newPlan(needs []Need) plan {
+	p := plan{byName: map[string][]Need{}}
+	for _, n := range needs {
+		if name, ok := metricName(n.Matchers); ok {
+			p.byName[name] = append(p.byName[name], n)
+		} else {
+			p.unnamed = append(p.unnamed, n)
+		}
+	}
+	return p
+}
+
+func metricName(ms []*labels.Matcher) (string, bool) {
+	for _, m := range ms {
+		if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
+			return m.Value, true
+		}
+	}
+	return "", false
+}
+
+// wants reports whether any need selects the series, the longest window among them, and the owners.
+func (p plan) wants(l labels.Labels) (bool, int64, []int) {
+	var (
+		found  bool
+		window time.Duration
+		owners []int
+	)
+	check := func(ns []Need) {
+		for _, n := range ns {
+			if matches(n.Matchers, l) {
+				found = true
+				window = max(window, n.Window)
+				owners = addOwner(owners, n.Owner)
+			}
+		}
+	}
+	if ns, ok := p.byName[l.Get(model.MetricNameLabel)]; ok {
+		check(ns)
+	}
+	check(p.unnamed)
+	return found, window.Milliseconds(), owners
+}
+
+// nameMayBeWanted is a quick pre-check before building or hashing anything.
+func (p plan) nameMayBeWanted(name string) bool {
+	if len(p.unnamed) > 0 {
+		return true
+	}
+	_, ok := p.byName[name]
+	return ok
+}
+
+func matches(ms []*labels.Matcher, l labels.Labels) bool {
+	for _, m := range ms {
+		if !m.Matches(l.Get(m.Name)) {
+			return false
+		}
+	}
+	return true
+}
+
+func addOwner(owners []int, o int) []int {
+	for _, x := range owners {
+		if x == o {
+			return owners
+		}
+	}
+	return append(owners, o)
+}

@@ -1,0 +1,258 @@
+package series
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/storage"
+)
+
+// ErrSeriesLimit is returned (wrapped) for a sample of a new series when the store already holds
+// Options.MaxSeries series.
+var ErrSeriesLimit = errors.New("series limit reached")
+
+// Options configure a Store.
+type Options struct {
+	// Needs select the series to keep and their windows; see NeedsOf. A sample of a series that
+	// no need selects is dropped (and counted in Stats.NotNeeded).
+	Needs []Need
+	// MaxSeries bounds the number of series held (required, > 0).
+	MaxSeries int
+	// MaxSeriesSetting names the setting that sets MaxSeries, for error messages (default "max_series").
+	MaxSeriesSetting string
+	// OnCommit, if set, is called by Appender.Commit with the owners of the needs whose series
+	// received samples in that commit (each owner once). It must not call back into the Appender.
+	OnCommit func(owners []int)
+}
+
+// Stats are counters of a Store since it was created.
+type Stats struct {
+	Series, Samples int   // held now
+	Appended        int64 // samples accepted
+	NotNeeded       int64 // samples of series no rule selects
+	SeriesLimit     int64 // samples rejected because the store held MaxSeries series
+	OutOfOrder      int64 // samples older than the newest sample of their series
+	Duplicate       int64 // samples at the timestamp of the newest sample, with another value
+}
+
+// Store is the in-memory series store. All methods are safe for concurrent use.
+type Store struct {
+	plan     atomic.Pointer[plan] // replaced by SetNeeds
+	max      int
+	setting  string
+	onCommit func([]int)
+
+	mu     sync.RWMutex
+	byHash map[uint64][]*memSeries
+	byName map[string][]*memSeries
+	count  int
+	stats  Stats
+}
+
+type sample struct {
+	t int64
+	f float64
+}
+
+type memSeries struct {
+	lset    labels.Labels
+	hash    uint64
+	window  int64 // ms kept before the newest sample
+	owners  []int
+	samples []sample // in time order; samples[head:] are live
+	head    int
+}
+
+// NewStore returns an empty store.
+func NewStore(o Options) (*Store, error) {
+	if o.MaxSeries <= 0 {
+		return nil, fmt.Errorf("cannot create series store: max_series %d must be positive", o.MaxSeries)
+	}
+	if o.MaxSeriesSetting == "" {
+		o.MaxSeriesSetting = "max_series"
+	}
+	s := &Store{
+		max: o.MaxSeries, setting: o.MaxSeriesSetting, onCommit: o.OnCommit,
+		byHash: map[uint64][]*memSeries{}, byName: map[string][]*memSeries{},
+	}
+	p := newPlan(o.Needs)
+	s.plan.Store(&p)
+	return s, nil
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := s.stats
+	st.Series = s.count
+	for _, ss := range s.byHash {
+		for _, m := range ss {
+			st.Samples += len(m.samples) - m.head
+		}
+	}
+	return st
+}
+
+// Wants reports whether the store keeps a series with these labels; callers may use it to skip
+// building samples nobody needs. NameMayBeWanted is the cheaper test on the metric name alone.
+func (s *Store) Wants(l labels.Labels) bool { ok, _, _ := s.plan.Load().wants(l); return ok }
+
+// NameMayBeWanted reports whether a series with this metric name can be needed.
+func (s *Store) NameMayBeWanted(name string) bool { return s.plan.Load().nameMayBeWanted(name) }
+
+// SetNeeds replaces the needs (after the rules changed): series that no need selects any more are
+// forgotten, the others get their new windows and owners (their samples are kept; a window that
+// grew fills as samples arrive). It returns the number of series forgotten.
+func (s *Store) SetNeeds(needs []Need) int {
+	p := newPlan(needs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plan.Store(&p)
+	removed := 0
+	for h, list := range s.byHash {
+		kept := list[:0]
+		for _, ms := range list {
+			ok, window, owners := p.wants(ms.lset)
+			if !ok {
+				removed++
+				s.removeName(ms)
+				continue
+			}
+			ms.window, ms.owners = window, owners
+			kept = append(kept, ms)
+		}
+		if len(kept) == 0 {
+			delete(s.byHash, h)
+		} else {
+			clear(list[len(kept):])
+			s.byHash[h] = kept
+		}
+	}
+	s.count -= removed
+	return removed
+}
+
+// append adds one sample; it returns the owners of the series (nil when not kept).
+// The caller holds s.mu for writing.
+func (s *Store) append(l labels.Labels, t int64, f float64) ([]int, error) {
+	p := s.plan.Load()
+	if !p.nameMayBeWanted(l.Get(model.MetricNameLabel)) {
+		s.stats.NotNeeded++
+		return nil, nil
+	}
+	h := l.Hash()
+	ms := s.lookup(h, l)
+	if ms == nil {
+		ok, window, owners := p.wants(l)
+		if !ok {
+			s.stats.NotNeeded++
+			return nil, nil
+		}
+		if value.IsStaleNaN(f) {
+			// A staleness marker for a series we never held changes no query result.
+			return nil, nil
+		}
+		if s.count >= s.max {
+			s.stats.SeriesLimit++
+			return nil, fmt.Errorf("cannot add series %s: %w: the store holds %d series (setting %s)", l, ErrSeriesLimit, s.max, s.setting)
+		}
+		ms = &memSeries{lset: l.Copy(), hash: h, window: window, owners: owners}
+		s.byHash[h] = append(s.byHash[h], ms)
+		name := ms.lset.Get(model.MetricNameLabel)
+		s.byName[name] = append(s.byName[name], ms)
+		s.count++
+	}
+	if n := len(ms.samples); n > ms.head {
+		last := ms.samples[n-1]
+		switch {
+		case t < last.t:
+			s.stats.OutOfOrder++
+			return nil, fmt.Errorf("cannot append sample of %s at %d: %w (newest is at %d)", l, t, storage.ErrOutOfOrderSample, last.t)
+		case t == last.t:
+			if last.f == f || (value.IsStaleNaN(f) && value.IsStaleNaN(last.f)) {
+				return nil, nil
+			}
+			s.stats.Duplicate++
+			return nil, fmt.Errorf("cannot append sample of %s at %d: %w", l, t, storage.ErrDuplicateSampleForTimestamp)
+		}
+	}
+	ms.samples = append(ms.samples, sample{t, f})
+	s.stats.Appended++
+	ms.trim(t - ms.window)
+	return ms.owners, nil
+}
+
+func (s *Store) lookup(h uint64, l labels.Labels) *memSeries {
+	for _, ms := range s.byHash[h] {
+		if labels.Equal(ms.lset, l) {
+			return ms
+		}
+	}
+	return nil
+}
+
+// trim forgets samples before mint, compacting when more than half the slice is dead.
+func (ms *memSeries) trim(mint int64) {
+	for ms.head < len(ms.samples) && ms.samples[ms.head].t < mint {
+		ms.head++
+	}
+	if ms.head > 16 && ms.head*2 > len(ms.samples) {
+		n := copy(ms.samples, ms.samples[ms.head:])
+		clear(ms.samples[n:])
+		ms.samples = ms.samples[:n]
+		ms.head = 0
+	}
+}
+
+// GC forgets every series whose newest sample is older than its window before now (ms since the
+// epoch): no rule evaluated at now or later can read it. It returns the number of series removed.
+func (s *Store) GC(now int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	removed := 0
+	for h, list := range s.byHash {
+		kept := list[:0]
+		for _, ms := range list {
+			if n := len(ms.samples); n == ms.head || ms.samples[n-1].t < now-ms.window {
+				removed++
+				s.removeName(ms)
+				continue
+			}
+			ms.trim(now - ms.window)
+			kept = append(kept, ms)
+		}
+		if len(kept) == 0 {
+			delete(s.byHash, h)
+		} else {
+			clear(list[len(kept):])
+			s.byHash[h] = kept
+		}
+	}
+	s.count -= removed
+	return removed
+}
+
+func (s *Store) removeName(ms *memSeries) {
+	name := ms.lset.Get(model.MetricNameLabel)
+	list := s.byName[name]
+	for i, x := range list {
+		if x == ms {
+			list[i] = list[len(list)-1]
+			list[len(list)-1] = nil
+			list = list[:len(list)-1]
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(s.byName, name)
+	} else {
+		s.byName[name] = list
+	}
+}
