@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
@@ -68,7 +69,11 @@ func lag(instance string, v float64, at time.Time) pmetric.Metrics {
 func startExporter(t *testing.T, cfg *Config) *alertExporter {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
-	exp, err := NewFactory().CreateMetrics(context.Background(), exportertest.NewNopSettings(Type), cfg)
+	set := exportertest.NewNopSettings(Type)
+	if os.Getenv("VIGIL_TEST_LOG") != "" { // the exporter's and Prometheus's logs, for debugging
+		set.Logger = zap.Must(zap.NewDevelopment())
+	}
+	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
 	require.NoError(t, err)
 	e := exp.(*alertExporter)
 	require.NoError(t, e.Start(context.Background(), componenttest.NewNopHost()))
@@ -149,7 +154,9 @@ func TestAlertFiresAndResolvesInRealAlertmanager(t *testing.T) {
 		return nil
 	})
 
-	// Recovery: the evaluation that the sample triggers resolves the alert.
+	// Recovery: the evaluation that the sample triggers resolves the alert. (A different value
+	// in the same millisecond as the last sample would be refused as a duplicate, as in Prometheus.)
+	time.Sleep(5 * time.Millisecond)
 	require.NoError(t, e.ConsumeMetrics(ctx, lag("db-1:9187", 2, time.Now())))
 	for _, am := range []*testutil.Alertmanager{am1, am2} {
 		testutil.Eventually(t, 5*time.Second, func() error {
