@@ -51,7 +51,7 @@ func TestPacksAreValidAndDocumented(t *testing.T) {
 			}
 		}
 	}
-	require.Equal(t, 12, alerts)
+	require.Equal(t, 14, alerts)
 }
 
 // gen is one series of a scenario: its value at each minute (false: no sample).
@@ -160,6 +160,43 @@ func alertKey(l labels.Labels) string {
 
 const gib = float64(1 << 30)
 
+// quorumQueue is queue "orders" in vhost a (per-object metric names) and vhost b (detailed names)
+// on three nodes, rabbit-0 leading; see the scenario for who falls behind when.
+func quorumQueue() []gen {
+	var gens []gen
+	nodes := []string{"rabbit-0", "rabbit-1", "rabbit-2"}
+	for _, node := range nodes {
+		for _, vhost := range []string{"a", "b"} {
+			prefix := "rabbitmq_raft_log_"
+			if vhost == "b" {
+				prefix = "rabbitmq_detailed_raft_log_"
+			}
+			applied := func(m int) float64 {
+				switch {
+				case vhost == "a" && node == "rabbit-2" && m >= 10 && m < 30:
+					return 10 * 5000
+				case vhost == "b" && node == "rabbit-1" && m >= 20:
+					return float64(m*5000 - 20000)
+				case vhost == "b" && node == "rabbit-2":
+					return float64(m*5000 - 5000)
+				}
+				return float64(m * 5000)
+			}
+			commit := func(m int) float64 {
+				if node == "rabbit-0" {
+					return float64(m * 5000)
+				}
+				return applied(m) // a follower knows the commit index up to what it has
+			}
+			gens = append(gens,
+				gen{lbls("__name__", prefix+"commit_index", "instance", node, "vhost", vhost, "queue", "orders"), always(commit)},
+				gen{lbls("__name__", prefix+"last_applied_index", "instance", node, "vhost", vhost, "queue", "orders"), always(applied)},
+			)
+		}
+	}
+	return gens
+}
+
 func TestScenarios(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -267,6 +304,29 @@ func TestScenarios(t *testing.T) {
 			// Link down from minute 5 (for 1m), back at 20. Offsets 4 MiB apart per minute from
 			// minute 10: over 10 MiB from minute 13, firing 2m later.
 			want: map[string][2]int{"RedisReplicaLinkDown[redis-1:6379]": {6, 20}, "RedisReplicaLagging[redis-0:6379]": {15, -1}},
+		},
+		{
+			name: "rabbitmq quorum members fall behind, a mirror is out of sync", minutes: 40,
+			gens: append(quorumQueue(), []gen{
+				// Classic mirrored queue "legacy": one of two mirrors unsynchronised from minute 5
+				// to 25 (for 10m: fires at 15); "steady" stays in sync.
+				{lbls("__name__", "rabbitmq_queue_slave_nodes_len", "instance", "rabbit-exporter:9419", "vhost", "/", "queue", "legacy"),
+					always(func(int) float64 { return 2 })},
+				{lbls("__name__", "rabbitmq_queue_synchronised_slave_nodes_len", "instance", "rabbit-exporter:9419", "vhost", "/", "queue", "legacy"),
+					always(func(m int) float64 { return map[bool]float64{true: 1, false: 2}[m >= 5 && m < 25] })},
+				{lbls("__name__", "rabbitmq_queue_slave_nodes_len", "instance", "rabbit-exporter:9419", "vhost", "/", "queue", "steady"),
+					always(func(int) float64 { return 2 })},
+				{lbls("__name__", "rabbitmq_queue_synchronised_slave_nodes_len", "instance", "rabbit-exporter:9419", "vhost", "/", "queue", "steady"),
+					always(func(int) float64 { return 2 })},
+			}...),
+			// vhost a (per-object names): rabbit-2 stops applying at minute 10, 5,000 entries a
+			// minute behind: over 10,000 from minute 13, firing 5m later; it catches up at 30.
+			// vhost b (detailed names): rabbit-1 20,000 behind from minute 20, firing at 25;
+			// rabbit-2 5,000 behind throughout, under the threshold.
+			want: map[string][2]int{
+				"RabbitMQQuorumMemberBehind[rabbit-2]": {18, 30}, "RabbitMQQuorumMemberBehind[rabbit-1]": {25, -1},
+				"RabbitMQMirrorsUnsynchronised[rabbit-exporter:9419]": {15, 25},
+			},
 		},
 	}
 	for _, tc := range tests {
