@@ -54,7 +54,7 @@ func startVigil(bin, name, dir string, env []string, args ...string) (*vigilProc
 	p.cmd = exec.Command(bin, append(args, "--data-dir", filepath.Join(dir, "data"))...)
 	p.cmd.Env = append(os.Environ(), append(env,
 		"VIGIL_OTLP_GRPC_ENDPOINT="+addrs[0], "VIGIL_OTLP_HTTP_ENDPOINT="+addrs[1],
-		"VIGIL_HEALTH_ENDPOINT="+addrs[2], "VIGIL_METRICS_PORT="+metricsPort, "VIGIL_ARCHIVE_QUERY_ENDPOINT="+addrs[4])...)
+		"VIGIL_HEALTH_ENDPOINT="+addrs[2], "VIGIL_METRICS_PORT="+metricsPort, "VIGIL_API_ENDPOINT="+addrs[4])...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {
 		return nil, err

@@ -74,9 +74,9 @@ func TestAlertEndToEnd(t *testing.T) {
         annotations:
           summary: "{{ $labels.instance }} lags {{ $value }}s"
 `), 0o600))
-	api := testutil.FreeAddr(t)
-	a := startAllInOne(t, "--rules", rules, "--alertmanager", am.URL, "--set=exporters::alert::api::endpoint="+api)
-	groups := getJSON(t, "http://"+api+"/api/v1/rules")
+	a := startAllInOne(t, "--rules", rules, "--alertmanager", am.URL)
+	// The rules are on the API port, beside the archive's Loki API.
+	groups := getJSON(t, "http://"+a.apiAddr+"/api/v1/rules")
 	for _, want := range []string{`"name":"vigil-capacity"`, `"name":"vigil-replication-redis"`, `"name":"lag"`} {
 		require.Contains(t, groups, want)
 	}

@@ -33,7 +33,7 @@ import (
 type allInOne struct {
 	proc                       *testutil.Process
 	grpcAddr, httpAddr, health string
-	auditAddr, queryAddr       string
+	auditAddr, apiAddr         string
 	metricsURL, dataDir        string
 }
 
@@ -45,7 +45,7 @@ func startAllInOne(t *testing.T, extraArgs ...string) *allInOne {
 	bin := testutil.VigilBinary(t)
 	a := &allInOne{
 		grpcAddr: testutil.FreeAddr(t), httpAddr: testutil.FreeAddr(t), health: testutil.FreeAddr(t),
-		auditAddr: testutil.FreeAddr(t), queryAddr: testutil.FreeAddr(t),
+		auditAddr: testutil.FreeAddr(t), apiAddr: testutil.FreeAddr(t),
 		dataDir: filepath.Join(t.TempDir(), "data"),
 	}
 	metricsPort := testutil.FreePort(t)
@@ -53,7 +53,7 @@ func startAllInOne(t *testing.T, extraArgs ...string) *allInOne {
 	env := []string{
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + a.grpcAddr, "VIGIL_OTLP_HTTP_ENDPOINT=" + a.httpAddr,
 		"VIGIL_HEALTH_ENDPOINT=" + a.health, fmt.Sprintf("VIGIL_METRICS_PORT=%d", metricsPort),
-		"VIGIL_DATA_DIR=", "VIGIL_AUDIT_ENDPOINT=" + a.auditAddr, "VIGIL_ARCHIVE_QUERY_ENDPOINT=" + a.queryAddr,
+		"VIGIL_DATA_DIR=", "VIGIL_AUDIT_ENDPOINT=" + a.auditAddr, "VIGIL_API_ENDPOINT=" + a.apiAddr,
 	}
 	a.proc = testutil.Start(t, "vigil all-in-one", env, bin, append([]string{"--data-dir", a.dataDir}, extraArgs...)...)
 	testutil.WaitHTTP(t, "http://"+a.health+"/", 30*time.Second, a.proc)

@@ -51,7 +51,7 @@ func TestAllInOneArchiveReadAPI(t *testing.T) {
 	api := func(q string) []string {
 		params := url.Values{"query": {q}, "limit": {"1000"}, "start": {audittest.T0.Add(-time.Hour).Format(time.RFC3339)},
 			"end": {audittest.T0.Add(6 * time.Hour).Format(time.RFC3339)}}
-		resp, err := http.Get("http://" + a.queryAddr + "/loki/api/v1/query_range?" + params.Encode())
+		resp, err := http.Get("http://" + a.apiAddr + "/loki/api/v1/query_range?" + params.Encode())
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)

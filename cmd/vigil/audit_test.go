@@ -65,7 +65,7 @@ exporters:
 	g.env = []string{
 		"VIGIL_AUDIT_ENDPOINT=" + audit, "VIGIL_AUDIT_OTLP_ENDPOINT=" + g.auditOTLP, "VIGIL_OTLP_GRPC_ENDPOINT=" + testutil.FreeAddr(t),
 		"VIGIL_OTLP_HTTP_ENDPOINT=" + testutil.FreeAddr(t), "VIGIL_HEALTH_ENDPOINT=" + g.health,
-		"VIGIL_ARCHIVE_QUERY_ENDPOINT=" + g.query,
+		"VIGIL_API_ENDPOINT=" + g.query,
 		fmt.Sprintf("VIGIL_METRICS_PORT=%d", testutil.FreePort(t)),
 		"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + cert.CertFile, "VIGIL_TLS_KEY_FILE=" + cert.KeyFile,
 	}

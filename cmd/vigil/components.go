@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-obs/vigil/exporters/opensearchexporter"
 	"github.com/vigil-obs/vigil/extensions/bodylimitextension"
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
+	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
 	"github.com/vigil-obs/vigil/processors/clusteridentityprocessor"
 	"github.com/vigil-obs/vigil/processors/k8senrichprocessor"
@@ -64,6 +65,7 @@ func components() (otelcol.Factories, error) {
 		clusterauthextension.NewFactory(),
 		bodylimitextension.NewFactory(),
 		walstorageextension.NewFactory(),
+		httpapiextension.NewFactory(),
 	)
 	errs = append(errs, err)
 	connectors, err := otelcol.MakeFactoryMap[connector.Factory]()

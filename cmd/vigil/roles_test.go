@@ -47,7 +47,7 @@ service:
 	p := testutil.Start(t, "gateway", []string{
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + grpcAddr, "VIGIL_OTLP_HTTP_ENDPOINT=" + testutil.FreeAddr(t),
 		"VIGIL_AUDIT_ENDPOINT=" + testutil.FreeAddr(t), "VIGIL_AUDIT_OTLP_ENDPOINT=" + testutil.FreeAddr(t),
-		"VIGIL_HEALTH_ENDPOINT=" + health, "VIGIL_ARCHIVE_QUERY_ENDPOINT=" + testutil.FreeAddr(t),
+		"VIGIL_HEALTH_ENDPOINT=" + health, "VIGIL_API_ENDPOINT=" + testutil.FreeAddr(t),
 		fmt.Sprintf("VIGIL_METRICS_PORT=%d", metricsPort),
 		"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + gwCert.CertFile, "VIGIL_TLS_KEY_FILE=" + gwCert.KeyFile,
 	}, testutil.VigilBinary(t), "--config", "../../deploy/config/gateway.yaml", "--config", override, "--data-dir", t.TempDir())

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/prometheus/rules"
 	"go.opentelemetry.io/collector/component"
 	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 )
 
 // The read API answers GET /api/v1/rules and GET /api/v1/alerts in Prometheus's JSON format, so
@@ -131,8 +133,19 @@ func (e *alertExporter) serveAlerts(w http.ResponseWriter, _ *http.Request) {
 	writeAPI(w, map[string]any{"alerts": alerts})
 }
 
-// startAPI serves the read API when api is configured; the server is stopped by stopAPI.
+// startAPI serves the read API on the shared API port (http_api) or its own server (api), when
+// either is configured; its own server is stopped by stopAPI.
 func (e *alertExporter) startAPI(ctx context.Context, host component.Host) error {
+	if e.cfg.HTTPAPI != nil {
+		api, err := httpapiextension.Lookup(host, *e.cfg.HTTPAPI, "alert http_api")
+		if err != nil {
+			return err
+		}
+		if err := api.Handle("GET /api/v1/rules", http.HandlerFunc(e.serveRules)); err != nil {
+			return err
+		}
+		return api.Handle("GET /api/v1/alerts", http.HandlerFunc(e.serveAlerts))
+	}
 	if e.cfg.API.NetAddr.Endpoint == "" {
 		return nil
 	}

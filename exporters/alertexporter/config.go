@@ -51,6 +51,9 @@ type Config struct {
 	// API serves GET /api/v1/rules and /api/v1/alerts in Prometheus's format (for Grafana) when
 	// its endpoint is set, e.g. {endpoint: 127.0.0.1:9096}. Default: no endpoint, off.
 	API confighttp.ServerConfig `mapstructure:"api"`
+	// HTTPAPI, if set, names the httpapi extension (vigil's API port) to serve the read API on,
+	// instead of API.
+	HTTPAPI *component.ID `mapstructure:"http_api"`
 	// ReloadInterval is how often the rule files are checked for changes; changed files are
 	// reloaded keeping the state of unchanged groups (default 30s; 0s: never). A SIGHUP reloads
 	// the whole configuration (the collector restarts the exporter; with storage, state is kept).

@@ -3,20 +3,24 @@ package archivequeryreceiver
 import (
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 
+	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
 // Config is the YAML configuration of the archivequery receiver.
 type Config struct {
-	// Server is the HTTP server: endpoint (default 127.0.0.1:3101) and tls (set client_ca_file to
-	// accept readers' client certificates).
+	// Server is the receiver's own HTTP server: endpoint (default 127.0.0.1:3101) and tls (set
+	// client_ca_file to accept readers' client certificates). Not used with HTTPAPI.
 	Server confighttp.ServerConfig `mapstructure:"server"`
+	// HTTPAPI, if set, names the httpapi extension (vigil's API port) to serve the API on,
+	// instead of Server.
+	HTTPAPI *component.ID `mapstructure:"http_api"`
 	// Bucket is the archive to read: directory or s3, as the archive exporter's.
 	Bucket archive.BucketConfig `mapstructure:"bucket"`
 	// Readers are the read-only identities. Without readers, only an endpoint on a loopback
@@ -51,13 +55,13 @@ func createDefaultConfig() *Config {
 // Validate reports every problem of the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Server.NetAddr.Endpoint == "" {
-		errs = append(errs, errors.New("server.endpoint: must be set, e.g. 127.0.0.1:3101"))
+	if c.HTTPAPI == nil && c.Server.NetAddr.Endpoint == "" {
+		errs = append(errs, errors.New("server.endpoint: must be set, e.g. 127.0.0.1:3101 (or http_api)"))
 	}
 	if err := c.Bucket.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("bucket: %w", err))
 	}
-	if len(c.Readers) == 0 && !loopback(c.Server.NetAddr.Endpoint) {
+	if c.HTTPAPI == nil && len(c.Readers) == 0 && !httpapiextension.Loopback(c.Server.NetAddr.Endpoint) {
 		errs = append(errs, fmt.Errorf("readers: must be set when server.endpoint %q is not a loopback address (anonymous reads are local only)",
 			c.Server.NetAddr.Endpoint))
 	}
@@ -99,17 +103,4 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("audit_cluster: must be set (the cluster name of query records in the archive)"))
 	}
 	return errors.Join(errs...)
-}
-
-// loopback reports whether endpoint (host:port) listens on a loopback address only.
-func loopback(endpoint string) bool {
-	host, _, err := net.SplitHostPort(endpoint)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

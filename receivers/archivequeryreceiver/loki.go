@@ -37,18 +37,18 @@ func fail(code int, query string, err error) answer {
 	return answer{code: code, err: err, query: query}
 }
 
-func (r *queryReceiver) routes() http.Handler {
-	m := http.NewServeMux()
-	m.HandleFunc("/loki/api/v1/query_range", r.handle(r.queryRange))
-	m.HandleFunc("/loki/api/v1/query", r.handle(r.instantQuery))
-	m.HandleFunc("/loki/api/v1/labels", r.handle(r.labelNames))
-	m.HandleFunc("/loki/api/v1/label/{name}/values", r.handle(r.labelValues))
-	m.HandleFunc("/loki/api/v1/series", r.handle(r.series))
-	m.HandleFunc("/loki/api/v1/status/buildinfo", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"version": r.set.BuildInfo.Version, "application": "vigil archive"})
-	})
-	m.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ready\n")) })
-	return m
+func (r *queryReceiver) routes() map[string]http.Handler {
+	return map[string]http.Handler{
+		"/loki/api/v1/query_range":         r.handle(r.queryRange),
+		"/loki/api/v1/query":               r.handle(r.instantQuery),
+		"/loki/api/v1/labels":              r.handle(r.labelNames),
+		"/loki/api/v1/label/{name}/values": r.handle(r.labelValues),
+		"/loki/api/v1/series":              r.handle(r.series),
+		"/loki/api/v1/status/buildinfo": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"version": r.set.BuildInfo.Version, "application": "vigil archive"})
+		}),
+		"/ready": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ready\n")) }),
+	}
 }
 
 // handle authenticates, runs the handler within the timeout, records the query in the audit

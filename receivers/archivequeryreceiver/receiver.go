@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
+	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/storage/archivequery"
 )
 
@@ -69,15 +70,49 @@ func (r *queryReceiver) Start(ctx context.Context, host component.Host) error {
 	r.engine = &archivequery.Engine{Bucket: bkt, Warn: func(err error) {
 		r.logger.Warn("archive query: object skipped or scanned without index", zap.Error(err))
 	}}
+	if r.cfg.HTTPAPI != nil {
+		err = r.mount(host)
+	} else {
+		err = r.serve(ctx, host)
+	}
+	if err != nil {
+		_ = bkt.Close()
+		r.bucket = nil
+	}
+	return err
+}
+
+// mount puts the API on the shared API port (the httpapi extension named by http_api).
+func (r *queryReceiver) mount(host component.Host) error {
+	api, err := httpapiextension.Lookup(host, *r.cfg.HTTPAPI, "archivequery http_api")
+	if err != nil {
+		return err
+	}
+	if len(r.cfg.Readers) == 0 && !httpapiextension.Loopback(api.Endpoint()) {
+		return fmt.Errorf("readers: must be set when the API port %q (extension %s) is not a loopback address (anonymous reads are local only)",
+			api.Endpoint(), r.cfg.HTTPAPI)
+	}
+	for pattern, h := range r.routes() {
+		if err := api.Handle(pattern, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serve starts the receiver's own server (server.endpoint).
+func (r *queryReceiver) serve(ctx context.Context, host component.Host) error {
 	ln, err := r.cfg.Server.ToListener(ctx)
 	if err != nil {
-		_ = bkt.Close()
 		return fmt.Errorf("cannot listen on %s (archivequery server.endpoint): %w", r.cfg.Server.NetAddr.Endpoint, err)
 	}
-	srv, err := r.cfg.Server.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, r.routes())
+	mux := http.NewServeMux()
+	for pattern, h := range r.routes() {
+		mux.Handle(pattern, h)
+	}
+	srv, err := r.cfg.Server.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux)
 	if err != nil {
 		_ = ln.Close()
-		_ = bkt.Close()
 		return err
 	}
 	r.server = srv

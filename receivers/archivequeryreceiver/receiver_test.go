@@ -30,6 +30,11 @@ import (
 	"github.com/vigil-obs/vigil/internal/testutil"
 	"github.com/vigil-obs/vigil/storage/archive"
 	"github.com/vigil-obs/vigil/storage/archivequery"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+
+	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
@@ -277,4 +282,67 @@ func TestConfigValidate(t *testing.T) {
 	require.ErrorContains(t, err, "max_limit: 0 must be positive")
 	c.Readers = nil
 	require.ErrorContains(t, c.Validate(), `readers: must be set when server.endpoint "0.0.0.0:3101" is not a loopback address`)
+}
+
+type extHost struct {
+	component.Host
+	exts map[component.ID]component.Component
+}
+
+func (h extHost) GetExtensions() map[component.ID]component.Component { return h.exts }
+
+// TestOnTheSharedAPIPort: with http_api the API is served on the httpapi extension's port,
+// readers and the audit trail unchanged; a non-loopback API port without readers is refused.
+func TestOnTheSharedAPIPort(t *testing.T) {
+	apiCfg := httpapiextension.NewFactory().CreateDefaultConfig().(*httpapiextension.Config)
+	apiCfg.NetAddr.Endpoint = testutil.FreeAddr(t)
+	ext, err := httpapiextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(httpapiextension.Type), apiCfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
+	id := component.NewID(httpapiextension.Type)
+	h := extHost{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{id: ext}}
+
+	dir := t.TempDir()
+	bkt, err := archive.NewFilesystemBucket(dir)
+	require.NoError(t, err)
+	audittest.WriteArchive(t, bkt, audittest.Events([]string{"eu"}, 50), 25)
+	cfg := createDefaultConfig()
+	cfg.Bucket.Directory, cfg.HTTPAPI = dir, &id
+	cfg.Server.NetAddr.Endpoint = "" // not used with http_api
+	cfg.Readers = []Reader{{Name: "auditor-1", BearerTokens: []configopaque.String{readerToken}}}
+	require.NoError(t, cfg.Validate())
+	sink := &consumertest.LogsSink{}
+	r, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), h))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+
+	f := &fixture{url: "http://" + apiCfg.NetAddr.Endpoint, client: &http.Client{Timeout: 10 * time.Second}}
+	code, _ := f.get(t, "/loki/api/v1/query_range", rangeParams(`{cluster="eu"}`, 10, "forward"), "")
+	require.Equal(t, http.StatusUnauthorized, code)
+	code, body := f.get(t, "/loki/api/v1/query_range", rangeParams(`{cluster="eu"}`, 10, "forward"), readerToken)
+	require.Equal(t, http.StatusOK, code, string(body))
+	lines, _ := lokiLines(t, body)
+	require.Len(t, lines, 10)
+	require.Equal(t, 1, sink.LogRecordCount(), "the query is in the audit trail")
+
+	// A second receiver cannot take the same paths.
+	r2, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(Type), cfg, sink)
+	require.NoError(t, err)
+	require.ErrorContains(t, r2.Start(context.Background(), h), "already served on the API port")
+	require.NoError(t, r2.Shutdown(context.Background()))
+
+	// Anonymous reads stay local: an API port on all interfaces needs readers.
+	wide := httpapiextension.NewFactory().CreateDefaultConfig().(*httpapiextension.Config)
+	wide.NetAddr.Endpoint = "0.0.0.0:3101"
+	ext2, err := httpapiextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(httpapiextension.Type), wide)
+	require.NoError(t, err)
+	h.exts[id] = ext2 // not started: the receiver refuses before mounting anything
+	cfg.Readers = nil
+	require.NoError(t, cfg.Validate())
+	r3, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(Type), cfg, sink)
+	require.NoError(t, err)
+	require.ErrorContains(t, r3.Start(context.Background(), h), `readers: must be set when the API port "0.0.0.0:3101"`)
+	require.NoError(t, r3.Shutdown(context.Background()))
 }

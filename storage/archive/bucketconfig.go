@@ -83,6 +83,9 @@ func (c *BucketConfig) Validate() error {
 		if c.S3.Endpoint == "" {
 			errs = append(errs, errors.New("s3.endpoint: must be set, e.g. s3.eu-west-1.amazonaws.com"))
 		}
+		if c.S3.ObjectLock != nil {
+			errs = append(errs, c.S3.ObjectLock.validate()...)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -101,7 +104,8 @@ func (c *BucketConfig) Describe() string {
 }
 
 // S3Config is an S3 bucket. Object Lock (WORM) buckets work: every upload carries Content-MD5,
-// and vigil never overwrites or deletes an object; set the retention as the bucket's default.
+// and vigil never overwrites or deletes an object; the retention is the bucket's default, or set
+// per object with ObjectLock.
 type S3Config struct {
 	Bucket    string              `mapstructure:"bucket"`
 	Endpoint  string              `mapstructure:"endpoint"` // e.g. s3.eu-west-1.amazonaws.com or 127.0.0.1:9000
@@ -110,7 +114,9 @@ type S3Config struct {
 	SecretKey configopaque.String `mapstructure:"secret_key"` // never logged
 	// Insecure uses http instead of https (default false).
 	Insecure bool `mapstructure:"insecure"`
-	_        struct{}
+	// ObjectLock sets a retention on every uploaded object (the bucket must have Object Lock on).
+	ObjectLock *ObjectLockConfig `mapstructure:"object_lock"`
+	_          struct{}
 }
 
 // OpenBucket opens the configured bucket: the filesystem bucket under Directory, or S3. The
@@ -150,6 +156,9 @@ func (c *BucketConfig) OpenBucket() (objstore.Bucket, error) {
 	bkt, err := s3.NewBucketWithConfig(kitlog.NewNopLogger(), cfg, "vigil-archive", nil)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open S3 bucket %q at %s: %w", s.Bucket, s.Endpoint, err)
+	}
+	if s.ObjectLock != nil {
+		return newLockedS3(bkt, s)
 	}
 	return bkt, nil
 }

@@ -117,6 +117,12 @@ func TestBucketConfigValidate(t *testing.T) {
 		{BucketConfig{Azure: &AzureConfig{Container: "c"}}, "azure.storage_account: must be set"},
 		{BucketConfig{Azure: &AzureConfig{Container: "c", ConnectionString: "x", StorageAccountKey: "k"}}, "set it or azure.connection_string, not both"},
 		{BucketConfig{S3: &S3Config{}}, "s3.bucket: must be set"},
+		{BucketConfig{S3: &S3Config{Bucket: "b", Endpoint: "e", ObjectLock: &ObjectLockConfig{Mode: "governance", RetentionDays: 1}}},
+			`s3.object_lock.mode: "governance" is not GOVERNANCE or COMPLIANCE`},
+		{BucketConfig{S3: &S3Config{Bucket: "b", Endpoint: "e", ObjectLock: &ObjectLockConfig{Mode: "COMPLIANCE"}}},
+			"s3.object_lock.retention_days: 0 is outside 1 to 36500"},
+		{BucketConfig{S3: &S3Config{Bucket: "b", Endpoint: "e", ObjectLock: &ObjectLockConfig{Mode: "COMPLIANCE", RetentionDays: 365000}}},
+			"s3.object_lock.retention_days: 365000 is outside 1 to 36500"},
 	}
 	for _, tc := range tests {
 		require.ErrorContains(t, tc.cfg.Validate(), tc.want)
