@@ -82,10 +82,11 @@ func (b *lockedS3) Upload(ctx context.Context, name string, r io.Reader, opts ..
 	})
 	if err != nil {
 		hint := ""
-		if strings.Contains(strings.ToLower(err.Error()), "object lock") || strings.Contains(strings.ToLower(err.Error()), "objectlock") {
-			hint = " (s3.object_lock is set: the bucket must be created with Object Lock enabled)"
+		if msg := strings.ToLower(err.Error()); strings.Contains(msg, "object lock") || strings.Contains(msg, "objectlock") {
+			hint = ": the bucket must be created with Object Lock enabled"
 		}
-		return fmt.Errorf("cannot upload %s with a %s retention until %s%s: %w", name, b.lock.Mode, until.Format(time.RFC3339), hint, err)
+		return fmt.Errorf("cannot upload %s with a %s retention until %s (s3.object_lock%s): %w",
+			name, b.lock.Mode, until.Format(time.RFC3339), hint, err)
 	}
 	return nil
 }
