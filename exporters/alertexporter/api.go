@@ -133,6 +133,18 @@ func (e *alertExporter) serveAlerts(w http.ResponseWriter, _ *http.Request) {
 	writeAPI(w, map[string]any{"alerts": alerts})
 }
 
+// routes are the read API's paths: rules and alerts, and queries over the series store.
+func (e *alertExporter) routes() map[string]http.Handler {
+	return map[string]http.Handler{
+		"GET /api/v1/rules":               http.HandlerFunc(e.serveRules),
+		"GET /api/v1/alerts":              http.HandlerFunc(e.serveAlerts),
+		"/api/v1/query":                   http.HandlerFunc(e.serveQuery),
+		"/api/v1/query_range":             http.HandlerFunc(e.serveQueryRange),
+		"/api/v1/labels":                  http.HandlerFunc(e.serveLabels),
+		"GET /api/v1/label/{name}/values": http.HandlerFunc(e.serveLabels),
+	}
+}
+
 // startAPI serves the read API on the shared API port (http_api) or its own server (api), when
 // either is configured; its own server is stopped by stopAPI.
 func (e *alertExporter) startAPI(ctx context.Context, host component.Host) error {
@@ -141,10 +153,12 @@ func (e *alertExporter) startAPI(ctx context.Context, host component.Host) error
 		if err != nil {
 			return err
 		}
-		if err := api.Handle("GET /api/v1/rules", http.HandlerFunc(e.serveRules)); err != nil {
-			return err
+		for pattern, h := range e.routes() {
+			if err := api.Handle(pattern, h); err != nil {
+				return err
+			}
 		}
-		return api.Handle("GET /api/v1/alerts", http.HandlerFunc(e.serveAlerts))
+		return nil
 	}
 	if e.cfg.API.NetAddr.Endpoint == "" {
 		return nil
@@ -154,8 +168,9 @@ func (e *alertExporter) startAPI(ctx context.Context, host component.Host) error
 		return fmt.Errorf("cannot listen on %s (api endpoint): %w", e.cfg.API.NetAddr.Endpoint, err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/rules", e.serveRules)
-	mux.HandleFunc("GET /api/v1/alerts", e.serveAlerts)
+	for pattern, h := range e.routes() {
+		mux.Handle(pattern, h)
+	}
 	srv, err := e.cfg.API.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, mux)
 	if err != nil {
 		_ = ln.Close()

@@ -87,3 +87,66 @@ func TestReadAPIWithPrometheusClient(t *testing.T) {
 	require.NoError(t, resp.Body.Close())
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 }
+
+// Queries over the series store through Prometheus's API client: what a Grafana Prometheus data
+// source sends to test itself and to chart what the rules see.
+func TestQueryAPIWithPrometheusClient(t *testing.T) {
+	addr := testutil.FreeAddr(t)
+	cfg := createDefaultConfig()
+	cfg.RuleFiles = []string{writeRules(t, `groups:
+  - name: replication
+    rules:
+      - alert: ReplicaLagHigh
+        expr: pg_replication_lag_seconds > 30
+`)}
+	cfg.API.NetAddr.Endpoint = addr
+	e := startExporter(t, cfg)
+	now := time.Now()
+	require.NoError(t, e.ConsumeMetrics(context.Background(), lag("db-1:9187", 45, now.Add(-time.Minute))))
+	require.NoError(t, e.ConsumeMetrics(context.Background(), lag("db-1:9187", 12, now)))
+	require.NoError(t, e.ConsumeMetrics(context.Background(), lag("db-2:9187", 3, now)))
+
+	client, err := api.NewClient(api.Config{Address: "http://" + addr})
+	require.NoError(t, err)
+	v1 := promv1.NewAPI(client)
+	ctx := context.Background()
+
+	v, _, err := v1.Query(ctx, "1+1", now) // Grafana's data source test
+	require.NoError(t, err)
+	require.Equal(t, "scalar: 2 @[", v.String()[:len("scalar: 2 @[")])
+
+	v, _, err = v1.Query(ctx, `max(pg_replication_lag_seconds)`, now)
+	require.NoError(t, err)
+	vec, ok := v.(model.Vector)
+	require.True(t, ok, "%T", v)
+	require.Len(t, vec, 1)
+	require.Equal(t, model.SampleValue(12), vec[0].Value)
+
+	v, _, err = v1.QueryRange(ctx, `pg_replication_lag_seconds{instance="db-1:9187"}`,
+		promv1.Range{Start: now.Add(-time.Minute), End: now, Step: 30 * time.Second})
+	require.NoError(t, err)
+	m, ok := v.(model.Matrix)
+	require.True(t, ok, "%T", v)
+	require.Len(t, m, 1)
+	var values []model.SampleValue
+	for _, p := range m[0].Values {
+		values = append(values, p.Value)
+	}
+	require.Equal(t, []model.SampleValue{45, 45, 12}, values)
+
+	names, _, err := v1.LabelValues(ctx, "instance", nil, time.Time{}, time.Time{})
+	require.NoError(t, err)
+	require.Equal(t, model.LabelValues{"db-1:9187", "db-2:9187"}, names)
+	labelNames, _, err := v1.LabelNames(ctx, []string{`pg_replication_lag_seconds`}, time.Time{}, time.Time{})
+	require.NoError(t, err)
+	require.Contains(t, labelNames, model.LabelName("instance"))
+
+	_, _, err = v1.Query(ctx, "rate(", now)
+	require.ErrorContains(t, err, "bad_data")
+	_, _, err = v1.QueryRange(ctx, "up", promv1.Range{Start: now.Add(-24 * time.Hour), End: now, Step: time.Second})
+	require.ErrorContains(t, err, "more than 11000 points")
+	resp, err := http.Get("http://" + addr + "/api/v1/query_range?query=up&start=yesterday&end=1&step=1") //nolint:noctx // test
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+}

@@ -34,6 +34,7 @@ type alertExporter struct {
 
 	// Set by Start, read-only afterwards.
 	store    *series.Store
+	engine   *promql.Engine // evaluates the rules, and queries of the read API
 	notifier *notifier.Manager
 	mgr      *rules.Manager // loads groups (its options are the evaluation's)
 	files    []string       // the rule files loaded last
@@ -137,7 +138,7 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 	if err != nil {
 		return fail(err)
 	}
-	e.store, e.notifier, e.tel, e.cancel, e.files = store, n, tel, cancel, rs.files
+	e.store, e.engine, e.notifier, e.tel, e.cancel, e.files = store, engine, n, tel, cancel, rs.files
 	e.gen.Store(gen)
 	if err := e.startAPI(startCtx, host); err != nil {
 		tel.close()
