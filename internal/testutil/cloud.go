@@ -30,12 +30,7 @@ func StartAzurite(t testing.TB) string {
 // sets STORAGE_EMULATOR_HOST for the test. It skips (fails in CI) when it is absent.
 func StartFakeGCS(t *testing.T, buckets ...string) {
 	t.Helper()
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		home, _ := os.UserHomeDir()
-		gopath = filepath.Join(home, "go")
-	}
-	bin := RequireBinary(t, "fake-gcs-server", "go install github.com/fsouza/fake-gcs-server@v1.56.1", filepath.Join(gopath, "bin", "fake-gcs-server"))
+	bin := RequireBinary(t, "fake-gcs-server", "go install github.com/fsouza/fake-gcs-server@v1.56.1")
 	data := t.TempDir()
 	for _, b := range buckets {
 		if err := os.MkdirAll(filepath.Join(data, b), 0o750); err != nil {

@@ -25,12 +25,7 @@ const LokiInstallHint = "cd tools/loki && go build -o $(go env GOPATH)/bin/loki 
 // StartLoki runs Loki. It skips (fails in CI) when the binary is absent.
 func StartLoki(t testing.TB) *Loki {
 	t.Helper()
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		home, _ := os.UserHomeDir()
-		gopath = filepath.Join(home, "go")
-	}
-	bin := RequireBinary(t, "loki", LokiInstallHint, filepath.Join(gopath, "bin", "loki"))
+	bin := RequireBinary(t, "loki", LokiInstallHint)
 	dir := t.TempDir()
 	httpAddr, grpcAddr := FreeAddr(t), FreeAddr(t)
 	_, httpPort, _ := net.SplitHostPort(httpAddr)

@@ -2,8 +2,6 @@ package testutil
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,8 +23,7 @@ type MinIO struct {
 // the minio binary is not installed.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
-	home, _ := os.UserHomeDir()
-	bin := RequireBinary(t, "minio", MinIOInstall, filepath.Join(home, "go", "bin", "minio"))
+	bin := RequireBinary(t, "minio", MinIOInstall)
 	m := &MinIO{Endpoint: FreeAddr(t), AccessKey: "vigil-test", SecretKey: "vigil-test-secret-key"}
 	p := Start(t, "minio", []string{"MINIO_ROOT_USER=" + m.AccessKey, "MINIO_ROOT_PASSWORD=" + m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off"},

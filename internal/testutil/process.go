@@ -27,7 +27,7 @@ func RequireBinary(t testing.TB, name, installHint string, extra ...string) stri
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
-	for _, p := range extra {
+	for _, p := range append(extra, filepath.Join(goBin(), name)) {
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
 			return p
 		}
@@ -38,6 +38,19 @@ func RequireBinary(t testing.TB, name, installHint string, extra ...string) stri
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// goBin is where `go install` puts binaries (.ci/run installs servers there): $GOBIN, else the
+// first entry of $GOPATH plus /bin, else ~/go/bin.
+func goBin() string {
+	if b := os.Getenv("GOBIN"); b != "" {
+		return b
+	}
+	if gp := filepath.SplitList(os.Getenv("GOPATH")); len(gp) > 0 && gp[0] != "" {
+		return filepath.Join(gp[0], "bin")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, "go", "bin")
 }
 
 var (
