@@ -1,14 +1,14 @@
 package testutil
 
 import (
-	"bufio"
+	"context"
 	"fmt"
-	"io"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Redis is a real redis-server (Debian package "redis-server") on 127.0.0.1, without persistence.
@@ -16,6 +16,8 @@ type Redis struct {
 	Addr string
 	Port int
 	Proc *Process
+	// Password is sent by Do once set (CONFIG SET requirepass).
+	Password string
 }
 
 // StartRedis runs redis-server; with a non-empty replicaOf ("host:port") it is a replica of it.
@@ -39,41 +41,19 @@ func StartRedis(t testing.TB, replicaOf string) *Redis {
 	return r
 }
 
-// Do sends one command and returns the first line of the reply (or the text of a bulk reply).
+// Do sends one command and returns its reply as text.
 func (r *Redis) Do(args ...string) (string, error) {
-	conn, err := net.DialTimeout("tcp", r.Addr, time.Second)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := make([]any, len(args))
+	for i, a := range args {
+		cmd[i] = a
+	}
+	v, err := c.Do(ctx, cmd...).Result()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("redis %s: %s: %w", r.Addr, args[0], err)
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := conn.Write([]byte(b.String())); err != nil {
-		return "", err
-	}
-	br := bufio.NewReader(conn)
-	line, err := br.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	line = strings.TrimRight(line, "\r\n")
-	switch {
-	case strings.HasPrefix(line, "-"):
-		return "", fmt.Errorf("redis %s: %s", r.Addr, line[1:])
-	case strings.HasPrefix(line, "$"):
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return "", nil
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return "", err
-		}
-		return string(buf[:n]), nil
-	}
-	return strings.TrimLeft(line, "+:"), nil
+	return fmt.Sprint(v), nil
 }

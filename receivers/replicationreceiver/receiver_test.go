@@ -146,3 +146,28 @@ postgresql[0].dsn: must be a URL postgres://user@host:port/database?sslmode=... 
 redis[0].endpoint: "localhost" must be host:port`)
 	require.EqualError(t, createDefaultConfig().Validate(), "postgresql, redis: list at least one server to scrape")
 }
+
+// A Redis that requires a password: scraped with it, and a wrong one reported (not logged).
+func TestRedisWithPassword(t *testing.T) {
+	r := testutil.StartRedis(t, "")
+	_, err := r.Do("CONFIG", "SET", "requirepass", "s3cret-for-the-test")
+	require.NoError(t, err)
+	r.Password = "s3cret-for-the-test"
+	info, err := r.Do("INFO", "replication")
+	require.NoError(t, err)
+	require.Contains(t, info, "role:master")
+
+	sink := new(consumertest.MetricsSink)
+	cfg := createDefaultConfig()
+	cfg.CollectionInterval, cfg.Timeout = 300*time.Millisecond, 300*time.Millisecond
+	cfg.Redis = []RedisTarget{{Endpoint: r.Addr, Instance: "good", Password: "s3cret-for-the-test"}, {Endpoint: r.Addr, Instance: "bad", Password: "wrong-password"}}
+	startReceiver(t, cfg, sink)
+	wantValue(t, sink, "redis_up", "good", 1)
+	wantValue(t, sink, "redis_master_repl_offset", "good", 0)
+	wantValue(t, sink, "redis_up", "bad", 0)
+
+	err = scrapeRedis(context.Background(), RedisTarget{Endpoint: r.Addr, Password: "wrong-password"}, newBatch(pmetric.NewMetrics(), "redis", "bad", time.Now()))
+	require.ErrorContains(t, err, "cannot read INFO replication of redis "+r.Addr)
+	require.ErrorContains(t, err, "WRONGPASS")
+	require.NotContains(t, err.Error(), "wrong-password")
+}

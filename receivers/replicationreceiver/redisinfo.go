@@ -1,10 +1,8 @@
 package replicationreceiver
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 )
@@ -88,44 +86,4 @@ func parseRedisReplication(text string) (redisReplication, error) {
 func isIndex(s string) bool {
 	_, err := strconv.Atoi(s)
 	return err == nil && s != "" && s[0] != '-' && s[0] != '+'
-}
-
-// maxInfoBytes bounds the INFO reply read from a server.
-const maxInfoBytes = 1 << 20
-
-// redisCommand writes a command in RESP and reads one reply: a simple string, an error or a bulk
-// string (returned as its text).
-func redisCommand(rw *bufio.ReadWriter, args ...string) (string, error) {
-	fmt.Fprintf(rw, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(rw, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if err := rw.Flush(); err != nil {
-		return "", err
-	}
-	line, err := rw.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return "", errors.New("empty reply")
-	}
-	switch line[0] {
-	case '+':
-		return line[1:], nil
-	case '-':
-		return "", fmt.Errorf("redis: %s", line[1:])
-	case '$':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 || n > maxInfoBytes {
-			return "", fmt.Errorf("cannot read reply: bulk length %q (at most %d bytes)", line[1:], maxInfoBytes)
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(rw, buf); err != nil {
-			return "", err
-		}
-		return string(buf[:n]), nil
-	}
-	return "", fmt.Errorf("cannot read reply: unexpected %q", line)
 }

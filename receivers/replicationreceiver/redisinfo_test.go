@@ -1,9 +1,6 @@
 package replicationreceiver
 
 import (
-	"bufio"
-	"bytes"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -35,27 +32,6 @@ func TestParseRedisReplication(t *testing.T) {
 	require.EqualError(t, err, `cannot parse INFO replication master_repl_offset: "x" is not a number`)
 	_, err = parseRedisReplication("")
 	require.EqualError(t, err, `cannot parse INFO replication: role "" is neither master nor slave`)
-}
-
-func TestRedisCommand(t *testing.T) {
-	for _, tc := range []struct{ reply, want, err string }{
-		{"$5\r\nhello\r\n", "hello", ""},
-		{"+OK\r\n", "OK", ""},
-		{"-NOAUTH Authentication required.\r\n", "", "redis: NOAUTH Authentication required."},
-		{"$99999999\r\n", "", `cannot read reply: bulk length "99999999" (at most 1048576 bytes)`},
-		{":1\r\n", "", `cannot read reply: unexpected ":1"`},
-	} {
-		var out bytes.Buffer
-		rw := bufio.NewReadWriter(bufio.NewReader(strings.NewReader(tc.reply)), bufio.NewWriter(&out))
-		got, err := redisCommand(rw, "INFO", "replication")
-		if tc.err != "" {
-			require.EqualError(t, err, tc.err)
-			continue
-		}
-		require.NoError(t, err)
-		require.Equal(t, tc.want, got)
-		require.Equal(t, "*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n", out.String())
-	}
 }
 
 func FuzzParseRedisReplication(f *testing.F) {

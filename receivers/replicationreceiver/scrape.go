@@ -1,11 +1,11 @@
 package replicationreceiver
 
 import (
-	"bufio"
+	"github.com/redis/go-redis/v9"
+
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -49,22 +49,12 @@ func boolf(b bool) float64 {
 
 // scrapeRedis reads INFO replication from one Redis server.
 func scrapeRedis(ctx context.Context, t RedisTarget, b batch) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", t.Endpoint)
-	if err != nil {
-		return fmt.Errorf("cannot connect to redis %s: %w", t.Endpoint, err)
-	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	rw := bufio.NewReadWriter(bufio.NewReader(conn), bufio.NewWriter(conn))
-	if t.Password != "" {
-		if _, err := redisCommand(rw, "AUTH", string(t.Password)); err != nil {
-			return fmt.Errorf("cannot authenticate to redis %s: %w", t.Endpoint, err)
-		}
-	}
-	text, err := redisCommand(rw, "INFO", "replication")
+	c := redis.NewClient(&redis.Options{
+		Addr: t.Endpoint, Password: string(t.Password), Protocol: 2,
+		MaxRetries: -1, PoolSize: 1, DisableIdentity: true, ContextTimeoutEnabled: true,
+	})
+	defer c.Close()
+	text, err := c.Info(ctx, "replication").Result()
 	if err != nil {
 		return fmt.Errorf("cannot read INFO replication of redis %s: %w", t.Endpoint, err)
 	}
