@@ -64,3 +64,18 @@ func BenchmarkSelectiveQuery(b *testing.B) {
 		b.ReportMetric(float64(st.Objects), "objects-opened")
 	}
 }
+
+// BenchmarkExportAll: every event of 100 objects without a limit, as `vigil archive export`
+// reads a whole range; the results are sorted by time once.
+func BenchmarkExportAll(b *testing.B) {
+	eng, raw := benchArchive(b, 100000, 1000)
+	eng.Workers = 2
+	b.SetBytes(raw)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rs, _, err := eng.Run(context.Background(), Query{Expr: `{cluster="bench"}`})
+		require.NoError(b, err)
+		require.Len(b, rs, 100000)
+	}
+}

@@ -143,6 +143,11 @@ func (e *Engine) Run(ctx context.Context, q Query) ([]Result, Stats, error) {
 				e.Progress.Done(batch[i].entry.Size)
 			}
 		}
+		if q.Limit > 0 { // keep the best Limit so far: whether to go on depends on the worst of them
+			results = order(results, q)
+		}
+	}
+	if q.Limit <= 0 { // everything: sorted once (an export can hold millions of events)
 		results = order(results, q)
 	}
 	st.ObjectsSkipped += len(cands) - st.Objects
