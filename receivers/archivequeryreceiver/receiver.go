@@ -24,6 +24,7 @@ import (
 
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
+	"github.com/vigil-obs/vigil/storage/archive"
 	"github.com/vigil-obs/vigil/storage/archivequery"
 )
 
@@ -67,7 +68,7 @@ func (r *queryReceiver) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("cannot open the archive (archivequery bucket): %w", err)
 	}
 	r.bucket = bkt
-	r.engine = &archivequery.Engine{Bucket: bkt, Warn: func(err error) {
+	r.engine = &archivequery.Engine{Bucket: bkt, Manifests: &archive.ManifestCache{}, Warn: func(err error) {
 		r.logger.Warn("archive query: object skipped or scanned without index", zap.Error(err))
 	}}
 	if r.cfg.HTTPAPI != nil {

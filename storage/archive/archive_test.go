@@ -3,9 +3,11 @@ package archive
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,4 +166,51 @@ func TestVerifyFindsTampering(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countingBucket counts the objects read.
+type countingBucket struct {
+	*FilesystemBucket
+	gets atomic.Int64
+}
+
+func (b *countingBucket) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	b.gets.Add(1)
+	return b.FilesystemBucket.Get(ctx, name)
+}
+
+// A manifest cache reads each entry once; new entries are read as they appear.
+func TestManifestCacheReadsNewEntriesOnly(t *testing.T) {
+	fs, err := NewFilesystemBucket(t.TempDir())
+	require.NoError(t, err)
+	bkt := &countingBucket{FilesystemBucket: fs}
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	var prev *Entry
+	for s := range 3 {
+		e, err := Append(ctx, bkt, stream, prev, t0, t0, [][]byte{event(s, 0)})
+		require.NoError(t, err)
+		prev = &e
+	}
+	var cache ManifestCache
+	bkt.gets.Store(0)
+	first, err := cache.Manifest(ctx, bkt, stream)
+	require.NoError(t, err)
+	require.Len(t, first, 3)
+	require.EqualValues(t, 3, bkt.gets.Load())
+	again, err := cache.Manifest(ctx, bkt, stream)
+	require.NoError(t, err)
+	require.Equal(t, first, again)
+	require.EqualValues(t, 3, bkt.gets.Load(), "nothing read again")
+
+	_, err = Append(ctx, bkt, stream, prev, t0, t0, [][]byte{event(3, 0)})
+	require.NoError(t, err)
+	bkt.gets.Store(0)
+	four, err := cache.Manifest(ctx, bkt, stream)
+	require.NoError(t, err)
+	require.Len(t, four, 4)
+	require.EqualValues(t, 1, bkt.gets.Load(), "only the new entry")
+	uncached, err := Manifest(ctx, bkt, stream)
+	require.NoError(t, err)
+	require.Equal(t, four, uncached)
 }

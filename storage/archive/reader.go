@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"sync"
 	"strings"
 	"time"
 
@@ -56,10 +57,27 @@ func dirs(ctx context.Context, bkt objstore.Bucket, prefix string) ([]string, er
 // Manifest reads the stream's manifest entries, in seq order. Entries that cannot be read are
 // left out (Verify reports them).
 func Manifest(ctx context.Context, bkt objstore.Bucket, s Stream) ([]Entry, error) {
+	return (*ManifestCache)(nil).Manifest(ctx, bkt, s)
+}
+
+// ManifestCache remembers manifest entries already read. Entries are written once and never
+// changed, so a long-running reader (the read API) lists the manifest on each query but fetches
+// only the entries it has not seen. A nil *ManifestCache reads everything.
+type ManifestCache struct {
+	mu      sync.Mutex
+	entries map[string]Entry // by object name
+}
+
+// Manifest is the package's Manifest through the cache.
+func (c *ManifestCache) Manifest(ctx context.Context, bkt objstore.Bucket, s Stream) ([]Entry, error) {
 	var out []Entry
 	err := bkt.Iter(ctx, s.Prefix()+"manifest/", func(name string) error {
 		seq, ok := parseSeq(name)
 		if !ok {
+			return nil
+		}
+		if e, ok := c.get(name); ok {
+			out = append(out, e)
 			return nil
 		}
 		data, err := read(ctx, bkt, name)
@@ -69,6 +87,7 @@ func Manifest(ctx context.Context, bkt objstore.Bucket, s Stream) ([]Entry, erro
 		var e Entry
 		if json.Unmarshal(data, &e) == nil && e.Seq == seq {
 			out = append(out, e)
+			c.put(name, e)
 		}
 		return nil
 	})
@@ -77,6 +96,28 @@ func Manifest(ctx context.Context, bkt objstore.Bucket, s Stream) ([]Entry, erro
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out, nil
+}
+
+func (c *ManifestCache) get(name string) (Entry, bool) {
+	if c == nil {
+		return Entry{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[name]
+	return e, ok
+}
+
+func (c *ManifestCache) put(name string, e Entry) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[string]Entry{}
+	}
+	c.entries[name] = e
 }
 
 // Overlaps reports whether the entry's events can fall in [from, to] (zero times are open ends).

@@ -54,6 +54,9 @@ type Engine struct {
 	// Warn, when set, receives problems that do not stop the query (an object that does not match
 	// its manifest entry is skipped and reported: run vigil archive verify).
 	Warn func(error)
+	// Manifests, when set, keeps the manifest entries read, so that repeated queries (the read
+	// API) fetch only new entries; nil reads every entry on every query.
+	Manifests *archive.ManifestCache
 }
 
 // ParseError is a LogQL syntax error, with the parser's message and position.
@@ -197,7 +200,7 @@ func (e *Engine) plan(ctx context.Context, matchers []*labels.Matcher, q Query, 
 			continue
 		}
 		st.Streams++
-		entries, err := archive.Manifest(ctx, e.Bucket, s)
+		entries, err := e.Manifests.Manifest(ctx, e.Bucket, s)
 		if err != nil {
 			return nil, err
 		}
