@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/thanos-io/objstore"
