@@ -3,7 +3,6 @@ package alertexporter
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/rules"
 	"go.opentelemetry.io/collector/component"
-	"go.uber.org/zap"
 
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 )
@@ -163,30 +161,15 @@ func (e *alertExporter) startAPI(ctx context.Context, host component.Host) error
 	if e.cfg.API.NetAddr.Endpoint == "" {
 		return nil
 	}
-	ln, err := e.cfg.API.ToListener(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s (api endpoint): %w", e.cfg.API.NetAddr.Endpoint, err)
-	}
 	mux := http.NewServeMux()
 	for pattern, h := range e.routes() {
 		mux.Handle(pattern, h)
 	}
-	srv, err := e.cfg.API.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, mux)
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
+	srv, err := httpapiextension.Serve(ctx, &e.cfg.API, host, e.set.TelemetrySettings, mux, "api endpoint")
 	e.api = srv
-	e.wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			e.logger.Error("alert read API stopped", zap.Error(err))
-		}
-	})
-	return nil
+	return err
 }
 
 func (e *alertExporter) stopAPI(ctx context.Context) {
-	if e.api != nil {
-		_ = e.api.Shutdown(ctx)
-	}
+	_ = e.api.Shutdown(ctx)
 }

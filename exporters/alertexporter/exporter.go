@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
+	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/internal/rulefiles"
 	"github.com/vigil-obs/vigil/storage/series"
 )
@@ -48,7 +48,7 @@ type alertExporter struct {
 	pending      atomic.Int64 // groups of the first generation that have not restored yet
 	client       xstorage.Client
 
-	api *http.Server
+	api *httpapiextension.RunningServer
 
 	mu       sync.Mutex // lifecycle
 	started  bool

@@ -78,14 +78,22 @@ func parseStep(v string) (time.Duration, *apiError) {
 	return d, nil
 }
 
-func (e *alertExporter) serveQuery(w http.ResponseWriter, r *http.Request) {
+// formQuery parses the request's form and returns its query parameter.
+func formQuery(r *http.Request) (string, *apiError) {
 	if err := r.ParseForm(); err != nil {
-		writeAPIError(w, badData("cannot parse the request: %v", err))
-		return
+		return "", badData("cannot parse the request: %v", err)
 	}
 	q := r.Form.Get("query")
 	if q == "" {
-		writeAPIError(w, badData("query: must be set"))
+		return "", badData("query: must be set")
+	}
+	return q, nil
+}
+
+func (e *alertExporter) serveQuery(w http.ResponseWriter, r *http.Request) {
+	q, aerr := formQuery(r)
+	if aerr != nil {
+		writeAPIError(w, aerr)
 		return
 	}
 	ts, aerr := parseAPITime("time", r.Form.Get("time"), time.Now())
@@ -98,16 +106,11 @@ func (e *alertExporter) serveQuery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *alertExporter) serveQueryRange(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		writeAPIError(w, badData("cannot parse the request: %v", err))
-		return
+	q, aerr := formQuery(r)
+	var start time.Time
+	if aerr == nil {
+		start, aerr = parseAPITime("start", r.Form.Get("start"), time.Time{})
 	}
-	q := r.Form.Get("query")
-	if q == "" {
-		writeAPIError(w, badData("query: must be set"))
-		return
-	}
-	start, aerr := parseAPITime("start", r.Form.Get("start"), time.Time{})
 	if aerr == nil && start.IsZero() {
 		aerr = badData("start: must be set")
 	}

@@ -85,40 +85,67 @@ type api struct {
 
 	mu       sync.Mutex
 	patterns map[string]bool
-	server   *http.Server
-	wg       sync.WaitGroup
+	server   *RunningServer
 }
 
 var _ Server = (*api)(nil)
 
 func (a *api) Start(ctx context.Context, host component.Host) error {
-	ln, err := a.cfg.ToListener(ctx)
+	srv, err := Serve(ctx, &a.cfg.ServerConfig, host, a.set.TelemetrySettings, a.mux, "httpapi endpoint")
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s (httpapi endpoint): %w", a.cfg.NetAddr.Endpoint, err)
-	}
-	srv, err := a.cfg.ToServer(ctx, host.GetExtensions(), a.set.TelemetrySettings, a.mux)
-	if err != nil {
-		_ = ln.Close()
 		return err
 	}
 	a.server = srv
-	a.wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.set.Logger.Error("API server stopped", zap.Error(err))
-		}
-	})
-	a.set.Logger.Info("API server listening", zap.String("endpoint", ln.Addr().String()))
+	a.set.Logger.Info("API server listening", zap.String("endpoint", srv.Addr))
 	return nil
 }
 
 func (a *api) Shutdown(ctx context.Context) error {
-	if a.server == nil {
-		return nil
-	}
 	err := a.server.Shutdown(ctx)
-	a.wg.Wait()
 	a.server = nil
 	return err
+}
+
+// RunningServer is an HTTP server started by Serve. Shutdown stops it and waits for its serving
+// goroutine; it is a no-op on a nil Server.
+type RunningServer struct {
+	Addr string // the listen address
+	srv  *http.Server
+	done chan struct{}
+}
+
+// Shutdown stops serving, lets requests in flight finish (within ctx) and waits for the server.
+func (r *RunningServer) Shutdown(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
+	err := r.srv.Shutdown(ctx)
+	<-r.done
+	return err
+}
+
+// Serve listens on cfg's endpoint and serves h with the collector's server settings (TLS, auth,
+// middlewares) — for the API port and for components that keep their own server. setting names
+// the endpoint's setting for the error.
+func Serve(ctx context.Context, cfg *confighttp.ServerConfig, host component.Host, tel component.TelemetrySettings,
+	h http.Handler, setting string) (*RunningServer, error) {
+	ln, err := cfg.ToListener(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s (%s): %w", cfg.NetAddr.Endpoint, setting, err)
+	}
+	srv, err := cfg.ToServer(ctx, host.GetExtensions(), tel, h)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	r := &RunningServer{Addr: ln.Addr().String(), srv: srv, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			tel.Logger.Error("HTTP server stopped", zap.String("setting", setting), zap.Error(err))
+		}
+	}()
+	return r, nil
 }
 
 func (a *api) Handle(pattern string, h http.Handler) error {

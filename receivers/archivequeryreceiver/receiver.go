@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/thanos-io/objstore"
@@ -39,8 +38,7 @@ type queryReceiver struct {
 
 	bucket objstore.Bucket
 	engine *archivequery.Engine
-	server *http.Server
-	wg     sync.WaitGroup
+	server *httpapiextension.RunningServer
 }
 
 type token struct {
@@ -103,37 +101,21 @@ func (r *queryReceiver) mount(host component.Host) error {
 
 // serve starts the receiver's own server (server.endpoint).
 func (r *queryReceiver) serve(ctx context.Context, host component.Host) error {
-	ln, err := r.cfg.Server.ToListener(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s (archivequery server.endpoint): %w", r.cfg.Server.NetAddr.Endpoint, err)
-	}
 	mux := http.NewServeMux()
 	for pattern, h := range r.routes() {
 		mux.Handle(pattern, h)
 	}
-	srv, err := r.cfg.Server.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux)
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
+	srv, err := httpapiextension.Serve(ctx, &r.cfg.Server, host, r.set.TelemetrySettings, mux, "archivequery server.endpoint")
 	r.server = srv
-	r.wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.logger.Error("archive query server stopped", zap.Error(err))
-		}
-	})
-	return nil
+	return err
 }
 
 // Shutdown stops serving, lets queries in flight finish (within ctx) and closes the bucket.
 // Idempotent; safe before Start.
 func (r *queryReceiver) Shutdown(ctx context.Context) error {
 	var errs []error
-	if r.server != nil {
-		errs = append(errs, r.server.Shutdown(ctx))
-		r.wg.Wait()
-		r.server = nil
-	}
+	errs = append(errs, r.server.Shutdown(ctx))
+	r.server = nil
 	if r.bucket != nil {
 		errs = append(errs, r.bucket.Close())
 		r.bucket = nil
