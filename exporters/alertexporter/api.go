@@ -161,11 +161,7 @@ func (e *alertExporter) startAPI(ctx context.Context, host component.Host) error
 	if e.cfg.API.NetAddr.Endpoint == "" {
 		return nil
 	}
-	mux := http.NewServeMux()
-	for pattern, h := range e.routes() {
-		mux.Handle(pattern, h)
-	}
-	srv, err := httpapiextension.Serve(ctx, &e.cfg.API, host, e.set.TelemetrySettings, mux, "api endpoint")
+	srv, err := httpapiextension.Serve(ctx, &e.cfg.API, host, e.set.TelemetrySettings, httpapiextension.Mux(e.routes()), "api endpoint")
 	e.api = srv
 	return err
 }

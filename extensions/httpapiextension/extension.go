@@ -124,6 +124,15 @@ func (r *RunningServer) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// Mux serves the routes (http.ServeMux patterns) on a component's own server.
+func Mux(routes map[string]http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	for pattern, h := range routes {
+		mux.Handle(pattern, h)
+	}
+	return mux
+}
+
 // Serve listens on cfg's endpoint and serves h with the collector's server settings (TLS, auth,
 // middlewares) — for the API port and for components that keep their own server. setting names
 // the endpoint's setting for the error.

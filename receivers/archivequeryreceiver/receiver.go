@@ -101,11 +101,8 @@ func (r *queryReceiver) mount(host component.Host) error {
 
 // serve starts the receiver's own server (server.endpoint).
 func (r *queryReceiver) serve(ctx context.Context, host component.Host) error {
-	mux := http.NewServeMux()
-	for pattern, h := range r.routes() {
-		mux.Handle(pattern, h)
-	}
-	srv, err := httpapiextension.Serve(ctx, &r.cfg.Server, host, r.set.TelemetrySettings, mux, "archivequery server.endpoint")
+	srv, err := httpapiextension.Serve(ctx, &r.cfg.Server, host, r.set.TelemetrySettings, httpapiextension.Mux(r.routes()),
+		"archivequery server.endpoint")
 	r.server = srv
 	return err
 }
