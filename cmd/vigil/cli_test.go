@@ -80,6 +80,14 @@ func TestValidateNamesProblems(t *testing.T) {
 				"exporters:\n  debug: {}\nservice:\n  pipelines:\n    logs: {receivers: [otlp], exporters: [opensearch]}\n",
 			want: []string{"opensearch"},
 		},
+		{
+			name: "archive bucket",
+			yaml: "receivers:\n  otlp:\n    protocols:\n      grpc: {endpoint: 127.0.0.1:0}\n" +
+				"extensions:\n  walstorage: {directory: d}\n" +
+				"exporters:\n  archive:\n    storage: walstorage\n    s3: {bucket: b, endpoint: e, object_lock: {mode: compliance, retention_days: 1}}\n" +
+				"service:\n  extensions: [walstorage]\n  pipelines:\n    logs: {receivers: [otlp], exporters: [archive]}\n",
+			want: []string{`s3.object_lock.mode: "compliance" is not GOVERNANCE or COMPLIANCE`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,7 +96,7 @@ func TestValidateNamesProblems(t *testing.T) {
 			out, err := execute(t, "validate", "--config", path)
 			require.Error(t, err)
 			for _, w := range tt.want {
-				require.Contains(t, err.Error()+out, w)
+				require.Equal(t, 1, strings.Count(err.Error(), w), "%q once in %s", w, err.Error()+out)
 			}
 		})
 	}

@@ -38,12 +38,10 @@ func createDefaultConfig() *Config {
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
-// Validate reports every problem of the configuration at once.
+// Validate reports every problem of the configuration at once. The bucket's settings are
+// validated by their own Validate, which the collector calls on the embedded BucketConfig.
 func (c *Config) Validate() error {
 	var errs []error
-	if err := c.BucketConfig.Validate(); err != nil {
-		errs = append(errs, err)
-	}
 	if !nameRE.MatchString(c.Tenant) {
 		errs = append(errs, fmt.Errorf("tenant: %q must be letters, digits, '-', '_' or '.'", c.Tenant))
 	}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// manifestObjects decodes every document of a deploy/kubernetes file strictly into its
+// Kubernetes type: an unknown or misspelt field fails.
+func manifestObjects(t *testing.T, name string) []any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "kubernetes", name))
+	require.NoError(t, err)
+	var out []any
+	for doc := range strings.SplitSeq(string(b), "\n---\n") {
+		var meta struct{ Kind string }
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &meta))
+		var obj any
+		switch meta.Kind {
+		case "ServiceAccount":
+			obj = &corev1.ServiceAccount{}
+		case "Service":
+			obj = &corev1.Service{}
+		case "ConfigMap":
+			obj = &corev1.ConfigMap{}
+		case "StatefulSet":
+			obj = &appsv1.StatefulSet{}
+		case "DaemonSet":
+			obj = &appsv1.DaemonSet{}
+		case "PodDisruptionBudget":
+			obj = &policyv1.PodDisruptionBudget{}
+		case "ClusterRole":
+			obj = &rbacv1.ClusterRole{}
+		case "ClusterRoleBinding":
+			obj = &rbacv1.ClusterRoleBinding{}
+		default:
+			t.Fatalf("%s: unexpected kind %q", name, meta.Kind)
+		}
+		require.NoError(t, yaml.UnmarshalStrict([]byte(doc), obj), "%s: %s", name, meta.Kind)
+		out = append(out, obj)
+	}
+	return out
+}
+
+func TestAgentManifestDecodes(t *testing.T) {
+	require.NotEmpty(t, manifestObjects(t, "agent.yaml"))
+}
+
+// The gateway manifest configures a valid gateway: the StatefulSet's environment (secrets as
+// placeholders) with the built-in gateway.yaml and the ConfigMap's override pass `vigil
+// validate`; every Service port and probe names a container port.
+func TestGatewayManifestConfiguresAValidGateway(t *testing.T) {
+	var (
+		sts      *appsv1.StatefulSet
+		override string
+		services []*corev1.Service
+	)
+	for _, obj := range manifestObjects(t, "gateway.yaml") {
+		switch o := obj.(type) {
+		case *appsv1.StatefulSet:
+			sts = o
+		case *corev1.ConfigMap:
+			override = o.Data["gateway.yaml"]
+		case *corev1.Service:
+			services = append(services, o)
+		}
+	}
+	require.NotNil(t, sts)
+	require.NotEmpty(t, override)
+	c := sts.Spec.Template.Spec.Containers[0]
+	ports := map[string]bool{}
+	for _, p := range c.Ports {
+		ports[p.Name] = true
+	}
+	for _, s := range services {
+		for _, p := range s.Spec.Ports {
+			require.True(t, ports[p.TargetPort.String()], "service %s port %s: no container port %q", s.Name, p.Name, p.TargetPort.String())
+		}
+	}
+	require.True(t, ports[c.ReadinessProbe.HTTPGet.Port.String()])
+	require.Len(t, sts.Spec.VolumeClaimTemplates, 1, "each replica owns its durable queue")
+
+	for _, e := range c.Env {
+		v := strings.ReplaceAll(e.Value, "$(POD_IP)", "127.0.0.1")
+		if e.ValueFrom != nil {
+			v = "from-the-" + e.Name + "-secret" // fieldRef or secretKeyRef
+		}
+		t.Setenv(e.Name, v)
+	}
+	dir := t.TempDir()
+	t.Setenv("VIGIL_DATA_DIR", dir)
+	file := filepath.Join(dir, "gateway.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(override), 0o600))
+	args := []string{"validate"}
+	for i := 0; i < len(c.Args); i++ {
+		a := c.Args[i]
+		if a == "/etc/vigil/config/gateway.yaml" { // the ConfigMap, mounted
+			a = file
+		}
+		if a == "--data-dir" {
+			i++ // validate takes no data directory: VIGIL_DATA_DIR above
+			continue
+		}
+		args = append(args, a)
+	}
+	out, err := execute(t, args...)
+	require.NoError(t, err, out)
+}
