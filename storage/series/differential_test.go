@@ -221,6 +221,33 @@ func generate(r *rand.Rand, d time.Duration) []genSeries {
 			return cum[j] + float64(i*j), true
 		})
 	}
+	// Last: series added here do not change the random values of those above.
+	// RabbitMQ: a quorum queue per vhost on three nodes (per-object names in vhost a, detailed
+	// names in vhost b); followers apply in bursts, so they fall behind and catch up.
+	for _, vhost := range []string{"a", "b"} {
+		prefix := map[string]string{"a": "rabbitmq_raft_log_", "b": "rabbitmq_detailed_raft_log_"}[vhost]
+		commit := walk(8000)
+		for _, node := range []string{"rabbit-0", "rabbit-1", "rabbit-2"} {
+			applied := 0.0
+			add(labels.FromStrings("__name__", prefix+"last_applied_index", "instance", node, "vhost", vhost, "queue", "orders"), func(i int, _ float64) (float64, bool) {
+				if node == "rabbit-0" || r.IntN(6) == 0 {
+					applied = commit[i]
+				}
+				return applied, true
+			})
+			add(labels.FromStrings("__name__", prefix+"commit_index", "instance", node, "vhost", vhost, "queue", "orders"), func(i int, _ float64) (float64, bool) {
+				return map[bool]float64{true: commit[i], false: applied}[node == "rabbit-0"], true
+			})
+		}
+	}
+	for _, q := range []string{"legacy", "steady"} {
+		add(labels.FromStrings("__name__", "rabbitmq_queue_slave_nodes_len", "instance", "rmq-exporter", "vhost", "/", "queue", q), func(int, float64) (float64, bool) {
+			return 2, true
+		})
+		add(labels.FromStrings("__name__", "rabbitmq_queue_synchronised_slave_nodes_len", "instance", "rmq-exporter", "vhost", "/", "queue", q), func(int, float64) (float64, bool) {
+			return float64(2 - min(r.IntN(3), 1)*map[bool]int{true: 1, false: 0}[q == "legacy"]), true
+		})
+	}
 	return out
 }
 
