@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -127,6 +128,7 @@ func TestScrapeEndToEnd(t *testing.T) {
 `)
 	a := startAllInOne(t, "--rules", rules, "--alertmanager", am.URL,
 		"--scrape", "app="+app.srv.URL+"/metrics", "--scrape-interval=500ms")
+	require.Regexp(t, `\n  scrape app +`+regexp.QuoteMeta(app.srv.URL+"/metrics")+`\n`, a.proc.Output(), "the banner says what is scraped")
 	waitScrapes(t, a, 3)
 	alerts, err := am.Alerts()
 	require.NoError(t, err)
