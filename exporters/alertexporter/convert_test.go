@@ -207,3 +207,15 @@ func TestConvertScrapedKeepsPrometheusNames(t *testing.T) {
 		require.Equal(t, math.Float64bits(want[i].f), math.Float64bits(out[i].f), want[i].series)
 	}
 }
+
+// TestScrapedMarkSurvivesOTLP: the agent forwards scraped metrics to the gateway over OTLP; the
+// prometheus.type metadata that marks them travels in the OTLP Metric.metadata field.
+func TestScrapedMarkSurvivesOTLP(t *testing.T) {
+	md := pmetric.NewMetrics()
+	scrapedMetric(md, promReceiverScope, "node_jobs", "counter").SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(1)
+	b, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
+	require.NoError(t, err)
+	got, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(b)
+	require.NoError(t, err)
+	require.True(t, isScraped(got.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0)))
+}
