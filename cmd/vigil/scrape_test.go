@@ -260,3 +260,32 @@ func TestValidateWithScrapeFlags(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, out+err.Error(), "field scrape_intervall not found")
 }
+
+// TestAgentScrapeExampleValidates: the commented-out prometheus receiver of agent.yaml, once
+// uncommented and added to the metrics pipeline as its comment says, is a valid configuration.
+func TestAgentScrapeExampleValidates(t *testing.T) {
+	roleEnv(t)
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "config", "agent.yaml"))
+	require.NoError(t, err)
+	var out []string
+	inExample := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "  # prometheus:") {
+			inExample = true
+		}
+		if inExample && strings.HasPrefix(line, "  # ") {
+			out = append(out, "  "+strings.TrimPrefix(line, "  # "))
+			continue
+		}
+		inExample = false
+		out = append(out, line)
+	}
+	cfg := strings.Join(out, "\n")
+	require.Contains(t, cfg, "\n  prometheus:\n", "agent.yaml has the example")
+	cfg = strings.Replace(cfg, "receivers: [otlp] # [otlp, prometheus]", "receivers: [otlp, prometheus] #", 1)
+	require.Contains(t, cfg, "receivers: [otlp, prometheus]")
+	p := filepath.Join(t.TempDir(), "agent.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(cfg), 0o600))
+	msg, err := execute(t, "validate", "--config", p)
+	require.NoError(t, err, msg)
+}
