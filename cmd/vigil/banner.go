@@ -76,6 +76,7 @@ func printBanner(w io.Writer, set otelcol.CollectorSettings, uris []string) {
 		return
 	}
 	rows := listeners(conf.ToStringMap())
+	rows = append(rows, scrapes(conf.ToStringMap())...)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	var shown []string
 	for _, u := range rs.URIs {

@@ -59,7 +59,8 @@ func collectorSettings() otelcol.CollectorSettings {
 // newRootCommand builds the collector's command (--config, --set, validate, components,
 // featuregate, print-config) and adds vigil's own flags and subcommands.
 func newRootCommand(args []string) *cobra.Command {
-	args = withDefaultConfig(withAlertFlags(args))
+	args, scrapeErr := withScrapeFlags(withAlertFlags(args))
+	args = withDefaultConfig(args)
 	set := collectorSettings()
 	root := otelcol.NewCommand(set)
 	root.Short = "vigil collects, correlates and routes metrics, logs, traces and Kubernetes audit logs"
@@ -70,6 +71,9 @@ func newRootCommand(args []string) *cobra.Command {
 	dataDir := root.PersistentFlags().String("data-dir", "",
 		"directory for everything stateful (default $VIGIL_DATA_DIR, else ./data)")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if scrapeErr != nil {
+			return scrapeErr
+		}
 		_, err := prepareDataDir(*dataDir)
 		return err
 	}
@@ -79,6 +83,7 @@ func newRootCommand(args []string) *cobra.Command {
 		return run(cmd, cmdArgs)
 	}
 	addAlertFlags(root)
+	addScrapeFlags(root)
 	root.AddCommand(newRulesCommand())
 	root.AddCommand(&cobra.Command{
 		Use:   "version",

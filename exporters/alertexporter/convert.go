@@ -53,22 +53,70 @@ func newConverter(promote []string) *converter {
 func (c *converter) convert(md pmetric.Metrics) {
 	b := labels.NewScratchBuilder(16)
 	for _, rm := range md.ResourceMetrics().All() {
-		base := c.resourceLabels(rm.Resource().Attributes())
+		attrs := rm.Resource().Attributes()
+		otlp := point{base: c.resourceLabels(attrs, false)}
 		for _, sm := range rm.ScopeMetrics().All() {
+			scraped := point{verbatim: true} // base built at the first scraped metric
 			for _, m := range sm.Metrics().All() {
-				c.metric(&b, base, m)
+				if !isScraped(m) {
+					c.metric(&b, &otlp, m)
+					continue
+				}
+				if scraped.base == nil {
+					scraped.base = withScopeLabels(c.resourceLabels(attrs, true), sm)
+				}
+				c.metric(&b, &scraped, m)
 			}
 		}
 	}
 }
 
-// resourceLabels are job, instance and the promoted resource attributes.
-func (c *converter) resourceLabels(attrs pcommon.Map) map[string]string {
+// The contrib prometheus receiver marks every metric it scraped with its Prometheus type in the
+// metric's metadata, and puts the metrics without otel_scope_* labels in its own scope.
+const (
+	promTypeKey       = "prometheus.type"
+	promReceiverScope = "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
+)
+
+// isScraped reports whether m came from a Prometheus scrape: its name and labels are already
+// Prometheus's, and translating them again would change some (a counter without _total would
+// get one, "a__b" would become "a_b"). They are kept as they are, as Prometheus stores them.
+func isScraped(m pmetric.Metric) bool {
+	_, ok := m.Metadata().Get(promTypeKey)
+	return ok
+}
+
+// withScopeLabels adds to base the otel_scope_* labels that the prometheus receiver took from the
+// scraped series to build their scope (Prometheus keeps them as ordinary labels), and returns it.
+func withScopeLabels(base map[string]string, sm pmetric.ScopeMetrics) map[string]string {
+	scope := sm.Scope()
+	if scope.Name() == "" || scope.Name() == promReceiverScope {
+		return base
+	}
+	base["otel_scope_name"] = scope.Name()
+	base["otel_scope_version"] = scope.Version()
+	base["otel_scope_schema_url"] = sm.SchemaUrl()
+	for k, v := range scope.Attributes().All() {
+		base["otel_scope_"+k] = v.AsString()
+	}
+	return base
+}
+
+// point is what the samples of one metric share: the resource (and scope) labels, and whether
+// names are kept as they are (scraped) or translated (OTLP).
+type point struct {
+	base     map[string]string
+	verbatim bool
+}
+
+// resourceLabels are job, instance and the promoted resource attributes. The job of a scraped
+// metric is its scrape job, service.name, as it is.
+func (c *converter) resourceLabels(attrs pcommon.Map, scraped bool) map[string]string {
 	out := map[string]string{}
 	name, hasName := attrs.Get("service.name")
 	if hasName {
 		job := name.AsString()
-		if ns, ok := attrs.Get("service.namespace"); ok && ns.AsString() != "" {
+		if ns, ok := attrs.Get("service.namespace"); ok && ns.AsString() != "" && !scraped {
 			job = ns.AsString() + "/" + job
 		}
 		out[model.JobLabel] = job
@@ -86,10 +134,10 @@ func (c *converter) resourceLabels(attrs pcommon.Map) map[string]string {
 	return out
 }
 
-func (c *converter) metric(b *labels.ScratchBuilder, base map[string]string, m pmetric.Metric) {
+func (c *converter) metric(b *labels.ScratchBuilder, p *point, m pmetric.Metric) {
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		c.numbers(b, base, m, otlptranslator.MetricTypeGauge, m.Gauge().DataPoints())
+		c.numbers(b, p, m, otlptranslator.MetricTypeGauge, m.Gauge().DataPoints())
 	case pmetric.MetricTypeSum:
 		s := m.Sum()
 		if s.AggregationTemporality() == pmetric.AggregationTemporalityDelta {
@@ -100,28 +148,31 @@ func (c *converter) metric(b *labels.ScratchBuilder, base map[string]string, m p
 		if s.IsMonotonic() {
 			typ = otlptranslator.MetricTypeMonotonicCounter
 		}
-		c.numbers(b, base, m, typ, s.DataPoints())
+		c.numbers(b, p, m, typ, s.DataPoints())
 	case pmetric.MetricTypeHistogram:
 		h := m.Histogram()
 		if h.AggregationTemporality() == pmetric.AggregationTemporalityDelta {
 			c.discard(reasonDelta, h.DataPoints().Len())
 			return
 		}
-		c.histograms(b, base, m, h.DataPoints())
+		c.histograms(b, p, m, h.DataPoints())
 	case pmetric.MetricTypeSummary:
-		c.summaries(b, base, m, m.Summary().DataPoints())
+		c.summaries(b, p, m, m.Summary().DataPoints())
 	default:
 		c.discard(reasonUnsupportedType, 1)
 	}
 }
 
-func (c *converter) name(m pmetric.Metric, typ otlptranslator.MetricType) (string, bool) {
+func (c *converter) name(p *point, m pmetric.Metric, typ otlptranslator.MetricType) (string, bool) {
+	if p.verbatim {
+		return m.Name(), model.UTF8Validation.IsValidMetricName(m.Name())
+	}
 	n, err := c.metricNamer.Build(otlptranslator.Metric{Name: m.Name(), Unit: m.Unit(), Type: typ})
 	return n, err == nil && n != ""
 }
 
-func (c *converter) numbers(b *labels.ScratchBuilder, base map[string]string, m pmetric.Metric, typ otlptranslator.MetricType, dps pmetric.NumberDataPointSlice) {
-	name, ok := c.name(m, typ)
+func (c *converter) numbers(b *labels.ScratchBuilder, p *point, m pmetric.Metric, typ otlptranslator.MetricType, dps pmetric.NumberDataPointSlice) {
+	name, ok := c.name(p, m, typ)
 	if !ok {
 		c.discard(reasonInvalidName, dps.Len())
 		return
@@ -131,12 +182,12 @@ func (c *converter) numbers(b *labels.ScratchBuilder, base map[string]string, m 
 		if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
 			f = float64(dp.IntValue())
 		}
-		c.sample(b, base, dp.Attributes(), name, "", "", c.ts(dp.Timestamp()), c.value(dp.Flags(), f))
+		c.sample(b, p, dp.Attributes(), name, "", "", c.ts(dp.Timestamp()), c.value(dp.Flags(), f))
 	}
 }
 
-func (c *converter) histograms(b *labels.ScratchBuilder, base map[string]string, m pmetric.Metric, dps pmetric.HistogramDataPointSlice) {
-	name, ok := c.name(m, otlptranslator.MetricTypeHistogram)
+func (c *converter) histograms(b *labels.ScratchBuilder, p *point, m pmetric.Metric, dps pmetric.HistogramDataPointSlice) {
+	name, ok := c.name(p, m, otlptranslator.MetricTypeHistogram)
 	if !ok {
 		c.discard(reasonInvalidName, dps.Len())
 		return
@@ -144,32 +195,34 @@ func (c *converter) histograms(b *labels.ScratchBuilder, base map[string]string,
 	for _, dp := range dps.All() {
 		t, flags := c.ts(dp.Timestamp()), dp.Flags()
 		attrs := dp.Attributes()
-		if dp.HasSum() {
-			c.sample(b, base, attrs, name+"_sum", "", "", t, c.value(flags, dp.Sum()))
+		// The prometheus receiver drops the sum of a stale point: the _sum series it came from
+		// needs its staleness marker too.
+		if dp.HasSum() || (p.verbatim && flags.NoRecordedValue()) {
+			c.sample(b, p, attrs, name+"_sum", "", "", t, c.value(flags, dp.Sum()))
 		}
-		c.sample(b, base, attrs, name+"_count", "", "", t, c.value(flags, float64(dp.Count())))
+		c.sample(b, p, attrs, name+"_count", "", "", t, c.value(flags, float64(dp.Count())))
 		var cum uint64
 		bounds, counts := dp.ExplicitBounds(), dp.BucketCounts()
 		for i := 0; i < bounds.Len() && i < counts.Len(); i++ {
 			cum += counts.At(i)
-			c.sample(b, base, attrs, name+"_bucket", model.BucketLabel, formatFloat(bounds.At(i)), t, c.value(flags, float64(cum)))
+			c.sample(b, p, attrs, name+"_bucket", model.BucketLabel, formatFloat(bounds.At(i)), t, c.value(flags, float64(cum)))
 		}
-		c.sample(b, base, attrs, name+"_bucket", model.BucketLabel, "+Inf", t, c.value(flags, float64(dp.Count())))
+		c.sample(b, p, attrs, name+"_bucket", model.BucketLabel, "+Inf", t, c.value(flags, float64(dp.Count())))
 	}
 }
 
-func (c *converter) summaries(b *labels.ScratchBuilder, base map[string]string, m pmetric.Metric, dps pmetric.SummaryDataPointSlice) {
-	name, ok := c.name(m, otlptranslator.MetricTypeSummary)
+func (c *converter) summaries(b *labels.ScratchBuilder, p *point, m pmetric.Metric, dps pmetric.SummaryDataPointSlice) {
+	name, ok := c.name(p, m, otlptranslator.MetricTypeSummary)
 	if !ok {
 		c.discard(reasonInvalidName, dps.Len())
 		return
 	}
 	for _, dp := range dps.All() {
 		t, flags, attrs := c.ts(dp.Timestamp()), dp.Flags(), dp.Attributes()
-		c.sample(b, base, attrs, name+"_sum", "", "", t, c.value(flags, dp.Sum()))
-		c.sample(b, base, attrs, name+"_count", "", "", t, c.value(flags, float64(dp.Count())))
+		c.sample(b, p, attrs, name+"_sum", "", "", t, c.value(flags, dp.Sum()))
+		c.sample(b, p, attrs, name+"_count", "", "", t, c.value(flags, float64(dp.Count())))
 		for _, q := range dp.QuantileValues().All() {
-			c.sample(b, base, attrs, name, model.QuantileLabel, formatFloat(q.Quantile()), t, c.value(flags, q.Value()))
+			c.sample(b, p, attrs, name, model.QuantileLabel, formatFloat(q.Quantile()), t, c.value(flags, q.Value()))
 		}
 	}
 }
@@ -192,22 +245,22 @@ func (c *converter) ts(t pcommon.Timestamp) int64 {
 // sample builds the labels: resource labels, then data point attributes (translated; values of
 // attributes that translate to the same name are joined with ';', as Prometheus does), then the
 // extra label (le, quantile) and the name.
-func (c *converter) sample(b *labels.ScratchBuilder, base map[string]string, attrs pcommon.Map, name, extraName, extraValue string, t int64, f float64) {
+func (c *converter) sample(b *labels.ScratchBuilder, p *point, attrs pcommon.Map, name, extraName, extraValue string, t int64, f float64) {
 	if c.wanted != nil && !c.wanted(name) {
 		c.discard(reasonNotNeeded, 1)
 		return
 	}
-	set := make(map[string]string, len(base)+attrs.Len()+2)
-	for k, v := range base {
+	set := make(map[string]string, len(p.base)+attrs.Len()+2)
+	for k, v := range p.base {
 		set[k] = v
 	}
 	for k, v := range attrs.All() {
-		ln, err := c.labelNamer.Build(k)
-		if err != nil || ln == "" {
+		ln, ok := c.labelName(p, k)
+		if !ok {
 			continue
 		}
 		if prev, ok := set[ln]; ok && prev != "" {
-			if _, fromBase := base[ln]; !fromBase {
+			if _, fromBase := p.base[ln]; !fromBase {
 				set[ln] = prev + ";" + v.AsString()
 				continue
 			}
@@ -226,6 +279,15 @@ func (c *converter) sample(b *labels.ScratchBuilder, base map[string]string, att
 	}
 	b.Sort()
 	c.emit(b.Labels(), t, f)
+}
+
+// labelName is the label of a data point attribute: as it is if scraped and valid, else translated.
+func (c *converter) labelName(p *point, k string) (string, bool) {
+	if p.verbatim && model.UTF8Validation.IsValidLabelName(k) {
+		return k, true
+	}
+	ln, err := c.labelNamer.Build(k)
+	return ln, err == nil && ln != ""
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -132,3 +132,90 @@ func TestConvertSkipsUnwantedNamesAndJoinsCollidingLabels(t *testing.T) {
 	// Attribute order in a pcommon.Map is insertion order: x then y.
 	require.Equal(t, `{__name__="temp", a_b="x;y", `+base+`}`, out[0].series)
 }
+
+// scrapedMetric is a metric as the contrib prometheus receiver makes it: resource from the
+// target (service.name = job, service.instance.id = instance), prometheus.type metadata.
+func scrapedMetric(md pmetric.Metrics, scope, name, promType string) pmetric.Metric {
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "node")
+	rm.Resource().Attributes().PutStr("service.namespace", "ignored for scraped metrics")
+	rm.Resource().Attributes().PutStr("service.instance.id", "10.0.0.1:9100")
+	rm.Resource().Attributes().PutStr("server.address", "10.0.0.1")
+	rm.Resource().Attributes().PutStr("k8s.cluster.name", "eu")
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(scope)
+	sm.Scope().SetVersion("0.162.0")
+	m := sm.Metrics().AppendEmpty()
+	m.SetName(name)
+	m.Metadata().PutStr(promTypeKey, promType)
+	return m
+}
+
+func TestConvertScrapedKeepsPrometheusNames(t *testing.T) {
+	md := pmetric.NewMetrics()
+	ts := pcommon.NewTimestampFromTime(time.UnixMilli(5_000))
+	number := func(dps pmetric.NumberDataPointSlice, v float64, attrs ...string) pmetric.NumberDataPoint {
+		dp := dps.AppendEmpty()
+		dp.SetDoubleValue(v)
+		dp.SetTimestamp(ts)
+		for i := 0; i+1 < len(attrs); i += 2 {
+			dp.Attributes().PutStr(attrs[i], attrs[i+1])
+		}
+		return dp
+	}
+	sum := func(m pmetric.Metric) pmetric.NumberDataPointSlice {
+		s := m.SetEmptySum()
+		s.SetIsMonotonic(true)
+		s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		return s.DataPoints()
+	}
+	// A counter without _total, and one with: neither changes. A unit (from OpenMetrics' # UNIT)
+	// adds no suffix.
+	number(sum(scrapedMetric(md, promReceiverScope, "node_jobs", "counter")), 3)
+	withUnit := scrapedMetric(md, promReceiverScope, "http_requests_total", "counter")
+	withUnit.SetUnit("1")
+	number(sum(withUnit), 7, "code", "200")
+	// Colons, double underscores, a label starting with an underscore, a UTF-8 label.
+	number(scrapedMetric(md, promReceiverScope, "job:rate5m", "gauge").SetEmptyGauge().DataPoints(), 0.5,
+		"a__b", "x", "_hidden", "y", "dotted.name", "z")
+	number(scrapedMetric(md, promReceiverScope, "up", "gauge").SetEmptyGauge().DataPoints(), 0)
+	stale := number(scrapedMetric(md, promReceiverScope, "node_load1", "gauge").SetEmptyGauge().DataPoints(), 0)
+	stale.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+	// otel_scope_* labels of the scraped series became the scope: they come back.
+	scoped := scrapedMetric(md, "my.lib", "lib_calls_total", "counter")
+	scoped.SetEmptySum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	scoped.Sum().SetIsMonotonic(true)
+	number(scoped.Sum().DataPoints(), 2)
+	md.ResourceMetrics().At(md.ResourceMetrics().Len()-1).ScopeMetrics().At(0).Scope().Attributes().PutStr("tier", "gold")
+	// A name Prometheus could not have stored.
+	number(scrapedMetric(md, promReceiverScope, "bad\xff", "gauge").SetEmptyGauge().DataPoints(), 1)
+
+	out, discarded := convertAll(t, md, nil)
+	require.Equal(t, map[string]int{reasonInvalidName: 1}, discarded)
+	const target = `instance="10.0.0.1:9100", job="node", k8s_cluster_name="eu"`
+	want := []emitted{
+		{`{__name__="http_requests_total", code="200", ` + target + `}`, 5000, 7},
+		{`{__name__="job:rate5m", _hidden="y", a__b="x", "dotted.name"="z", ` + target + `}`, 5000, 0.5},
+		{`{__name__="lib_calls_total", ` + target + `, otel_scope_name="my.lib", otel_scope_tier="gold", otel_scope_version="0.162.0"}`, 5000, 2},
+		{`{__name__="node_jobs", ` + target + `}`, 5000, 3},
+		{`{__name__="node_load1", ` + target + `}`, 5000, math.Float64frombits(value.StaleNaN)},
+		{`{__name__="up", ` + target + `}`, 5000, 0},
+	}
+	require.Len(t, out, len(want), "%v", out)
+	for i := range want {
+		require.Equal(t, want[i].series, out[i].series)
+		require.Equal(t, math.Float64bits(want[i].f), math.Float64bits(out[i].f), want[i].series)
+	}
+}
+
+// TestScrapedMarkSurvivesOTLP: the agent forwards scraped metrics to the gateway over OTLP; the
+// prometheus.type metadata that marks them travels in the OTLP Metric.metadata field.
+func TestScrapedMarkSurvivesOTLP(t *testing.T) {
+	md := pmetric.NewMetrics()
+	scrapedMetric(md, promReceiverScope, "node_jobs", "counter").SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(1)
+	b, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
+	require.NoError(t, err)
+	got, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(b)
+	require.NoError(t, err)
+	require.True(t, isScraped(got.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0)))
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/spf13/cobra"
+)
+
+// --scrape, --scrape-config and --scrape-interval add the contrib prometheus receiver to the
+// all-in-one role, in a pipeline of its own that feeds the alert exporter (metrics/scrape), without
+// writing a config: like --rules, they become --set flags of the collector. Without them nothing
+// is scraped.
+const (
+	scrapeFlag         = "scrape"
+	scrapeConfigFlag   = "scrape-config"
+	scrapeIntervalFlag = "scrape-interval"
+
+	defaultScrapeJob      = "scrape"
+	defaultScrapeInterval = 15 * time.Second
+	scrapePipeline        = "service::pipelines::metrics/scrape"
+)
+
+func addScrapeFlags(root *cobra.Command) {
+	root.PersistentFlags().StringArray(scrapeFlag, nil,
+		"[JOB=]URL of a Prometheus /metrics endpoint scraped into the alert exporter, e.g. node=http://127.0.0.1:9100/metrics (repeatable; job \""+defaultScrapeJob+"\" if none)")
+	root.PersistentFlags().StringArray(scrapeConfigFlag, nil,
+		"Prometheus scrape config file (a file with scrape_configs:, as Prometheus's scrape_config_files) scraped into the alert exporter (repeatable)")
+	root.PersistentFlags().Duration(scrapeIntervalFlag, defaultScrapeInterval,
+		"how often --scrape targets (and --scrape-config jobs without their own scrape_interval) are scraped")
+}
+
+// scrapeJob is one scrape_configs entry: one job; each target carries its own scheme, path and
+// parameters as the __scheme__, __metrics_path__ and __param_<name> labels of its target group.
+type scrapeJob struct {
+	JobName       string         `json:"job_name"`
+	StaticConfigs []staticConfig `json:"static_configs"`
+}
+
+type staticConfig struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// withScrapeFlags replaces every --scrape, --scrape-config and --scrape-interval (as "--name
+// value" or "--name=value") by --set flags that configure the prometheus receiver and the
+// metrics/scrape pipeline (prometheus -> memory_limiter, k8senrich -> alert). It returns the
+// args unchanged but for those flags, and every problem with their values at once.
+func withScrapeFlags(args []string) ([]string, error) {
+	var (
+		out              []string
+		targets, configs []string
+		interval         = defaultScrapeInterval
+		errs             []error
+	)
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "--") || (name != scrapeFlag && name != scrapeConfigFlag && name != scrapeIntervalFlag) {
+			out = append(out, a)
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				out = append(out, a) // cobra reports the missing value
+				continue
+			}
+			i++
+			val = args[i]
+		}
+		switch name {
+		case scrapeFlag:
+			targets = append(targets, val)
+		case scrapeConfigFlag:
+			p, err := scrapeConfigFile(val)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			configs = append(configs, p)
+		default:
+			d, err := time.ParseDuration(val)
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Errorf("--%s %q: want a positive duration such as 15s or 1m", scrapeIntervalFlag, val))
+				continue
+			}
+			interval = d
+		}
+	}
+	if len(targets) == 0 && len(configs) == 0 {
+		return out, errors.Join(errs...)
+	}
+	jobs, err := scrapeJobs(targets)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return out, err
+	}
+	set := func(key string, v any) {
+		b, _ := json.Marshal(v) // JSON is YAML; strings, slices and maps of strings always marshal
+		out = append(out, "--set="+key+"="+string(b))
+	}
+	set("receivers::prometheus::discovery_reload_on_startup", true) // first scrape at start, not after 5s
+	set("receivers::prometheus::config::global::scrape_interval", model.Duration(interval).String())
+	if len(jobs) > 0 {
+		set("receivers::prometheus::config::scrape_configs", jobs)
+	}
+	if len(configs) > 0 {
+		set("receivers::prometheus::config::scrape_config_files", configs)
+	}
+	set(scrapePipeline+"::receivers", []string{"prometheus"})
+	set(scrapePipeline+"::processors", []string{"memory_limiter", "k8senrich"})
+	set(scrapePipeline+"::exporters", []string{"alert"})
+	return out, nil
+}
+
+// scrapeConfigFile checks that a --scrape-config file (or glob) names at least one file, and
+// makes it absolute: Prometheus would otherwise take a pattern that matches nothing as no jobs.
+func scrapeConfigFile(pattern string) (string, error) {
+	matches, err := filepath.Glob(pattern)
+	if err != nil || len(matches) == 0 {
+		return "", fmt.Errorf("--%s %q: no such file (want a Prometheus file with scrape_configs:, or a glob matching such files)", scrapeConfigFlag, pattern)
+	}
+	abs, err := filepath.Abs(pattern)
+	if err != nil {
+		return "", fmt.Errorf("--%s %q: %w", scrapeConfigFlag, pattern, err)
+	}
+	return abs, nil
+}
+
+// scrapeJobs turns "[JOB=]URL" values into scrape configs, one per job in order of appearance.
+func scrapeJobs(values []string) ([]scrapeJob, error) {
+	var (
+		jobs []scrapeJob
+		errs []error
+	)
+	for _, v := range values {
+		job, raw := defaultScrapeJob, v
+		// A job name is what precedes the first "=" when that comes before "://".
+		if eq, scheme := strings.Index(v, "="), strings.Index(v, "://"); eq >= 0 && (scheme < 0 || eq < scheme) {
+			job, raw = v[:eq], v[eq+1:]
+		}
+		tg, err := scrapeTarget(raw)
+		if err == nil && job == "" {
+			err = errors.New("the job name before '=' is empty")
+		}
+		if err != nil {
+			if u, perr := url.Parse(raw); perr == nil && u.User != nil {
+				v = strings.TrimSuffix(v, raw) + u.Redacted()
+			}
+			errs = append(errs, fmt.Errorf("--%s %q: %w", scrapeFlag, v, err))
+			continue
+		}
+		i := slices.IndexFunc(jobs, func(j scrapeJob) bool { return j.JobName == job })
+		if i < 0 {
+			jobs = append(jobs, scrapeJob{JobName: job})
+			i = len(jobs) - 1
+		}
+		jobs[i].StaticConfigs = append(jobs[i].StaticConfigs, tg)
+	}
+	return jobs, errors.Join(errs...)
+}
+
+// scrapeTarget checks one URL and makes it a target group of one target.
+func scrapeTarget(raw string) (staticConfig, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https"):
+		return staticConfig{}, errors.New("want an http:// or https:// URL such as http://127.0.0.1:9100/metrics")
+	case u.Host == "":
+		return staticConfig{}, errors.New("the URL has no host")
+	case u.User != nil:
+		return staticConfig{}, errors.New("credentials in the URL are refused (they would show in the process list): use --scrape-config with basic_auth and password_file")
+	case u.Fragment != "":
+		return staticConfig{}, errors.New("a URL with a #fragment cannot be scraped")
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/metrics"
+	}
+	tg := staticConfig{Targets: []string{u.Host}, Labels: map[string]string{
+		model.SchemeLabel:      u.Scheme,
+		model.MetricsPathLabel: path,
+	}}
+	for name, vals := range u.Query() {
+		if len(vals) > 1 {
+			return staticConfig{}, fmt.Errorf("query parameter %q is repeated; a --scrape URL carries one value per parameter (use --scrape-config for more)", name)
+		}
+		tg.Labels[model.ParamLabelPrefix+name] = vals[0]
+	}
+	return tg, nil
+}
+
+// scrapes lists for the banner what the prometheus receiver scrapes: each static target as a URL
+// under its job, and each scrape config file.
+func scrapes(m map[string]any) [][2]string {
+	receivers, _ := m["receivers"].(map[string]any)
+	prom, _ := receivers["prometheus"].(map[string]any)
+	cfg, _ := prom["config"].(map[string]any)
+	var rows [][2]string
+	jobs, _ := cfg["scrape_configs"].([]any)
+	for _, j := range jobs {
+		job, _ := j.(map[string]any)
+		scheme, path := "http", "/metrics"
+		if s, ok := job["scheme"].(string); ok && s != "" {
+			scheme = s
+		}
+		if p, ok := job["metrics_path"].(string); ok && p != "" {
+			path = p
+		}
+		statics, _ := job["static_configs"].([]any)
+		for _, st := range statics {
+			group, _ := st.(map[string]any)
+			groupScheme, groupPath := scheme, path
+			if l, ok := group["labels"].(map[string]any); ok {
+				if s, ok := l[model.SchemeLabel].(string); ok {
+					groupScheme = s
+				}
+				if p, ok := l[model.MetricsPathLabel].(string); ok {
+					groupPath = p
+				}
+			}
+			targets, _ := group["targets"].([]any)
+			for _, tg := range targets {
+				rows = append(rows, [2]string{fmt.Sprintf("scrape %v", job["job_name"]), fmt.Sprintf("%s://%v%s", groupScheme, tg, groupPath)})
+			}
+		}
+	}
+	files, _ := cfg["scrape_config_files"].([]any)
+	for _, f := range files {
+		rows = append(rows, [2]string{"scrape config", fmt.Sprint(f)})
+	}
+	return rows
+}
