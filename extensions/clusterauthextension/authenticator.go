@@ -2,8 +2,6 @@ package clusterauthextension
 
 import (
 	"context"
-	"crypto/subtle"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,24 +22,18 @@ const ClusterAttribute = "k8s.cluster.name"
 // authenticator implements extensionauth.Server. It is safe for concurrent use: its maps are
 // read-only after construction.
 type authenticator struct {
-	subjects map[string]string
-	tokens   []tokenEntry
-	logger   *zap.Logger
-}
-
-type tokenEntry struct {
-	token   []byte
-	cluster string
+	creds  Credentials
+	logger *zap.Logger
 }
 
 func newAuthenticator(cfg *Config, logger *zap.Logger) *authenticator {
-	a := &authenticator{subjects: map[string]string{}, logger: logger}
+	a := &authenticator{logger: logger}
 	for _, cl := range cfg.Clusters {
 		for _, s := range cl.Subjects {
-			a.subjects[s] = cl.Name
+			a.creds.AddSubject(s, cl.Name)
 		}
 		for _, t := range cl.BearerTokens {
-			a.tokens = append(a.tokens, tokenEntry{token: []byte(t), cluster: cl.Name})
+			a.creds.AddToken(string(t), cl.Name)
 		}
 	}
 	return a
@@ -92,30 +84,8 @@ func (a *authenticator) fromCertificate(ctx context.Context) (cluster, subject s
 	if !ok || len(tlsInfo.State.VerifiedChains) == 0 || len(tlsInfo.State.PeerCertificates) == 0 {
 		return "", ""
 	}
-	cert := tlsInfo.State.PeerCertificates[0]
-	for _, id := range Identities(cert) {
-		if c, ok := a.subjects[id]; ok {
-			return c, id
-		}
-	}
-	return "", cert.Subject.String()
+	return a.creds.ByCertificate(tlsInfo.State.PeerCertificates[0])
 }
-
-// Identities lists the names by which a certificate can be mapped, most specific first: the full
-// subject, the common name, then DNS, URI and e-mail SANs.
-func Identities(cert *x509.Certificate) []string {
-	ids := []string{cert.Subject.String()}
-	if cert.Subject.CommonName != "" {
-		ids = append(ids, cert.Subject.CommonName)
-	}
-	ids = append(ids, cert.DNSNames...)
-	for _, u := range cert.URIs {
-		ids = append(ids, u.String())
-	}
-	return append(ids, cert.EmailAddresses...)
-}
-
-var errMalformedAuthorization = errors.New(`malformed authorization header: expected "Bearer <token>"`)
 
 // fromToken returns the cluster of the bearer token in the headers, "" when there is none.
 func (a *authenticator) fromToken(headers map[string][]string) (string, error) {
@@ -126,24 +96,11 @@ func (a *authenticator) fromToken(headers map[string][]string) (string, error) {
 			break
 		}
 	}
-	if value == "" {
-		return "", nil
-	}
-	scheme, token, ok := strings.Cut(value, " ")
-	if !ok || !strings.EqualFold(scheme, "bearer") || token == "" {
-		return "", errMalformedAuthorization
-	}
-	var found string
-	for _, e := range a.tokens {
-		// Compare against every token so that timing does not reveal which one matched.
-		if subtle.ConstantTimeCompare(e.token, []byte(token)) == 1 {
-			found = e.cluster
-		}
-	}
-	if found == "" {
+	cluster, err := a.creds.ByAuthorization(value)
+	if errors.Is(err, ErrUnknownToken) {
 		return "", errors.New("bearer token is not listed under clusterauth clusters[].bearer_tokens")
 	}
-	return found, nil
+	return cluster, err
 }
 
 // authData is the client.AuthData of an authenticated cluster.

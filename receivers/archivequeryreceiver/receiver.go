@@ -3,7 +3,6 @@ package archivequeryreceiver
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -33,27 +32,21 @@ type queryReceiver struct {
 	next   consumer.Logs
 	logger *zap.Logger
 
-	subjects map[string]string
-	tokens   []token
+	creds clusterauthextension.Credentials // readers by certificate identity and bearer token
 
 	bucket objstore.Bucket
 	engine *archivequery.Engine
 	server *httpapiextension.RunningServer
 }
 
-type token struct {
-	value  []byte
-	reader string
-}
-
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) *queryReceiver {
-	r := &queryReceiver{cfg: cfg, set: set, next: next, logger: set.Logger, subjects: map[string]string{}}
+	r := &queryReceiver{cfg: cfg, set: set, next: next, logger: set.Logger}
 	for _, rd := range cfg.Readers {
 		for _, s := range rd.Subjects {
-			r.subjects[s] = rd.Name
+			r.creds.AddSubject(s, rd.Name)
 		}
 		for _, t := range rd.BearerTokens {
-			r.tokens = append(r.tokens, token{value: []byte(t), reader: rd.Name})
+			r.creds.AddToken(string(t), rd.Name)
 		}
 	}
 	return r
@@ -126,29 +119,16 @@ var errUnauthenticated = errors.New("unauthenticated")
 // reader returns the identity of the request: its verified client certificate or its bearer
 // token; "anonymous" when no readers are configured (the endpoint is then loopback only).
 func (r *queryReceiver) reader(req *http.Request) (string, error) {
-	certReader, tokenReader := "", ""
+	certReader := ""
 	if req.TLS != nil && len(req.TLS.VerifiedChains) > 0 && len(req.TLS.PeerCertificates) > 0 {
-		for _, id := range clusterauthextension.Identities(req.TLS.PeerCertificates[0]) {
-			if name, ok := r.subjects[id]; ok {
-				certReader = name
-				break
-			}
-		}
+		certReader, _ = r.creds.ByCertificate(req.TLS.PeerCertificates[0])
 	}
-	if h := req.Header.Get("Authorization"); h != "" {
-		scheme, tok, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "bearer") || tok == "" {
-			return "", fmt.Errorf("%w: malformed authorization header: expected \"Bearer <token>\"", errUnauthenticated)
-		}
-		for _, t := range r.tokens {
-			// Compare with every token so that timing does not reveal which one matched.
-			if subtle.ConstantTimeCompare(t.value, []byte(tok)) == 1 {
-				tokenReader = t.reader
-			}
-		}
-		if tokenReader == "" {
-			return "", fmt.Errorf("%w: the bearer token is not one of the archivequery readers' bearer_tokens", errUnauthenticated)
-		}
+	tokenReader, err := r.creds.ByAuthorization(req.Header.Get("Authorization"))
+	switch {
+	case errors.Is(err, clusterauthextension.ErrUnknownToken):
+		return "", fmt.Errorf("%w: the bearer token is not one of the archivequery readers' bearer_tokens", errUnauthenticated)
+	case err != nil:
+		return "", fmt.Errorf("%w: %w", errUnauthenticated, err)
 	}
 	switch {
 	case certReader != "" && tokenReader != "" && certReader != tokenReader:
