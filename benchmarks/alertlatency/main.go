@@ -257,7 +257,7 @@ scrape_configs:
 	}
 	defer stop(p)
 	addrs := map[string]string{}
-	for _, k := range []string{"VIGIL_OTLP_GRPC_ENDPOINT", "VIGIL_OTLP_HTTP_ENDPOINT", "VIGIL_HEALTH_ENDPOINT", "VIGIL_AUDIT_ENDPOINT", "metrics"} {
+	for _, k := range []string{"VIGIL_OTLP_GRPC_ENDPOINT", "VIGIL_OTLP_HTTP_ENDPOINT", "VIGIL_HEALTH_ENDPOINT", "VIGIL_AUDIT_ENDPOINT", "VIGIL_API_ENDPOINT", "metrics"} {
 		if addrs[k], err = freeAddr(); err != nil {
 			return err
 		}
