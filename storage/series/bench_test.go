@@ -1,14 +1,18 @@
 package series
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/vigil-obs/vigil/internal/rulefiles"
+	"github.com/vigil-obs/vigil/internal/seriesload"
 )
 
 // benchSeries are n series of node_filesystem_avail_bytes, as a capacity rule selects them.
@@ -138,4 +142,95 @@ func BenchmarkAppendAtScale(b *testing.B) {
 	st := s.Stats()
 	b.ReportMetric(float64(st.Series), "series")
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(max(st.Series, 1)), "heap-bytes/series")
+}
+
+// BenchmarkIngestAtScale is issue 5's target: 1,000 rules (the built-in packs and generated rules
+// over rate[5m], increase[10m], avg_over_time[10m], max_over_time[10m], instant comparisons and
+// predict_linear[6h] for capacity metrics only) and 1,000,000 active series with realistic values
+// every 15s (internal/seriesload). The store is first filled until every series holds its whole
+// window (not timed; that fill rate is reported as fill-ns/sample), then b.N samples are timed,
+// one step of every series after the other. Reported: heap bytes per retained series after the
+// fill (after GC, less the heap before the store was created), ns per timed sample.
+//
+//	go test -run '^$' -bench IngestAtScale -benchtime 2000000x -cpu 1 ./storage/series/
+//
+// SERIESLOAD_SERIES overrides the number of series.
+func BenchmarkIngestAtScale(b *testing.B) {
+	if testing.Short() {
+		b.Skip("1M series")
+	}
+	n := 1_000_000
+	if v := os.Getenv("SERIESLOAD_SERIES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w, err := seriesload.New(seriesload.Config{Series: n})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var needs []Need
+	for i, r := range w.Rules {
+		e, err := rulefiles.Parser.ParseExpr(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ns, err := NeedsOf(e, 5*time.Minute, 0, i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		needs = append(needs, ns...)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s, err := NewStore(Options{Needs: needs, MaxSeries: 2 * n})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := s.NewAppender()
+	const end = int64(1_767_225_600_000)
+	var (
+		filled, timed int
+		fillStart     = time.Now()
+		fillTime      time.Duration
+		errStop       = errors.New("stop")
+	)
+	steps := (b.N + len(w.Series) - 1) / len(w.Series)
+	b.ReportAllocs()
+	b.SetBytes(16)
+	err = w.Run(end, steps, func(i int, t int64, v float64) error {
+		if t >= end+w.Interval { // the first timed step
+			if timed == 0 {
+				fillTime = time.Since(fillStart)
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ResetTimer()
+			}
+			if timed == b.N {
+				return errStop
+			}
+			timed++
+		} else {
+			filled++
+		}
+		if _, err := a.Append(0, w.Series[i].Labels, t, v); err != nil {
+			return err
+		}
+		return nil
+	})
+	b.StopTimer()
+	if err != nil && !errors.Is(err, errStop) {
+		b.Fatal(err)
+	}
+	st := s.Stats()
+	if st.Series != len(w.Series) {
+		b.Fatalf("the store holds %d series, want %d", st.Series, len(w.Series))
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(st.Series), "heap-bytes/series")
+	b.ReportMetric(float64(fillTime.Nanoseconds())/float64(filled), "fill-ns/sample")
+	b.ReportMetric(float64(st.Samples)/float64(st.Series), "samples/series")
+	b.ReportMetric(float64(len(w.Rules)), "rules")
+	runtime.KeepAlive(s)
 }
