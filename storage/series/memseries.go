@@ -1,0 +1,220 @@
+package series
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+)
+
+// Chunk cutting. A series' samples are held in Prometheus's XOR chunks (tsdb/chunkenc): closed
+// chunks, immutable and trimmed to their exact size, and one head chunk that samples are appended
+// to. The head chunk is cut when it spans a quarter of the series' window (and holds at least
+// minChunkSamples), or holds maxChunkSamples. A closed chunk is dropped as a whole once its newest
+// sample is older than the window, so a series holds at most its window plus one chunk's span.
+const (
+	minChunkSamples = 8
+	maxChunkSamples = 1024
+)
+
+// memSeries is one series. Its fields are guarded by Store.mu.
+type memSeries struct {
+	lset labels.Labels
+	next *memSeries // the next series whose labels have the same hash
+	need *needSet   // window and owners, shared by the series that the same needs select
+
+	lastT int64 // the newest sample; math.MinInt64 before the first one
+	lastF float64
+
+	closed   []closedChunk // oldest first
+	head     chunkenc.XORChunk
+	app      chunkenc.Appender // appends to head; nil before the first sample
+	headMint int64
+}
+
+type closedChunk struct {
+	data []byte // an XOR chunk, never modified once closed
+	maxt int64
+}
+
+func newMemSeries(l labels.Labels, need *needSet) *memSeries {
+	return &memSeries{lset: l, need: need, lastT: math.MinInt64}
+}
+
+// add appends a sample newer than lastT and drops the chunks that fell out of the window.
+func (ms *memSeries) add(t int64, f float64) {
+	if ms.app == nil {
+		ms.startHead(t, make([]byte, 2, 32))
+	} else if n := ms.head.NumSamples(); n >= maxChunkSamples || (n >= minChunkSamples && t-ms.headMint >= ms.need.window/4) {
+		buf := ms.head.Bytes()
+		ms.closed = append(ms.closed, closedChunk{data: bytes.Clone(buf), maxt: ms.lastT})
+		ms.startHead(t, buf[:2])
+	}
+	ms.app.Append(0, t, f)
+	ms.lastT, ms.lastF = t, f
+	ms.trim(t - ms.need.window)
+}
+
+// startHead makes buf (2 bytes long) the new, empty head chunk.
+func (ms *memSeries) startHead(t int64, buf []byte) {
+	buf[0], buf[1] = 0, 0
+	ms.head.Reset(buf)
+	ms.app, _ = ms.head.Appender() // never fails on an empty chunk
+	ms.headMint = t
+}
+
+// trim drops the closed chunks whose samples are all older than mint.
+func (ms *memSeries) trim(mint int64) {
+	k := 0
+	for k < len(ms.closed) && ms.closed[k].maxt < mint {
+		k++
+	}
+	if k > 0 {
+		n := copy(ms.closed, ms.closed[k:])
+		clear(ms.closed[n:])
+		ms.closed = ms.closed[:n]
+	}
+}
+
+// samples returns the number of samples held (some of the oldest chunk may be outside the window).
+func (ms *memSeries) samples() int {
+	if ms.app == nil {
+		return 0
+	}
+	n := ms.head.NumSamples()
+	for _, c := range ms.closed {
+		n += int(binary.BigEndian.Uint16(c.data))
+	}
+	return n
+}
+
+// snapshot returns the chunks that may hold samples in [mint, maxt] within the window, the head
+// copied; nil when no sample is there.
+func (ms *memSeries) snapshot(mint, maxt int64) *snapshot {
+	if ms.app == nil {
+		return nil
+	}
+	mint = max(mint, ms.lastT-ms.need.window)
+	if mint > maxt {
+		return nil
+	}
+	s := &snapshot{lset: ms.lset, mint: mint, maxt: maxt}
+	for _, c := range ms.closed {
+		if c.maxt < mint {
+			continue
+		}
+		s.chunks = append(s.chunks, c.data)
+		if c.maxt >= maxt {
+			break
+		}
+	}
+	if len(s.chunks) == 0 || ms.closed[len(ms.closed)-1].maxt < maxt {
+		s.chunks = append(s.chunks, bytes.Clone(ms.head.Bytes()))
+	}
+	if ms.lastT >= mint && ms.lastT <= maxt {
+		return s // the newest sample is in range
+	}
+	it := s.Iterator(nil)
+	if it.Next() == chunkenc.ValNone {
+		return nil
+	}
+	return s
+}
+
+// snapshot is the samples of one series in [mint, maxt] at the time of a Select.
+type snapshot struct {
+	lset       labels.Labels
+	chunks     [][]byte // XOR chunks, oldest first
+	mint, maxt int64
+}
+
+func (s *snapshot) Labels() labels.Labels { return s.lset }
+
+func (s *snapshot) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
+	ci, ok := it.(*chunksIterator)
+	if !ok {
+		ci = &chunksIterator{}
+	}
+	*ci = chunksIterator{s: s, cur: ci.cur}
+	return ci
+}
+
+// chunksIterator iterates the samples of a snapshot in [mint, maxt].
+type chunksIterator struct {
+	s     *snapshot
+	i     int // next chunk
+	xc    chunkenc.XORChunk
+	cur   chunkenc.Iterator // over chunk i-1; reused
+	inCur bool
+	ok    bool // t, f are the current sample
+	t     int64
+	f     float64
+	done  bool
+	err   error
+}
+
+var _ chunkenc.Iterator = (*chunksIterator)(nil)
+
+func (it *chunksIterator) Next() chunkenc.ValueType {
+	for !it.done {
+		if it.inCur {
+			if it.cur.Next() == chunkenc.ValFloat {
+				t, f := it.cur.At()
+				if t < it.s.mint {
+					continue
+				}
+				if t > it.s.maxt {
+					break
+				}
+				it.t, it.f, it.ok = t, f, true
+				return chunkenc.ValFloat
+			}
+			if err := it.cur.Err(); err != nil {
+				it.err = err
+				break
+			}
+			it.inCur = false
+		}
+		if it.i == len(it.s.chunks) {
+			break
+		}
+		it.xc.Reset(it.s.chunks[it.i])
+		it.i++
+		it.cur, it.inCur = it.xc.Iterator(it.cur), true
+	}
+	it.done, it.ok = true, false
+	return chunkenc.ValNone
+}
+
+func (it *chunksIterator) Seek(t int64) chunkenc.ValueType { //nolint:govet // stdmethods: chunkenc.Iterator defines this Seek
+	if it.done {
+		return chunkenc.ValNone
+	}
+	if it.ok && it.t >= t {
+		return chunkenc.ValFloat
+	}
+	for {
+		if it.Next() == chunkenc.ValNone {
+			return chunkenc.ValNone
+		}
+		if it.t >= t {
+			return chunkenc.ValFloat
+		}
+	}
+}
+
+func (it *chunksIterator) At() (int64, float64) { return it.t, it.f }
+func (it *chunksIterator) AtT() int64           { return it.t }
+func (*chunksIterator) AtST() int64             { return 0 }
+func (it *chunksIterator) Err() error           { return it.err }
+
+func (it *chunksIterator) AtHistogram(*histogram.Histogram) (int64, *histogram.Histogram) {
+	return it.t, nil
+}
+
+func (it *chunksIterator) AtFloatHistogram(*histogram.FloatHistogram) (int64, *histogram.FloatHistogram) {
+	return it.t, nil
+}
