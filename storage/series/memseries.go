@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 )
 
-// Chunk cutting. A series' samples are held in Prometheus's XOR chunks (tsdb/chunkenc): closed
+// Chunk cutting. A series' samples are held in Prometheus's XOR chunks (tsdb/chunkenc; see xorHead): closed
 // chunks, immutable and trimmed to their exact size, and one head chunk that samples are appended
 // to. The head chunk is cut when it spans a quarter of the series' window (and holds at least
 // minChunkSamples), or holds maxChunkSamples. A closed chunk is dropped as a whole once its newest
@@ -29,10 +29,10 @@ type memSeries struct {
 	lastT int64 // the newest sample; math.MinInt64 before the first one
 	lastF float64
 
+	headMint int64         // the oldest sample of the head chunk
+	oldest   int64         // closed[0].maxt, so that trimming reads closed only when it drops
 	closed   []closedChunk // oldest first
-	head     chunkenc.XORChunk
-	app      chunkenc.Appender // appends to head; nil before the first sample
-	headMint int64
+	head     xorHead       // empty (nil) before the first sample
 }
 
 type closedChunk struct {
@@ -44,47 +44,50 @@ func newMemSeries(l labels.Labels, need *needSet) *memSeries {
 	return &memSeries{lset: l, need: need, lastT: math.MinInt64}
 }
 
+func (ms *memSeries) empty() bool { return ms.head.b == nil }
+
 // add appends a sample newer than lastT and drops the chunks that fell out of the window.
 func (ms *memSeries) add(t int64, f float64) {
-	if ms.app == nil {
-		ms.startHead(t, make([]byte, 2, 32))
-	} else if n := ms.head.NumSamples(); n >= maxChunkSamples || (n >= minChunkSamples && t-ms.headMint >= ms.need.window/4) {
-		buf := ms.head.Bytes()
+	if ms.empty() {
+		ms.head.reset(nil)
+		ms.headMint = t
+	} else if n := ms.head.samples(); n >= maxChunkSamples || (n >= minChunkSamples && t-ms.headMint >= ms.need.window/4) {
+		buf := ms.head.b
+		if len(ms.closed) == 0 {
+			ms.oldest = ms.lastT
+		}
 		ms.closed = append(ms.closed, closedChunk{data: bytes.Clone(buf), maxt: ms.lastT})
-		ms.startHead(t, buf[:2])
+		ms.head.reset(buf)
+		ms.headMint = t
 	}
-	ms.app.Append(0, t, f)
+	ms.head.append(t, f, ms.lastT, ms.lastF)
 	ms.lastT, ms.lastF = t, f
 	ms.trim(t - ms.need.window)
 }
 
-// startHead makes buf (2 bytes long) the new, empty head chunk.
-func (ms *memSeries) startHead(t int64, buf []byte) {
-	buf[0], buf[1] = 0, 0
-	ms.head.Reset(buf)
-	ms.app, _ = ms.head.Appender() // never fails on an empty chunk
-	ms.headMint = t
-}
-
 // trim drops the closed chunks whose samples are all older than mint.
 func (ms *memSeries) trim(mint int64) {
+	if len(ms.closed) == 0 || ms.oldest >= mint {
+		return
+	}
 	k := 0
 	for k < len(ms.closed) && ms.closed[k].maxt < mint {
 		k++
 	}
-	if k > 0 {
-		n := copy(ms.closed, ms.closed[k:])
-		clear(ms.closed[n:])
-		ms.closed = ms.closed[:n]
+	n := copy(ms.closed, ms.closed[k:])
+	clear(ms.closed[n:])
+	ms.closed = ms.closed[:n]
+	if n > 0 {
+		ms.oldest = ms.closed[0].maxt
 	}
 }
 
 // samples returns the number of samples held (some of the oldest chunk may be outside the window).
 func (ms *memSeries) samples() int {
-	if ms.app == nil {
+	if ms.empty() {
 		return 0
 	}
-	n := ms.head.NumSamples()
+	n := ms.head.samples()
 	for _, c := range ms.closed {
 		n += int(binary.BigEndian.Uint16(c.data))
 	}
@@ -94,7 +97,7 @@ func (ms *memSeries) samples() int {
 // snapshot returns the chunks that may hold samples in [mint, maxt] within the window, the head
 // copied; nil when no sample is there.
 func (ms *memSeries) snapshot(mint, maxt int64) *snapshot {
-	if ms.app == nil {
+	if ms.empty() {
 		return nil
 	}
 	mint = max(mint, ms.lastT-ms.need.window)
@@ -112,7 +115,7 @@ func (ms *memSeries) snapshot(mint, maxt int64) *snapshot {
 		}
 	}
 	if len(s.chunks) == 0 || ms.closed[len(ms.closed)-1].maxt < maxt {
-		s.chunks = append(s.chunks, bytes.Clone(ms.head.Bytes()))
+		s.chunks = append(s.chunks, bytes.Clone(ms.head.b))
 	}
 	if ms.lastT >= mint && ms.lastT <= maxt {
 		return s // the newest sample is in range

@@ -136,7 +136,7 @@ func (s *Store) append(l labels.Labels, t int64, f float64) ([]int, error) {
 		s.byName[name] = append(s.byName[name], ms)
 		s.count++
 	}
-	if ms.app != nil {
+	if !ms.empty() {
 		switch {
 		case t < ms.lastT:
 			s.stats.OutOfOrder++
@@ -211,7 +211,7 @@ func (s *Store) GC(now int64) int {
 	defer s.mu.Unlock()
 	return s.filter(func(ms *memSeries) bool {
 		mint := now - ms.need.window
-		if ms.app == nil || ms.lastT < mint {
+		if ms.empty() || ms.lastT < mint {
 			return false
 		}
 		ms.trim(mint)
