@@ -29,15 +29,19 @@ type memSeries struct {
 	lastT int64 // the newest sample; math.MinInt64 before the first one
 	lastF float64
 
-	headMint int64         // the oldest sample of the head chunk
-	oldest   int64         // closed[0].maxt, so that trimming reads closed only when it drops
-	closed   []closedChunk // oldest first
-	head     xorHead       // empty (nil) before the first sample
+	headMint int64   // the oldest sample of the head chunk
+	oldest   int64   // the newest sample of the first closed chunk, so that trim reads closed only to drop it
+	closed   []byte  // closed chunks, oldest first (see nextClosed); never modified, only replaced or resliced
+	head     xorHead // empty (nil) before the first sample
 }
 
-type closedChunk struct {
-	data []byte // an XOR chunk, never modified once closed
-	maxt int64
+// nextClosed splits the first closed chunk off b: each is its newest timestamp (8 bytes, little
+// endian), its length (uvarint) and the XOR chunk.
+func nextClosed(b []byte) (maxt int64, data, rest []byte) {
+	maxt = int64(binary.LittleEndian.Uint64(b))
+	n, k := binary.Uvarint(b[8:])
+	data = b[8+k : 8+k+int(n)]
+	return maxt, data, b[8+k+int(n):]
 }
 
 func newMemSeries(l labels.Labels, need *needSet) *memSeries {
@@ -52,12 +56,8 @@ func (ms *memSeries) add(t int64, f float64) {
 		ms.head.reset(nil)
 		ms.headMint = t
 	} else if n := ms.head.samples(); n >= maxChunkSamples || (n >= minChunkSamples && t-ms.headMint >= ms.need.window/4) {
-		buf := ms.head.b
-		if len(ms.closed) == 0 {
-			ms.oldest = ms.lastT
-		}
-		ms.closed = append(ms.closed, closedChunk{data: bytes.Clone(buf), maxt: ms.lastT})
-		ms.head.reset(buf)
+		ms.cut(t - ms.need.window)
+		ms.head.reset(nil)
 		ms.headMint = t
 	}
 	ms.head.append(t, f, ms.lastT, ms.lastF)
@@ -65,21 +65,38 @@ func (ms *memSeries) add(t int64, f float64) {
 	ms.trim(t - ms.need.window)
 }
 
+// cut closes the head chunk: closed is replaced by a new buffer of exactly the closed chunks
+// not older than mint and the head.
+func (ms *memSeries) cut(mint int64) {
+	ms.trim(mint)
+	head := ms.head.b
+	buf := make([]byte, len(ms.closed), len(ms.closed)+8+binary.MaxVarintLen16+len(head))
+	copy(buf, ms.closed)
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(ms.lastT))
+	buf = binary.AppendUvarint(buf, uint64(len(head)))
+	buf = append(buf, head...)
+	ms.closed = buf
+	ms.oldest, _, _ = nextClosed(buf)
+}
+
 // trim drops the closed chunks whose samples are all older than mint.
 func (ms *memSeries) trim(mint int64) {
 	if len(ms.closed) == 0 || ms.oldest >= mint {
 		return
 	}
-	k := 0
-	for k < len(ms.closed) && ms.closed[k].maxt < mint {
-		k++
+	rest := ms.closed
+	for len(rest) > 0 {
+		maxt, _, r := nextClosed(rest)
+		if maxt >= mint {
+			ms.oldest = maxt
+			break
+		}
+		rest = r
 	}
-	n := copy(ms.closed, ms.closed[k:])
-	clear(ms.closed[n:])
-	ms.closed = ms.closed[:n]
-	if n > 0 {
-		ms.oldest = ms.closed[0].maxt
+	if len(rest) == 0 {
+		rest = nil
 	}
+	ms.closed = rest
 }
 
 // samples returns the number of samples held (some of the oldest chunk may be outside the window).
@@ -88,8 +105,10 @@ func (ms *memSeries) samples() int {
 		return 0
 	}
 	n := ms.head.samples()
-	for _, c := range ms.closed {
-		n += int(binary.BigEndian.Uint16(c.data))
+	for rest := ms.closed; len(rest) > 0; {
+		var data []byte
+		_, data, rest = nextClosed(rest)
+		n += int(binary.BigEndian.Uint16(data))
 	}
 	return n
 }
@@ -105,16 +124,20 @@ func (ms *memSeries) snapshot(mint, maxt int64) *snapshot {
 		return nil
 	}
 	s := &snapshot{lset: ms.lset, mint: mint, maxt: maxt}
-	for _, c := range ms.closed {
-		if c.maxt < mint {
+	needHead := true
+	for rest := ms.closed; len(rest) > 0; {
+		cmaxt, data, r := nextClosed(rest)
+		rest = r
+		if cmaxt < mint {
 			continue
 		}
-		s.chunks = append(s.chunks, c.data)
-		if c.maxt >= maxt {
+		s.chunks = append(s.chunks, data)
+		if cmaxt >= maxt {
+			needHead = false
 			break
 		}
 	}
-	if len(s.chunks) == 0 || ms.closed[len(ms.closed)-1].maxt < maxt {
+	if needHead {
 		s.chunks = append(s.chunks, bytes.Clone(ms.head.b))
 	}
 	if ms.lastT >= mint && ms.lastT <= maxt {

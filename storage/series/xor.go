@@ -26,7 +26,7 @@ type xorHead struct {
 // reset makes the head an empty chunk in buf (reused when it has room).
 func (h *xorHead) reset(buf []byte) {
 	if cap(buf) < 2 {
-		buf = make([]byte, 2, 32)
+		buf = make([]byte, 2, 16)
 	}
 	buf = buf[:2]
 	buf[0], buf[1] = 0, 0
@@ -42,7 +42,10 @@ func (h *xorHead) append(t int64, v float64, prevT int64, prevV float64) {
 	var tDelta uint64
 	switch num {
 	case 0:
-		h.b = binary.AppendVarint(h.b, t) // the stream is byte-aligned here
+		var buf [binary.MaxVarintLen64]byte
+		for _, c := range buf[:binary.PutVarint(buf[:], t)] {
+			h.writeByte(c) // the stream is byte-aligned here
+		}
 		h.writeBits(math.Float64bits(v), 64)
 	case 1:
 		tDelta = uint64(t - prevT)
@@ -105,8 +108,20 @@ func (h *xorHead) writeVDelta(v, prev float64) {
 	h.writeBits(delta>>trailing, int(sigbits))
 }
 
+// grow makes room for one more byte. The chunk grows by 16 bytes (an eighth when larger) rather
+// than doubling: a head chunk is small and lives long, so slack costs more than copying.
+func (h *xorHead) grow() {
+	if len(h.b) < cap(h.b) {
+		return
+	}
+	b := make([]byte, len(h.b), cap(h.b)+max(16, cap(h.b)/8))
+	copy(b, h.b)
+	h.b = b
+}
+
 func (h *xorHead) writeBit(bit bool) {
 	if h.free == 0 {
+		h.grow()
 		h.b = append(h.b, 0)
 		h.free = 8
 	}
@@ -117,6 +132,7 @@ func (h *xorHead) writeBit(bit bool) {
 }
 
 func (h *xorHead) writeByte(c byte) {
+	h.grow()
 	if h.free == 0 {
 		h.b = append(h.b, c)
 		return
