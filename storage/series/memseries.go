@@ -50,25 +50,26 @@ func newMemSeries(l labels.Labels, need *needSet) *memSeries {
 
 func (ms *memSeries) empty() bool { return ms.head.b == nil }
 
-// add appends a sample newer than lastT and drops the chunks that fell out of the window.
-func (ms *memSeries) add(t int64, f float64) {
+// add appends a sample newer than lastT and drops the chunks that fell out of the window. It
+// returns the number of samples dropped.
+func (ms *memSeries) add(t int64, f float64) (dropped int) {
 	if ms.empty() {
 		ms.head.reset(nil)
 		ms.headMint = t
 	} else if n := ms.head.samples(); n >= maxChunkSamples || (n >= minChunkSamples && t-ms.headMint >= ms.need.window/4) {
-		ms.cut(t - ms.need.window)
+		dropped = ms.cut(t - ms.need.window)
 		ms.head.reset(nil)
 		ms.headMint = t
 	}
 	ms.head.append(t, f, ms.lastT, ms.lastF)
 	ms.lastT, ms.lastF = t, f
-	ms.trim(t - ms.need.window)
+	return dropped + ms.trim(t-ms.need.window)
 }
 
 // cut closes the head chunk: closed is replaced by a new buffer of exactly the closed chunks
-// not older than mint and the head.
-func (ms *memSeries) cut(mint int64) {
-	ms.trim(mint)
+// not older than mint and the head. It returns the number of samples dropped.
+func (ms *memSeries) cut(mint int64) (dropped int) {
+	dropped = ms.trim(mint)
 	head := ms.head.b
 	buf := make([]byte, len(ms.closed), len(ms.closed)+8+binary.MaxVarintLen16+len(head))
 	copy(buf, ms.closed)
@@ -77,26 +78,30 @@ func (ms *memSeries) cut(mint int64) {
 	buf = append(buf, head...)
 	ms.closed = buf
 	ms.oldest, _, _ = nextClosed(buf)
+	return dropped
 }
 
-// trim drops the closed chunks whose samples are all older than mint.
-func (ms *memSeries) trim(mint int64) {
+// trim drops the closed chunks whose samples are all older than mint, and returns the number
+// of samples dropped.
+func (ms *memSeries) trim(mint int64) (dropped int) {
 	if len(ms.closed) == 0 || ms.oldest >= mint {
-		return
+		return 0
 	}
 	rest := ms.closed
 	for len(rest) > 0 {
-		maxt, _, r := nextClosed(rest)
+		maxt, data, r := nextClosed(rest)
 		if maxt >= mint {
 			ms.oldest = maxt
 			break
 		}
+		dropped += int(binary.BigEndian.Uint16(data))
 		rest = r
 	}
 	if len(rest) == 0 {
 		rest = nil
 	}
 	ms.closed = rest
+	return dropped
 }
 
 // samples returns the number of samples held (some of the oldest chunk may be outside the window).

@@ -113,6 +113,7 @@ func TestChunksKeepExactlyTheWindow(t *testing.T) {
 					continue
 				}
 				held := s.Stats().Samples
+				require.Equal(t, countHeld(s), held, "Stats().Samples is kept up to date")
 				inWindow := len(want(all, c.window, math.MinInt64, math.MaxInt64))
 				require.GreaterOrEqual(t, held, inWindow)
 				// At most one chunk beyond the window: a quarter of it, or maxChunkSamples.
@@ -209,6 +210,7 @@ func TestSetNeedsChangesChunkWindows(t *testing.T) {
 	require.GreaterOrEqual(t, len(got), 11)
 	sameSamples(t, all[len(all)-len(got):], got, "grown to 30m: a suffix of what was appended")
 	add(40)
+	require.Equal(t, countHeld(s), s.Stats().Samples)
 	sameSamples(t, want(all, 30*time.Minute, math.MinInt64, math.MaxInt64), whole(), "30m, filled")
 	require.Equal(t, 31.0, instant(t, s, "count_over_time(x[2h])", all[len(all)-1].t)[0].F)
 }
@@ -229,10 +231,20 @@ func TestGCTrimsChunks(t *testing.T) {
 	require.Equal(t, held, s.Stats().Samples, "55m is inside the window before 65m")
 	require.Equal(t, 0, s.GC(t0+66*minute))
 	require.Equal(t, 4, s.Stats().Samples)
+	require.Equal(t, 4, countHeld(s))
 	// Range selectors are left-open: (56m, 66m] holds 57m..59m.
 	require.Equal(t, 3.0, instant(t, s, "count_over_time(x[10m])", t0+66*minute)[0].F)
 	require.Equal(t, 1, s.GC(t0+69*minute+1))
 	require.Equal(t, 0, s.Stats().Samples)
+}
+
+// countHeld counts the samples of every chunk of every series.
+func countHeld(s *Store) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	s.each(func(ms *memSeries) { n += ms.samples() })
+	return n
 }
 
 func parseNeeds(expr string) ([]Need, error) {

@@ -52,6 +52,7 @@ type Store struct {
 	byHash map[uint64]*memSeries // chained by memSeries.next
 	byName map[string][]*memSeries
 	count  int
+	held   int // samples in all series
 	stats  Stats
 }
 
@@ -77,7 +78,7 @@ func (s *Store) Stats() Stats {
 	defer s.mu.RUnlock()
 	st := s.stats
 	st.Series = s.count
-	s.each(func(ms *memSeries) { st.Samples += ms.samples() })
+	st.Samples = s.held
 	return st
 }
 
@@ -149,7 +150,7 @@ func (s *Store) append(l labels.Labels, t int64, f float64) ([]int, error) {
 			return nil, fmt.Errorf("cannot append sample of %s at %d: %w", l, t, storage.ErrDuplicateSampleForTimestamp)
 		}
 	}
-	ms.add(t, f)
+	s.held += 1 - ms.add(t, f)
 	s.stats.Appended++
 	return ms.need.owners, nil
 }
@@ -190,6 +191,7 @@ func (s *Store) filter(keep func(*memSeries) bool) int {
 				tail = ms
 			} else {
 				removed++
+				s.held -= ms.samples()
 				s.removeName(ms)
 			}
 			ms = next
@@ -214,7 +216,7 @@ func (s *Store) GC(now int64) int {
 		if ms.empty() || ms.lastT < mint {
 			return false
 		}
-		ms.trim(mint)
+		s.held -= ms.trim(mint)
 		return true
 	})
 }
