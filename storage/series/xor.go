@@ -141,16 +141,17 @@ func (h *xorHead) writeByte(c byte) {
 	h.b = append(h.b, c<<h.free)
 }
 
+// writeBits writes the nbits low bits of u, most significant first, up to a byte at a time.
 func (h *xorHead) writeBits(u uint64, nbits int) {
-	u <<= 64 - uint(nbits)
-	for nbits >= 8 {
-		h.writeByte(byte(u >> 56))
-		u <<= 8
-		nbits -= 8
-	}
 	for nbits > 0 {
-		h.writeBit(u>>63 == 1)
-		u <<= 1
-		nbits--
+		if h.free == 0 {
+			h.grow()
+			h.b = append(h.b, 0)
+			h.free = 8
+		}
+		n := min(nbits, int(h.free))
+		nbits -= n
+		h.b[len(h.b)-1] |= byte(u>>uint(nbits)&(1<<uint(n)-1)) << (h.free - uint8(n))
+		h.free -= uint8(n)
 	}
 }
