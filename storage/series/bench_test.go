@@ -1,14 +1,23 @@
 package series
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
 
 	"github.com/vigil-obs/vigil/internal/rulefiles"
+	"github.com/vigil-obs/vigil/internal/seriesload"
 )
 
 // benchSeries are n series of node_filesystem_avail_bytes, as a capacity rule selects them.
@@ -138,4 +147,155 @@ func BenchmarkAppendAtScale(b *testing.B) {
 	st := s.Stats()
 	b.ReportMetric(float64(st.Series), "series")
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(max(st.Series, 1)), "heap-bytes/series")
+}
+
+// BenchmarkIngestAtScale is issue 5's target: 1,000 rules (the built-in packs and generated rules
+// over rate[5m], increase[10m], avg_over_time[10m], max_over_time[10m], instant comparisons and
+// predict_linear[6h] for capacity metrics only) and 1,000,000 active series with realistic values
+// every 15s (internal/seriesload). The store is first filled until every series holds its whole
+// window (not timed; that fill rate is reported as fill-ns/sample), then b.N samples are timed,
+// one step of every series after the other. Reported: heap bytes per retained series after the
+// fill (after GC, less the heap before the store was created), ns per timed sample.
+//
+//	go test -run '^$' -bench IngestAtScale -benchtime 2000000x -cpu 1 ./storage/series/
+//
+// SERIESLOAD_SERIES overrides the number of series. With -cpu 1 the process's CPU time
+// (cpu-ns/sample) includes the garbage collector's.
+func BenchmarkIngestAtScale(b *testing.B) {
+	if testing.Short() {
+		b.Skip("1M series")
+	}
+	// Every run of the function fills the store anew (minutes at 1M series): only a fixed count
+	// of samples (-benchtime Nx) runs it once.
+	if bt := flag.Lookup("test.benchtime"); bt == nil || !strings.HasSuffix(bt.Value.String(), "x") {
+		b.Skip("fills 1M series on every run: give a sample count, e.g. -benchtime 2000000x")
+	}
+	n := 1_000_000
+	if v := os.Getenv("SERIESLOAD_SERIES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w, err := seriesload.New(seriesload.Config{Series: n})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var needs []Need
+	for i, r := range w.Rules {
+		e, err := rulefiles.Parser.ParseExpr(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ns, err := NeedsOf(e, 5*time.Minute, 0, i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		needs = append(needs, ns...)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s, err := NewStore(Options{Needs: needs, MaxSeries: 2 * n})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := s.NewAppender()
+	const end = int64(1_767_225_600_000)
+	var (
+		filled, timed     int
+		fillStart         = time.Now()
+		fillCPU0          = cpuTime()
+		fillTime, fillCPU time.Duration
+		steadyCPU0        time.Duration
+		errStop           = errors.New("stop")
+	)
+	steps := (b.N + len(w.Series) - 1) / len(w.Series)
+	b.ReportAllocs()
+	b.SetBytes(16)
+	err = w.Run(end, steps, func(i int, t int64, v float64) error {
+		if t >= end+w.Interval { // the first timed step
+			if timed == 0 {
+				fillTime, fillCPU = time.Since(fillStart), cpuTime()-fillCPU0
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ResetTimer()
+				steadyCPU0 = cpuTime()
+			}
+			if timed == b.N {
+				return errStop
+			}
+			timed++
+		} else {
+			filled++
+		}
+		if _, err := a.Append(0, w.Series[i].Labels, t, v); err != nil {
+			return err
+		}
+		return nil
+	})
+	b.StopTimer()
+	steadyCPU := cpuTime() - steadyCPU0
+	if err != nil && !errors.Is(err, errStop) {
+		b.Fatal(err)
+	}
+	st := s.Stats()
+	if st.Series != len(w.Series) {
+		b.Fatalf("the store holds %d series, want %d", st.Series, len(w.Series))
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(st.Series), "heap-bytes/series")
+	b.ReportMetric(float64(fillTime.Nanoseconds())/float64(filled), "fill-ns/sample")
+	// CPU time of the process (user + system) is steadier than wall time on a shared machine.
+	b.ReportMetric(float64(fillCPU.Nanoseconds())/float64(filled), "fill-cpu-ns/sample")
+	b.ReportMetric(float64(steadyCPU.Nanoseconds())/float64(max(timed, 1)), "cpu-ns/sample")
+	b.ReportMetric(float64(st.Samples)/float64(st.Series), "samples/series")
+	b.ReportMetric(float64(len(w.Rules)), "rules")
+	runtime.KeepAlive(s)
+}
+
+// cpuTime is the user and system CPU time of the process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkEvalOverWindow is the read side: Prometheus's engine evaluating rules over series
+// that hold their whole window (1,000 capacity series, 6h of samples every 15s; 1,000 counters,
+// 5m), as a rule group does at every evaluation. ns/op is one evaluation of the expression.
+func BenchmarkEvalOverWindow(b *testing.B) {
+	for _, c := range []struct{ name, expr string }{
+		{"predict_linear-6h", "predict_linear(node_filesystem_avail_bytes[6h], 4*3600) < 0"},
+		{"rate-5m", "sum by (instance) (rate(node_filesystem_avail_bytes[5m]))"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			const n, steps = 1000, 6 * 240
+			s := storeFor(b, n, nil, c.expr)
+			ls := benchSeries(n)
+			a := s.NewAppender()
+			for j := range steps {
+				for i := range ls {
+					if _, err := a.Append(0, ls[i], int64(j)*15_000, float64(1<<30-j*4096*(i%7))); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			eng := promql.NewEngine(promql.EngineOpts{MaxSamples: 1e8, Timeout: time.Minute, LookbackDelta: 5 * time.Minute, Parser: rulefiles.Parser})
+			ts := time.UnixMilli(int64(steps-1) * 15_000)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				q, err := eng.NewInstantQuery(context.Background(), s, nil, c.expr, ts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res := q.Exec(context.Background()); res.Err != nil {
+					b.Fatal(res.Err)
+				}
+				q.Close()
+			}
+		})
+	}
 }

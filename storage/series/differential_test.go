@@ -60,6 +60,11 @@ var corpus = []string{
 	`count({__name__=~"pg_.*|up"})`,
 }
 
+type sample struct {
+	t int64
+	f float64
+}
+
 type genSeries struct {
 	lset    labels.Labels
 	samples []sample

@@ -1,7 +1,9 @@
 package series
 
 import (
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -76,10 +78,18 @@ func positive(d time.Duration) time.Duration { return max(d, 0) }
 type plan struct {
 	byName  map[string][]Need
 	unnamed []Need // needs without an equality matcher on the metric name
+	sets    map[string]*needSet
 }
 
-func newPlan(needs []Need) plan {
-	p := plan{byName: map[string][]Need{}}
+// needSet is the window and owners of a series, shared by all the series that the same needs
+// select.
+type needSet struct {
+	window int64 // ms
+	owners []int
+}
+
+func newPlan(needs []Need) *plan {
+	p := &plan{byName: map[string][]Need{}, sets: map[string]*needSet{}}
 	for _, n := range needs {
 		if name, ok := metricName(n.Matchers); ok {
 			p.byName[name] = append(p.byName[name], n)
@@ -100,7 +110,7 @@ func metricName(ms []*labels.Matcher) (string, bool) {
 }
 
 // wants reports whether any need selects the series, the longest window among them, and the owners.
-func (p plan) wants(l labels.Labels) (bool, int64, []int) {
+func (p *plan) wants(l labels.Labels) (bool, int64, []int) {
 	var (
 		found  bool
 		window time.Duration
@@ -123,12 +133,28 @@ func (p plan) wants(l labels.Labels) (bool, int64, []int) {
 }
 
 // nameMayBeWanted is a quick pre-check before building or hashing anything.
-func (p plan) nameMayBeWanted(name string) bool {
+func (p *plan) nameMayBeWanted(name string) bool {
 	if len(p.unnamed) > 0 {
 		return true
 	}
 	_, ok := p.byName[name]
 	return ok
+}
+
+// intern returns the shared needSet of this window and these owners. The caller holds Store.mu
+// for writing.
+func (p *plan) intern(window int64, owners []int) *needSet {
+	key := make([]byte, 0, 8*(len(owners)+1))
+	key = binary.AppendVarint(key, window)
+	for _, o := range owners {
+		key = binary.AppendVarint(key, int64(o))
+	}
+	if ns, ok := p.sets[string(key)]; ok {
+		return ns
+	}
+	ns := &needSet{window: window, owners: slices.Clip(owners)}
+	p.sets[string(key)] = ns
+	return ns
 }
 
 func matches(ms []*labels.Matcher, l labels.Labels) bool {

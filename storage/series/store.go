@@ -33,7 +33,7 @@ type Options struct {
 
 // Stats are counters of a Store since it was created.
 type Stats struct {
-	Series, Samples int   // held now
+	Series, Samples int   // held now (Samples counts whole chunks: up to one chunk per series is older than the window)
 	Appended        int64 // samples accepted
 	NotNeeded       int64 // samples of series no rule selects
 	SeriesLimit     int64 // samples rejected because the store held MaxSeries series
@@ -49,24 +49,11 @@ type Store struct {
 	onCommit func([]int)
 
 	mu     sync.RWMutex
-	byHash map[uint64][]*memSeries
+	byHash map[uint64]*memSeries // chained by memSeries.next
 	byName map[string][]*memSeries
 	count  int
+	held   int // samples in all series
 	stats  Stats
-}
-
-type sample struct {
-	t int64
-	f float64
-}
-
-type memSeries struct {
-	lset    labels.Labels
-	hash    uint64
-	window  int64 // ms kept before the newest sample
-	owners  []int
-	samples []sample // in time order; samples[head:] are live
-	head    int
 }
 
 // NewStore returns an empty store.
@@ -79,10 +66,9 @@ func NewStore(o Options) (*Store, error) {
 	}
 	s := &Store{
 		max: o.MaxSeries, setting: o.MaxSeriesSetting, onCommit: o.OnCommit,
-		byHash: map[uint64][]*memSeries{}, byName: map[string][]*memSeries{},
+		byHash: map[uint64]*memSeries{}, byName: map[string][]*memSeries{},
 	}
-	p := newPlan(o.Needs)
-	s.plan.Store(&p)
+	s.plan.Store(newPlan(o.Needs))
 	return s, nil
 }
 
@@ -92,11 +78,7 @@ func (s *Store) Stats() Stats {
 	defer s.mu.RUnlock()
 	st := s.stats
 	st.Series = s.count
-	for _, ss := range s.byHash {
-		for _, m := range ss {
-			st.Samples += len(m.samples) - m.head
-		}
-	}
+	st.Samples = s.held
 	return st
 }
 
@@ -114,29 +96,14 @@ func (s *Store) SetNeeds(needs []Need) int {
 	p := newPlan(needs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.plan.Store(&p)
-	removed := 0
-	for h, list := range s.byHash {
-		kept := list[:0]
-		for _, ms := range list {
-			ok, window, owners := p.wants(ms.lset)
-			if !ok {
-				removed++
-				s.removeName(ms)
-				continue
-			}
-			ms.window, ms.owners = window, owners
-			kept = append(kept, ms)
+	s.plan.Store(p)
+	return s.filter(func(ms *memSeries) bool {
+		ok, window, owners := p.wants(ms.lset)
+		if ok {
+			ms.need = p.intern(window, owners)
 		}
-		if len(kept) == 0 {
-			delete(s.byHash, h)
-		} else {
-			clear(list[len(kept):])
-			s.byHash[h] = kept
-		}
-	}
-	s.count -= removed
-	return removed
+		return ok
+	})
 }
 
 // append adds one sample; it returns the owners of the series (nil when not kept).
@@ -163,34 +130,33 @@ func (s *Store) append(l labels.Labels, t int64, f float64) ([]int, error) {
 			s.stats.SeriesLimit++
 			return nil, fmt.Errorf("cannot add series %s: %w: the store holds %d series (setting %s)", l, ErrSeriesLimit, s.max, s.setting)
 		}
-		ms = &memSeries{lset: l.Copy(), hash: h, window: window, owners: owners}
-		s.byHash[h] = append(s.byHash[h], ms)
+		ms = newMemSeries(l.Copy(), p.intern(window, owners))
+		ms.next = s.byHash[h]
+		s.byHash[h] = ms
 		name := ms.lset.Get(model.MetricNameLabel)
 		s.byName[name] = append(s.byName[name], ms)
 		s.count++
 	}
-	if n := len(ms.samples); n > ms.head {
-		last := ms.samples[n-1]
+	if !ms.empty() {
 		switch {
-		case t < last.t:
+		case t < ms.lastT:
 			s.stats.OutOfOrder++
-			return nil, fmt.Errorf("cannot append sample of %s at %d: %w (newest is at %d)", l, t, storage.ErrOutOfOrderSample, last.t)
-		case t == last.t:
-			if last.f == f || (value.IsStaleNaN(f) && value.IsStaleNaN(last.f)) {
+			return nil, fmt.Errorf("cannot append sample of %s at %d: %w (newest is at %d)", l, t, storage.ErrOutOfOrderSample, ms.lastT)
+		case t == ms.lastT:
+			if ms.lastF == f || (value.IsStaleNaN(f) && value.IsStaleNaN(ms.lastF)) {
 				return nil, nil
 			}
 			s.stats.Duplicate++
 			return nil, fmt.Errorf("cannot append sample of %s at %d: %w", l, t, storage.ErrDuplicateSampleForTimestamp)
 		}
 	}
-	ms.samples = append(ms.samples, sample{t, f})
+	s.held += 1 - ms.add(t, f)
 	s.stats.Appended++
-	ms.trim(t - ms.window)
-	return ms.owners, nil
+	return ms.need.owners, nil
 }
 
 func (s *Store) lookup(h uint64, l labels.Labels) *memSeries {
-	for _, ms := range s.byHash[h] {
+	for ms := s.byHash[h]; ms != nil; ms = ms.next {
 		if labels.Equal(ms.lset, l) {
 			return ms
 		}
@@ -198,17 +164,46 @@ func (s *Store) lookup(h uint64, l labels.Labels) *memSeries {
 	return nil
 }
 
-// trim forgets samples before mint, compacting when more than half the slice is dead.
-func (ms *memSeries) trim(mint int64) {
-	for ms.head < len(ms.samples) && ms.samples[ms.head].t < mint {
-		ms.head++
+// each calls fn for every series. The caller holds s.mu.
+func (s *Store) each(fn func(*memSeries)) {
+	for _, ms := range s.byHash {
+		for ; ms != nil; ms = ms.next {
+			fn(ms)
+		}
 	}
-	if ms.head > 16 && ms.head*2 > len(ms.samples) {
-		n := copy(ms.samples, ms.samples[ms.head:])
-		clear(ms.samples[n:])
-		ms.samples = ms.samples[:n]
-		ms.head = 0
+}
+
+// filter forgets the series for which keep returns false and returns how many it forgot. The
+// caller holds s.mu for writing.
+func (s *Store) filter(keep func(*memSeries) bool) int {
+	removed := 0
+	for h, first := range s.byHash {
+		var head, tail *memSeries
+		for ms := first; ms != nil; {
+			next := ms.next
+			ms.next = nil
+			if keep(ms) {
+				if tail == nil {
+					head = ms
+				} else {
+					tail.next = ms
+				}
+				tail = ms
+			} else {
+				removed++
+				s.held -= ms.samples()
+				s.removeName(ms)
+			}
+			ms = next
+		}
+		if head == nil {
+			delete(s.byHash, h)
+		} else if head != first {
+			s.byHash[h] = head
+		}
 	}
+	s.count -= removed
+	return removed
 }
 
 // GC forgets every series whose newest sample is older than its window before now (ms since the
@@ -216,27 +211,14 @@ func (ms *memSeries) trim(mint int64) {
 func (s *Store) GC(now int64) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	removed := 0
-	for h, list := range s.byHash {
-		kept := list[:0]
-		for _, ms := range list {
-			if n := len(ms.samples); n == ms.head || ms.samples[n-1].t < now-ms.window {
-				removed++
-				s.removeName(ms)
-				continue
-			}
-			ms.trim(now - ms.window)
-			kept = append(kept, ms)
+	return s.filter(func(ms *memSeries) bool {
+		mint := now - ms.need.window
+		if ms.empty() || ms.lastT < mint {
+			return false
 		}
-		if len(kept) == 0 {
-			delete(s.byHash, h)
-		} else {
-			clear(list[len(kept):])
-			s.byHash[h] = kept
-		}
-	}
-	s.count -= removed
-	return removed
+		s.held -= ms.trim(mint)
+		return true
+	})
 }
 
 func (s *Store) removeName(ms *memSeries) {

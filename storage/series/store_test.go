@@ -67,8 +67,11 @@ func TestStoreKeepsOnlyNeededSeriesAndWindow(t *testing.T) {
 	require.Equal(t, 1, st.Series)
 	require.Equal(t, int64(120), st.NotNeeded)
 	require.Equal(t, int64(60), st.Appended)
-	// A 10m window before the newest sample at 59m: samples 49m..59m.
-	require.Equal(t, 11, st.Samples)
+	// A 10m window before the newest sample at 59m: samples 49m..59m are visible, even to a
+	// query over the whole hour; the store holds at most one chunk more.
+	require.Equal(t, 11.0, instant(t, s, `count_over_time(lag_seconds{role="replica"}[1h])`, 59*minute)[0].F)
+	require.GreaterOrEqual(t, st.Samples, 11)
+	require.LessOrEqual(t, st.Samples, 11+minChunkSamples)
 
 	v := instant(t, s, `max_over_time(lag_seconds{role="replica"}[10m])`, 59*minute)
 	require.Len(t, v, 1)
@@ -220,5 +223,6 @@ func TestSetNeedsReplansSeries(t *testing.T) {
 	mustAppend(t, app, labels.FromStrings("__name__", "a"), 20*minute, 2)
 	require.Equal(t, []int{3}, app.Touched())
 	require.Equal(t, 2, s.Stats().Series)
-	require.Equal(t, 4, s.Stats().Samples, "b: 18m..20m, c: 20m")
+	require.Equal(t, 3.0, instant(t, s, "count_over_time(b[1h])", 20*minute)[0].F, "b: 18m..20m")
+	require.Equal(t, 1.0, instant(t, s, "count_over_time(c[1h])", 20*minute)[0].F)
 }

@@ -1,0 +1,251 @@
+package series
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+)
+
+// Chunk cutting. A series' samples are held in Prometheus's XOR chunks (tsdb/chunkenc; see xorHead): closed
+// chunks, immutable and trimmed to their exact size, and one head chunk that samples are appended
+// to. The head chunk is cut when it spans a quarter of the series' window (and holds at least
+// minChunkSamples), or holds maxChunkSamples. A closed chunk is dropped as a whole once its newest
+// sample is older than the window, so a series holds at most its window plus one chunk's span.
+const (
+	minChunkSamples = 8
+	maxChunkSamples = 1024
+)
+
+// memSeries is one series. Its fields are guarded by Store.mu.
+type memSeries struct {
+	lset labels.Labels
+	next *memSeries // the next series whose labels have the same hash
+	need *needSet   // window and owners, shared by the series that the same needs select
+
+	lastT int64 // the newest sample; math.MinInt64 before the first one
+	lastF float64
+
+	headMint int64   // the oldest sample of the head chunk
+	oldest   int64   // the newest sample of the first closed chunk, so that trim reads closed only to drop it
+	closed   []byte  // closed chunks, oldest first (see nextClosed); never modified, only replaced or resliced
+	head     xorHead // empty (nil) before the first sample
+}
+
+// nextClosed splits the first closed chunk off b: each is its newest timestamp (8 bytes, little
+// endian), its length (uvarint) and the XOR chunk.
+func nextClosed(b []byte) (maxt int64, data, rest []byte) {
+	maxt = int64(binary.LittleEndian.Uint64(b))
+	n, k := binary.Uvarint(b[8:])
+	data = b[8+k : 8+k+int(n)]
+	return maxt, data, b[8+k+int(n):]
+}
+
+func newMemSeries(l labels.Labels, need *needSet) *memSeries {
+	return &memSeries{lset: l, need: need, lastT: math.MinInt64}
+}
+
+func (ms *memSeries) empty() bool { return ms.head.b == nil }
+
+// add appends a sample newer than lastT and drops the chunks that fell out of the window. It
+// returns the number of samples dropped.
+func (ms *memSeries) add(t int64, f float64) (dropped int) {
+	if ms.empty() {
+		ms.head.reset(nil)
+		ms.headMint = t
+	} else if n := ms.head.samples(); n >= maxChunkSamples || (n >= minChunkSamples && t-ms.headMint >= ms.need.window/4) {
+		dropped = ms.cut(t - ms.need.window)
+		ms.head.reset(nil)
+		ms.headMint = t
+	}
+	ms.head.append(t, f, ms.lastT, ms.lastF)
+	ms.lastT, ms.lastF = t, f
+	return dropped + ms.trim(t-ms.need.window)
+}
+
+// cut closes the head chunk: closed is replaced by a new buffer of exactly the closed chunks
+// not older than mint and the head. It returns the number of samples dropped.
+func (ms *memSeries) cut(mint int64) (dropped int) {
+	dropped = ms.trim(mint)
+	head := ms.head.b
+	buf := make([]byte, len(ms.closed), len(ms.closed)+8+binary.MaxVarintLen16+len(head))
+	copy(buf, ms.closed)
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(ms.lastT))
+	buf = binary.AppendUvarint(buf, uint64(len(head)))
+	buf = append(buf, head...)
+	ms.closed = buf
+	ms.oldest, _, _ = nextClosed(buf)
+	return dropped
+}
+
+// trim drops the closed chunks whose samples are all older than mint, and returns the number
+// of samples dropped.
+func (ms *memSeries) trim(mint int64) (dropped int) {
+	if len(ms.closed) == 0 || ms.oldest >= mint {
+		return 0
+	}
+	rest := ms.closed
+	for len(rest) > 0 {
+		maxt, data, r := nextClosed(rest)
+		if maxt >= mint {
+			ms.oldest = maxt
+			break
+		}
+		dropped += int(binary.BigEndian.Uint16(data))
+		rest = r
+	}
+	if len(rest) == 0 {
+		rest = nil
+	}
+	ms.closed = rest
+	return dropped
+}
+
+// samples returns the number of samples held (some of the oldest chunk may be outside the window).
+func (ms *memSeries) samples() int {
+	if ms.empty() {
+		return 0
+	}
+	n := ms.head.samples()
+	for rest := ms.closed; len(rest) > 0; {
+		var data []byte
+		_, data, rest = nextClosed(rest)
+		n += int(binary.BigEndian.Uint16(data))
+	}
+	return n
+}
+
+// snapshot returns the chunks that may hold samples in [mint, maxt] within the window, the head
+// copied; nil when no sample is there.
+func (ms *memSeries) snapshot(mint, maxt int64) *snapshot {
+	if ms.empty() {
+		return nil
+	}
+	mint = max(mint, ms.lastT-ms.need.window)
+	if mint > maxt {
+		return nil
+	}
+	s := &snapshot{lset: ms.lset, mint: mint, maxt: maxt}
+	needHead := true
+	for rest := ms.closed; len(rest) > 0; {
+		cmaxt, data, r := nextClosed(rest)
+		rest = r
+		if cmaxt < mint {
+			continue
+		}
+		s.chunks = append(s.chunks, data)
+		if cmaxt >= maxt {
+			needHead = false
+			break
+		}
+	}
+	if needHead {
+		s.chunks = append(s.chunks, bytes.Clone(ms.head.b))
+	}
+	if ms.lastT >= mint && ms.lastT <= maxt {
+		return s // the newest sample is in range
+	}
+	it := s.Iterator(nil)
+	if it.Next() == chunkenc.ValNone {
+		return nil
+	}
+	return s
+}
+
+// snapshot is the samples of one series in [mint, maxt] at the time of a Select.
+type snapshot struct {
+	lset       labels.Labels
+	chunks     [][]byte // XOR chunks, oldest first
+	mint, maxt int64
+}
+
+func (s *snapshot) Labels() labels.Labels { return s.lset }
+
+func (s *snapshot) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
+	ci, ok := it.(*chunksIterator)
+	if !ok {
+		ci = &chunksIterator{}
+	}
+	*ci = chunksIterator{s: s, cur: ci.cur}
+	return ci
+}
+
+// chunksIterator iterates the samples of a snapshot in [mint, maxt].
+type chunksIterator struct {
+	s     *snapshot
+	i     int // next chunk
+	xc    chunkenc.XORChunk
+	cur   chunkenc.Iterator // over chunk i-1; reused
+	inCur bool
+	ok    bool // t, f are the current sample
+	t     int64
+	f     float64
+	done  bool
+	err   error
+}
+
+var _ chunkenc.Iterator = (*chunksIterator)(nil)
+
+func (it *chunksIterator) Next() chunkenc.ValueType {
+	for !it.done {
+		if it.inCur {
+			if it.cur.Next() == chunkenc.ValFloat {
+				t, f := it.cur.At()
+				if t < it.s.mint {
+					continue
+				}
+				if t > it.s.maxt {
+					break
+				}
+				it.t, it.f, it.ok = t, f, true
+				return chunkenc.ValFloat
+			}
+			if err := it.cur.Err(); err != nil {
+				it.err = err
+				break
+			}
+			it.inCur = false
+		}
+		if it.i == len(it.s.chunks) {
+			break
+		}
+		it.xc.Reset(it.s.chunks[it.i])
+		it.i++
+		it.cur, it.inCur = it.xc.Iterator(it.cur), true
+	}
+	it.done, it.ok = true, false
+	return chunkenc.ValNone
+}
+
+func (it *chunksIterator) Seek(t int64) chunkenc.ValueType { //nolint:govet // stdmethods: chunkenc.Iterator defines this Seek
+	if it.done {
+		return chunkenc.ValNone
+	}
+	if it.ok && it.t >= t {
+		return chunkenc.ValFloat
+	}
+	for {
+		if it.Next() == chunkenc.ValNone {
+			return chunkenc.ValNone
+		}
+		if it.t >= t {
+			return chunkenc.ValFloat
+		}
+	}
+}
+
+func (it *chunksIterator) At() (int64, float64) { return it.t, it.f }
+func (it *chunksIterator) AtT() int64           { return it.t }
+func (*chunksIterator) AtST() int64             { return 0 }
+func (it *chunksIterator) Err() error           { return it.err }
+
+func (it *chunksIterator) AtHistogram(*histogram.Histogram) (int64, *histogram.Histogram) {
+	return it.t, nil
+}
+
+func (it *chunksIterator) AtFloatHistogram(*histogram.FloatHistogram) (int64, *histogram.FloatHistogram) {
+	return it.t, nil
+}
