@@ -42,7 +42,21 @@ type Event struct {
 
 // Key identifies an event for de-duplication: one request yields several events with the same
 // auditID and different stages.
-func (e *Event) Key() string { return e.AuditID + "/" + e.Stage }
+func (e *Event) Key() string { return string(e.appendKey(nil)) }
+
+func (e *Event) appendKey(b []byte) []byte {
+	b = append(b, e.AuditID...)
+	b = append(b, '/')
+	return append(b, e.Stage...)
+}
+
+// sameKey reports whether o has e's key.
+func (e *Event) sameKey(o *Event) bool {
+	if e.AuditID == o.AuditID && e.Stage == o.Stage {
+		return true
+	}
+	return len(e.AuditID)+len(e.Stage) == len(o.AuditID)+len(o.Stage) && e.Key() == o.Key()
+}
 
 // Rejected is an event of the list that was not accepted, and why.
 type Rejected struct {

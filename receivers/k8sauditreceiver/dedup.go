@@ -1,6 +1,8 @@
 package k8sauditreceiver
 
 import (
+	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,13 +16,14 @@ type dedup struct {
 	maxKeys int
 	now     func() time.Time
 
+	seed      maphash.Seed
 	mu        sync.Mutex
 	cur, prev map[string]struct{}
 	rotated   time.Time
 }
 
 func newDedup(window time.Duration, maxKeys int, now func() time.Time) *dedup {
-	return &dedup{window: window, maxKeys: maxKeys, now: now,
+	return &dedup{window: window, maxKeys: maxKeys, now: now, seed: maphash.MakeSeed(),
 		cur: map[string]struct{}{}, prev: map[string]struct{}{}, rotated: now()}
 }
 
@@ -33,19 +36,22 @@ func (d *dedup) filter(events []Event) ([]Event, int) {
 	defer d.mu.Unlock()
 	d.rotateLocked()
 	kept := events[:0:0]
-	seen := map[string]struct{}{}
+	// The same event twice in one list: by a hash of the key, confirmed by comparing the keys.
+	seen := make(map[uint64]int, len(events))
+	var buf []byte
 	for _, e := range events {
-		k := e.Key()
-		if _, ok := d.cur[k]; ok {
+		buf = e.appendKey(buf[:0])
+		if _, ok := d.cur[string(buf)]; ok {
 			continue
 		}
-		if _, ok := d.prev[k]; ok {
+		if _, ok := d.prev[string(buf)]; ok {
 			continue
 		}
-		if _, ok := seen[k]; ok { // the same event twice in one list
+		h := maphash.Bytes(d.seed, buf)
+		if k, ok := seen[h]; ok && (kept[k].sameKey(&e) || slices.ContainsFunc(kept, func(o Event) bool { return o.sameKey(&e) })) {
 			continue
 		}
-		seen[k] = struct{}{}
+		seen[h] = len(kept)
 		kept = append(kept, e)
 	}
 	return kept, len(events) - len(kept)
@@ -60,11 +66,13 @@ func (d *dedup) remember(events []Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rotateLocked()
+	var buf []byte
 	for _, e := range events {
 		if len(d.cur) >= d.maxKeys {
 			d.prev, d.cur, d.rotated = d.cur, make(map[string]struct{}, len(d.cur)), d.now()
 		}
-		d.cur[e.Key()] = struct{}{}
+		buf = e.appendKey(buf[:0])
+		d.cur[string(buf)] = struct{}{} // a copy: the key does not keep the request's memory
 	}
 }
 
