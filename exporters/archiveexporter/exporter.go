@@ -185,13 +185,21 @@ func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 			c = &chunk{}
 			byCluster[cluster] = c
 		}
+		size := 0
+		for j := 0; j < rl.ScopeLogs().Len(); j++ {
+			lrs := rl.ScopeLogs().At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				size += len(lrs.At(k).Body().Str()) + 1
+			}
+		}
+		c.data = slices.Grow(c.data, size)
 		seen := e.keys[cluster]
 		for j := 0; j < rl.ScopeLogs().Len(); j++ {
 			lrs := rl.ScopeLogs().At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				key := eventKey(lrs.At(k))
 				if key != "" {
-					if _, dup := seen[key]; dup || slices.Contains(c.keys, key) {
+					if _, dup := seen[key]; dup || c.has(key) {
 						continue // already archived or staged
 					}
 				}

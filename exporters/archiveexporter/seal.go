@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -21,6 +22,13 @@ type chunk struct {
 	events      int
 	first, last time.Time
 	keys        []string
+	keySet      map[string]struct{} // keys, for lookups
+}
+
+// has reports whether key is in the chunk already.
+func (c *chunk) has(key string) bool {
+	_, ok := c.keySet[key]
+	return ok
 }
 
 // eventKey identifies an audit event: (auditID, stage); "" for records that are not audit events.
@@ -48,9 +56,13 @@ func lineKey(line []byte) string {
 func (c *chunk) add(lr plog.LogRecord, key string) {
 	if key != "" {
 		c.keys = append(c.keys, key)
+		if c.keySet == nil {
+			c.keySet = map[string]struct{}{}
+		}
+		c.keySet[key] = struct{}{}
 	}
 	body := lr.Body().AsString()
-	if body == "" || bytes.ContainsRune([]byte(body), '\n') {
+	if body == "" || strings.IndexByte(body, '\n') >= 0 {
 		// Not one JSON line (audit events always are): keep it as a JSON string so the object stays NDJSON.
 		b, _ := json.Marshal(body)
 		body = string(b)
