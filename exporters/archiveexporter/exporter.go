@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/vigil-obs/vigil/internal/eventkey"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
@@ -55,7 +56,10 @@ type archiveExporter struct {
 	// keys holds, per cluster, the (auditID, stage) of the events staged and of the objects
 	// written since start, so that an event the apiserver re-sends (after a timeout, or after a
 	// crash that lost the answer) is archived once. Rebuilt from the staged chunks on start.
-	keys map[string]map[string]struct{}
+	// Fixed-size keys (hasher): nothing for the garbage collector to scan.
+	keys   map[string]map[eventkey.Key]struct{}
+	hasher eventkey.Hasher
+	keyBuf []byte
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -75,13 +79,14 @@ func newExporter(set exporter.Settings, cfg *Config) (*archiveExporter, error) {
 		metric.WithDescription("Events in archive objects written."), metric.WithUnit("{events}"))
 	sealedTo, err3 := meter.Int64Gauge("vigil_archive_sealed_entry",
 		metric.WithDescription("The last manifest entry of each cluster's chain that was sealed (an anchor outside the bucket)."), metric.WithUnit("{entry}"))
-	return &archiveExporter{cfg: cfg, id: set.ID, logger: set.Logger, streams: map[string]*streamState{}, keys: map[string]map[string]struct{}{},
+	return &archiveExporter{cfg: cfg, id: set.ID, logger: set.Logger, streams: map[string]*streamState{},
+		keys: map[string]map[eventkey.Key]struct{}{}, hasher: eventkey.NewHasher(),
 		objects: objects, events: events, sealed: map[string]sealMark{}, sealedTo: sealedTo}, errors.Join(err1, err2, err3)
 }
 
 const streamsKey = "streams"
 
-// maxKeys bounds the de-duplication keys kept per cluster (~100 MB at most).
+// maxKeys bounds the de-duplication keys kept per cluster (~40 MB at most).
 const maxKeys = 1 << 20
 
 func stateKey(cluster string) string { return "state/" + cluster }
@@ -197,13 +202,15 @@ func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		for j := 0; j < rl.ScopeLogs().Len(); j++ {
 			lrs := rl.ScopeLogs().At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				key := eventKey(lrs.At(k))
-				if key != "" {
+				var identified bool
+				var key eventkey.Key
+				if e.keyBuf, identified = appendEventKey(e.keyBuf[:0], lrs.At(k)); identified {
+					key = e.hasher.Bytes(e.keyBuf)
 					if _, dup := seen[key]; dup || c.has(key) {
 						continue // already archived or staged
 					}
 				}
-				c.add(lrs.At(k), key)
+				c.add(lrs.At(k), key, identified)
 			}
 		}
 		if c.events == 0 {
@@ -267,10 +274,10 @@ func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	for c, s := range updated {
 		e.streams[c] = &s
 		if e.keys[c] == nil {
-			e.keys[c] = map[string]struct{}{}
+			e.keys[c] = map[eventkey.Key]struct{}{}
 		}
 		if len(e.keys[c]) > maxKeys { // bound the memory: forget the keys of written objects
-			e.keys[c] = map[string]struct{}{}
+			e.keys[c] = map[eventkey.Key]struct{}{}
 		}
 		for _, k := range byCluster[c].keys {
 			e.keys[c][k] = struct{}{}
@@ -281,7 +288,7 @@ func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 
 // loadKeys rebuilds the keys of cluster from its staged chunks.
 func (e *archiveExporter) loadKeys(ctx context.Context, cluster string, s *streamState) error {
-	keys := map[string]struct{}{}
+	keys := map[eventkey.Key]struct{}{}
 	for _, o := range append(append([]openObject(nil), s.Sealed...), s.Open) {
 		for i := range o.Chunks {
 			data, err := e.client.Get(ctx, chunkKey(cluster, o.Seq, i))
@@ -290,7 +297,7 @@ func (e *archiveExporter) loadKeys(ctx context.Context, cluster string, s *strea
 			}
 			for _, line := range bytes.Split(data, []byte("\n")) {
 				if k := lineKey(line); k != "" {
-					keys[k] = struct{}{}
+					keys[e.hasher.String(k)] = struct{}{}
 				}
 			}
 		}

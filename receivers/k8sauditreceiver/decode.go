@@ -50,13 +50,6 @@ func (e *Event) appendKey(b []byte) []byte {
 	return append(b, e.Stage...)
 }
 
-// sameKey reports whether o has e's key.
-func (e *Event) sameKey(o *Event) bool {
-	if e.AuditID == o.AuditID && e.Stage == o.Stage {
-		return true
-	}
-	return len(e.AuditID)+len(e.Stage) == len(o.AuditID)+len(o.Stage) && e.Key() == o.Key()
-}
 
 // Rejected is an event of the list that was not accepted, and why.
 type Rejected struct {

@@ -1,13 +1,14 @@
 package k8sauditreceiver
 
 import (
-	"hash/maphash"
-	"slices"
 	"sync"
 	"time"
+
+	"github.com/vigil-obs/vigil/internal/eventkey"
 )
 
-// dedup remembers the keys of events stored in the last window, so that an event the apiserver
+// dedup remembers the keys of events stored in the last window (as eventkey.Keys: no pointers
+// for the garbage collector to scan), so that an event the apiserver
 // re-sends is stored once. It keeps two generations of keys and rotates them every window, so a
 // key is remembered for at least one window and at most two; maxKeys bounds the memory (reached,
 // the older generation is dropped early). Safe for concurrent use.
@@ -16,15 +17,15 @@ type dedup struct {
 	maxKeys int
 	now     func() time.Time
 
-	seed      maphash.Seed
+	keys      eventkey.Hasher
 	mu        sync.Mutex
-	cur, prev map[string]struct{}
+	cur, prev map[eventkey.Key]struct{}
 	rotated   time.Time
 }
 
 func newDedup(window time.Duration, maxKeys int, now func() time.Time) *dedup {
-	return &dedup{window: window, maxKeys: maxKeys, now: now, seed: maphash.MakeSeed(),
-		cur: map[string]struct{}{}, prev: map[string]struct{}{}, rotated: now()}
+	return &dedup{window: window, maxKeys: maxKeys, now: now, keys: eventkey.NewHasher(),
+		cur: map[eventkey.Key]struct{}{}, prev: map[eventkey.Key]struct{}{}, rotated: now()}
 }
 
 // filter returns the events whose keys were not stored within the window, and how many were dropped.
@@ -36,22 +37,21 @@ func (d *dedup) filter(events []Event) ([]Event, int) {
 	defer d.mu.Unlock()
 	d.rotateLocked()
 	kept := events[:0:0]
-	// The same event twice in one list: by a hash of the key, confirmed by comparing the keys.
-	seen := make(map[uint64]int, len(events))
+	seen := make(map[eventkey.Key]struct{}, len(events)) // the same event twice in one list
 	var buf []byte
 	for _, e := range events {
 		buf = e.appendKey(buf[:0])
-		if _, ok := d.cur[string(buf)]; ok {
+		k := d.keys.Bytes(buf)
+		if _, ok := d.cur[k]; ok {
 			continue
 		}
-		if _, ok := d.prev[string(buf)]; ok {
+		if _, ok := d.prev[k]; ok {
 			continue
 		}
-		h := maphash.Bytes(d.seed, buf)
-		if k, ok := seen[h]; ok && (kept[k].sameKey(&e) || slices.ContainsFunc(kept, func(o Event) bool { return o.sameKey(&e) })) {
+		if _, ok := seen[k]; ok {
 			continue
 		}
-		seen[h] = len(kept)
+		seen[k] = struct{}{}
 		kept = append(kept, e)
 	}
 	return kept, len(events) - len(kept)
@@ -69,10 +69,10 @@ func (d *dedup) remember(events []Event) {
 	var buf []byte
 	for _, e := range events {
 		if len(d.cur) >= d.maxKeys {
-			d.prev, d.cur, d.rotated = d.cur, make(map[string]struct{}, len(d.cur)), d.now()
+			d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]struct{}, len(d.cur)), d.now()
 		}
 		buf = e.appendKey(buf[:0])
-		d.cur[string(buf)] = struct{}{} // a copy: the key does not keep the request's memory
+		d.cur[d.keys.Bytes(buf)] = struct{}{}
 	}
 }
 
@@ -80,8 +80,8 @@ func (d *dedup) rotateLocked() {
 	now := d.now()
 	switch {
 	case now.Sub(d.rotated) >= 2*d.window:
-		d.prev, d.cur, d.rotated = map[string]struct{}{}, map[string]struct{}{}, now
+		d.prev, d.cur, d.rotated = map[eventkey.Key]struct{}{}, map[eventkey.Key]struct{}{}, now
 	case now.Sub(d.rotated) >= d.window:
-		d.prev, d.cur, d.rotated = d.cur, make(map[string]struct{}, len(d.cur)), now
+		d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]struct{}, len(d.cur)), now
 	}
 }

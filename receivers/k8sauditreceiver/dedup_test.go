@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-obs/vigil/internal/eventkey"
 )
 
 func ev(id, stage string) Event { return Event{AuditID: id, Stage: stage} }
@@ -55,6 +57,6 @@ func BenchmarkDedup(b *testing.B) {
 	for b.Loop() {
 		fresh, _ := d.filter(events)
 		d.remember(fresh)
-		d.cur, d.prev = map[string]struct{}{}, map[string]struct{}{}
+		d.cur, d.prev = map[eventkey.Key]struct{}{}, map[eventkey.Key]struct{}{}
 	}
 }
