@@ -50,7 +50,6 @@ func (e *Event) appendKey(b []byte) []byte {
 	return append(b, e.Stage...)
 }
 
-
 // Rejected is an event of the list that was not accepted, and why.
 type Rejected struct {
 	Index   int    // position in items
