@@ -152,18 +152,23 @@ func (l *Log) replay() error {
 // applyIndex records decoded ops of the record at (seg, off). Caller holds mu (or is replaying).
 func (l *Log) applyIndex(seg uint64, off int64, ops []decodedOp) {
 	for _, op := range ops {
-		if old, ok := l.index[op.key]; ok {
-			if s := l.segs[old.seg]; s != nil {
-				s.live -= old.n
-			}
-		}
-		if op.delete {
-			delete(l.index, op.key)
-			continue
-		}
-		l.index[op.key] = loc{seg: seg, off: off + int64(op.valueOff), n: int64(op.valueLen)}
-		l.segs[seg].live += int64(op.valueLen)
+		l.applyOp(seg, off, op.key, op.delete, op.valueOff, op.valueLen)
 	}
+}
+
+// applyOp records one op of the record at (seg, off); valueOff is relative to the record.
+func (l *Log) applyOp(seg uint64, off int64, key string, del bool, valueOff, valueLen int) {
+	if old, ok := l.index[key]; ok {
+		if s := l.segs[old.seg]; s != nil {
+			s.live -= old.n
+		}
+	}
+	if del {
+		delete(l.index, key)
+		return
+	}
+	l.index[key] = loc{seg: seg, off: off + int64(valueOff), n: int64(valueLen)}
+	l.segs[seg].live += int64(valueLen)
 }
 
 func (l *Log) newSegment(id uint64) error {

@@ -50,6 +50,15 @@ func TestSetGetDeleteAndReopen(t *testing.T) {
 	v, err = l.Get("b")
 	require.NoError(t, err)
 	require.Nil(t, v)
+	live := func(l *Log) map[uint64]int64 {
+		out := map[uint64]int64{}
+		for id, s := range l.segs {
+			out[id] = s.live
+		}
+		return out
+	}
+	written := live(l)
+	require.Equal(t, map[uint64]int64{1: 1}, written, "live bytes: a=3 and c= (b deleted, a overwritten)")
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close(), "Close is idempotent")
 	require.ErrorIs(t, l.Apply(ctx, []Op{set("x", "y")}), ErrClosed)
@@ -62,6 +71,7 @@ func TestSetGetDeleteAndReopen(t *testing.T) {
 	v, _ = l2.Get("c")
 	require.NotNil(t, v)
 	require.Equal(t, 2, l2.Len())
+	require.Equal(t, written, live(l2), "the index built while writing is the one replay builds")
 }
 
 func TestTornTailIsCut(t *testing.T) {
