@@ -175,7 +175,39 @@ func (e *archiveExporter) Shutdown(ctx context.Context) error {
 func (e *archiveExporter) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 // ConsumeLogs stages the events durably, per cluster, and returns once they are fsync'd.
+//
+// With walstorage the staging write is enqueued under e.mu, which keeps the writes in the order
+// of the state they record, and waited for outside it: concurrent calls share fsyncs (group
+// commit) instead of taking turns. The in-memory state moves on when the write is enqueued;
+// batches are written in order, so whatever reads the staged chunks after its own durable write
+// (the sealer) finds them. If the wait fails, the keys of the call are forgotten so that a retry
+// stages the events again.
 func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	wait, added, err := e.stage(ctx, ld)
+	if err != nil || wait == nil {
+		return err
+	}
+	if err := wait(ctx); err != nil {
+		e.mu.Lock()
+		for c, keys := range added {
+			for _, k := range keys {
+				delete(e.keys[c], k)
+			}
+		}
+		e.mu.Unlock()
+		return fmt.Errorf("cannot stage audit events for the archive: %w", err)
+	}
+	return nil
+}
+
+// enqueuer is the part of walstorage's client that writes without waiting (see Enqueue there).
+type enqueuer interface {
+	Enqueue(ops ...*storage.Operation) (wait func(context.Context) error, err error)
+}
+
+// stage builds the staging write of ld and, with an enqueuer, enqueues it and returns the wait
+// and the keys it added; without, it writes it (wait is nil).
+func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context.Context) error, map[string][]eventkey.Key, error) {
 	byCluster := map[string]*chunk{}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -223,7 +255,7 @@ func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	}
 	sort.Strings(clusters)
 	if len(clusters) == 0 {
-		return nil
+		return nil, nil, nil
 	}
 	var ops []*storage.Operation
 	newStreams := false
@@ -268,9 +300,16 @@ func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		b, _ := json.Marshal(all)
 		ops = append(ops, storage.SetOperation(streamsKey, b))
 	}
-	if err := e.client.Batch(ctx, ops...); err != nil {
-		return fmt.Errorf("cannot stage audit events for the archive: %w", err)
+	var wait func(context.Context) error
+	if q, ok := e.client.(enqueuer); ok {
+		var err error
+		if wait, err = q.Enqueue(ops...); err != nil {
+			return nil, nil, fmt.Errorf("cannot stage audit events for the archive: %w", err)
+		}
+	} else if err := e.client.Batch(ctx, ops...); err != nil {
+		return nil, nil, fmt.Errorf("cannot stage audit events for the archive: %w", err)
 	}
+	added := make(map[string][]eventkey.Key, len(updated))
 	for c, s := range updated {
 		e.streams[c] = &s
 		if e.keys[c] == nil {
@@ -282,8 +321,9 @@ func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		for _, k := range byCluster[c].keys {
 			e.keys[c][k] = struct{}{}
 		}
+		added[c] = byCluster[c].keys
 	}
-	return nil
+	return wait, added, nil
 }
 
 // loadKeys rebuilds the keys of cluster from its staged chunks.

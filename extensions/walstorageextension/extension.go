@@ -146,6 +146,34 @@ func (c *client) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	return c.apply(ctx, writes)
 }
 
+// Enqueue hands writes (Set and Delete operations) to the log as one atomic batch and returns
+// at once; the returned wait blocks until the batch is durable. Batches are written in the order
+// they were enqueued, so a caller that enqueues under its own lock keeps its order without
+// holding the lock through the fsync, and concurrent callers share fsyncs. A full queue is
+// reported (by Enqueue) as ResourceExhausted, like Batch does. vigil's components use it when
+// their storage extension offers it (an interface check); other storage extensions lack it.
+func (c *client) Enqueue(ops ...*storage.Operation) (wait func(context.Context) error, err error) {
+	writes := make([]wal.Op, 0, len(ops))
+	for _, op := range ops {
+		switch op.Type {
+		case storage.Set:
+			writes = append(writes, wal.Op{Key: c.prefix + op.Key, Value: op.Value})
+		case storage.Delete:
+			writes = append(writes, wal.Op{Key: c.prefix + op.Key, Delete: true})
+		default:
+			return nil, fmt.Errorf("cannot enqueue storage operation type %d: only writes", op.Type)
+		}
+	}
+	p, err := c.log.Enqueue(writes)
+	if errors.Is(err, wal.ErrFull) {
+		return nil, status.Error(codes.ResourceExhausted, err.Error())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait, nil
+}
+
 // apply writes ops durably. A full queue is reported as ResourceExhausted, so that receivers
 // answer 429 (HTTP) / RESOURCE_EXHAUSTED (gRPC) and clients retry later.
 func (c *client) apply(ctx context.Context, ops []wal.Op) error {

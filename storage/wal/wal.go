@@ -212,25 +212,40 @@ func (l *Log) Get(key string) ([]byte, error) {
 // Apply makes ops durable, in order, as one atomic batch: after a crash either all of them or
 // none are there. It returns after the fsync, or ErrFull, ErrClosed, or the write error.
 func (l *Log) Apply(ctx context.Context, ops []Op) error {
+	p, err := l.Enqueue(ops)
+	if err != nil {
+		return err
+	}
+	return p.Wait(ctx)
+}
+
+// Pending is a batch handed to the log by Enqueue.
+type Pending struct{ req *request }
+
+// Enqueue hands ops to the log as one atomic batch and returns without waiting for it to be
+// written: Wait does. Batches are written in the order they were enqueued, and one is durable
+// only once every batch enqueued before it is. It returns ErrFull, ErrClosed or a size error
+// without enqueuing anything. Until the batch is written, Get does not see it.
+func (l *Log) Enqueue(ops []Op) (Pending, error) {
 	if len(ops) == 0 {
-		return nil
+		return Pending{}, nil
 	}
 	if size := batchSize(ops); size > maxBatchBytes {
-		return fmt.Errorf("cannot store a batch of %d bytes: over the limit of %d bytes per batch", size, maxBatchBytes)
+		return Pending{}, fmt.Errorf("cannot store a batch of %d bytes: over the limit of %d bytes per batch", size, maxBatchBytes)
 	}
 	if l.opts.MaxBytes > 0 && !hasDelete(ops) {
 		l.mu.RLock()
 		full := l.disk >= l.opts.MaxBytes && l.createsKey(ops)
 		l.mu.RUnlock()
 		if full {
-			return fmt.Errorf("%w: %d bytes on disk, limit %d bytes (max_bytes)", ErrFull, l.DiskBytes(), l.opts.MaxBytes)
+			return Pending{}, fmt.Errorf("%w: %d bytes on disk, limit %d bytes (max_bytes)", ErrFull, l.DiskBytes(), l.opts.MaxBytes)
 		}
 	}
 	req := &request{ops: ops, done: make(chan error, 1)}
 	l.qmu.Lock()
 	if l.closed {
 		l.qmu.Unlock()
-		return ErrClosed
+		return Pending{}, ErrClosed
 	}
 	l.pending = append(l.pending, req)
 	l.qmu.Unlock()
@@ -238,11 +253,20 @@ func (l *Log) Apply(ctx context.Context, ops []Op) error {
 	case l.wake <- struct{}{}:
 	default:
 	}
+	return Pending{req: req}, nil
+}
+
+// Wait blocks until the batch is durable (fsync) and returns the write error, if any. When ctx
+// ends first it returns ctx.Err(): the batch may still be written, the outcome is unknown.
+func (p Pending) Wait(ctx context.Context) error {
+	if p.req == nil {
+		return nil
+	}
 	select {
-	case err := <-req.done:
+	case err := <-p.req.done:
+		p.req.done <- err // for a second Wait
 		return err
 	case <-ctx.Done():
-		// The batch may still be written; the caller must treat the outcome as unknown.
 		return ctx.Err()
 	}
 }

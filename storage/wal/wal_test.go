@@ -292,3 +292,28 @@ func BenchmarkApplyParallel(b *testing.B) {
 		})
 	}
 }
+
+func TestEnqueueKeepsOrder(t *testing.T) {
+	l := open(t, t.TempDir(), Options{})
+	ctx := context.Background()
+	var pending []Pending
+	for i := range 50 {
+		p, err := l.Enqueue([]Op{set("k", strconv.Itoa(i)), set("k"+strconv.Itoa(i), "x")})
+		require.NoError(t, err)
+		pending = append(pending, p)
+	}
+	// The last one durable means all before it are.
+	require.NoError(t, pending[len(pending)-1].Wait(ctx))
+	v, err := l.Get("k")
+	require.NoError(t, err)
+	require.Equal(t, "49", string(v), "batches are applied in the order they were enqueued")
+	for i, p := range pending {
+		require.NoError(t, p.Wait(ctx))
+		require.NoError(t, p.Wait(ctx), "Wait can be called again")
+		v, _ := l.Get("k" + strconv.Itoa(i))
+		require.Equal(t, "x", string(v))
+	}
+	require.NoError(t, l.Close())
+	_, err = l.Enqueue([]Op{set("x", "y")})
+	require.ErrorIs(t, err, ErrClosed)
+}
