@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -36,8 +37,9 @@ func main() {
 	vigil := flag.String("vigil", "", "path of a vigil binary (default: build ./cmd/vigil)")
 	duration := flag.Duration("duration", 20*time.Second, "length of each load phase")
 	workers := flag.Int("workers", 8, "concurrent webhook clients")
+	cpuProfile := flag.String("cpuprofile", "", "write vigil's CPU profile of each throughput phase to PREFIX-<queue>.pprof (through the pprof extension)")
 	flag.Parse()
-	if err := run(*vigil, *duration, *workers); err != nil {
+	if err := run(*vigil, *duration, *workers, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "auditpath:", err)
 		os.Exit(1)
 	}
@@ -48,12 +50,13 @@ type result struct {
 	requests, events int64
 	bytes            int64
 	wall, cpu        time.Duration
+	harnessCPU       time.Duration // the generator and the OpenSearch stand-in, phase 1
 	halfRate         float64
 	p50, p99, maxLat time.Duration
 	indexed          int
 }
 
-func run(vigil string, duration time.Duration, workers int) error {
+func run(vigil string, duration time.Duration, workers int, cpuProfile string) error {
 	dir, err := os.MkdirTemp("", "vigil-auditbench-")
 	if err != nil {
 		return err
@@ -69,7 +72,11 @@ func run(vigil string, duration time.Duration, workers int) error {
 	}
 	var results []result
 	for _, queue := range []string{"walstorage", "memory"} {
-		r, err := runQueue(vigil, filepath.Join(dir, queue), queue, duration, workers)
+		profile := ""
+		if cpuProfile != "" {
+			profile = cpuProfile + "-" + queue + ".pprof"
+		}
+		r, err := runQueue(vigil, filepath.Join(dir, queue), queue, duration, workers, profile)
 		if err != nil {
 			return fmt.Errorf("%s queue: %w", queue, err)
 		}
@@ -77,11 +84,11 @@ func run(vigil string, duration time.Duration, workers int) error {
 	}
 	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
 	fmt.Printf("load: %d webhook clients, EventLists of 400 events (1-2.5 KB each), %s per phase\n\n", workers, duration)
-	fmt.Printf("%-11s %9s %11s %10s %9s %13s %14s %9s %9s %9s\n", "queue", "requests", "events", "JSON MB", "MB/s", "vigil CPU-s", "MB/s per core", "half p50", "half p99", "half max")
+	fmt.Printf("%-11s %9s %11s %10s %9s %13s %14s %12s %9s %9s %9s\n", "queue", "requests", "events", "JSON MB", "MB/s", "vigil CPU-s", "MB/s per core", "harness CPU-s", "half p50", "half p99", "half max")
 	for _, r := range results {
 		mb := float64(r.bytes) / 1e6
-		fmt.Printf("%-11s %9d %11d %10.1f %9.1f %13.1f %14.1f %9s %9s %9s\n", r.queue, r.requests, r.events, mb,
-			mb/r.wall.Seconds(), r.cpu.Seconds(), mb/r.cpu.Seconds(), r.p50.Round(100*time.Microsecond),
+		fmt.Printf("%-11s %9d %11d %10.1f %9.1f %13.1f %14.1f %12.1f %9s %9s %9s\n", r.queue, r.requests, r.events, mb,
+			mb/r.wall.Seconds(), r.cpu.Seconds(), mb/r.cpu.Seconds(), r.harnessCPU.Seconds(), r.p50.Round(100*time.Microsecond),
 			r.p99.Round(100*time.Microsecond), r.maxLat.Round(100*time.Microsecond))
 		if int64(r.indexed) < r.events {
 			fmt.Printf("  note: %d events acknowledged, %d indexed\n", r.events, r.indexed)
@@ -107,6 +114,7 @@ const configTmpl = `
 extensions:
   health_check: {endpoint: %[1]s}
   walstorage: {directory: %[2]s/queue}
+  pprof: {endpoint: %[6]s}
 receivers:
   k8saudit: {endpoint: %[3]s, cluster: bench}
 processors:
@@ -119,14 +127,14 @@ exporters:
     sending_queue: {enabled: true, %[5]s num_consumers: 4, queue_size: 100000}
     retry_on_failure: {enabled: true, max_elapsed_time: 0s}
 service:
-  extensions: [health_check, walstorage]
+  extensions: [health_check, walstorage, pprof]
   telemetry:
     metrics: {level: none}
   pipelines:
     logs/audit: {receivers: [k8saudit], processors: [redact], exporters: [opensearch, archive]}
 `
 
-func runQueue(vigil, dir, queue string, duration time.Duration, workers int) (result, error) {
+func runQueue(vigil, dir, queue string, duration time.Duration, workers int, profile string) (result, error) {
 	res := result{queue: queue}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return res, err
@@ -138,9 +146,9 @@ func runQueue(vigil, dir, queue string, duration time.Duration, workers int) (re
 	if queue == "memory" {
 		storage = ""
 	}
-	health, audit := freeAddr(), freeAddr()
+	health, audit, pprofAddr := freeAddr(), freeAddr(), freeAddr()
 	cfgPath := filepath.Join(dir, "vigil.yaml")
-	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(configTmpl, health, dir, audit, search.URL, storage)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(configTmpl, health, dir, audit, search.URL, storage, pprofAddr)), 0o600); err != nil {
 		return res, err
 	}
 	logFile, err := os.Create(filepath.Join(dir, "vigil.log"))
@@ -161,7 +169,13 @@ func runQueue(vigil, dir, queue string, duration time.Duration, workers int) (re
 	gen := newGenerator()
 
 	// Phase 1: as fast as the clients can go; wall time runs until OpenSearch has everything.
-	cpu0 := cpuOf(cmd.Process.Pid)
+	profDone := make(chan error, 1)
+	if profile != "" {
+		go func() { profDone <- fetchProfile("http://"+pprofAddr, duration, profile) }()
+	} else {
+		profDone <- nil
+	}
+	cpu0, self0 := cpuOf(cmd.Process.Pid), selfCPU()
 	start := time.Now()
 	stats := load(url, gen, duration, workers, 0)
 	if stats.err != nil {
@@ -171,7 +185,10 @@ func runQueue(vigil, dir, queue string, duration time.Duration, workers int) (re
 	for indexed(search) < int(stats.events) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	res.wall, res.cpu = time.Since(start), cpuOf(cmd.Process.Pid)-cpu0
+	res.wall, res.cpu, res.harnessCPU = time.Since(start), cpuOf(cmd.Process.Pid)-cpu0, selfCPU()-self0
+	if err := <-profDone; err != nil {
+		return res, err
+	}
 	res.requests, res.events, res.bytes, res.indexed = stats.requests, stats.events, stats.bytes, indexed(search)
 
 	// Phase 2: half the sustained request rate, evenly paced; acknowledgement latency.
@@ -182,6 +199,34 @@ func runQueue(vigil, dir, queue string, duration time.Duration, workers int) (re
 	}
 	res.p50, res.p99, res.maxLat = half.percentile(0.50), half.percentile(0.99), half.percentile(1)
 	return res, nil
+}
+
+// fetchProfile writes vigil's CPU profile over d (from the pprof extension) to path.
+func fetchProfile(base string, d time.Duration, path string) error {
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(d.Seconds())))
+	if err != nil {
+		return fmt.Errorf("cannot fetch the CPU profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("cannot fetch the CPU profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// selfCPU is the CPU time of this process (the generator and the OpenSearch stand-in).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func indexed(s *opensearchtest.Server) int {

@@ -110,7 +110,7 @@ func TestVersionAndComponents(t *testing.T) {
 	out, err = execute(t, "components")
 	require.NoError(t, err)
 	for _, c := range []string{"otlp", "otlp_grpc", "debug", "memory_limiter", "health_check", "file_storage",
-		"clusterauth", "clusteridentity", "k8senrich", "k8saudit", "bodylimit", "walstorage", "prometheus"} {
+		"clusterauth", "clusteridentity", "k8senrich", "k8saudit", "bodylimit", "walstorage", "prometheus", "pprof", "httpapi"} {
 		require.Contains(t, out, "name: "+c+"\n", "component %s must be built in", c)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
 	"go.opentelemetry.io/collector/connector"
@@ -63,6 +64,7 @@ func components() (otelcol.Factories, error) {
 	errs = append(errs, err)
 	extensions, err := otelcol.MakeFactoryMap[extension.Factory](
 		healthcheckextension.NewFactory(),
+		pprofextension.NewFactory(),
 		filestorage.NewFactory(),
 		clusterauthextension.NewFactory(),
 		bodylimitextension.NewFactory(),

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/vigil-obs/vigil/internal/eventkey"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
@@ -55,7 +56,10 @@ type archiveExporter struct {
 	// keys holds, per cluster, the (auditID, stage) of the events staged and of the objects
 	// written since start, so that an event the apiserver re-sends (after a timeout, or after a
 	// crash that lost the answer) is archived once. Rebuilt from the staged chunks on start.
-	keys map[string]map[string]struct{}
+	// Fixed-size keys (hasher): nothing for the garbage collector to scan.
+	keys   map[string]map[eventkey.Key]struct{}
+	hasher eventkey.Hasher
+	keyBuf []byte
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -75,13 +79,14 @@ func newExporter(set exporter.Settings, cfg *Config) (*archiveExporter, error) {
 		metric.WithDescription("Events in archive objects written."), metric.WithUnit("{events}"))
 	sealedTo, err3 := meter.Int64Gauge("vigil_archive_sealed_entry",
 		metric.WithDescription("The last manifest entry of each cluster's chain that was sealed (an anchor outside the bucket)."), metric.WithUnit("{entry}"))
-	return &archiveExporter{cfg: cfg, id: set.ID, logger: set.Logger, streams: map[string]*streamState{}, keys: map[string]map[string]struct{}{},
+	return &archiveExporter{cfg: cfg, id: set.ID, logger: set.Logger, streams: map[string]*streamState{},
+		keys: map[string]map[eventkey.Key]struct{}{}, hasher: eventkey.NewHasher(),
 		objects: objects, events: events, sealed: map[string]sealMark{}, sealedTo: sealedTo}, errors.Join(err1, err2, err3)
 }
 
 const streamsKey = "streams"
 
-// maxKeys bounds the de-duplication keys kept per cluster (~100 MB at most).
+// maxKeys bounds the de-duplication keys kept per cluster (~40 MB at most).
 const maxKeys = 1 << 20
 
 func stateKey(cluster string) string { return "state/" + cluster }
@@ -170,7 +175,39 @@ func (e *archiveExporter) Shutdown(ctx context.Context) error {
 func (e *archiveExporter) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 // ConsumeLogs stages the events durably, per cluster, and returns once they are fsync'd.
+//
+// With walstorage the staging write is enqueued under e.mu, which keeps the writes in the order
+// of the state they record, and waited for outside it: concurrent calls share fsyncs (group
+// commit) instead of taking turns. The in-memory state moves on when the write is enqueued;
+// batches are written in order, so whatever reads the staged chunks after its own durable write
+// (the sealer) finds them. If the wait fails, the keys of the call are forgotten so that a retry
+// stages the events again.
 func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	wait, added, err := e.stage(ctx, ld)
+	if err != nil || wait == nil {
+		return err
+	}
+	if err := wait(ctx); err != nil {
+		e.mu.Lock()
+		for c, keys := range added {
+			for _, k := range keys {
+				delete(e.keys[c], k)
+			}
+		}
+		e.mu.Unlock()
+		return fmt.Errorf("cannot stage audit events for the archive: %w", err)
+	}
+	return nil
+}
+
+// enqueuer is the part of walstorage's client that writes without waiting (see Enqueue there).
+type enqueuer interface {
+	Enqueue(ops ...*storage.Operation) (wait func(context.Context) error, err error)
+}
+
+// stage builds the staging write of ld and, with an enqueuer, enqueues it and returns the wait
+// and the keys it added; without, it writes it (wait is nil).
+func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context.Context) error, map[string][]eventkey.Key, error) {
 	byCluster := map[string]*chunk{}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -185,17 +222,27 @@ func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 			c = &chunk{}
 			byCluster[cluster] = c
 		}
+		size := 0
+		for j := 0; j < rl.ScopeLogs().Len(); j++ {
+			lrs := rl.ScopeLogs().At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				size += len(lrs.At(k).Body().Str()) + 1
+			}
+		}
+		c.data = slices.Grow(c.data, size)
 		seen := e.keys[cluster]
 		for j := 0; j < rl.ScopeLogs().Len(); j++ {
 			lrs := rl.ScopeLogs().At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				key := eventKey(lrs.At(k))
-				if key != "" {
-					if _, dup := seen[key]; dup || slices.Contains(c.keys, key) {
+				var identified bool
+				var key eventkey.Key
+				if e.keyBuf, identified = appendEventKey(e.keyBuf[:0], lrs.At(k)); identified {
+					key = e.hasher.Bytes(e.keyBuf)
+					if _, dup := seen[key]; dup || c.has(key) {
 						continue // already archived or staged
 					}
 				}
-				c.add(lrs.At(k), key)
+				c.add(lrs.At(k), key, identified)
 			}
 		}
 		if c.events == 0 {
@@ -208,7 +255,7 @@ func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	}
 	sort.Strings(clusters)
 	if len(clusters) == 0 {
-		return nil
+		return nil, nil, nil
 	}
 	var ops []*storage.Operation
 	newStreams := false
@@ -253,27 +300,35 @@ func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		b, _ := json.Marshal(all)
 		ops = append(ops, storage.SetOperation(streamsKey, b))
 	}
-	if err := e.client.Batch(ctx, ops...); err != nil {
-		return fmt.Errorf("cannot stage audit events for the archive: %w", err)
+	var wait func(context.Context) error
+	if q, ok := e.client.(enqueuer); ok {
+		var err error
+		if wait, err = q.Enqueue(ops...); err != nil {
+			return nil, nil, fmt.Errorf("cannot stage audit events for the archive: %w", err)
+		}
+	} else if err := e.client.Batch(ctx, ops...); err != nil {
+		return nil, nil, fmt.Errorf("cannot stage audit events for the archive: %w", err)
 	}
+	added := make(map[string][]eventkey.Key, len(updated))
 	for c, s := range updated {
 		e.streams[c] = &s
 		if e.keys[c] == nil {
-			e.keys[c] = map[string]struct{}{}
+			e.keys[c] = map[eventkey.Key]struct{}{}
 		}
 		if len(e.keys[c]) > maxKeys { // bound the memory: forget the keys of written objects
-			e.keys[c] = map[string]struct{}{}
+			e.keys[c] = map[eventkey.Key]struct{}{}
 		}
 		for _, k := range byCluster[c].keys {
 			e.keys[c][k] = struct{}{}
 		}
+		added[c] = byCluster[c].keys
 	}
-	return nil
+	return wait, added, nil
 }
 
 // loadKeys rebuilds the keys of cluster from its staged chunks.
 func (e *archiveExporter) loadKeys(ctx context.Context, cluster string, s *streamState) error {
-	keys := map[string]struct{}{}
+	keys := map[eventkey.Key]struct{}{}
 	for _, o := range append(append([]openObject(nil), s.Sealed...), s.Open) {
 		for i := range o.Chunks {
 			data, err := e.client.Get(ctx, chunkKey(cluster, o.Seq, i))
@@ -282,7 +337,7 @@ func (e *archiveExporter) loadKeys(ctx context.Context, cluster string, s *strea
 			}
 			for _, line := range bytes.Split(data, []byte("\n")) {
 				if k := lineKey(line); k != "" {
-					keys[k] = struct{}{}
+					keys[e.hasher.String(k)] = struct{}{}
 				}
 			}
 		}

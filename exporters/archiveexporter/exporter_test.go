@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/thanos-io/objstore"
 	"go.opentelemetry.io/collector/component"
@@ -191,4 +193,33 @@ func TestShutdownSealsTheChain(t *testing.T) {
 	err = cfg.Validate()
 	require.ErrorContains(t, err, "seal_key_file: cannot read key /nonexistent.pem")
 	require.ErrorContains(t, err, `seal_interval: "0s" must be at least 1s`)
+}
+
+// Concurrent calls share fsyncs (the staging write is waited for outside the lock); every event
+// is still archived once, also when the sealer seals objects while writes are in flight.
+func TestConcurrentStagingArchivesEveryEventOnce(t *testing.T) {
+	v := env{queueDir: t.TempDir(), archiveDir: t.TempDir()}
+	ctx := context.Background()
+	e, ws := v.start(t, 3000)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				// Overlapping ranges: each event is sent by two workers.
+				assert.NoError(t, e.ConsumeLogs(ctx, logs("c", (w%4)*200+i*10, 10)))
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, e.Shutdown(ctx))
+	require.NoError(t, ws.Shutdown(ctx))
+	got := contents(t, v.archiveDir, "c")
+	seen := map[string]bool{}
+	for _, ev := range got {
+		require.False(t, seen[ev], "event %s archived twice", ev)
+		seen[ev] = true
+	}
+	require.Len(t, got, 800)
 }

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
+	"github.com/vigil-obs/vigil/internal/eventkey"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
@@ -20,20 +22,30 @@ type chunk struct {
 	data        []byte
 	events      int
 	first, last time.Time
-	keys        []string
+	keys        []eventkey.Key
+	keySet      map[eventkey.Key]struct{} // keys, for lookups
 }
 
-// eventKey identifies an audit event: (auditID, stage); "" for records that are not audit events.
-func eventKey(lr plog.LogRecord) string {
+// has reports whether key is in the chunk already.
+func (c *chunk) has(key eventkey.Key) bool {
+	_, ok := c.keySet[key]
+	return ok
+}
+
+// appendEventKey appends the identity of an audit event, "auditID/stage", to buf; ok is false
+// for records that are not audit events.
+func appendEventKey(buf []byte, lr plog.LogRecord) ([]byte, bool) {
 	id, ok1 := lr.Attributes().Get("k8s.audit.id")
 	stage, ok2 := lr.Attributes().Get("k8s.audit.stage")
 	if !ok1 || !ok2 {
-		return ""
+		return buf, false
 	}
-	return id.AsString() + "/" + stage.AsString()
+	buf = append(buf, id.AsString()...)
+	buf = append(buf, '/')
+	return append(buf, stage.AsString()...), true
 }
 
-// lineKey is eventKey for a staged NDJSON line.
+// lineKey is the identity of the event of a staged NDJSON line, "" when it has none.
 func lineKey(line []byte) string {
 	var ev struct {
 		AuditID string `json:"auditID"`
@@ -45,12 +57,16 @@ func lineKey(line []byte) string {
 	return ev.AuditID + "/" + ev.Stage
 }
 
-func (c *chunk) add(lr plog.LogRecord, key string) {
-	if key != "" {
+func (c *chunk) add(lr plog.LogRecord, key eventkey.Key, identified bool) {
+	if identified {
 		c.keys = append(c.keys, key)
+		if c.keySet == nil {
+			c.keySet = map[eventkey.Key]struct{}{}
+		}
+		c.keySet[key] = struct{}{}
 	}
 	body := lr.Body().AsString()
-	if body == "" || bytes.ContainsRune([]byte(body), '\n') {
+	if body == "" || strings.IndexByte(body, '\n') >= 0 {
 		// Not one JSON line (audit events always are): keep it as a JSON string so the object stays NDJSON.
 		b, _ := json.Marshal(body)
 		body = string(b)

@@ -1,6 +1,7 @@
 package opensearchexporter
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -25,6 +26,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/internal/jsonscan"
 )
 
 type osExporter struct {
@@ -33,6 +36,7 @@ type osExporter struct {
 	client *opensearch.Client
 
 	installed atomic.Bool
+	lastIndex atomic.Pointer[dayIndex]
 	dlMu      sync.Mutex
 
 	indexed, itemErrors, deadLettered, bulks metric.Int64Counter
@@ -125,19 +129,32 @@ func (e *osExporter) document(cluster string, lr plog.LogRecord) item {
 		ts = lr.ObservedTimestamp()
 	}
 	t := ts.AsTime().UTC()
-	body := []byte(lr.Body().AsString())
-	stamp, _ := json.Marshal(map[string]string{"@timestamp": t.Format(time.RFC3339Nano), "cluster": cluster})
-	var doc []byte
-	if len(body) > 1 && body[0] == '{' && json.Valid(body) {
-		// The event as sent, with @timestamp and cluster added in front.
-		doc = make([]byte, 0, len(body)+len(stamp))
-		doc = append(doc, stamp[:len(stamp)-1]...)
-		if len(body) > 2 {
-			doc = append(doc, ',')
+	body := lr.Body().AsString()
+	stamp := t.Format(time.RFC3339Nano)
+	// The event as sent, with @timestamp and cluster added in front (the keys in the order
+	// encoding/json would write them).
+	doc := make([]byte, 0, len(body)+len(stamp)+len(cluster)+32)
+	doc = append(doc, `{"@timestamp":`...)
+	doc = appendJSONString(doc, stamp)
+	doc = append(doc, `,"cluster":`...)
+	doc = appendJSONString(doc, cluster)
+	at := len(doc)
+	doc = append(doc, body...)
+	if src := doc[at:]; len(src) > 1 && src[0] == '{' && jsonscan.Valid(src) {
+		if bytes.IndexByte(src, '\n') >= 0 {
+			// A pretty-printed event: one bulk line must hold one document.
+			var c bytes.Buffer
+			_ = json.Compact(&c, src) // valid: cannot fail
+			doc = append(doc[:at], c.Bytes()...)
+			src = doc[at:]
 		}
-		doc = append(doc, body[1:]...)
+		if src[jsonscan.SkipSpace(src, 1)] == '}' { // {}
+			doc = append(doc[:at], '}')
+		} else {
+			src[0] = ','
+		}
 	} else {
-		m := map[string]any{"@timestamp": t.Format(time.RFC3339Nano), "cluster": cluster, "message": string(body)}
+		m := map[string]any{"@timestamp": stamp, "cluster": cluster, "message": body}
 		doc, _ = json.Marshal(m)
 	}
 	var id string
@@ -148,11 +165,41 @@ func (e *osExporter) document(cluster string, lr plog.LogRecord) item {
 	} else {
 		h := sha256.New()
 		h.Write([]byte(cluster))
-		h.Write([]byte(t.Format(time.RFC3339Nano)))
-		h.Write(body)
+		h.Write([]byte(stamp))
+		h.Write([]byte(body))
 		id = hex.EncodeToString(h.Sum(nil)[:16])
 	}
-	return item{index: e.cfg.IndexPrefix + "-" + t.Format("2006.01.02"), id: id, doc: doc}
+	return item{index: e.indexName(t), id: id, doc: doc}
+}
+
+// indexName is the daily index of t, remembered for the last day asked.
+func (e *osExporter) indexName(t time.Time) string {
+	y, m, d := t.Date()
+	day := y*10000 + int(m)*100 + d
+	if c := e.lastIndex.Load(); c != nil && c.day == day {
+		return c.name
+	}
+	name := e.cfg.IndexPrefix + "-" + t.Format("2006.01.02")
+	e.lastIndex.Store(&dayIndex{day: day, name: name})
+	return name
+}
+
+type dayIndex struct {
+	day  int
+	name string
+}
+
+// appendJSONString appends s as encoding/json writes a string (HTML characters escaped).
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func (e *osExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
@@ -220,11 +267,13 @@ type rejected struct {
 // bulk sends one bulk request and classifies the outcome: the items to re-send, or an error for
 // the whole request (retryable unless permanent).
 func (e *osExporter) bulk(ctx context.Context, items []item) ([]rejected, error) {
-	body := make([]byte, 0, len(items)*512)
+	size := 0
 	for _, it := range items {
-		action, _ := json.Marshal(map[string]any{"index": map[string]string{"_index": it.index, "_id": it.id}})
-		body = append(body, action...)
-		body = append(body, '\n')
+		size += len(it.doc) + len(it.index) + len(it.id) + 40
+	}
+	body := make([]byte, 0, size)
+	for _, it := range items {
+		body = appendAction(body, it)
 		body = append(body, it.doc...)
 		body = append(body, '\n')
 	}
@@ -297,6 +346,16 @@ func (e *osExporter) bulk(ctx context.Context, items []item) ([]rejected, error)
 			zap.String("reason", retry[0].reason))
 	}
 	return retry, nil
+}
+
+// appendAction appends the bulk action line of it, as encoding/json writes
+// {"index":{"_index":...,"_id":...}} (keys sorted).
+func appendAction(b []byte, it item) []byte {
+	b = append(b, `{"index":{"_id":`...)
+	b = appendJSONString(b, it.id)
+	b = append(b, `,"_index":`...)
+	b = appendJSONString(b, it.index)
+	return append(b, "}}\n"...)
 }
 
 func (e *osExporter) doNDJSON(ctx context.Context, body []byte) (int, []byte, error) {

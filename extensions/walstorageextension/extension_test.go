@@ -2,6 +2,7 @@ package walstorageextension
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -85,4 +86,72 @@ func TestConfigValidate(t *testing.T) {
 	require.ErrorContains(t, err, "segment_bytes: 10 is below the minimum of 4096")
 	cfg = &Config{Directory: "q", MaxBytes: 1 << 20, SegmentBytes: 1 << 19}
 	require.ErrorContains(t, cfg.Validate(), "segment_bytes: 524288 must be at most a quarter of max_bytes (1048576)")
+}
+
+func TestEnqueue(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Directory, cfg.MaxBytes, cfg.SegmentBytes = t.TempDir(), 16384, 4096
+	ext := start(t, cfg)
+	ctx := context.Background()
+	c, err := ext.GetClient(ctx, component.KindExporter, component.MustNewID("archive"), "archive")
+	require.NoError(t, err)
+	e, ok := c.(interface {
+		Enqueue(ops ...*storage.Operation) (func(context.Context) error, error)
+	})
+	require.True(t, ok, "walstorage clients offer Enqueue")
+
+	w1, err := e.Enqueue(storage.SetOperation("a", []byte("1")), storage.SetOperation("b", []byte("2")))
+	require.NoError(t, err)
+	w2, err := e.Enqueue(storage.SetOperation("a", []byte("3")), storage.DeleteOperation("b"))
+	require.NoError(t, err)
+	require.NoError(t, w2(ctx))
+	require.NoError(t, w1(ctx))
+	v, _ := c.Get(ctx, "a")
+	require.Equal(t, "3", string(v), "in the order enqueued")
+	v, _ = c.Get(ctx, "b")
+	require.Nil(t, v)
+
+	_, err = e.Enqueue(storage.GetOperation("a"))
+	require.ErrorContains(t, err, "only writes")
+
+	var last error
+	for i := 0; i < 100 && last == nil; i++ {
+		var wait func(context.Context) error
+		if wait, last = e.Enqueue(storage.SetOperation(strings.Repeat("k", i+1), make([]byte, 1000))); last == nil {
+			last = wait(ctx)
+		}
+	}
+	require.Equal(t, codes.ResourceExhausted, status.Code(last))
+}
+
+// Bookkeeping batches (with a Delete or a Get) return before their fsync; reads still see them,
+// and they are on disk after a restart.
+func TestBookkeepingIsReadAndKept(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Directory = t.TempDir()
+	ext := start(t, cfg)
+	ctx := context.Background()
+	c, err := ext.GetClient(ctx, component.KindExporter, component.MustNewID("opensearch"), "logs")
+	require.NoError(t, err)
+	require.NoError(t, c.Batch(ctx, storage.SetOperation("item", []byte("data")), storage.SetOperation("meta", []byte("w1"))))
+	for i := range 100 {
+		get := storage.GetOperation("item")
+		require.NoError(t, c.Batch(ctx, storage.SetOperation("meta", []byte(fmt.Sprint("r", i))), get))
+		require.Equal(t, "data", string(get.Value))
+		v, err := c.Get(ctx, "meta")
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprint("r", i), string(v), "a read sees the bookkeeping before it")
+	}
+	require.NoError(t, c.Batch(ctx, storage.SetOperation("meta", []byte("done")), storage.DeleteOperation("item")))
+	v, err := c.Get(ctx, "item")
+	require.NoError(t, err)
+	require.Nil(t, v)
+
+	require.NoError(t, ext.Shutdown(ctx))
+	c2, err := start(t, cfg).GetClient(ctx, component.KindExporter, component.MustNewID("opensearch"), "logs")
+	require.NoError(t, err)
+	v, _ = c2.Get(ctx, "meta")
+	require.Equal(t, "done", string(v))
+	v, _ = c2.Get(ctx, "item")
+	require.Nil(t, v)
 }

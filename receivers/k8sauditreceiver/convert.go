@@ -51,7 +51,10 @@ func toLogs(cluster string, events []Event, observed time.Time) plog.Logs {
 }
 
 func appendRecord(lr plog.LogRecord, e *Event, observed time.Time) {
-	lr.Body().SetStr(string(e.Raw))
+	if e.text == "" {
+		e.text = string(e.Raw)
+	}
+	lr.Body().SetStr(e.text)
 	ts := e.StageTimestamp
 	if ts.IsZero() {
 		ts = e.RequestReceivedTimestamp

@@ -19,6 +19,7 @@ const (
 // Event is one audit event: its JSON exactly as sent and the fields vigil indexes.
 type Event struct {
 	Raw                      []byte
+	text                     string // Raw as a string (it may share memory with other events')
 	AuditID                  string
 	Stage                    string
 	Level                    string
@@ -41,7 +42,13 @@ type Event struct {
 
 // Key identifies an event for de-duplication: one request yields several events with the same
 // auditID and different stages.
-func (e *Event) Key() string { return e.AuditID + "/" + e.Stage }
+func (e *Event) Key() string { return string(e.appendKey(nil)) }
+
+func (e *Event) appendKey(b []byte) []byte {
+	b = append(b, e.AuditID...)
+	b = append(b, '/')
+	return append(b, e.Stage...)
+}
 
 // Rejected is an event of the list that was not accepted, and why.
 type Rejected struct {
@@ -78,21 +85,25 @@ type fields struct {
 		Username string   `json:"username"`
 		Groups   []string `json:"groups"`
 	} `json:"user"`
-	SourceIPs []string `json:"sourceIPs"`
-	UserAgent string   `json:"userAgent"`
-	ObjectRef *struct {
-		Resource    string `json:"resource"`
-		Namespace   string `json:"namespace"`
-		Name        string `json:"name"`
-		APIGroup    string `json:"apiGroup"`
-		APIVersion  string `json:"apiVersion"`
-		Subresource string `json:"subresource"`
-	} `json:"objectRef"`
-	ResponseStatus *struct {
-		Code int32 `json:"code"`
-	} `json:"responseStatus"`
-	RequestReceivedTimestamp time.Time `json:"requestReceivedTimestamp"`
-	StageTimestamp           time.Time `json:"stageTimestamp"`
+	SourceIPs                []string        `json:"sourceIPs"`
+	UserAgent                string          `json:"userAgent"`
+	ObjectRef                *objectRef      `json:"objectRef"`
+	ResponseStatus           *responseStatus `json:"responseStatus"`
+	RequestReceivedTimestamp time.Time       `json:"requestReceivedTimestamp"`
+	StageTimestamp           time.Time       `json:"stageTimestamp"`
+}
+
+type objectRef struct {
+	Resource    string `json:"resource"`
+	Namespace   string `json:"namespace"`
+	Name        string `json:"name"`
+	APIGroup    string `json:"apiGroup"`
+	APIVersion  string `json:"apiVersion"`
+	Subresource string `json:"subresource"`
+}
+
+type responseStatus struct {
+	Code int32 `json:"code"`
 }
 
 const (
@@ -104,7 +115,18 @@ const (
 // EventList returns a *DecodeError naming the problem. Otherwise every item is decoded on its
 // own: good items are returned, bad ones (too large, not an object, without auditID or stage)
 // are listed in rejected and do not affect the others. Decode never panics on input.
+//
+// What it returns is defined by encoding/json (decodeSlow); the usual shapes take a one-pass
+// fast path that gives the same answer (fastdecode.go).
 func Decode(body []byte, limits Limits) (events []Event, rejected []Rejected, err error) {
+	if events, rejected, ok := decodeFast(body, limits); ok {
+		return events, rejected, nil
+	}
+	return decodeSlow(body, limits)
+}
+
+// decodeSlow is Decode with encoding/json.
+func decodeSlow(body []byte, limits Limits) (events []Event, rejected []Rejected, err error) {
 	var list eventList
 	if err := json.Unmarshal(body, &list); err != nil {
 		return nil, nil, &DecodeError{Msg: "cannot decode the request body as an audit EventList: " + describeJSONError(body, err)}
@@ -136,6 +158,13 @@ func decodeEvent(i int, raw json.RawMessage, limits Limits) (Event, *Rejected) {
 		return Event{}, &Rejected{Index: i, AuditID: peekAuditID(raw), Reason: ReasonMalformed,
 			Message: "cannot decode event: " + describeJSONError(raw, err)}
 	}
+	raw = compactRaw(raw)
+	return eventOf(i, raw, string(raw), &f)
+}
+
+// eventOf makes the event of item i from its bytes (text: the same as a string) and fields, or
+// rejects it.
+func eventOf(i int, raw []byte, text string, f *fields) (Event, *Rejected) {
 	if f.AuditID == "" {
 		return Event{}, &Rejected{Index: i, Reason: ReasonMissingAuditID, Message: "event has no auditID"}
 	}
@@ -143,7 +172,7 @@ func decodeEvent(i int, raw json.RawMessage, limits Limits) (Event, *Rejected) {
 		return Event{}, &Rejected{Index: i, AuditID: f.AuditID, Reason: ReasonMissingStage, Message: "event has no stage"}
 	}
 	ev := Event{
-		Raw: compactRaw(raw), AuditID: f.AuditID, Stage: f.Stage, Level: f.Level, Verb: f.Verb, RequestURI: f.RequestURI,
+		Raw: raw, text: text, AuditID: f.AuditID, Stage: f.Stage, Level: f.Level, Verb: f.Verb, RequestURI: f.RequestURI,
 		Username: f.User.Username, Groups: f.User.Groups, SourceIPs: f.SourceIPs, UserAgent: f.UserAgent,
 		RequestReceivedTimestamp: f.RequestReceivedTimestamp, StageTimestamp: f.StageTimestamp,
 	}
@@ -159,7 +188,7 @@ func decodeEvent(i int, raw json.RawMessage, limits Limits) (Event, *Rejected) {
 
 // compactRaw returns the item's own bytes, trimmed of the list's surrounding whitespace, in a
 // slice of its own (the request body is not retained).
-func compactRaw(raw json.RawMessage) []byte {
+func compactRaw(raw []byte) []byte {
 	return bytes.Clone(bytes.TrimSpace(raw))
 }
 

@@ -3,6 +3,7 @@ package k8sauditreceiver
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,13 +123,46 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// benchBatch is an EventList of 400 events of 1–2.5 KB, shaped like benchmarks/auditpath's.
+func benchBatch() []byte {
+	var b strings.Builder
+	b.WriteString(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[`)
+	for i := range 400 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"%016x-4f0e-9a41-5d0c9e2b7a10",`+
+			`"stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods/web-%d?limit=500\u0026watch=true","verb":"get",`+
+			`"user":{"username":"system:serviceaccount:team-%d:deployer","groups":["system:serviceaccounts","system:authenticated"]},`+
+			`"sourceIPs":["10.0.%d.7"],"userAgent":"kube-controller-manager/v1.31.2 (linux/amd64) kubernetes/5864a46/%s",`+
+			`"objectRef":{"resource":"pods","namespace":"shop","name":"web-%d","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},`+
+			`"requestReceivedTimestamp":"2026-11-22T10:15:03.120456Z","stageTimestamp":"2026-11-22T10:15:03.131822Z",`+
+			`"annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC: allowed by ClusterRoleBinding \"system:controller\""}}`,
+			i, i, i%40, i%250, strings.Repeat("x", (i*37)%1500), i)
+	}
+	b.WriteString("]}")
+	return []byte(b.String())
+}
+
+// BenchmarkDecode compares Decode (its fast path) with the encoding/json path it replaces.
 func BenchmarkDecode(b *testing.B) {
-	body := readEventList(b)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if _, _, err := Decode(body, Limits{MaxEventBytes: 1 << 20}); err != nil {
-			b.Fatal(err)
+	for _, body := range []struct {
+		name string
+		b    []byte
+	}{{"testdata", readEventList(b)}, {"batch400", benchBatch()}} {
+		for _, dec := range []struct {
+			name string
+			fn   func([]byte, Limits) ([]Event, []Rejected, error)
+		}{{"fast", Decode}, {"encoding_json", decodeSlow}} {
+			b.Run(body.name+"/"+dec.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(body.b)))
+				for b.Loop() {
+					if _, rej, err := dec.fn(body.b, Limits{MaxEventBytes: 1 << 20}); err != nil || len(rej) > 0 {
+						b.Fatal(err, rej)
+					}
+				}
+			})
 		}
 	}
 }

@@ -3,9 +3,12 @@ package k8sauditreceiver
 import (
 	"sync"
 	"time"
+
+	"github.com/vigil-obs/vigil/internal/eventkey"
 )
 
-// dedup remembers the keys of events stored in the last window, so that an event the apiserver
+// dedup remembers the keys of events stored in the last window (as eventkey.Keys: no pointers
+// for the garbage collector to scan), so that an event the apiserver
 // re-sends is stored once. It keeps two generations of keys and rotates them every window, so a
 // key is remembered for at least one window and at most two; maxKeys bounds the memory (reached,
 // the older generation is dropped early). Safe for concurrent use.
@@ -14,14 +17,15 @@ type dedup struct {
 	maxKeys int
 	now     func() time.Time
 
+	keys      eventkey.Hasher
 	mu        sync.Mutex
-	cur, prev map[string]struct{}
+	cur, prev map[eventkey.Key]struct{}
 	rotated   time.Time
 }
 
 func newDedup(window time.Duration, maxKeys int, now func() time.Time) *dedup {
-	return &dedup{window: window, maxKeys: maxKeys, now: now,
-		cur: map[string]struct{}{}, prev: map[string]struct{}{}, rotated: now()}
+	return &dedup{window: window, maxKeys: maxKeys, now: now, keys: eventkey.NewHasher(),
+		cur: map[eventkey.Key]struct{}{}, prev: map[eventkey.Key]struct{}{}, rotated: now()}
 }
 
 // filter returns the events whose keys were not stored within the window, and how many were dropped.
@@ -33,16 +37,18 @@ func (d *dedup) filter(events []Event) ([]Event, int) {
 	defer d.mu.Unlock()
 	d.rotateLocked()
 	kept := events[:0:0]
-	seen := map[string]struct{}{}
+	seen := make(map[eventkey.Key]struct{}, len(events)) // the same event twice in one list
+	var buf []byte
 	for _, e := range events {
-		k := e.Key()
+		buf = e.appendKey(buf[:0])
+		k := d.keys.Bytes(buf)
 		if _, ok := d.cur[k]; ok {
 			continue
 		}
 		if _, ok := d.prev[k]; ok {
 			continue
 		}
-		if _, ok := seen[k]; ok { // the same event twice in one list
+		if _, ok := seen[k]; ok {
 			continue
 		}
 		seen[k] = struct{}{}
@@ -60,11 +66,13 @@ func (d *dedup) remember(events []Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rotateLocked()
+	var buf []byte
 	for _, e := range events {
 		if len(d.cur) >= d.maxKeys {
-			d.prev, d.cur, d.rotated = d.cur, make(map[string]struct{}, len(d.cur)), d.now()
+			d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]struct{}, len(d.cur)), d.now()
 		}
-		d.cur[e.Key()] = struct{}{}
+		buf = e.appendKey(buf[:0])
+		d.cur[d.keys.Bytes(buf)] = struct{}{}
 	}
 }
 
@@ -72,8 +80,8 @@ func (d *dedup) rotateLocked() {
 	now := d.now()
 	switch {
 	case now.Sub(d.rotated) >= 2*d.window:
-		d.prev, d.cur, d.rotated = map[string]struct{}{}, map[string]struct{}{}, now
+		d.prev, d.cur, d.rotated = map[eventkey.Key]struct{}{}, map[eventkey.Key]struct{}{}, now
 	case now.Sub(d.rotated) >= d.window:
-		d.prev, d.cur, d.rotated = d.cur, make(map[string]struct{}, len(d.cur)), now
+		d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]struct{}, len(d.cur)), now
 	}
 }

@@ -44,9 +44,10 @@ func (l *Log) commit(reqs []*request) error {
 	}
 	buf := l.buf[:0]
 	starts := make([]int, len(reqs))
+	valueOffsets := make([][]int, len(reqs))
 	for i, r := range reqs {
 		starts[i] = len(buf)
-		buf, _ = encodeBatch(buf, r.ops)
+		buf, valueOffsets[i] = encodeBatch(buf, r.ops)
 	}
 	l.buf = buf
 	active := l.segs[l.order[len(l.order)-1]]
@@ -67,17 +68,10 @@ func (l *Log) commit(reqs []*request) error {
 			return l.failed
 		}
 	}
-	for i := range reqs {
-		end := len(buf)
-		if i+1 < len(reqs) {
-			end = starts[i+1]
+	for i, r := range reqs { // the index from what was encoded: no need to decode it back
+		for j, op := range r.ops {
+			l.applyOp(active.id, active.size+int64(starts[i]), op.Key, op.Delete, valueOffsets[i][j], len(op.Value))
 		}
-		ops, _, err := decodeBatch(buf[starts[i]:end])
-		if err != nil { // cannot happen: we encoded it
-			l.failed = fmt.Errorf("durable queue stopped: %w", err)
-			return l.failed
-		}
-		l.applyIndex(active.id, active.size+int64(starts[i]), ops)
 	}
 	active.size += int64(len(buf))
 	l.disk += int64(len(buf))

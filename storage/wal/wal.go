@@ -152,18 +152,23 @@ func (l *Log) replay() error {
 // applyIndex records decoded ops of the record at (seg, off). Caller holds mu (or is replaying).
 func (l *Log) applyIndex(seg uint64, off int64, ops []decodedOp) {
 	for _, op := range ops {
-		if old, ok := l.index[op.key]; ok {
-			if s := l.segs[old.seg]; s != nil {
-				s.live -= old.n
-			}
-		}
-		if op.delete {
-			delete(l.index, op.key)
-			continue
-		}
-		l.index[op.key] = loc{seg: seg, off: off + int64(op.valueOff), n: int64(op.valueLen)}
-		l.segs[seg].live += int64(op.valueLen)
+		l.applyOp(seg, off, op.key, op.delete, op.valueOff, op.valueLen)
 	}
+}
+
+// applyOp records one op of the record at (seg, off); valueOff is relative to the record.
+func (l *Log) applyOp(seg uint64, off int64, key string, del bool, valueOff, valueLen int) {
+	if old, ok := l.index[key]; ok {
+		if s := l.segs[old.seg]; s != nil {
+			s.live -= old.n
+		}
+	}
+	if del {
+		delete(l.index, key)
+		return
+	}
+	l.index[key] = loc{seg: seg, off: off + int64(valueOff), n: int64(valueLen)}
+	l.segs[seg].live += int64(valueLen)
 }
 
 func (l *Log) newSegment(id uint64) error {
@@ -207,25 +212,40 @@ func (l *Log) Get(key string) ([]byte, error) {
 // Apply makes ops durable, in order, as one atomic batch: after a crash either all of them or
 // none are there. It returns after the fsync, or ErrFull, ErrClosed, or the write error.
 func (l *Log) Apply(ctx context.Context, ops []Op) error {
+	p, err := l.Enqueue(ops)
+	if err != nil {
+		return err
+	}
+	return p.Wait(ctx)
+}
+
+// Pending is a batch handed to the log by Enqueue.
+type Pending struct{ req *request }
+
+// Enqueue hands ops to the log as one atomic batch and returns without waiting for it to be
+// written: Wait does. Batches are written in the order they were enqueued, and one is durable
+// only once every batch enqueued before it is. It returns ErrFull, ErrClosed or a size error
+// without enqueuing anything. Until the batch is written, Get does not see it.
+func (l *Log) Enqueue(ops []Op) (Pending, error) {
 	if len(ops) == 0 {
-		return nil
+		return Pending{}, nil
 	}
 	if size := batchSize(ops); size > maxBatchBytes {
-		return fmt.Errorf("cannot store a batch of %d bytes: over the limit of %d bytes per batch", size, maxBatchBytes)
+		return Pending{}, fmt.Errorf("cannot store a batch of %d bytes: over the limit of %d bytes per batch", size, maxBatchBytes)
 	}
 	if l.opts.MaxBytes > 0 && !hasDelete(ops) {
 		l.mu.RLock()
 		full := l.disk >= l.opts.MaxBytes && l.createsKey(ops)
 		l.mu.RUnlock()
 		if full {
-			return fmt.Errorf("%w: %d bytes on disk, limit %d bytes (max_bytes)", ErrFull, l.DiskBytes(), l.opts.MaxBytes)
+			return Pending{}, fmt.Errorf("%w: %d bytes on disk, limit %d bytes (max_bytes)", ErrFull, l.DiskBytes(), l.opts.MaxBytes)
 		}
 	}
 	req := &request{ops: ops, done: make(chan error, 1)}
 	l.qmu.Lock()
 	if l.closed {
 		l.qmu.Unlock()
-		return ErrClosed
+		return Pending{}, ErrClosed
 	}
 	l.pending = append(l.pending, req)
 	l.qmu.Unlock()
@@ -233,11 +253,28 @@ func (l *Log) Apply(ctx context.Context, ops []Op) error {
 	case l.wake <- struct{}{}:
 	default:
 	}
+	return Pending{req: req}, nil
+}
+
+// Done reports whether the batch has been written (or failed), without blocking.
+func (p Pending) Done() bool {
+	if p.req == nil {
+		return true
+	}
+	return len(p.req.done) > 0
+}
+
+// Wait blocks until the batch is durable (fsync) and returns the write error, if any. When ctx
+// ends first it returns ctx.Err(): the batch may still be written, the outcome is unknown.
+func (p Pending) Wait(ctx context.Context) error {
+	if p.req == nil {
+		return nil
+	}
 	select {
-	case err := <-req.done:
+	case err := <-p.req.done:
+		p.req.done <- err // for a second Wait
 		return err
 	case <-ctx.Done():
-		// The batch may still be written; the caller must treat the outcome as unknown.
 		return ctx.Err()
 	}
 }

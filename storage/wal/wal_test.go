@@ -50,6 +50,15 @@ func TestSetGetDeleteAndReopen(t *testing.T) {
 	v, err = l.Get("b")
 	require.NoError(t, err)
 	require.Nil(t, v)
+	live := func(l *Log) map[uint64]int64 {
+		out := map[uint64]int64{}
+		for id, s := range l.segs {
+			out[id] = s.live
+		}
+		return out
+	}
+	written := live(l)
+	require.Equal(t, map[uint64]int64{1: 1}, written, "live bytes: a=3 and c= (b deleted, a overwritten)")
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close(), "Close is idempotent")
 	require.ErrorIs(t, l.Apply(ctx, []Op{set("x", "y")}), ErrClosed)
@@ -62,6 +71,7 @@ func TestSetGetDeleteAndReopen(t *testing.T) {
 	v, _ = l2.Get("c")
 	require.NotNil(t, v)
 	require.Equal(t, 2, l2.Len())
+	require.Equal(t, written, live(l2), "the index built while writing is the one replay builds")
 }
 
 func TestTornTailIsCut(t *testing.T) {
@@ -281,4 +291,29 @@ func BenchmarkApplyParallel(b *testing.B) {
 			b.ReportMetric(float64(st.Batches)/float64(max(st.Commits, 1)), "batches/fsync")
 		})
 	}
+}
+
+func TestEnqueueKeepsOrder(t *testing.T) {
+	l := open(t, t.TempDir(), Options{})
+	ctx := context.Background()
+	var pending []Pending
+	for i := range 50 {
+		p, err := l.Enqueue([]Op{set("k", strconv.Itoa(i)), set("k"+strconv.Itoa(i), "x")})
+		require.NoError(t, err)
+		pending = append(pending, p)
+	}
+	// The last one durable means all before it are.
+	require.NoError(t, pending[len(pending)-1].Wait(ctx))
+	v, err := l.Get("k")
+	require.NoError(t, err)
+	require.Equal(t, "49", string(v), "batches are applied in the order they were enqueued")
+	for i, p := range pending {
+		require.NoError(t, p.Wait(ctx))
+		require.NoError(t, p.Wait(ctx), "Wait can be called again")
+		v, _ := l.Get("k" + strconv.Itoa(i))
+		require.Equal(t, "x", string(v))
+	}
+	require.NoError(t, l.Close())
+	_, err = l.Enqueue([]Op{set("x", "y")})
+	require.ErrorIs(t, err, ErrClosed)
 }

@@ -1,0 +1,74 @@
+package k8sauditreceiver
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// agreementCases are bodies on which the fast path must give what encoding/json gives: the usual
+// shapes, and every shape it hands over to encoding/json.
+var agreementCases = []string{
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[]}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"Panic","user":{"username":"u","groups":[]},"sourceIPs":["1.2.3.4","::1"]}]}`,
+	` { "items" : [ { "auditID" : "a" , "stage" : "ResponseComplete" , "objectRef" : { "resource" : "pods" , "subresource" : "log" } } ] , "kind" : "EventList" , "apiVersion" : "audit.k8s.io/v1" } `,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a\u0026b","stage":"x","requestURI":"/api?a=1\u0026b=2","userAgent":"héllo \ud83d\ude00"}]}`,
+	"{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"items\":[{\"auditID\":\"a\",\"stage\":\"x\",\"verb\":\"\xff\xfe\"}]}",
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","responseStatus":{"code":201,"metadata":{}},"stageTimestamp":"2026-11-22T10:15:03.131822Z","requestReceivedTimestamp":"2026-11-22T10:15:03+02:00"}]}`,
+	// Handed to encoding/json, item by item.
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[null,1,"x",[],{},{"auditID":7,"stage":"x"},{"auditID":"a","stage":null},{"auditID":"b","stage":"x","user":null}]}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","AuditID":"b","stage":"x"},{"auditID":"a","auditID":"b","stage":"x"},{"AUDITID":"c","STAGE":"d"}]}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","responseStatus":{"code":1.5}},{"auditID":"a","stage":"y","responseStatus":{"code":3000000000}},{"auditID":"a","stage":"z","responseStatus":{"code":"200"}},{"auditID":"a","stage":"w","responseStatus":null}]}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","stageTimestamp":"yesterday"},{"auditID":"a","stage":"y","stageTimestamp":null},{"auditID":"a","stage":"z","stageTimestamp":5}]}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","user":{"groups":["a",null]}},{"auditID":"a","stage":"y","sourceIPs":"1.2.3.4"},{"auditID":"a","stage":"z","objectRef":{"Name":"n"}}]}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","requestObject":"` + strings.Repeat("y", 300) + `"},{"a\u0075ditID":"b","stage":"x"},{"ſtage":"x","auditID":"k"}]}`,
+	// Handed to encoding/json as a whole.
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":null}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1"}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","Items":[{"auditID":"a","stage":"x"}]}`,
+	`{"kind":"EventList","kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[]}`,
+	`{"kind":"Event","apiVersion":"audit.k8s.io/v1","items":[]}`, `{"kind":"EventList","apiVersion":"audit.k8s.io/v1beta1"}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x"}]}x`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x"},]}`,
+	`{"kind":5,"apiVersion":"audit.k8s.io/v1","items":[]}`, `[]`, `null`, ``, `{`, `{"items":{}}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `]}`,
+}
+
+func requireSameDecode(t *testing.T, body []byte, limits Limits) {
+	t.Helper()
+	fastEvents, fastRejected, fastOK := decodeFast(body, limits)
+	slowEvents, slowRejected, slowErr := decodeSlow(body, limits)
+	if !fastOK {
+		return // Decode answers with decodeSlow
+	}
+	require.NoError(t, slowErr, "the fast path accepted a body that encoding/json refuses: %q", body)
+	require.Equal(t, slowEvents, fastEvents, "events of %q", body)
+	require.Equal(t, slowRejected, fastRejected, "rejections of %q", body)
+}
+
+func TestDecodeFastAgreesWithEncodingJSON(t *testing.T) {
+	cases := append([]string{string(readEventList(t)), string(benchBatch())}, agreementCases...)
+	for i, c := range cases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			requireSameDecode(t, []byte(c), Limits{MaxEventBytes: 200})
+			requireSameDecode(t, []byte(c), Limits{MaxEventBytes: 1 << 20})
+		})
+	}
+	// The usual shapes do take the fast path (a benchmark would show it too, this says which).
+	for _, body := range [][]byte{readEventList(t), benchBatch()} {
+		_, _, ok := decodeFast(body, Limits{MaxEventBytes: 1 << 20})
+		require.True(t, ok)
+	}
+}
+
+func FuzzDecodeAgrees(f *testing.F) {
+	f.Add(readEventList(f))
+	for _, c := range agreementCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		requireSameDecode(t, body, Limits{MaxEventBytes: 600})
+	})
+}
