@@ -11,6 +11,8 @@ import (
 
 	"github.com/buger/jsonparser"
 	gojson "github.com/goccy/go-json"
+
+	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
 // The fast path of Decode: the body's syntax is checked by go-json's Valid (the same grammar
@@ -35,7 +37,7 @@ func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected
 	var kind, apiVersion string
 	var seen uint8
 	err := jsonparser.ObjectEach(body, func(key, value []byte, typ jsonparser.ValueType, end int) error {
-		at := objectValueAt(value, typ, end)
+		at := jsonspan.ObjectValueStart(value, typ, end)
 		if !plainKey(body, key, at) {
 			return errUnusual
 		}
@@ -83,7 +85,7 @@ func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected
 func readItems(body []byte, text string, items []byte, at int, limits Limits) (events []Event, rejected []Rejected, ok bool) {
 	events = make([]Event, 0, len(items)/1024+1)
 	r := reader{b: body, s: text}
-	i := skipSpace(items, 1)
+	i := jsonspan.SkipSpace(items, 1)
 	if items[i] == ']' {
 		return events, nil, true
 	}
@@ -114,64 +116,18 @@ func readItems(body []byte, text string, items []byte, at int, limits Limits) (e
 		} else {
 			events = append(events, ev)
 		}
-		i = skipSpace(items, end-at)
+		i = jsonspan.SkipSpace(items, end-at)
 		if items[i] == ']' { // valid JSON: ']' or ','
 			return events, rejected, true
 		}
-		i = skipSpace(items, i+1)
+		i = jsonspan.SkipSpace(items, i+1)
 	}
 }
 
-// skipSpace returns the index of the first byte at or after i that is not JSON whitespace.
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-// Where the values jsonparser hands to callbacks are. It gives a string without its quotes; the
-// offset it gives an ObjectEach callback is the end of the value, the one it gives an ArrayEach
-// callback the start of the value (of a string: one byte after the start of its characters).
-
-// rawLen is the length of the value's JSON text.
-func rawLen(v []byte, typ jsonparser.ValueType) int {
-	if typ == jsonparser.String {
-		return len(v) + 2
-	}
-	return len(v)
-}
-
-// objectValueAt is the start of the JSON text of a value given to an ObjectEach callback.
-func objectValueAt(v []byte, typ jsonparser.ValueType, end int) int {
-	return end - rawLen(v, typ)
-}
-
-// arrayValueAt is the start of the JSON text of a value given to an ArrayEach callback.
-func arrayValueAt(typ jsonparser.ValueType, offset int) int {
-	if typ == jsonparser.String {
-		return offset - 2
-	}
-	return offset
-}
-
-// plainKey reports that the key jsonparser gave for the value at data[at:] is the key's text in
-// data — jsonparser hands a key with escapes unescaped, in a buffer of its own — and holds no
-// bytes outside ASCII.
+// plainKey reports that the key jsonparser gave for the value at data[at:] has neither escapes
+// nor bytes outside ASCII.
 func plainKey(data, key []byte, at int) bool {
-	j := at - 1
-	for j >= 0 && isSpace(data[j]) {
-		j--
-	}
-	j-- // ':'
-	for j >= 0 && isSpace(data[j]) {
-		j--
-	}
-	p := j - len(key) // j: the key's closing quote
-	if p < 1 || !plain(key) {
-		return false
-	}
-	return len(key) == 0 || &data[p] == &key[0]
+	return plain(key) && jsonspan.RawKey(data, key, at)
 }
 
 // unchanged reports that encoding/json decodes the characters b of a string (valid JSON, without
@@ -179,8 +135,6 @@ func plainKey(data, key []byte, at int) bool {
 func unchanged(b []byte) bool {
 	return bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b)
 }
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // plain reports that the bytes of a string (without its quotes) hold neither escapes nor bytes
 // outside ASCII: they are the string as encoding/json would decode it.
@@ -232,7 +186,7 @@ func (r *reader) object(obj []byte, typ jsonparser.ValueType, at int, known []st
 	last := at + 1 // the end of the last value
 	err := jsonparser.ObjectEach(obj, func(key, v []byte, typ jsonparser.ValueType, end int) error {
 		last = at + end
-		vAt := at + objectValueAt(v, typ, end)
+		vAt := at + jsonspan.ObjectValueStart(v, typ, end)
 		if !plainKey(r.b, key, vAt) {
 			return errUnusual
 		}
@@ -261,7 +215,7 @@ func (r *reader) object(obj []byte, typ jsonparser.ValueType, at int, known []st
 	if err != nil {
 		return 0, false
 	}
-	return skipSpace(r.b, last) + 1, true // valid JSON: '}' follows
+	return jsonspan.SkipSpace(r.b, last) + 1, true // valid JSON: '}' follows
 }
 
 // objectOK is object without the end.
@@ -292,7 +246,7 @@ func (r *reader) strs(v []byte, typ jsonparser.ValueType, at int, dst *[]string)
 	good := true
 	_, err := jsonparser.ArrayEach(v, func(e []byte, typ jsonparser.ValueType, offset int, _ error) {
 		var s string
-		if good = good && r.str(e, typ, at+arrayValueAt(typ, offset), &s); good {
+		if good = good && r.str(e, typ, at+jsonspan.ArrayValueStart(typ, offset), &s); good {
 			out = append(out, s)
 		}
 	})
