@@ -6,6 +6,7 @@ require (
 	github.com/bits-and-blooms/bloom/v3 v3.7.1
 	github.com/buger/jsonparser v1.1.2
 	github.com/go-kit/log v0.2.1
+	github.com/goccy/go-json v0.12.0
 	github.com/gorilla/mux v1.8.1
 	github.com/grafana/loki/v3 v3.7.8
 	github.com/klauspost/compress v1.20.0

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 	"go.opentelemetry.io/collector/component"
@@ -27,7 +28,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/vigil-obs/vigil/internal/jsonscan"
+	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
 type osExporter struct {
@@ -140,7 +141,7 @@ func (e *osExporter) document(cluster string, lr plog.LogRecord) item {
 	doc = appendJSONString(doc, cluster)
 	at := len(doc)
 	doc = append(doc, body...)
-	if src := doc[at:]; len(src) > 1 && src[0] == '{' && jsonscan.Valid(src) {
+	if src := doc[at:]; len(src) > 1 && src[0] == '{' && gojson.Valid(src) {
 		if bytes.IndexByte(src, '\n') >= 0 {
 			// A pretty-printed event: one bulk line must hold one document.
 			var c bytes.Buffer
@@ -148,7 +149,7 @@ func (e *osExporter) document(cluster string, lr plog.LogRecord) item {
 			doc = append(doc[:at], c.Bytes()...)
 			src = doc[at:]
 		}
-		if src[jsonscan.SkipSpace(src, 1)] == '}' { // {}
+		if src[jsonspan.SkipSpace(src, 1)] == '}' { // {}
 			doc = append(doc[:at], '}')
 		} else {
 			src[0] = ','

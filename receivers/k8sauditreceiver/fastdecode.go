@@ -1,170 +1,150 @@
 package k8sauditreceiver
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
-	"github.com/vigil-obs/vigil/internal/jsonscan"
+	"github.com/buger/jsonparser"
+	gojson "github.com/goccy/go-json"
+
+	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
-// The fast path of Decode: one pass over the body that checks its syntax (jsonscan, the same
-// grammar as encoding/json) and reads the fields vigil indexes straight from the bytes. It takes
-// only the shapes it is sure of — the ones the kube-apiserver sends. Anything else goes to the
-// encoding/json path, which stays the definition of what Decode returns: a body that is not
-// valid JSON or whose list fields are unusual (decodeSlow), or one item with a field of an
-// unexpected type, null, repeated, or a key that encoding/json would match case-insensitively
-// (decodeEvent). FuzzDecodeAgrees checks that both paths give the same answer.
+// The fast path of Decode: the body's syntax is checked by go-json's Valid (the same grammar
+// and nesting limit as encoding/json), then jsonparser walks it and the fields vigil indexes are
+// read straight from the bytes. It takes only the shapes it is sure of — the ones the
+// kube-apiserver sends. Anything else goes to the encoding/json path, which stays the definition
+// of what Decode returns: a body that is not valid JSON or whose list fields are unusual
+// (decodeSlow), or one item with a field of an unexpected type, null, repeated, or a key that
+// encoding/json would match case-insensitively (decodeEvent). FuzzDecodeAgrees checks that both
+// paths give the same answer.
+
+// errUnusual stops a jsonparser walk: the shape is left to encoding/json.
+var errUnusual = errors.New("unusual shape")
 
 // decodeFast returns ok=false when the whole body must go to decodeSlow.
 func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected, ok bool) {
-	i := jsonscan.SkipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
-		return nil, nil, false
+	if !gojson.Valid(body) {
+		return nil, nil, false // decodeSlow words the answer
 	}
 	// The events' strings (body, attributes) are substrings of text: one copy of the body.
 	text := string(body)
 	var kind, apiVersion string
 	var seen uint8
-	i = jsonscan.SkipSpace(body, i+1)
-	if i < len(body) && body[i] == '}' {
-		i++
-	} else {
-		for {
-			key, next, plain, good := scanKey(body, i)
-			if !good || !plain {
-				return nil, nil, false
-			}
-			i = next
-			var bit uint8
-			switch string(key) {
-			case "kind", "apiVersion":
-				end, plainV, good := stringValue(body, i)
-				if !good || !plainV {
-					return nil, nil, false
-				}
-				v := text[i+1 : end-1]
-				if string(key) == "kind" {
-					kind, bit = v, 1
-				} else {
-					apiVersion, bit = v, 2
-				}
-				i = end
-			case "items":
-				if events, rejected, i, ok = readItems(body, text, i, limits); !ok {
-					return nil, nil, false
-				}
-				bit = 4
-			default:
-				if foldsTo(key, "kind", "apiVersion", "items") {
-					return nil, nil, false
-				}
-				end, good := jsonscan.SkipValue(body, i, 1)
-				if !good {
-					return nil, nil, false
-				}
-				i = end
-			}
-			if seen&bit != 0 {
-				return nil, nil, false
-			}
-			seen |= bit
-			i = jsonscan.SkipSpace(body, i)
-			if i >= len(body) {
-				return nil, nil, false
-			}
-			if body[i] == '}' {
-				i++
-				break
-			}
-			if body[i] != ',' {
-				return nil, nil, false
-			}
-			i = jsonscan.SkipSpace(body, i+1)
+	err := jsonparser.ObjectEach(body, func(key, value []byte, typ jsonparser.ValueType, end int) error {
+		at := jsonspan.ObjectValueStart(value, typ, end)
+		if !plainKey(body, key, at) {
+			return errUnusual
 		}
-	}
-	if jsonscan.SkipSpace(body, i) != len(body) || kind != wantKind || apiVersion != wantAPIVersion || seen&4 == 0 {
-		return nil, nil, false // not valid, or not an EventList with items: decodeSlow words the answer
+		var bit uint8
+		switch string(key) {
+		case "kind", "apiVersion":
+			if typ != jsonparser.String || !plain(value) {
+				return errUnusual
+			}
+			v := text[at+1 : at+1+len(value)]
+			if string(key) == "kind" {
+				kind, bit = v, 1
+			} else {
+				apiVersion, bit = v, 2
+			}
+		case "items":
+			if typ != jsonparser.Array {
+				return errUnusual
+			}
+			var good bool
+			if events, rejected, good = readItems(body, text, value, at, limits); !good {
+				return errUnusual
+			}
+			bit = 4
+		default:
+			if foldsTo(key, "kind", "apiVersion", "items") {
+				return errUnusual
+			}
+		}
+		if seen&bit != 0 {
+			return errUnusual
+		}
+		seen |= bit
+		return nil
+	})
+	if err != nil || kind != wantKind || apiVersion != wantAPIVersion || seen&4 == 0 {
+		return nil, nil, false // not an EventList with items: decodeSlow words the answer
 	}
 	return events, rejected, true
 }
 
-// readItems reads the items array that starts at body[i] and returns the index after it.
-func readItems(body []byte, text string, i int, limits Limits) (events []Event, rejected []Rejected, next int, ok bool) {
-	if i >= len(body) || body[i] != '[' {
-		return nil, nil, i, false
-	}
-	events = make([]Event, 0, len(body)/1024+1)
-	i = jsonscan.SkipSpace(body, i+1)
-	if i < len(body) && body[i] == ']' {
-		return events, nil, i + 1, true
+// readItems reads the items array, a valid JSON array at body[at:]. It steps from item to item
+// itself rather than with jsonparser.ArrayEach, which would scan each item once more to find its
+// end: an item read by readEvent ends where its object does.
+func readItems(body []byte, text string, items []byte, at int, limits Limits) (events []Event, rejected []Rejected, ok bool) {
+	events = make([]Event, 0, len(items)/1024+1)
+	r := reader{b: body, s: text}
+	i := jsonspan.SkipSpace(items, 1)
+	if items[i] == ']' {
+		return events, nil, true
 	}
 	for n := 0; ; n++ {
-		r := reader{b: body, s: text, i: i}
 		var f fields
-		good := readEvent(&r, &f)
-		end := r.i
+		end, good := -1, false
+		if items[i] == '{' {
+			end, good = readEvent(&r, items[i:], at+i, &f)
+		}
 		if !good {
-			// Not a shape the fast path reads: check its syntax, then let encoding/json decide.
-			if end, ok = jsonscan.SkipValue(body, i, 2); !ok {
-				return nil, nil, end, false
+			_, _, size, err := jsonparser.Get(items[i:])
+			if err != nil {
+				return nil, nil, false
 			}
+			end = at + i + size
 		}
-		raw := body[i:end:end]
-		switch {
-		case !good || (limits.MaxEventBytes > 0 && len(raw) > limits.MaxEventBytes):
-			ev, rej := decodeEvent(n, raw, limits)
-			if rej != nil {
-				rejected = append(rejected, *rej)
-			} else {
-				events = append(events, ev)
-			}
-		default:
-			ev, rej := eventOf(n, raw, text[i:end], &f)
-			if rej != nil {
-				rejected = append(rejected, *rej)
-			} else {
-				events = append(events, ev)
-			}
+		start := at + i
+		raw := body[start:end:end]
+		var ev Event
+		var rej *Rejected
+		if !good || (limits.MaxEventBytes > 0 && len(raw) > limits.MaxEventBytes) {
+			ev, rej = decodeEvent(n, raw, limits)
+		} else {
+			ev, rej = eventOf(n, raw, text[start:end], &f)
 		}
-		i = jsonscan.SkipSpace(body, end)
-		if i >= len(body) {
-			return nil, nil, i, false
+		if rej != nil {
+			rejected = append(rejected, *rej)
+		} else {
+			events = append(events, ev)
 		}
-		switch body[i] {
-		case ']':
-			return events, rejected, i + 1, true
-		case ',':
-			i = jsonscan.SkipSpace(body, i+1)
-		default:
-			return nil, nil, i, false
+		i = jsonspan.SkipSpace(items, end-at)
+		if items[i] == ']' { // valid JSON: ']' or ','
+			return events, rejected, true
 		}
+		i = jsonspan.SkipSpace(items, i+1)
 	}
 }
 
-// scanKey reads the object key at b[i] and the colon after it; next is the start of the value.
-func scanKey(b []byte, i int) (key []byte, next int, plain, ok bool) {
-	if i >= len(b) || b[i] != '"' {
-		return nil, i, false, false
-	}
-	end, plain, ok := jsonscan.String(b, i)
-	if !ok {
-		return nil, end, false, false
-	}
-	j := jsonscan.SkipSpace(b, end)
-	if j >= len(b) || b[j] != ':' {
-		return nil, j, false, false
-	}
-	return b[i+1 : end-1], jsonscan.SkipSpace(b, j+1), plain, true
+// plainKey reports that the key jsonparser gave for the value at data[at:] has neither escapes
+// nor bytes outside ASCII.
+func plainKey(data, key []byte, at int) bool {
+	return plain(key) && jsonspan.RawKey(data, key, at)
 }
 
-// stringValue checks that a string starts at b[i] and returns the index after it.
-func stringValue(b []byte, i int) (end int, plain, ok bool) {
-	if i >= len(b) || b[i] != '"' {
-		return i, false, false
+// unchanged reports that encoding/json decodes the characters b of a string (valid JSON, without
+// its quotes) to b itself: no escapes, and valid UTF-8 (it replaces invalid bytes).
+func unchanged(b []byte) bool {
+	return bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b)
+}
+
+// plain reports that the bytes of a string (without its quotes) hold neither escapes nor bytes
+// outside ASCII: they are the string as encoding/json would decode it.
+func plain(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c >= 0x80 {
+			return false
+		}
 	}
-	return jsonscan.String(b, i)
+	return true
 }
 
 // foldsTo reports whether key would be matched by encoding/json to one of names without being
@@ -187,32 +167,29 @@ var (
 	statusKeys    = []string{"code"}
 )
 
-// reader reads one item; a false return from any of its methods means: use decodeEvent.
+// reader reads the values of one item; a false return from any of its methods means: use
+// decodeEvent.
 type reader struct {
 	b []byte // the whole body
 	s string // the same bytes
-	i int
 }
 
-// object calls field for each key of the object at r.i, with r.i at its value; field must
-// consume the value. It refuses keys with escapes or outside ASCII, and repeated known keys.
-func (r *reader) object(depth int, known []string, field func(idx int) bool) bool {
-	b := r.b
-	if r.i >= len(b) || b[r.i] != '{' {
-		return false
+// object calls field for each known key of the object at r.b[at:] (obj: it and perhaps what
+// follows), with its value and where it is, and returns the end of the object. It refuses keys
+// with escapes or outside ASCII, keys that fold to a known one, and repeated known keys.
+func (r *reader) object(obj []byte, typ jsonparser.ValueType, at int, known []string,
+	field func(idx int, v []byte, typ jsonparser.ValueType, at int) bool) (int, bool) {
+	if typ != jsonparser.Object {
+		return 0, false
 	}
 	var seen uint32
-	r.i = jsonscan.SkipSpace(b, r.i+1)
-	if r.i < len(b) && b[r.i] == '}' {
-		r.i++
-		return true
-	}
-	for {
-		key, next, plain, ok := scanKey(b, r.i)
-		if !ok || !plain {
-			return false
+	last := at + 1 // the end of the last value
+	err := jsonparser.ObjectEach(obj, func(key, v []byte, typ jsonparser.ValueType, end int) error {
+		last = at + end
+		vAt := at + jsonspan.ObjectValueStart(v, typ, end)
+		if !plainKey(r.b, key, vAt) {
+			return errUnusual
 		}
-		r.i = next
 		idx := -1
 		for k, name := range known {
 			if string(key) == name {
@@ -220,168 +197,141 @@ func (r *reader) object(depth int, known []string, field func(idx int) bool) boo
 				break
 			}
 		}
-		if idx < 0 {
+		switch {
+		case idx < 0:
 			if foldsTo(key, known...) {
-				return false
+				return errUnusual
 			}
-			end, ok := jsonscan.SkipValue(b, r.i, depth)
-			if !ok {
-				return false
-			}
-			r.i = end
-		} else {
-			if seen&(1<<idx) != 0 {
-				return false
-			}
-			seen |= 1 << idx
-			if !field(idx) {
-				return false
-			}
-		}
-		r.i = jsonscan.SkipSpace(b, r.i)
-		if r.i >= len(b) {
-			return false
-		}
-		switch b[r.i] {
-		case '}':
-			r.i++
-			return true
-		case ',':
-			r.i = jsonscan.SkipSpace(b, r.i+1)
+		case seen&(1<<idx) != 0:
+			return errUnusual
 		default:
-			return false
+			seen |= 1 << idx
+			if !field(idx, v, typ, vAt) {
+				return errUnusual
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, false
 	}
+	return jsonspan.SkipSpace(r.b, last) + 1, true // valid JSON: '}' follows
 }
 
-// str reads a string value as encoding/json decodes it.
-func (r *reader) str(dst *string) bool {
-	end, plain, ok := stringValue(r.b, r.i)
-	if !ok {
+// objectOK is object without the end.
+func (r *reader) objectOK(obj []byte, typ jsonparser.ValueType, at int, known []string,
+	field func(idx int, v []byte, typ jsonparser.ValueType, at int) bool) bool {
+	_, ok := r.object(obj, typ, at, known, field)
+	return ok
+}
+
+// str reads the string value v at r.b[at:] as encoding/json decodes it.
+func (r *reader) str(v []byte, typ jsonparser.ValueType, at int, dst *string) bool {
+	if typ != jsonparser.String {
 		return false
 	}
-	if plain {
-		*dst = r.s[r.i+1 : end-1]
-	} else if json.Unmarshal(r.b[r.i:end], dst) != nil {
-		return false
+	if unchanged(v) {
+		*dst = r.s[at+1 : at+1+len(v)]
+		return true
 	}
-	r.i = end
-	return true
+	return json.Unmarshal(r.b[at:at+len(v)+2], dst) == nil
 }
 
 // strs reads an array of strings.
-func (r *reader) strs(dst *[]string) bool {
-	b := r.b
-	if r.i >= len(b) || b[r.i] != '[' {
+func (r *reader) strs(v []byte, typ jsonparser.ValueType, at int, dst *[]string) bool {
+	if typ != jsonparser.Array {
 		return false
 	}
 	out := make([]string, 0, 2)
-	r.i = jsonscan.SkipSpace(b, r.i+1)
-	if r.i < len(b) && b[r.i] == ']' {
-		r.i++
-		*dst = out
-		return true
-	}
-	for {
+	good := true
+	_, err := jsonparser.ArrayEach(v, func(e []byte, typ jsonparser.ValueType, offset int, _ error) {
 		var s string
-		if !r.str(&s) {
-			return false
+		if good = good && r.str(e, typ, at+jsonspan.ArrayValueStart(typ, offset), &s); good {
+			out = append(out, s)
 		}
-		out = append(out, s)
-		r.i = jsonscan.SkipSpace(b, r.i)
-		if r.i >= len(b) {
-			return false
-		}
-		switch b[r.i] {
-		case ']':
-			r.i++
-			*dst = out
-			return true
-		case ',':
-			r.i = jsonscan.SkipSpace(b, r.i+1)
-		default:
-			return false
-		}
-	}
-}
-
-// timestamp reads a time as time.Time.UnmarshalJSON does (RFC 3339).
-func (r *reader) timestamp(dst *time.Time) bool {
-	end, _, ok := stringValue(r.b, r.i)
-	if !ok || dst.UnmarshalJSON(r.b[r.i:end]) != nil {
+	})
+	if err != nil || !good {
 		return false
 	}
-	r.i = end
+	*dst = out
 	return true
 }
 
-// int32 reads an integer that fits an int32, as encoding/json does.
-func (r *reader) int32(dst *int32) bool {
-	end, ok := jsonscan.Number(r.b, r.i)
-	if !ok {
+// timestamp reads a time as time.Time.UnmarshalJSON does (RFC 3339).
+func (r *reader) timestamp(v []byte, typ jsonparser.ValueType, at int, dst *time.Time) bool {
+	if typ != jsonparser.String {
 		return false
 	}
-	n, err := strconv.ParseInt(string(r.b[r.i:end]), 10, 32)
+	return dst.UnmarshalJSON(r.b[at:at+len(v)+2]) == nil
+}
+
+// int32 reads an integer that fits an int32, as encoding/json does.
+func (r *reader) int32(v []byte, typ jsonparser.ValueType, dst *int32) bool {
+	if typ != jsonparser.Number {
+		return false
+	}
+	n, err := strconv.ParseInt(string(v), 10, 32)
 	if err != nil {
 		return false
 	}
 	*dst = int32(n)
-	r.i = end
 	return true
 }
 
-// readEvent reads the fields of the item at r.i into f, leaving r.i after it; false means:
-// decode it with encoding/json (r.i is then anywhere).
-func readEvent(r *reader, f *fields) bool {
-	return r.object(3, eventKeys, func(idx int) bool {
+// readEvent reads the fields of the item (an object at r.b[at:]) into f and returns its end;
+// false means: decode it with encoding/json.
+func readEvent(r *reader, item []byte, at int, f *fields) (int, bool) {
+	return r.object(item, jsonparser.Object, at, eventKeys, func(idx int, v []byte, typ jsonparser.ValueType, at int) bool {
 		switch idx {
 		case 0:
-			return r.str(&f.Level)
+			return r.str(v, typ, at, &f.Level)
 		case 1:
-			return r.str(&f.AuditID)
+			return r.str(v, typ, at, &f.AuditID)
 		case 2:
-			return r.str(&f.Stage)
+			return r.str(v, typ, at, &f.Stage)
 		case 3:
-			return r.str(&f.RequestURI)
+			return r.str(v, typ, at, &f.RequestURI)
 		case 4:
-			return r.str(&f.Verb)
+			return r.str(v, typ, at, &f.Verb)
 		case 5:
-			return r.object(4, userKeys, func(idx int) bool {
+			return r.objectOK(v, typ, at, userKeys, func(idx int, v []byte, typ jsonparser.ValueType, at int) bool {
 				if idx == 0 {
-					return r.str(&f.User.Username)
+					return r.str(v, typ, at, &f.User.Username)
 				}
-				return r.strs(&f.User.Groups)
+				return r.strs(v, typ, at, &f.User.Groups)
 			})
 		case 6:
-			return r.strs(&f.SourceIPs)
+			return r.strs(v, typ, at, &f.SourceIPs)
 		case 7:
-			return r.str(&f.UserAgent)
+			return r.str(v, typ, at, &f.UserAgent)
 		case 8:
 			f.ObjectRef = &objectRef{}
 			o := f.ObjectRef
-			return r.object(4, objectRefKeys, func(idx int) bool {
+			return r.objectOK(v, typ, at, objectRefKeys, func(idx int, v []byte, typ jsonparser.ValueType, at int) bool {
 				switch idx {
 				case 0:
-					return r.str(&o.Resource)
+					return r.str(v, typ, at, &o.Resource)
 				case 1:
-					return r.str(&o.Namespace)
+					return r.str(v, typ, at, &o.Namespace)
 				case 2:
-					return r.str(&o.Name)
+					return r.str(v, typ, at, &o.Name)
 				case 3:
-					return r.str(&o.APIGroup)
+					return r.str(v, typ, at, &o.APIGroup)
 				case 4:
-					return r.str(&o.APIVersion)
+					return r.str(v, typ, at, &o.APIVersion)
 				default:
-					return r.str(&o.Subresource)
+					return r.str(v, typ, at, &o.Subresource)
 				}
 			})
 		case 9:
 			f.ResponseStatus = &responseStatus{}
-			return r.object(4, statusKeys, func(int) bool { return r.int32(&f.ResponseStatus.Code) })
+			return r.objectOK(v, typ, at, statusKeys, func(_ int, v []byte, typ jsonparser.ValueType, _ int) bool {
+				return r.int32(v, typ, &f.ResponseStatus.Code)
+			})
 		case 10:
-			return r.timestamp(&f.RequestReceivedTimestamp)
+			return r.timestamp(v, typ, at, &f.RequestReceivedTimestamp)
 		default:
-			return r.timestamp(&f.StageTimestamp)
+			return r.timestamp(v, typ, at, &f.StageTimestamp)
 		}
 	})
 }

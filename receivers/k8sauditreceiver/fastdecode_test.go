@@ -24,6 +24,15 @@ var agreementCases = []string{
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","stageTimestamp":"yesterday"},{"auditID":"a","stage":"y","stageTimestamp":null},{"auditID":"a","stage":"z","stageTimestamp":5}]}`,
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","user":{"groups":["a",null]}},{"auditID":"a","stage":"y","sourceIPs":"1.2.3.4"},{"auditID":"a","stage":"z","objectRef":{"Name":"n"}}]}`,
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","requestObject":"` + strings.Repeat("y", 300) + `"},{"a\u0075ditID":"b","stage":"x"},{"ſtage":"x","auditID":"k"}]}`,
+	// Edge cases where a validator or a walker could differ from encoding/json: numbers, invalid
+	// UTF-8 in keys and values, escapes around known keys, whitespace between items, nesting.
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","responseStatus":{"code":-0}},{"auditID":"b","stage":"x","responseStatus":{"code":2e2}},{"auditID":"c","stage":"x","responseStatus":{"code":-2147483648}},{"auditID":"d","stage":"x","responseStatus":{"code":2147483648}},{"auditID":"e","stage":"x","responseStatus":{"code":200.0}}]}`,
+	"{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"items\":[{\"auditID\":\"a\",\"stage\":\"x\",\"\xff\":1,\"user\":{\"\xfe\":\"y\",\"username\":\"\xc3\"}},{\"auditID\":\"\xed\xa0\x80\",\"stage\":\"h\xc3\xa9\"}]}",
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"requestObject":{"a\"}":"}\\","b":["]",{"c":"{"}]},"auditID":"a\\\"b","stage":"x\u0000y","verb":"\/"}]}`,
+	`{"kin\u0064":"EventList","apiVersion":"audit.k8s.io/v1","items":[]}`, `{"kind":"Event\u004cist","apiVersion":"audit.k8s.io/v1","items":[]}`,
+	"{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"items\":[\n\t{\"auditID\":\"a\",\"stage\":\"x\"}\r\n,\n\"s\" , 12 ,\t{ } ]\n}\n",
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","requestObject":` + strings.Repeat("[", 9997) + strings.Repeat("]", 9997) + `}]}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","requestObject":` + strings.Repeat("[", 9998) + strings.Repeat("]", 9998) + `}]}`,
 	// Handed to encoding/json as a whole.
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":null}`,
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1"}`,
@@ -55,6 +64,16 @@ func TestDecodeFastAgreesWithEncodingJSON(t *testing.T) {
 			requireSameDecode(t, []byte(c), Limits{MaxEventBytes: 200})
 			requireSameDecode(t, []byte(c), Limits{MaxEventBytes: 1 << 20})
 		})
+	}
+	// encoding/json's nesting limit (10000, counting the list and the items array) holds on the fast
+	// path too: at the limit it reads the body, past it encoding/json words the error.
+	for depth, fast := range map[int]bool{9997: true, 9998: false} {
+		body := `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","requestObject":` +
+			strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}]}`
+		_, _, ok := decodeFast([]byte(body), Limits{})
+		require.Equal(t, fast, ok, "depth %d", depth)
+		_, _, err := decodeSlow([]byte(body), Limits{})
+		require.Equal(t, fast, err == nil, "depth %d", depth)
 	}
 	// The usual shapes do take the fast path (a benchmark would show it too, this says which).
 	for _, body := range [][]byte{readEventList(t), benchBatch()} {

@@ -1,28 +1,30 @@
 package archive
 
 import (
+	"bytes"
+	"errors"
 	"time"
 
 	"github.com/buger/jsonparser"
+	gojson "github.com/goccy/go-json"
 
-	"github.com/vigil-obs/vigil/internal/jsonscan"
+	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
-// parseEventFieldsFast is ParseEventFields in one jsonscan pass for lines that are one valid
-// JSON object whose keys (at the two levels jsonparser looks at) have no escapes and whose
-// sourceIPs hold only strings: the lines vigil writes. It gives what jsonparser.EachKey gives on
-// them — for each path the first occurrence, through objects only, never inside arrays — and
-// returns false for anything else (parseEventFieldsSlow decides). FuzzParseEventFieldsAgrees
-// checks the two against each other.
+// parseEventFieldsFast is ParseEventFields in one jsonparser walk for lines that are one valid
+// JSON object (go-json's Valid: encoding/json's grammar) whose keys (at the two levels jsonparser
+// looks at) have no escapes and whose sourceIPs hold only strings: the lines vigil writes. It
+// gives what jsonparser.EachKey gives on them — for each path the first occurrence, through
+// objects only, never inside arrays — and returns false for anything else
+// (parseEventFieldsSlow decides). FuzzParseEventFieldsAgrees checks the two against each other.
 func parseEventFieldsFast(line []byte) (EventFields, bool) {
 	var f EventFields
-	p := fieldParser{b: line}
-	i := jsonscan.SkipSpace(line, 0)
-	if i >= len(line) || line[i] != '{' {
+	i := jsonspan.SkipSpace(line, 0)
+	if i >= len(line) || line[i] != '{' || !gojson.Valid(line) {
 		return f, false
 	}
-	end, ok := p.object(i, 1, parentTop, &f)
-	if !ok || jsonscan.SkipSpace(line, end) != len(line) {
+	p := fieldParser{b: line}
+	if !p.object(line[i:], i, parentTop, &f) {
 		return f, false
 	}
 	if f.Time.IsZero() {
@@ -30,6 +32,9 @@ func parseEventFieldsFast(line []byte) (EventFields, bool) {
 	}
 	return f, true
 }
+
+// errUnusual stops a jsonparser walk: parseEventFieldsSlow decides.
+var errUnusual = errors.New("unusual line")
 
 type fieldParser struct {
 	b        []byte
@@ -90,101 +95,51 @@ func pathIndex(parent int, key []byte) int {
 	return -1
 }
 
-// object walks the object at b[i] (level 1 or 2) and returns the index after it.
-func (p *fieldParser) object(i, level, parent int, f *EventFields) (int, bool) {
-	b := p.b
-	i = jsonscan.SkipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, true
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return i, false
+// object walks the object at b[at:] (obj: it and what follows) of level 1 (parent parentTop)
+// or 2.
+func (p *fieldParser) object(obj []byte, at, parent int, f *EventFields) bool {
+	err := jsonparser.ObjectEach(obj, func(key, v []byte, typ jsonparser.ValueType, end int) error {
+		vAt := at + jsonspan.ObjectValueStart(v, typ, end)
+		if !ascii(key) || !jsonspan.RawKey(p.b, key, vAt) {
+			return errUnusual
 		}
-		kend, plain, ok := jsonscan.String(b, i)
-		if !ok || !plain {
-			return i, false
-		}
-		key := b[i+1 : kend-1]
-		i = jsonscan.SkipSpace(b, kend)
-		if i >= len(b) || b[i] != ':' {
-			return i, false
-		}
-		v := jsonscan.SkipSpace(b, i+1)
 		if idx := pathIndex(parent, key); idx >= 0 && p.matched&(1<<idx) == 0 {
 			p.matched |= 1 << idx
-			if !p.value(idx, v, f) {
-				return v, false
+			if !p.value(idx, v, typ, f) {
+				return errUnusual
 			}
 		}
-		if level == 1 && v < len(b) && b[v] == '{' {
-			i, ok = p.object(v, 2, parentOf(key), f)
-		} else {
-			i, ok = jsonscan.SkipValue(b, v, level)
+		if parent == parentTop && typ == jsonparser.Object && !p.object(v, vAt, parentOf(key), f) {
+			return errUnusual
 		}
-		if !ok {
-			return i, false
-		}
-		i = jsonscan.SkipSpace(b, i)
-		if i >= len(b) {
-			return i, false
-		}
-		switch b[i] {
-		case ',':
-			i = jsonscan.SkipSpace(b, i+1)
-		case '}':
-			return i + 1, true
-		default:
-			return i, false
-		}
-	}
+		return nil
+	})
+	return err == nil
 }
 
-// value reads the value of path idx at b[v] into f as ParseEventFields does; false: cannot say.
-func (p *fieldParser) value(idx, v int, f *EventFields) bool {
-	b := p.b
+// value reads the value v of path idx into f as ParseEventFields does; false: cannot say.
+func (p *fieldParser) value(idx int, v []byte, typ jsonparser.ValueType, f *EventFields) bool {
 	if idx == 7 {
-		if v >= len(b) || b[v] != '[' {
+		if typ != jsonparser.Array {
 			return true // not an array: ignored
 		}
-		i := jsonscan.SkipSpace(b, v+1)
-		if i < len(b) && b[i] == ']' {
-			return true
-		}
-		for {
-			if i >= len(b) || b[i] != '"' {
-				return false
+		good := true
+		_, err := jsonparser.ArrayEach(v, func(ip []byte, typ jsonparser.ValueType, _ int, _ error) {
+			if good = good && typ == jsonparser.String; good {
+				f.SourceIPs = append(f.SourceIPs, string(ip)) // as jsonparser.ArrayEach gives it: not unescaped
 			}
-			end, _, ok := jsonscan.String(b, i)
-			if !ok {
-				return false
-			}
-			f.SourceIPs = append(f.SourceIPs, string(b[i+1:end-1])) // as jsonparser.ArrayEach gives it: not unescaped
-			i = jsonscan.SkipSpace(b, end)
-			if i >= len(b) {
-				return false
-			}
-			switch b[i] {
-			case ',':
-				i = jsonscan.SkipSpace(b, i+1)
-			case ']':
-				return true
-			default:
-				return false
-			}
-		}
+		})
+		return good && err == nil
 	}
-	if v >= len(b) || b[v] != '"' {
+	if typ != jsonparser.String {
 		return true // not a string: ignored
 	}
-	end, plain, ok := jsonscan.String(b, v)
-	if !ok {
-		return false
-	}
 	var s string
-	if plain {
-		s = string(b[v+1 : end-1])
-	} else if s, ok = parseString(b[v+1 : end-1]); !ok {
+	if bytes.IndexByte(v, '\\') < 0 {
+		s = string(v)
+	} else if parsed, ok := parseString(v); ok {
+		s = parsed
+	} else {
 		return true // jsonparser cannot unescape it: ignored
 	}
 	switch idx {
@@ -206,6 +161,16 @@ func (p *fieldParser) value(idx, v int, f *EventFields) bool {
 		f.Time, _ = time.Parse(time.RFC3339Nano, s)
 	case 9:
 		p.received, _ = time.Parse(time.RFC3339Nano, s)
+	}
+	return true
+}
+
+// ascii reports that b holds no bytes outside ASCII.
+func ascii(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
 	}
 	return true
 }

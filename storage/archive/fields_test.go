@@ -18,6 +18,11 @@ var fieldCases = []string{
 	`{"user":{"username":"o'neil \"x\" \u00e9"},"auditID":"\ud800","sourceIPs":["a\"b","c"],"requestReceivedTimestamp":"2026-11-22T09:00:00Z"}`,
 	`{"sourceIPs":["a",1,null],"stage":"x"}`, `{"sourceIPs":[],"stage":"x"}`, `{"a\u0062":1,"stage":"x"}`, `{"requestObject":{"k\n":1},"stage":"x"}`,
 	`{"stage":"x"}{"verb":"y"}`, `{"stage":"x"`, `not json`, ``, `[]`, `{}`, `"str"`, `{"stageTimestamp":"yesterday","requestReceivedTimestamp":"2026-11-22T09:00:00+02:00"}`,
+	"{\"stage\":\"\xff\",\"verb\":\"h\xc3\xa9\",\"user\":{\"username\":\"\xed\xa0\x80\"},\"sourceIPs\":[\"\xfe\",\"a\\\\b\"]}",
+	`{"requestObject":{"a\"}":"}\\","b":["]",{"stage":"{"}]},"stage":"a\\\"b","verb":"x\u0000y","auditID":"\/"}`,
+	`{"stage":1e2,"verb":-0,"auditID":"a","user":{"username":0.5}}`, "\n\t{ \"stage\" :\r\n\"x\" }\n",
+	`{"stage":"x","requestObject":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}`,
+	`{"stage":"x","requestObject":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`,
 	`{"héllo":1,"stage":"x"}`, `{"user":{"usérname":"x","username":"u"}}`, `{"a":[[[{"stage":"deep"}]]],"b":{"c":{"stage":"deep"}}}`,
 }
 
@@ -41,6 +46,12 @@ func TestParseEventFieldsFastAgrees(t *testing.T) {
 	}
 	_, ok := archive.ParseEventFieldsFast([]byte(fieldCases[0]))
 	require.True(t, ok)
+	// Past encoding/json's nesting limit the line is not valid JSON: jsonparser decides.
+	for depth, fast := range map[int]bool{9999: true, 10000: false} {
+		line := `{"stage":"x","requestObject":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`
+		_, ok := archive.ParseEventFieldsFast([]byte(line))
+		require.Equal(t, fast, ok, "depth %d", depth)
+	}
 }
 
 func FuzzParseEventFieldsAgrees(f *testing.F) {
