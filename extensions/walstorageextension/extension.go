@@ -98,108 +98,38 @@ func (s *walStorage) GetClient(_ context.Context, kind component.Kind, id compon
 	if s.log == nil {
 		return nil, errors.New("walstorage is not started")
 	}
-	return &client{log: s.log, prefix: fmt.Sprintf("%s/%s/%s/", kind.String(), id.String(), name),
-		unsynced: map[string]wal.Pending{}}, nil
+	return &client{log: s.log, prefix: fmt.Sprintf("%s/%s/%s/", kind.String(), id.String(), name)}, nil
 }
 
 // client is the storage.Client of one component. Safe for concurrent use.
-//
-// Writes that only record progress are not waited for: a batch that deletes a key or reads one
-// (a queue consumer marking an item read or done, the archive dropping what it has written) is
-// written in order with the others but returns without its fsync. The next fsync — the next
-// batch that stores data, which waits — covers it; a crash can lose only such trailing
-// bookkeeping, which replays data that was delivered already (absorbed where it lands: the
-// OpenSearch _id, deterministic archive objects), never data that was acknowledged. Batches that
-// only set keys (data, positions, decisions) return after their fsync.
 type client struct {
 	log    *wal.Log
 	prefix string
-
-	mu       sync.Mutex
-	unsynced map[string]wal.Pending // keys written by batches not waited for, for read-your-writes
 }
 
-func (c *client) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := c.waitUnsynced(ctx, c.prefix+key); err != nil {
-		return nil, err
-	}
+func (c *client) Get(_ context.Context, key string) ([]byte, error) {
 	return c.log.Get(c.prefix + key)
-}
-
-// waitUnsynced waits until the last batch not waited for that wrote key is written.
-func (c *client) waitUnsynced(ctx context.Context, key string) error {
-	c.mu.Lock()
-	p, ok := c.unsynced[key]
-	c.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	return p.Wait(ctx)
-}
-
-// enqueueUnsynced writes ops without waiting for them, remembering their keys until written.
-func (c *client) enqueueUnsynced(ops []wal.Op) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, p := range c.unsynced { // forget what is written (the map holds the batches in flight)
-		if p.Done() {
-			delete(c.unsynced, k)
-		}
-	}
-	p, err := c.log.Enqueue(ops)
-	if errors.Is(err, wal.ErrFull) {
-		return status.Error(codes.ResourceExhausted, err.Error())
-	}
-	if err != nil {
-		return err
-	}
-	for _, op := range ops {
-		c.unsynced[op.Key] = p
-	}
-	return nil
 }
 
 func (c *client) Set(ctx context.Context, key string, value []byte) error {
 	return c.apply(ctx, []wal.Op{{Key: c.prefix + key, Value: value}})
 }
 
-func (c *client) Delete(_ context.Context, key string) error {
-	return c.enqueueUnsynced([]wal.Op{{Key: c.prefix + key, Delete: true}})
+func (c *client) Delete(ctx context.Context, key string) error {
+	return c.apply(ctx, []wal.Op{{Key: c.prefix + key, Delete: true}})
 }
 
-// Batch runs ops in order: writes are grouped into one batch, and a Get sees the writes before
-// it. A batch with a Delete or a Get is bookkeeping and returns without waiting for its fsync
-// (see client); others return once durable.
+// Batch runs ops in order: writes are grouped into one durable batch, and a Get sees the writes
+// before it.
 func (c *client) Batch(ctx context.Context, ops ...*storage.Operation) error {
-	bookkeeping := false
-	for _, op := range ops {
-		if op.Type == storage.Get || op.Type == storage.Delete {
-			bookkeeping = true
-		}
-	}
-	if !bookkeeping {
-		writes := make([]wal.Op, 0, len(ops))
-		for _, op := range ops {
-			if op.Type != storage.Set {
-				return fmt.Errorf("unknown storage operation type %d", op.Type)
-			}
-			writes = append(writes, wal.Op{Key: c.prefix + op.Key, Value: op.Value})
-		}
-		return c.apply(ctx, writes)
-	}
 	var writes []wal.Op
 	for _, op := range ops {
 		switch op.Type {
 		case storage.Get:
-			if len(writes) > 0 {
-				if err := c.enqueueUnsynced(writes); err != nil {
-					return err
-				}
-				writes = nil
-			}
-			if err := c.waitUnsynced(ctx, c.prefix+op.Key); err != nil {
+			if err := c.apply(ctx, writes); err != nil {
 				return err
 			}
+			writes = writes[:0]
 			v, err := c.log.Get(c.prefix + op.Key)
 			if err != nil {
 				return err
@@ -213,10 +143,7 @@ func (c *client) Batch(ctx context.Context, ops ...*storage.Operation) error {
 			return fmt.Errorf("unknown storage operation type %d", op.Type)
 		}
 	}
-	if len(writes) == 0 {
-		return nil
-	}
-	return c.enqueueUnsynced(writes)
+	return c.apply(ctx, writes)
 }
 
 // Enqueue hands writes (Set and Delete operations) to the log as one atomic batch and returns

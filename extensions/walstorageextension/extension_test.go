@@ -2,7 +2,6 @@ package walstorageextension
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -122,36 +121,4 @@ func TestEnqueue(t *testing.T) {
 		}
 	}
 	require.Equal(t, codes.ResourceExhausted, status.Code(last))
-}
-
-// Bookkeeping batches (with a Delete or a Get) return before their fsync; reads still see them,
-// and they are on disk after a restart.
-func TestBookkeepingIsReadAndKept(t *testing.T) {
-	cfg := createDefaultConfig()
-	cfg.Directory = t.TempDir()
-	ext := start(t, cfg)
-	ctx := context.Background()
-	c, err := ext.GetClient(ctx, component.KindExporter, component.MustNewID("opensearch"), "logs")
-	require.NoError(t, err)
-	require.NoError(t, c.Batch(ctx, storage.SetOperation("item", []byte("data")), storage.SetOperation("meta", []byte("w1"))))
-	for i := range 100 {
-		get := storage.GetOperation("item")
-		require.NoError(t, c.Batch(ctx, storage.SetOperation("meta", []byte(fmt.Sprint("r", i))), get))
-		require.Equal(t, "data", string(get.Value))
-		v, err := c.Get(ctx, "meta")
-		require.NoError(t, err)
-		require.Equal(t, fmt.Sprint("r", i), string(v), "a read sees the bookkeeping before it")
-	}
-	require.NoError(t, c.Batch(ctx, storage.SetOperation("meta", []byte("done")), storage.DeleteOperation("item")))
-	v, err := c.Get(ctx, "item")
-	require.NoError(t, err)
-	require.Nil(t, v)
-
-	require.NoError(t, ext.Shutdown(ctx))
-	c2, err := start(t, cfg).GetClient(ctx, component.KindExporter, component.MustNewID("opensearch"), "logs")
-	require.NoError(t, err)
-	v, _ = c2.Get(ctx, "meta")
-	require.Equal(t, "done", string(v))
-	v, _ = c2.Get(ctx, "item")
-	require.Nil(t, v)
 }

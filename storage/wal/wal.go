@@ -256,14 +256,6 @@ func (l *Log) Enqueue(ops []Op) (Pending, error) {
 	return Pending{req: req}, nil
 }
 
-// Done reports whether the batch has been written (or failed), without blocking.
-func (p Pending) Done() bool {
-	if p.req == nil {
-		return true
-	}
-	return len(p.req.done) > 0
-}
-
 // Wait blocks until the batch is durable (fsync) and returns the write error, if any. When ctx
 // ends first it returns ctx.Err(): the batch may still be written, the outcome is unknown.
 func (p Pending) Wait(ctx context.Context) error {
