@@ -52,16 +52,8 @@ var eventPaths = [][]string{
 }
 
 // ParseEventFields extracts the indexed fields of one archived line (an audit event). It never
-// fails: what is missing or malformed stays empty. Its answer is defined by jsonparser.EachKey
-// (parseEventFieldsSlow); usual lines take a one-pass path that gives the same (fields.go).
+// fails: what is missing or malformed stays empty. One pass of jsonparser.EachKey.
 func ParseEventFields(line []byte) EventFields {
-	if f, ok := parseEventFieldsFast(line); ok {
-		return f
-	}
-	return parseEventFieldsSlow(line)
-}
-
-func parseEventFieldsSlow(line []byte) EventFields {
 	var f EventFields
 	var received time.Time
 	jsonparser.EachKey(line, func(i int, v []byte, typ jsonparser.ValueType, _ error) {
