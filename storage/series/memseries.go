@@ -12,9 +12,9 @@ import (
 )
 
 // Chunk cutting. A series' samples are held in Prometheus's XOR chunks (tsdb/chunkenc): closed
-// chunks, immutable and trimmed to their exact size, and one head chunk that samples are appended
-// to with chunkenc's XOR appender. The head chunk is cut when it spans a quarter of the series' window (and holds at least
-// minChunkSamples), or holds maxChunkSamples. A closed chunk is dropped as a whole once its newest
+// chunks, immutable and trimmed to their exact size, and one head chunk that chunkenc's XOR
+// appender appends samples to. The head chunk is cut when it spans a quarter of the series' window
+// (and holds at least minChunkSamples), or holds maxChunkSamples. A closed chunk is dropped as a whole once its newest
 // sample is older than the window, so a series holds at most its window plus one chunk's span.
 const (
 	minChunkSamples = 8
@@ -54,7 +54,7 @@ func (ms *memSeries) empty() bool { return ms.app == nil }
 
 // startHead makes the head an empty chunk and takes an appender for it. The chunk starts with room
 // for 16 bytes rather than chunkenc.NewXORChunk's 128: most head chunks here hold a few dozen
-// bytes when they are cut, and append grows the rest.
+// bytes when they are cut; the appender grows it as needed (append, doubling).
 func (ms *memSeries) startHead(t int64) {
 	ms.head.Reset(make([]byte, 2, 16)) // an empty chunk is its 2-byte sample count, 0
 	app, err := ms.head.Appender()
