@@ -3,6 +3,7 @@ package series
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 
 	"github.com/prometheus/prometheus/model/histogram"
@@ -10,10 +11,10 @@ import (
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 )
 
-// Chunk cutting. A series' samples are held in Prometheus's XOR chunks (tsdb/chunkenc; see xorHead): closed
-// chunks, immutable and trimmed to their exact size, and one head chunk that samples are appended
-// to. The head chunk is cut when it spans a quarter of the series' window (and holds at least
-// minChunkSamples), or holds maxChunkSamples. A closed chunk is dropped as a whole once its newest
+// Chunk cutting. A series' samples are held in Prometheus's XOR chunks (tsdb/chunkenc): closed
+// chunks, immutable and trimmed to their exact size, and one head chunk that chunkenc's XOR
+// appender appends samples to. The head chunk is cut when it spans a quarter of the series' window
+// (and holds at least minChunkSamples), or holds maxChunkSamples. A closed chunk is dropped as a whole once its newest
 // sample is older than the window, so a series holds at most its window plus one chunk's span.
 const (
 	minChunkSamples = 8
@@ -29,10 +30,11 @@ type memSeries struct {
 	lastT int64 // the newest sample; math.MinInt64 before the first one
 	lastF float64
 
-	headMint int64   // the oldest sample of the head chunk
-	oldest   int64   // the newest sample of the first closed chunk, so that trim reads closed only to drop it
-	closed   []byte  // closed chunks, oldest first (see nextClosed); never modified, only replaced or resliced
-	head     xorHead // empty (nil) before the first sample
+	headMint int64             // the oldest sample of the head chunk
+	oldest   int64             // the newest sample of the first closed chunk, so that trim reads closed only to drop it
+	closed   []byte            // closed chunks, oldest first (see nextClosed); never modified, only replaced or resliced
+	head     chunkenc.XORChunk // no bytes (nil) before the first sample
+	app      chunkenc.Appender // appends to head; nil before the first sample
 }
 
 // nextClosed splits the first closed chunk off b: each is its newest timestamp (8 bytes, little
@@ -48,20 +50,32 @@ func newMemSeries(l labels.Labels, need *needSet) *memSeries {
 	return &memSeries{lset: l, need: need, lastT: math.MinInt64}
 }
 
-func (ms *memSeries) empty() bool { return ms.head.b == nil }
+func (ms *memSeries) empty() bool { return ms.app == nil }
+
+// startHead makes the head an empty chunk and takes an appender for it. The chunk starts with room
+// for 16 bytes rather than chunkenc.NewXORChunk's 128: most head chunks here hold a few dozen
+// bytes when they are cut; the appender grows it as needed (append, doubling).
+func (ms *memSeries) startHead(t int64) {
+	ms.head.Reset(make([]byte, 2, 16)) // an empty chunk is its 2-byte sample count, 0
+	app, err := ms.head.Appender()
+	if err != nil {
+		// chunkenc returns an error only when it cannot read existing samples; the chunk is empty.
+		panic(fmt.Sprintf("series: cannot start a head chunk: %v", err))
+	}
+	ms.app = app
+	ms.headMint = t
+}
 
 // add appends a sample newer than lastT and drops the chunks that fell out of the window. It
 // returns the number of samples dropped.
 func (ms *memSeries) add(t int64, f float64) (dropped int) {
 	if ms.empty() {
-		ms.head.reset(nil)
-		ms.headMint = t
-	} else if n := ms.head.samples(); n >= maxChunkSamples || (n >= minChunkSamples && t-ms.headMint >= ms.need.window/4) {
+		ms.startHead(t)
+	} else if n := ms.head.NumSamples(); n >= maxChunkSamples || (n >= minChunkSamples && t-ms.headMint >= ms.need.window/4) {
 		dropped = ms.cut(t - ms.need.window)
-		ms.head.reset(nil)
-		ms.headMint = t
+		ms.startHead(t)
 	}
-	ms.head.append(t, f, ms.lastT, ms.lastF)
+	ms.app.Append(0, t, f)
 	ms.lastT, ms.lastF = t, f
 	return dropped + ms.trim(t-ms.need.window)
 }
@@ -70,7 +84,7 @@ func (ms *memSeries) add(t int64, f float64) (dropped int) {
 // not older than mint and the head. It returns the number of samples dropped.
 func (ms *memSeries) cut(mint int64) (dropped int) {
 	dropped = ms.trim(mint)
-	head := ms.head.b
+	head := ms.head.Bytes()
 	buf := make([]byte, len(ms.closed), len(ms.closed)+8+binary.MaxVarintLen16+len(head))
 	copy(buf, ms.closed)
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(ms.lastT))
@@ -109,7 +123,7 @@ func (ms *memSeries) samples() int {
 	if ms.empty() {
 		return 0
 	}
-	n := ms.head.samples()
+	n := ms.head.NumSamples()
 	for rest := ms.closed; len(rest) > 0; {
 		var data []byte
 		_, data, rest = nextClosed(rest)
@@ -143,7 +157,7 @@ func (ms *memSeries) snapshot(mint, maxt int64) *snapshot {
 		}
 	}
 	if needHead {
-		s.chunks = append(s.chunks, bytes.Clone(ms.head.b))
+		s.chunks = append(s.chunks, bytes.Clone(ms.head.Bytes()))
 	}
 	if ms.lastT >= mint && ms.lastT <= maxt {
 		return s // the newest sample is in range

@@ -1,6 +1,7 @@
 package series
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -253,4 +254,64 @@ func parseNeeds(expr string) ([]Need, error) {
 		return nil, err
 	}
 	return NeedsOf(e, 5*time.Minute, 0, 0)
+}
+
+// FuzzSeriesRoundTrip appends arbitrary samples to a series (timestamp deltas of every
+// delta-of-delta width of the XOR encoding, values of every bit pattern, chunks cut and trimmed
+// by the window) and checks that a snapshot reads back exactly the samples in the window, and
+// that the samples counted as dropped and held add up.
+func FuzzSeriesRoundTrip(f *testing.F) {
+	f.Add(int64(0), uint64(0), uint32(60_000), []byte{1, 2, 3})
+	f.Add(int64(math.MinInt64/2), math.Float64bits(math.NaN()), uint32(1), []byte{255, 0, 128})
+	f.Add(int64(1_700_000_000_000), math.Float64bits(1e9), uint32(6*3600_000), bytes.Repeat([]byte{24, 25, 24, 0, 255}, 400))
+	f.Fuzz(func(t *testing.T, t0 int64, v0 uint64, window uint32, steps []byte) {
+		if len(steps) > 3000 {
+			steps = steps[:3000]
+		}
+		ms := newMemSeries(labels.FromStrings("__name__", "x"), &needSet{window: int64(window)})
+		var all []sample
+		held := 0
+		ts, v := t0, v0
+		for i, s := range steps {
+			if i > 0 {
+				d := int64(s) * int64(s) * int64(s) // up to 2^24: every delta-of-delta width
+				if ts > math.MaxInt64/4-d {
+					break
+				}
+				ts += d + 1
+				v ^= uint64(s) << (s % 64)
+			}
+			held += 1 - ms.add(ts, math.Float64frombits(v))
+			all = append(all, sample{ts, math.Float64frombits(v)})
+		}
+		if len(all) == 0 {
+			return
+		}
+		if got := ms.samples(); got != held {
+			t.Fatalf("series holds %d samples, %d counted", got, held)
+		}
+		var got []sample
+		if snap := ms.snapshot(math.MinInt64, math.MaxInt64); snap != nil {
+			it := snap.Iterator(nil)
+			for it.Next() == chunkenc.ValFloat {
+				gt, gf := it.At()
+				got = append(got, sample{gt, gf})
+			}
+			if err := it.Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		exp := want(all, time.Duration(window)*time.Millisecond, math.MinInt64, math.MaxInt64)
+		if len(got) != len(exp) {
+			t.Fatalf("got %d samples, want %d", len(got), len(exp))
+		}
+		if held < len(exp) {
+			t.Fatalf("series holds %d samples, fewer than the %d in its window", held, len(exp))
+		}
+		for i := range exp {
+			if got[i].t != exp[i].t || math.Float64bits(got[i].f) != math.Float64bits(exp[i].f) {
+				t.Fatalf("sample %d: got (%d, %x), want (%d, %x)", i, got[i].t, math.Float64bits(got[i].f), exp[i].t, math.Float64bits(exp[i].f))
+			}
+		}
+	})
 }
