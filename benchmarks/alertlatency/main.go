@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-obs/vigil/benchmarks/internal/harness"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
@@ -152,15 +154,6 @@ func (s *state) push(ctx context.Context, url string) error {
 	return nil
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func serve(h http.Handler) (string, func(), error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -232,7 +225,7 @@ func run(vigil, prom string, rounds int) error {
 	if err := os.WriteFile(rules, []byte(rule), 0o600); err != nil {
 		return err
 	}
-	promAddr, err := freeAddr()
+	promAddr, err := harness.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -258,7 +251,7 @@ scrape_configs:
 	defer stop(p)
 	addrs := map[string]string{}
 	for _, k := range []string{"VIGIL_OTLP_GRPC_ENDPOINT", "VIGIL_OTLP_HTTP_ENDPOINT", "VIGIL_HEALTH_ENDPOINT", "VIGIL_AUDIT_ENDPOINT", "VIGIL_API_ENDPOINT", "metrics"} {
-		if addrs[k], err = freeAddr(); err != nil {
+		if addrs[k], err = harness.FreeAddr(); err != nil {
 			return err
 		}
 	}

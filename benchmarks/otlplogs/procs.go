@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-obs/vigil/benchmarks/internal/harness"
 )
 
 // vigilProc is a running vigil process of the benchmark.
@@ -23,22 +25,13 @@ type vigilProc struct {
 	logFile                     *os.File
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func startVigil(bin, name, dir string, env []string, args ...string) (*vigilProc, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
 	var addrs [5]string
 	for i := range addrs {
-		a, err := freeAddr()
+		a, err := harness.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -190,7 +183,7 @@ func startPeer(bin, dir string, pki *pki, gateway string) (*vigilProc, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	httpAddr, err := freeAddr()
+	httpAddr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,6 +34,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vigil-obs/vigil/benchmarks/internal/harness"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/model/labels"
@@ -149,7 +150,7 @@ func runPrometheus(w *seriesload.Workload, bin string, senders, batch int) error
 	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"), 0o600); err != nil {
 		return err
 	}
-	addr, err := freeAddr()
+	addr, err := harness.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -354,15 +355,6 @@ func waitReady(url string) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("prometheus not ready at %s after 30s", url)
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 func version(bin string) string {

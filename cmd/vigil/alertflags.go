@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,29 +28,13 @@ func addAlertFlags(root *cobra.Command) {
 // withAlertFlags replaces every --rules and --alertmanager (as "--name value" or "--name=value")
 // by the equivalent --set of the alert exporter's rule_files and alertmanagers.
 func withAlertFlags(args []string) []string {
-	var (
-		out           []string
-		rules, alerts []string
-	)
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "--") || (name != rulesFlag && name != alertmanagerFlag) {
-			out = append(out, a)
-			continue
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				out = append(out, a) // cobra reports the missing value
-				continue
-			}
-			i++
-			val = args[i]
-		}
-		if name == rulesFlag {
-			rules = append(rules, val)
+	out, taken := takeFlags(args, rulesFlag, alertmanagerFlag)
+	var rules, alerts []string
+	for _, f := range taken {
+		if f.name == rulesFlag {
+			rules = append(rules, f.value)
 		} else {
-			alerts = append(alerts, val)
+			alerts = append(alerts, f.value)
 		}
 	}
 	if len(rules) > 0 {
@@ -59,6 +44,33 @@ func withAlertFlags(args []string) []string {
 		out = append(out, "--set=exporters::alert::alertmanagers="+yamlList(alerts))
 	}
 	return out
+}
+
+// flagValue is one occurrence of a flag taken out of the command line.
+type flagValue struct{ name, value string }
+
+// takeFlags takes every occurrence of the named flags ("--name value" or "--name=value") out of
+// args, in order, and returns the other args. A named flag without a value stays in the args, for
+// cobra to report.
+func takeFlags(args []string, names ...string) (rest []string, taken []flagValue) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "--") || !slices.Contains(names, name) {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				rest = append(rest, a)
+				continue
+			}
+			i++
+			val = args[i]
+		}
+		taken = append(taken, flagValue{name, val})
+	}
+	return rest, taken
 }
 
 func yamlList(items []string) string {

@@ -54,41 +54,27 @@ type staticConfig struct {
 // metrics/scrape pipeline (prometheus -> memory_limiter, k8senrich -> alert). It returns the
 // args unchanged but for those flags, and every problem with their values at once.
 func withScrapeFlags(args []string) ([]string, error) {
+	out, taken := takeFlags(args, scrapeFlag, scrapeConfigFlag, scrapeIntervalFlag)
 	var (
-		out              []string
 		targets, configs []string
 		interval         = defaultScrapeInterval
 		errs             []error
 	)
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "--") || (name != scrapeFlag && name != scrapeConfigFlag && name != scrapeIntervalFlag) {
-			out = append(out, a)
-			continue
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				out = append(out, a) // cobra reports the missing value
-				continue
-			}
-			i++
-			val = args[i]
-		}
-		switch name {
+	for _, f := range taken {
+		switch f.name {
 		case scrapeFlag:
-			targets = append(targets, val)
+			targets = append(targets, f.value)
 		case scrapeConfigFlag:
-			p, err := scrapeConfigFile(val)
+			p, err := scrapeConfigFile(f.value)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			configs = append(configs, p)
 		default:
-			d, err := time.ParseDuration(val)
+			d, err := time.ParseDuration(f.value)
 			if err != nil || d <= 0 {
-				errs = append(errs, fmt.Errorf("--%s %q: want a positive duration such as 15s or 1m", scrapeIntervalFlag, val))
+				errs = append(errs, fmt.Errorf("--%s %q: want a positive duration such as 15s or 1m", scrapeIntervalFlag, f.value))
 				continue
 			}
 			interval = d
