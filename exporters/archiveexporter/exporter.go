@@ -65,6 +65,7 @@ type archiveExporter struct {
 	done    chan struct{}
 	objects metric.Int64Counter
 	events  metric.Int64Counter
+	lag     metric.Float64Histogram
 
 	sealKey  ed25519.PrivateKey
 	sealed   map[string]sealMark // per cluster: the last seal written since start
@@ -79,9 +80,12 @@ func newExporter(set exporter.Settings, cfg *Config) (*archiveExporter, error) {
 		metric.WithDescription("Events in archive objects written."), metric.WithUnit("{events}"))
 	sealedTo, err3 := meter.Int64Gauge("vigil_archive_sealed_entry",
 		metric.WithDescription("The last manifest entry of each cluster's chain that was sealed (an anchor outside the bucket)."), metric.WithUnit("{entry}"))
+	lag, err4 := meter.Float64Histogram("vigil_archive_delivery_lag_seconds",
+		metric.WithDescription("Per archive object written: the time since its first event was staged (max_object_age plus any time the bucket could not be written)."),
+		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(1, 10, 30, 60, 120, 300, 600, 1800, 3600, 4*3600, 24*3600))
 	return &archiveExporter{cfg: cfg, id: set.ID, logger: set.Logger, streams: map[string]*streamState{},
 		keys: map[string]map[eventkey.Key]struct{}{}, hasher: eventkey.NewHasher(),
-		objects: objects, events: events, sealed: map[string]sealMark{}, sealedTo: sealedTo}, errors.Join(err1, err2, err3)
+		objects: objects, events: events, lag: lag, sealed: map[string]sealMark{}, sealedTo: sealedTo}, errors.Join(err1, err2, err3, err4)
 }
 
 const streamsKey = "streams"

@@ -198,5 +198,8 @@ func (e *archiveExporter) writeSealed(ctx context.Context, cluster string) error
 		}
 		e.objects.Add(ctx, 1)
 		e.events.Add(ctx, int64(len(events)))
+		if !o.Opened.IsZero() {
+			e.lag.Record(ctx, time.Since(o.Opened).Seconds())
+		}
 	}
 }

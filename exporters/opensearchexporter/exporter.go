@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -41,12 +42,13 @@ type osExporter struct {
 	dlMu      sync.Mutex
 
 	indexed, itemErrors, deadLettered, bulks metric.Int64Counter
+	lag                                      metric.Float64Histogram
 }
 
 func newExporter(set exporter.Settings, cfg *Config) (*osExporter, error) {
 	e := &osExporter{cfg: cfg, logger: set.Logger}
 	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/opensearchexporter")
-	var errs [4]error
+	var errs [5]error
 	e.indexed, errs[0] = meter.Int64Counter("vigil_opensearch_indexed_documents",
 		metric.WithDescription("Documents OpenSearch accepted (created or updated)."), metric.WithUnit("{documents}"))
 	e.itemErrors, errs[1] = meter.Int64Counter("vigil_opensearch_item_errors",
@@ -55,6 +57,9 @@ func newExporter(set exporter.Settings, cfg *Config) (*osExporter, error) {
 		metric.WithDescription("Documents written to the dead-letter directory after a permanent rejection."), metric.WithUnit("{documents}"))
 	e.bulks, errs[3] = meter.Int64Counter("vigil_opensearch_bulk_requests",
 		metric.WithDescription("Bulk requests by HTTP status class."), metric.WithUnit("{requests}"))
+	e.lag, errs[4] = meter.Float64Histogram("vigil_opensearch_delivery_lag_seconds",
+		metric.WithDescription("Per document OpenSearch accepted: the time since vigil received the event (queueing, retries and outages included)."),
+		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4*3600, 24*3600))
 	return e, errors.Join(errs[:]...)
 }
 
@@ -103,6 +108,7 @@ func (e *osExporter) shutdown(context.Context) error {
 type item struct {
 	index, id string
 	doc       []byte
+	received  pcommon.Timestamp // when vigil received the event (0: unknown)
 }
 
 // documents turns log records into OpenSearch documents.
@@ -170,7 +176,7 @@ func (e *osExporter) document(cluster string, lr plog.LogRecord) item {
 		h.Write([]byte(body))
 		id = hex.EncodeToString(h.Sum(nil)[:16])
 	}
-	return item{index: e.indexName(t), id: id, doc: doc}
+	return item{index: e.indexName(t), id: id, doc: doc, received: lr.ObservedTimestamp()}
 }
 
 // indexName is the daily index of t, remembered for the last day asked.
@@ -313,6 +319,7 @@ func (e *osExporter) bulk(ctx context.Context, items []item) ([]rejected, error)
 		return nil, fmt.Errorf("OpenSearch answered %d bulk items for %d documents", len(br.Items), len(items))
 	}
 	var retry []rejected
+	now := time.Now()
 	ok := 0
 	blocked := false
 	for i, m := range br.Items {
@@ -320,6 +327,9 @@ func (e *osExporter) bulk(ctx context.Context, items []item) ([]rejected, error)
 			switch {
 			case res.Status >= 200 && res.Status < 300:
 				ok++
+				if r := items[i].received; r != 0 {
+					e.lag.Record(ctx, now.Sub(r.AsTime()).Seconds())
+				}
 			case res.Error != nil && res.Error.Type == "cluster_block_exception":
 				blocked = true
 				e.itemErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "cluster_block")))

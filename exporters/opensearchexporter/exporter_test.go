@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 
 	"github.com/vigil-obs/vigil/internal/opensearchtest"
@@ -230,4 +231,41 @@ func TestConfigValidate(t *testing.T) {
 		`retention: "1m0s" must be at least 1h`, "dead_letter_dir: must be set"} {
 		require.ErrorContains(t, err, want)
 	}
+}
+
+// The delivery lag of each accepted document is the time since vigil received the event; a
+// document OpenSearch refuses is not counted.
+func TestDeliveryLag(t *testing.T) {
+	srv := opensearchtest.Start(t)
+	srv.Mu.Lock()
+	srv.ItemFault = func(_, id string, _ []byte) (int, string) {
+		if strings.Contains(id, ":refused:") {
+			return http.StatusBadRequest, "mapper_parsing_exception"
+		}
+		return 0, ""
+	}
+	srv.Mu.Unlock()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set := exportertest.NewNopSettings(Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	e, err := newExporter(set, testConfig(t, srv.URL))
+	require.NoError(t, err)
+	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, e.shutdown(context.Background())) })
+
+	ld := auditLogs("a", "b", "refused")
+	received := time.Now().Add(-90 * time.Second) // queued for a minute and a half
+	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for i := range lrs.Len() {
+		lrs.At(i).SetObservedTimestamp(pcommon.NewTimestampFromTime(received))
+	}
+	require.NoError(t, e.pushLogs(context.Background(), ld))
+
+	m, err := tel.GetMetric("vigil_opensearch_delivery_lag_seconds")
+	require.NoError(t, err)
+	dps := m.Data.(metricdata.Histogram[float64]).DataPoints
+	require.Len(t, dps, 1)
+	require.EqualValues(t, 2, dps[0].Count, "the two accepted documents")
+	require.InDelta(t, 90, dps[0].Sum/2, 5)
 }
