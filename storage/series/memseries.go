@@ -8,7 +8,9 @@ import (
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/tsdb/chunks"
 )
 
 // Chunk cutting. A series' samples are held in Prometheus's XOR chunks (tsdb/chunkenc): closed
@@ -132,8 +134,9 @@ func (ms *memSeries) samples() int {
 	return n
 }
 
-// snapshot returns the chunks that may hold samples in [mint, maxt] within the window, the head
-// copied; nil when no sample is there.
+// snapshot returns the series' samples in [mint, maxt] within the window: the closed chunks that
+// lie inside, the head copied, and the samples inside of the chunks at either end decoded; nil
+// when no sample is there.
 func (ms *memSeries) snapshot(mint, maxt int64) *snapshot {
 	if ms.empty() {
 		return nil
@@ -142,7 +145,11 @@ func (ms *memSeries) snapshot(mint, maxt int64) *snapshot {
 	if mint > maxt {
 		return nil
 	}
-	s := &snapshot{lset: ms.lset, mint: mint, maxt: maxt}
+	type chunk struct {
+		data []byte
+		maxt int64
+	}
+	var chunks []chunk
 	needHead := true
 	for rest := ms.closed; len(rest) > 0; {
 		cmaxt, data, r := nextClosed(rest)
@@ -150,116 +157,103 @@ func (ms *memSeries) snapshot(mint, maxt int64) *snapshot {
 		if cmaxt < mint {
 			continue
 		}
-		s.chunks = append(s.chunks, data)
+		chunks = append(chunks, chunk{data, cmaxt})
 		if cmaxt >= maxt {
 			needHead = false
 			break
 		}
 	}
 	if needHead {
-		s.chunks = append(s.chunks, bytes.Clone(ms.head.Bytes()))
+		chunks = append(chunks, chunk{bytes.Clone(ms.head.Bytes()), ms.lastT})
 	}
-	if ms.lastT >= mint && ms.lastT <= maxt {
-		return s // the newest sample is in range
+	// Only the first chunk can start before mint, and only the last end after maxt: those two
+	// are decoded to the samples inside when they reach out.
+	s := &snapshot{lset: ms.lset}
+	for i, c := range chunks {
+		if i > 0 && i < len(chunks)-1 {
+			s.parts = append(s.parts, xorChunk(c.data))
+			continue
+		}
+		inside, all := samplesIn(c.data, c.maxt, mint, maxt)
+		switch {
+		case all:
+			s.parts = append(s.parts, xorChunk(c.data))
+		case len(inside) > 0:
+			s.parts = append(s.parts, inside)
+		}
 	}
-	it := s.Iterator(nil)
-	if it.Next() == chunkenc.ValNone {
+	if len(s.parts) == 0 {
 		return nil
 	}
 	return s
 }
 
-// snapshot is the samples of one series in [mint, maxt] at the time of a Select.
+// samplesIn returns the samples in [mint, maxt] of the XOR chunk whose newest sample is at
+// chunkMaxt, or all == true (and no copy) when every sample is.
+func samplesIn(data []byte, chunkMaxt, mint, maxt int64) (inside points, all bool) {
+	it := xorChunk(data).Iterator(nil)
+	first := true
+	for it.Next() == chunkenc.ValFloat {
+		t, f := it.At()
+		if first && t >= mint && chunkMaxt <= maxt {
+			return nil, true
+		}
+		first = false
+		switch {
+		case t < mint:
+			continue
+		case t > maxt:
+			return inside, false
+		}
+		inside = append(inside, point{t, f})
+	}
+	return inside, false
+}
+
+// snapshot is the samples of one series in [mint, maxt] at the time of a Select: XOR chunks and
+// decoded samples, oldest first, not overlapping.
 type snapshot struct {
-	lset       labels.Labels
-	chunks     [][]byte // XOR chunks, oldest first
-	mint, maxt int64
+	lset  labels.Labels
+	parts []chunkenc.Iterable
 }
 
 func (s *snapshot) Labels() labels.Labels { return s.lset }
 
 func (s *snapshot) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
-	ci, ok := it.(*chunksIterator)
-	if !ok {
-		ci = &chunksIterator{}
+	if len(s.parts) == 1 {
+		return s.parts[0].Iterator(it)
 	}
-	*ci = chunksIterator{s: s, cur: ci.cur}
-	return ci
+	// Prometheus's chain iterator reads the parts one after the other (they do not overlap).
+	return storage.ChainSampleIteratorFromIterables(it, s.parts)
 }
 
-// chunksIterator iterates the samples of a snapshot in [mint, maxt].
-type chunksIterator struct {
-	s     *snapshot
-	i     int // next chunk
-	xc    chunkenc.XORChunk
-	cur   chunkenc.Iterator // over chunk i-1; reused
-	inCur bool
-	ok    bool // t, f are the current sample
-	t     int64
-	f     float64
-	done  bool
-	err   error
+// xorChunk is XOR chunk data as a chunkenc.Iterable.
+type xorChunk []byte
+
+func (c xorChunk) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
+	var x chunkenc.XORChunk
+	x.Reset(c)
+	return x.Iterator(it)
 }
 
-var _ chunkenc.Iterator = (*chunksIterator)(nil)
+// points are decoded samples, iterated by Prometheus's list iterator.
+type points []point
 
-func (it *chunksIterator) Next() chunkenc.ValueType {
-	for !it.done {
-		if it.inCur {
-			if it.cur.Next() == chunkenc.ValFloat {
-				t, f := it.cur.At()
-				if t < it.s.mint {
-					continue
-				}
-				if t > it.s.maxt {
-					break
-				}
-				it.t, it.f, it.ok = t, f, true
-				return chunkenc.ValFloat
-			}
-			if err := it.cur.Err(); err != nil {
-				it.err = err
-				break
-			}
-			it.inCur = false
-		}
-		if it.i == len(it.s.chunks) {
-			break
-		}
-		it.xc.Reset(it.s.chunks[it.i])
-		it.i++
-		it.cur, it.inCur = it.xc.Iterator(it.cur), true
-	}
-	it.done, it.ok = true, false
-	return chunkenc.ValNone
+type point struct {
+	t int64
+	f float64
 }
 
-func (it *chunksIterator) Seek(t int64) chunkenc.ValueType { //nolint:govet // stdmethods: chunkenc.Iterator defines this Seek
-	if it.done {
-		return chunkenc.ValNone
-	}
-	if it.ok && it.t >= t {
-		return chunkenc.ValFloat
-	}
-	for {
-		if it.Next() == chunkenc.ValNone {
-			return chunkenc.ValNone
-		}
-		if it.t >= t {
-			return chunkenc.ValFloat
-		}
-	}
+func (p points) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
+	return storage.NewListSeriesIterator(p)
 }
+func (p points) Get(i int) chunks.Sample { return &p[i] }
+func (p points) Len() int                { return len(p) }
 
-func (it *chunksIterator) At() (int64, float64) { return it.t, it.f }
-func (it *chunksIterator) AtT() int64           { return it.t }
-func (*chunksIterator) AtST() int64             { return 0 }
-func (it *chunksIterator) Err() error           { return it.err }
-
-func (it *chunksIterator) AtHistogram(*histogram.Histogram) (int64, *histogram.Histogram) {
-	return it.t, nil
-}
-
-func (it *chunksIterator) AtFloatHistogram(*histogram.FloatHistogram) (int64, *histogram.FloatHistogram) {
-	return it.t, nil
-}
+func (p *point) T() int64                    { return p.t }
+func (*point) ST() int64                     { return 0 }
+func (p *point) F() float64                  { return p.f }
+func (*point) H() *histogram.Histogram       { return nil }
+func (*point) FH() *histogram.FloatHistogram { return nil }
+func (*point) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
+func (p *point) Copy() chunks.Sample         { c := *p; return &c }
