@@ -16,8 +16,9 @@ build:
 run: build
 	./$(BIN)
 
-## test: unit and integration tests (real Prometheus etc.; see .ci/run for what they need), with -race
+## test: go vet, then unit and integration tests (real Prometheus etc.; see .ci/run for what they need), with -race
 test:
+	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 test-short:

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +28,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vigil-obs/vigil/benchmarks/internal/harness"
 
 	"github.com/vigil-obs/vigil/internal/opensearchtest"
 )
@@ -101,15 +102,6 @@ func run(vigil string, duration time.Duration, workers int, cpuProfile string) e
 	return nil
 }
 
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 const configTmpl = `
 extensions:
   health_check: {endpoint: %[1]s}
@@ -146,7 +138,16 @@ func runQueue(vigil, dir, queue string, duration time.Duration, workers int, pro
 	if queue == "memory" {
 		storage = ""
 	}
-	health, audit, pprofAddr := freeAddr(), freeAddr(), freeAddr()
+	var (
+		addrs [3]string
+		err   error
+	)
+	for i := range addrs {
+		if addrs[i], err = harness.FreeAddr(); err != nil {
+			return res, err
+		}
+	}
+	health, audit, pprofAddr := addrs[0], addrs[1], addrs[2]
 	cfgPath := filepath.Join(dir, "vigil.yaml")
 	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(configTmpl, health, dir, audit, search.URL, storage, pprofAddr)), 0o600); err != nil {
 		return res, err
