@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // commitLoop writes the pending batches of all writers with one write and one fsync, then
@@ -35,12 +37,16 @@ func (l *Log) commitPending() {
 	}
 }
 
-// commit writes the requests as consecutive records and fsyncs once.
+// commit writes the requests as consecutive records and fsyncs once. Only the commit loop
+// writes, so the write and the fsync run without the index lock: readers (Get) go on meanwhile,
+// and see the new values once they are durable.
 func (l *Log) commit(reqs []*request) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.failed != nil {
-		return l.failed
+	l.mu.RLock()
+	failed := l.failed
+	active := l.segs[l.order[len(l.order)-1]]
+	l.mu.RUnlock()
+	if failed != nil {
+		return failed
 	}
 	buf := l.buf[:0]
 	starts := make([]int, len(reqs))
@@ -50,24 +56,27 @@ func (l *Log) commit(reqs []*request) error {
 		buf, valueOffsets[i] = encodeBatch(buf, r.ops)
 	}
 	l.buf = buf
-	active := l.segs[l.order[len(l.order)-1]]
 	if active.size > 0 && active.size+int64(len(buf)) > l.opts.SegmentBytes {
-		if err := l.newSegment(active.id + 1); err != nil {
+		l.mu.Lock()
+		err := l.trim(active)
+		if err == nil {
+			err = l.newSegment(active.id + 1)
+		}
+		if err != nil {
 			l.failed = fmt.Errorf("durable queue stopped: %w", err)
+			l.mu.Unlock()
 			return l.failed
 		}
 		active = l.segs[active.id+1]
+		l.mu.Unlock()
 	}
-	if _, err := active.f.WriteAt(buf, active.size); err != nil {
-		l.failed = fmt.Errorf("durable queue stopped: cannot write segment %s: %w", segName(active.id), err)
-		return l.failed
+	if err := l.writeSync(active, buf); err != nil {
+		l.mu.Lock()
+		l.failed = err
+		l.mu.Unlock()
+		return err
 	}
-	if !l.opts.NoSync {
-		if err := active.f.Sync(); err != nil {
-			l.failed = fmt.Errorf("durable queue stopped: cannot fsync segment %s: %w", segName(active.id), err)
-			return l.failed
-		}
-	}
+	l.mu.Lock()
 	for i, r := range reqs { // the index from what was encoded: no need to decode it back
 		for j, op := range r.ops {
 			l.applyOp(active.id, active.size+int64(starts[i]), op.Key, op.Delete, valueOffsets[i][j], len(op.Value))
@@ -75,10 +84,27 @@ func (l *Log) commit(reqs []*request) error {
 	}
 	active.size += int64(len(buf))
 	l.disk += int64(len(buf))
+	l.mu.Unlock()
 	l.qmu.Lock()
 	l.stats.Commits++
 	l.stats.Batches += int64(len(reqs))
 	l.qmu.Unlock()
+	return nil
+}
+
+// writeSync appends buf to the active segment and makes it durable. fdatasync is enough: the
+// segment's blocks are preallocated (or, where they are not, Linux's fdatasync also writes the
+// file size needed to read the data back).
+func (l *Log) writeSync(active *segment, buf []byte) error {
+	if _, err := active.f.WriteAt(buf, active.size); err != nil {
+		return fmt.Errorf("durable queue stopped: cannot write segment %s: %w", segName(active.id), err)
+	}
+	if l.opts.NoSync {
+		return nil
+	}
+	if err := unix.Fdatasync(int(active.f.Fd())); err != nil {
+		return fmt.Errorf("durable queue stopped: cannot fsync segment %s: %w", segName(active.id), err)
+	}
 	return nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrFull is returned by Apply when the log is over Options.MaxBytes and the batch creates keys.
@@ -132,6 +134,9 @@ func (l *Log) replay() error {
 		for off < len(data) {
 			ops, n, err := decodeBatch(data[off:])
 			if err != nil {
+				if allZero(data[off:]) {
+					break // the unwritten, preallocated rest of the segment
+				}
 				if i != len(ids)-1 {
 					return fmt.Errorf("segment %s is damaged at byte %d (not the newest segment: not a torn write)", path, off)
 				}
@@ -146,7 +151,34 @@ func (l *Log) replay() error {
 		seg.size = int64(off)
 		l.disk += seg.size
 	}
+	if len(l.order) > 0 {
+		l.preallocate(l.segs[l.order[len(l.order)-1]])
+	}
 	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// preallocate reserves the active segment's blocks up to SegmentBytes, so that appending a batch
+// overwrites allocated blocks instead of growing the file: the write and the fdatasync then
+// touch no file-system metadata, which costs several times less CPU per byte. A file system
+// without fallocate simply grows the file as it is written.
+func (l *Log) preallocate(s *segment) {
+	if l.opts.SegmentBytes > s.size {
+		_ = unix.Fallocate(int(s.f.Fd()), 0, s.size, l.opts.SegmentBytes-s.size)
+	}
+}
+
+// trim gives back the preallocated blocks a segment did not use, once no more is written to it.
+func (l *Log) trim(s *segment) error {
+	return s.f.Truncate(s.size)
 }
 
 // applyIndex records decoded ops of the record at (seg, off). Caller holds mu (or is replaying).
@@ -177,7 +209,9 @@ func (l *Log) newSegment(id uint64) error {
 	if err != nil {
 		return fmt.Errorf("cannot create segment %s: %w", path, err)
 	}
-	l.segs[id] = &segment{id: id, f: f}
+	s := &segment{id: id, f: f}
+	l.preallocate(s)
+	l.segs[id] = s
 	l.order = append(l.order, id)
 	return l.syncDir()
 }
@@ -336,7 +370,11 @@ func (l *Log) Close() error {
 	<-l.stopped
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.closeFiles()
+	var trimErr error
+	if l.failed == nil && len(l.order) > 0 {
+		trimErr = l.trim(l.segs[l.order[len(l.order)-1]])
+	}
+	return errors.Join(trimErr, l.closeFiles())
 }
 
 func (l *Log) closeFiles() error {

@@ -317,3 +317,54 @@ func TestEnqueueKeepsOrder(t *testing.T) {
 	_, err = l.Enqueue([]Op{set("x", "y")})
 	require.ErrorIs(t, err, ErrClosed)
 }
+
+func TestPreallocatedSegmentsReplay(t *testing.T) {
+	dir := t.TempDir()
+	const segBytes = 1 << 20
+	l := open(t, dir, Options{SegmentBytes: segBytes})
+	ctx := context.Background()
+	require.NoError(t, l.Apply(ctx, []Op{set("a", "1")}))
+	st, err := os.Stat(filepath.Join(dir, segName(1)))
+	require.NoError(t, err)
+	require.Equal(t, int64(segBytes), st.Size(), "the active segment is preallocated")
+
+	// A process that dies without Close leaves the zeroed, preallocated tail: replay ends there.
+	crashed := t.TempDir()
+	seg, err := os.ReadFile(filepath.Join(dir, segName(1)))
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(crashed, segName(1)), seg, 0o600))
+	dir = crashed
+	l2 := open(t, dir, Options{SegmentBytes: segBytes})
+	v, err := l2.Get("a")
+	require.NoError(t, err)
+	require.Equal(t, "1", string(v))
+	require.NoError(t, l2.Apply(ctx, []Op{set("b", "2")}))
+	require.NoError(t, l2.Close())
+
+	// Close gives back the unused blocks; an older segment whose trim was not durable before a
+	// crash (a zero tail) is not damage either.
+	st, err = os.Stat(filepath.Join(dir, segName(1)))
+	require.NoError(t, err)
+	require.Less(t, st.Size(), int64(1024), "Close trims the active segment to what was written")
+	small := Options{SegmentBytes: 64}
+	l3 := open(t, dir, small)
+	for i := range 4 {
+		require.NoError(t, l3.Apply(ctx, []Op{set(fmt.Sprint(i), "0123456789012345678901234567890123456789")}))
+	}
+	require.NoError(t, l3.Close())
+	segs, err := filepath.Glob(filepath.Join(dir, "seg-*.wal"))
+	require.NoError(t, err)
+	require.Greater(t, len(segs), 1)
+	f, err := os.OpenFile(segs[0], os.O_RDWR|os.O_APPEND, 0) // an older segment
+	require.NoError(t, err)
+	_, err = f.Write(make([]byte, 4096))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	l4 := open(t, dir, small)
+	for _, k := range []string{"a", "b", "0", "3"} {
+		v, err := l4.Get(k)
+		require.NoError(t, err)
+		require.NotNil(t, v, k)
+	}
+}
