@@ -299,3 +299,23 @@ func BenchmarkEvalOverWindow(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGCOneName forgets half of 100,000 series of one metric name (pods that went away).
+func BenchmarkGCOneName(b *testing.B) {
+	const n = 100_000
+	ls := benchSeries(n)
+	for range b.N {
+		b.StopTimer()
+		s := storeFor(b, n, nil, "rate(node_filesystem_avail_bytes[5m])")
+		a := s.NewAppender()
+		for i, l := range ls {
+			if _, err := a.Append(0, l, int64(i%2)*10*60_000, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if got := s.GC(10 * 60_000); got != n/2 {
+			b.Fatalf("GC removed %d series, want %d", got, n/2)
+		}
+	}
+}

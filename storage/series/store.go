@@ -177,6 +177,7 @@ func (s *Store) each(fn func(*memSeries)) {
 // caller holds s.mu for writing.
 func (s *Store) filter(keep func(*memSeries) bool) int {
 	removed := 0
+	gone := map[*memSeries]struct{}{}
 	for h, first := range s.byHash {
 		var head, tail *memSeries
 		for ms := first; ms != nil; {
@@ -192,7 +193,7 @@ func (s *Store) filter(keep func(*memSeries) bool) int {
 			} else {
 				removed++
 				s.held -= ms.samples()
-				s.removeName(ms)
+				gone[ms] = struct{}{}
 			}
 			ms = next
 		}
@@ -203,6 +204,7 @@ func (s *Store) filter(keep func(*memSeries) bool) int {
 		}
 	}
 	s.count -= removed
+	s.removeNames(gone)
 	return removed
 }
 
@@ -221,20 +223,26 @@ func (s *Store) GC(now int64) int {
 	})
 }
 
-func (s *Store) removeName(ms *memSeries) {
-	name := ms.lset.Get(model.MetricNameLabel)
-	list := s.byName[name]
-	for i, x := range list {
-		if x == ms {
-			list[i] = list[len(list)-1]
-			list[len(list)-1] = nil
-			list = list[:len(list)-1]
-			break
-		}
+// removeNames drops the removed series from the by-name lists, one pass per name: removing them
+// one by one would cost the length of the list for each, quadratic when a name loses many.
+func (s *Store) removeNames(gone map[*memSeries]struct{}) {
+	names := map[string]struct{}{}
+	for ms := range gone {
+		names[ms.lset.Get(model.MetricNameLabel)] = struct{}{}
 	}
-	if len(list) == 0 {
-		delete(s.byName, name)
-	} else {
-		s.byName[name] = list
+	for name := range names {
+		list := s.byName[name]
+		kept := list[:0]
+		for _, x := range list {
+			if _, ok := gone[x]; !ok {
+				kept = append(kept, x)
+			}
+		}
+		clear(list[len(kept):])
+		if len(kept) == 0 {
+			delete(s.byName, name)
+		} else {
+			s.byName[name] = kept
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -225,4 +226,26 @@ func TestSetNeedsReplansSeries(t *testing.T) {
 	require.Equal(t, 2, s.Stats().Series)
 	require.Equal(t, 3.0, instant(t, s, "count_over_time(b[1h])", 20*minute)[0].F, "b: 18m..20m")
 	require.Equal(t, 1.0, instant(t, s, "count_over_time(c[1h])", 20*minute)[0].F)
+}
+
+func TestGCOfManySeriesOfOneName(t *testing.T) {
+	s := storeFor(t, 10_000, nil, "rate(c[5m])")
+	a := s.NewAppender()
+	for i := range 1000 {
+		at := int64(0)
+		if i%2 == 1 {
+			at = 10 * minute // the odd ones stay
+		}
+		mustAppend(t, a, labels.FromStrings("__name__", "c", "i", strconv.Itoa(i)), at, 1)
+	}
+	require.Equal(t, 500, s.GC(10*minute))
+	got := instant(t, s, "c", 10*minute)
+	require.Len(t, got, 500)
+	for _, smp := range got {
+		i, err := strconv.Atoi(smp.Metric.Get("i"))
+		require.NoError(t, err)
+		require.Equal(t, 1, i%2, "only the series inside their window are left: %s", smp.Metric)
+	}
+	require.Equal(t, 500, s.GC(20*minute))
+	require.Empty(t, s.byName, "a name without series is gone")
 }
