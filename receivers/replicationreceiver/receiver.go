@@ -9,6 +9,7 @@ import (
 	"time"
 
 	_ "github.com/lib/pq" // PostgreSQL driver for database/sql
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -21,7 +22,8 @@ type replicationReceiver struct {
 	next   consumer.Metrics
 	logger *zap.Logger
 
-	dbs      []*sql.DB // per cfg.PostgreSQL
+	dbs      []*sql.DB       // per cfg.PostgreSQL
+	redis    []*redis.Client // per cfg.Redis
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	mu       sync.Mutex
@@ -32,7 +34,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) *rep
 	return &replicationReceiver{cfg: cfg, next: next, logger: set.Logger, failures: map[string]string{}}
 }
 
-// Start opens the PostgreSQL pools (connections are made at the first scrape) and starts the
+// Start opens the PostgreSQL pools and Redis clients (connections are made at the first scrape) and starts the
 // scrape loop; the first scrape happens at once.
 func (r *replicationReceiver) Start(context.Context, component.Host) error {
 	for i, p := range r.cfg.PostgreSQL {
@@ -43,6 +45,9 @@ func (r *replicationReceiver) Start(context.Context, component.Host) error {
 		}
 		db.SetMaxOpenConns(1)
 		r.dbs = append(r.dbs, db)
+	}
+	for _, t := range r.cfg.Redis {
+		r.redis = append(r.redis, newRedisClient(t))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -71,11 +76,14 @@ func (r *replicationReceiver) Shutdown(context.Context) error {
 	return nil
 }
 
-func (r *replicationReceiver) closeDBs() {
+func (r *replicationReceiver) closeDBs() { // and the Redis clients
 	for _, db := range r.dbs {
 		_ = db.Close()
 	}
-	r.dbs = nil
+	for _, c := range r.redis {
+		_ = c.Close()
+	}
+	r.dbs, r.redis = nil, nil
 }
 
 // scrape reads every target concurrently and sends one batch. A target that cannot be read
@@ -109,8 +117,9 @@ func (r *replicationReceiver) scrape(ctx context.Context) {
 		db := r.dbs[i]
 		run("postgresql", "pg_up", instance, func(ctx context.Context, b batch) error { return scrapePostgreSQL(ctx, db, b) })
 	}
-	for _, t := range r.cfg.Redis {
-		run("redis", "redis_up", redisInstance(t), func(ctx context.Context, b batch) error { return scrapeRedis(ctx, t, b) })
+	for i, t := range r.cfg.Redis {
+		c := r.redis[i]
+		run("redis", "redis_up", redisInstance(t), func(ctx context.Context, b batch) error { return scrapeRedis(ctx, c, t, b) })
 	}
 	wg.Wait()
 	if ctx.Err() != nil {

@@ -3,6 +3,7 @@ package replicationreceiver
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,12 @@ func TestRedisReplication(t *testing.T) {
 		return fmt.Errorf("master offset %v not acknowledged by the replica yet: %v", off, newest(sink, "redis_connected_slave_offset_bytes"))
 	})
 
+	// The receiver keeps its connection across scrapes: over ~5 scrapes the replica accepts
+	// only the test's own INFO connections.
+	before := connectionsReceived(t, replica)
+	time.Sleep(5 * cfg.CollectionInterval)
+	require.LessOrEqual(t, connectionsReceived(t, replica)-before, 1, "a new connection per scrape")
+
 	_, err = master.Proc.Stop(10 * time.Second)
 	require.NoError(t, err)
 	wantValue(t, sink, "redis_up", "master", 0)
@@ -166,8 +173,27 @@ func TestRedisWithPassword(t *testing.T) {
 	wantValue(t, sink, "redis_master_repl_offset", "good", 0)
 	wantValue(t, sink, "redis_up", "bad", 0)
 
-	err = scrapeRedis(context.Background(), RedisTarget{Endpoint: r.Addr, Password: "wrong-password"}, newBatch(pmetric.NewMetrics(), "redis", "bad", time.Now()))
+	bad := RedisTarget{Endpoint: r.Addr, Password: "wrong-password"}
+	c := newRedisClient(bad)
+	defer c.Close()
+	err = scrapeRedis(context.Background(), c, bad, newBatch(pmetric.NewMetrics(), "redis", "bad", time.Now()))
 	require.ErrorContains(t, err, "cannot read INFO replication of redis "+r.Addr)
 	require.ErrorContains(t, err, "WRONGPASS")
 	require.NotContains(t, err.Error(), "wrong-password")
+}
+
+// connectionsReceived is the Redis server's total_connections_received.
+func connectionsReceived(t *testing.T, r *testutil.Redis) int {
+	t.Helper()
+	info, err := r.Do("INFO", "stats")
+	require.NoError(t, err)
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_connections_received:"); ok {
+			n, err := strconv.Atoi(v)
+			require.NoError(t, err)
+			return n
+		}
+	}
+	t.Fatalf("no total_connections_received in INFO stats: %s", info)
+	return 0
 }

@@ -47,13 +47,17 @@ func boolf(b bool) float64 {
 	return 0
 }
 
-// scrapeRedis reads INFO replication from one Redis server.
-func scrapeRedis(ctx context.Context, t RedisTarget, b batch) error {
-	c := redis.NewClient(&redis.Options{
+// newRedisClient is the client of one Redis target, kept across scrapes: one connection, made at
+// the first scrape and made again after it breaks.
+func newRedisClient(t RedisTarget) *redis.Client {
+	return redis.NewClient(&redis.Options{
 		Addr: t.Endpoint, Password: string(t.Password), Protocol: 2,
 		MaxRetries: -1, PoolSize: 1, DisableIdentity: true, ContextTimeoutEnabled: true,
 	})
-	defer c.Close()
+}
+
+// scrapeRedis reads INFO replication from one Redis server.
+func scrapeRedis(ctx context.Context, c *redis.Client, t RedisTarget, b batch) error {
 	text, err := c.Info(ctx, "replication").Result()
 	if err != nil {
 		return fmt.Errorf("cannot read INFO replication of redis %s: %w", t.Endpoint, err)
