@@ -210,13 +210,17 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 func (e *osExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	return e.pushItems(ctx, e.documents(ld))
+}
+
+// pushItems indexes documents, in bulk requests of at most max_bulk_bytes.
+func (e *osExporter) pushItems(ctx context.Context, items []item) error {
 	if !e.installed.Load() {
 		if err := e.install(ctx); err != nil {
 			return fmt.Errorf("OpenSearch not ready, the queue keeps the data: %w", err)
 		}
 		e.installed.Store(true)
 	}
-	items := e.documents(ld)
 	var chunk []item
 	size := 0
 	for _, it := range items {
