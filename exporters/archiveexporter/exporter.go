@@ -70,6 +70,10 @@ type archiveExporter struct {
 	sealKey  ed25519.PrivateKey
 	sealed   map[string]sealMark // per cluster: the last seal written since start
 	sealedTo metric.Int64Gauge
+
+	meter     metric.Meter
+	oldestAge metric.Float64ObservableGauge
+	oldestReg metric.Registration // of the oldestAge callback, from Start to Shutdown
 }
 
 func newExporter(set exporter.Settings, cfg *Config) (*archiveExporter, error) {
@@ -83,9 +87,13 @@ func newExporter(set exporter.Settings, cfg *Config) (*archiveExporter, error) {
 	lag, err4 := meter.Float64Histogram("vigil_archive_delivery_lag_seconds",
 		metric.WithDescription("Per archive object written: the time since its first event was staged (max_object_age plus any time the bucket could not be written)."),
 		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(1, 10, 30, 60, 120, 300, 600, 1800, 3600, 4*3600, 24*3600))
+	oldestAge, err5 := meter.Float64ObservableGauge("vigil_archive_oldest_age_seconds",
+		metric.WithDescription("Age of the oldest event staged but not yet in a written archive object: now minus when its object's first event was staged; 0 when nothing is staged."),
+		metric.WithUnit("s"))
 	return &archiveExporter{cfg: cfg, id: set.ID, logger: set.Logger, streams: map[string]*streamState{},
 		keys: map[string]map[eventkey.Key]struct{}{}, hasher: eventkey.NewHasher(),
-		objects: objects, events: events, lag: lag, sealed: map[string]sealMark{}, sealedTo: sealedTo}, errors.Join(err1, err2, err3, err4)
+		objects: objects, events: events, lag: lag, sealed: map[string]sealMark{}, sealedTo: sealedTo,
+		meter: meter, oldestAge: oldestAge}, errors.Join(err1, err2, err3, err4, err5)
 }
 
 const streamsKey = "streams"
@@ -149,9 +157,39 @@ func (e *archiveExporter) Start(ctx context.Context, host component.Host) error 
 			return err
 		}
 	}
+	if e.oldestReg, err = e.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveFloat64(e.oldestAge, e.oldestStagedAge(time.Now()).Seconds())
+		return nil
+	}, e.oldestAge); err != nil {
+		return fmt.Errorf("cannot register the callback of vigil_archive_oldest_age_seconds: %w", err)
+	}
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
 	go e.sealLoop()
 	return nil
+}
+
+// oldestStagedAge is now minus the earliest Opened of the objects not yet written, over all
+// clusters: in each, the first sealed object or else the open one (objects are sealed and
+// written in the order they were opened); 0 when nothing is staged.
+func (e *archiveExporter) oldestStagedAge(now time.Time) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var oldest time.Time
+	for _, s := range e.streams {
+		o := s.Open
+		if len(s.Sealed) > 0 {
+			o = s.Sealed[0]
+		} else if o.Chunks == 0 {
+			continue
+		}
+		if !o.Opened.IsZero() && (oldest.IsZero() || o.Opened.Before(oldest)) {
+			oldest = o.Opened
+		}
+	}
+	if oldest.IsZero() {
+		return 0
+	}
+	return max(0, now.Sub(oldest))
 }
 
 // Shutdown seals every open object and writes what it can before ctx ends; what it cannot write
@@ -169,6 +207,10 @@ func (e *archiveExporter) Shutdown(ctx context.Context) error {
 	err := e.flush(ctx, true)
 	if err == nil {
 		err = e.sealChains(ctx, true)
+	}
+	if e.oldestReg != nil {
+		err = errors.Join(err, e.oldestReg.Unregister())
+		e.oldestReg = nil
 	}
 	if e.client != nil {
 		err = errors.Join(err, e.client.Close(ctx))

@@ -43,12 +43,19 @@ type osExporter struct {
 
 	indexed, itemErrors, deadLettered, bulks metric.Int64Counter
 	lag                                      metric.Float64Histogram
+
+	meter     metric.Meter
+	waiting   *waiting
+	oldestAge metric.Float64ObservableGauge
+	oldestReg metric.Registration // of the oldestAge callback, from start to shutdown
 }
 
 func newExporter(set exporter.Settings, cfg *Config) (*osExporter, error) {
-	e := &osExporter{cfg: cfg, logger: set.Logger}
+	e := &osExporter{cfg: cfg, logger: set.Logger,
+		waiting: newWaiting(staleAfter(cfg.RetryConfig.MaxInterval, cfg.TimeoutConfig.Timeout))}
 	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/opensearchexporter")
-	var errs [5]error
+	e.meter = meter
+	var errs [6]error
 	e.indexed, errs[0] = meter.Int64Counter("vigil_opensearch_indexed_documents",
 		metric.WithDescription("Documents OpenSearch accepted (created or updated)."), metric.WithUnit("{documents}"))
 	e.itemErrors, errs[1] = meter.Int64Counter("vigil_opensearch_item_errors",
@@ -60,6 +67,9 @@ func newExporter(set exporter.Settings, cfg *Config) (*osExporter, error) {
 	e.lag, errs[4] = meter.Float64Histogram("vigil_opensearch_delivery_lag_seconds",
 		metric.WithDescription("Per document OpenSearch accepted: the time since vigil received the event (queueing, retries and outages included)."),
 		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4*3600, 24*3600))
+	e.oldestAge, errs[5] = meter.Float64ObservableGauge("vigil_opensearch_oldest_age_seconds",
+		metric.WithDescription("Age of the oldest event not yet accepted by OpenSearch: now minus its receipt time; 0 when nothing waits."),
+		metric.WithUnit("s"))
 	return e, errors.Join(errs[:]...)
 }
 
@@ -91,15 +101,27 @@ func (e *osExporter) start(ctx context.Context, _ component.Host) error {
 	} else {
 		e.installed.Store(true)
 	}
+	e.oldestReg, err = e.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveFloat64(e.oldestAge, e.waiting.age(time.Now()).Seconds())
+		return nil
+	}, e.oldestAge)
+	if err != nil {
+		return fmt.Errorf("cannot register the callback of vigil_opensearch_oldest_age_seconds: %w", err)
+	}
 	return nil
 }
 
 // shutdown stops the client's background work; safe before start.
 func (e *osExporter) shutdown(context.Context) error {
-	if e.client == nil {
-		return nil
+	var err error
+	if e.oldestReg != nil {
+		err = e.oldestReg.Unregister()
+		e.oldestReg = nil
 	}
-	err := e.client.Close()
+	if e.client == nil {
+		return err
+	}
+	err = errors.Join(err, e.client.Close())
 	e.client = nil
 	return err
 }
@@ -213,8 +235,16 @@ func (e *osExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	return e.pushItems(ctx, e.documents(ld))
 }
 
-// pushItems indexes documents, in bulk requests of at most max_bulk_bytes.
-func (e *osExporter) pushItems(ctx context.Context, items []item) error {
+// pushItems indexes documents, in bulk requests of at most max_bulk_bytes. A retryable error
+// leaves them to the retry sender, which calls again with the same request; until then they
+// count in vigil_opensearch_oldest_age_seconds.
+func (e *osExporter) pushItems(ctx context.Context, items []item) (err error) {
+	if len(items) > 0 {
+		now := time.Now()
+		fp := fingerprintOf(items)
+		e.waiting.begin(fp, oldestReceived(items, now), now)
+		defer func() { e.waiting.end(fp, err == nil || consumererror.IsPermanent(err), time.Now()) }()
+	}
 	if !e.installed.Load() {
 		if err := e.install(ctx); err != nil {
 			return fmt.Errorf("OpenSearch not ready, the queue keeps the data: %w", err)
@@ -224,7 +254,7 @@ func (e *osExporter) pushItems(ctx context.Context, items []item) error {
 	var chunk []item
 	size := 0
 	for _, it := range items {
-		n := len(it.doc) + len(it.index) + len(it.id) + 40
+		n := itemBytes(it)
 		if len(chunk) > 0 && size+n > e.cfg.MaxBulkBytes {
 			if err := e.indexWithRetries(ctx, chunk); err != nil {
 				return err
@@ -280,7 +310,7 @@ type rejected struct {
 func (e *osExporter) bulk(ctx context.Context, items []item) ([]rejected, error) {
 	size := 0
 	for _, it := range items {
-		size += len(it.doc) + len(it.index) + len(it.id) + 40
+		size += itemBytes(it)
 	}
 	body := make([]byte, 0, size)
 	for _, it := range items {
