@@ -1,6 +1,7 @@
 package archive_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -37,6 +38,18 @@ func TestParseEventFieldsOnOddLines(t *testing.T) {
 	require.Equal(t, "u", f.User)
 	require.Equal(t, []string{"1.2.3.4", "::1"}, f.SourceIPs)
 	require.Equal(t, "pods", f.Resource)
+}
+
+// TestParseEventFieldsAsEachKey: the realistic events and the odd lines give what EachKey gives
+// (the reader the indexes already written were made with).
+func TestParseEventFieldsAsEachKey(t *testing.T) {
+	lines := audittest.RealisticEvents(2000)
+	for _, c := range fieldCases {
+		lines = append(lines, []byte(c))
+	}
+	for _, l := range lines {
+		require.Equal(t, fmt.Sprintf("%+v", archive.ParseEachKey(l)), fmt.Sprintf("%+v", archive.ParseEventFields(l)), "line %.300q", l)
+	}
 }
 
 func FuzzParseEventFields(f *testing.F) {

@@ -2,8 +2,10 @@ package archive
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,18 +54,206 @@ var eventPaths = [][]string{
 }
 
 // ParseEventFields extracts the indexed fields of one archived line (an audit event). It never
-// fails: what is missing or malformed stays empty. One pass of jsonparser.EachKey.
+// fails: what is missing or malformed stays empty. A line that is one JSON object is read with
+// jsonparser.ObjectEach, which skips the values of other keys (requestObject, responseObject)
+// without looking for the wanted keys inside them: about twice as fast as EachKey. Anything else
+// (trailing bytes, truncated lines) is read with EachKey, whose results on such lines the
+// indexes already written hold. Both take the first occurrence of a duplicate key.
 func ParseEventFields(line []byte) EventFields {
+	if f, ok := parseObject(line); ok {
+		return f
+	}
+	return parseEachKey(line)
+}
+
+// Bits of parseObject's seen: which fields were met (the first occurrence counts, whatever its
+// type, as with EachKey).
+const (
+	seenNamespace = 1 << iota
+	seenResource
+	seenStage
+	seenUser
+	seenVerb
+	seenName
+	seenAuditID
+	seenSourceIPs
+	seenStageTime
+	seenReceived
+)
+
+// parseObject reads line when it is one object followed by nothing but white space; ok is false
+// for anything else.
+func parseObject(line []byte) (f EventFields, ok bool) {
+	var (
+		received time.Time
+		seen     int
+		end      = -1 // where the last value ended
+	)
+	first := func(bit int) bool {
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		return true
+	}
+	str := func(v []byte, typ jsonparser.ValueType) string {
+		if typ != jsonparser.String {
+			return ""
+		}
+		s, err := jsonparser.ParseString(v)
+		if err != nil {
+			return ""
+		}
+		return s
+	}
+	err := jsonparser.ObjectEach(line, func(k, v []byte, typ jsonparser.ValueType, off int) error {
+		end = off
+		if !separated(line, off) || !wellFormed(v, typ) {
+			return errMalformed
+		}
+		switch string(k) {
+		case "auditID":
+			if first(seenAuditID) {
+				f.AuditID = str(v, typ)
+			}
+		case "stage":
+			if first(seenStage) {
+				f.Stage = str(v, typ)
+			}
+		case "verb":
+			if first(seenVerb) {
+				f.Verb = str(v, typ)
+			}
+		case "user":
+			if typ != jsonparser.Object {
+				return nil
+			}
+			return jsonparser.ObjectEach(v, func(k, uv []byte, typ jsonparser.ValueType, off int) error {
+				if !separated(v, off) || !wellFormed(uv, typ) {
+					return errMalformed
+				}
+				if string(k) == "username" && first(seenUser) {
+					v := uv
+					f.User = str(v, typ)
+				}
+				return nil
+			})
+		case "objectRef":
+			if typ != jsonparser.Object {
+				return nil
+			}
+			return jsonparser.ObjectEach(v, func(k, ov []byte, typ jsonparser.ValueType, off int) error {
+				if !separated(v, off) || !wellFormed(ov, typ) {
+					return errMalformed
+				}
+				v := ov
+				switch string(k) {
+				case "namespace":
+					if first(seenNamespace) {
+						f.Namespace = str(v, typ)
+					}
+				case "resource":
+					if first(seenResource) {
+						f.Resource = str(v, typ)
+					}
+				case "name":
+					if first(seenName) {
+						f.Name = str(v, typ)
+					}
+				}
+				return nil
+			})
+		case "sourceIPs":
+			if first(seenSourceIPs) && typ == jsonparser.Array {
+				f.SourceIPs = sourceIPs(v)
+			}
+		case "stageTimestamp":
+			if first(seenStageTime) {
+				f.Time, _ = time.Parse(time.RFC3339Nano, str(v, typ))
+			}
+		case "requestReceivedTimestamp":
+			if first(seenReceived) {
+				received, _ = time.Parse(time.RFC3339Nano, str(v, typ))
+			}
+		}
+		return nil
+	})
+	if err != nil || !oneObject(line, end) {
+		return EventFields{}, false
+	}
+	if f.Time.IsZero() {
+		f.Time = received
+	}
+	return f, true
+}
+
+var errMalformed = errors.New("malformed")
+
+// separated reports whether the value that ends at off in object is followed by a comma or the
+// object's end (jsonparser.ObjectEach does not check it).
+func separated(object []byte, off int) bool {
+	i := skipSpace(object, off)
+	return i < len(object) && (object[i] == ',' || object[i] == '}')
+}
+
+// wellFormed reports whether a value jsonparser typed as a number, boolean or null is one (it
+// reads such a value up to the next delimiter, whatever it holds).
+func wellFormed(v []byte, typ jsonparser.ValueType) bool {
+	switch typ {
+	case jsonparser.Number:
+		_, err := strconv.ParseFloat(string(v), 64)
+		return err == nil || errors.Is(err, strconv.ErrRange)
+	case jsonparser.Boolean:
+		return string(v) == "true" || string(v) == "false"
+	case jsonparser.Null:
+		return string(v) == "null"
+	}
+	return true
+}
+
+// oneObject reports whether line is white space, one object whose last value ended at end (-1:
+// an empty object), and white space.
+func oneObject(line []byte, end int) bool {
+	i := 0
+	if end < 0 { // {} with white space around and inside
+		i = skipSpace(line, 0)
+		if i >= len(line) || line[i] != '{' {
+			return false
+		}
+		end = i + 1
+	}
+	i = skipSpace(line, end)
+	if i >= len(line) || line[i] != '}' {
+		return false
+	}
+	return skipSpace(line, i+1) == len(line)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func sourceIPs(v []byte) []string {
+	var ips []string
+	_, _ = jsonparser.ArrayEach(v, func(ip []byte, t jsonparser.ValueType, _ int, _ error) {
+		if t == jsonparser.String {
+			ips = append(ips, string(ip))
+		}
+	})
+	return ips
+}
+
+// parseEachKey is ParseEventFields for any line: one pass of jsonparser.EachKey.
+func parseEachKey(line []byte) EventFields {
 	var f EventFields
 	var received time.Time
 	jsonparser.EachKey(line, func(i int, v []byte, typ jsonparser.ValueType, _ error) {
 		if i == 7 {
 			if typ == jsonparser.Array {
-				_, _ = jsonparser.ArrayEach(v, func(ip []byte, t jsonparser.ValueType, _ int, _ error) {
-					if t == jsonparser.String {
-						f.SourceIPs = append(f.SourceIPs, string(ip))
-					}
-				})
+				f.SourceIPs = sourceIPs(v)
 			}
 			return
 		}
