@@ -98,13 +98,27 @@ func (s *walStorage) GetClient(_ context.Context, kind component.Kind, id compon
 	if s.log == nil {
 		return nil, errors.New("walstorage is not started")
 	}
-	return &client{log: s.log, prefix: fmt.Sprintf("%s/%s/%s/", kind.String(), id.String(), name)}, nil
+	return &client{log: s.log, prefix: fmt.Sprintf("%s/%s/%s/", kind.String(), id.String(), name),
+		queue: queueClients[name]}, nil
 }
 
+// queueClients are the names the collector's persistent sending queue asks its storage client
+// by (the signal).
+var queueClients = map[string]bool{"logs": true, "metrics": true, "traces": true, "profiles": true}
+
 // client is the storage.Client of one component. Safe for concurrent use.
+//
+// The client of a persistent sending queue (queue) writes its bookkeeping — read positions,
+// removal of delivered items: batches that create no key — without waiting for the fsync: the
+// queue holds its lock through every storage call, and what such a write loses at a crash is
+// only that an item is delivered again, which destinations absorb (OpenSearch _id, archive object
+// names). A batch that adds an item waits for its fsync, unless the request's context carries a
+// wal.Deferred: then the receiver waits, once for all the writes of the request, before it
+// acknowledges. Batches become durable in the order they were enqueued.
 type client struct {
 	log    *wal.Log
 	prefix string
+	queue  bool
 }
 
 func (c *client) Get(_ context.Context, key string) ([]byte, error) {
@@ -126,10 +140,10 @@ func (c *client) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	for _, op := range ops {
 		switch op.Type {
 		case storage.Get:
-			if err := c.apply(ctx, writes); err != nil {
+			if err := c.write(ctx, writes); err != nil {
 				return err
 			}
-			writes = writes[:0]
+			writes = nil
 			v, err := c.log.Get(c.prefix + op.Key)
 			if err != nil {
 				return err
@@ -143,7 +157,34 @@ func (c *client) Batch(ctx context.Context, ops ...*storage.Operation) error {
 			return fmt.Errorf("unknown storage operation type %d", op.Type)
 		}
 	}
-	return c.apply(ctx, writes)
+	return c.write(ctx, writes)
+}
+
+// write makes ops durable (apply), or for a queue client enqueues them and leaves the wait to
+// the request's wal.Deferred or to nobody (see client).
+func (c *client) write(ctx context.Context, ops []wal.Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	if !c.queue {
+		return c.apply(ctx, ops)
+	}
+	d := wal.DeferredFrom(ctx)
+	creates := c.log.CreatesKey(ops)
+	if creates && d == nil {
+		return c.apply(ctx, ops)
+	}
+	p, err := c.log.Enqueue(ops)
+	if errors.Is(err, wal.ErrFull) {
+		return status.Error(codes.ResourceExhausted, err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	if creates {
+		d.Add(p)
+	}
+	return nil
 }
 
 // Enqueue hands writes (Set and Delete operations) to the log as one atomic batch and returns

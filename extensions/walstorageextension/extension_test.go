@@ -13,6 +13,8 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/vigil-obs/vigil/storage/wal"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -121,4 +123,47 @@ func TestEnqueue(t *testing.T) {
 		}
 	}
 	require.Equal(t, codes.ResourceExhausted, status.Code(last))
+}
+
+// TestQueueClientDefersToTheRequest: a persistent queue's new item is enqueued and its fsync left
+// to the request's wal.Deferred; its bookkeeping is not waited for; other clients wait.
+func TestQueueClientDefersToTheRequest(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Directory = t.TempDir()
+	ext := start(t, cfg)
+	ctx := context.Background()
+	q, err := ext.GetClient(ctx, component.KindExporter, component.MustNewID("opensearch"), "logs")
+	require.NoError(t, err)
+	other, err := ext.GetClient(ctx, component.KindExporter, component.MustNewID("archive"), "archive")
+	require.NoError(t, err)
+	log := ext.(*walStorage).log
+
+	rctx, deferred := wal.WithDeferred(ctx)
+	require.NoError(t, q.Batch(rctx, storage.SetOperation("meta", []byte("1")), storage.SetOperation("0", []byte("item"))))
+	require.Equal(t, 1, deferred.Len(), "the new item's wait is the request's")
+	get := storage.GetOperation("0")
+	require.NoError(t, q.Batch(ctx, storage.SetOperation("meta", []byte("2")), get))
+	require.Equal(t, "item", string(get.Value), "a consumer reads the item before its fsync")
+	require.NoError(t, deferred.Wait(rctx))
+	require.Zero(t, deferred.Len())
+
+	// Without a Deferred a new item is durable when Batch returns; so is any write of another client.
+	before := log.Stats().Batches
+	require.NoError(t, q.Batch(ctx, storage.SetOperation("1", []byte("item"))))
+	require.Equal(t, before+1, log.Stats().Batches)
+	require.NoError(t, other.Batch(rctx, storage.SetOperation("state", []byte("x"))))
+	require.Equal(t, before+2, log.Stats().Batches)
+	require.Zero(t, deferred.Len(), "only queue clients defer")
+
+	// Bookkeeping (no new key) returns before its fsync, and is written all the same.
+	require.NoError(t, q.Batch(ctx, storage.DeleteOperation("0"), storage.SetOperation("meta", []byte("3"))))
+	require.NoError(t, ext.Shutdown(ctx))
+	ext2 := start(t, cfg)
+	q2, err := ext2.GetClient(ctx, component.KindExporter, component.MustNewID("opensearch"), "logs")
+	require.NoError(t, err)
+	for k, want := range map[string]string{"0": "", "1": "item", "meta": "3"} {
+		v, err := q2.Get(ctx, k)
+		require.NoError(t, err)
+		require.Equal(t, want, string(v), k)
+	}
 }

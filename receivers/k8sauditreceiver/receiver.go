@@ -21,6 +21,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/storage/wal"
 )
 
 // Reasons a whole request is refused (label "reason" of vigil_k8saudit_rejected_requests_total).
@@ -179,14 +181,25 @@ func (r *auditReceiver) emitFromFile(ctx context.Context, events []Event) error 
 	if len(fresh) == 0 {
 		return nil
 	}
-	obsCtx := r.obs.StartLogsOp(ctx)
-	err := r.next.ConsumeLogs(ctx, toLogs(r.cfg.Cluster, fresh, time.Now()))
-	r.obs.EndLogsOp(obsCtx, "json", len(fresh), err)
-	if err != nil {
+	if err := r.consume(ctx, r.cfg.Cluster, fresh); err != nil {
 		return err
 	}
 	r.dedup.remember(fresh)
 	return nil
+}
+
+// consume passes events on and returns once everything the pipeline wrote for them is durable:
+// durable queues that write through walstorage leave their fsync to one wal.Deferred wait here
+// (group commit across the destinations, and none of them waits holding its queue's lock).
+func (r *auditReceiver) consume(ctx context.Context, cluster string, events []Event) error {
+	dctx, deferred := wal.WithDeferred(ctx)
+	obsCtx := r.obs.StartLogsOp(ctx)
+	err := r.next.ConsumeLogs(dctx, toLogs(cluster, events, time.Now()))
+	if werr := deferred.Wait(ctx); err == nil && werr != nil {
+		err = fmt.Errorf("cannot make the batch durable: %w", werr)
+	}
+	r.obs.EndLogsOp(obsCtx, "json", len(events), err)
+	return err
 }
 
 // response is the JSON answer of the webhook. The apiserver only reads the status code; people
@@ -238,10 +251,7 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	resp := response{Accepted: len(fresh), Duplicates: dups, Rejected: rejected}
 	if len(fresh) > 0 {
-		obsCtx := r.obs.StartLogsOp(ctx)
-		err := r.next.ConsumeLogs(ctx, toLogs(cluster, fresh, time.Now()))
-		r.obs.EndLogsOp(obsCtx, "json", len(fresh), err)
-		if err != nil {
+		if err := r.consume(ctx, cluster, fresh); err != nil {
 			if consumererror.IsPermanent(err) {
 				r.refuse(ctx, w, http.StatusBadRequest, reqRefused, "the pipeline refused the batch: "+err.Error())
 				return

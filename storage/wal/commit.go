@@ -28,6 +28,15 @@ func (l *Log) commitPending() {
 			return
 		}
 		err := l.commit(batch)
+		l.qmu.Lock()
+		for _, r := range batch { // Get reads them from the index now (or, after an error, not at all)
+			for _, op := range r.ops {
+				if l.unwritten[op.Key] == r {
+					delete(l.unwritten, op.Key)
+				}
+			}
+		}
+		l.qmu.Unlock()
 		for _, r := range batch {
 			r.done <- err
 		}

@@ -65,11 +65,14 @@ type Log struct {
 
 	qmu     sync.Mutex
 	pending []*request
-	closed  bool
-	wake    chan struct{}
-	stopped chan struct{}
-	buf     []byte
-	stats   Stats
+	// unwritten maps each key of the enqueued batches not yet written to the latest of them, so
+	// that Get sees a value as soon as it is enqueued (read your writes).
+	unwritten map[string]*request
+	closed    bool
+	wake      chan struct{}
+	stopped   chan struct{}
+	buf       []byte
+	stats     Stats
 }
 
 // Stats are counters of a Log since Open.
@@ -88,7 +91,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("cannot create queue directory %q: %w", dir, err)
 	}
 	l := &Log{dir: dir, opts: opts, index: map[string]loc{}, segs: map[uint64]*segment{},
-		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+		wake: make(chan struct{}, 1), stopped: make(chan struct{}), unwritten: map[string]*request{}}
 	if err := l.replay(); err != nil {
 		_ = l.closeFiles()
 		return nil, err
@@ -228,8 +231,24 @@ func (l *Log) syncDir() error {
 	return d.Sync()
 }
 
-// Get returns the value of key, or nil when it is not set. The slice is the caller's.
+// Get returns the value of key, or nil when it is not set. The slice is the caller's. It sees the
+// batches enqueued before it, written or not.
 func (l *Log) Get(key string) ([]byte, error) {
+	l.qmu.Lock()
+	if r := l.unwritten[key]; r != nil {
+		var v []byte
+		for _, op := range r.ops { // the batch's last op on key
+			if op.Key == key {
+				v = nil
+				if !op.Delete {
+					v = append([]byte{}, op.Value...)
+				}
+			}
+		}
+		l.qmu.Unlock()
+		return v, nil
+	}
+	l.qmu.Unlock()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	at, ok := l.index[key]
@@ -259,7 +278,7 @@ type Pending struct{ req *request }
 // Enqueue hands ops to the log as one atomic batch and returns without waiting for it to be
 // written: Wait does. Batches are written in the order they were enqueued, and one is durable
 // only once every batch enqueued before it is. It returns ErrFull, ErrClosed or a size error
-// without enqueuing anything. Until the batch is written, Get does not see it.
+// without enqueuing anything. Get sees the batch at once.
 func (l *Log) Enqueue(ops []Op) (Pending, error) {
 	if len(ops) == 0 {
 		return Pending{}, nil
@@ -282,6 +301,9 @@ func (l *Log) Enqueue(ops []Op) (Pending, error) {
 		return Pending{}, ErrClosed
 	}
 	l.pending = append(l.pending, req)
+	for _, op := range ops {
+		l.unwritten[op.Key] = req
+	}
 	l.qmu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -314,6 +336,24 @@ func batchSize(ops []Op) int {
 		n += len(op.Key) + len(op.Value) + 16
 	}
 	return n
+}
+
+// CreatesKey reports whether ops set a key that is neither set nor in an unwritten batch.
+func (l *Log) CreatesKey(ops []Op) bool {
+	l.qmu.Lock()
+	var fresh []Op
+	for _, op := range ops {
+		if _, ok := l.unwritten[op.Key]; !ok && !op.Delete {
+			fresh = append(fresh, op)
+		}
+	}
+	l.qmu.Unlock()
+	if len(fresh) == 0 {
+		return false
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.createsKey(fresh)
 }
 
 // createsKey reports whether ops set a key that is not in the index. Called with mu held.

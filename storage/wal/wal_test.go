@@ -368,3 +368,32 @@ func TestPreallocatedSegmentsReplay(t *testing.T) {
 		require.NotNil(t, v, k)
 	}
 }
+
+func TestGetSeesEnqueuedBatches(t *testing.T) {
+	l := open(t, t.TempDir(), Options{})
+	ctx := context.Background()
+	require.NoError(t, l.Apply(ctx, []Op{set("a", "1"), set("gone", "x")}))
+	require.False(t, l.CreatesKey([]Op{set("a", "2"), del("b")}))
+	p, err := l.Enqueue([]Op{set("a", "2"), set("b", "new"), del("gone"), set("b", "newer")})
+	require.NoError(t, err)
+	require.False(t, l.CreatesKey([]Op{set("b", "3")}), "b is in an enqueued batch")
+	require.True(t, l.CreatesKey([]Op{set("c", "3")}))
+	for k, want := range map[string]string{"a": "2", "b": "newer", "gone": ""} {
+		v, err := l.Get(k)
+		require.NoError(t, err)
+		require.Equal(t, want, string(v), "%s, written or not", k)
+	}
+	require.NoError(t, p.Wait(ctx))
+	v, _ := l.Get("b")
+	require.Equal(t, "newer", string(v))
+	require.Empty(t, l.unwritten, "written batches are read from the index")
+
+	d := &Deferred{}
+	for i := range 3 {
+		p, err := l.Enqueue([]Op{set(fmt.Sprint("d", i), "v")})
+		require.NoError(t, err)
+		d.Add(p)
+	}
+	require.NoError(t, d.Wait(ctx))
+	require.Equal(t, 5, l.Len())
+}
