@@ -178,7 +178,7 @@ service:
 
 // startPeer runs the OpenTelemetry Collector peer (benchmarks/peer/builder.yaml) as an agent:
 // OTLP/HTTP in, persistent sending_queue on contrib file_storage with fsync, OTLP/gRPC + mTLS out
-// to the gateway — the same durable forwarding as vigil's agent, without vigil's components.
+// to the gateway with zstd — the same durable forwarding as vigil's agent, without vigil's components.
 func startPeer(bin, dir string, pki *pki, gateway string) (*vigilProc, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
@@ -195,6 +195,7 @@ exporters:
   otlp_grpc:
     endpoint: %q
     tls: {ca_file: %q, cert_file: %q, key_file: %q}
+    compression: zstd # as vigil's agent sends
     sending_queue: {enabled: true, storage: file_storage, queue_size: 100000}
     retry_on_failure: {enabled: true, max_elapsed_time: 0s}
 service:
