@@ -24,6 +24,7 @@ import (
 
 	"github.com/vigil-obs/vigil/internal/eventkey"
 	"github.com/vigil-obs/vigil/storage/archive"
+	"github.com/vigil-obs/vigil/storage/wal"
 )
 
 // openObject is the staged, not yet sealed object of a cluster, as persisted under "open/<cluster>".
@@ -228,10 +229,19 @@ func (e *archiveExporter) Capabilities() consumer.Capabilities { return consumer
 // batches are written in order, so whatever reads the staged chunks after its own durable write
 // (the sealer) finds them. If the wait fails, the keys of the call are forgotten so that a retry
 // stages the events again.
+//
+// When the request's context carries a wal.Deferred (the audit webhook, receivers behind the
+// walstorage middleware), the wait is left to it: the receiver waits once for every destination.
+// The keys then stay remembered whatever the outcome: the log's write errors are final until a
+// restart, which rebuilds the keys from what is durable.
 func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	wait, added, err := e.stage(ctx, ld)
 	if err != nil || wait == nil {
 		return err
+	}
+	if d := wal.DeferredFrom(ctx); d != nil {
+		d.AddWait(wait)
+		return nil
 	}
 	if err := wait(ctx); err != nil {
 		e.mu.Lock()

@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
 	"github.com/vigil-obs/vigil/internal/testutil"
 	"github.com/vigil-obs/vigil/storage/archive"
+	"github.com/vigil-obs/vigil/storage/wal"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -222,4 +223,23 @@ func TestConcurrentStagingArchivesEveryEventOnce(t *testing.T) {
 		seen[ev] = true
 	}
 	require.Len(t, got, 800)
+}
+
+// TestDeferredStagingIsTheReceiversWait: with a wal.Deferred in the context the staging write's
+// wait is left to it, and what it staged is archived like the rest.
+func TestDeferredStagingIsTheReceiversWait(t *testing.T) {
+	v := env{queueDir: t.TempDir(), archiveDir: t.TempDir()}
+	ctx := context.Background()
+	e, ws := v.start(t, 3000)
+	dctx, deferred := wal.WithDeferred(ctx)
+	require.NoError(t, e.ConsumeLogs(dctx, logs("c", 0, 10)))
+	require.Equal(t, 1, deferred.Len(), "the receiver waits for the staging write")
+	require.NoError(t, deferred.Wait(dctx))
+	require.NoError(t, e.ConsumeLogs(dctx, logs("c", 5, 10)), "a retry of half the events")
+	require.NoError(t, deferred.Wait(dctx))
+	require.NoError(t, e.ConsumeLogs(ctx, logs("c", 15, 5)))
+	require.Zero(t, deferred.Len(), "without the context's Deferred the exporter waits itself")
+	require.NoError(t, e.Shutdown(ctx))
+	require.NoError(t, ws.Shutdown(ctx))
+	require.Len(t, contents(t, v.archiveDir, "c"), 20, "every event once")
 }

@@ -16,7 +16,7 @@ import (
 // costs one fsync.
 type Deferred struct {
 	mu      sync.Mutex
-	pending []Pending
+	pending []func(context.Context) error
 }
 
 type deferredKey struct{}
@@ -35,9 +35,12 @@ func DeferredFrom(ctx context.Context) *Deferred {
 }
 
 // Add hands the wait of an enqueued batch to the Deferred.
-func (d *Deferred) Add(p Pending) {
+func (d *Deferred) Add(p Pending) { d.AddWait(p.Wait) }
+
+// AddWait hands a wait for durability (such as walstorage's Enqueue returns) to the Deferred.
+func (d *Deferred) AddWait(wait func(context.Context) error) {
 	d.mu.Lock()
-	d.pending = append(d.pending, p)
+	d.pending = append(d.pending, wait)
 	d.mu.Unlock()
 }
 
@@ -47,8 +50,8 @@ func (d *Deferred) Wait(ctx context.Context) error {
 	pending := d.pending
 	d.pending = nil
 	d.mu.Unlock()
-	for _, p := range pending {
-		if err := p.Wait(ctx); err != nil {
+	for _, wait := range pending {
+		if err := wait(ctx); err != nil {
 			return err
 		}
 	}
