@@ -106,35 +106,36 @@ func parseObject(line []byte) (f EventFields, ok bool) {
 		}
 		return s
 	}
-	err := jsonparser.ObjectEach(line, func(k, v []byte, typ jsonparser.ValueType, off int) error {
-		end = off
-		if !separated(line, off) || !wellFormed(v, typ) {
-			return errMalformed
+	take := func(bit int, dst *string, v []byte, typ jsonparser.ValueType) {
+		if first(bit) {
+			*dst = str(v, typ)
 		}
+	}
+	// each calls fn for the members of obj, and stops at a member that is not well formed.
+	each := func(obj []byte, fn func(k, v []byte, typ jsonparser.ValueType, off int) error) error {
+		return jsonparser.ObjectEach(obj, func(k, v []byte, typ jsonparser.ValueType, off int) error {
+			if !separated(obj, off) || !wellFormed(v, typ) {
+				return errMalformed
+			}
+			return fn(k, v, typ, off)
+		})
+	}
+	err := each(line, func(k, v []byte, typ jsonparser.ValueType, off int) error {
+		end = off
 		switch string(k) {
 		case "auditID":
-			if first(seenAuditID) {
-				f.AuditID = str(v, typ)
-			}
+			take(seenAuditID, &f.AuditID, v, typ)
 		case "stage":
-			if first(seenStage) {
-				f.Stage = str(v, typ)
-			}
+			take(seenStage, &f.Stage, v, typ)
 		case "verb":
-			if first(seenVerb) {
-				f.Verb = str(v, typ)
-			}
+			take(seenVerb, &f.Verb, v, typ)
 		case "user":
 			if typ != jsonparser.Object {
 				return nil
 			}
-			return jsonparser.ObjectEach(v, func(k, uv []byte, typ jsonparser.ValueType, off int) error {
-				if !separated(v, off) || !wellFormed(uv, typ) {
-					return errMalformed
-				}
-				if string(k) == "username" && first(seenUser) {
-					v := uv
-					f.User = str(v, typ)
+			return each(v, func(k, v []byte, typ jsonparser.ValueType, _ int) error {
+				if string(k) == "username" {
+					take(seenUser, &f.User, v, typ)
 				}
 				return nil
 			})
@@ -142,24 +143,14 @@ func parseObject(line []byte) (f EventFields, ok bool) {
 			if typ != jsonparser.Object {
 				return nil
 			}
-			return jsonparser.ObjectEach(v, func(k, ov []byte, typ jsonparser.ValueType, off int) error {
-				if !separated(v, off) || !wellFormed(ov, typ) {
-					return errMalformed
-				}
-				v := ov
+			return each(v, func(k, v []byte, typ jsonparser.ValueType, _ int) error {
 				switch string(k) {
 				case "namespace":
-					if first(seenNamespace) {
-						f.Namespace = str(v, typ)
-					}
+					take(seenNamespace, &f.Namespace, v, typ)
 				case "resource":
-					if first(seenResource) {
-						f.Resource = str(v, typ)
-					}
+					take(seenResource, &f.Resource, v, typ)
 				case "name":
-					if first(seenName) {
-						f.Name = str(v, typ)
-					}
+					take(seenName, &f.Name, v, typ)
 				}
 				return nil
 			})
