@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -46,22 +47,13 @@ func TestOldestAgeWhileOpenSearchRefuses(t *testing.T) {
 	var refuse atomic.Bool
 	var refused atomic.Int64
 	refuse.Store(true)
-	srv.Mu.Lock()
-	srv.RequestFault = func(r *http.Request) int {
-		if refuse.Load() && strings.HasSuffix(r.URL.Path, "_bulk") {
+	tel, set, cfg := faultyBulks(t, srv, func() int {
+		if refuse.Load() {
 			refused.Add(1)
 			return http.StatusServiceUnavailable
 		}
 		return 0
-	}
-	srv.Mu.Unlock()
-
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	set := exportertest.NewNopSettings(Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	cfg := testConfig(t, srv.URL)
-	cfg.ItemRetries = 0
+	})
 	q := exporterhelper.NewDefaultQueueConfig()
 	q.NumConsumers = 2
 	cfg.QueueConfig = configoptional.Some(q)
@@ -105,20 +97,7 @@ func TestOldestAgeForgetsPermanentRejections(t *testing.T) {
 	srv := opensearchtest.Start(t)
 	status := atomic.Int64{}
 	status.Store(http.StatusServiceUnavailable)
-	srv.Mu.Lock()
-	srv.RequestFault = func(r *http.Request) int {
-		if strings.HasSuffix(r.URL.Path, "_bulk") {
-			return int(status.Load())
-		}
-		return 0
-	}
-	srv.Mu.Unlock()
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	set := exportertest.NewNopSettings(Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	cfg := testConfig(t, srv.URL)
-	cfg.ItemRetries = 0
+	tel, set, cfg := faultyBulks(t, srv, func() int { return int(status.Load()) })
 	e, err := newExporter(set, cfg)
 	require.NoError(t, err)
 	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
@@ -166,4 +145,25 @@ func TestWaiting(t *testing.T) {
 
 	require.Equal(t, 10*time.Minute, staleAfter(30*time.Second, 5*time.Second))
 	require.Equal(t, 22*time.Minute, staleAfter(10*time.Minute, time.Minute))
+}
+
+// faultyBulks makes srv answer bulk requests with fault's status (0: as usual) and returns the
+// telemetry, settings and configuration (no per-item retries) of an exporter sending to it.
+func faultyBulks(t *testing.T, srv *opensearchtest.Server, fault func() int) (*componenttest.Telemetry, exporter.Settings, *Config) {
+	t.Helper()
+	srv.Mu.Lock()
+	srv.RequestFault = func(r *http.Request) int {
+		if strings.HasSuffix(r.URL.Path, "_bulk") {
+			return fault()
+		}
+		return 0
+	}
+	srv.Mu.Unlock()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set := exportertest.NewNopSettings(Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	cfg := testConfig(t, srv.URL)
+	cfg.ItemRetries = 0
+	return tel, set, cfg
 }
