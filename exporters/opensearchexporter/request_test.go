@@ -2,8 +2,6 @@ package opensearchexporter
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,18 +12,12 @@ import (
 	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
 )
 
+// testLogs are benchLogs with receipt times.
 func testLogs(n int) plog.Logs {
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	rl.Resource().Attributes().PutStr("k8s.cluster.name", "prod-eu-1")
-	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	ld := benchLogs(n)
+	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 	for i := range n {
-		lr := lrs.AppendEmpty()
-		lr.Body().SetStr(strings.Replace(eventTmpl, `"ID"`, fmt.Sprintf(`"a-%d"`, i), 1))
-		lr.Attributes().PutStr("k8s.audit.id", fmt.Sprintf("a-%d", i))
-		lr.Attributes().PutStr("k8s.audit.stage", "ResponseComplete")
-		lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Date(2026, 11, 22, 10, 15, 3, 0, time.UTC)))
-		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Date(2026, 11, 22, 10, 15, 4, i, time.UTC)))
+		lrs.At(i).SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Date(2026, 11, 22, 10, 15, 4, i, time.UTC)))
 	}
 	return ld
 }
@@ -84,15 +76,22 @@ func TestMergeSplit(t *testing.T) {
 		counts = append(counts, r.ItemsCount())
 	}
 	require.Equal(t, []int{3, 3, 2}, counts)
-	require.Equal(t, "prod-eu-1:a-4:ResponseComplete", out[1].(*docsRequest).items[1].id, "order kept")
+	require.Equal(t, r1.(*docsRequest).items[4].id, out[1].(*docsRequest).items[1].id, "order kept")
 
-	one := r1.(*docsRequest).items[0]
-	out, err = r1.(*docsRequest).MergeSplit(context.Background(), 2*itemBytes(one)+1, exporterhelper.RequestSizerTypeBytes, nil)
-	require.NoError(t, err)
-	require.Len(t, out, 3)
-	for _, r := range out {
-		require.LessOrEqual(t, r.BytesSize(), 2*itemBytes(one)+1)
+	biggest := 0
+	for _, it := range r1.(*docsRequest).items {
+		biggest = max(biggest, itemBytes(it))
 	}
+	limit := 2*biggest + 1 // room for two documents, never three
+	out, err = r1.(*docsRequest).MergeSplit(context.Background(), limit, exporterhelper.RequestSizerTypeBytes, nil)
+	require.NoError(t, err)
+	total := 0
+	for _, r := range out {
+		require.LessOrEqual(t, r.BytesSize(), limit)
+		total += r.ItemsCount()
+	}
+	require.Equal(t, 5, total)
+	require.GreaterOrEqual(t, len(out), 3, "five documents, at most two per request")
 	out, err = r1.(*docsRequest).MergeSplit(context.Background(), 0, exporterhelper.RequestSizerTypeItems, r2)
 	require.NoError(t, err)
 	require.Len(t, out, 1)
