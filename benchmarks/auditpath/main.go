@@ -291,7 +291,10 @@ func load(url string, gen *generator, duration time.Duration, workers int, rate 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			next := time.Now().Add(time.Duration(rand.Int64N(int64(time.Second))) / time.Duration(max(rate, 1)))
+			// Evenly paced: worker w starts w/rate after the first, and each sends every
+			// workers/rate, so requests arrive one every 1/rate (the offsets used to fall within
+			// the first 1/rate, which sent the workers' requests in bursts).
+			next := time.Now().Add(time.Duration(float64(time.Second) * float64(w) / max(rate, 1)))
 			for ctx.Err() == nil {
 				if rate > 0 {
 					time.Sleep(time.Until(next))
@@ -319,7 +322,6 @@ func load(url string, gen *generator, duration time.Duration, workers int, rate 
 				stats.latencies = append(stats.latencies, lat)
 				mu.Unlock()
 			}
-			_ = w
 		}()
 	}
 	wg.Wait()
