@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensionmiddleware"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/vigil-obs/vigil/internal/httpbody"
 )
 
 // Type is the component type of the extension in YAML.
@@ -57,7 +59,7 @@ func (b *bodyLimit) GetHTTPHandler(context.Context) (extensionmiddleware.WrapHTT
 				next.ServeHTTP(w, r)
 				return
 			}
-			body, err := io.ReadAll(r.Body)
+			body, err := httpbody.Read(r.Body, r.ContentLength, 0) // the server's MaxBytesReader holds the limit
 			var tooLarge *http.MaxBytesError
 			switch {
 			case errors.As(err, &tooLarge):

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/vigil-obs/vigil/internal/httpbody"
 	"github.com/vigil-obs/vigil/storage/wal"
 )
 
@@ -218,7 +218,7 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuse(ctx, w, http.StatusMethodNotAllowed, reqMethod, "the audit webhook accepts POST only")
 		return
 	}
-	body, err := readBody(req.Body, req.ContentLength, r.cfg.MaxRequestBodySize)
+	body, err := httpbody.Read(req.Body, req.ContentLength, r.cfg.MaxRequestBodySize)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -263,32 +263,6 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.dedup.remember(fresh)
 	}
 	writeJSON(w, http.StatusOK, resp)
-}
-
-// readBody reads r whole, into a buffer sized from the request's Content-Length (bounded by
-// limit, the largest body accepted) rather than grown from 512 bytes as io.ReadAll does.
-func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
-	size := int64(512)
-	if contentLength > 0 {
-		size = contentLength + 1 // + 1: room to see EOF without growing
-	}
-	if limit <= 0 {
-		limit = 64 << 20
-	}
-	buf := make([]byte, 0, min(size, limit+1))
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
 }
 
 // cluster is the authenticated cluster of the request, else the configured one.

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -255,22 +254,4 @@ func TestConfigValidate(t *testing.T) {
 
 func confighttpAuth(id component.ID) confighttp.AuthConfig {
 	return confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: id}}
-}
-
-func TestReadBody(t *testing.T) {
-	body := strings.Repeat("x", 5000)
-	for _, tt := range []struct {
-		name          string
-		contentLength int64
-		limit         int64
-	}{{"exact", 5000, 1 << 20}, {"unknown", -1, 1 << 20}, {"understated", 10, 1 << 20}, {"overstated", 1 << 40, 6000}, {"no limit", 5000, 0}} {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := readBody(iotest.HalfReader(strings.NewReader(body)), tt.contentLength, tt.limit)
-			require.NoError(t, err)
-			require.Equal(t, body, string(got))
-			require.LessOrEqual(t, cap(got), max(2*len(body), 8192), "a claimed Content-Length does not allocate beyond the limit")
-		})
-	}
-	_, err := readBody(iotest.ErrReader(errors.New("boom")), 10, 100)
-	require.ErrorContains(t, err, "boom")
 }

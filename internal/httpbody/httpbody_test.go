@@ -1,0 +1,31 @@
+package httpbody
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestRead(t *testing.T) {
+	body := strings.Repeat("x", 5000)
+	for _, tt := range []struct {
+		name          string
+		contentLength int64
+		limit         int64
+	}{{"exact", 5000, 1 << 20}, {"unknown", -1, 1 << 20}, {"understated", 10, 1 << 20}, {"overstated", 1 << 40, 6000}, {"no limit", 5000, 0}} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Read(iotest.HalfReader(strings.NewReader(body)), tt.contentLength, tt.limit)
+			require.NoError(t, err)
+			require.Equal(t, body, string(got))
+			require.LessOrEqual(t, cap(got), max(2*len(body), 8192), "a claimed Content-Length does not allocate beyond the limit")
+		})
+	}
+	got, err := Read(strings.NewReader(body), 5000, 1<<20)
+	require.NoError(t, err)
+	require.Equal(t, 5001, cap(got), "an announced length: one allocation")
+	_, err = Read(iotest.ErrReader(errors.New("boom")), 10, 100)
+	require.ErrorContains(t, err, "boom")
+}
