@@ -83,13 +83,13 @@ func TestRuleFilesReload(t *testing.T) {
 	feed(t, e, func() pmetric.Metrics { return gauge("redis_master_link_up", 0) })
 
 	time.Sleep(3 * time.Second) // ReplicaLagHigh pending for ~3s of 6s
-	require.NoError(t, os.WriteFile(path, []byte(v1+`      - alert: ReplicaLagExtreme
+	replaceFile(t, path, v1+`      - alert: ReplicaLagExtreme
         expr: pg_replication_lag_seconds > 40
   - name: redis
     rules:
       - alert: RedisReplicaLinkDown
         expr: redis_master_link_up == 0
-`), 0o600))
+`)
 	reloaded := time.Now()
 	eventually(t, am, "ReplicaLagExtreme")
 	eventually(t, am, "RedisReplicaLinkDown") // a metric the old rules did not need
@@ -98,7 +98,7 @@ func TestRuleFilesReload(t *testing.T) {
 	// ~3s left of its for; a restarted timer would take 6s. The margin is for a loaded machine.
 	require.Less(t, took, 5*time.Second, "ReplicaLagHigh fired %s after the reload: its for timer restarted", took)
 
-	require.NoError(t, os.WriteFile(path, []byte("groups:\n  - name: broken\n    rules:\n      - alert: X\n        expr: sum(\n"), 0o600))
+	replaceFile(t, path, "groups:\n  - name: broken\n    rules:\n      - alert: X\n        expr: sum(\n")
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if counterValues(t, tel, "vigil_alert_rule_reloads", "result")["failure"] != 1 {
 			return os.ErrNotExist
@@ -114,4 +114,13 @@ func TestRuleFilesReload(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// replaceFile replaces path's content at once, as a ConfigMap update or an editor's save does
+// (os.WriteFile truncates first: the reloader could read the empty file in between).
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".new"
+	require.NoError(t, os.WriteFile(tmp, []byte(content), 0o600))
+	require.NoError(t, os.Rename(tmp, path))
 }
