@@ -156,7 +156,8 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 	}
 	e.startGeneration(ctx, gen)
 	if e.cfg.ReloadInterval > 0 {
-		e.wg.Go(func() { e.runReloader(ctx) })
+		loaded := rulesDigest(e.files) // now, not when the goroutine runs: a change meanwhile is seen
+		e.wg.Go(func() { e.runReloader(ctx, loaded) })
 	}
 	e.wg.Go(func() { e.runGC(ctx) })
 	e.logger.Info("alert rules loaded", zap.Int("groups", len(gen.groups)), zap.Int("selectors", len(needs)),

@@ -179,8 +179,7 @@ const minTimedEval = 10 * time.Millisecond
 // runReloader checks the rule files every reload_interval and reloads them when their list or
 // contents changed. Files with problems are not loaded: the rules in force stay, and the problems
 // are logged (once per change) and counted.
-func (e *alertExporter) runReloader(ctx context.Context) {
-	last := rulesDigest(e.files)
+func (e *alertExporter) runReloader(ctx context.Context, last [32]byte) {
 	t := time.NewTicker(e.cfg.ReloadInterval)
 	defer t.Stop()
 	for {
@@ -191,7 +190,7 @@ func (e *alertExporter) runReloader(ctx context.Context) {
 		}
 		files, err := rulefiles.Expand(e.cfg.RuleFiles)
 		digest := rulesDigest(files)
-		if digest == last {
+		if digest == last || !e.settled(ctx, digest) {
 			continue
 		}
 		last = digest
@@ -205,6 +204,25 @@ func (e *alertExporter) runReloader(ctx context.Context) {
 		}
 		e.tel.reloaded(ctx, true)
 	}
+}
+
+// reloadSettle is how long changed rule files must stay the same before they are loaded: a file
+// written in place is empty, then partly written, for a moment, and loading it then would drop
+// the rules (and resolve their alerts) until the next check.
+const reloadSettle = time.Second
+
+// settled reports whether the rule files still read as digest after reloadSettle.
+func (e *alertExporter) settled(ctx context.Context, digest [32]byte) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(reloadSettle):
+	}
+	files, err := rulefiles.Expand(e.cfg.RuleFiles)
+	if err != nil {
+		return true // the caller reports it
+	}
+	return rulesDigest(files) == digest
 }
 
 // rulesDigest hashes the file names and contents (an unreadable file hashes its error).

@@ -124,3 +124,44 @@ func replaceFile(t *testing.T, path, content string) {
 	require.NoError(t, os.WriteFile(tmp, []byte(content), 0o600))
 	require.NoError(t, os.Rename(tmp, path))
 }
+
+// TestRuleFileWrittenInPlace: a rules file rewritten in place (empty, then filled, as
+// `cat > rules.yaml` does) is loaded once, whole; the empty file in between is never loaded.
+func TestRuleFileWrittenInPlace(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	const v1 = `groups:
+  - name: replication
+    rules:
+      - alert: ReplicaLagHigh
+        expr: pg_replication_lag_seconds > 30
+`
+	path := writeRules(t, v1)
+	cfg := createDefaultConfig()
+	cfg.RuleFiles = []string{path}
+	cfg.MinEvalInterval = 100 * time.Millisecond
+	cfg.ReloadInterval = 50 * time.Millisecond
+	require.NoError(t, cfg.Validate())
+	set := exportertest.NewNopSettings(Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
+
+	require.NoError(t, os.WriteFile(path, nil, 0o600)) // truncated: several checks see it empty
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, os.WriteFile(path, []byte(v1+`      - alert: ReplicaLagExtreme
+        expr: pg_replication_lag_seconds > 40
+`), 0o600))
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if counterValues(t, tel, "vigil_alert_rule_reloads", "result")["success"] == 0 {
+			return os.ErrNotExist
+		}
+		return nil
+	})
+	time.Sleep(2 * reloadSettle)
+	require.Equal(t, map[string]int64{"success": 1}, counterValues(t, tel, "vigil_alert_rule_reloads", "result"),
+		"only the whole file is loaded")
+	require.Len(t, exp.(*alertExporter).gen.Load().groups[0].Rules(), 2)
+}
