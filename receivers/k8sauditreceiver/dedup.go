@@ -28,51 +28,54 @@ func newDedup(window time.Duration, maxKeys int, now func() time.Time) *dedup {
 		cur: map[eventkey.Key]struct{}{}, prev: map[eventkey.Key]struct{}{}, rotated: now()}
 }
 
-// filter returns the events whose keys were not stored within the window, and how many were dropped.
-func (d *dedup) filter(events []Event) ([]Event, int) {
+// filter returns the events whose keys were not stored within the window, their keys (for
+// remember), and how many were dropped.
+func (d *dedup) filter(events []Event) ([]Event, []eventkey.Key, int) {
 	if d.window <= 0 {
-		return events, 0
+		return events, nil, 0
+	}
+	keys := make([]eventkey.Key, len(events))
+	var buf []byte
+	for i := range events { // hashed outside the lock
+		buf = events[i].appendKey(buf[:0])
+		keys[i] = d.keys.Bytes(buf)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rotateLocked()
-	kept := events[:0:0]
+	kept, keptKeys := events[:0:0], keys[:0]
 	seen := make(map[eventkey.Key]struct{}, len(events)) // the same event twice in one list
-	var buf []byte
-	for _, e := range events {
-		buf = e.appendKey(buf[:0])
-		k := d.keys.Bytes(buf)
+	for i, e := range events {
+		k := keys[i]
+		if _, ok := seen[k]; ok {
+			continue
+		}
 		if _, ok := d.cur[k]; ok {
 			continue
 		}
 		if _, ok := d.prev[k]; ok {
 			continue
 		}
-		if _, ok := seen[k]; ok {
-			continue
-		}
 		seen[k] = struct{}{}
-		kept = append(kept, e)
+		kept, keptKeys = append(kept, e), append(keptKeys, k)
 	}
-	return kept, len(events) - len(kept)
+	return kept, keptKeys, len(events) - len(kept)
 }
 
-// remember records events as stored. Call it only after the next stage accepted them: an event
-// whose first delivery failed must be accepted when it is sent again.
-func (d *dedup) remember(events []Event) {
+// remember records the keys (from filter) of events as stored. Call it only after the next stage
+// accepted them: an event whose first delivery failed must be accepted when it is sent again.
+func (d *dedup) remember(keys []eventkey.Key) {
 	if d.window <= 0 {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rotateLocked()
-	var buf []byte
-	for _, e := range events {
+	for _, k := range keys {
 		if len(d.cur) >= d.maxKeys {
 			d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]struct{}, len(d.cur)), d.now()
 		}
-		buf = e.appendKey(buf[:0])
-		d.cur[d.keys.Bytes(buf)] = struct{}{}
+		d.cur[k] = struct{}{}
 	}
 }
 

@@ -25,27 +25,28 @@ func TestDedup(t *testing.T) {
 
 	// Within one list: the second copy of a key goes; another stage of the same auditID stays.
 	batch := []Event{ev("a", "ResponseStarted"), ev("a", "ResponseComplete"), ev("b", "x"), ev("a", "ResponseStarted"), ev("a/b", "c"), ev("a", "b/c")}
-	kept, dups := d.filter(batch)
+	kept, _, dups := d.filter(batch)
 	require.Equal(t, []string{"a/ResponseStarted", "a/ResponseComplete", "b/x", "a/b/c"}, keysOf(kept),
 		"keys are auditID/stage, as stored before: (a/b, c) and (a, b/c) are one key")
 	require.Equal(t, 2, dups)
 
 	// Nothing is remembered until the next stage accepted the batch.
-	kept, dups = d.filter(batch[:1])
+	kept, keys, dups := d.filter(batch[:1])
 	require.Len(t, kept, 1)
+	require.Len(t, keys, 1)
 	require.Zero(t, dups)
-	d.remember(kept)
+	d.remember(keys)
 
-	kept, dups = d.filter([]Event{ev("a", "ResponseStarted"), ev("c", "x")})
+	kept, _, dups = d.filter([]Event{ev("a", "ResponseStarted"), ev("c", "x")})
 	require.Equal(t, []string{"c/x"}, keysOf(kept))
 	require.Equal(t, 1, dups)
 
 	// Remembered for at least one window, forgotten after two.
 	now = now.Add(15 * time.Minute)
-	_, dups = d.filter([]Event{ev("a", "ResponseStarted")})
+	_, _, dups = d.filter([]Event{ev("a", "ResponseStarted")})
 	require.Equal(t, 1, dups)
 	now = now.Add(20 * time.Minute)
-	_, dups = d.filter([]Event{ev("a", "ResponseStarted")})
+	_, _, dups = d.filter([]Event{ev("a", "ResponseStarted")})
 	require.Zero(t, dups)
 }
 
@@ -55,8 +56,8 @@ func BenchmarkDedup(b *testing.B) {
 	d := newDedup(10*time.Minute, 1<<20, time.Now)
 	b.ReportAllocs()
 	for b.Loop() {
-		fresh, _ := d.filter(events)
-		d.remember(fresh)
+		_, keys, _ := d.filter(events)
+		d.remember(keys)
 		d.cur, d.prev = map[eventkey.Key]struct{}{}, map[eventkey.Key]struct{}{}
 	}
 }

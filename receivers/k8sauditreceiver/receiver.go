@@ -174,7 +174,7 @@ func (r *auditReceiver) stopFiles() {
 
 // emitFromFile hands events read from a file to the pipeline, skipping those already stored.
 func (r *auditReceiver) emitFromFile(ctx context.Context, events []Event) error {
-	fresh, dups := r.dedup.filter(events)
+	fresh, keys, dups := r.dedup.filter(events)
 	if dups > 0 {
 		r.dups.Add(ctx, int64(dups))
 	}
@@ -184,7 +184,7 @@ func (r *auditReceiver) emitFromFile(ctx context.Context, events []Event) error 
 	if err := r.consume(ctx, r.cfg.Cluster, fresh); err != nil {
 		return err
 	}
-	r.dedup.remember(fresh)
+	r.dedup.remember(keys)
 	return nil
 }
 
@@ -245,7 +245,7 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.logger.Warn("audit event rejected", zap.String("cluster", cluster), zap.Int("index", rej.Index),
 			zap.String("audit_id", rej.AuditID), zap.String("reason", rej.Reason), zap.String("message", rej.Message))
 	}
-	fresh, dups := r.dedup.filter(events)
+	fresh, keys, dups := r.dedup.filter(events)
 	if dups > 0 {
 		r.dups.Add(ctx, int64(dups))
 	}
@@ -260,7 +260,7 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.refuse(ctx, w, http.StatusServiceUnavailable, reqBusy, "cannot store the batch now, retry: "+err.Error())
 			return
 		}
-		r.dedup.remember(fresh)
+		r.dedup.remember(keys)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
