@@ -126,19 +126,11 @@ func counterValues(t *testing.T, tel *componenttest.Telemetry, name, attr string
 // Arrivals are coalesced: a group is evaluated at most once per min_eval_interval, and samples
 // that are not needed or over max_series are counted by reason.
 func TestEvaluationThrottlingAndDiscards(t *testing.T) {
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	cfg := createDefaultConfig()
 	cfg.RuleFiles = []string{writeRules(t, lagRules)}
 	cfg.MinEvalInterval = 400 * time.Millisecond
 	cfg.MaxSeries = 1
-	require.NoError(t, cfg.Validate())
-	set := exportertest.NewNopSettings(Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
-	require.NoError(t, err)
-	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
-	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+	exp, tel := startMeasured(t, cfg)
 
 	start := time.Now()
 	for i := range 20 {

@@ -55,8 +55,6 @@ func eventually(t *testing.T, am *amRecorder, name string) {
 // an unchanged alert runs on, and a broken file leaves the rules in force.
 func TestRuleFilesReload(t *testing.T) {
 	am := newAMRecorder(t)
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	const v1 = `groups:
   - name: replication
     rules:
@@ -71,14 +69,7 @@ func TestRuleFilesReload(t *testing.T) {
 	cfg.MinEvalInterval = 100 * time.Millisecond
 	cfg.ReloadInterval = 200 * time.Millisecond
 	cfg.ResendDelay = 200 * time.Millisecond
-	require.NoError(t, cfg.Validate())
-	set := exportertest.NewNopSettings(Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
-	require.NoError(t, err)
-	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
-	e := exp.(*alertExporter)
+	e, tel := startMeasured(t, cfg)
 	feed(t, e, func() pmetric.Metrics { return lag("db-1:9187", 45, time.Now()) })
 	feed(t, e, func() pmetric.Metrics { return gauge("redis_master_link_up", 0) })
 
@@ -128,8 +119,6 @@ func replaceFile(t *testing.T, path, content string) {
 // TestRuleFileWrittenInPlace: a rules file rewritten in place (empty, then filled, as
 // `cat > rules.yaml` does) is loaded once, whole; the empty file in between is never loaded.
 func TestRuleFileWrittenInPlace(t *testing.T) {
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	const v1 = `groups:
   - name: replication
     rules:
@@ -141,13 +130,7 @@ func TestRuleFileWrittenInPlace(t *testing.T) {
 	cfg.RuleFiles = []string{path}
 	cfg.MinEvalInterval = 100 * time.Millisecond
 	cfg.ReloadInterval = 50 * time.Millisecond
-	require.NoError(t, cfg.Validate())
-	set := exportertest.NewNopSettings(Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
-	require.NoError(t, err)
-	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
+	e, tel := startMeasured(t, cfg)
 
 	require.NoError(t, os.WriteFile(path, nil, 0o600)) // truncated: several checks see it empty
 	time.Sleep(300 * time.Millisecond)
@@ -163,5 +146,20 @@ func TestRuleFileWrittenInPlace(t *testing.T) {
 	time.Sleep(2 * reloadSettle)
 	require.Equal(t, map[string]int64{"success": 1}, counterValues(t, tel, "vigil_alert_rule_reloads", "result"),
 		"only the whole file is loaded")
-	require.Len(t, exp.(*alertExporter).gen.Load().groups[0].Rules(), 2)
+	require.Len(t, e.gen.Load().groups[0].Rules(), 2)
+}
+
+// startMeasured starts an alert exporter with cfg whose telemetry the test reads.
+func startMeasured(t *testing.T, cfg *Config) (*alertExporter, *componenttest.Telemetry) {
+	t.Helper()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	require.NoError(t, cfg.Validate())
+	set := exportertest.NewNopSettings(Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
+	return exp.(*alertExporter), tel
 }
