@@ -11,6 +11,8 @@ import (
 
 	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/buger/jsonparser"
+
+	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
 // Index is stored beside each object (<seq>.index.json) and hashed into its manifest entry, so a
@@ -183,7 +185,7 @@ var errMalformed = errors.New("malformed")
 // separated reports whether the value that ends at off in object is followed by a comma or the
 // object's end (jsonparser.ObjectEach does not check it).
 func separated(object []byte, off int) bool {
-	i := skipSpace(object, off)
+	i := jsonspan.SkipSpace(object, off)
 	return i < len(object) && (object[i] == ',' || object[i] == '}')
 }
 
@@ -207,24 +209,17 @@ func wellFormed(v []byte, typ jsonparser.ValueType) bool {
 func oneObject(line []byte, end int) bool {
 	i := 0
 	if end < 0 { // {} with white space around and inside
-		i = skipSpace(line, 0)
+		i = jsonspan.SkipSpace(line, 0)
 		if i >= len(line) || line[i] != '{' {
 			return false
 		}
 		end = i + 1
 	}
-	i = skipSpace(line, end)
+	i = jsonspan.SkipSpace(line, end)
 	if i >= len(line) || line[i] != '}' {
 		return false
 	}
-	return skipSpace(line, i+1) == len(line)
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
+	return jsonspan.SkipSpace(line, i+1) == len(line)
 }
 
 func sourceIPs(v []byte) []string {
