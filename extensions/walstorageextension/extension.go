@@ -149,10 +149,8 @@ func (c *client) Batch(ctx context.Context, ops ...*storage.Operation) error {
 				return err
 			}
 			op.Value = v
-		case storage.Set:
-			writes = append(writes, wal.Op{Key: c.prefix + op.Key, Value: op.Value})
-		case storage.Delete:
-			writes = append(writes, wal.Op{Key: c.prefix + op.Key, Delete: true})
+		case storage.Set, storage.Delete:
+			writes = append(writes, c.walOp(op))
 		default:
 			return fmt.Errorf("unknown storage operation type %d", op.Type)
 		}
@@ -175,11 +173,8 @@ func (c *client) write(ctx context.Context, ops []wal.Op) error {
 		return c.apply(ctx, ops)
 	}
 	p, err := c.log.Enqueue(ops)
-	if errors.Is(err, wal.ErrFull) {
-		return status.Error(codes.ResourceExhausted, err.Error())
-	}
 	if err != nil {
-		return err
+		return reported(err)
 	}
 	if creates {
 		d.Add(p)
@@ -196,29 +191,34 @@ func (c *client) write(ctx context.Context, ops []wal.Op) error {
 func (c *client) Enqueue(ops ...*storage.Operation) (wait func(context.Context) error, err error) {
 	writes := make([]wal.Op, 0, len(ops))
 	for _, op := range ops {
-		switch op.Type {
-		case storage.Set:
-			writes = append(writes, wal.Op{Key: c.prefix + op.Key, Value: op.Value})
-		case storage.Delete:
-			writes = append(writes, wal.Op{Key: c.prefix + op.Key, Delete: true})
-		default:
+		if op.Type != storage.Set && op.Type != storage.Delete {
 			return nil, fmt.Errorf("cannot enqueue storage operation type %d: only writes", op.Type)
 		}
+		writes = append(writes, c.walOp(op))
 	}
 	p, err := c.log.Enqueue(writes)
-	if errors.Is(err, wal.ErrFull) {
-		return nil, status.Error(codes.ResourceExhausted, err.Error())
-	}
 	if err != nil {
-		return nil, err
+		return nil, reported(err)
 	}
 	return p.Wait, nil
 }
 
-// apply writes ops durably. A full queue is reported as ResourceExhausted, so that receivers
-// answer 429 (HTTP) / RESOURCE_EXHAUSTED (gRPC) and clients retry later.
+// walOp is a Set or Delete operation as the log's op, under the client's prefix.
+func (c *client) walOp(op *storage.Operation) wal.Op {
+	if op.Type == storage.Delete {
+		return wal.Op{Key: c.prefix + op.Key, Delete: true}
+	}
+	return wal.Op{Key: c.prefix + op.Key, Value: op.Value}
+}
+
+// apply writes ops durably.
 func (c *client) apply(ctx context.Context, ops []wal.Op) error {
-	err := c.log.Apply(ctx, ops)
+	return reported(c.log.Apply(ctx, ops))
+}
+
+// reported is a log error as the client reports it: a full queue as ResourceExhausted, so that
+// receivers answer 429 (HTTP) / RESOURCE_EXHAUSTED (gRPC) and clients retry later.
+func reported(err error) error {
 	if errors.Is(err, wal.ErrFull) {
 		return status.Error(codes.ResourceExhausted, err.Error())
 	}
