@@ -231,10 +231,6 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-func (e *osExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	return e.pushItems(ctx, e.documents(ld))
-}
-
 // pushItems indexes documents, in bulk requests of at most max_bulk_bytes. A retryable error
 // leaves them to the retry sender, which calls again with the same request; until then they
 // count in vigil_opensearch_oldest_age_seconds.

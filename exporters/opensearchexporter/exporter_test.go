@@ -269,3 +269,8 @@ func TestDeliveryLag(t *testing.T) {
 	require.EqualValues(t, 2, dps[0].Count, "the two accepted documents")
 	require.InDelta(t, 90, dps[0].Sum/2, 5)
 }
+
+// pushLogs indexes ld as the queue's consumers do (documents, then pushItems).
+func (e *osExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	return e.pushItems(ctx, e.documents(ld))
+}

@@ -5,11 +5,11 @@ import (
 	"time"
 )
 
-// waiting tracks the requests pushLogs is sending or that the retry sender will send again, for
+// waiting tracks the requests pushItems is sending or that the retry sender will send again, for
 // vigil_opensearch_oldest_age_seconds: the age of the oldest event OpenSearch has not accepted.
 //
 // The exporterhelper queue is FIFO and a consumer holds its request until it is delivered or
-// dropped, so the oldest waiting event is in a request a consumer is sending or retrying. pushLogs
+// dropped, so the oldest waiting event is in a request a consumer is sending or retrying. pushItems
 // does not see a request between the retry sender's attempts; it recognises it when it comes
 // back by a fingerprint (first and last document id, number of documents). A request is
 // forgotten when it is delivered or rejected for good, and also when it was not attempted for
@@ -34,7 +34,7 @@ type fingerprint struct {
 type waitingRequest struct {
 	oldest   time.Time // the earliest receipt time of its events
 	touched  time.Time // when an attempt last began or ended
-	inFlight int       // pushLogs calls of this fingerprint running now
+	inFlight int       // pushItems calls of this fingerprint running now
 }
 
 // staleAfter is how long a request that is not attempted again stays in the gauge: the default,
