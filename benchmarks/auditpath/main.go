@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -172,7 +171,7 @@ func runQueue(vigil, dir, queue string, duration time.Duration, workers int, pro
 	// Phase 1: as fast as the clients can go; wall time runs until OpenSearch has everything.
 	profDone := make(chan error, 1)
 	if profile != "" {
-		go func() { profDone <- fetchProfile("http://"+pprofAddr, duration, profile) }()
+		go func() { profDone <- harness.FetchProfile("http://"+pprofAddr, duration, profile) }()
 	} else {
 		profDone <- nil
 	}
@@ -200,27 +199,6 @@ func runQueue(vigil, dir, queue string, duration time.Duration, workers int, pro
 	}
 	res.p50, res.p99, res.maxLat = half.percentile(0.50), half.percentile(0.99), half.percentile(1)
 	return res, nil
-}
-
-// fetchProfile writes vigil's CPU profile over d (from the pprof extension) to path.
-func fetchProfile(base string, d time.Duration, path string) error {
-	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(d.Seconds())))
-	if err != nil {
-		return fmt.Errorf("cannot fetch the CPU profile: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("cannot fetch the CPU profile: %s", resp.Status)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // selfCPU is the CPU time of this process (the generator and the OpenSearch stand-in).

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-obs/vigil/benchmarks/internal/harness"
 )
 
 func main() {
@@ -26,17 +28,18 @@ func main() {
 		duration = flag.Duration("duration", 20*time.Second, "length of the load phase")
 		workers  = flag.Int("workers", 4, "concurrent OTLP exporters in the load generator")
 		batch    = flag.Int("batch", 512, "log records per OTLP request")
+		profile  = flag.String("cpuprofile", "", "write the vigil agent's CPU profile of each agent scenario's load phase to PREFIX-<scenario>.pprof (through the pprof extension)")
 	)
 	flag.Parse()
-	peerBin = *peer
+	peerBin, cpuProfile = *peer, *profile
 	if err := run(*vigil, *scenario, *duration, *workers, *batch); err != nil {
 		fmt.Fprintln(os.Stderr, "otlplogs:", err)
 		os.Exit(1)
 	}
 }
 
-// peerBin is the peer collector binary, "" when not compared.
-var peerBin string
+// peerBin is the peer collector binary, "" when not compared; cpuProfile the -cpuprofile prefix.
+var peerBin, cpuProfile string
 
 func run(vigil, scenario string, duration time.Duration, workers, batch int) error {
 	dir, err := os.MkdirTemp("", "vigil-bench-")
@@ -98,12 +101,18 @@ func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Dur
 	defer gw.stop()
 	procs := []*vigilProc{gw}
 	target := loadTarget{endpoint: gw.httpAddr, tls: pki.clientTLS(), token: pki.token}
+	var pprofAddr string
 	if scenario != "gateway" {
 		start := func() (*vigilProc, error) {
 			if scenario == "agent-gateway-peer" {
 				return startPeer(peerBin, filepath.Join(dir, "peer"), pki, gw.grpcAddr)
 			}
-			return startAgent(vigil, filepath.Join(dir, "agent"), pki, gw.grpcAddr, scenario == "agent-gateway-filestorage")
+			if cpuProfile != "" {
+				if pprofAddr, err = harness.FreeAddr(); err != nil {
+					return nil, err
+				}
+			}
+			return startAgent(vigil, filepath.Join(dir, "agent"), pki, gw.grpcAddr, scenario == "agent-gateway-filestorage", pprofAddr)
 		}
 		ag, err := start()
 		if err != nil {
@@ -120,8 +129,19 @@ func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Dur
 	deliveredBefore, _ := gw.counter("otelcol_receiver_accepted_log_records_total", `receiver="otlp"`)
 	genBefore := selfCPU()
 	start := time.Now()
+	profDone := make(chan error, 1)
+	if pprofAddr != "" {
+		go func() {
+			profDone <- harness.FetchProfile("http://"+pprofAddr, duration, cpuProfile+"-"+scenario+".pprof")
+		}()
+	} else {
+		profDone <- nil
+	}
 	sent, err := generate(context.Background(), target, duration, workers, batch)
 	if err != nil {
+		return res, err
+	}
+	if err := <-profDone; err != nil {
 		return res, err
 	}
 	// Wait until the gateway's exporter has seen everything that was acknowledged.

@@ -149,22 +149,34 @@ service:
 }
 
 // startAgent runs deploy/config/agent.yaml; with fileStorage its exporter queue is moved from
-// vigil's walstorage to the collector contrib file_storage (bbolt, fsync: true), the peer.
-func startAgent(bin, dir string, pki *pki, gateway string, fileStorage bool) (*vigilProc, error) {
+// vigil's walstorage to the collector contrib file_storage (bbolt, fsync: true), the peer. With
+// pprofAddr the agent also serves the pprof extension there.
+func startAgent(bin, dir string, pki *pki, gateway string, fileStorage bool, pprofAddr string) (*vigilProc, error) {
 	args := []string{"--config", "deploy/config/agent.yaml"}
+	extensions := "[bodylimit, health_check, walstorage"
+	var cfg string
 	if fileStorage {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, err
-		}
-		override := filepath.Join(dir, "file_storage.yaml")
-		cfg := fmt.Sprintf(`extensions:
+		cfg += fmt.Sprintf(`extensions:
   file_storage/peer: {directory: %q, create_directory: true, fsync: true}
 exporters:
   otlp_grpc/gateway:
     sending_queue: {storage: file_storage/peer}
-service:
-  extensions: [bodylimit, health_check, walstorage, file_storage/peer]
 `, filepath.Join(dir, "file_storage"))
+		extensions += ", file_storage/peer"
+	}
+	if pprofAddr != "" {
+		if !fileStorage {
+			cfg += "extensions:\n"
+		}
+		cfg += fmt.Sprintf("  pprof: {endpoint: %q}\n", pprofAddr)
+		extensions += ", pprof"
+	}
+	if cfg != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, err
+		}
+		override := filepath.Join(dir, "override.yaml")
+		cfg += "service:\n  extensions: " + extensions + "]\n"
 		if err := os.WriteFile(override, []byte(cfg), 0o600); err != nil {
 			return nil, err
 		}
