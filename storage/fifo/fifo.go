@@ -1,0 +1,412 @@
+package fifo
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+)
+
+// ErrClosed is returned by Put and Next after Close.
+var ErrClosed = errors.New("queue is closed")
+
+// Enqueuer is the ordered write the storage client must offer (the walstorage extension's
+// client does): Enqueue hands writes to the storage as one atomic batch and returns at once,
+// batches become durable in the order they were enqueued, and wait blocks until the batch is.
+type Enqueuer interface {
+	Enqueue(ops ...*storage.Operation) (wait func(context.Context) error, err error)
+}
+
+// Item is one item of the queue.
+type Item struct {
+	// Seq is the item's sequence number: items are handed out in increasing Seq.
+	Seq uint64
+	// Data is what Put stored; the slice is the caller's.
+	Data []byte
+	// Added is when Put accepted the item (kept in the storage: it survives restarts).
+	Added time.Time
+}
+
+// Keys of the queue in its storage client (see storage/docs/fifo-format.md).
+const (
+	writeKey   = "w" // the next sequence number to assign
+	readKey    = "r" // the lowest sequence number not Done
+	itemPrefix = "i/"
+	headerLen  = 8 // an item's value: Added as unix nanoseconds, big endian, then the data
+)
+
+func itemKey(seq uint64) string { return fmt.Sprintf("%s%016x", itemPrefix, seq) }
+
+func position(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// entry is what the queue keeps in memory of an item.
+type entry struct {
+	seq   uint64
+	size  int
+	added int64 // unix nanoseconds
+	out   bool  // handed out by Next
+	done  bool  // Done, or lost by a failed write
+}
+
+// Queue is a durable FIFO queue over a storage client. All methods are safe for concurrent use.
+type Queue struct {
+	client storage.Client
+	enq    Enqueuer
+
+	mu      sync.Mutex
+	entries []entry // not Done (except holes), increasing seq; entries[0] is not done
+	holes   int     // done entries in entries
+	next    int     // entries before next are all out or done
+	w       uint64  // next seq to assign
+	r       uint64  // read position last written
+	durable uint64  // every seq below it is durable: Next hands out only those
+	count   int
+	bytes   int64
+	closed  bool
+	wake    chan struct{} // closed (and replaced) when Next may find something new
+}
+
+// Open recovers the queue kept in client and returns it. Items not Done before a crash or a
+// shutdown are delivered again, in order. It reads every queued item once (to learn its size and
+// time). The client must implement Enqueuer (the walstorage extension's client does); the queue
+// does not close the client.
+func Open(ctx context.Context, client storage.Client) (*Queue, error) {
+	enq, ok := client.(Enqueuer)
+	if !ok {
+		return nil, fmt.Errorf("cannot open the queue: its storage client (%T) does not offer ordered writes "+
+			"(an Enqueue method); use the walstorage extension", client)
+	}
+	q := &Queue{client: client, enq: enq, wake: make(chan struct{})}
+	var err error
+	if q.w, err = readPosition(ctx, client, writeKey); err != nil {
+		return nil, err
+	}
+	if q.r, err = readPosition(ctx, client, readKey); err != nil {
+		return nil, err
+	}
+	if q.r > q.w {
+		return nil, fmt.Errorf("cannot open the queue: read position %d is past write position %d", q.r, q.w)
+	}
+	for seq := q.r; seq < q.w; seq++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		v, err := client.Get(ctx, itemKey(seq))
+		if err != nil {
+			return nil, fmt.Errorf("cannot read item %d of the queue: %w", seq, err)
+		}
+		if v == nil {
+			continue // Done
+		}
+		if len(v) < headerLen {
+			return nil, fmt.Errorf("cannot read item %d of the queue: %d bytes, less than its %d-byte header", seq, len(v), headerLen)
+		}
+		size := len(v) - headerLen
+		q.entries = append(q.entries, entry{seq: seq, size: size, added: int64(binary.BigEndian.Uint64(v))})
+		q.count++
+		q.bytes += int64(size)
+	}
+	q.durable = q.w
+	return q, nil
+}
+
+func readPosition(ctx context.Context, client storage.Client, key string) (uint64, error) {
+	v, err := client.Get(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("cannot read the queue's position %q: %w", key, err)
+	}
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("cannot read the queue's position %q: %d bytes, want 8", key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Put appends data to the queue and returns once it is durable; concurrent Puts share the
+// storage's fsyncs. Items are handed out in the order their Puts were accepted. It returns
+// the storage's error unchanged (a full walstorage: a gRPC ResourceExhausted status), ErrClosed
+// after Close, or ctx's error. An item whose Put returned an error may or may not be delivered.
+func (q *Queue) Put(ctx context.Context, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	added := time.Now().UnixNano()
+	v := make([]byte, headerLen+len(data))
+	binary.BigEndian.PutUint64(v, uint64(added))
+	copy(v[headerLen:], data)
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	seq := q.w
+	// Under the lock: the log's order is the sequence order, and "w" only grows in it.
+	wait, err := q.enq.Enqueue(storage.SetOperation(itemKey(seq), v), storage.SetOperation(writeKey, position(seq+1)))
+	if err != nil {
+		q.mu.Unlock()
+		return err
+	}
+	q.w++
+	q.entries = append(q.entries, entry{seq: seq, size: len(data), added: added})
+	q.count++
+	q.bytes += int64(len(data))
+	q.mu.Unlock()
+
+	err = wait(ctx)
+	switch {
+	case err == nil:
+		q.written(seq)
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// The write goes on: learn its outcome so that the item is handed out (or dropped).
+		go func() {
+			if wait(context.Background()) == nil {
+				q.written(seq)
+			} else {
+				q.lost(seq)
+			}
+		}()
+	default:
+		q.lost(seq)
+	}
+	return err
+}
+
+// written records that seq, and with it every seq before it, is durable.
+func (q *Queue) written(seq uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if seq >= q.durable {
+		q.durable = seq + 1
+		q.notify()
+	}
+}
+
+// lost forgets an item whose write failed: the storage does not have it.
+func (q *Queue) lost(seq uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if i, ok := q.find(seq); ok {
+		q.remove(i)
+		q.dropDone()
+	}
+}
+
+// notify wakes the Next callers. Called with mu held.
+func (q *Queue) notify() {
+	close(q.wake)
+	q.wake = make(chan struct{})
+}
+
+// find returns the index of seq in entries. Called with mu held.
+func (q *Queue) find(seq uint64) (int, bool) {
+	i := sort.Search(len(q.entries), func(i int) bool { return q.entries[i].seq >= seq })
+	return i, i < len(q.entries) && q.entries[i].seq == seq
+}
+
+// remove marks entries[i] done. Called with mu held.
+func (q *Queue) remove(i int) bool {
+	e := &q.entries[i]
+	if e.done {
+		return false
+	}
+	e.done = true
+	q.holes++
+	q.count--
+	q.bytes -= int64(e.size)
+	return true
+}
+
+// dropDone forgets the done entries at the front. Called with mu held.
+func (q *Queue) dropDone() {
+	n := 0
+	for n < len(q.entries) && q.entries[n].done {
+		n++
+	}
+	q.entries = q.entries[n:]
+	q.next = max(q.next-n, 0)
+	q.holes -= n
+	if len(q.entries) == 0 {
+		q.entries = nil // let the array go
+	}
+	if q.holes > 64 && q.holes > len(q.entries)/2 {
+		// An old item not Done (a sender still retrying it) keeps the items Done after it: drop
+		// them, so that memory follows the items queued rather than the items put since.
+		kept := make([]entry, 0, len(q.entries)-q.holes)
+		next := 0
+		for i, e := range q.entries {
+			if !e.done {
+				kept = append(kept, e)
+				if i < q.next {
+					next++
+				}
+			}
+		}
+		q.entries, q.next, q.holes = kept, next, 0
+	}
+}
+
+// Next blocks until at least one item is available, then returns the oldest items not handed out
+// yet, in order: as many as are available up to maxBytes of Data in total, and at least one even
+// if it is larger. Items are handed out once they are durable, and only once in this process.
+// It returns ErrClosed after Close, ctx's error, or the storage's error reading an item (the
+// items it took are then handed out again). An item the storage does not have (its write failed
+// after it was accepted) is skipped and forgotten.
+func (q *Queue) Next(ctx context.Context, maxBytes int) ([]Item, error) {
+	q.mu.Lock()
+	var taken []entry
+	for {
+		if q.closed {
+			q.mu.Unlock()
+			return nil, ErrClosed
+		}
+		taken = q.take(maxBytes)
+		if len(taken) > 0 {
+			break
+		}
+		wake := q.wake
+		q.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-wake:
+		}
+		q.mu.Lock()
+	}
+	q.mu.Unlock()
+
+	items := make([]Item, 0, len(taken))
+	var missing []uint64
+	for _, e := range taken {
+		v, err := q.client.Get(ctx, itemKey(e.seq))
+		if err == nil && v != nil && len(v) < headerLen {
+			err = fmt.Errorf("%d bytes, less than its %d-byte header", len(v), headerLen)
+		}
+		if err != nil {
+			q.giveBack(taken)
+			return nil, fmt.Errorf("cannot read item %d of the queue: %w", e.seq, err)
+		}
+		if v == nil { // lost by a failed write
+			missing = append(missing, e.seq)
+			continue
+		}
+		items = append(items, Item{Seq: e.seq, Data: v[headerLen:], Added: time.Unix(0, e.added)})
+	}
+	q.forget(missing)
+	if len(items) == 0 {
+		return q.Next(ctx, maxBytes)
+	}
+	return items, nil
+}
+
+// take marks the oldest durable entries not handed out as out and returns them, up to maxBytes.
+// Called with mu held.
+func (q *Queue) take(maxBytes int) []entry {
+	var taken []entry
+	total := 0
+	for ; q.next < len(q.entries); q.next++ {
+		e := &q.entries[q.next]
+		if e.out || e.done {
+			continue
+		}
+		if e.seq >= q.durable || (len(taken) > 0 && total+e.size > maxBytes) {
+			break
+		}
+		e.out = true
+		taken = append(taken, *e)
+		total += e.size
+	}
+	return taken
+}
+
+// giveBack makes entries that Next took but could not read available again.
+func (q *Queue) giveBack(entries []entry) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, e := range entries {
+		if i, ok := q.find(e.seq); ok {
+			q.entries[i].out = false
+			q.next = min(q.next, i)
+		}
+	}
+	q.notify()
+}
+
+func (q *Queue) forget(seqs []uint64) {
+	for _, seq := range seqs {
+		q.lost(seq)
+	}
+}
+
+// Done removes delivered items from the queue. It does not wait for the write: losing it in a
+// crash only means that the items are delivered again. Items already Done are ignored. It may
+// be called after Close; it returns the storage's error.
+func (q *Queue) Done(items ...Item) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ops := make([]*storage.Operation, 0, len(items)+1)
+	for _, it := range items {
+		if i, ok := q.find(it.Seq); ok && q.remove(i) {
+			ops = append(ops, storage.DeleteOperation(itemKey(it.Seq)))
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	q.dropDone()
+	r := q.w
+	if len(q.entries) > 0 {
+		r = q.entries[0].seq
+	}
+	if r != q.r {
+		ops = append(ops, storage.SetOperation(readKey, position(r)))
+		q.r = r
+	}
+	// Under the lock: read positions reach the log in increasing order.
+	if _, err := q.enq.Enqueue(ops...); err != nil {
+		return fmt.Errorf("cannot remove delivered items from the queue: %w", err)
+	}
+	return nil
+}
+
+// Len is the number of items put and not Done, handed out or not.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.count
+}
+
+// Bytes is the Data bytes of the items put and not Done.
+func (q *Queue) Bytes() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
+}
+
+// OldestAdded returns the Added time of the oldest item not Done, and false when there is none.
+func (q *Queue) OldestAdded() (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.entries) == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, q.entries[0].added), true
+}
+
+// Close makes Put and Next return ErrClosed, waking the Next callers. It does not close the
+// storage client, and leaves Done working. It is idempotent.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		q.notify()
+	}
+	return nil
+}
