@@ -1,6 +1,8 @@
 // Command otlplogs measures OTLP log forwarding through vigil: records/s and CPU-seconds per
 // million records of each vigil process, for the gateway alone (mTLS/TLS + cluster identity into
-// a no-op exporter) and for agent → gateway (agent with its fsync'd disk queue).
+// a no-op exporter) and for agent → gateway (agent with its fsync'd disk queue: the relay as
+// shipped, the decoding pipeline on walstorage or on contrib file_storage, or the OpenTelemetry
+// Collector peer in the agent's place).
 //
 //	go run ./benchmarks/otlplogs -scenario all -duration 20s
 package main
@@ -24,7 +26,7 @@ func main() {
 	var (
 		vigil    = flag.String("vigil", "", "path of a vigil binary (default: build ./cmd/vigil)")
 		peer     = flag.String("peer", "", "path of the OpenTelemetry Collector peer (benchmarks/peer/builder.yaml); adds the agent-gateway-peer scenario")
-		scenario = flag.String("scenario", "all", "gateway | agent-gateway | agent-gateway-filestorage | agent-gateway-peer | all")
+		scenario = flag.String("scenario", "all", "gateway | agent-gateway | agent-gateway-pipeline | agent-gateway-filestorage | agent-gateway-peer | all")
 		duration = flag.Duration("duration", 20*time.Second, "length of the load phase")
 		workers  = flag.Int("workers", 4, "concurrent OTLP exporters in the load generator")
 		batch    = flag.Int("batch", 512, "log records per OTLP request")
@@ -62,14 +64,14 @@ func run(vigil, scenario string, duration time.Duration, workers, batch int) err
 	var scenarios []string
 	switch scenario {
 	case "all":
-		scenarios = []string{"gateway", "agent-gateway", "agent-gateway-filestorage"}
+		scenarios = []string{"gateway", "agent-gateway", "agent-gateway-pipeline", "agent-gateway-filestorage"}
 		if peerBin != "" {
 			scenarios = append(scenarios, "agent-gateway-peer")
 		}
-	case "gateway", "agent-gateway", "agent-gateway-filestorage", "agent-gateway-peer":
+	case "gateway", "agent-gateway", "agent-gateway-pipeline", "agent-gateway-filestorage", "agent-gateway-peer":
 		scenarios = []string{scenario}
 	default:
-		return fmt.Errorf("unknown -scenario %q: use gateway, agent-gateway, agent-gateway-filestorage, agent-gateway-peer or all", scenario)
+		return fmt.Errorf("unknown -scenario %q: use gateway, agent-gateway, agent-gateway-pipeline, agent-gateway-filestorage, agent-gateway-peer or all", scenario)
 	}
 	var results []result
 	for _, s := range scenarios {
@@ -112,7 +114,14 @@ func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Dur
 					return nil, err
 				}
 			}
-			return startAgent(vigil, filepath.Join(dir, "agent"), pki, gw.grpcAddr, scenario == "agent-gateway-filestorage", pprofAddr)
+			mode := "relay"
+			switch scenario {
+			case "agent-gateway-pipeline":
+				mode = "pipeline"
+			case "agent-gateway-filestorage":
+				mode = "filestorage"
+			}
+			return startAgent(vigil, filepath.Join(dir, "agent"), pki, gw.grpcAddr, mode, pprofAddr)
 		}
 		ag, err := start()
 		if err != nil {

@@ -148,40 +148,47 @@ service:
 	}, "--config", "deploy/config/gateway.yaml", "--config", override)
 }
 
-// startAgent runs deploy/config/agent.yaml; with fileStorage its exporter queue is moved from
-// vigil's walstorage to the collector contrib file_storage (bbolt, fsync: true), the peer. With
-// pprofAddr the agent also serves the pprof extension there.
-func startAgent(bin, dir string, pki *pki, gateway string, fileStorage bool, pprofAddr string) (*vigilProc, error) {
+// startAgent runs deploy/config/agent.yaml. In mode "relay" the logs take its otlprelay
+// receiver (as shipped); in "pipeline" they take the decoding pipeline (otlp receiver,
+// k8senrich, otlp_grpc exporter on the walstorage queue: the path of agent-pod-metadata.yaml,
+// without pod metadata); in "filestorage" the same pipeline with its queue on the collector
+// contrib file_storage (bbolt, fsync: true). With pprofAddr the agent also serves the pprof
+// extension there.
+func startAgent(bin, dir string, pki *pki, gateway, mode, pprofAddr string) (*vigilProc, error) {
 	args := []string{"--config", "deploy/config/agent.yaml"}
 	extensions := "[bodylimit, health_check, walstorage"
 	var cfg string
-	if fileStorage {
+	if mode == "filestorage" {
 		cfg += fmt.Sprintf(`extensions:
   file_storage/peer: {directory: %q, create_directory: true, fsync: true}
-exporters:
-  otlp_grpc/gateway:
-    sending_queue: {storage: file_storage/peer}
 `, filepath.Join(dir, "file_storage"))
 		extensions += ", file_storage/peer"
 	}
 	if pprofAddr != "" {
-		if !fileStorage {
+		if mode != "filestorage" {
 			cfg += "extensions:\n"
 		}
 		cfg += fmt.Sprintf("  pprof: {endpoint: %q}\n", pprofAddr)
 		extensions += ", pprof"
 	}
-	if cfg != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, err
-		}
-		override := filepath.Join(dir, "override.yaml")
-		cfg += "service:\n  extensions: " + extensions + "]\n"
-		if err := os.WriteFile(override, []byte(cfg), 0o600); err != nil {
-			return nil, err
-		}
-		args = append(args, "--config", override)
+	if mode == "filestorage" {
+		cfg += "exporters:\n  otlp_grpc/gateway:\n    sending_queue: {storage: file_storage/peer}\n"
 	}
+	cfg += "service:\n  extensions: " + extensions + "]\n"
+	if mode != "relay" {
+		cfg += "  pipelines:\n"
+		for _, signal := range []string{"logs", "metrics", "traces"} { // one listener: all three decode
+			cfg += "    " + signal + ": {receivers: [otlp], processors: [memory_limiter, k8senrich], exporters: [otlp_grpc/gateway]}\n"
+		}
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	override := filepath.Join(dir, "override.yaml")
+	if err := os.WriteFile(override, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	args = append(args, "--config", override)
 	return startVigil(bin, "agent", dir, []string{
 		"VIGIL_CLUSTER_NAME=bench", "K8S_NODE_NAME=bench-node", "VIGIL_GATEWAY_ENDPOINT=" + gateway,
 		"VIGIL_TLS_CA_FILE=" + pki.caFile, "VIGIL_TLS_CERT_FILE=" + pki.agentCert, "VIGIL_TLS_KEY_FILE=" + pki.agentKey,

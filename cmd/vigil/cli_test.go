@@ -40,10 +40,14 @@ func TestRoleConfigsValidate(t *testing.T) {
 			})
 		}
 	}
+	// The agent with the pod metadata overlay, as deploy/kubernetes/agent.yaml runs it.
+	roleEnv(t)
+	out, err := execute(t, "validate", "--config", "embedded:agent.yaml", "--config", "embedded:agent-pod-metadata.yaml")
+	require.NoError(t, err, out)
 }
 
 func TestEmbeddedConfigsAreTheDeployFiles(t *testing.T) {
-	require.Equal(t, []string{"agent.yaml", "allinone.yaml", "gateway.yaml"}, deployconfig.Names())
+	require.Equal(t, []string{"agent-pod-metadata.yaml", "agent.yaml", "allinone.yaml", "gateway.yaml"}, deployconfig.Names())
 	for _, name := range deployconfig.Names() {
 		embedded, err := deployconfig.Read(name)
 		require.NoError(t, err)
@@ -110,7 +114,7 @@ func TestVersionAndComponents(t *testing.T) {
 	out, err = execute(t, "components")
 	require.NoError(t, err)
 	for _, c := range []string{"otlp", "otlp_grpc", "debug", "memory_limiter", "health_check", "file_storage",
-		"clusterauth", "clusteridentity", "k8senrich", "k8saudit", "bodylimit", "walstorage", "prometheus", "pprof", "httpapi"} {
+		"clusterauth", "clusteridentity", "k8senrich", "k8saudit", "otlprelay", "bodylimit", "walstorage", "prometheus", "pprof", "httpapi"} {
 		require.Contains(t, out, "name: "+c+"\n", "component %s must be built in", c)
 	}
 }

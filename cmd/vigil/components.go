@@ -31,6 +31,7 @@ import (
 	"github.com/vigil-obs/vigil/processors/redactprocessor"
 	"github.com/vigil-obs/vigil/receivers/archivequeryreceiver"
 	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
+	"github.com/vigil-obs/vigil/receivers/otlprelayreceiver"
 	"github.com/vigil-obs/vigil/receivers/replicationreceiver"
 )
 
@@ -41,6 +42,7 @@ func components() (otelcol.Factories, error) {
 		otlpreceiver.NewFactory(),
 		prometheusreceiver.NewFactory(),
 		k8sauditreceiver.NewFactory(),
+		otlprelayreceiver.NewFactory(),
 		archivequeryreceiver.NewFactory(),
 		replicationreceiver.NewFactory(),
 	)

@@ -262,7 +262,7 @@ func TestValidateWithScrapeFlags(t *testing.T) {
 }
 
 // TestAgentScrapeExampleValidates: the commented-out prometheus receiver of agent.yaml, once
-// uncommented and added to the metrics pipeline as its comment says, is a valid configuration.
+// uncommented with the metrics/scrape pipeline as its comment says, is a valid configuration.
 func TestAgentScrapeExampleValidates(t *testing.T) {
 	roleEnv(t)
 	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "config", "agent.yaml"))
@@ -270,11 +270,11 @@ func TestAgentScrapeExampleValidates(t *testing.T) {
 	var out []string
 	inExample := false
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "  # prometheus:") {
+		if strings.HasPrefix(line, "  # prometheus:") || strings.HasPrefix(line, "    # metrics/scrape:") {
 			inExample = true
 		}
-		if inExample && strings.HasPrefix(line, "  # ") {
-			out = append(out, "  "+strings.TrimPrefix(line, "  # "))
+		if inExample && strings.HasPrefix(strings.TrimLeft(line, " "), "# ") {
+			out = append(out, strings.Replace(line, "# ", "", 1))
 			continue
 		}
 		inExample = false
@@ -282,8 +282,7 @@ func TestAgentScrapeExampleValidates(t *testing.T) {
 	}
 	cfg := strings.Join(out, "\n")
 	require.Contains(t, cfg, "\n  prometheus:\n", "agent.yaml has the example")
-	cfg = strings.Replace(cfg, "receivers: [otlp] # [otlp, prometheus]", "receivers: [otlp, prometheus] #", 1)
-	require.Contains(t, cfg, "receivers: [otlp, prometheus]")
+	require.Contains(t, cfg, "\n    metrics/scrape:\n      receivers: [prometheus]\n", "agent.yaml has the pipeline")
 	p := filepath.Join(t.TempDir(), "agent.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(cfg), 0o600))
 	msg, err := execute(t, "validate", "--config", p)

@@ -134,13 +134,30 @@ func readPosition(ctx context.Context, client storage.Client, key string) (uint6
 // the storage's error unchanged (a full walstorage: a gRPC ResourceExhausted status), ErrClosed
 // after Close, or ctx's error. An item whose Put returned an error may or may not be delivered.
 func (q *Queue) Put(ctx context.Context, data []byte) error {
+	v := make([]byte, HeaderLen+len(data))
+	copy(v[HeaderLen:], data)
+	return q.PutOwned(ctx, v)
+}
+
+// HeaderLen is the room PutOwned needs at the front of its buffer.
+const HeaderLen = headerLen
+
+// PutOwned is Put for a buffer whose first HeaderLen bytes are free for the queue's use; the
+// item's data is the rest. The buffer is written as it is, without a copy: the queue owns it from
+// the call on, and the caller must not change it — until PutOwned returns nil: the item is then
+// durable and neither the queue nor walstorage's log use buf any more (Next reads the item back
+// from the log), so the caller may reuse it. After an error the write may still be going on.
+func (q *Queue) PutOwned(ctx context.Context, buf []byte) error {
+	if len(buf) < HeaderLen {
+		return fmt.Errorf("fifo: PutOwned needs %d bytes of room for the header, got a buffer of %d", HeaderLen, len(buf))
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	data := buf[HeaderLen:]
 	added := time.Now().UnixNano()
-	v := make([]byte, headerLen+len(data))
+	v := buf
 	binary.BigEndian.PutUint64(v, uint64(added))
-	copy(v[headerLen:], data)
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()

@@ -312,7 +312,8 @@ func (l *Log) Enqueue(ops []Op) (Pending, error) {
 	return Pending{req: req}, nil
 }
 
-// Wait blocks until the batch is durable (fsync) and returns the write error, if any. When ctx
+// Wait blocks until the batch is durable (fsync) and returns the write error, if any. Once it
+// returned nil the log holds no reference to the batch's values: Get reads them from disk. When ctx
 // ends first it returns ctx.Err(): the batch may still be written, the outcome is unknown.
 func (p Pending) Wait(ctx context.Context) error {
 	if p.req == nil {

@@ -1,0 +1,131 @@
+package otlprelayreceiver
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configgrpc"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
+
+	"github.com/vigil-obs/vigil/internal/otlpwire"
+)
+
+// Config is the YAML configuration of the otlprelay receiver.
+type Config struct {
+	// Protocols are the OTLP listeners: grpc (default 127.0.0.1:4317) and http (default
+	// 127.0.0.1:4318, paths /v1/logs, /v1/traces, /v1/metrics). At least one.
+	Protocols Protocols `mapstructure:"protocols"`
+	// Storage is the storage extension of the durable queue (walstorage, whose max_bytes bounds
+	// it). Required.
+	Storage *component.ID `mapstructure:"storage"`
+	// ResourceAttributes are set (string values, replacing an attribute of the same key) on
+	// every resource of every request: the node's identity. A key with an empty value (an unset
+	// environment variable) is not set. Default: none.
+	ResourceAttributes map[string]string `mapstructure:"resource_attributes"`
+	// Forward is the OTLP/gRPC client to the gateway: endpoint (required), tls, compression,
+	// headers, auth, keepalive.
+	Forward configgrpc.ClientConfig `mapstructure:"forward"`
+	// NumSenders is the number of concurrent exports per signal (default 4).
+	NumSenders int `mapstructure:"num_senders"`
+	// MaxExportBytes bounds one export: queued requests are concatenated up to this many bytes
+	// (default 4194304; a single larger request is sent alone).
+	MaxExportBytes int `mapstructure:"max_export_bytes"`
+	// Timeout bounds one export (default 10s).
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Retry is the backoff between failed exports of the same requests, which are retried until
+	// the gateway takes them (the queue on disk holds them meanwhile).
+	Retry RetryConfig `mapstructure:"retry"`
+	// RetryAfter is sent to clients with 429 / RESOURCE_EXHAUSTED and 503 / UNAVAILABLE
+	// (default 5s).
+	RetryAfter time.Duration `mapstructure:"retry_after"`
+}
+
+// Protocols are the receiver's listeners.
+type Protocols struct {
+	GRPC configoptional.Optional[configgrpc.ServerConfig] `mapstructure:"grpc"`
+	HTTP configoptional.Optional[confighttp.ServerConfig] `mapstructure:"http"`
+}
+
+// RetryConfig is an exponential backoff with jitter.
+type RetryConfig struct {
+	// InitialInterval is the wait after the first failure (default 1s).
+	InitialInterval time.Duration `mapstructure:"initial_interval"`
+	// MaxInterval caps the wait (default 30s).
+	MaxInterval time.Duration `mapstructure:"max_interval"`
+}
+
+func createDefaultConfig() *Config {
+	grpcCfg := configgrpc.NewDefaultServerConfig()
+	grpcCfg.NetAddr.Endpoint = "127.0.0.1:4317"
+	grpcCfg.MaxRecvMsgSizeMiB = 16
+	httpCfg := confighttp.NewDefaultServerConfig()
+	httpCfg.NetAddr.Endpoint = "127.0.0.1:4318"
+	httpCfg.MaxRequestBodySize = 16 << 20
+	forward := configgrpc.NewDefaultClientConfig()
+	forward.Compression = "zstd"
+	return &Config{
+		Protocols: Protocols{
+			GRPC: configoptional.Default(grpcCfg),
+			HTTP: configoptional.Default(httpCfg),
+		},
+		Forward:        forward,
+		NumSenders:     4,
+		MaxExportBytes: 4 << 20,
+		Timeout:        10 * time.Second,
+		Retry:          RetryConfig{InitialInterval: time.Second, MaxInterval: 30 * time.Second},
+		RetryAfter:     5 * time.Second,
+	}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if !c.Protocols.GRPC.HasValue() && !c.Protocols.HTTP.HasValue() {
+		errs = append(errs, errors.New("protocols: must enable grpc, http or both"))
+	}
+	if c.Storage == nil {
+		errs = append(errs, errors.New("storage: must name the storage extension of the durable queue (walstorage)"))
+	}
+	if c.Forward.Endpoint == "" {
+		errs = append(errs, errors.New("forward::endpoint: must be set to the gateway's OTLP/gRPC address, e.g. vigil-gateway:4317"))
+	}
+	if c.NumSenders <= 0 {
+		errs = append(errs, fmt.Errorf("num_senders: %d must be positive", c.NumSenders))
+	}
+	if c.MaxExportBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max_export_bytes: %d must be positive", c.MaxExportBytes))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("timeout: %q must be positive", c.Timeout))
+	}
+	if c.Retry.InitialInterval <= 0 || c.Retry.MaxInterval < c.Retry.InitialInterval {
+		errs = append(errs, fmt.Errorf("retry: initial_interval %q must be positive and max_interval %q at least as long",
+			c.Retry.InitialInterval, c.Retry.MaxInterval))
+	}
+	if c.RetryAfter <= 0 {
+		errs = append(errs, fmt.Errorf("retry_after: %q must be positive", c.RetryAfter))
+	}
+	for k := range c.ResourceAttributes {
+		if k == "" {
+			errs = append(errs, errors.New("resource_attributes: a key is empty"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// attrs are the resource attributes in key order.
+func (c *Config) attrs() []otlpwire.Attr {
+	out := make([]otlpwire.Attr, 0, len(c.ResourceAttributes))
+	for k, v := range c.ResourceAttributes {
+		if v == "" {
+			continue
+		}
+		out = append(out, otlpwire.Attr{Key: k, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}

@@ -1,0 +1,343 @@
+package otlprelayreceiver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/vigil-obs/vigil/internal/httpbody"
+	"github.com/vigil-obs/vigil/internal/otlpwire"
+	"github.com/vigil-obs/vigil/storage/fifo"
+)
+
+// itemHeader is the room at the front of a queued item: the queue's header, then the number of
+// items of the request.
+const itemHeader = fifo.HeaderLen + 4
+
+// refusal is why a request was not acknowledged.
+type refusal struct {
+	reason string
+	code   codes.Code
+	err    error
+}
+
+func (e *refusal) Error() string { return e.err.Error() }
+
+// accept checks req (an OTLP export request of signal s, in format "protobuf" or "json", over
+// transport "grpc" or "http"), stamps the resource attributes and puts it in the durable queue;
+// it returns once the request is durable, with the number of items it holds, or a *refusal.
+// The collector's receiver metrics (otelcol_receiver_accepted_*, refused_*) count it.
+func (r *relay) accept(ctx context.Context, s otlpwire.Signal, req []byte, transport, format string) (n int, err error) {
+	obs := r.obs[transport]
+	switch s {
+	case otlpwire.Logs:
+		ctx = obs.StartLogsOp(ctx)
+		defer func() { obs.EndLogsOp(ctx, format, n, err) }()
+	case otlpwire.Traces:
+		ctx = obs.StartTracesOp(ctx)
+		defer func() { obs.EndTracesOp(ctx, format, n, err) }()
+	default:
+		ctx = obs.StartMetricsOp(ctx)
+		defer func() { obs.EndMetricsOp(ctx, format, n, err) }()
+	}
+	return r.queue(ctx, s, req)
+}
+
+// queue is accept without the receiver metrics.
+func (r *relay) queue(ctx context.Context, s otlpwire.Signal, req []byte) (int, error) {
+	n, err := otlpwire.Check(s, req)
+	if err != nil {
+		return 0, r.refuse(s, reasonMalformed, codes.InvalidArgument, err)
+	}
+	if len(req) == 0 {
+		return 0, nil // an empty request: nothing to forward
+	}
+	// A queued request is the number of its items (4 bytes, big endian), then the request.
+	itemp := itemBuffers.Get().(*[]byte)
+	item := slices.Grow((*itemp)[:0], itemHeader+len(req)+r.attrsSize*4)[:itemHeader]
+	binary.BigEndian.PutUint32(item[fifo.HeaderLen:], uint32(min(n, math.MaxUint32)))
+	if len(r.attrs) == 0 {
+		item = append(item, req...)
+	} else if item, err = otlpwire.SetResourceAttributes(item, req, s, r.attrs); err != nil {
+		return 0, r.refuse(s, reasonMalformed, codes.InvalidArgument, err)
+	}
+	err = r.queues[s].PutOwned(ctx, item)
+	if err == nil { // durable: the queue and its log no longer use item
+		*itemp = item[:0]
+		itemBuffers.Put(itemp)
+	}
+	if err != nil {
+		if status.Code(err) == codes.ResourceExhausted {
+			return 0, r.refuse(s, reasonQueueFull, codes.ResourceExhausted,
+				fmt.Errorf("the durable queue is full (max_bytes of storage %s); retry later: %w", r.cfg.Storage, err))
+		}
+		return 0, r.refuse(s, reasonStorage, codes.Unavailable, fmt.Errorf("cannot queue the request durably: %w", err))
+	}
+	r.tel.received.Add(context.Background(), int64(n), signalAttr(s))
+	return n, nil
+}
+
+func (r *relay) refuse(s otlpwire.Signal, reason string, code codes.Code, err error) *refusal {
+	r.tel.refused.Add(context.Background(), 1, reasonAttrs(s, reason))
+	return &refusal{reason: reason, code: code, err: fmt.Errorf("otlp %s request refused: %w", s, err)}
+}
+
+// grpcStatus is err as a gRPC status: refusals keep their code, with RetryInfo when the client
+// should retry.
+func (r *relay) grpcStatus(err error) *status.Status {
+	var ref *refusal
+	if !errors.As(err, &ref) {
+		return status.New(codes.Unavailable, err.Error())
+	}
+	st := status.New(ref.code, ref.Error())
+	if ref.code == codes.ResourceExhausted || ref.code == codes.Unavailable {
+		if withInfo, e := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(r.cfg.RetryAfter)}); e == nil {
+			st = withInfo
+		}
+	}
+	return st
+}
+
+// Paths and gRPC methods of the OTLP export services, by signal.
+var (
+	httpPaths   = [...]string{otlpwire.Logs: "/v1/logs", otlpwire.Traces: "/v1/traces", otlpwire.Metrics: "/v1/metrics"}
+	grpcService = [...]string{
+		otlpwire.Logs:    "opentelemetry.proto.collector.logs.v1.LogsService",
+		otlpwire.Traces:  "opentelemetry.proto.collector.trace.v1.TraceService",
+		otlpwire.Metrics: "opentelemetry.proto.collector.metrics.v1.MetricsService",
+	}
+)
+
+func (r *relay) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	for i, s := range signals {
+		if r.enabled[i] {
+			mux.HandleFunc(httpPaths[s], func(w http.ResponseWriter, req *http.Request) { r.serveHTTP(w, req, s) })
+		}
+	}
+	return mux
+}
+
+// serveHTTP handles one OTLP/HTTP export (protobuf or JSON; confighttp has decompressed it).
+func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.Signal) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "only POST is accepted", http.StatusMethodNotAllowed)
+		return
+	}
+	mediaType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	isJSON := mediaType == "application/json"
+	if !isJSON && mediaType != "application/x-protobuf" {
+		r.writeHTTPError(w, false, r.refuse(s, reasonMedia, codes.InvalidArgument,
+			fmt.Errorf("content type %q: use application/x-protobuf or application/json", mediaType)), http.StatusUnsupportedMediaType)
+		return
+	}
+	var limit int64
+	if cfg := r.cfg.Protocols.HTTP.Get(); cfg != nil {
+		limit = cfg.MaxRequestBodySize
+	}
+	bufp := bodies.Get().(*[]byte)
+	defer bodies.Put(bufp)
+	body, err := readBody(*bufp, req, limit)
+	*bufp = body[:0]
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			r.writeHTTPError(w, isJSON, r.refuse(s, reasonMalformed, codes.InvalidArgument,
+				fmt.Errorf("body over %d bytes (protocols::http::max_request_body_size)", tooLarge.Limit)), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.writeHTTPError(w, isJSON, r.refuse(s, reasonMalformed, codes.InvalidArgument, fmt.Errorf("cannot read the body: %w", err)), http.StatusBadRequest)
+		return
+	}
+	if isJSON {
+		if body, err = jsonToProto(s, body); err != nil {
+			r.writeHTTPError(w, true, r.refuse(s, reasonMalformed, codes.InvalidArgument, err), http.StatusBadRequest)
+			return
+		}
+	}
+	format := "protobuf"
+	if isJSON {
+		format = "json"
+	}
+	if _, err := r.accept(req.Context(), s, body, "http", format); err != nil {
+		r.writeHTTPError(w, isJSON, err, 0)
+		return
+	}
+	if isJSON {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	w.WriteHeader(http.StatusOK) // an empty Export*ServiceResponse is zero bytes
+}
+
+// itemBuffers are the buffers of queued items, reused once an item is durable.
+var itemBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// bodies are request body buffers, reused: accept copies what it keeps.
+var bodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// readBody reads the body of req into buf (grown as needed), up to limit bytes (0: httpbody's
+// default).
+func readBody(buf []byte, req *http.Request, limit int64) ([]byte, error) {
+	if limit <= 0 {
+		limit = httpbody.DefaultLimit
+	}
+	if req.ContentLength > 0 && int64(cap(buf)) < min(req.ContentLength, limit)+1 {
+		buf = make([]byte, 0, min(req.ContentLength, limit)+1)
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := req.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// writeHTTPError answers err as OTLP/HTTP does: a google.rpc.Status body, 400 for bad data,
+// 429 or 503 with Retry-After when the client should retry. code overrides the status code.
+func (r *relay) writeHTTPError(w http.ResponseWriter, isJSON bool, err error, code int) {
+	st := r.grpcStatus(err)
+	if code == 0 {
+		switch st.Code() {
+		case codes.InvalidArgument:
+			code = http.StatusBadRequest
+		case codes.ResourceExhausted:
+			code = http.StatusTooManyRequests
+		default:
+			code = http.StatusServiceUnavailable
+		}
+	}
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(int((r.cfg.RetryAfter+time.Second-1)/time.Second)))
+	}
+	var body []byte
+	if isJSON {
+		w.Header().Set("Content-Type", "application/json")
+		body, _ = protojson.Marshal(st.Proto())
+	} else {
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		body, _ = proto.Marshal(st.Proto())
+	}
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
+
+// jsonToProto converts an OTLP/JSON request to protobuf (the slow path: decoded into pdata).
+func jsonToProto(s otlpwire.Signal, body []byte) ([]byte, error) {
+	var (
+		out []byte
+		err error
+	)
+	switch s {
+	case otlpwire.Logs:
+		req := plogotlp.NewExportRequest()
+		if err = req.UnmarshalJSON(body); err == nil {
+			out, err = req.MarshalProto()
+		}
+	case otlpwire.Traces:
+		req := ptraceotlp.NewExportRequest()
+		if err = req.UnmarshalJSON(body); err == nil {
+			out, err = req.MarshalProto()
+		}
+	default:
+		req := pmetricotlp.NewExportRequest()
+		if err = req.UnmarshalJSON(body); err == nil {
+			out, err = req.MarshalProto()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot decode the OTLP/JSON request: %w", err)
+	}
+	return out, nil
+}
+
+// registerGRPC registers the export service of every enabled signal, on the raw message type:
+// the request bytes are never decoded into pdata.
+func (r *relay) registerGRPC(srv *grpc.Server) {
+	for i, s := range signals {
+		if !r.enabled[i] {
+			continue
+		}
+		full := "/" + grpcService[s] + "/Export"
+		srv.RegisterService(&grpc.ServiceDesc{
+			ServiceName: grpcService[s],
+			HandlerType: (*any)(nil),
+			Methods: []grpc.MethodDesc{{MethodName: "Export", Handler: func(_ any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+				in := new(rawMessage)
+				if err := dec(in); err != nil {
+					return nil, err
+				}
+				export := func(ctx context.Context, req any) (any, error) {
+					if _, err := r.accept(ctx, s, req.(*rawMessage).b, "grpc", "protobuf"); err != nil {
+						return nil, r.grpcStatus(err).Err()
+					}
+					return new(rawMessage), nil
+				}
+				if interceptor == nil {
+					return export(ctx, in)
+				}
+				return interceptor(ctx, in, &grpc.UnaryServerInfo{Server: r, FullMethod: full}, export)
+			}}},
+		}, r)
+	}
+}
+
+// rawMessage is a protobuf message kept as its bytes: b, or when parts is set their
+// concatenation (OTLP requests concatenated are one request). The collector's gRPC codec
+// (pdata's otelgrpc, registered as "proto") marshals and unmarshals any type with these methods.
+type rawMessage struct {
+	b     []byte
+	parts [][]byte
+}
+
+func (m *rawMessage) SizeProto() int {
+	n := len(m.b)
+	for _, p := range m.parts {
+		n += len(p)
+	}
+	return n
+}
+
+func (m *rawMessage) MarshalProto(buf []byte) int {
+	n := copy(buf, m.b)
+	for _, p := range m.parts {
+		n += copy(buf[n:], p)
+	}
+	return n
+}
+
+func (m *rawMessage) UnmarshalProto(buf []byte) error {
+	m.b, m.parts = append(m.b[:0], buf...), nil
+	return nil
+}

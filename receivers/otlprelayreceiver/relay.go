@@ -1,0 +1,233 @@
+package otlprelayreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/vigil-obs/vigil/internal/otlpwire"
+	"github.com/vigil-obs/vigil/storage/fifo"
+)
+
+// signals are the signals a relay can serve, in otlpwire order.
+var signals = [...]otlpwire.Signal{otlpwire.Logs, otlpwire.Traces, otlpwire.Metrics}
+
+// relay is the shared state of one otlprelay configuration. It is safe for concurrent use.
+type relay struct {
+	cfg       *Config
+	set       receiver.Settings
+	attrs     []otlpwire.Attr
+	attrsSize int // a bound of the bytes the attributes add to one resource
+	enabled   [len(signals)]bool
+	tel       *telemetry
+	obs       map[string]*receiverhelper.ObsReport // by transport: the collector's receiver metrics
+
+	mu      sync.Mutex
+	starts  int
+	queues  [len(signals)]*fifo.Queue
+	clients [len(signals)]storage.Client
+	conn    *grpc.ClientConn
+	grpcSrv *grpc.Server
+	httpSrv *http.Server
+	cancel  context.CancelFunc // stops the senders
+	senders sync.WaitGroup
+	servers sync.WaitGroup
+}
+
+func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
+	tel, err := newTelemetry(set)
+	if err != nil {
+		return nil, err
+	}
+	r := &relay{cfg: cfg, set: set, attrs: cfg.attrs(), tel: tel, obs: map[string]*receiverhelper.ObsReport{}}
+	for _, transport := range []string{"grpc", "http"} {
+		if r.obs[transport], err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+			ReceiverID: set.ID, Transport: transport, ReceiverCreateSettings: set,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range r.attrs {
+		r.attrsSize += len(a.Key) + len(a.Value) + 16
+	}
+	return r, nil
+}
+
+// start opens the queues, connects to the gateway, starts the senders and then the listeners;
+// only the first call does. On failure it undoes what it started.
+func (r *relay) start(ctx context.Context, host component.Host) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.starts++
+	if r.starts > 1 {
+		return nil
+	}
+	if err := r.startLocked(ctx, host); err != nil {
+		r.stopLocked(context.Background())
+		r.starts = 0
+		return err
+	}
+	return nil
+}
+
+func (r *relay) startLocked(ctx context.Context, host component.Host) error {
+	ext, ok := host.GetExtensions()[*r.cfg.Storage]
+	if !ok {
+		return fmt.Errorf("storage: extension %q is not configured (add it to extensions and service::extensions)", r.cfg.Storage)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return fmt.Errorf("storage: extension %q is not a storage extension", r.cfg.Storage)
+	}
+	for i, s := range signals {
+		if !r.enabled[i] {
+			continue
+		}
+		client, err := se.GetClient(ctx, component.KindReceiver, r.set.ID, "relay-"+s.String())
+		if err != nil {
+			return fmt.Errorf("cannot open the %s queue: %w", s, err)
+		}
+		r.clients[i] = client
+		if r.queues[i], err = fifo.Open(ctx, client); err != nil {
+			return fmt.Errorf("cannot open the %s queue: %w", s, err)
+		}
+	}
+	conn, err := r.cfg.Forward.ToClientConn(ctx, host.GetExtensions(), r.set.TelemetrySettings)
+	if err != nil {
+		return fmt.Errorf("cannot set up the connection to forward::endpoint %q: %w", r.cfg.Forward.Endpoint, err)
+	}
+	r.conn = conn
+	if err := r.tel.observeQueues(r.queueList()); err != nil {
+		return err
+	}
+	sendCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	for i, q := range r.queues {
+		if q == nil {
+			continue
+		}
+		for range r.cfg.NumSenders {
+			r.senders.Go(func() { r.sendLoop(sendCtx, signals[i], q) })
+		}
+	}
+	return r.startServers(ctx, host)
+}
+
+// queueList is the open queues by signal.
+func (r *relay) queueList() map[otlpwire.Signal]*fifo.Queue {
+	m := map[otlpwire.Signal]*fifo.Queue{}
+	for i, q := range r.queues {
+		if q != nil {
+			m[signals[i]] = q
+		}
+	}
+	return m
+}
+
+func (r *relay) startServers(ctx context.Context, host component.Host) error {
+	if cfg := r.cfg.Protocols.GRPC.Get(); cfg != nil {
+		ln, err := cfg.NetAddr.Listen(ctx)
+		if err != nil {
+			return fmt.Errorf("cannot listen on protocols::grpc::endpoint %q: %w", cfg.NetAddr.Endpoint, err)
+		}
+		srv, err := cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("cannot set up the gRPC server: %w", err)
+		}
+		r.registerGRPC(srv)
+		r.grpcSrv = srv
+		r.serve("grpc", func() error { return srv.Serve(ln) }, grpc.ErrServerStopped)
+		r.set.Logger.Info("OTLP relay listening", zap.String("protocol", "grpc"), zap.String("endpoint", ln.Addr().String()))
+	}
+	if cfg := r.cfg.Protocols.HTTP.Get(); cfg != nil {
+		ln, err := cfg.ToListener(ctx)
+		if err != nil {
+			return fmt.Errorf("cannot listen on protocols::http::endpoint %q: %w", cfg.NetAddr.Endpoint, err)
+		}
+		srv, err := cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, r.httpHandler())
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("cannot set up the HTTP server: %w", err)
+		}
+		r.httpSrv = srv
+		r.serve("http", func() error { return srv.Serve(ln) }, http.ErrServerClosed)
+		r.set.Logger.Info("OTLP relay listening", zap.String("protocol", "http"), zap.String("endpoint", ln.Addr().String()))
+	}
+	return nil
+}
+
+// serve runs a server until it is stopped; any other end is reported to the host.
+func (r *relay) serve(protocol string, run func() error, stopped error) {
+	r.servers.Go(func() {
+		if err := run(); err != nil && !errors.Is(err, stopped) && !errors.Is(err, net.ErrClosed) {
+			r.set.Logger.Error("OTLP relay server stopped", zap.String("protocol", protocol), zap.Error(err))
+		}
+	})
+}
+
+// shutdown stops the relay at the last call: listeners first (no new requests), then the
+// senders (a request they are sending stays queued and is sent again after a restart), then
+// the queues. It reports whether this was the last call.
+func (r *relay) shutdown(ctx context.Context) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.starts == 0 {
+		return true, nil
+	}
+	r.starts--
+	if r.starts > 0 {
+		return false, nil
+	}
+	return true, r.stopLocked(ctx)
+}
+
+func (r *relay) stopLocked(ctx context.Context) error {
+	var errs []error
+	if r.httpSrv != nil {
+		errs = append(errs, r.httpSrv.Shutdown(ctx))
+		r.httpSrv = nil
+	}
+	if r.grpcSrv != nil {
+		stopped := make(chan struct{})
+		go func() { r.grpcSrv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			r.grpcSrv.Stop()
+		}
+		r.grpcSrv = nil
+	}
+	r.servers.Wait()
+	if r.cancel != nil {
+		r.cancel()
+		r.cancel = nil
+	}
+	r.senders.Wait()
+	r.tel.unobserve()
+	for i, q := range r.queues {
+		if q != nil {
+			errs = append(errs, q.Close())
+			r.queues[i] = nil
+		}
+		if c := r.clients[i]; c != nil {
+			errs = append(errs, c.Close(ctx))
+			r.clients[i] = nil
+		}
+	}
+	if r.conn != nil {
+		errs = append(errs, r.conn.Close())
+		r.conn = nil
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,481 @@
+package otlprelayreceiver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configgrpc"
+	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigil-obs/vigil/extensions/walstorageextension"
+	"github.com/vigil-obs/vigil/internal/testutil"
+)
+
+// sink is a gateway stand-in: a real OTLP/gRPC server for the three signals that records what
+// it takes, or answers every export with fail when set.
+type sink struct {
+	plogotlp.UnimplementedGRPCServer
+
+	mu      sync.Mutex
+	logs    []plog.Logs
+	traces  []ptrace.Traces
+	metrics []pmetric.Metrics
+	fail    error
+	calls   int
+}
+
+func (s *sink) Export(_ context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if s.fail != nil {
+		return plogotlp.NewExportResponse(), s.fail
+	}
+	ld := plog.NewLogs()
+	req.Logs().CopyTo(ld)
+	s.logs = append(s.logs, ld)
+	return plogotlp.NewExportResponse(), nil
+}
+
+type traceSink struct {
+	ptraceotlp.UnimplementedGRPCServer
+	*sink
+}
+
+func (s traceSink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	td := ptrace.NewTraces()
+	req.Traces().CopyTo(td)
+	s.traces = append(s.traces, td)
+	return ptraceotlp.NewExportResponse(), nil
+}
+
+type metricSink struct {
+	pmetricotlp.UnimplementedGRPCServer
+	*sink
+}
+
+func (s metricSink) Export(_ context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	md := pmetric.NewMetrics()
+	req.Metrics().CopyTo(md)
+	s.metrics = append(s.metrics, md)
+	return pmetricotlp.NewExportResponse(), nil
+}
+
+// startSink serves a sink on addr ("" for a free port) and returns it with its address.
+func startSink(t *testing.T, addr string) (*sink, string) {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	l, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	s := &sink{}
+	srv := grpc.NewServer()
+	plogotlp.RegisterGRPCServer(srv, s)
+	ptraceotlp.RegisterGRPCServer(srv, &traceSink{sink: s})
+	pmetricotlp.RegisterGRPCServer(srv, &metricSink{sink: s})
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
+	return s, l.Addr().String()
+}
+
+// bodies are the log bodies the sink took, with the resource attributes of each as "k=v,...".
+func (s *sink) bodies() map[string][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]string{}
+	for _, ld := range s.logs {
+		for _, rl := range ld.ResourceLogs().All() {
+			res := attrString(rl.Resource().Attributes().AsRaw())
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					out[lr.Body().AsString()] = append(out[lr.Body().AsString()], res)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func attrString(m map[string]any) string {
+	var b bytes.Buffer
+	for _, k := range []string{"k8s.cluster.name", "k8s.node.name", "service.name"} {
+		if v, ok := m[k]; ok {
+			fmt.Fprintf(&b, "%s=%v,", k, v)
+		}
+	}
+	return b.String()
+}
+
+// relayEnv is a started relay with its walstorage.
+type relayEnv struct {
+	httpAddr, grpcAddr string
+	tel                *componenttest.Telemetry
+	stop               func()
+}
+
+// startRelay runs an otlprelay for logs, traces and metrics forwarding to fwd, its queue in a
+// walstorage in dir (max bytes maxBytes, 0: default).
+func startRelay(t *testing.T, dir, fwd string, maxBytes int64, mutate ...func(*Config)) *relayEnv {
+	t.Helper()
+	wcfg := walstorageextension.NewFactory().CreateDefaultConfig().(*walstorageextension.Config)
+	wcfg.Directory = dir
+	if maxBytes > 0 { // space comes back a segment at a time: small segments
+		wcfg.MaxBytes, wcfg.SegmentBytes = maxBytes, maxBytes/8
+	}
+	var ws extension.Extension
+	ws, err := walstorageextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(walstorageextension.Type), wcfg)
+	require.NoError(t, err)
+	require.NoError(t, ws.Start(context.Background(), testutil.Host(nil)))
+	env := &relayEnv{httpAddr: testutil.FreeAddr(t), grpcAddr: testutil.FreeAddr(t), tel: componenttest.NewTelemetry()}
+	cfg := createDefaultConfig()
+	id := component.NewID(walstorageextension.Type)
+	cfg.Storage = &id
+	cfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = env.grpcAddr
+	cfg.Protocols.HTTP.GetOrInsertDefault().NetAddr.Endpoint = env.httpAddr
+	cfg.ResourceAttributes = map[string]string{"k8s.cluster.name": "c1", "k8s.node.name": "n1", "unset": ""}
+	cfg.Forward = configgrpc.NewDefaultClientConfig()
+	cfg.Forward.Endpoint = fwd
+	cfg.Forward.TLS = configtls.ClientConfig{Insecure: true}
+	cfg.Forward.Compression = "zstd"
+	cfg.Retry = RetryConfig{InitialInterval: 50 * time.Millisecond, MaxInterval: 200 * time.Millisecond}
+	for _, m := range mutate {
+		m(cfg)
+	}
+	require.NoError(t, cfg.Validate())
+	set := receivertest.NewNopSettings(Type)
+	set.ID = component.NewID(Type)
+	set.TelemetrySettings = env.tel.NewTelemetrySettings()
+	f := NewFactory()
+	logs, err := f.CreateLogs(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	traces, err := f.CreateTraces(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	metrics, err := f.CreateMetrics(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	host := testutil.Host(map[component.ID]component.Component{id: ws})
+	comps := []component.Component{logs, traces, metrics}
+	for _, c := range comps {
+		require.NoError(t, c.Start(context.Background(), host))
+	}
+	var once sync.Once
+	env.stop = func() {
+		once.Do(func() {
+			for _, c := range comps {
+				require.NoError(t, c.Shutdown(context.Background()))
+			}
+			require.NoError(t, ws.Shutdown(context.Background()))
+			require.NoError(t, env.tel.Shutdown(context.Background()))
+		})
+	}
+	t.Cleanup(env.stop)
+	return env
+}
+
+func (e *relayEnv) sum(t *testing.T, name string, attrs map[string]string) int64 {
+	t.Helper()
+	m, err := e.tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		match := true
+		for k, want := range attrs {
+			if v, _ := dp.Attributes.Value(attribute.Key(k)); v.AsString() != want {
+				match = false
+			}
+		}
+		if match {
+			total += dp.Value
+		}
+	}
+	return total
+}
+
+// logsRequest is an OTLP logs request of n records with bodies prefix 0..n-1, from service svc;
+// the resource already has a k8s.node.name the relay must replace.
+func logsRequest(prefix, svc string, n int) plogotlp.ExportRequest {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", svc)
+	rl.Resource().Attributes().PutStr("k8s.node.name", "claimed-by-the-app")
+	sl := rl.ScopeLogs().AppendEmpty()
+	for i := range n {
+		lr := sl.LogRecords().AppendEmpty()
+		lr.Body().SetStr(fmt.Sprintf("%s %d", prefix, i))
+		lr.Attributes().PutInt("i", int64(i))
+	}
+	return plogotlp.NewExportRequestFromLogs(ld)
+}
+
+func postProto(t *testing.T, url string, body []byte) *http.Response {
+	t.Helper()
+	resp, err := http.Post(url, "application/x-protobuf", bytes.NewReader(body))
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func grpcConn(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// TestRelayForwardsLogsTracesMetrics: requests over HTTP and gRPC reach the gateway with the
+// node identity set on every resource (the client's k8s.node.name replaced, service.name kept),
+// and are counted.
+func TestRelayForwardsLogsTracesMetrics(t *testing.T) {
+	gw, gwAddr := startSink(t, "")
+	env := startRelay(t, t.TempDir(), gwAddr, 0)
+
+	body, err := logsRequest("http", "checkout", 30).MarshalProto()
+	require.NoError(t, err)
+	resp := postProto(t, "http://"+env.httpAddr+"/v1/logs", body)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	conn := grpcConn(t, env.grpcAddr)
+	_, err = plogotlp.NewGRPCClient(conn).Export(context.Background(), logsRequest("grpc", "cart", 20))
+	require.NoError(t, err)
+
+	td := ptrace.NewTraces()
+	span := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	span.SetName("GET /cart")
+	span.SetTraceID([16]byte{1, 2, 3})
+	span.SetSpanID([8]byte{4, 5})
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(td))
+	require.NoError(t, err)
+
+	md := pmetric.NewMetrics()
+	m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("queue_depth")
+	m.SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(7)
+	m.Gauge().DataPoints().AppendEmpty().SetIntValue(8)
+	mbody, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, postProto(t, "http://"+env.httpAddr+"/v1/metrics", mbody).StatusCode)
+
+	testutil.Eventually(t, 10*time.Second, func() error {
+		got := gw.bodies()
+		for i := range 30 {
+			if r := got[fmt.Sprintf("http %d", i)]; len(r) != 1 || r[0] != "k8s.cluster.name=c1,k8s.node.name=n1,service.name=checkout," {
+				return fmt.Errorf("http %d: %v", i, r)
+			}
+		}
+		for i := range 20 {
+			if r := got[fmt.Sprintf("grpc %d", i)]; len(r) != 1 || r[0] != "k8s.cluster.name=c1,k8s.node.name=n1,service.name=cart," {
+				return fmt.Errorf("grpc %d: %v", i, r)
+			}
+		}
+		gw.mu.Lock()
+		defer gw.mu.Unlock()
+		if len(gw.traces) != 1 || len(gw.metrics) != 1 {
+			return fmt.Errorf("%d traces and %d metrics requests", len(gw.traces), len(gw.metrics))
+		}
+		return nil
+	})
+	gw.mu.Lock()
+	res := gw.traces[0].ResourceSpans().At(0)
+	name, _ := res.Resource().Attributes().Get("k8s.cluster.name")
+	require.Equal(t, "c1", name.Str())
+	require.Equal(t, "GET /cart", res.ScopeSpans().At(0).Spans().At(0).Name())
+	require.Equal(t, 2, gw.metrics[0].DataPointCount())
+	_, unset := gw.metrics[0].ResourceMetrics().At(0).Resource().Attributes().Get("unset")
+	require.False(t, unset, "an attribute with an empty value is not set")
+	gw.mu.Unlock()
+
+	testutil.Eventually(t, 5*time.Second, func() error {
+		for sig, want := range map[string]int64{"logs": 50, "traces": 1, "metrics": 2} {
+			if got := env.sum(t, "vigil_otlprelay_received_items", map[string]string{"signal": sig}); got != want {
+				return fmt.Errorf("received %s %d, want %d", sig, got, want)
+			}
+			if got := env.sum(t, "vigil_otlprelay_sent_items", map[string]string{"signal": sig}); got != want {
+				return fmt.Errorf("sent %s %d, want %d", sig, got, want)
+			}
+		}
+		return nil
+	})
+	// The collector's receiver metrics, as the dashboards read them.
+	require.Equal(t, int64(30), env.sum(t, "otelcol_receiver_accepted_log_records", map[string]string{"transport": "http"}))
+	require.Equal(t, int64(20), env.sum(t, "otelcol_receiver_accepted_log_records", map[string]string{"transport": "grpc"}))
+	require.Equal(t, int64(2), env.sum(t, "otelcol_receiver_accepted_metric_points", nil))
+}
+
+// TestRelayJSON: OTLP/JSON is accepted, answered in JSON, and forwarded.
+func TestRelayJSON(t *testing.T) {
+	gw, gwAddr := startSink(t, "")
+	env := startRelay(t, t.TempDir(), gwAddr, 0)
+	body, err := logsRequest("json", "svc", 3).MarshalJSON()
+	require.NoError(t, err)
+	resp, err := http.Post("http://"+env.httpAddr+"/v1/logs", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(got))
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	require.JSONEq(t, "{}", string(got))
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := len(gw.bodies()); n != 3 {
+			return fmt.Errorf("%d records", n)
+		}
+		return nil
+	})
+}
+
+// TestRelayRefusesMalformed: a request the gateway would not decode is refused with 400 /
+// INVALID_ARGUMENT naming the problem, counted, and never forwarded; a wrong content type is 415.
+func TestRelayRefusesMalformed(t *testing.T) {
+	gw, gwAddr := startSink(t, "")
+	env := startRelay(t, t.TempDir(), gwAddr, 0)
+
+	good, err := logsRequest("x", "svc", 2).MarshalProto()
+	require.NoError(t, err)
+	bad := good[:len(good)-3] // truncated inside a record
+	resp := postProto(t, "http://"+env.httpAddr+"/v1/logs", bad)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	msg, _ := io.ReadAll(resp.Body)
+	require.Contains(t, string(msg), "otlp logs request refused")
+
+	var out rawMessage
+	err = grpcConn(t, env.grpcAddr).Invoke(context.Background(), "/"+grpcService[0]+"/Export", &rawMessage{b: bad}, &out)
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+
+	resp, err = http.Post("http://"+env.httpAddr+"/v1/logs", "text/plain", bytes.NewReader(good))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
+
+	require.Equal(t, int64(2), env.sum(t, "vigil_otlprelay_refused_requests", map[string]string{"reason": reasonMalformed}))
+	require.Equal(t, int64(1), env.sum(t, "vigil_otlprelay_refused_requests", map[string]string{"reason": reasonMedia}))
+	time.Sleep(200 * time.Millisecond)
+	require.Empty(t, gw.bodies())
+}
+
+// TestRelayHoldsDataWhileGatewayDown: with the gateway down, requests are acknowledged once
+// durable; the relay is stopped and started again on the same disk; when the gateway comes up
+// every acknowledged record is delivered exactly once, in order of arrival.
+func TestRelayHoldsDataWhileGatewayDown(t *testing.T) {
+	gwAddr := testutil.FreeAddr(t) // nothing listens yet
+	dir := t.TempDir()
+	env := startRelay(t, dir, gwAddr, 0)
+	conn := grpcConn(t, env.grpcAddr)
+	for b := range 5 {
+		_, err := plogotlp.NewGRPCClient(conn).Export(context.Background(), logsRequest(fmt.Sprintf("down-%d", b), "svc", 10))
+		require.NoError(t, err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := env.sum(t, "vigil_otlprelay_export_failures", map[string]string{"reason": failRetryable}); n == 0 {
+			return fmt.Errorf("no failed export yet")
+		}
+		return nil
+	})
+	env.stop()
+
+	gw, _ := startSink(t, gwAddr)
+	startRelay(t, dir, gwAddr, 0)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		got := gw.bodies()
+		for b := range 5 {
+			for i := range 10 {
+				if n := len(got[fmt.Sprintf("down-%d %d", b, i)]); n != 1 {
+					return fmt.Errorf("down-%d %d delivered %d times", b, i, n)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// TestRelayQueueFull: when the durable queue reaches walstorage's max_bytes, clients get 429 with
+// Retry-After (HTTP) and RESOURCE_EXHAUSTED (gRPC), counted; once the gateway drains the queue
+// requests are accepted again.
+func TestRelayQueueFull(t *testing.T) {
+	gwAddr := testutil.FreeAddr(t)
+	env := startRelay(t, t.TempDir(), gwAddr, 256<<10)
+	body, err := logsRequest("full", "svc", 200).MarshalProto()
+	require.NoError(t, err)
+	var resp *http.Response
+	for range 200 {
+		resp = postProto(t, "http://"+env.httpAddr+"/v1/logs", body)
+		if resp.StatusCode != http.StatusOK {
+			break
+		}
+	}
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	require.Equal(t, "5", resp.Header.Get("Retry-After"))
+	var out rawMessage
+	err = grpcConn(t, env.grpcAddr).Invoke(context.Background(), "/"+grpcService[0]+"/Export", &rawMessage{b: body}, &out)
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
+	require.Equal(t, int64(2), env.sum(t, "vigil_otlprelay_refused_requests", map[string]string{"reason": reasonQueueFull}))
+
+	startSink(t, gwAddr)
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if r := postProto(t, "http://"+env.httpAddr+"/v1/logs", body); r.StatusCode != http.StatusOK {
+			return fmt.Errorf("still %s", r.Status)
+		}
+		return nil
+	})
+}
+
+// TestRelayDropsWhatTheGatewayRefusesForGood: an export the gateway refuses as invalid is
+// dropped and counted, not retried, and later requests still flow.
+func TestRelayDropsWhatTheGatewayRefusesForGood(t *testing.T) {
+	gw, gwAddr := startSink(t, "")
+	gw.fail = status.Error(codes.InvalidArgument, "no")
+	env := startRelay(t, t.TempDir(), gwAddr, 0, func(c *Config) { c.NumSenders = 1 })
+	conn := grpcConn(t, env.grpcAddr)
+	_, err := plogotlp.NewGRPCClient(conn).Export(context.Background(), logsRequest("refused", "svc", 4))
+	require.NoError(t, err)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := env.sum(t, "vigil_otlprelay_dropped_items", map[string]string{"reason": failPermanent}); n != 4 {
+			return fmt.Errorf("dropped %d", n)
+		}
+		return nil
+	})
+	gw.mu.Lock()
+	gw.fail = nil
+	calls := gw.calls
+	gw.mu.Unlock()
+	require.Equal(t, 1, calls, "a permanent refusal is not retried")
+	_, err = plogotlp.NewGRPCClient(conn).Export(context.Background(), logsRequest("later", "svc", 2))
+	require.NoError(t, err)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := len(gw.bodies()); n != 2 {
+			return fmt.Errorf("%d records", n)
+		}
+		return nil
+	})
+}

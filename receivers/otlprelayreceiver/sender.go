@@ -1,0 +1,207 @@
+package otlprelayreceiver
+
+import (
+	"context"
+	"encoding/binary"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"go.uber.org/zap"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/vigil-obs/vigil/internal/otlpwire"
+	"github.com/vigil-obs/vigil/storage/fifo"
+)
+
+// sendLoop forwards the requests of q to the gateway until ctx ends: it takes the oldest queued
+// requests (up to max_export_bytes), sends them as one export — OTLP requests concatenated are
+// one request holding all their resources — and removes them from the queue once the gateway
+// took them or refused them for good. Requests it was sending when ctx ended stay queued.
+func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) {
+	for {
+		batch, err := q.Next(ctx, r.cfg.MaxExportBytes)
+		if err != nil {
+			return
+		}
+		req := &rawMessage{parts: make([][]byte, 0, len(batch))}
+		items := 0
+		for _, it := range batch {
+			if len(it.Data) < 4 {
+				r.set.Logger.Error("damaged request in the durable queue, dropped", zap.Stringer("signal", s), zap.Uint64("seq", it.Seq))
+				continue
+			}
+			items += int(binary.BigEndian.Uint32(it.Data))
+			req.parts = append(req.parts, it.Data[4:])
+		}
+		if !r.export(ctx, s, req, items) {
+			return
+		}
+		if err := q.Done(batch...); err != nil {
+			r.set.Logger.Warn("cannot remove sent requests from the durable queue; they will be sent again after a restart",
+				zap.Stringer("signal", s), zap.Error(err))
+		}
+	}
+}
+
+// export sends req until the gateway accepts it, or refuses it for good (the items are dropped
+// and counted), or ctx ends (false: the requests stay queued).
+func (r *relay) export(ctx context.Context, s otlpwire.Signal, req *rawMessage, items int) bool {
+	if req.SizeProto() == 0 {
+		return true
+	}
+	method := "/" + grpcService[s] + "/Export"
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval, bo.MaxInterval = r.cfg.Retry.InitialInterval, r.cfg.Retry.MaxInterval
+	bo.Reset()
+	for {
+		callCtx, cancel := context.WithTimeout(r.outgoing(ctx), r.cfg.Timeout)
+		resp := new(rawMessage)
+		err := r.conn.Invoke(callCtx, method, req, resp)
+		cancel()
+		if err == nil {
+			rejected, msg := partialSuccess(resp.b)
+			r.tel.exports.Add(context.Background(), 1, signalAttr(s))
+			r.tel.sent.Add(context.Background(), int64(items)-rejected, signalAttr(s))
+			if rejected > 0 {
+				r.tel.dropped.Add(context.Background(), rejected, reasonAttrs(s, "partial"))
+				r.set.Logger.Warn("the gateway rejected part of an export", zap.Stringer("signal", s),
+					zap.Int64("rejected", rejected), zap.String("message", msg))
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		st := status.Convert(err)
+		if permanent(st.Code()) {
+			r.tel.failures.Add(context.Background(), 1, reasonAttrs(s, failPermanent))
+			r.tel.dropped.Add(context.Background(), int64(items), reasonAttrs(s, failPermanent))
+			r.set.Logger.Error("the gateway refused an export for good; its items are dropped",
+				zap.Stringer("signal", s), zap.Int("items", items), zap.Error(err))
+			return true
+		}
+		r.tel.failures.Add(context.Background(), 1, reasonAttrs(s, failRetryable))
+		wait := bo.NextBackOff()
+		if d := retryDelay(st); d > wait {
+			wait = min(d, r.cfg.Retry.MaxInterval)
+		}
+		r.logRetry(s, err, wait)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+	}
+}
+
+// permanent reports whether the gateway refused the data itself, so that sending it again would
+// fail again and hold up the queue: INVALID_ARGUMENT (not OTLP it accepts) and PERMISSION_DENIED
+// (the data claims a cluster the agent's credentials are not for). Every other failure — the
+// gateway down, overloaded, or not accepting the credentials (UNAUTHENTICATED, fixed by
+// fixing them) — is retried: the queue on disk holds the data meanwhile.
+func permanent(c codes.Code) bool {
+	return c == codes.InvalidArgument || c == codes.PermissionDenied
+}
+
+// outgoing adds forward::headers to ctx.
+func (r *relay) outgoing(ctx context.Context) context.Context {
+	if len(r.cfg.Forward.Headers) == 0 {
+		return ctx
+	}
+	kv := make([]string, 0, 2*len(r.cfg.Forward.Headers))
+	for k, v := range r.cfg.Forward.Headers.Iter {
+		kv = append(kv, k, string(v))
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv...)
+}
+
+// lastRetryLog rate-limits the log line of failed exports to one per retryLogEvery.
+var lastRetryLog atomic.Int64
+
+const retryLogEvery = 10 * time.Second
+
+func (r *relay) logRetry(s otlpwire.Signal, err error, wait time.Duration) {
+	now := time.Now().UnixNano()
+	last := lastRetryLog.Load()
+	if now-last < int64(retryLogEvery) || !lastRetryLog.CompareAndSwap(last, now) {
+		return
+	}
+	r.set.Logger.Warn("export to the gateway failed; the queue holds the data and it is sent again",
+		zap.Stringer("signal", s), zap.String("endpoint", r.cfg.Forward.Endpoint), zap.Duration("retry_in", wait), zap.Error(err))
+}
+
+// retryDelay is the RetryInfo delay of st, 0 without one.
+func retryDelay(st *status.Status) time.Duration {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.RetryDelay != nil {
+			return ri.RetryDelay.AsDuration()
+		}
+	}
+	return 0
+}
+
+// partialSuccess reads the partial_success (field 1) of an Export*ServiceResponse: the number of
+// rejected items (its field 1) and the error message (its field 2). Unreadable responses count
+// as full success: the gateway answered OK.
+func partialSuccess(resp []byte) (rejected int64, msg string) {
+	ps := field(resp, 1)
+	if ps == nil {
+		return 0, ""
+	}
+	for len(ps) > 0 {
+		num, typ, n := protowire.ConsumeTag(ps)
+		if n < 0 {
+			return rejected, msg
+		}
+		ps = ps[n:]
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(ps)
+			if m < 0 {
+				return rejected, msg
+			}
+			rejected, n = int64(v), m
+		case num == 2 && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(ps)
+			if m < 0 {
+				return rejected, msg
+			}
+			msg, n = string(v), m
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, ps)
+			if n < 0 {
+				return rejected, msg
+			}
+		}
+		ps = ps[n:]
+	}
+	return rejected, msg
+}
+
+// field returns the last length-delimited field num of msg, nil when absent or unreadable.
+func field(msg []byte, num protowire.Number) []byte {
+	var out []byte
+	for len(msg) > 0 {
+		n, typ, m := protowire.ConsumeTag(msg)
+		if m < 0 {
+			return nil
+		}
+		msg = msg[m:]
+		if n == num && typ == protowire.BytesType {
+			v, k := protowire.ConsumeBytes(msg)
+			if k < 0 {
+				return nil
+			}
+			out, m = v, k
+		} else if m = protowire.ConsumeFieldValue(n, typ, msg); m < 0 {
+			return nil
+		}
+		msg = msg[m:]
+	}
+	return out
+}
