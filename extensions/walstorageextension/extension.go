@@ -125,6 +125,12 @@ func (c *client) Get(_ context.Context, key string) ([]byte, error) {
 	return c.log.Get(c.prefix + key)
 }
 
+// GetAppend is Get that appends the value to dst, for callers that reuse a buffer (storage/fifo);
+// ok reports whether key is set.
+func (c *client) GetAppend(dst []byte, key string) ([]byte, bool, error) {
+	return c.log.GetAppend(dst, c.prefix+key)
+}
+
 func (c *client) Set(ctx context.Context, key string, value []byte) error {
 	return c.apply(ctx, []wal.Op{{Key: c.prefix + key, Value: value}})
 }

@@ -3,13 +3,16 @@ package otlprelayreceiver
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
 
 	"github.com/vigil-obs/vigil/internal/otlpwire"
 )
@@ -26,13 +29,13 @@ type Config struct {
 	// every resource of every request: the node's identity. A key with an empty value (an unset
 	// environment variable) is not set. Default: none.
 	ResourceAttributes map[string]string `mapstructure:"resource_attributes"`
-	// Forward is the OTLP/gRPC client to the gateway: endpoint (required), tls, compression,
-	// headers, auth, keepalive.
-	Forward configgrpc.ClientConfig `mapstructure:"forward"`
+	// Forward is the gateway's OTLP/gRPC receiver.
+	Forward ForwardConfig `mapstructure:"forward"`
 	// NumSenders is the number of concurrent exports per signal (default 4).
 	NumSenders int `mapstructure:"num_senders"`
-	// MaxExportBytes bounds one export: queued requests are concatenated up to this many bytes
-	// (default 4194304; a single larger request is sent alone).
+	// MaxExportBytes bounds one export: queued requests are concatenated up to this many bytes,
+	// uncompressed (default 4194304; a single larger request is sent alone). Keep it below the
+	// gateway's max_recv_msg_size_mib.
 	MaxExportBytes int `mapstructure:"max_export_bytes"`
 	// Timeout bounds one export (default 10s).
 	Timeout time.Duration `mapstructure:"timeout"`
@@ -50,6 +53,18 @@ type Protocols struct {
 	HTTP configoptional.Optional[confighttp.ServerConfig] `mapstructure:"http"`
 }
 
+// ForwardConfig is the client of the gateway. Exports are OTLP/gRPC calls over HTTP/2 whose
+// messages are the queued requests, zstd-compressed as they were queued.
+type ForwardConfig struct {
+	// Endpoint is host:port of the gateway's OTLP/gRPC receiver. Required.
+	Endpoint string `mapstructure:"endpoint"`
+	// TLS: ca_file, cert_file and key_file (mTLS), server_name_override, min_version…; insecure:
+	// true for HTTP/2 without TLS. Default: TLS with the system's roots.
+	TLS configtls.ClientConfig `mapstructure:"tls"`
+	// Headers are added to every export (e.g. a bearer token). Default: none.
+	Headers map[string]configopaque.String `mapstructure:"headers"`
+}
+
 // RetryConfig is an exponential backoff with jitter.
 type RetryConfig struct {
 	// InitialInterval is the wait after the first failure (default 1s).
@@ -65,14 +80,12 @@ func createDefaultConfig() *Config {
 	httpCfg := confighttp.NewDefaultServerConfig()
 	httpCfg.NetAddr.Endpoint = "127.0.0.1:4318"
 	httpCfg.MaxRequestBodySize = 16 << 20
-	forward := configgrpc.NewDefaultClientConfig()
-	forward.Compression = "zstd"
 	return &Config{
 		Protocols: Protocols{
 			GRPC: configoptional.Default(grpcCfg),
 			HTTP: configoptional.Default(httpCfg),
 		},
-		Forward:        forward,
+		Forward:        ForwardConfig{TLS: configtls.NewDefaultClientConfig()},
 		NumSenders:     4,
 		MaxExportBytes: 4 << 20,
 		Timeout:        10 * time.Second,
@@ -90,8 +103,11 @@ func (c *Config) Validate() error {
 	if c.Storage == nil {
 		errs = append(errs, errors.New("storage: must name the storage extension of the durable queue (walstorage)"))
 	}
-	if c.Forward.Endpoint == "" {
-		errs = append(errs, errors.New("forward::endpoint: must be set to the gateway's OTLP/gRPC address, e.g. vigil-gateway:4317"))
+	if _, port, err := net.SplitHostPort(c.Forward.Endpoint); err != nil || port == "" {
+		errs = append(errs, fmt.Errorf("forward::endpoint: %q must be host:port of the gateway's OTLP/gRPC receiver, e.g. vigil-gateway:4317", c.Forward.Endpoint))
+	}
+	if err := c.Forward.TLS.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("forward::tls: %w", err))
 	}
 	if c.NumSenders <= 0 {
 		errs = append(errs, fmt.Errorf("num_senders: %d must be positive", c.NumSenders))

@@ -31,8 +31,8 @@ import (
 )
 
 // itemHeader is the room at the front of a queued item: the queue's header, then the number of
-// items of the request.
-const itemHeader = fifo.HeaderLen + 4
+// items of the request and its uncompressed size.
+const itemHeader = fifo.HeaderLen + 8
 
 // refusal is why a request was not acknowledged.
 type refusal struct {
@@ -72,15 +72,22 @@ func (r *relay) queue(ctx context.Context, s otlpwire.Signal, req []byte) (int, 
 	if len(req) == 0 {
 		return 0, nil // an empty request: nothing to forward
 	}
-	// A queued request is the number of its items (4 bytes, big endian), then the request.
-	itemp := itemBuffers.Get().(*[]byte)
-	item := slices.Grow((*itemp)[:0], itemHeader+len(req)+r.attrsSize*4)[:itemHeader]
-	binary.BigEndian.PutUint32(item[fifo.HeaderLen:], uint32(min(n, math.MaxUint32)))
-	if len(r.attrs) == 0 {
-		item = append(item, req...)
-	} else if item, err = otlpwire.SetResourceAttributes(item, req, s, r.attrs); err != nil {
-		return 0, r.refuse(s, reasonMalformed, codes.InvalidArgument, err)
+	stamped := req
+	if len(r.attrs) > 0 {
+		sp := stampBuffers.Get().(*[]byte)
+		defer stampBuffers.Put(sp)
+		if stamped, err = otlpwire.SetResourceAttributes((*sp)[:0], req, s, r.attrs); err != nil {
+			return 0, r.refuse(s, reasonMalformed, codes.InvalidArgument, err)
+		}
+		*sp = stamped[:0]
 	}
+	// A queued request: the number of its items and its uncompressed size (4 bytes each, big
+	// endian), then the request as one zstd frame — what the senders send, concatenated.
+	itemp := itemBuffers.Get().(*[]byte)
+	item := slices.Grow((*itemp)[:0], itemHeader+len(stamped)/2)[:itemHeader]
+	binary.BigEndian.PutUint32(item[fifo.HeaderLen:], uint32(min(n, math.MaxUint32)))
+	binary.BigEndian.PutUint32(item[fifo.HeaderLen+4:], uint32(len(stamped)))
+	item = r.zstd.EncodeAll(stamped, item)
 	err = r.queues[s].PutOwned(ctx, item)
 	if err == nil { // durable: the queue and its log no longer use item
 		*itemp = item[:0]
@@ -163,6 +170,7 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
+			w.Header().Set("Connection", "close") // the rest of the body is not read
 			r.writeHTTPError(w, isJSON, r.refuse(s, reasonMalformed, codes.InvalidArgument,
 				fmt.Errorf("body over %d bytes (protocols::http::max_request_body_size)", tooLarge.Limit)), http.StatusRequestEntityTooLarge)
 			return
@@ -192,6 +200,9 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	w.WriteHeader(http.StatusOK) // an empty Export*ServiceResponse is zero bytes
 }
+
+// stampBuffers hold requests with the resource attributes set, until they are compressed.
+var stampBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // itemBuffers are the buffers of queued items, reused once an item is durable.
 var itemBuffers = sync.Pool{New: func() any { return new([]byte) }}
@@ -313,31 +324,10 @@ func (r *relay) registerGRPC(srv *grpc.Server) {
 	}
 }
 
-// rawMessage is a protobuf message kept as its bytes: b, or when parts is set their
-// concatenation (OTLP requests concatenated are one request). The collector's gRPC codec
-// (pdata's otelgrpc, registered as "proto") marshals and unmarshals any type with these methods.
-type rawMessage struct {
-	b     []byte
-	parts [][]byte
-}
+// rawMessage is a protobuf message kept as its bytes. The collector's gRPC codec (pdata's
+// otelgrpc, registered as "proto") marshals and unmarshals any type with these methods.
+type rawMessage struct{ b []byte }
 
-func (m *rawMessage) SizeProto() int {
-	n := len(m.b)
-	for _, p := range m.parts {
-		n += len(p)
-	}
-	return n
-}
-
-func (m *rawMessage) MarshalProto(buf []byte) int {
-	n := copy(buf, m.b)
-	for _, p := range m.parts {
-		n += copy(buf[n:], p)
-	}
-	return n
-}
-
-func (m *rawMessage) UnmarshalProto(buf []byte) error {
-	m.b, m.parts = append(m.b[:0], buf...), nil
-	return nil
-}
+func (m *rawMessage) SizeProto() int                  { return len(m.b) }
+func (m *rawMessage) MarshalProto(buf []byte) int     { return copy(buf, m.b) }
+func (m *rawMessage) UnmarshalProto(buf []byte) error { m.b = append(m.b[:0], buf...); return nil }

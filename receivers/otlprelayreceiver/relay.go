@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
+
+	"github.com/klauspost/compress/zstd"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -36,7 +39,8 @@ type relay struct {
 	starts  int
 	queues  [len(signals)]*fifo.Queue
 	clients [len(signals)]storage.Client
-	conn    *grpc.ClientConn
+	fwd     *forwarder
+	zstd    *zstd.Encoder // compresses requests as they are queued (EncodeAll: concurrent use)
 	grpcSrv *grpc.Server
 	httpSrv *http.Server
 	cancel  context.CancelFunc // stops the senders
@@ -49,7 +53,13 @@ func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &relay{cfg: cfg, set: set, attrs: cfg.attrs(), tel: tel, obs: map[string]*receiverhelper.ObsReport{}}
+	// The level the collector's own zstd uses (SpeedDefault); no checksum: the log has its own.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderCRC(false),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+	if err != nil {
+		return nil, err
+	}
+	r := &relay{cfg: cfg, set: set, attrs: cfg.attrs(), tel: tel, zstd: enc, obs: map[string]*receiverhelper.ObsReport{}}
 	for _, transport := range []string{"grpc", "http"} {
 		if r.obs[transport], err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 			ReceiverID: set.ID, Transport: transport, ReceiverCreateSettings: set,
@@ -102,11 +112,11 @@ func (r *relay) startLocked(ctx context.Context, host component.Host) error {
 			return fmt.Errorf("cannot open the %s queue: %w", s, err)
 		}
 	}
-	conn, err := r.cfg.Forward.ToClientConn(ctx, host.GetExtensions(), r.set.TelemetrySettings)
+	fwd, err := newForwarder(r.cfg)
 	if err != nil {
-		return fmt.Errorf("cannot set up the connection to forward::endpoint %q: %w", r.cfg.Forward.Endpoint, err)
+		return fmt.Errorf("cannot set up the client of forward::endpoint %q: %w", r.cfg.Forward.Endpoint, err)
 	}
-	r.conn = conn
+	r.fwd = fwd
 	if err := r.tel.observeQueues(r.queueList()); err != nil {
 		return err
 	}
@@ -225,9 +235,9 @@ func (r *relay) stopLocked(ctx context.Context) error {
 			r.clients[i] = nil
 		}
 	}
-	if r.conn != nil {
-		errs = append(errs, r.conn.Close())
-		r.conn = nil
+	if r.fwd != nil {
+		r.fwd.close()
+		r.fwd = nil
 	}
 	return errors.Join(errs...)
 }

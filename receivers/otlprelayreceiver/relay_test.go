@@ -3,9 +3,9 @@ package otlprelayreceiver
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configgrpc"
-	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -37,11 +38,9 @@ import (
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
 
-// sink is a gateway stand-in: a real OTLP/gRPC server for the three signals that records what
-// it takes, or answers every export with fail when set.
+// sink is the gateway: the collector's own OTLP receiver (gRPC, as the gateway runs it) into
+// consumers that record what they take, or fail every export with fail when set.
 type sink struct {
-	plogotlp.UnimplementedGRPCServer
-
 	mu      sync.Mutex
 	logs    []plog.Logs
 	traces  []ptrace.Traces
@@ -50,63 +49,63 @@ type sink struct {
 	calls   int
 }
 
-func (s *sink) Export(_ context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	if s.fail != nil {
-		return plogotlp.NewExportResponse(), s.fail
-	}
-	ld := plog.NewLogs()
-	req.Logs().CopyTo(ld)
-	s.logs = append(s.logs, ld)
-	return plogotlp.NewExportResponse(), nil
-}
-
-type traceSink struct {
-	ptraceotlp.UnimplementedGRPCServer
-	*sink
-}
-
-func (s traceSink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	td := ptrace.NewTraces()
-	req.Traces().CopyTo(td)
-	s.traces = append(s.traces, td)
-	return ptraceotlp.NewExportResponse(), nil
-}
-
-type metricSink struct {
-	pmetricotlp.UnimplementedGRPCServer
-	*sink
-}
-
-func (s metricSink) Export(_ context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	md := pmetric.NewMetrics()
-	req.Metrics().CopyTo(md)
-	s.metrics = append(s.metrics, md)
-	return pmetricotlp.NewExportResponse(), nil
-}
-
-// startSink serves a sink on addr ("" for a free port) and returns it with its address.
+// startSink runs a sink on addr ("" for a free port) and returns it with its address.
 func startSink(t *testing.T, addr string) (*sink, string) {
 	t.Helper()
 	if addr == "" {
-		addr = "127.0.0.1:0"
+		addr = testutil.FreeAddr(t)
 	}
-	l, err := net.Listen("tcp", addr)
-	require.NoError(t, err)
 	s := &sink{}
-	srv := grpc.NewServer()
-	plogotlp.RegisterGRPCServer(srv, s)
-	ptraceotlp.RegisterGRPCServer(srv, &traceSink{sink: s})
-	pmetricotlp.RegisterGRPCServer(srv, &metricSink{sink: s})
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(srv.Stop)
-	return s, l.Addr().String()
+	f := otlpreceiver.NewFactory()
+	cfg := f.CreateDefaultConfig().(*otlpreceiver.Config)
+	cfg.Protocols.HTTP = configoptional.None[otlpreceiver.HTTPConfig]()
+	cfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = addr
+	set := receivertest.NewNopSettings(f.Type())
+	logs, err := f.CreateLogs(context.Background(), set, cfg, consumerFunc(s, func(ld plog.Logs) { s.logs = append(s.logs, ld) }))
+	require.NoError(t, err)
+	traces, err := f.CreateTraces(context.Background(), set, cfg, tracesFunc(s))
+	require.NoError(t, err)
+	metrics, err := f.CreateMetrics(context.Background(), set, cfg, metricsFunc(s))
+	require.NoError(t, err)
+	for _, c := range []component.Component{logs, traces, metrics} {
+		require.NoError(t, c.Start(context.Background(), componenttest.NewNopHost()))
+		t.Cleanup(func() { require.NoError(t, c.Shutdown(context.Background())) })
+	}
+	return s, addr
+}
+
+func consumerFunc(s *sink, keep func(plog.Logs)) consumer.Logs {
+	c, _ := consumer.NewLogs(func(_ context.Context, ld plog.Logs) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.calls++
+		if s.fail != nil {
+			return s.fail
+		}
+		keep(ld)
+		return nil
+	})
+	return c
+}
+
+func tracesFunc(s *sink) consumer.Traces {
+	c, _ := consumer.NewTraces(func(_ context.Context, td ptrace.Traces) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.traces = append(s.traces, td)
+		return nil
+	})
+	return c
+}
+
+func metricsFunc(s *sink) consumer.Metrics {
+	c, _ := consumer.NewMetrics(func(_ context.Context, md pmetric.Metrics) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.metrics = append(s.metrics, md)
+		return nil
+	})
+	return c
 }
 
 // bodies are the log bodies the sink took, with the resource attributes of each as "k=v,...".
@@ -164,10 +163,8 @@ func startRelay(t *testing.T, dir, fwd string, maxBytes int64, mutate ...func(*C
 	cfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = env.grpcAddr
 	cfg.Protocols.HTTP.GetOrInsertDefault().NetAddr.Endpoint = env.httpAddr
 	cfg.ResourceAttributes = map[string]string{"k8s.cluster.name": "c1", "k8s.node.name": "n1", "unset": ""}
-	cfg.Forward = configgrpc.NewDefaultClientConfig()
 	cfg.Forward.Endpoint = fwd
-	cfg.Forward.TLS = configtls.ClientConfig{Insecure: true}
-	cfg.Forward.Compression = "zstd"
+	cfg.Forward.TLS.Insecure = true
 	cfg.Retry = RetryConfig{InitialInterval: 50 * time.Millisecond, MaxInterval: 200 * time.Millisecond}
 	for _, m := range mutate {
 		m(cfg)
@@ -384,6 +381,29 @@ func TestRelayRefusesMalformed(t *testing.T) {
 	require.Empty(t, gw.bodies())
 }
 
+// TestRelayBodyLimit: a body over max_request_body_size is refused with 413 naming the limit
+// and the setting; the next request on another connection is taken.
+func TestRelayBodyLimit(t *testing.T) {
+	gw, gwAddr := startSink(t, "")
+	env := startRelay(t, t.TempDir(), gwAddr, 0, func(c *Config) { c.Protocols.HTTP.Get().MaxRequestBodySize = 4096 })
+	big, err := logsRequest("big", "svc", 300).MarshalProto()
+	require.NoError(t, err)
+	require.Greater(t, len(big), 4096)
+	resp := postProto(t, "http://"+env.httpAddr+"/v1/logs", big)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	msg, _ := io.ReadAll(resp.Body)
+	require.Contains(t, string(msg), "body over 4096 bytes (protocols::http::max_request_body_size)")
+	small, err := logsRequest("small", "svc", 2).MarshalProto()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, postProto(t, "http://"+env.httpAddr+"/v1/logs", small).StatusCode)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := len(gw.bodies()); n != 2 {
+			return fmt.Errorf("%d records", n)
+		}
+		return nil
+	})
+}
+
 // TestRelayHoldsDataWhileGatewayDown: with the gateway down, requests are acknowledged once
 // durable; the relay is stopped and started again on the same disk; when the gateway comes up
 // every acknowledged record is delivered exactly once, in order of arrival.
@@ -405,7 +425,7 @@ func TestRelayHoldsDataWhileGatewayDown(t *testing.T) {
 	env.stop()
 
 	gw, _ := startSink(t, gwAddr)
-	startRelay(t, dir, gwAddr, 0)
+	env = startRelay(t, dir, gwAddr, 0)
 	testutil.Eventually(t, 10*time.Second, func() error {
 		got := gw.bodies()
 		for b := range 5 {
@@ -417,6 +437,8 @@ func TestRelayHoldsDataWhileGatewayDown(t *testing.T) {
 		}
 		return nil
 	})
+	// The five queued requests went out concatenated, in fewer exports (one zstd stream each).
+	require.Less(t, env.sum(t, "vigil_otlprelay_exports", map[string]string{"signal": "logs"}), int64(5))
 }
 
 // TestRelayQueueFull: when the durable queue reaches walstorage's max_bytes, clients get 429 with
@@ -425,7 +447,12 @@ func TestRelayHoldsDataWhileGatewayDown(t *testing.T) {
 func TestRelayQueueFull(t *testing.T) {
 	gwAddr := testutil.FreeAddr(t)
 	env := startRelay(t, t.TempDir(), gwAddr, 256<<10)
-	body, err := logsRequest("full", "svc", 200).MarshalProto()
+	ld := plog.NewLogs()
+	records := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for range 200 { // random text: it does not compress below half its size
+		records.AppendEmpty().Body().SetStr(rand.Text() + rand.Text() + rand.Text())
+	}
+	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
 	require.NoError(t, err)
 	var resp *http.Response
 	for range 200 {
@@ -454,7 +481,7 @@ func TestRelayQueueFull(t *testing.T) {
 // dropped and counted, not retried, and later requests still flow.
 func TestRelayDropsWhatTheGatewayRefusesForGood(t *testing.T) {
 	gw, gwAddr := startSink(t, "")
-	gw.fail = status.Error(codes.InvalidArgument, "no")
+	gw.fail = status.Error(codes.InvalidArgument, "no") // 400
 	env := startRelay(t, t.TempDir(), gwAddr, 0, func(c *Config) { c.NumSenders = 1 })
 	conn := grpcConn(t, env.grpcAddr)
 	_, err := plogotlp.NewGRPCClient(conn).Export(context.Background(), logsRequest("refused", "svc", 4))

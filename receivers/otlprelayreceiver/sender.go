@@ -3,6 +3,7 @@ package otlprelayreceiver
 import (
 	"context"
 	"encoding/binary"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -10,7 +11,6 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -19,26 +19,44 @@ import (
 )
 
 // sendLoop forwards the requests of q to the gateway until ctx ends: it takes the oldest queued
-// requests (up to max_export_bytes), sends them as one export — OTLP requests concatenated are
-// one request holding all their resources — and removes them from the queue once the gateway
-// took them or refused them for good. Requests it was sending when ctx ended stay queued.
+// requests and sends them as one export per max_export_bytes (uncompressed) — OTLP requests
+// concatenated are one request holding all their resources, and zstd frames concatenated are
+// one zstd stream, so the queued bytes are sent as they are — and removes them from the queue
+// once the gateway took them or refused them for good. Requests it was sending when ctx ended
+// stay queued.
 func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) {
+	var buf []byte // the queued requests are read into it, reused from export to export
 	for {
-		batch, err := q.Next(ctx, r.cfg.MaxExportBytes)
+		var (
+			batch []fifo.Item
+			err   error
+		)
+		// Compressed requests are about a tenth of their size: take enough for a full export.
+		batch, buf, err = q.NextAppend(ctx, r.cfg.MaxExportBytes/4, buf)
 		if err != nil {
 			return
 		}
-		req := &rawMessage{parts: make([][]byte, 0, len(batch))}
-		items := 0
+		var (
+			parts        net.Buffers
+			items, bytes int
+		)
 		for _, it := range batch {
-			if len(it.Data) < 4 {
+			if len(it.Data) < 8 {
 				r.set.Logger.Error("damaged request in the durable queue, dropped", zap.Stringer("signal", s), zap.Uint64("seq", it.Seq))
 				continue
 			}
-			items += int(binary.BigEndian.Uint32(it.Data))
-			req.parts = append(req.parts, it.Data[4:])
+			n, size := int(binary.BigEndian.Uint32(it.Data)), int(binary.BigEndian.Uint32(it.Data[4:]))
+			if len(parts) > 0 && bytes+size > r.cfg.MaxExportBytes {
+				if !r.export(ctx, s, parts, items) {
+					return
+				}
+				parts, items, bytes = nil, 0, 0
+			}
+			parts = append(parts, it.Data[8:])
+			items += n
+			bytes += size
 		}
-		if !r.export(ctx, s, req, items) {
+		if len(parts) > 0 && !r.export(ctx, s, parts, items) {
 			return
 		}
 		if err := q.Done(batch...); err != nil {
@@ -48,23 +66,23 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 	}
 }
 
-// export sends req until the gateway accepts it, or refuses it for good (the items are dropped
-// and counted), or ctx ends (false: the requests stay queued).
-func (r *relay) export(ctx context.Context, s otlpwire.Signal, req *rawMessage, items int) bool {
-	if req.SizeProto() == 0 {
-		return true
+// export sends parts (zstd frames of OTLP requests) to the gateway until it accepts them, or
+// refuses them for good (the items are dropped and counted), or ctx ends (false: the requests
+// stay queued).
+func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers, items int) bool {
+	size := 0
+	for _, p := range parts {
+		size += len(p)
 	}
-	method := "/" + grpcService[s] + "/Export"
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval = r.cfg.Retry.InitialInterval, r.cfg.Retry.MaxInterval
 	bo.Reset()
 	for {
-		callCtx, cancel := context.WithTimeout(r.outgoing(ctx), r.cfg.Timeout)
-		resp := new(rawMessage)
-		err := r.conn.Invoke(callCtx, method, req, resp)
+		callCtx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		st, answer := r.fwd.export(callCtx, grpcService[s], parts, size)
 		cancel()
-		if err == nil {
-			rejected, msg := partialSuccess(resp.b)
+		if st.Code() == codes.OK {
+			rejected, msg := partialSuccess(answer)
 			r.tel.exports.Add(context.Background(), 1, signalAttr(s))
 			r.tel.sent.Add(context.Background(), int64(items)-rejected, signalAttr(s))
 			if rejected > 0 {
@@ -77,12 +95,11 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, req *rawMessage, 
 		if ctx.Err() != nil {
 			return false
 		}
-		st := status.Convert(err)
 		if permanent(st.Code()) {
 			r.tel.failures.Add(context.Background(), 1, reasonAttrs(s, failPermanent))
 			r.tel.dropped.Add(context.Background(), int64(items), reasonAttrs(s, failPermanent))
 			r.set.Logger.Error("the gateway refused an export for good; its items are dropped",
-				zap.Stringer("signal", s), zap.Int("items", items), zap.Error(err))
+				zap.Stringer("signal", s), zap.Int("items", items), zap.Error(st.Err()))
 			return true
 		}
 		r.tel.failures.Add(context.Background(), 1, reasonAttrs(s, failRetryable))
@@ -90,7 +107,7 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, req *rawMessage, 
 		if d := retryDelay(st); d > wait {
 			wait = min(d, r.cfg.Retry.MaxInterval)
 		}
-		r.logRetry(s, err, wait)
+		r.logRetry(s, st.Err(), wait)
 		select {
 		case <-ctx.Done():
 			return false
@@ -102,22 +119,20 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, req *rawMessage, 
 // permanent reports whether the gateway refused the data itself, so that sending it again would
 // fail again and hold up the queue: INVALID_ARGUMENT (not OTLP it accepts) and PERMISSION_DENIED
 // (the data claims a cluster the agent's credentials are not for). Every other failure — the
-// gateway down, overloaded, or not accepting the credentials (UNAUTHENTICATED, fixed by
-// fixing them) — is retried: the queue on disk holds the data meanwhile.
+// gateway down, overloaded, or not accepting the credentials (UNAUTHENTICATED, fixed by fixing
+// them) — is retried: the queue on disk holds the data meanwhile.
 func permanent(c codes.Code) bool {
 	return c == codes.InvalidArgument || c == codes.PermissionDenied
 }
 
-// outgoing adds forward::headers to ctx.
-func (r *relay) outgoing(ctx context.Context) context.Context {
-	if len(r.cfg.Forward.Headers) == 0 {
-		return ctx
+// retryDelay is the RetryInfo delay of st, 0 without one.
+func retryDelay(st *status.Status) time.Duration {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.RetryDelay != nil {
+			return ri.RetryDelay.AsDuration()
+		}
 	}
-	kv := make([]string, 0, 2*len(r.cfg.Forward.Headers))
-	for k, v := range r.cfg.Forward.Headers.Iter {
-		kv = append(kv, k, string(v))
-	}
-	return metadata.AppendToOutgoingContext(ctx, kv...)
+	return 0
 }
 
 // lastRetryLog rate-limits the log line of failed exports to one per retryLogEvery.
@@ -133,16 +148,6 @@ func (r *relay) logRetry(s otlpwire.Signal, err error, wait time.Duration) {
 	}
 	r.set.Logger.Warn("export to the gateway failed; the queue holds the data and it is sent again",
 		zap.Stringer("signal", s), zap.String("endpoint", r.cfg.Forward.Endpoint), zap.Duration("retry_in", wait), zap.Error(err))
-}
-
-// retryDelay is the RetryInfo delay of st, 0 without one.
-func retryDelay(st *status.Status) time.Duration {
-	for _, d := range st.Details() {
-		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.RetryDelay != nil {
-			return ri.RetryDelay.AsDuration()
-		}
-	}
-	return 0
 }
 
 // partialSuccess reads the partial_success (field 1) of an Export*ServiceResponse: the number of

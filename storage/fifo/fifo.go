@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -276,12 +277,25 @@ func (q *Queue) dropDone() {
 // items it took are then handed out again). An item the storage does not have (its write failed
 // after it was accepted) is skipped and forgotten.
 func (q *Queue) Next(ctx context.Context, maxBytes int) ([]Item, error) {
+	items, _, err := q.NextAppend(ctx, maxBytes, nil)
+	return items, err
+}
+
+// appendGetter is the optional read of a storage client into a caller's buffer (walstorage's).
+type appendGetter interface {
+	GetAppend(dst []byte, key string) ([]byte, bool, error)
+}
+
+// NextAppend is Next that reads the items into buf, reused: their Data are slices of the buffer
+// it returns, valid until the caller reuses it (the next NextAppend with it). With a storage
+// client that cannot read into a buffer, the items are read as Next reads them.
+func (q *Queue) NextAppend(ctx context.Context, maxBytes int, buf []byte) ([]Item, []byte, error) {
 	q.mu.Lock()
 	var taken []entry
 	for {
 		if q.closed {
 			q.mu.Unlock()
-			return nil, ErrClosed
+			return nil, buf, ErrClosed
 		}
 		taken = q.take(maxBytes)
 		if len(taken) > 0 {
@@ -291,35 +305,63 @@ func (q *Queue) Next(ctx context.Context, maxBytes int) ([]Item, error) {
 		q.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, buf, ctx.Err()
 		case <-wake:
 		}
 		q.mu.Lock()
 	}
 	q.mu.Unlock()
 
+	ag, _ := q.client.(appendGetter)
+	if ag != nil {
+		total := 0
+		for _, e := range taken {
+			total += headerLen + e.size
+		}
+		buf = slices.Grow(buf[:0], total)
+	}
 	items := make([]Item, 0, len(taken))
+	ends := make([]int, 0, len(taken)) // with ag: where each item's value ends in buf
 	var missing []uint64
 	for _, e := range taken {
-		v, err := q.client.Get(ctx, itemKey(e.seq))
-		if err == nil && v != nil && len(v) < headerLen {
+		var (
+			v     []byte
+			found bool
+			err   error
+		)
+		start := len(buf)
+		if ag != nil {
+			buf, found, err = ag.GetAppend(buf, itemKey(e.seq))
+			v = buf[start:]
+		} else {
+			v, err = q.client.Get(ctx, itemKey(e.seq))
+			found = v != nil
+		}
+		if err == nil && found && len(v) < headerLen {
 			err = fmt.Errorf("%d bytes, less than its %d-byte header", len(v), headerLen)
 		}
 		if err != nil {
 			q.giveBack(taken)
-			return nil, fmt.Errorf("cannot read item %d of the queue: %w", e.seq, err)
+			return nil, buf, fmt.Errorf("cannot read item %d of the queue: %w", e.seq, err)
 		}
-		if v == nil { // lost by a failed write
+		if !found { // lost by a failed write
 			missing = append(missing, e.seq)
 			continue
 		}
 		items = append(items, Item{Seq: e.seq, Data: v[headerLen:], Added: time.Unix(0, e.added)})
+		ends = append(ends, len(buf))
+	}
+	if ag != nil { // buf may have moved as it grew: slice the items from the final buffer
+		for i := range items {
+			start := ends[i] - headerLen - len(items[i].Data)
+			items[i].Data = buf[start+headerLen : ends[i]]
+		}
 	}
 	q.forget(missing)
 	if len(items) == 0 {
-		return q.Next(ctx, maxBytes)
+		return q.NextAppend(ctx, maxBytes, buf)
 	}
-	return items, nil
+	return items, buf, nil
 }
 
 // take marks the oldest durable entries not handed out as out and returns them, up to maxBytes.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -234,32 +235,46 @@ func (l *Log) syncDir() error {
 // Get returns the value of key, or nil when it is not set. The slice is the caller's. It sees the
 // batches enqueued before it, written or not.
 func (l *Log) Get(key string) ([]byte, error) {
+	v, ok, err := l.GetAppend(nil, key)
+	if !ok || err != nil {
+		return nil, err
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, nil
+}
+
+// GetAppend is Get that appends the value of key to dst, for callers that reuse a buffer; ok
+// reports whether key is set.
+func (l *Log) GetAppend(dst []byte, key string) (_ []byte, ok bool, _ error) {
 	l.qmu.Lock()
 	if r := l.unwritten[key]; r != nil {
-		var v []byte
-		for _, op := range r.ops { // the batch's last op on key
+		var v *Op
+		for i, op := range r.ops { // the batch's last op on key
 			if op.Key == key {
-				v = nil
-				if !op.Delete {
-					v = append([]byte{}, op.Value...)
-				}
+				v = &r.ops[i]
 			}
 		}
+		if v != nil && !v.Delete {
+			dst = append(dst, v.Value...)
+		}
 		l.qmu.Unlock()
-		return v, nil
+		return dst, v != nil && !v.Delete, nil
 	}
 	l.qmu.Unlock()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	at, ok := l.index[key]
 	if !ok {
-		return nil, nil
+		return dst, false, nil
 	}
-	b := make([]byte, at.n)
-	if _, err := l.segs[at.seg].f.ReadAt(b, at.off); err != nil {
-		return nil, fmt.Errorf("cannot read %q from segment %s: %w", key, segName(at.seg), err)
+	n := len(dst)
+	dst = slices.Grow(dst, int(at.n))[:n+int(at.n)]
+	if _, err := l.segs[at.seg].f.ReadAt(dst[n:], at.off); err != nil {
+		return dst[:n], false, fmt.Errorf("cannot read %q from segment %s: %w", key, segName(at.seg), err)
 	}
-	return b, nil
+	return dst, true, nil
 }
 
 // Apply makes ops durable, in order, as one atomic batch: after a crash either all of them or

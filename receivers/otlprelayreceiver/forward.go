@@ -1,0 +1,160 @@
+package otlprelayreceiver
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// forwarder makes OTLP/gRPC export calls whose request message is already zstd-compressed: the
+// queued requests, concatenated (zstd frames concatenated are one zstd stream). grpc-go compresses
+// every message it sends itself and has no way to send one compressed beforehand, so the calls
+// are made as the gRPC protocol defines them over HTTP/2 (net/http): a POST to
+// /<service>/Export with content-type application/grpc and grpc-encoding zstd, the message
+// length-prefixed with its compressed flag set, the outcome in the grpc-status trailer. The
+// gateway sees an ordinary gRPC client (mTLS, peer certificate and all).
+type forwarder struct {
+	client  *http.Client
+	base    string // scheme://host:port
+	headers map[string]string
+	dec     *zstd.Decoder // for compressed answers
+}
+
+func newForwarder(cfg *Config) (*forwarder, error) {
+	tlsCfg, err := cfg.Forward.TLS.LoadTLSConfig(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("forward::tls: %w", err)
+	}
+	t := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tlsCfg,
+		TLSHandshakeTimeout: 10 * time.Second,
+		IdleConnTimeout:     90 * time.Second,
+		Protocols:           new(http.Protocols),
+	}
+	scheme := "https"
+	if tlsCfg == nil { // tls::insecure: HTTP/2 without TLS (h2c), as grpc-go's insecure credentials
+		scheme = "http"
+		t.Protocols.SetUnencryptedHTTP2(true)
+	} else {
+		t.Protocols.SetHTTP2(true)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
+	if err != nil {
+		return nil, err
+	}
+	headers := map[string]string{}
+	for k, v := range cfg.Forward.Headers {
+		headers[k] = string(v)
+	}
+	return &forwarder{client: &http.Client{Transport: t}, base: scheme + "://" + cfg.Forward.Endpoint, headers: headers, dec: dec}, nil
+}
+
+func (f *forwarder) close() {
+	f.client.CloseIdleConnections()
+	f.dec.Close()
+}
+
+// export calls service's Export with parts, a zstd-compressed request of size bytes. It returns
+// the call's status (OK with the answer message) — a transport failure, or an HTTP answer that
+// is not gRPC, as UNAVAILABLE.
+func (f *forwarder) export(ctx context.Context, service string, parts net.Buffers, size int) (*status.Status, []byte) {
+	prefix := make([]byte, 5)
+	prefix[0] = 1 // compressed, with grpc-encoding
+	binary.BigEndian.PutUint32(prefix[1:], uint32(size))
+	body := append(net.Buffers{prefix}, parts...)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.base+"/"+service+"/Export", &body)
+	if err != nil {
+		return status.New(codes.Internal, err.Error()), nil
+	}
+	req.ContentLength = int64(5 + size)
+	req.GetBody = func() (io.ReadCloser, error) { // a retry on a new connection (GOAWAY)
+		b := append(net.Buffers{prefix}, parts...)
+		return io.NopCloser(&b), nil
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	req.Header.Set("Grpc-Encoding", "zstd")
+	req.Header.Set("Grpc-Accept-Encoding", "zstd")
+	if d, ok := ctx.Deadline(); ok {
+		req.Header.Set("Grpc-Timeout", strconv.FormatInt(max(1, time.Until(d).Milliseconds()), 10)+"m")
+	}
+	for k, v := range f.headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return status.New(codes.Unavailable, err.Error()), nil
+	}
+	defer resp.Body.Close()
+	msg, readErr := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc") {
+		return status.New(codes.Unavailable, fmt.Sprintf("the gateway answered HTTP %s, not gRPC: %.200s", resp.Status, msg)), nil
+	}
+	st := grpcStatus(resp.Header, resp.Trailer) // a trailers-only answer has it in the headers
+	if st.Code() != codes.OK {
+		return st, nil
+	}
+	if readErr != nil {
+		return status.New(codes.Unavailable, "cannot read the gateway's answer: "+readErr.Error()), nil
+	}
+	if len(msg) < 5 {
+		return st, nil // an empty answer
+	}
+	n := binary.BigEndian.Uint32(msg[1:5])
+	if int(n) > len(msg)-5 {
+		return st, nil // not the whole answer: the export was accepted all the same
+	}
+	answer := msg[5 : 5+n]
+	if msg[0] == 1 {
+		if answer, err = f.dec.DecodeAll(answer, nil); err != nil {
+			return st, nil
+		}
+	}
+	return st, answer
+}
+
+// grpcStatus reads grpc-status, grpc-message and grpc-status-details-bin from the trailers, or
+// from the headers of a trailers-only answer.
+func grpcStatus(headers, trailers http.Header) *status.Status {
+	h := trailers
+	if h.Get("Grpc-Status") == "" {
+		h = headers
+	}
+	raw := h.Get("Grpc-Status")
+	if raw == "" {
+		return status.New(codes.Unavailable, "the gateway's answer has no grpc-status")
+	}
+	code, err := strconv.Atoi(raw)
+	if err != nil {
+		return status.New(codes.Unavailable, fmt.Sprintf("the gateway's answer has grpc-status %q", raw))
+	}
+	msg, err := url.PathUnescape(h.Get("Grpc-Message"))
+	if err != nil {
+		msg = h.Get("Grpc-Message")
+	}
+	if details := h.Get("Grpc-Status-Details-Bin"); details != "" {
+		if b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(details, "=")); err == nil {
+			var p spb.Status
+			if proto.Unmarshal(b, &p) == nil && p.Code == int32(code) {
+				return status.FromProto(&p)
+			}
+		}
+	}
+	return status.New(codes.Code(code), msg)
+}
