@@ -30,10 +30,19 @@ func main() {
 		duration = flag.Duration("duration", 20*time.Second, "length of the load phase")
 		workers  = flag.Int("workers", 4, "concurrent OTLP exporters in the load generator")
 		batch    = flag.Int("batch", 512, "log records per OTLP request")
+		load     = flag.String("load", "uniform", "uniform: records alike, as telemetrygen's (the issue's load) | varied: access-log records that differ, with random trace ids (compress ~3×)")
 		profile  = flag.String("cpuprofile", "", "write the vigil agent's CPU profile of each agent scenario's load phase to PREFIX-<scenario>.pprof (through the pprof extension)")
 	)
 	flag.Parse()
 	peerBin, cpuProfile = *peer, *profile
+	switch *load {
+	case "uniform":
+	case "varied":
+		variedLoad = true
+	default:
+		fmt.Fprintf(os.Stderr, "otlplogs: unknown -load %q: use uniform or varied\n", *load)
+		os.Exit(2)
+	}
 	if err := run(*vigil, *scenario, *duration, *workers, *batch); err != nil {
 		fmt.Fprintln(os.Stderr, "otlplogs:", err)
 		os.Exit(1)
@@ -42,6 +51,9 @@ func main() {
 
 // peerBin is the peer collector binary, "" when not compared; cpuProfile the -cpuprofile prefix.
 var peerBin, cpuProfile string
+
+// variedLoad is -load varied.
+var variedLoad bool
 
 func run(vigil, scenario string, duration time.Duration, workers, batch int) error {
 	dir, err := os.MkdirTemp("", "vigil-bench-")
@@ -92,6 +104,7 @@ type result struct {
 	wall         time.Duration
 	cpu          map[string]float64 // process -> CPU seconds during the load
 	generatorCPU float64
+	queueRatio   float64 // the relay's request bytes ÷ their compressed bytes in its queue (0: not the relay)
 }
 
 func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Duration, workers, batch int) (result, error) {
@@ -169,13 +182,24 @@ func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Dur
 		res.cpu[p.name] = p.cpuSeconds() - before[p.name]
 	}
 	res.sent, res.delivered = sent, int64(delivered-deliveredBefore)
+	if scenario == "agent-gateway" {
+		raw, err1 := procs[0].counter("vigil_otlprelay_received_bytes_total", `signal="logs"`)
+		queued, err2 := procs[0].counter("vigil_otlprelay_queued_bytes_total", `signal="logs"`)
+		if err1 == nil && err2 == nil && queued > 0 {
+			res.queueRatio = raw / queued
+		}
+	}
 	return res, nil
 }
 
 func printReport(results []result, duration time.Duration, workers, batch int) {
 	fmt.Printf("machine: %d CPUs, %s, %s\n", runtime.NumCPU(), cpuModel(), runtime.Version())
-	fmt.Printf("load: OpenTelemetry Go SDK OTLP/HTTP log exporter, %d workers, %d records/request, ~300 B records, %s\n\n",
-		workers, batch, duration)
+	kind := "alike (uniform)"
+	if variedLoad {
+		kind = "varied, random trace ids"
+	}
+	fmt.Printf("load: OpenTelemetry Go SDK OTLP/HTTP log exporter, %d workers, %d records/request, ~300 B records %s, %s\n\n",
+		workers, batch, kind, duration)
 	fmt.Printf("%-26s %12s %12s %12s %14s %14s %14s %12s\n", "scenario", "sent", "delivered", "records/s",
 		"agent CPU-s/M", "gateway CPU-s/M", "vigil CPU-s/M", "generator CPU")
 	for _, r := range results {
@@ -195,6 +219,9 @@ func printReport(results []result, duration time.Duration, workers, batch int) {
 		}
 		fmt.Printf("%-26s %12d %12d %12.0f %14s %14s %14s %11.1fs\n", r.scenario, r.sent, r.delivered,
 			float64(r.delivered)/r.wall.Seconds(), agent, perM(r.cpu["gateway"]), perM(total), r.generatorCPU)
+		if r.queueRatio > 0 {
+			fmt.Printf("  relay queue: requests compressed %.1f× (protobuf bytes ÷ zstd bytes on disk)\n", r.queueRatio)
+		}
 		if r.sent != r.delivered {
 			fmt.Printf("  note: %d records acknowledged but %d accepted by the gateway\n", r.sent, r.delivered)
 		}

@@ -88,6 +88,7 @@ func (r *relay) queue(ctx context.Context, s otlpwire.Signal, req []byte) (int, 
 	binary.BigEndian.PutUint32(item[fifo.HeaderLen:], uint32(min(n, math.MaxUint32)))
 	binary.BigEndian.PutUint32(item[fifo.HeaderLen+4:], uint32(len(stamped)))
 	item = r.zstd.EncodeAll(stamped, item)
+	zlen := len(item) - itemHeader
 	err = r.queues[s].PutOwned(ctx, item)
 	if err == nil { // durable: the queue and its log no longer use item
 		*itemp = item[:0]
@@ -101,6 +102,8 @@ func (r *relay) queue(ctx context.Context, s otlpwire.Signal, req []byte) (int, 
 		return 0, r.refuse(s, reasonStorage, codes.Unavailable, fmt.Errorf("cannot queue the request durably: %w", err))
 	}
 	r.tel.received.Add(context.Background(), int64(n), signalAttr(s))
+	r.tel.rawBytes.Add(context.Background(), int64(len(stamped)), signalAttr(s))
+	r.tel.zBytes.Add(context.Background(), int64(zlen), signalAttr(s))
 	return n, nil
 }
 

@@ -53,8 +53,9 @@ func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The level the collector's own zstd uses (SpeedDefault); no checksum: the log has its own.
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderCRC(false),
+	// No checksum: the log has its own.
+	_, level := zstd.EncoderLevelFromString(cfg.Forward.CompressionLevel)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderCRC(false),
 		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
 	if err != nil {
 		return nil, err

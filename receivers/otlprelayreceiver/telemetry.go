@@ -31,6 +31,8 @@ const (
 type telemetry struct {
 	meter    metric.Meter
 	received metric.Int64Counter
+	rawBytes metric.Int64Counter
+	zBytes   metric.Int64Counter
 	refused  metric.Int64Counter
 	sent     metric.Int64Counter
 	failures metric.Int64Counter
@@ -52,6 +54,10 @@ func newTelemetry(set receiver.Settings) (*telemetry, error) {
 	}
 	counter(&t.received, "vigil_otlprelay_received_items",
 		"Items (log records, spans, metric data points) acknowledged to clients, by signal: durable in the queue.", "{items}")
+	counter(&t.rawBytes, "vigil_otlprelay_received_bytes",
+		"Bytes of the requests acknowledged (protobuf, with the resource attributes set), by signal.", "By")
+	counter(&t.zBytes, "vigil_otlprelay_queued_bytes",
+		"Bytes the acknowledged requests take in the durable queue, zstd-compressed, by signal.", "By")
 	counter(&t.refused, "vigil_otlprelay_refused_requests",
 		"Requests refused, by signal and reason (malformed, queue_full, storage, content_type).", "{requests}")
 	counter(&t.sent, "vigil_otlprelay_sent_items",
