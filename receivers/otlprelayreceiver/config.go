@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -108,7 +110,7 @@ func (c *Config) Validate() error {
 	if c.Storage == nil {
 		errs = append(errs, errors.New("storage: must name the storage extension of the durable queue (walstorage)"))
 	}
-	if _, port, err := net.SplitHostPort(c.Forward.Endpoint); err != nil || port == "" {
+	if _, port, err := net.SplitHostPort(c.Forward.Endpoint); err != nil || strings.Contains(c.Forward.Endpoint, "/") || !isPort(port) {
 		errs = append(errs, fmt.Errorf("forward::endpoint: %q must be host:port of the gateway's OTLP/gRPC receiver, e.g. vigil-gateway:4317", c.Forward.Endpoint))
 	}
 	if ok, _ := zstd.EncoderLevelFromString(c.Forward.CompressionLevel); !ok {
@@ -139,6 +141,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0 && n < 65536
 }
 
 // attrs are the resource attributes in key order.

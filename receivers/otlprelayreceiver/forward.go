@@ -140,7 +140,7 @@ func grpcStatus(headers, trailers http.Header) *status.Status {
 	if raw == "" {
 		return status.New(codes.Unavailable, "the gateway's answer has no grpc-status")
 	}
-	code, err := strconv.Atoi(raw)
+	code, err := strconv.ParseUint(raw, 10, 16)
 	if err != nil {
 		return status.New(codes.Unavailable, fmt.Sprintf("the gateway's answer has grpc-status %q", raw))
 	}
@@ -151,10 +151,10 @@ func grpcStatus(headers, trailers http.Header) *status.Status {
 	if details := h.Get("Grpc-Status-Details-Bin"); details != "" {
 		if b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(details, "=")); err == nil {
 			var p spb.Status
-			if proto.Unmarshal(b, &p) == nil && p.Code == int32(code) {
+			if proto.Unmarshal(b, &p) == nil && p.Code == int32(code) { //nolint:gosec // 16 bits
 				return status.FromProto(&p)
 			}
 		}
 	}
-	return status.New(codes.Code(code), msg)
+	return status.New(codes.Code(code), msg) //nolint:gosec // 16 bits
 }

@@ -84,7 +84,7 @@ func (r *relay) start(ctx context.Context, host component.Host) error {
 		return nil
 	}
 	if err := r.startLocked(ctx, host); err != nil {
-		r.stopLocked(context.Background())
+		_ = r.stopLocked(context.Background()) // undoing a failed start: its error is the one to report
 		r.starts = 0
 		return err
 	}

@@ -1,0 +1,50 @@
+package otlprelayreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-obs/vigil/internal/otlpwire"
+	"github.com/vigil-obs/vigil/internal/testutil"
+)
+
+func TestConfigFromYAML(t *testing.T) {
+	path := filepath.Join("testdata", "config.yaml")
+	cfg := createDefaultConfig()
+	require.NoError(t, testutil.LoadConfig(t, path, "otlprelay", cfg))
+	require.Equal(t, "0.0.0.0:4317", cfg.Protocols.GRPC.Get().NetAddr.Endpoint)
+	require.Equal(t, 16, cfg.Protocols.GRPC.Get().MaxRecvMsgSizeMiB, "the grpc defaults are kept")
+	require.Equal(t, int64(1048576), cfg.Protocols.HTTP.Get().MaxRequestBodySize)
+	require.Equal(t, "walstorage", cfg.Storage.String())
+	require.Equal(t, "vigil-gateway:4317", cfg.Forward.Endpoint)
+	require.Equal(t, "fastest", cfg.Forward.CompressionLevel, "default")
+	require.Equal(t, "a", string(cfg.Forward.Headers["x-tenant"]))
+	require.Equal(t, 2, cfg.NumSenders)
+	require.Equal(t, RetryConfig{InitialInterval: 500 * time.Millisecond, MaxInterval: time.Minute}, cfg.Retry)
+	require.Equal(t, 10*time.Second, cfg.Timeout, "default")
+	// Sorted by key; the empty value (an unset environment variable) is left out.
+	require.Equal(t, []otlpwire.Attr{{Key: "k8s.cluster.name", Value: "prod-eu-1"}, {Key: "k8s.node.name", Value: "node-7"}}, cfg.attrs())
+
+	grpcOnly := createDefaultConfig()
+	require.NoError(t, testutil.LoadConfig(t, path, "otlprelay/grpc_only", grpcOnly))
+	require.Equal(t, "127.0.0.1:4317", grpcOnly.Protocols.GRPC.Get().NetAddr.Endpoint, "listens on loopback unless configured")
+	require.False(t, grpcOnly.Protocols.HTTP.HasValue(), "a protocol not listed does not listen")
+	require.Equal(t, "best", grpcOnly.Forward.CompressionLevel)
+
+	err := testutil.LoadConfig(t, path, "otlprelay/invalid", createDefaultConfig())
+	require.Error(t, err)
+	for _, want := range []string{
+		"protocols: must enable grpc, http or both",
+		"storage: must name the storage extension",
+		`forward::endpoint: "https://vigil-gateway" must be host:port`,
+		`forward::compression_level: "ultra"`,
+		"num_senders: 0 must be positive",
+		`retry: initial_interval "2s" must be positive and max_interval "1s" at least as long`,
+	} {
+		require.ErrorContains(t, err, want)
+	}
+	require.ErrorContains(t, testutil.LoadConfig(t, path, "otlprelay/unknown_key", createDefaultConfig()), "level_of_compression")
+}
