@@ -151,10 +151,10 @@ func grpcStatus(headers, trailers http.Header) *status.Status {
 	if details := h.Get("Grpc-Status-Details-Bin"); details != "" {
 		if b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(details, "=")); err == nil {
 			var p spb.Status
-			if proto.Unmarshal(b, &p) == nil && p.Code == int32(code) { //nolint:gosec // 16 bits
+			if proto.Unmarshal(b, &p) == nil && p.Code == int32(code) {
 				return status.FromProto(&p)
 			}
 		}
 	}
-	return status.New(codes.Code(code), msg) //nolint:gosec // 16 bits
+	return status.New(codes.Code(code), msg)
 }
