@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -129,8 +130,9 @@ func scrapedNames(url string) (map[string]bool, error) {
 
 // TestDashboardsUseWhatVigilExports runs the gateway through what the dashboards show — audit
 // batches (one document refused by OpenSearch for good), agents' metrics over mTLS (one series a
-// rule needs, one it does not), an archive object and its seal, a rule file reload — and checks
-// that every metric the dashboards query is on the gateway's /metrics page.
+// rule needs, one it does not), an archive object and its seal, a rule file reload, a real agent
+// relaying logs — and checks that every metric the dashboards query is on the gateway's or the
+// agent's /metrics page.
 func TestDashboardsUseWhatVigilExports(t *testing.T) {
 	want := dashboardMetrics(t)
 	require.Greater(t, len(want), 20)
@@ -221,6 +223,12 @@ exporters:
 	_, err = pmetricotlp.NewGRPCClient(conn).Export(ctx, pmetricotlp.NewExportRequestFromMetrics(md))
 	require.NoError(t, err)
 
+	// A real agent, whose relay forwards to the gateway: the relay panels read its /metrics page.
+	spec := newAgentSpec(t, "agent", "cluster-a", agent, ca.CertFile, otlpGRPC)
+	spec.start(t)
+	sendSDKLogs(t, spec.otlpHTTP, 5, "dash-agent")
+	agentMetricsURL := "http://127.0.0.1:" + spec.metricsPort + "/metrics"
+
 	time.Sleep(500 * time.Millisecond)
 	writeRules(40) // a reload
 
@@ -228,6 +236,9 @@ exporters:
 	deadline := time.Now().Add(45 * time.Second)
 	for {
 		have, err := scrapedNames(metricsURL)
+		if agentHas, agentErr := scrapedNames(agentMetricsURL); agentErr == nil && err == nil {
+			maps.Copy(have, agentHas)
+		}
 		missing = missing[:0]
 		for name := range want {
 			if err != nil || !have[name] {
