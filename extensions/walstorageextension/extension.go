@@ -131,6 +131,12 @@ func (c *client) GetAppend(dst []byte, key string) ([]byte, bool, error) {
 	return c.log.GetAppend(dst, c.prefix+key)
 }
 
+// GetPrefix reads at most n bytes of the start of the value and its size (storage/fifo's
+// recovery reads only its items' headers); ok reports whether key is set.
+func (c *client) GetPrefix(key string, n int) ([]byte, int, bool, error) {
+	return c.log.GetPrefix(c.prefix+key, n)
+}
+
 func (c *client) Set(ctx context.Context, key string, value []byte) error {
 	return c.apply(ctx, []wal.Op{{Key: c.prefix + key, Value: value}})
 }

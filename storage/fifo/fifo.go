@@ -97,17 +97,17 @@ func Open(ctx context.Context, client storage.Client) (*Queue, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		v, err := client.Get(ctx, itemKey(seq))
+		v, n, found, err := readHeader(ctx, client, itemKey(seq))
 		if err != nil {
 			return nil, fmt.Errorf("cannot read item %d of the queue: %w", seq, err)
 		}
-		if v == nil {
+		if !found {
 			continue // Done
 		}
-		if len(v) < headerLen {
-			return nil, fmt.Errorf("cannot read item %d of the queue: %d bytes, less than its %d-byte header", seq, len(v), headerLen)
+		if n < headerLen {
+			return nil, fmt.Errorf("cannot read item %d of the queue: %d bytes, less than its %d-byte header", seq, n, headerLen)
 		}
-		size := len(v) - headerLen
+		size := n - headerLen
 		q.entries = append(q.entries, entry{seq: seq, size: size, added: int64(binary.BigEndian.Uint64(v))})
 		q.count++
 		q.bytes += int64(size)
@@ -279,6 +279,22 @@ func (q *Queue) dropDone() {
 func (q *Queue) Next(ctx context.Context, maxBytes int) ([]Item, error) {
 	items, _, err := q.NextAppend(ctx, maxBytes, nil)
 	return items, err
+}
+
+// prefixGetter is the optional read of the start of a value (walstorage's): recovery reads
+// only the items' headers, not a backlog of gigabytes.
+type prefixGetter interface {
+	GetPrefix(key string, n int) (prefix []byte, size int, ok bool, err error)
+}
+
+// readHeader returns the header of the item at key (or more of it), the item's size and whether
+// it is there.
+func readHeader(ctx context.Context, client storage.Client, key string) ([]byte, int, bool, error) {
+	if pg, ok := client.(prefixGetter); ok {
+		return pg.GetPrefix(key, headerLen)
+	}
+	v, err := client.Get(ctx, key)
+	return v, len(v), v != nil, err
 }
 
 // appendGetter is the optional read of a storage client into a caller's buffer (walstorage's).

@@ -277,6 +277,38 @@ func (l *Log) GetAppend(dst []byte, key string) (_ []byte, ok bool, _ error) {
 	return dst, true, nil
 }
 
+// GetPrefix reads at most n bytes of the start of key's value, and the value's size, without
+// reading the rest: for callers that keep a header at the front of large values. ok reports
+// whether key is set.
+func (l *Log) GetPrefix(key string, n int) (prefix []byte, size int, ok bool, err error) {
+	l.qmu.Lock()
+	if r := l.unwritten[key]; r != nil {
+		var v *Op
+		for i, op := range r.ops {
+			if op.Key == key {
+				v = &r.ops[i]
+			}
+		}
+		defer l.qmu.Unlock()
+		if v == nil || v.Delete {
+			return nil, 0, false, nil
+		}
+		return append([]byte(nil), v.Value[:min(n, len(v.Value))]...), len(v.Value), true, nil
+	}
+	l.qmu.Unlock()
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	at, ok := l.index[key]
+	if !ok {
+		return nil, 0, false, nil
+	}
+	b := make([]byte, min(int64(n), at.n))
+	if _, err := l.segs[at.seg].f.ReadAt(b, at.off); err != nil {
+		return nil, 0, false, fmt.Errorf("cannot read %q from segment %s: %w", key, segName(at.seg), err)
+	}
+	return b, int(at.n), true, nil
+}
+
 // Apply makes ops durable, in order, as one atomic batch: after a crash either all of them or
 // none are there. It returns after the fsync, or ErrFull, ErrClosed, or the write error.
 func (l *Log) Apply(ctx context.Context, ops []Op) error {

@@ -397,3 +397,44 @@ func TestGetSeesEnqueuedBatches(t *testing.T) {
 	require.NoError(t, d.Wait(ctx))
 	require.Equal(t, 5, l.Len())
 }
+
+// GetPrefix and GetAppend read a value's start (with its size) and append a value to a buffer,
+// from disk and from a batch not written yet alike; an empty value is set, a deleted one is not.
+func TestGetPrefixAndGetAppend(t *testing.T) {
+	l := open(t, t.TempDir(), Options{})
+	require.NoError(t, l.Apply(context.Background(), []Op{set("big", "header-and-a-long-body"), set("empty", "")}))
+	p, err := l.Enqueue([]Op{set("pending", "hdr+rest"), del("empty")})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		key, prefix string
+		size        int
+		ok          bool
+	}{
+		{"big", "header", 22, true},
+		{"pending", "hdr+re", 8, true},
+		{"empty", "", 0, false},
+		{"none", "", 0, false},
+	} {
+		prefix, size, ok, err := l.GetPrefix(tc.key, 6)
+		require.NoError(t, err)
+		require.Equal(t, tc.ok, ok, tc.key)
+		require.Equal(t, tc.prefix, string(prefix), tc.key)
+		require.Equal(t, tc.size, size, tc.key)
+		buf, ok, err := l.GetAppend([]byte("x:"), tc.key)
+		require.NoError(t, err)
+		require.Equal(t, tc.ok, ok, tc.key)
+		if ok {
+			v, _ := l.Get(tc.key)
+			require.Equal(t, "x:"+string(v), string(buf), tc.key)
+		}
+	}
+	require.NoError(t, p.Wait(context.Background()))
+	prefix, size, ok, err := l.GetPrefix("pending", 100)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "hdr+rest", string(prefix), "a prefix longer than the value is the value")
+	require.Equal(t, 8, size)
+	v, err := l.Get("empty")
+	require.NoError(t, err)
+	require.Nil(t, v, "deleted")
+}
