@@ -27,7 +27,8 @@ import (
 type logSink struct {
 	plogotlp.UnimplementedGRPCServer
 	mu      sync.Mutex
-	byBody  map[string]string // body -> k8s.cluster.name
+	byBody  map[string]string // body -> "k8s.cluster.name/k8s.node.name" of its last delivery
+	times   map[string]int    // body -> how many times it was delivered
 	records int
 }
 
@@ -42,7 +43,9 @@ func (s *logSink) Export(_ context.Context, req plogotlp.ExportRequest) (plogotl
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				s.byBody[lrs.At(k).Body().AsString()] = cluster + "/" + node
+				body := lrs.At(k).Body().AsString()
+				s.byBody[body] = cluster + "/" + node
+				s.times[body]++
 				s.records++
 			}
 		}
@@ -57,12 +60,19 @@ func (s *logSink) get(body string) (string, bool) {
 	return v, ok
 }
 
+// deliveries returns how many times body was delivered.
+func (s *logSink) deliveries(body string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.times[body]
+}
+
 func startLogSink(t *testing.T) (*logSink, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := grpc.NewServer()
-	sink := &logSink{byBody: map[string]string{}}
+	sink := &logSink{byBody: map[string]string{}, times: map[string]int{}}
 	plogotlp.RegisterGRPCServer(srv, sink)
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
