@@ -40,6 +40,11 @@ type Config struct {
 	// uncompressed (default 4194304; a single larger request is sent alone). Keep it below the
 	// gateway's max_recv_msg_size_mib.
 	MaxExportBytes int `mapstructure:"max_export_bytes"`
+	// BatchWait is how long a sender waits for more requests to gather before it takes the
+	// queued ones, when its last export was not full (default 5ms; 0: at once). Requests are
+	// acknowledged before (they are on disk); it only delays their delivery, and spares the
+	// gateway many small exports when clients send small requests.
+	BatchWait time.Duration `mapstructure:"batch_wait"`
 	// Timeout bounds one export (default 10s).
 	Timeout time.Duration `mapstructure:"timeout"`
 	// Retry is the backoff between failed exports of the same requests, which are retried until
@@ -95,6 +100,7 @@ func createDefaultConfig() *Config {
 		Forward:        ForwardConfig{TLS: configtls.NewDefaultClientConfig(), CompressionLevel: "fastest"},
 		NumSenders:     4,
 		MaxExportBytes: 4 << 20,
+		BatchWait:      5 * time.Millisecond,
 		Timeout:        10 * time.Second,
 		Retry:          RetryConfig{InitialInterval: time.Second, MaxInterval: 30 * time.Second},
 		RetryAfter:     5 * time.Second,
@@ -124,6 +130,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxExportBytes <= 0 {
 		errs = append(errs, fmt.Errorf("max_export_bytes: %d must be positive", c.MaxExportBytes))
+	}
+	if c.BatchWait < 0 {
+		errs = append(errs, fmt.Errorf("batch_wait: %q must not be negative", c.BatchWait))
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("timeout: %q must be positive", c.Timeout))

@@ -25,13 +25,29 @@ import (
 // once the gateway took them or refused them for good. Requests it was sending when ctx ended
 // stay queued.
 func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) {
-	var buf []byte // the queued requests are read into it, reused from export to export
+	var (
+		buf  []byte // the queued requests are read into it, reused from export to export
+		wait *time.Timer
+		full = true // the last export was full: more is waiting, do not wait for it
+	)
 	for {
 		var (
 			batch []fifo.Item
 			err   error
 		)
-		// Compressed requests are about a tenth of their size: take enough for a full export.
+		if !full && r.cfg.BatchWait > 0 { // let small requests gather into one export
+			if wait == nil {
+				wait = time.NewTimer(r.cfg.BatchWait)
+			} else {
+				wait.Reset(r.cfg.BatchWait)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-wait.C:
+			}
+		}
+		// Compressed requests are a fraction of their size: take enough for a full export.
 		batch, buf, err = q.NextAppend(ctx, r.cfg.MaxExportBytes/4, buf)
 		if err != nil {
 			return
@@ -40,6 +56,7 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 			parts        net.Buffers
 			items, bytes int
 		)
+		full = false
 		for _, it := range batch {
 			if len(it.Data) < 8 {
 				r.set.Logger.Error("damaged request in the durable queue, dropped", zap.Stringer("signal", s), zap.Uint64("seq", it.Seq))
@@ -47,6 +64,7 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 			}
 			n, size := int(binary.BigEndian.Uint32(it.Data)), int(binary.BigEndian.Uint32(it.Data[4:]))
 			if len(parts) > 0 && bytes+size > r.cfg.MaxExportBytes {
+				full = true
 				if !r.export(ctx, s, parts, items) {
 					return
 				}
@@ -55,6 +73,9 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 			parts = append(parts, it.Data[8:])
 			items += n
 			bytes += size
+		}
+		if bytes > r.cfg.MaxExportBytes/2 || len(buf) >= r.cfg.MaxExportBytes/4 {
+			full = true
 		}
 		if len(parts) > 0 && !r.export(ctx, s, parts, items) {
 			return
