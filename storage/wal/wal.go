@@ -250,12 +250,7 @@ func (l *Log) Get(key string) ([]byte, error) {
 func (l *Log) GetAppend(dst []byte, key string) (_ []byte, ok bool, _ error) {
 	l.qmu.Lock()
 	if r := l.unwritten[key]; r != nil {
-		var v *Op
-		for i, op := range r.ops { // the batch's last op on key
-			if op.Key == key {
-				v = &r.ops[i]
-			}
-		}
+		v := r.lastOp(key)
 		if v != nil && !v.Delete {
 			dst = append(dst, v.Value...)
 		}
@@ -277,18 +272,24 @@ func (l *Log) GetAppend(dst []byte, key string) (_ []byte, ok bool, _ error) {
 	return dst, true, nil
 }
 
+// lastOp is the batch's last op on key, nil when it has none.
+func (r *request) lastOp(key string) *Op {
+	var v *Op
+	for i, op := range r.ops {
+		if op.Key == key {
+			v = &r.ops[i]
+		}
+	}
+	return v
+}
+
 // GetPrefix reads at most n bytes of the start of key's value, and the value's size, without
 // reading the rest: for callers that keep a header at the front of large values. ok reports
 // whether key is set.
 func (l *Log) GetPrefix(key string, n int) (prefix []byte, size int, ok bool, err error) {
 	l.qmu.Lock()
 	if r := l.unwritten[key]; r != nil {
-		var v *Op
-		for i, op := range r.ops {
-			if op.Key == key {
-				v = &r.ops[i]
-			}
-		}
+		v := r.lastOp(key)
 		defer l.qmu.Unlock()
 		if v == nil || v.Delete {
 			return nil, 0, false, nil
