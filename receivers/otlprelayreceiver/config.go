@@ -34,6 +34,10 @@ type Config struct {
 	ResourceAttributes map[string]string `mapstructure:"resource_attributes"`
 	// Forward is the gateway's OTLP/gRPC receiver.
 	Forward ForwardConfig `mapstructure:"forward"`
+	// MaxInflightBytes bounds the request bytes being received, checked and queued at once;
+	// beyond it requests are refused with 429 / RESOURCE_EXHAUSTED and Retry-After until some
+	// finish, so that a burst of clients cannot take the agent's memory (default 67108864).
+	MaxInflightBytes int64 `mapstructure:"max_inflight_bytes"`
 	// NumSenders is the number of concurrent exports per signal (default 4).
 	NumSenders int `mapstructure:"num_senders"`
 	// MaxExportBytes bounds one export: queued requests are concatenated up to this many bytes,
@@ -97,13 +101,14 @@ func createDefaultConfig() *Config {
 			GRPC: configoptional.Default(grpcCfg),
 			HTTP: configoptional.Default(httpCfg),
 		},
-		Forward:        ForwardConfig{TLS: configtls.NewDefaultClientConfig(), CompressionLevel: "fastest"},
-		NumSenders:     4,
-		MaxExportBytes: 4 << 20,
-		BatchWait:      5 * time.Millisecond,
-		Timeout:        10 * time.Second,
-		Retry:          RetryConfig{InitialInterval: time.Second, MaxInterval: 30 * time.Second},
-		RetryAfter:     5 * time.Second,
+		Forward:          ForwardConfig{TLS: configtls.NewDefaultClientConfig(), CompressionLevel: "fastest"},
+		NumSenders:       4,
+		MaxInflightBytes: 64 << 20,
+		MaxExportBytes:   4 << 20,
+		BatchWait:        5 * time.Millisecond,
+		Timeout:          10 * time.Second,
+		Retry:            RetryConfig{InitialInterval: time.Second, MaxInterval: 30 * time.Second},
+		RetryAfter:       5 * time.Second,
 	}
 }
 
@@ -124,6 +129,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Forward.TLS.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("forward::tls: %w", err))
+	}
+	if c.MaxInflightBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max_inflight_bytes: %d must be positive", c.MaxInflightBytes))
 	}
 	if c.NumSenders <= 0 {
 		errs = append(errs, fmt.Errorf("num_senders: %d must be positive", c.NumSenders))

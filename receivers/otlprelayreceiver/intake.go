@@ -107,6 +107,17 @@ func (r *relay) queue(ctx context.Context, s otlpwire.Signal, req []byte) (int, 
 	return n, nil
 }
 
+// admit takes n bytes of max_inflight_bytes (all of it for a larger request), or refuses the
+// request; release gives them back.
+func (r *relay) admit(s otlpwire.Signal, n int64) (release func(), err error) {
+	n = min(max(n, 1), r.cfg.MaxInflightBytes)
+	if !r.inflight.TryAcquire(n) {
+		return nil, r.refuse(s, reasonBusy, codes.ResourceExhausted,
+			fmt.Errorf("over %d bytes of requests in progress (max_inflight_bytes); retry later", r.cfg.MaxInflightBytes))
+	}
+	return func() { r.inflight.Release(n) }, nil
+}
+
 func (r *relay) refuse(s otlpwire.Signal, reason string, code codes.Code, err error) *refusal {
 	r.tel.refused.Add(context.Background(), 1, reasonAttrs(s, reason))
 	return &refusal{reason: reason, code: code, err: fmt.Errorf("otlp %s request refused: %w", s, err)}
@@ -166,6 +177,14 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 	if cfg := r.cfg.Protocols.HTTP.Get(); cfg != nil {
 		limit = cfg.MaxRequestBodySize
 	}
+	if req.ContentLength > 0 { // known before reading: refuse before the memory is taken
+		release, err := r.admit(s, req.ContentLength)
+		if err != nil {
+			r.writeHTTPError(w, isJSON, err, 0)
+			return
+		}
+		defer release()
+	}
 	bufp := bodies.Get().(*[]byte)
 	defer bodies.Put(bufp)
 	body, err := readBody(*bufp, req, limit)
@@ -180,6 +199,14 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 		}
 		r.writeHTTPError(w, isJSON, r.refuse(s, reasonMalformed, codes.InvalidArgument, fmt.Errorf("cannot read the body: %w", err)), http.StatusBadRequest)
 		return
+	}
+	if req.ContentLength <= 0 { // chunked: counted once read
+		release, err := r.admit(s, int64(len(body)))
+		if err != nil {
+			r.writeHTTPError(w, isJSON, err, 0)
+			return
+		}
+		defer release()
 	}
 	if isJSON {
 		if body, err = jsonToProto(s, body); err != nil {
@@ -313,7 +340,13 @@ func (r *relay) registerGRPC(srv *grpc.Server) {
 					return nil, err
 				}
 				export := func(ctx context.Context, req any) (any, error) {
-					if _, err := r.accept(ctx, s, req.(*rawMessage).b, "grpc", "protobuf"); err != nil {
+					b := req.(*rawMessage).b
+					release, err := r.admit(s, int64(len(b)))
+					if err != nil {
+						return nil, r.grpcStatus(err).Err()
+					}
+					defer release()
+					if _, err := r.accept(ctx, s, b, "grpc", "protobuf"); err != nil {
 						return nil, r.grpcStatus(err).Err()
 					}
 					return new(rawMessage), nil

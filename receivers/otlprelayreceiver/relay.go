@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 
 	"github.com/vigil-obs/vigil/internal/otlpwire"
@@ -34,6 +35,7 @@ type relay struct {
 	enabled   [len(signals)]bool
 	tel       *telemetry
 	obs       map[string]*receiverhelper.ObsReport // by transport: the collector's receiver metrics
+	inflight  *semaphore.Weighted                  // request bytes being received and queued (max_inflight_bytes)
 
 	mu      sync.Mutex
 	starts  int
@@ -60,7 +62,8 @@ func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &relay{cfg: cfg, set: set, attrs: cfg.attrs(), tel: tel, zstd: enc, obs: map[string]*receiverhelper.ObsReport{}}
+	r := &relay{cfg: cfg, set: set, attrs: cfg.attrs(), tel: tel, zstd: enc, obs: map[string]*receiverhelper.ObsReport{},
+		inflight: semaphore.NewWeighted(cfg.MaxInflightBytes)}
 	for _, transport := range []string{"grpc", "http"} {
 		if r.obs[transport], err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 			ReceiverID: set.ID, Transport: transport, ReceiverCreateSettings: set,

@@ -506,3 +506,62 @@ func TestRelayDropsWhatTheGatewayRefusesForGood(t *testing.T) {
 		return nil
 	})
 }
+
+// TestRelayInflightBound: while max_inflight_bytes of requests are being received, further
+// requests are refused with 429 / RESOURCE_EXHAUSTED and Retry-After, counted as busy; once the
+// first completes, requests are taken again.
+func TestRelayInflightBound(t *testing.T) {
+	gw, gwAddr := startSink(t, "")
+	env := startRelay(t, t.TempDir(), gwAddr, 0, func(c *Config) { c.MaxInflightBytes = 4096 })
+	slow, err := logsRequest("slow", "svc", 300).MarshalProto()
+	require.NoError(t, err)
+	require.Greater(t, len(slow), 4096)
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest(http.MethodPost, "http://"+env.httpAddr+"/v1/logs", pr)
+	require.NoError(t, err)
+	req.ContentLength = int64(len(slow))
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	done := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- nil
+			return
+		}
+		done <- resp
+	}()
+	_, err = pw.Write(slow[:100]) // the headers and a little of the body: the handler holds its bytes
+	require.NoError(t, err)
+
+	small, err := logsRequest("small", "svc", 2).MarshalProto()
+	require.NoError(t, err)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		resp := postProto(t, "http://"+env.httpAddr+"/v1/logs", small)
+		if resp.StatusCode != http.StatusTooManyRequests {
+			return fmt.Errorf("got %s while a request holds max_inflight_bytes", resp.Status)
+		}
+		if resp.Header.Get("Retry-After") == "" {
+			return fmt.Errorf("no Retry-After")
+		}
+		return nil
+	})
+	var out rawMessage
+	err = grpcConn(t, env.grpcAddr).Invoke(context.Background(), "/"+grpcService[0]+"/Export", &rawMessage{b: small}, &out)
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
+	require.GreaterOrEqual(t, env.sum(t, "vigil_otlprelay_refused_requests", map[string]string{"reason": reasonBusy}), int64(2))
+
+	_, err = pw.Write(slow[100:])
+	require.NoError(t, err)
+	require.NoError(t, pw.Close())
+	resp := <-done
+	require.NotNil(t, resp)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, http.StatusOK, postProto(t, "http://"+env.httpAddr+"/v1/logs", small).StatusCode)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := len(gw.bodies()); n != 302 {
+			return fmt.Errorf("%d records", n)
+		}
+		return nil
+	})
+}

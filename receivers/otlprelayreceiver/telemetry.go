@@ -19,6 +19,7 @@ const (
 	reasonQueueFull = "queue_full"   // the durable queue is at its max_bytes (429)
 	reasonStorage   = "storage"      // the durable queue could not take it (503)
 	reasonMedia     = "content_type" // neither application/x-protobuf nor application/json (415)
+	reasonBusy      = "busy"         // over max_inflight_bytes of requests in progress (429)
 )
 
 // Reasons an export fails (vigil_otlprelay_export_failures_total{reason}).
@@ -59,7 +60,7 @@ func newTelemetry(set receiver.Settings) (*telemetry, error) {
 	counter(&t.zBytes, "vigil_otlprelay_queued_bytes",
 		"Bytes the acknowledged requests take in the durable queue, zstd-compressed, by signal.", "By")
 	counter(&t.refused, "vigil_otlprelay_refused_requests",
-		"Requests refused, by signal and reason (malformed, queue_full, storage, content_type).", "{requests}")
+		"Requests refused, by signal and reason (malformed, content_type, queue_full, busy, storage).", "{requests}")
 	counter(&t.sent, "vigil_otlprelay_sent_items",
 		"Items the gateway accepted, by signal.", "{items}")
 	counter(&t.exports, "vigil_otlprelay_exports",
