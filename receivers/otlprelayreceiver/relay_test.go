@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,8 +50,9 @@ type sink struct {
 	calls   int
 }
 
-// startSink runs a sink on addr ("" for a free port) and returns it with its address.
-func startSink(t *testing.T, addr string) (*sink, string) {
+// startSink runs a sink on addr ("" for a free port) and returns it with its address; mutate
+// changes its receiver's configuration.
+func startSink(t *testing.T, addr string, mutate ...func(*otlpreceiver.Config)) (*sink, string) {
 	t.Helper()
 	if addr == "" {
 		addr = testutil.FreeAddr(t)
@@ -60,6 +62,9 @@ func startSink(t *testing.T, addr string) (*sink, string) {
 	cfg := f.CreateDefaultConfig().(*otlpreceiver.Config)
 	cfg.Protocols.HTTP = configoptional.None[otlpreceiver.HTTPConfig]()
 	cfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = addr
+	for _, m := range mutate {
+		m(cfg)
+	}
 	set := receivertest.NewNopSettings(f.Type())
 	logs, err := f.CreateLogs(context.Background(), set, cfg, consumerFunc(s, func(ld plog.Logs) { s.logs = append(s.logs, ld) }))
 	require.NoError(t, err)
@@ -564,4 +569,58 @@ func TestRelayInflightBound(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// randomLogs is a logs request of n records of random text (about 110 bytes each), which do not
+// compress away: sizes the gateway sees are the sizes sent.
+func randomLogs(prefix string, n int) []byte {
+	ld := plog.NewLogs()
+	records := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for i := range n {
+		records.AppendEmpty().Body().SetStr(fmt.Sprintf("%s %d %s%s%s%s", prefix, i, rand.Text(), rand.Text(), rand.Text(), rand.Text()))
+	}
+	b, _ := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	return b
+}
+
+// TestRelayExportOverTheGatewayLimit: queued requests that together exceed the gateway's
+// max_recv_msg_size_mib are sent again in halves and all arrive; a single request over it is
+// dropped and counted, and does not hold up the others.
+func TestRelayExportOverTheGatewayLimit(t *testing.T) {
+	gwAddr := testutil.FreeAddr(t)
+	dir := t.TempDir()
+	env := startRelay(t, dir, gwAddr, 0, func(c *Config) { c.NumSenders = 1 })
+	for i := range 6 { // ~330 KB each: about 2 MB queued
+		require.Equal(t, http.StatusOK, postProto(t, "http://"+env.httpAddr+"/v1/logs", randomLogs(fmt.Sprintf("fits-%d", i), 3000)).StatusCode)
+	}
+	require.Equal(t, http.StatusOK, postProto(t, "http://"+env.httpAddr+"/v1/logs", randomLogs("too-big", 12000)).StatusCode) // ~1.3 MB
+	gw, _ := startSink(t, gwAddr, func(c *otlpreceiver.Config) { c.Protocols.GRPC.Get().MaxRecvMsgSizeMiB = 1 })
+	testutil.Eventually(t, 20*time.Second, func() error {
+		got := gw.bodies()
+		for i := range 6 {
+			for j := range 3000 {
+				key := fmt.Sprintf("fits-%d %d", i, j)
+				found := false
+				for body := range got {
+					if strings.HasPrefix(body, key+" ") {
+						found = true
+						break
+					}
+				}
+				if !found {
+					return fmt.Errorf("%s not delivered (%d records so far)", key, len(got))
+				}
+			}
+		}
+		return nil
+	})
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := env.sum(t, "vigil_otlprelay_dropped_items", map[string]string{"reason": failPermanent}); n != 12000 {
+			return fmt.Errorf("dropped %d, want the 12000 of the request over the limit", n)
+		}
+		return nil
+	})
+	for body := range gw.bodies() {
+		require.False(t, strings.HasPrefix(body, "too-big "), "the request over the limit cannot arrive")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -53,8 +54,9 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 			return
 		}
 		var (
-			parts        net.Buffers
-			items, bytes int
+			parts  net.Buffers
+			counts []int // items of each part
+			bytes  int
 		)
 		full = false
 		for _, it := range batch {
@@ -65,19 +67,19 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 			n, size := int(binary.BigEndian.Uint32(it.Data)), int(binary.BigEndian.Uint32(it.Data[4:]))
 			if len(parts) > 0 && bytes+size > r.cfg.MaxExportBytes {
 				full = true
-				if !r.export(ctx, s, parts, items) {
+				if !r.export(ctx, s, parts, counts) {
 					return
 				}
-				parts, items, bytes = nil, 0, 0
+				parts, counts, bytes = nil, nil, 0
 			}
 			parts = append(parts, it.Data[8:])
-			items += n
+			counts = append(counts, n)
 			bytes += size
 		}
 		if bytes > r.cfg.MaxExportBytes/2 || len(buf) >= r.cfg.MaxExportBytes/4 {
 			full = true
 		}
-		if len(parts) > 0 && !r.export(ctx, s, parts, items) {
+		if len(parts) > 0 && !r.export(ctx, s, parts, counts) {
 			return
 		}
 		if err := q.Done(batch...); err != nil {
@@ -87,13 +89,15 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 	}
 }
 
-// export sends parts (zstd frames of OTLP requests) to the gateway until it accepts them, or
-// refuses them for good (the items are dropped and counted), or ctx ends (false: the requests
-// stay queued).
-func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers, items int) bool {
-	size := 0
-	for _, p := range parts {
+// export sends parts (zstd frames of OTLP requests, of counts[i] items each) to the gateway
+// until it accepts them, or refuses them for good (the items are dropped and counted), or ctx
+// ends (false: the requests stay queued). An export over the gateway's message size limit is
+// sent again in halves; only a single request over it is dropped.
+func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers, counts []int) bool {
+	size, items := 0, 0
+	for i, p := range parts {
 		size += len(p)
+		items += counts[i]
 	}
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval = r.cfg.Retry.InitialInterval, r.cfg.Retry.MaxInterval
@@ -116,7 +120,11 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers
 		if ctx.Err() != nil {
 			return false
 		}
-		if permanent(st.Code()) {
+		if tooLarge(st) && len(parts) > 1 {
+			half := len(parts) / 2
+			return r.export(ctx, s, parts[:half], counts[:half]) && r.export(ctx, s, parts[half:], counts[half:])
+		}
+		if permanent(st) {
 			r.tel.failures.Add(context.Background(), 1, reasonAttrs(s, failPermanent))
 			r.tel.dropped.Add(context.Background(), int64(items), reasonAttrs(s, failPermanent))
 			r.set.Logger.Error("the gateway refused an export for good; its items are dropped",
@@ -138,12 +146,25 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers
 }
 
 // permanent reports whether the gateway refused the data itself, so that sending it again would
-// fail again and hold up the queue: INVALID_ARGUMENT (not OTLP it accepts) and PERMISSION_DENIED
-// (the data claims a cluster the agent's credentials are not for). Every other failure — the
-// gateway down, overloaded, or not accepting the credentials (UNAUTHENTICATED, fixed by fixing
-// them) — is retried: the queue on disk holds the data meanwhile.
-func permanent(c codes.Code) bool {
-	return c == codes.InvalidArgument || c == codes.PermissionDenied
+// fail again and hold up the queue: INVALID_ARGUMENT (not OTLP it accepts), PERMISSION_DENIED
+// (the data claims a cluster the agent's credentials are not for), and RESOURCE_EXHAUSTED for a
+// message over the gateway's max_recv_msg_size_mib (grpc-go's "larger than max"). Every other
+// failure — the gateway down, overloaded or its queue full, or not accepting the credentials
+// (UNAUTHENTICATED, fixed by fixing them) — is retried: the queue on disk holds the data meanwhile.
+func permanent(st *status.Status) bool {
+	switch st.Code() {
+	case codes.InvalidArgument, codes.PermissionDenied:
+		return true
+	case codes.ResourceExhausted:
+		return tooLarge(st)
+	}
+	return false
+}
+
+// tooLarge reports whether st is grpc-go's refusal of a message over the server's
+// max_recv_msg_size_mib.
+func tooLarge(st *status.Status) bool {
+	return st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max")
 }
 
 // retryDelay is the RetryInfo delay of st, 0 without one.

@@ -51,8 +51,11 @@ func TestGRPCStatusFromTrailers(t *testing.T) {
 	headers.Set("Grpc-Message", "cluster%20mismatch")
 	got = grpcStatus(headers, http.Header{})
 	require.Equal(t, codes.PermissionDenied, got.Code())
-	require.True(t, permanent(got.Code()))
+	require.True(t, permanent(got))
 
 	require.Equal(t, codes.Unavailable, grpcStatus(http.Header{}, http.Header{}).Code(), "no status: retried")
-	require.False(t, permanent(codes.Unauthenticated), "credentials are fixed by fixing them: retried")
+	require.False(t, permanent(status.New(codes.Unauthenticated, "no")), "credentials are fixed by fixing them: retried")
+	require.False(t, permanent(status.New(codes.ResourceExhausted, "durable queue is full")), "the gateway's queue full: retried")
+	require.True(t, permanent(status.New(codes.ResourceExhausted,
+		"grpc: received message after decompression larger than max (17825792 vs. 16777216)")), "over the gateway's limit: never fits")
 }
