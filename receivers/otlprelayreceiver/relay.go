@@ -209,7 +209,9 @@ func (r *relay) shutdown(ctx context.Context) (bool, error) {
 func (r *relay) stopLocked(ctx context.Context) error {
 	var errs []error
 	if r.httpSrv != nil {
-		errs = append(errs, r.httpSrv.Shutdown(ctx))
+		if err := r.httpSrv.Shutdown(ctx); err != nil { // ctx ended first: cut the requests still running
+			errs = append(errs, err, r.httpSrv.Close())
+		}
 		r.httpSrv = nil
 	}
 	if r.grpcSrv != nil {
@@ -230,9 +232,8 @@ func (r *relay) stopLocked(ctx context.Context) error {
 	r.senders.Wait()
 	r.tel.unobserve()
 	for i, q := range r.queues {
-		if q != nil {
+		if q != nil { // kept: a handler still running past ctx's deadline gets ErrClosed from it
 			errs = append(errs, q.Close())
-			r.queues[i] = nil
 		}
 		if c := r.clients[i]; c != nil {
 			errs = append(errs, c.Close(ctx))
