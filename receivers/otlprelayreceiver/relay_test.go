@@ -66,11 +66,14 @@ func startSink(t *testing.T, addr string, mutate ...func(*otlpreceiver.Config)) 
 		m(cfg)
 	}
 	set := receivertest.NewNopSettings(f.Type())
-	logs, err := f.CreateLogs(context.Background(), set, cfg, consumerFunc(s, func(ld plog.Logs) { s.logs = append(s.logs, ld) }))
+	logsConsumer, _ := consumer.NewLogs(recorder(s, func(ld plog.Logs) { s.logs = append(s.logs, ld) }))
+	tracesConsumer, _ := consumer.NewTraces(recorder(s, func(td ptrace.Traces) { s.traces = append(s.traces, td) }))
+	metricsConsumer, _ := consumer.NewMetrics(recorder(s, func(md pmetric.Metrics) { s.metrics = append(s.metrics, md) }))
+	logs, err := f.CreateLogs(context.Background(), set, cfg, logsConsumer)
 	require.NoError(t, err)
-	traces, err := f.CreateTraces(context.Background(), set, cfg, tracesFunc(s))
+	traces, err := f.CreateTraces(context.Background(), set, cfg, tracesConsumer)
 	require.NoError(t, err)
-	metrics, err := f.CreateMetrics(context.Background(), set, cfg, metricsFunc(s))
+	metrics, err := f.CreateMetrics(context.Background(), set, cfg, metricsConsumer)
 	require.NoError(t, err)
 	for _, c := range []component.Component{logs, traces, metrics} {
 		require.NoError(t, c.Start(context.Background(), componenttest.NewNopHost()))
@@ -79,38 +82,18 @@ func startSink(t *testing.T, addr string, mutate ...func(*otlpreceiver.Config)) 
 	return s, addr
 }
 
-func consumerFunc(s *sink, keep func(plog.Logs)) consumer.Logs {
-	c, _ := consumer.NewLogs(func(_ context.Context, ld plog.Logs) error {
+// recorder is a consumer function that keeps what it takes, or fails with s.fail when set.
+func recorder[T any](s *sink, keep func(T)) func(context.Context, T) error {
+	return func(_ context.Context, v T) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.calls++
 		if s.fail != nil {
 			return s.fail
 		}
-		keep(ld)
+		keep(v)
 		return nil
-	})
-	return c
-}
-
-func tracesFunc(s *sink) consumer.Traces {
-	c, _ := consumer.NewTraces(func(_ context.Context, td ptrace.Traces) error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.traces = append(s.traces, td)
-		return nil
-	})
-	return c
-}
-
-func metricsFunc(s *sink) consumer.Metrics {
-	c, _ := consumer.NewMetrics(func(_ context.Context, md pmetric.Metrics) error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.metrics = append(s.metrics, md)
-		return nil
-	})
-	return c
+	}
 }
 
 // bodies are the log bodies the sink took, with the resource attributes of each as "k=v,...".
