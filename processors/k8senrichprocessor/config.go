@@ -2,15 +2,15 @@ package k8senrichprocessor
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"time"
+
+	"github.com/vigil-obs/vigil/internal/k8spod"
 )
 
 // Auth types for reaching the Kubernetes API.
 const (
-	AuthServiceAccount = "serviceAccount"
-	AuthKubeConfig     = "kubeConfig"
+	AuthServiceAccount = k8spod.AuthServiceAccount
+	AuthKubeConfig     = k8spod.AuthKubeConfig
 )
 
 // Config is the YAML configuration of the k8senrich processor.
@@ -25,27 +25,12 @@ type Config struct {
 }
 
 // PodMetadataConfig configures the pod lookup.
-type PodMetadataConfig struct {
-	// Enabled turns the lookup on (default false). Needs get/list/watch on pods.
-	Enabled bool `mapstructure:"enabled"`
-	// AuthType is "serviceAccount" (default, in-cluster) or "kubeConfig" ($KUBECONFIG or ~/.kube/config).
-	AuthType string `mapstructure:"auth_type"`
-	// Labels are the pod label keys copied to k8s.pod.label.<key>.
-	// Default: app.kubernetes.io/name, app.kubernetes.io/instance, app.kubernetes.io/version, app.
-	Labels []string `mapstructure:"labels"`
-	// SyncTimeout bounds how long Start waits for the first listing of pods (default 10s); after
-	// it, vigil runs and the cache fills in the background.
-	SyncTimeout time.Duration `mapstructure:"sync_timeout"`
-}
+type PodMetadataConfig = k8spod.Config
 
 func createDefaultConfig() *Config {
 	return &Config{
-		NodeName: os.Getenv("K8S_NODE_NAME"),
-		PodMetadata: PodMetadataConfig{
-			AuthType:    AuthServiceAccount,
-			Labels:      []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "app"},
-			SyncTimeout: 10 * time.Second,
-		},
+		NodeName:    os.Getenv("K8S_NODE_NAME"),
+		PodMetadata: k8spod.DefaultConfig(),
 	}
 }
 
@@ -55,22 +40,8 @@ func (c *Config) Validate() error {
 	if c.ClusterName == "" {
 		errs = append(errs, errors.New("cluster_name: must be set (the name of the Kubernetes cluster this agent runs in)"))
 	}
-	if c.PodMetadata.Enabled {
-		if c.NodeName == "" {
-			errs = append(errs, errors.New("node_name: must be set when pod_metadata.enabled is true (set K8S_NODE_NAME from the downward API spec.nodeName)"))
-		}
-		if c.PodMetadata.AuthType != AuthServiceAccount && c.PodMetadata.AuthType != AuthKubeConfig {
-			errs = append(errs, fmt.Errorf("pod_metadata.auth_type: %q is not allowed; use %q or %q",
-				c.PodMetadata.AuthType, AuthServiceAccount, AuthKubeConfig))
-		}
-		if c.PodMetadata.SyncTimeout <= 0 {
-			errs = append(errs, fmt.Errorf("pod_metadata.sync_timeout: %q must be positive", c.PodMetadata.SyncTimeout))
-		}
-		for i, l := range c.PodMetadata.Labels {
-			if l == "" {
-				errs = append(errs, fmt.Errorf("pod_metadata.labels[%d]: must not be empty", i))
-			}
-		}
+	if err := c.PodMetadata.Validate(c.NodeName, "node_name"); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -2,11 +2,10 @@ package k8senrichprocessor
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 
+	"github.com/vigil-obs/vigil/internal/k8spod"
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -17,21 +16,12 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Resource attribute names (OpenTelemetry semantic conventions).
 const (
-	attrCluster   = "k8s.cluster.name"
-	attrNode      = "k8s.node.name"
-	attrNamespace = "k8s.namespace.name"
-	attrPodName   = "k8s.pod.name"
-	attrPodUID    = "k8s.pod.uid"
-	attrPodIP     = "k8s.pod.ip"
-	attrLabel     = "k8s.pod.label."
+	attrCluster = k8spod.AttrCluster
+	attrNode    = k8spod.AttrNode
 )
 
 var (
@@ -49,7 +39,7 @@ type enricher struct {
 
 	mu     sync.Mutex
 	starts int
-	pods   atomic.Pointer[podCache]
+	pods   atomic.Pointer[k8spod.Cache]
 }
 
 // newEnricher returns the enricher of cfg, creating it on first use. client, when not nil,
@@ -81,17 +71,17 @@ func (e *enricher) start(ctx context.Context, _ component.Host) error {
 	cl := e.client
 	if cl == nil {
 		var err error
-		if cl, err = newClient(e.cfg.PodMetadata.AuthType); err != nil {
+		if cl, err = k8spod.NewClient(e.cfg.PodMetadata.AuthType); err != nil {
 			e.starts--
 			return err
 		}
 	}
-	pods, err := newPodCache(cl, e.cfg.NodeName, e.cfg.PodMetadata.Labels)
+	pods, err := k8spod.NewCache(cl, e.cfg.NodeName, e.cfg.PodMetadata.Labels)
 	if err != nil {
 		e.starts--
 		return err
 	}
-	if !pods.start(ctx, e.cfg.PodMetadata.SyncTimeout) {
+	if !pods.Start(ctx, e.cfg.PodMetadata.SyncTimeout) {
 		e.logger.Warn("pod cache not synced yet; pod metadata will be added once it is",
 			zap.String("node", e.cfg.NodeName), zap.Duration("sync_timeout", e.cfg.PodMetadata.SyncTimeout))
 	}
@@ -110,34 +100,12 @@ func (e *enricher) shutdown(context.Context) error {
 		return nil
 	}
 	if pods := e.pods.Swap(nil); pods != nil {
-		pods.shutdown()
+		pods.Shutdown()
 	}
 	sharedMu.Lock()
 	delete(shared, e.cfg)
 	sharedMu.Unlock()
 	return nil
-}
-
-func newClient(authType string) (kubernetes.Interface, error) {
-	var (
-		rc  *rest.Config
-		err error
-	)
-	switch authType {
-	case AuthKubeConfig:
-		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-			clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
-	default:
-		rc, err = rest.InClusterConfig()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cannot configure the Kubernetes client (pod_metadata.auth_type: %s): %w", authType, err)
-	}
-	cl, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("cannot create the Kubernetes client: %w", err)
-	}
-	return cl, nil
 }
 
 // enrich stamps one resource.
@@ -151,66 +119,20 @@ func (e *enricher) enrich(ctx context.Context, res pcommon.Resource) {
 	if pods == nil {
 		return
 	}
-	pod := e.findPod(ctx, pods, attrs)
+	pod := pods.Find(func(key string) (string, bool) {
+		if v, ok := attrs.Get(key); ok {
+			return v.AsString(), true
+		}
+		return "", false
+	}, k8spod.ClientIP(client.FromContext(ctx).Addr))
 	result := "miss"
 	if pod != nil {
 		result = "hit"
-		attrs.PutStr(attrNamespace, pod.Namespace)
-		attrs.PutStr(attrPodName, pod.Name)
-		attrs.PutStr(attrPodUID, string(pod.UID))
-		for k, v := range workload(pod) {
-			attrs.PutStr(k, v)
-		}
-		for _, k := range e.cfg.PodMetadata.Labels {
-			if v, ok := pod.Labels[k]; ok {
-				attrs.PutStr(attrLabel+k, v)
-			}
+		for _, a := range pods.AppendAttributes(nil, pod) {
+			attrs.PutStr(a.Key, a.Value)
 		}
 	}
 	e.lookups.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result)))
-}
-
-// findPod associates a resource with a pod of this node: by k8s.pod.uid, by pod name and
-// namespace, by k8s.pod.ip, else by the address of the connection the data came from.
-func (e *enricher) findPod(ctx context.Context, pods *podCache, attrs pcommon.Map) *corev1.Pod {
-	if v, ok := attrs.Get(attrPodUID); ok && v.AsString() != "" {
-		if pod := pods.byIndex(indexUID, v.AsString()); pod != nil {
-			return pod
-		}
-	}
-	name, okName := attrs.Get(attrPodName)
-	ns, okNS := attrs.Get(attrNamespace)
-	if okName && okNS {
-		if pod := pods.byName(ns.AsString(), name.AsString()); pod != nil {
-			return pod
-		}
-	}
-	if v, ok := attrs.Get(attrPodIP); ok && v.AsString() != "" {
-		if pod := pods.byIndex(indexIP, v.AsString()); pod != nil {
-			return pod
-		}
-	}
-	if ip := clientIP(ctx); ip != "" {
-		return pods.byIndex(indexIP, ip)
-	}
-	return nil
-}
-
-func clientIP(ctx context.Context) string {
-	switch a := client.FromContext(ctx).Addr.(type) {
-	case *net.TCPAddr:
-		return a.IP.String()
-	case *net.IPAddr:
-		return a.IP.String()
-	case nil:
-		return ""
-	default:
-		host, _, err := net.SplitHostPort(a.String())
-		if err != nil {
-			return ""
-		}
-		return host
-	}
 }
 
 func (e *enricher) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {

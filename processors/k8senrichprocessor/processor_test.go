@@ -22,9 +22,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/vigil-obs/vigil/internal/k8spod"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	attrNamespace = k8spod.AttrNamespace
+	attrPodName   = k8spod.AttrPodName
+	attrPodUID    = k8spod.AttrPodUID
+	attrPodIP     = k8spod.AttrPodIP
+)
 
 func pod(name, node, ip string, owner *metav1.OwnerReference, labels map[string]string) *corev1.Pod {
 	p := &corev1.Pod{
@@ -159,20 +168,6 @@ func TestPodAssociation(t *testing.T) {
 			require.Equal(t, tt.want, resourceOf(t, sink))
 		})
 	}
-}
-
-func TestCacheHoldsStrippedPods(t *testing.T) {
-	web := pod("web-1", "node-1", "10.0.0.5", nil, map[string]string{"app": "web", "other": "x"})
-	cfg := createDefaultConfig()
-	cfg.ClusterName, cfg.NodeName, cfg.PodMetadata.Enabled = "c1", "node-1", true
-	_, _, e := startLogs(t, cfg, web)
-	obj, ok, err := e.pods.Load().informer.GetIndexer().GetByKey("shop/web-1")
-	require.NoError(t, err)
-	require.True(t, ok)
-	cached := obj.(*corev1.Pod)
-	require.Empty(t, cached.Annotations, "annotations are not kept")
-	require.Empty(t, cached.Spec.Containers, "the pod spec is not kept")
-	require.Equal(t, map[string]string{"app": "web"}, cached.Labels, "only configured labels are kept")
 }
 
 func TestStartDoesNotBlockWithoutAPIServer(t *testing.T) {

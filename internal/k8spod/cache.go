@@ -1,4 +1,4 @@
-package k8senrichprocessor
+package k8spod
 
 import (
 	"context"
@@ -20,10 +20,9 @@ const (
 	indexIP  = "ip"
 )
 
-// podCache is an informer cache of the pods of one node, each stripped to the fields the
-// processor reads, so memory stays flat however large the cluster is. Lookups are safe for
-// concurrent use.
-type podCache struct {
+// Cache is an informer cache of the pods of one node, each stripped to the fields this package
+// reads, so memory stays flat however large the cluster is. Lookups are safe for concurrent use.
+type Cache struct {
 	node     string
 	labels   []string
 	factory  informers.SharedInformerFactory
@@ -31,12 +30,14 @@ type podCache struct {
 	stop     chan struct{}
 }
 
-func newPodCache(client kubernetes.Interface, node string, labels []string) (*podCache, error) {
+// NewCache returns a cache of the pods of node, keeping the pod labels of the keys labels; Start
+// fills it.
+func NewCache(client kubernetes.Interface, node string, labels []string) (*Cache, error) {
 	selector := fields.OneTermEqualSelector("spec.nodeName", node).String()
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = selector }))
 	informer := factory.Core().V1().Pods().Informer()
-	c := &podCache{node: node, labels: labels, factory: factory, informer: informer, stop: make(chan struct{})}
+	c := &Cache{node: node, labels: labels, factory: factory, informer: informer, stop: make(chan struct{})}
 	if err := informer.SetTransform(c.strip); err != nil {
 		return nil, fmt.Errorf("cannot set pod transform: %w", err)
 	}
@@ -69,8 +70,8 @@ func newPodCache(client kubernetes.Interface, node string, labels []string) (*po
 	return c, nil
 }
 
-// strip keeps only what the processor needs of a pod.
-func (c *podCache) strip(obj any) (any, error) {
+// strip keeps only what this package reads of a pod.
+func (c *Cache) strip(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil
@@ -96,22 +97,22 @@ func (c *podCache) strip(obj any) (any, error) {
 	return out, nil
 }
 
-// start runs the informer and waits up to timeout for the first listing. It reports whether the
-// cache synced in time.
-func (c *podCache) start(ctx context.Context, timeout time.Duration) bool {
+// Start runs the informer and waits up to timeout for the first listing. It reports whether the
+// cache synced in time; if not, it fills in the background.
+func (c *Cache) Start(ctx context.Context, timeout time.Duration) bool {
 	c.factory.Start(c.stop)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return cache.WaitForCacheSync(ctx.Done(), c.informer.HasSynced)
 }
 
-// shutdown stops the informer and waits for its goroutines.
-func (c *podCache) shutdown() {
+// Shutdown stops the informer and waits for its goroutines.
+func (c *Cache) Shutdown() {
 	close(c.stop)
 	c.factory.Shutdown()
 }
 
-func (c *podCache) byIndex(index, key string) *corev1.Pod {
+func (c *Cache) byIndex(index, key string) *corev1.Pod {
 	objs, err := c.informer.GetIndexer().ByIndex(index, key)
 	if err != nil {
 		return nil
@@ -124,7 +125,7 @@ func (c *podCache) byIndex(index, key string) *corev1.Pod {
 	return nil
 }
 
-func (c *podCache) byName(namespace, name string) *corev1.Pod {
+func (c *Cache) byName(namespace, name string) *corev1.Pod {
 	obj, ok, err := c.informer.GetIndexer().GetByKey(namespace + "/" + name)
 	if err != nil || !ok {
 		return nil
@@ -137,28 +138,27 @@ func (c *podCache) byName(namespace, name string) *corev1.Pod {
 
 var cronJobSuffix = regexp.MustCompile(`-[0-9]{8,}$`)
 
-// workload returns the resource attributes naming the pod's controller chain.
-func workload(pod *corev1.Pod) map[string]string {
+// appendWorkload appends the resource attributes naming the pod's controller chain.
+func appendWorkload(dst []Attr, pod *corev1.Pod) []Attr {
 	ref := metav1.GetControllerOf(pod)
 	if ref == nil {
-		return nil
+		return dst
 	}
-	attrs := map[string]string{}
 	switch ref.Kind {
 	case "ReplicaSet":
-		attrs["k8s.replicaset.name"] = ref.Name
+		dst = append(dst, Attr{Key: "k8s.replicaset.name", Value: ref.Name})
 		if hash := pod.Labels["pod-template-hash"]; hash != "" && strings.HasSuffix(ref.Name, "-"+hash) {
-			attrs["k8s.deployment.name"] = strings.TrimSuffix(ref.Name, "-"+hash)
+			dst = append(dst, Attr{Key: "k8s.deployment.name", Value: strings.TrimSuffix(ref.Name, "-"+hash)})
 		}
 	case "StatefulSet":
-		attrs["k8s.statefulset.name"] = ref.Name
+		dst = append(dst, Attr{Key: "k8s.statefulset.name", Value: ref.Name})
 	case "DaemonSet":
-		attrs["k8s.daemonset.name"] = ref.Name
+		dst = append(dst, Attr{Key: "k8s.daemonset.name", Value: ref.Name})
 	case "Job":
-		attrs["k8s.job.name"] = ref.Name
+		dst = append(dst, Attr{Key: "k8s.job.name", Value: ref.Name})
 		if cronJobSuffix.MatchString(ref.Name) {
-			attrs["k8s.cronjob.name"] = cronJobSuffix.ReplaceAllString(ref.Name, "")
+			dst = append(dst, Attr{Key: "k8s.cronjob.name", Value: cronJobSuffix.ReplaceAllString(ref.Name, "")})
 		}
 	}
-	return attrs
+	return dst
 }
