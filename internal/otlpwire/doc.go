@@ -6,8 +6,9 @@
 // Check validates a request and counts its items. SetResourceAttributes sets the same string
 // attributes on every resource of a request; SetResourceAttributesFunc sets attributes chosen
 // per resource by a function that reads the resource's attributes through a Resource (the
-// relay's pod metadata, looked up by k8s.pod.uid). Both give the bytes pdata would encode after
-// PutStr, up to field order, and copy a resource that gets no attributes byte for byte.
+// relay's pod metadata, looked up by k8s.pod.uid). Decoded with pdata, what they return equals
+// the request decoded with pdata after PutStr of those attributes; a ResourceX that gets no
+// attributes is copied byte for byte.
 //
 // Check accepts a subset of what pdata's UnmarshalProto (go.opentelemetry.io/collector/pdata
 // v1.68.0) accepts, and on the requests seen in practice exactly what it accepts. It mirrors pdata:
