@@ -3,6 +3,13 @@
 // decoding them into pdata and without allocating: the agent's relay path validates a request,
 // counts its items, stamps resource attributes and forwards the bytes.
 //
+// Check validates a request and counts its items. SetResourceAttributes sets the same string
+// attributes on every resource of a request; SetResourceAttributesFunc sets attributes chosen
+// per resource by a function that reads the resource's attributes through a Resource (the
+// relay's pod metadata, looked up by k8s.pod.uid). Decoded with pdata, what they return equals
+// the request decoded with pdata after PutStr of those attributes; a ResourceX that gets no
+// attributes is copied byte for byte.
+//
 // Check accepts a subset of what pdata's UnmarshalProto (go.opentelemetry.io/collector/pdata
 // v1.68.0) accepts, and on the requests seen in practice exactly what it accepts. It mirrors pdata:
 //   - unknown fields are skipped, with pdata's reading of groups (wire types 3 and 4): a group

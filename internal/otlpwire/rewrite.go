@@ -29,34 +29,55 @@ const (
 //     holding the string appended;
 //   - the other attrs are appended, in order, to the resource's last occurrence of field 1, or
 //     to a resource field inserted first in the ResourceX if it has none;
-//   - when attrs has a key twice, the first occurrence places it and the last gives its value.
+//   - when attrs has a key twice, the first occurrence places it and the last gives its value;
+//   - when attrs is empty, every ResourceX is copied byte for byte.
 //
 // Every other byte (scopes, unknown fields, other attributes) is copied unchanged. On input it
 // cannot parse SetResourceAttributes returns an error, never panics; it does not check what it
 // does not rewrite (Check does). It allocates only to grow dst, and when attrs has more than 16
 // entries. It is safe for concurrent use; req and attrs are only read.
 func SetResourceAttributes(dst, req []byte, s Signal, attrs []Attr) ([]byte, error) {
+	extra := 0
+	for _, a := range attrs {
+		extra += newAttributeSize(a.Key, a.Value)
+	}
+	return setResourceAttributes(dst, req, s, attrs, nil, 2*extra+16)
+}
+
+// SetResourceAttributesFunc is SetResourceAttributes with the attributes chosen per resource.
+// It calls attrs once for each ResourceLogs, ResourceSpans or ResourceMetrics of req, in order,
+// with a reader of the attributes it has in req, and sets on it the attributes attrs returns, as
+// SetResourceAttributes sets its attrs on every resource; when attrs returns none, the
+// ResourceX is copied byte for byte. The slice attrs returns is read before attrs is called again
+// and never after, so attrs may return the same buffer each time, refilled.
+//
+// On input it cannot parse SetResourceAttributesFunc returns an error, never panics; attrs may
+// then have been called for the ResourceX before the fault, and on the one at fault (whose
+// Resource then reads what it can). It allocates only what attrs allocates, to grow dst, and
+// when attrs returns more than 16 entries. It is safe for concurrent use if attrs is; req is
+// only read, and attrs runs on the calling goroutine.
+func SetResourceAttributesFunc(dst, req []byte, s Signal, attrs func(Resource) []Attr) ([]byte, error) {
+	if attrs == nil {
+		return dst, fmt.Errorf("cannot rewrite otlp request: nil attrs function")
+	}
+	return setResourceAttributes(dst, req, s, nil, attrs, 16)
+}
+
+// setResourceAttributes sets attrs, or the attributes fn returns per ResourceX if fn is not
+// nil, on the resources of req; it first grows dst by len(req)+extra.
+func setResourceAttributes(dst, req []byte, s Signal, attrs []Attr, fn func(Resource) []Attr, extra int) ([]byte, error) {
 	root, ok := s.request()
 	if !ok {
 		return dst, fmt.Errorf("cannot rewrite otlp request: unknown signal %d", int(s))
 	}
 	var valueBuf, atBuf [16]int
-	r := rewriter{req: req, request: &schema[root], attrs: attrs, value: valueBuf[:0], at: atBuf[:0]}
-	r.resourceX = &schema[r.request.fields[0].child]
-	r.value = slices.Grow(r.value, len(attrs))[:len(attrs)]
-	r.at = slices.Grow(r.at, len(attrs))[:len(attrs)]
-	extra := 0
-	for i, a := range attrs {
-		r.value[i] = i
-		for j := range i {
-			if attrs[j].Key == a.Key && r.value[j] >= 0 {
-				r.value[j], r.value[i] = i, -1 // j places the key, i gives its value
-				break
-			}
-		}
-		extra += newAttributeSize(a.Key, a.Value)
+	r := rewriter{req: req, request: &schema[root], value: valueBuf[:0], at: atBuf[:0]}
+	x := schema[root].fields[0].child
+	r.resourceX = &schema[x]
+	if fn == nil {
+		r.setAttrs(attrs)
 	}
-	out, err := r.rewrite(slices.Grow(dst, len(req)+2*extra+16))
+	out, err := r.rewrite(slices.Grow(dst, len(req)+extra), req, x, fn)
 	if err != nil {
 		err.signal = s
 		return dst, err
@@ -68,7 +89,8 @@ type rewriter struct {
 	req       []byte
 	request   *message // Export*ServiceRequest
 	resourceX *message // ResourceLogs, ResourceSpans or ResourceMetrics
-	attrs     []Attr
+	// attrs are set on the current ResourceX.
+	attrs []Attr
 	// value[i] is the index in attrs of the value of attrs[i].Key, or -1 if an earlier attr has
 	// that key.
 	value []int
@@ -79,6 +101,25 @@ type rewriter struct {
 	// offset of the last one.
 	hasResource  bool
 	lastResource int
+}
+
+// setAttrs makes attrs the attributes set on the ResourceX that follow.
+func (r *rewriter) setAttrs(attrs []Attr) {
+	r.attrs = attrs
+	if n := len(attrs); cap(r.value) < n || cap(r.at) < n {
+		r.value, r.at = make([]int, n), make([]int, n)
+	}
+	r.value = r.value[:len(attrs)] // resliced in place: value and at can stay on the caller's stack
+	r.at = r.at[:len(attrs)]
+	for i, a := range attrs {
+		r.value[i] = i
+		for j := range i {
+			if attrs[j].Key == a.Key && r.value[j] >= 0 {
+				r.value[j], r.value[i] = i, -1 // j places the key, i gives its value
+				break
+			}
+		}
+	}
 }
 
 // wireField is one field of a message in req: req[start:end] is the field, tag included, and
@@ -123,7 +164,10 @@ func (r *rewriter) message(m *message, pos, end int, num protowire.Number) (wire
 	return f, err
 }
 
-func (r *rewriter) rewrite(dst []byte) ([]byte, *wireError) {
+// rewrite appends r.req to dst with the attributes set, those of fn per ResourceX if fn is not
+// nil. req is r.req and x the type of its ResourceX: fn gets them from parameters so that r's
+// content (the buffers of value and at) does not escape to the heap through fn.
+func (r *rewriter) rewrite(dst, req []byte, x msgID, fn func(Resource) []Attr) ([]byte, *wireError) {
 	for pos := 0; pos < len(r.req); {
 		f, err := r.message(r.request, pos, len(r.req), numResourceX)
 		if err != nil {
@@ -134,12 +178,19 @@ func (r *rewriter) rewrite(dst []byte) ([]byte, *wireError) {
 			dst = append(dst, r.req[f.start:f.end]...)
 			continue
 		}
+		if fn != nil {
+			r.setAttrs(fn(Resource{b: req[f.val:f.end], x: x}))
+		}
 		if err := r.match(f.val, f.end); err != nil {
 			return dst, err
 		}
+		if len(r.attrs) == 0 {
+			dst = append(dst, r.req[f.start:f.end]...)
+			continue
+		}
 		size := r.resourceXSize(f.val, f.end)
-		dst = protowire.AppendTag(dst, numResourceX, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(size))
+		dst = slices.Grow(dst, fieldSize(numResourceX, size))
+		dst = appendField(dst, numResourceX, size)
 		n := len(dst)
 		dst = r.appendResourceX(dst, f.val, f.end)
 		if len(dst)-n != size {
@@ -154,55 +205,72 @@ func (r *rewriter) match(start, end int) *wireError {
 	for i := range r.at {
 		r.at[i] = -1
 	}
-	r.hasResource = false
+	last, err := r.attributes(r.resourceX, start, end, func(a wireField, keyStart, keyEnd int) bool {
+		key := r.req[keyStart:keyEnd]
+		for i, at := range r.at {
+			if at < 0 && r.value[i] >= 0 && r.attrs[i].Key == string(key) {
+				r.at[i] = a.start
+				break
+			}
+		}
+		return true
+	})
+	r.hasResource, r.lastResource = last >= 0, last
+	return err
+}
+
+// attributes calls yield with each attribute of the resource of the ResourceX x req[start:end],
+// in pdata's order (those of its resource fields one after the other), and its key
+// req[keyStart:keyEnd], until yield returns false. It returns the offset of the last resource
+// field, or -1 if there is none. (yield gets offsets, not a slice of req, so that r's content
+// does not escape to the heap.)
+func (r *rewriter) attributes(x *message, start, end int, yield func(a wireField, keyStart, keyEnd int) bool) (int, *wireError) {
+	last := -1
 	for pos := start; pos < end; {
-		f, err := r.message(r.resourceX, pos, end, numResource)
+		f, err := r.message(x, pos, end, numResource)
 		if err != nil {
-			return err
+			return last, err
 		}
 		pos = f.end
 		if f.num != numResource {
 			continue
 		}
-		r.hasResource, r.lastResource = true, f.start
+		last = f.start
 		for pos := f.val; pos < f.end; {
 			a, err := r.message(&schema[mResource], pos, f.end, numAttribute)
 			if err != nil {
-				return err
+				return last, err
 			}
 			pos = a.end
 			if a.num != numAttribute {
 				continue
 			}
-			key, err := r.key(a.val, a.end)
+			ks, ke, err := r.key(a.val, a.end)
 			if err != nil {
-				return err
+				return last, err
 			}
-			for i, at := range r.at {
-				if at < 0 && r.value[i] >= 0 && r.attrs[i].Key == string(key) {
-					r.at[i] = a.start
-					break
-				}
+			if !yield(a, ks, ke) {
+				return last, nil
 			}
 		}
 	}
-	return nil
+	return last, nil
 }
 
-// key returns the key of the KeyValue req[start:end]: its last field 1, as pdata decodes it.
-func (r *rewriter) key(start, end int) ([]byte, *wireError) {
-	var key []byte
+// key returns the key of the KeyValue req[start:end], its last field 1 as pdata decodes it, as
+// the offsets of its content in req (0, 0 when it has none).
+func (r *rewriter) key(start, end int) (keyStart, keyEnd int, err *wireError) {
 	for pos := start; pos < end; {
 		f, err := r.message(&schema[mKeyValue], pos, end, numKey)
 		if err != nil {
-			return nil, err
+			return 0, 0, err
 		}
 		pos = f.end
 		if f.num == numKey {
-			key = r.req[f.val:f.end]
+			keyStart, keyEnd = f.val, f.end
 		}
 	}
-	return key, nil
+	return keyStart, keyEnd, nil
 }
 
 // replacing returns the index in attrs of the attribute whose value replaces that of the
@@ -266,7 +334,7 @@ func (r *rewriter) newResourceSize() int {
 
 func (r *rewriter) resourceXSize(start, end int) int {
 	n := 0
-	if !r.hasResource && len(r.attrs) > 0 {
+	if !r.hasResource {
 		n += fieldSize(numResource, r.newResourceSize())
 	}
 	for pos := start; pos < end; {
@@ -285,7 +353,7 @@ func (r *rewriter) resourceXSize(start, end int) int {
 }
 
 func (r *rewriter) appendResourceX(dst []byte, start, end int) []byte {
-	if !r.hasResource && len(r.attrs) > 0 {
+	if !r.hasResource {
 		dst = appendField(dst, numResource, r.newResourceSize())
 		dst = r.appendAttributes(dst)
 	}

@@ -145,28 +145,30 @@ func TestSetResourceAttributesCases(t *testing.T) {
 	}
 }
 
+// rewriteErrorCases are requests SetResourceAttributes and SetResourceAttributesFunc refuse,
+// with the error they give when they set an attribute.
+var rewriteErrorCases = []struct {
+	name   string
+	signal Signal
+	req    []byte
+	err    string
+}{
+	{"resource_logs as varint", Logs, varintField(1, 1), "otlp logs request: ExportLogsServiceRequest at offset 0: field 1: wire type 0, want 2"},
+	{"resource as fixed32", Traces, msgField(1, fixed32Field(1, 1)), "otlp traces request: ResourceSpans at offset 2: field 1: wire type 5, want 2"},
+	{"attribute as fixed64", Metrics, msgField(1, msgField(1, fixed64Field(1, 1))), "otlp metrics request: Resource at offset 4: field 1: wire type 1, want 2"},
+	{"key as varint", Logs, msgField(1, msgField(1, msgField(1, varintField(1, 1)))), "otlp logs request: KeyValue at offset 6: field 1: wire type 0, want 2"},
+	{"truncated", Logs, []byte{0x0a, 0x03, 0x0a}, "otlp logs request: ExportLogsServiceRequest at offset 0: field 1: unexpected EOF"},
+	{"truncated resource", Logs, msgField(1, []byte{0x0a, 0x03, 0x0a}), "otlp logs request: ResourceLogs at offset 2: field 1: unexpected EOF"},
+	{"bad tag", Logs, msgField(1, msgField(1, []byte{0x00})), "otlp logs request: Resource at offset 4: bad tag: invalid field number"},
+	{"bad group", Logs, msgField(1, tag(5, protowire.EndGroupType), varintField(1, 1)), "otlp logs request: ResourceLogs at offset 2: field 5 (wire type 4): end of group without its start"},
+	{"unknown signal", Signal(3), nil, "cannot rewrite otlp request: unknown signal 3"},
+}
+
 func TestSetResourceAttributesErrors(t *testing.T) {
-	attrs := []Attr{{"a", "b"}}
-	cases := []struct {
-		name   string
-		signal Signal
-		req    []byte
-		err    string
-	}{
-		{"resource_logs as varint", Logs, varintField(1, 1), "otlp logs request: ExportLogsServiceRequest at offset 0: field 1: wire type 0, want 2"},
-		{"resource as fixed32", Traces, msgField(1, fixed32Field(1, 1)), "otlp traces request: ResourceSpans at offset 2: field 1: wire type 5, want 2"},
-		{"attribute as fixed64", Metrics, msgField(1, msgField(1, fixed64Field(1, 1))), "otlp metrics request: Resource at offset 4: field 1: wire type 1, want 2"},
-		{"key as varint", Logs, msgField(1, msgField(1, msgField(1, varintField(1, 1)))), "otlp logs request: KeyValue at offset 6: field 1: wire type 0, want 2"},
-		{"truncated", Logs, []byte{0x0a, 0x03, 0x0a}, "otlp logs request: ExportLogsServiceRequest at offset 0: field 1: unexpected EOF"},
-		{"truncated resource", Logs, msgField(1, []byte{0x0a, 0x03, 0x0a}), "otlp logs request: ResourceLogs at offset 2: field 1: unexpected EOF"},
-		{"bad tag", Logs, msgField(1, msgField(1, []byte{0x00})), "otlp logs request: Resource at offset 4: bad tag: invalid field number"},
-		{"bad group", Logs, msgField(1, tag(5, protowire.EndGroupType), varintField(1, 1)), "otlp logs request: ResourceLogs at offset 2: field 5 (wire type 4): end of group without its start"},
-		{"unknown signal", Signal(3), nil, "cannot rewrite otlp request: unknown signal 3"},
-	}
-	for _, c := range cases {
+	for _, c := range rewriteErrorCases {
 		t.Run(c.name, func(t *testing.T) {
 			dst := []byte("dst")
-			out, err := SetResourceAttributes(dst, c.req, c.signal, attrs)
+			out, err := SetResourceAttributes(dst, c.req, c.signal, []Attr{{"a", "b"}})
 			require.EqualError(t, err, c.err)
 			require.Equal(t, dst, out)
 			if c.signal <= Metrics {
