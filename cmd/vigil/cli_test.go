@@ -44,6 +44,11 @@ func TestRoleConfigsValidate(t *testing.T) {
 	roleEnv(t)
 	out, err := execute(t, "validate", "--config", "embedded:agent.yaml", "--config", "embedded:agent-pod-metadata.yaml")
 	require.NoError(t, err, out)
+	// Without the node (the DaemonSet's downward API) the pod lookup cannot work: said at once.
+	t.Setenv("K8S_NODE_NAME", "")
+	out, err = execute(t, "validate", "--config", "embedded:agent.yaml", "--config", "embedded:agent-pod-metadata.yaml")
+	require.Error(t, err)
+	require.Contains(t, out+err.Error(), "pod_metadata.node_name: must be set when pod_metadata.enabled is true")
 }
 
 func TestEmbeddedConfigsAreTheDeployFiles(t *testing.T) {

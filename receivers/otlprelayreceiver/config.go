@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configtls"
 
+	"github.com/vigil-obs/vigil/internal/k8spod"
 	"github.com/vigil-obs/vigil/internal/otlpwire"
 )
 
@@ -32,6 +34,10 @@ type Config struct {
 	// every resource of every request: the node's identity. A key with an empty value (an unset
 	// environment variable) is not set. Default: none.
 	ResourceAttributes map[string]string `mapstructure:"resource_attributes"`
+	// PodMetadata adds, per resource, the identity of the pod that sent it (namespace, pod name
+	// and uid, workload, chosen labels) from the Kubernetes API, as the k8senrich processor does,
+	// without decoding the request. Default: off.
+	PodMetadata PodMetadataConfig `mapstructure:"pod_metadata"`
 	// Forward is the gateway's OTLP/gRPC receiver.
 	Forward ForwardConfig `mapstructure:"forward"`
 	// MaxInflightBytes bounds the request bytes being received, checked and queued at once;
@@ -81,6 +87,14 @@ type ForwardConfig struct {
 	CompressionLevel string `mapstructure:"compression_level"`
 }
 
+// PodMetadataConfig is the pod lookup: enabled, auth_type, labels, sync_timeout (as in the
+// k8senrich processor) and the node whose pods are looked up.
+type PodMetadataConfig struct {
+	k8spod.Config `mapstructure:",squash"`
+	// NodeName is the node this agent runs on (default $K8S_NODE_NAME, from the downward API).
+	NodeName string `mapstructure:"node_name"`
+}
+
 // RetryConfig is an exponential backoff with jitter.
 type RetryConfig struct {
 	// InitialInterval is the wait after the first failure (default 1s).
@@ -101,6 +115,7 @@ func createDefaultConfig() *Config {
 			GRPC: configoptional.Default(grpcCfg),
 			HTTP: configoptional.Default(httpCfg),
 		},
+		PodMetadata:      PodMetadataConfig{Config: k8spod.DefaultConfig(), NodeName: os.Getenv("K8S_NODE_NAME")},
 		Forward:          ForwardConfig{TLS: configtls.NewDefaultClientConfig(), CompressionLevel: "fastest"},
 		NumSenders:       4,
 		MaxInflightBytes: 64 << 20,
@@ -151,6 +166,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryAfter <= 0 {
 		errs = append(errs, fmt.Errorf("retry_after: %q must be positive", c.RetryAfter))
+	}
+	if err := c.PodMetadata.Validate(c.PodMetadata.NodeName, "pod_metadata.node_name"); err != nil {
+		errs = append(errs, err)
 	}
 	for k := range c.ResourceAttributes {
 		if k == "" {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-obs/vigil/internal/k8spod"
 	"github.com/vigil-obs/vigil/internal/otlpwire"
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
@@ -27,12 +28,16 @@ func TestConfigFromYAML(t *testing.T) {
 	require.Equal(t, 10*time.Second, cfg.Timeout, "default")
 	// Sorted by key; the empty value (an unset environment variable) is left out.
 	require.Equal(t, []otlpwire.Attr{{Key: "k8s.cluster.name", Value: "prod-eu-1"}, {Key: "k8s.node.name", Value: "node-7"}}, cfg.attrs())
+	require.Equal(t, PodMetadataConfig{NodeName: "node-7", Config: k8spod.Config{
+		Enabled: true, AuthType: k8spod.AuthKubeConfig, Labels: []string{"team"}, SyncTimeout: 3 * time.Second,
+	}}, cfg.PodMetadata)
 
 	grpcOnly := createDefaultConfig()
 	require.NoError(t, testutil.LoadConfig(t, path, "otlprelay/grpc_only", grpcOnly))
 	require.Equal(t, "127.0.0.1:4317", grpcOnly.Protocols.GRPC.Get().NetAddr.Endpoint, "listens on loopback unless configured")
 	require.False(t, grpcOnly.Protocols.HTTP.HasValue(), "a protocol not listed does not listen")
 	require.Equal(t, "best", grpcOnly.Forward.CompressionLevel)
+	require.False(t, grpcOnly.PodMetadata.Enabled, "pod metadata is off by default")
 
 	err := testutil.LoadConfig(t, path, "otlprelay/invalid", createDefaultConfig())
 	require.Error(t, err)
@@ -43,6 +48,8 @@ func TestConfigFromYAML(t *testing.T) {
 		`forward::compression_level: "ultra"`,
 		"num_senders: 0 must be positive",
 		`retry: initial_interval "2s" must be positive and max_interval "1s" at least as long`,
+		"pod_metadata.node_name: must be set when pod_metadata.enabled is true",
+		`pod_metadata.auth_type: "token" is not allowed`,
 	} {
 		require.ErrorContains(t, err, want)
 	}

@@ -73,10 +73,15 @@ func (r *relay) queue(ctx context.Context, s otlpwire.Signal, req []byte) (int, 
 		return 0, nil // an empty request: nothing to forward
 	}
 	stamped := req
-	if len(r.attrs) > 0 {
+	if len(r.attrs) > 0 || r.pods != nil {
 		sp := stampBuffers.Get().(*[]byte)
 		defer stampBuffers.Put(sp)
-		if stamped, err = otlpwire.SetResourceAttributes((*sp)[:0], req, s, r.attrs); err != nil {
+		if r.pods != nil {
+			stamped, err = r.pods.stamp(ctx, (*sp)[:0], req, s, r.attrs)
+		} else {
+			stamped, err = otlpwire.SetResourceAttributes((*sp)[:0], req, s, r.attrs)
+		}
+		if err != nil {
 			return 0, r.refuse(s, reasonMalformed, codes.InvalidArgument, err)
 		}
 		*sp = stamped[:0]

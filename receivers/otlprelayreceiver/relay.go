@@ -28,14 +28,14 @@ var signals = [...]otlpwire.Signal{otlpwire.Logs, otlpwire.Traces, otlpwire.Metr
 
 // relay is the shared state of one otlprelay configuration. It is safe for concurrent use.
 type relay struct {
-	cfg       *Config
-	set       receiver.Settings
-	attrs     []otlpwire.Attr
-	attrsSize int // a bound of the bytes the attributes add to one resource
-	enabled   [len(signals)]bool
-	tel       *telemetry
-	obs       map[string]*receiverhelper.ObsReport // by transport: the collector's receiver metrics
-	inflight  *semaphore.Weighted                  // request bytes being received and queued (max_inflight_bytes)
+	cfg      *Config
+	set      receiver.Settings
+	attrs    []otlpwire.Attr
+	pods     *pods // nil: pod_metadata is off
+	enabled  [len(signals)]bool
+	tel      *telemetry
+	obs      map[string]*receiverhelper.ObsReport // by transport: the collector's receiver metrics
+	inflight *semaphore.Weighted                  // request bytes being received and queued (max_inflight_bytes)
 
 	mu      sync.Mutex
 	starts  int
@@ -71,8 +71,10 @@ func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
 			return nil, err
 		}
 	}
-	for _, a := range r.attrs {
-		r.attrsSize += len(a.Key) + len(a.Value) + 16
+	if cfg.PodMetadata.Enabled {
+		if r.pods, err = newPods(set, &cfg.PodMetadata); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -114,6 +116,11 @@ func (r *relay) startLocked(ctx context.Context, host component.Host) error {
 		r.clients[i] = client
 		if r.queues[i], err = fifo.Open(ctx, client); err != nil {
 			return fmt.Errorf("cannot open the %s queue: %w", s, err)
+		}
+	}
+	if r.pods != nil {
+		if err := r.pods.start(ctx); err != nil {
+			return err
 		}
 	}
 	fwd, err := newForwarder(r.cfg)
@@ -243,6 +250,9 @@ func (r *relay) stopLocked(ctx context.Context) error {
 	if r.fwd != nil {
 		r.fwd.close()
 		r.fwd = nil
+	}
+	if r.pods != nil {
+		r.pods.shutdown()
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,98 @@
+package otlprelayreceiver
+
+import (
+	"context"
+	"sync"
+
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/vigil-obs/vigil/internal/k8spod"
+	"github.com/vigil-obs/vigil/internal/otlpwire"
+)
+
+// pods adds pod metadata to each resource of a request (pod_metadata).
+type pods struct {
+	cfg    *PodMetadataConfig
+	logger *zap.Logger
+	cache  *k8spod.Cache
+	hit    metric.MeasurementOption
+	miss   metric.MeasurementOption
+	// lookups counts pod associations, by result.
+	lookups metric.Int64Counter
+}
+
+// kubeClient returns the client of the Kubernetes API (tests replace it).
+var kubeClient = func(authType string) (kubernetes.Interface, error) { return k8spod.NewClient(authType) }
+
+var attrBuffers = sync.Pool{New: func() any { b := make([]otlpwire.Attr, 0, 32); return &b }}
+
+func newPods(set receiver.Settings, cfg *PodMetadataConfig) (*pods, error) {
+	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/receivers/otlprelayreceiver")
+	lookups, err := meter.Int64Counter("vigil_otlprelay_pod_lookups",
+		metric.WithDescription("Pod associations attempted per resource, by result (hit, miss)."), metric.WithUnit("{lookups}"))
+	if err != nil {
+		return nil, err
+	}
+	return &pods{cfg: cfg, logger: set.Logger, lookups: lookups,
+		hit:  metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit"))),
+		miss: metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))}, nil
+}
+
+// start fills the cache of the node's pods, waiting at most sync_timeout for the first listing.
+func (p *pods) start(ctx context.Context) error {
+	cl, err := kubeClient(p.cfg.AuthType)
+	if err != nil {
+		return err
+	}
+	cache, err := k8spod.NewCache(cl, p.cfg.NodeName, p.cfg.Labels)
+	if err != nil {
+		return err
+	}
+	if !cache.Start(ctx, p.cfg.SyncTimeout) {
+		p.logger.Warn("pod cache not synced yet; pod metadata will be added once it is",
+			zap.String("node", p.cfg.NodeName), zap.Duration("sync_timeout", p.cfg.SyncTimeout))
+	}
+	p.cache = cache
+	return nil
+}
+
+// shutdown stops the cache's informer. The cache stays readable (as it was) for a request
+// still running past the receiver's shutdown deadline.
+func (p *pods) shutdown() {
+	if p.cache != nil {
+		p.cache.Shutdown()
+	}
+}
+
+// stamp appends req to dst with attrs, then the attributes of the pod each resource came
+// from, set on every resource (k8spod.Cache.Find gives the association; a resource without a
+// pod gets attrs alone).
+func (p *pods) stamp(ctx context.Context, dst, req []byte, s otlpwire.Signal, attrs []otlpwire.Attr) ([]byte, error) {
+	bp := attrBuffers.Get().(*[]otlpwire.Attr)
+	defer attrBuffers.Put(bp)
+	clientIP := k8spod.ClientIP(client.FromContext(ctx).Addr)
+	hits, misses := int64(0), int64(0)
+	out, err := otlpwire.SetResourceAttributesFunc(dst, req, s, func(res otlpwire.Resource) []otlpwire.Attr {
+		set := append((*bp)[:0], attrs...)
+		if pod := p.cache.Find(res.Str, clientIP); pod != nil {
+			set = p.cache.AppendAttributes(set, pod)
+			hits++
+		} else {
+			misses++
+		}
+		*bp = set[:0]
+		return set
+	})
+	if hits > 0 {
+		p.lookups.Add(ctx, hits, p.hit)
+	}
+	if misses > 0 {
+		p.lookups.Add(ctx, misses, p.miss)
+	}
+	return out, err
+}
