@@ -121,7 +121,19 @@ func (t *telemetry) unobserve() {
 	}
 }
 
+// signalAttrs are the measurement options of each signal, made once: every request records
+// three measurements with them.
+var signalAttrs = func() (opts [len(signals)]metric.MeasurementOption) {
+	for i, s := range signals {
+		opts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", s.String())))
+	}
+	return opts
+}()
+
 func signalAttr(s otlpwire.Signal) metric.MeasurementOption {
+	if int(s) >= 0 && int(s) < len(signalAttrs) {
+		return signalAttrs[s]
+	}
 	return metric.WithAttributes(attribute.String("signal", s.String()))
 }
 
