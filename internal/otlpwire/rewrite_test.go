@@ -28,19 +28,25 @@ func requireRewrite(t testing.TB, s Signal, req []byte, attrs []Attr) []byte {
 	t.Helper()
 	prefix := []byte("prefix")
 	out, err := SetResourceAttributes(bytes.Clone(prefix), req, s, attrs)
+	out = requireAppended(t, s, req, prefix, out, err)
+	d, err := pdataDecode(s, out)
+	require.NoError(t, err)
+	require.Equal(t, wantRewrite(t, s, req, attrs), d.marshal(t))
+	return out
+}
+
+// requireAppended checks a rewrite of req appended to prefix (out, err): no error, the prefix
+// kept, and as many items as req. It returns the rewrite without the prefix.
+func requireAppended(t testing.TB, s Signal, req, prefix, out []byte, err error) []byte {
+	t.Helper()
 	require.NoError(t, err)
 	require.True(t, bytes.HasPrefix(out, prefix))
 	out = out[len(prefix):]
-
 	n, err := Check(s, req)
 	require.NoError(t, err)
 	m, err := Check(s, out)
 	require.NoError(t, err)
 	require.Equal(t, n, m)
-
-	d, err := pdataDecode(s, out)
-	require.NoError(t, err)
-	require.Equal(t, wantRewrite(t, s, req, attrs), d.marshal(t))
 	return out
 }
 

@@ -126,15 +126,7 @@ func requireRewriteFunc(t testing.TB, s Signal, req []byte, choose chooser) []by
 		buf = append(buf[:0], attrs...)
 		return buf
 	})
-	require.NoError(t, err)
-	require.True(t, bytes.HasPrefix(out, prefix))
-	out = out[len(prefix):]
-
-	n, err := Check(s, req)
-	require.NoError(t, err)
-	m, err := Check(s, out)
-	require.NoError(t, err)
-	require.Equal(t, n, m)
+	out = requireAppended(t, s, req, prefix, out, err)
 
 	d, err := pdataDecode(s, req)
 	require.NoError(t, err)
