@@ -47,8 +47,8 @@ func nodePod(name, ip, ownerKind, ownerName string, labels map[string]string) *c
 }
 
 // TestRelayPodMetadata: with pod_metadata on, each resource gets the identity of its own pod —
-// by k8s.pod.uid, by k8s.pod.ip, else by the address the request came from — over HTTP and
-// gRPC, besides resource_attributes; the data is otherwise forwarded as sent.
+// by k8s.pod.uid, by k8s.pod.ip, else by the address the request came from (HTTP and gRPC) —
+// besides resource_attributes; the data is otherwise forwarded as sent.
 func TestRelayPodMetadata(t *testing.T) {
 	fakePods(t,
 		nodePod("web-7d9f8-abcde", "10.0.0.5", "ReplicaSet", "web-7d9f8", map[string]string{"pod-template-hash": "7d9f8", "app": "web"}),
@@ -76,6 +76,7 @@ func TestRelayPodMetadata(t *testing.T) {
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("k8s.pod.ip", "10.0.0.6")
 	rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("SELECT")
+	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("anonymous")
 	_, err = ptraceotlp.NewGRPCClient(grpcConn(t, env.grpcAddr)).Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(td))
 	require.NoError(t, err)
 
@@ -103,7 +104,10 @@ func TestRelayPodMetadata(t *testing.T) {
 		"k8s.namespace.name": "shop", "k8s.pod.name": "db-0", "k8s.pod.uid": "uid-db-0", "k8s.statefulset.name": "db"},
 		gw.traces[0].ResourceSpans().At(0).Resource().Attributes().AsRaw())
 	require.Equal(t, "SELECT", gw.traces[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Name())
-	require.Equal(t, int64(3), env.sum(t, "vigil_otlprelay_pod_lookups", map[string]string{"result": "hit"}))
+	require.Equal(t, map[string]any{"k8s.cluster.name": "c1", "k8s.node.name": "n1",
+		"k8s.namespace.name": "shop", "k8s.pod.name": "local-agent", "k8s.pod.uid": "uid-local-agent",
+		"k8s.daemonset.name": "local"}, gw.traces[0].ResourceSpans().At(1).Resource().Attributes().AsRaw(), "by the gRPC client's address")
+	require.Equal(t, int64(4), env.sum(t, "vigil_otlprelay_pod_lookups", map[string]string{"result": "hit"}))
 }
 
 // TestRelayPodMetadataMiss: a resource no pod of the node matches gets resource_attributes
