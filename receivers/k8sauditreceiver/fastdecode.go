@@ -27,7 +27,9 @@ import (
 // errUnusual stops a jsonparser walk: the shape is left to encoding/json.
 var errUnusual = errors.New("unusual shape")
 
-// decodeFast returns ok=false when the whole body must go to decodeSlow.
+// decodeFast returns ok=false when the whole body must go to decodeSlow. It walks the list's
+// keys itself: jsonparser.ObjectEach would scan the whole items array once to find its end
+// before readItems reads it.
 func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected, ok bool) {
 	if !gojson.Valid(body) {
 		return nil, nil, false // decodeSlow words the answer
@@ -36,58 +38,89 @@ func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected
 	text := string(body)
 	var kind, apiVersion string
 	var seen uint8
-	err := jsonparser.ObjectEach(body, func(key, value []byte, typ jsonparser.ValueType, end int) error {
-		at := jsonspan.ObjectValueStart(value, typ, end)
-		if !plainKey(body, key, at) {
-			return errUnusual
+	i := jsonspan.SkipSpace(body, 0)
+	if body[i] != '{' {
+		return nil, nil, false
+	}
+	i = jsonspan.SkipSpace(body, i+1)
+	for body[i] != '}' { // valid JSON: a key, ':', a value, then ',' or '}'
+		key, k, good := plainString(body, i)
+		if !good {
+			return nil, nil, false
 		}
+		v := jsonspan.SkipSpace(body, jsonspan.SkipSpace(body, k)+1)
 		var bit uint8
+		var end int
 		switch string(key) {
 		case "kind", "apiVersion":
-			if typ != jsonparser.String || !plain(value) {
-				return errUnusual
+			value, e, good := plainString(body, v)
+			if !good {
+				return nil, nil, false
 			}
-			v := text[at+1 : at+1+len(value)]
 			if string(key) == "kind" {
-				kind, bit = v, 1
+				kind, bit = text[v+1:v+1+len(value)], 1
 			} else {
-				apiVersion, bit = v, 2
+				apiVersion, bit = text[v+1:v+1+len(value)], 2
 			}
+			end = e
 		case "items":
-			if typ != jsonparser.Array {
-				return errUnusual
+			if body[v] != '[' {
+				return nil, nil, false
 			}
-			var good bool
-			if events, rejected, good = readItems(body, text, value, at, limits); !good {
-				return errUnusual
+			if events, rejected, end, good = readItems(body, text, v, limits); !good {
+				return nil, nil, false
 			}
 			bit = 4
 		default:
 			if foldsTo(key, "kind", "apiVersion", "items") {
-				return errUnusual
+				return nil, nil, false
 			}
+			_, _, size, err := jsonparser.Get(body[v:])
+			if err != nil {
+				return nil, nil, false
+			}
+			end = v + size
 		}
 		if seen&bit != 0 {
-			return errUnusual
+			return nil, nil, false
 		}
 		seen |= bit
-		return nil
-	})
-	if err != nil || kind != wantKind || apiVersion != wantAPIVersion || seen&4 == 0 {
+		if i = jsonspan.SkipSpace(body, end); body[i] == ',' {
+			i = jsonspan.SkipSpace(body, i+1)
+		}
+	}
+	if kind != wantKind || apiVersion != wantAPIVersion || seen&4 == 0 {
 		return nil, nil, false // not an EventList with items: decodeSlow words the answer
 	}
 	return events, rejected, true
 }
 
-// readItems reads the items array, a valid JSON array at body[at:]. It steps from item to item
-// itself rather than with jsonparser.ArrayEach, which would scan each item once more to find its
-// end: an item read by readEvent ends where its object does.
-func readItems(body []byte, text string, items []byte, at int, limits Limits) (events []Event, rejected []Rejected, ok bool) {
+// plainString reads the string at body[at:] (valid JSON, starting with its quote) when it is
+// plain (see plain): its characters, and the offset after its closing quote. ok is false for a
+// value that is not a string or not plain.
+func plainString(body []byte, at int) (s []byte, end int, ok bool) {
+	if body[at] != '"' {
+		return nil, 0, false
+	}
+	// Without a backslash before it, the first quote is the closing one.
+	n := bytes.IndexByte(body[at+1:], '"')
+	if n < 0 || !plain(body[at+1:at+1+n]) {
+		return nil, 0, false
+	}
+	return body[at+1 : at+1+n], at + 1 + n + 1, true
+}
+
+// readItems reads the items array, a valid JSON array starting at body[at], and returns the
+// offset after it. It steps from item to item itself rather than with jsonparser.ArrayEach,
+// which would scan each item once more to find its end: an item read by readEvent ends where
+// its object does.
+func readItems(body []byte, text string, at int, limits Limits) (events []Event, rejected []Rejected, end int, ok bool) {
+	items := body[at:]
 	events = make([]Event, 0, len(items)/1024+1)
 	r := reader{b: body, s: text}
 	i := jsonspan.SkipSpace(items, 1)
 	if items[i] == ']' {
-		return events, nil, true
+		return events, nil, at + i + 1, true
 	}
 	for n := 0; ; n++ {
 		var f fields
@@ -98,7 +131,7 @@ func readItems(body []byte, text string, items []byte, at int, limits Limits) (e
 		if !good {
 			_, _, size, err := jsonparser.Get(items[i:])
 			if err != nil {
-				return nil, nil, false
+				return nil, nil, 0, false
 			}
 			end = at + i + size
 		}
@@ -118,7 +151,7 @@ func readItems(body []byte, text string, items []byte, at int, limits Limits) (e
 		}
 		i = jsonspan.SkipSpace(items, end-at)
 		if items[i] == ']' { // valid JSON: ']' or ','
-			return events, rejected, true
+			return events, rejected, at + i + 1, true
 		}
 		i = jsonspan.SkipSpace(items, i+1)
 	}

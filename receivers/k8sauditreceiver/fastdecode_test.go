@@ -33,6 +33,14 @@ var agreementCases = []string{
 	"{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"items\":[\n\t{\"auditID\":\"a\",\"stage\":\"x\"}\r\n,\n\"s\" , 12 ,\t{ } ]\n}\n",
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","requestObject":` + strings.Repeat("[", 9997) + strings.Repeat("]", 9997) + `}]}`,
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","requestObject":` + strings.Repeat("[", 9998) + strings.Repeat("]", 9998) + `}]}`,
+	// The list's own keys, walked without jsonparser: other keys with strings, escapes and
+	// brackets in them, before and after items.
+	`{"metadata":{"x":"}\"{","y":[{"z":"]"}]},"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x"}],"extra":[1,{"y":"]\\"}],"n":-1.5e3,"t":true,"f":null}`,
+	`{"a\"b":1,"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[]}`,
+	"{\"k\xc3\xafnd\":\"x\",\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"items\":[]}",
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[],"items":[{"auditID":"a","stage":"x"}]}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x"}],"KIND":"x"}`,
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[ ]}`,
 	// Handed to encoding/json as a whole.
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":null}`,
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1"}`,
@@ -75,8 +83,16 @@ func TestDecodeFastAgreesWithEncodingJSON(t *testing.T) {
 		_, _, err := decodeSlow([]byte(body), Limits{})
 		require.Equal(t, fast, err == nil, "depth %d", depth)
 	}
-	// The usual shapes do take the fast path (a benchmark would show it too, this says which).
-	for _, body := range [][]byte{readEventList(t), benchBatch()} {
+	// The usual shapes do take the fast path (a benchmark would show it too, this says which),
+	// and so do other keys of the list, with brackets and escapes in them.
+	var otherKeys []byte
+	for _, c := range agreementCases {
+		if strings.HasPrefix(c, `{"metadata":{"x":`) {
+			otherKeys = []byte(c)
+		}
+	}
+	require.NotNil(t, otherKeys)
+	for _, body := range [][]byte{readEventList(t), benchBatch(), otherKeys} {
 		_, _, ok := decodeFast(body, Limits{MaxEventBytes: 1 << 20})
 		require.True(t, ok)
 	}
