@@ -1,8 +1,11 @@
 package k8spod
 
 import (
+	"context"
 	"fmt"
 	"net"
+
+	"go.uber.org/zap"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -48,6 +51,27 @@ func NewClient(authType string) (kubernetes.Interface, error) {
 		return nil, fmt.Errorf("cannot create the Kubernetes client: %w", err)
 	}
 	return cl, nil
+}
+
+// StartCache starts a cache of the pods of node as cfg says and waits up to cfg.SyncTimeout for
+// its first listing; if the listing takes longer it logs so and the cache fills in the
+// background. client nil: built from cfg.AuthType.
+func StartCache(ctx context.Context, client kubernetes.Interface, cfg Config, node string, logger *zap.Logger) (*Cache, error) {
+	if client == nil {
+		var err error
+		if client, err = NewClient(cfg.AuthType); err != nil {
+			return nil, err
+		}
+	}
+	c, err := NewCache(client, node, cfg.Labels)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Start(ctx, cfg.SyncTimeout) {
+		logger.Warn("pod cache not synced yet; pod metadata will be added once it is",
+			zap.String("node", node), zap.Duration("sync_timeout", cfg.SyncTimeout))
+	}
+	return c, nil
 }
 
 // Find associates a resource with a pod of the cache's node: by k8s.pod.uid, by k8s.pod.name

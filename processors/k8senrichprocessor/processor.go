@@ -69,22 +69,10 @@ func (e *enricher) start(ctx context.Context, _ component.Host) error {
 	if e.starts > 1 || !e.cfg.PodMetadata.Enabled {
 		return nil
 	}
-	cl := e.client
-	if cl == nil {
-		var err error
-		if cl, err = k8spod.NewClient(e.cfg.PodMetadata.AuthType); err != nil {
-			e.starts--
-			return err
-		}
-	}
-	pods, err := k8spod.NewCache(cl, e.cfg.NodeName, e.cfg.PodMetadata.Labels)
+	pods, err := k8spod.StartCache(ctx, e.client, e.cfg.PodMetadata, e.cfg.NodeName, e.logger)
 	if err != nil {
 		e.starts--
 		return err
-	}
-	if !pods.Start(ctx, e.cfg.PodMetadata.SyncTimeout) {
-		e.logger.Warn("pod cache not synced yet; pod metadata will be added once it is",
-			zap.String("node", e.cfg.NodeName), zap.Duration("sync_timeout", e.cfg.PodMetadata.SyncTimeout))
 	}
 	e.pods.Store(pods)
 	return nil

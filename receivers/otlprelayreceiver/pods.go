@@ -26,8 +26,8 @@ type pods struct {
 	lookups metric.Int64Counter
 }
 
-// kubeClient returns the client of the Kubernetes API (tests replace it).
-var kubeClient = func(authType string) (kubernetes.Interface, error) { return k8spod.NewClient(authType) }
+// kubeClient, when set, replaces the client of the Kubernetes API built from pod_metadata (tests).
+var kubeClient kubernetes.Interface
 
 var attrBuffers = sync.Pool{New: func() any { b := make([]otlpwire.Attr, 0, 32); return &b }}
 
@@ -45,17 +45,9 @@ func newPods(set receiver.Settings, cfg *PodMetadataConfig) (*pods, error) {
 
 // start fills the cache of the node's pods, waiting at most sync_timeout for the first listing.
 func (p *pods) start(ctx context.Context) error {
-	cl, err := kubeClient(p.cfg.AuthType)
+	cache, err := k8spod.StartCache(ctx, kubeClient, p.cfg.Config, p.cfg.NodeName, p.logger)
 	if err != nil {
 		return err
-	}
-	cache, err := k8spod.NewCache(cl, p.cfg.NodeName, p.cfg.Labels)
-	if err != nil {
-		return err
-	}
-	if !cache.Start(ctx, p.cfg.SyncTimeout) {
-		p.logger.Warn("pod cache not synced yet; pod metadata will be added once it is",
-			zap.String("node", p.cfg.NodeName), zap.Duration("sync_timeout", p.cfg.SyncTimeout))
 	}
 	p.cache = cache
 	return nil

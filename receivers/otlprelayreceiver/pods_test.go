@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/vigil-obs/vigil/internal/otlpwire"
@@ -31,9 +30,8 @@ func fakePods(t *testing.T, pods ...*corev1.Pod) {
 		_, err := cs.CoreV1().Pods(p.Namespace).Create(context.Background(), p, metav1.CreateOptions{})
 		require.NoError(t, err)
 	}
-	old := kubeClient
-	kubeClient = func(string) (kubernetes.Interface, error) { return cs, nil }
-	t.Cleanup(func() { kubeClient = old })
+	kubeClient = cs
+	t.Cleanup(func() { kubeClient = nil })
 }
 
 func nodePod(name, ip, ownerKind, ownerName string, labels map[string]string) *corev1.Pod {
@@ -159,9 +157,8 @@ func BenchmarkStamp(b *testing.B) {
 	attrs := []otlpwire.Attr{{Key: "k8s.cluster.name", Value: "c1"}, {Key: "k8s.node.name", Value: "n1"}}
 	cfg := createDefaultConfig().PodMetadata
 	cfg.Enabled, cfg.NodeName = true, "n1"
-	old := kubeClient
-	kubeClient = func(string) (kubernetes.Interface, error) { return cs, nil }
-	defer func() { kubeClient = old }()
+	kubeClient = cs
+	defer func() { kubeClient = nil }()
 	p, err := newPods(receivertest.NewNopSettings(Type), &cfg)
 	if err != nil {
 		b.Fatal(err)

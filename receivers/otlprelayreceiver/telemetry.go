@@ -130,12 +130,7 @@ var signalAttrs = func() (opts [len(signals)]metric.MeasurementOption) {
 	return opts
 }()
 
-func signalAttr(s otlpwire.Signal) metric.MeasurementOption {
-	if int(s) >= 0 && int(s) < len(signalAttrs) {
-		return signalAttrs[s]
-	}
-	return metric.WithAttributes(attribute.String("signal", s.String()))
-}
+func signalAttr(s otlpwire.Signal) metric.MeasurementOption { return signalAttrs[s] }
 
 func reasonAttrs(s otlpwire.Signal, reason string) metric.MeasurementOption {
 	return metric.WithAttributes(attribute.String("signal", s.String()), attribute.String("reason", reason))
