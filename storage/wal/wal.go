@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -248,28 +249,35 @@ func (l *Log) Get(key string) ([]byte, error) {
 // GetAppend is Get that appends the value of key to dst, for callers that reuse a buffer; ok
 // reports whether key is set.
 func (l *Log) GetAppend(dst []byte, key string) (_ []byte, ok bool, _ error) {
+	dst, _, ok, err := l.read(dst, key, math.MaxInt)
+	return dst, ok, err
+}
+
+// read appends at most limit bytes of the start of key's value to dst and returns it with the
+// value's size; ok reports whether key is set. It sees the batches enqueued before it.
+func (l *Log) read(dst []byte, key string, limit int) (_ []byte, size int, ok bool, _ error) {
 	l.qmu.Lock()
 	if r := l.unwritten[key]; r != nil {
 		v := r.lastOp(key)
-		if v != nil && !v.Delete {
-			dst = append(dst, v.Value...)
+		defer l.qmu.Unlock()
+		if v == nil || v.Delete {
+			return dst, 0, false, nil
 		}
-		l.qmu.Unlock()
-		return dst, v != nil && !v.Delete, nil
+		return append(dst, v.Value[:min(limit, len(v.Value))]...), len(v.Value), true, nil
 	}
 	l.qmu.Unlock()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	at, ok := l.index[key]
 	if !ok {
-		return dst, false, nil
+		return dst, 0, false, nil
 	}
-	n := len(dst)
-	dst = slices.Grow(dst, int(at.n))[:n+int(at.n)]
+	n, m := len(dst), int(min(int64(limit), at.n))
+	dst = slices.Grow(dst, m)[:n+m]
 	if _, err := l.segs[at.seg].f.ReadAt(dst[n:], at.off); err != nil {
-		return dst[:n], false, fmt.Errorf("cannot read %q from segment %s: %w", key, segName(at.seg), err)
+		return dst[:n], 0, false, fmt.Errorf("cannot read %q from segment %s: %w", key, segName(at.seg), err)
 	}
-	return dst, true, nil
+	return dst, int(at.n), true, nil
 }
 
 // lastOp is the batch's last op on key, nil when it has none.
@@ -287,27 +295,7 @@ func (r *request) lastOp(key string) *Op {
 // reading the rest: for callers that keep a header at the front of large values. ok reports
 // whether key is set.
 func (l *Log) GetPrefix(key string, n int) (prefix []byte, size int, ok bool, err error) {
-	l.qmu.Lock()
-	if r := l.unwritten[key]; r != nil {
-		v := r.lastOp(key)
-		defer l.qmu.Unlock()
-		if v == nil || v.Delete {
-			return nil, 0, false, nil
-		}
-		return append([]byte(nil), v.Value[:min(n, len(v.Value))]...), len(v.Value), true, nil
-	}
-	l.qmu.Unlock()
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	at, ok := l.index[key]
-	if !ok {
-		return nil, 0, false, nil
-	}
-	b := make([]byte, min(int64(n), at.n))
-	if _, err := l.segs[at.seg].f.ReadAt(b, at.off); err != nil {
-		return nil, 0, false, fmt.Errorf("cannot read %q from segment %s: %w", key, segName(at.seg), err)
-	}
-	return b, int(at.n), true, nil
+	return l.read(nil, key, n)
 }
 
 // Apply makes ops durable, in order, as one atomic batch: after a crash either all of them or
