@@ -10,6 +10,12 @@ const DefaultLimit = 64 << 20
 // the largest body accepted; DefaultLimit when limit ≤ 0) rather than grown from 512 bytes as
 // io.ReadAll does: one allocation and one copy for a body whose length is announced.
 func Read(r io.Reader, contentLength, limit int64) ([]byte, error) {
+	return ReadInto(nil, r, contentLength, limit)
+}
+
+// ReadInto is Read into the memory of buf (from buf[:0]) when it has room for what Read would
+// allocate first, for callers that reuse buffers; otherwise it allocates as Read does.
+func ReadInto(buf []byte, r io.Reader, contentLength, limit int64) ([]byte, error) {
 	size := int64(512)
 	if contentLength > 0 {
 		size = contentLength + 1 // + 1: room to see EOF without growing
@@ -17,7 +23,10 @@ func Read(r io.Reader, contentLength, limit int64) ([]byte, error) {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	buf := make([]byte, 0, min(size, limit+1))
+	if want := min(size, limit+1); int64(cap(buf)) < want {
+		buf = make([]byte, 0, want)
+	}
+	buf = buf[:0]
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]

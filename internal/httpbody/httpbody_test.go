@@ -29,3 +29,14 @@ func TestRead(t *testing.T) {
 	_, err = Read(iotest.ErrReader(errors.New("boom")), 10, 100)
 	require.ErrorContains(t, err, "boom")
 }
+
+func TestReadIntoReusesRoom(t *testing.T) {
+	buf := make([]byte, 3, 6001)
+	got, err := ReadInto(buf, strings.NewReader("hello"), 5, 1<<20)
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(got))
+	require.Same(t, &buf[:1][0], &got[:1][0], "a buffer with room is used, from its start")
+	got, err = ReadInto(make([]byte, 0, 2), strings.NewReader(strings.Repeat("x", 5000)), 5000, 1<<20)
+	require.NoError(t, err)
+	require.Equal(t, 5001, cap(got), "one without room: allocated as Read does")
+}

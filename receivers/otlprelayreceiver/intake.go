@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"mime"
 	"net/http"
@@ -192,7 +191,7 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 	}
 	bufp := bodies.Get().(*[]byte)
 	defer bodies.Put(bufp)
-	body, err := readBody(*bufp, req, limit)
+	body, err := httpbody.ReadInto(*bufp, req.Body, req.ContentLength, limit)
 	*bufp = body[:0]
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -244,31 +243,6 @@ var itemBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // bodies are request body buffers, reused: accept copies what it keeps.
 var bodies = sync.Pool{New: func() any { return new([]byte) }}
-
-// readBody reads the body of req into buf (grown as needed), up to limit bytes (0: httpbody's
-// default).
-func readBody(buf []byte, req *http.Request, limit int64) ([]byte, error) {
-	if limit <= 0 {
-		limit = httpbody.DefaultLimit
-	}
-	if req.ContentLength > 0 && int64(cap(buf)) < min(req.ContentLength, limit)+1 {
-		buf = make([]byte, 0, min(req.ContentLength, limit)+1)
-	}
-	buf = buf[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := req.Body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
 
 // writeHTTPError answers err as OTLP/HTTP does: a google.rpc.Status body, 400 for bad data,
 // 429 or 503 with Retry-After when the client should retry. code overrides the status code.
