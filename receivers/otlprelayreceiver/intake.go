@@ -35,9 +35,8 @@ const itemHeader = fifo.HeaderLen + 8
 
 // refusal is why a request was not acknowledged.
 type refusal struct {
-	reason string
-	code   codes.Code
-	err    error
+	code codes.Code
+	err  error
 }
 
 func (e *refusal) Error() string { return e.err.Error() }
@@ -124,7 +123,7 @@ func (r *relay) admit(s otlpwire.Signal, n int64) (release func(), err error) {
 
 func (r *relay) refuse(s otlpwire.Signal, reason string, code codes.Code, err error) *refusal {
 	r.tel.refused.Add(context.Background(), 1, reasonAttrs(s, reason))
-	return &refusal{reason: reason, code: code, err: fmt.Errorf("otlp %s request refused: %w", s, err)}
+	return &refusal{code: code, err: fmt.Errorf("otlp %s request refused: %w", s, err)}
 }
 
 // grpcStatus is err as a gRPC status: refusals keep their code, with RetryInfo when the client

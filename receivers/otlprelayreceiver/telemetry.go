@@ -2,7 +2,6 @@ package otlprelayreceiver
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/receiver"
@@ -40,8 +39,7 @@ type telemetry struct {
 	dropped  metric.Int64Counter
 	exports  metric.Int64Counter
 
-	mu  sync.Mutex
-	reg metric.Registration
+	reg metric.Registration // of the queue gauges; set and cleared under the relay's lock
 }
 
 func newTelemetry(set receiver.Settings) (*telemetry, error) {
@@ -92,7 +90,7 @@ func (t *telemetry) observeQueues(qs map[otlpwire.Signal]*fifo.Queue) error {
 	reg, err := t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		now := time.Now()
 		for s, q := range qs {
-			attrs := metric.WithAttributes(attribute.String("signal", s.String()))
+			attrs := signalAttr(s)
 			o.ObserveInt64(requests, int64(q.Len()), attrs)
 			o.ObserveInt64(bytes, q.Bytes(), attrs)
 			age := 0.0
@@ -106,15 +104,11 @@ func (t *telemetry) observeQueues(qs map[otlpwire.Signal]*fifo.Queue) error {
 	if err != nil {
 		return err
 	}
-	t.mu.Lock()
 	t.reg = reg
-	t.mu.Unlock()
 	return nil
 }
 
 func (t *telemetry) unobserve() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.reg != nil {
 		_ = t.reg.Unregister()
 		t.reg = nil
