@@ -3,6 +3,7 @@ package fifo
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -41,7 +42,14 @@ const (
 	headerLen  = 8 // an item's value: Added as unix nanoseconds, big endian, then the data
 )
 
-func itemKey(seq uint64) string { return fmt.Sprintf("%s%016x", itemPrefix, seq) }
+func itemKey(seq uint64) string {
+	var b [len(itemPrefix) + 16]byte
+	copy(b[:], itemPrefix)
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], seq)
+	hex.Encode(b[len(itemPrefix):], n[:]) // as %016x
+	return string(b[:])
+}
 
 func position(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
@@ -66,7 +74,6 @@ type Queue struct {
 	w       uint64  // next seq to assign
 	r       uint64  // read position last written
 	durable uint64  // every seq below it is durable: Next hands out only those
-	count   int
 	bytes   int64
 	closed  bool
 	wake    chan struct{} // closed (and replaced) when Next may find something new
@@ -109,7 +116,6 @@ func Open(ctx context.Context, client storage.Client) (*Queue, error) {
 		}
 		size := n - headerLen
 		q.entries = append(q.entries, entry{seq: seq, size: size, added: int64(binary.BigEndian.Uint64(v))})
-		q.count++
 		q.bytes += int64(size)
 	}
 	q.durable = q.w
@@ -173,7 +179,6 @@ func (q *Queue) PutOwned(ctx context.Context, buf []byte) error {
 	}
 	q.w++
 	q.entries = append(q.entries, entry{seq: seq, size: len(data), added: added})
-	q.count++
 	q.bytes += int64(len(data))
 	q.mu.Unlock()
 
@@ -236,7 +241,6 @@ func (q *Queue) remove(i int) bool {
 	}
 	e.done = true
 	q.holes++
-	q.count--
 	q.bytes -= int64(e.size)
 	return true
 }
@@ -454,7 +458,7 @@ func (q *Queue) Done(items ...Item) error {
 func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.count
+	return len(q.entries) - q.holes
 }
 
 // Bytes is the Data bytes of the items put and not Done.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -478,4 +479,10 @@ func TestStuckItemDoesNotHoldMemory(t *testing.T) {
 	require.Equal(t, 3, q.Len())
 	oldest, _ = q.OldestAdded()
 	require.True(t, oldest.Equal(items[0].Added))
+}
+
+func TestItemKeyIsFixedWidthHex(t *testing.T) {
+	for _, seq := range []uint64{0, 1, 0xff, 1 << 32, math.MaxUint64} {
+		require.Equal(t, fmt.Sprintf("i/%016x", seq), itemKey(seq))
+	}
 }
