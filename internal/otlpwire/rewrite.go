@@ -97,9 +97,7 @@ type rewriter struct {
 	// at[i] is the offset in req of the attribute of the current ResourceX that attrs[i]
 	// replaces, or -1 if it has none.
 	at []int
-	// In the current ResourceX: hasResource says it has a resource field, lastResource is the
-	// offset of the last one.
-	hasResource  bool
+	// lastResource is the offset of the current ResourceX's last resource field, -1 if it has none.
 	lastResource int
 }
 
@@ -200,7 +198,7 @@ func (r *rewriter) rewrite(dst, req []byte, x msgID, fn func(Resource) []Attr) (
 	return dst, nil
 }
 
-// match sets r.at, r.hasResource and r.lastResource for the ResourceX req[start:end].
+// match sets r.at and r.lastResource for the ResourceX req[start:end].
 func (r *rewriter) match(start, end int) *wireError {
 	for i := range r.at {
 		r.at[i] = -1
@@ -215,7 +213,7 @@ func (r *rewriter) match(start, end int) *wireError {
 		}
 		return true
 	})
-	r.hasResource, r.lastResource = last >= 0, last
+	r.lastResource = last
 	return err
 }
 
@@ -334,7 +332,7 @@ func (r *rewriter) newResourceSize() int {
 
 func (r *rewriter) resourceXSize(start, end int) int {
 	n := 0
-	if !r.hasResource {
+	if r.lastResource < 0 {
 		n += fieldSize(numResource, r.newResourceSize())
 	}
 	for pos := start; pos < end; {
@@ -353,7 +351,7 @@ func (r *rewriter) resourceXSize(start, end int) int {
 }
 
 func (r *rewriter) appendResourceX(dst []byte, start, end int) []byte {
-	if !r.hasResource {
+	if r.lastResource < 0 {
 		dst = appendField(dst, numResource, r.newResourceSize())
 		dst = r.appendAttributes(dst)
 	}
