@@ -16,19 +16,19 @@ import (
 )
 
 // The fast path of Decode: the body's syntax is checked by go-json's Valid (the same grammar
-// and nesting limit as encoding/json), then jsonparser walks it and the fields vigil indexes are
-// read straight from the bytes. It takes only the shapes it is sure of — the ones the
+// and nesting limit as encoding/json), then jsonspan's scanner walks it and the fields vigil
+// indexes are read straight from the bytes. It takes only the shapes it is sure of — the ones the
 // kube-apiserver sends. Anything else goes to the encoding/json path, which stays the definition
 // of what Decode returns: a body that is not valid JSON or whose list fields are unusual
 // (decodeSlow), or one item with a field of an unexpected type, null, repeated, or a key that
 // encoding/json would match case-insensitively (decodeEvent). FuzzDecodeAgrees checks that both
 // paths give the same answer.
 
-// errUnusual stops a jsonparser walk: the shape is left to encoding/json.
+// errUnusual stops a walk: the shape is left to encoding/json.
 var errUnusual = errors.New("unusual shape")
 
 // decodeFast returns ok=false when the whole body must go to decodeSlow. It walks the list's
-// keys itself: jsonparser.ObjectEach would scan the whole items array once to find its end
+// keys itself: jsonspan.EachMember would scan the whole items array once to find its end
 // before readItems reads it.
 func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected, ok bool) {
 	if !gojson.Valid(body) {
@@ -75,11 +75,9 @@ func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected
 			if foldsTo(key, "kind", "apiVersion", "items") {
 				return nil, nil, false
 			}
-			_, _, size, err := jsonparser.Get(body[v:])
-			if err != nil {
+			if end = jsonspan.ValueEnd(body, v); end < 0 {
 				return nil, nil, false
 			}
-			end = v + size
 		}
 		if seen&bit != 0 {
 			return nil, nil, false
@@ -111,9 +109,8 @@ func plainString(body []byte, at int) (s []byte, end int, ok bool) {
 }
 
 // readItems reads the items array, a valid JSON array starting at body[at], and returns the
-// offset after it. It steps from item to item itself rather than with jsonparser.ArrayEach,
-// which would scan each item once more to find its end: an item read by readEvent ends where
-// its object does.
+// offset after it. It steps from item to item itself: an item read by readEvent ends where its
+// object does, and is not scanned once more to find its end.
 func readItems(body []byte, text string, at int, limits Limits) (events []Event, rejected []Rejected, end int, ok bool) {
 	items := body[at:]
 	events = make([]Event, 0, len(items)/1024+1)
@@ -126,14 +123,12 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 		var f fields
 		end, good := -1, false
 		if items[i] == '{' {
-			end, good = readEvent(&r, items[i:], at+i, &f)
+			end, good = readEvent(&r, at+i, &f)
 		}
 		if !good {
-			_, _, size, err := jsonparser.Get(items[i:])
-			if err != nil {
+			if end = jsonspan.ValueEnd(body, at+i); end < 0 {
 				return nil, nil, 0, false
 			}
-			end = at + i + size
 		}
 		start := at + i
 		raw := body[start:end:end]
@@ -155,12 +150,6 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 		}
 		i = jsonspan.SkipSpace(items, i+1)
 	}
-}
-
-// plainKey reports that the key jsonparser gave for the value at data[at:] has neither escapes
-// nor bytes outside ASCII.
-func plainKey(data, key []byte, at int) bool {
-	return plain(key) && jsonspan.RawKey(data, key, at)
 }
 
 // unchanged reports that encoding/json decodes the characters b of a string (valid JSON, without
@@ -207,20 +196,17 @@ type reader struct {
 	s string // the same bytes
 }
 
-// object calls field for each known key of the object at r.b[at:] (obj: it and perhaps what
-// follows), with its value and where it is, and returns the end of the object. It refuses keys
-// with escapes or outside ASCII, keys that fold to a known one, and repeated known keys.
-func (r *reader) object(obj []byte, typ jsonparser.ValueType, at int, known []string,
+// object calls field for each known key of the object at r.b[at] (typ: its type), with its
+// value and where it is, and returns the end of the object. It refuses keys with escapes or
+// outside ASCII, keys that fold to a known one, and repeated known keys.
+func (r *reader) object(typ jsonparser.ValueType, at int, known []string,
 	field func(idx int, v []byte, typ jsonparser.ValueType, at int) bool) (int, bool) {
 	if typ != jsonparser.Object {
 		return 0, false
 	}
 	var seen uint32
-	last := at + 1 // the end of the last value
-	err := jsonparser.ObjectEach(obj, func(key, v []byte, typ jsonparser.ValueType, end int) error {
-		last = at + end
-		vAt := at + jsonspan.ObjectValueStart(v, typ, end)
-		if !plainKey(r.b, key, vAt) {
+	end, err := jsonspan.EachMember(r.b, at, func(key []byte, start, end int) error {
+		if !plain(key) {
 			return errUnusual
 		}
 		idx := -1
@@ -239,22 +225,20 @@ func (r *reader) object(obj []byte, typ jsonparser.ValueType, at int, known []st
 			return errUnusual
 		default:
 			seen |= 1 << idx
-			if !field(idx, v, typ, vAt) {
+			v, typ := jsonspan.Value(r.b, start, end)
+			if !field(idx, v, typ, start) {
 				return errUnusual
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, false
-	}
-	return jsonspan.SkipSpace(r.b, last) + 1, true // valid JSON: '}' follows
+	return end, err == nil
 }
 
 // objectOK is object without the end.
-func (r *reader) objectOK(obj []byte, typ jsonparser.ValueType, at int, known []string,
+func (r *reader) objectOK(typ jsonparser.ValueType, at int, known []string,
 	field func(idx int, v []byte, typ jsonparser.ValueType, at int) bool) bool {
-	_, ok := r.object(obj, typ, at, known, field)
+	_, ok := r.object(typ, at, known, field)
 	return ok
 }
 
@@ -276,14 +260,15 @@ func (r *reader) strs(v []byte, typ jsonparser.ValueType, at int, dst *[]string)
 		return false
 	}
 	out := make([]string, 0, 2)
-	good := true
-	_, err := jsonparser.ArrayEach(v, func(e []byte, typ jsonparser.ValueType, offset int, _ error) {
+	_, err := jsonspan.EachElement(r.b, at, func(start, end int) error {
 		var s string
-		if good = good && r.str(e, typ, at+jsonspan.ArrayValueStart(typ, offset), &s); good {
-			out = append(out, s)
+		if e, typ := jsonspan.Value(r.b, start, end); !r.str(e, typ, start, &s) {
+			return errUnusual
 		}
+		out = append(out, s)
+		return nil
 	})
-	if err != nil || !good {
+	if err != nil {
 		return false
 	}
 	*dst = out
@@ -313,8 +298,8 @@ func (r *reader) int32(v []byte, typ jsonparser.ValueType, dst *int32) bool {
 
 // readEvent reads the fields of the item (an object at r.b[at:]) into f and returns its end;
 // false means: decode it with encoding/json.
-func readEvent(r *reader, item []byte, at int, f *fields) (int, bool) {
-	return r.object(item, jsonparser.Object, at, eventKeys, func(idx int, v []byte, typ jsonparser.ValueType, at int) bool {
+func readEvent(r *reader, at int, f *fields) (int, bool) {
+	return r.object(jsonparser.Object, at, eventKeys, func(idx int, v []byte, typ jsonparser.ValueType, at int) bool {
 		switch idx {
 		case 0:
 			return r.str(v, typ, at, &f.Level)
@@ -327,7 +312,7 @@ func readEvent(r *reader, item []byte, at int, f *fields) (int, bool) {
 		case 4:
 			return r.str(v, typ, at, &f.Verb)
 		case 5:
-			return r.objectOK(v, typ, at, userKeys, func(idx int, v []byte, typ jsonparser.ValueType, at int) bool {
+			return r.objectOK(typ, at, userKeys, func(idx int, v []byte, typ jsonparser.ValueType, at int) bool {
 				if idx == 0 {
 					return r.str(v, typ, at, &f.User.Username)
 				}
@@ -340,7 +325,7 @@ func readEvent(r *reader, item []byte, at int, f *fields) (int, bool) {
 		case 8:
 			f.ObjectRef = &objectRef{}
 			o := f.ObjectRef
-			return r.objectOK(v, typ, at, objectRefKeys, func(idx int, v []byte, typ jsonparser.ValueType, at int) bool {
+			return r.objectOK(typ, at, objectRefKeys, func(idx int, v []byte, typ jsonparser.ValueType, at int) bool {
 				switch idx {
 				case 0:
 					return r.str(v, typ, at, &o.Resource)
@@ -358,7 +343,7 @@ func readEvent(r *reader, item []byte, at int, f *fields) (int, bool) {
 			})
 		case 9:
 			f.ResponseStatus = &responseStatus{}
-			return r.objectOK(v, typ, at, statusKeys, func(_ int, v []byte, typ jsonparser.ValueType, _ int) bool {
+			return r.objectOK(typ, at, statusKeys, func(_ int, v []byte, typ jsonparser.ValueType, _ int) bool {
 				return r.int32(v, typ, &f.ResponseStatus.Code)
 			})
 		case 10:

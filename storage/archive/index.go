@@ -1,16 +1,17 @@
 package archive
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/buger/jsonparser"
+	gojson "github.com/goccy/go-json"
 
 	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
@@ -56,11 +57,12 @@ var eventPaths = [][]string{
 }
 
 // ParseEventFields extracts the indexed fields of one archived line (an audit event). It never
-// fails: what is missing or malformed stays empty. A line that is one JSON object is read with
-// jsonparser.ObjectEach, which skips the values of other keys (requestObject, responseObject)
-// without looking for the wanted keys inside them: about twice as fast as EachKey. Anything else
-// (trailing bytes, truncated lines) is read with EachKey, whose results on such lines the
-// indexes already written hold. Both take the first occurrence of a duplicate key.
+// fails: what is missing or malformed stays empty. A line that is one valid JSON object (go-json's
+// Valid) whose keys have no escapes is read member by member with jsonspan's scanner, which skips
+// the values of other keys (requestObject, responseObject) without looking for the wanted keys
+// inside them: faster than jsonparser.EachKey (about 1.4× on BenchmarkParseEventFields' events,
+// more on long strings), which reads any other line and whose results the indexes already
+// written hold. Both take the first occurrence of a duplicate key.
 func ParseEventFields(line []byte) EventFields {
 	if f, ok := parseObject(line); ok {
 		return f
@@ -68,7 +70,7 @@ func ParseEventFields(line []byte) EventFields {
 	return parseEachKey(line)
 }
 
-// Bits of parseObject's seen: which fields were met (the first occurrence counts, whatever its
+// Bits of readFields' seen: which fields were met (the first occurrence counts, whatever its
 // type, as with EachKey).
 const (
 	seenNamespace = 1 << iota
@@ -83,13 +85,38 @@ const (
 	seenReceived
 )
 
-// parseObject reads line when it is one object followed by nothing but white space; ok is false
-// for anything else.
-func parseObject(line []byte) (f EventFields, ok bool) {
+// parseObject reads line when it is one valid JSON object whose keys have no escapes; ok is
+// false for anything else.
+func parseObject(line []byte) (EventFields, bool) {
+	if !gojson.Valid(line) {
+		return EventFields{}, false
+	}
+	i := jsonspan.SkipSpace(line, 0)
+	if line[i] != '{' {
+		return EventFields{}, false
+	}
+	return readFields(line[i:])
+}
+
+// eachMember calls fn for the members of obj (valid JSON), with their values as jsonparser
+// gives them. A key with an escape stops it with errEscapedKey.
+func eachMember(obj []byte, fn func(k, v []byte, typ jsonparser.ValueType) error) error {
+	_, err := jsonspan.EachMember(obj, 0, func(key []byte, start, end int) error {
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return errEscapedKey
+		}
+		v, typ := jsonspan.Value(obj, start, end)
+		return fn(key, v, typ)
+	})
+	return err
+}
+
+// readFields reads the fields of the object obj (valid JSON); ok is false when a key has an
+// escape.
+func readFields(obj []byte) (f EventFields, ok bool) {
 	var (
 		received time.Time
 		seen     int
-		end      = -1 // where the last value ended
 	)
 	first := func(bit int) bool {
 		if seen&bit != 0 {
@@ -113,17 +140,7 @@ func parseObject(line []byte) (f EventFields, ok bool) {
 			*dst = str(v, typ)
 		}
 	}
-	// each calls fn for the members of obj, and stops at a member that is not well formed.
-	each := func(obj []byte, fn func(k, v []byte, typ jsonparser.ValueType, off int) error) error {
-		return jsonparser.ObjectEach(obj, func(k, v []byte, typ jsonparser.ValueType, off int) error {
-			if !separated(obj, off) || !wellFormed(v, typ) {
-				return errMalformed
-			}
-			return fn(k, v, typ, off)
-		})
-	}
-	err := each(line, func(k, v []byte, typ jsonparser.ValueType, off int) error {
-		end = off
+	err := eachMember(obj, func(k, v []byte, typ jsonparser.ValueType) error {
 		switch string(k) {
 		case "auditID":
 			take(seenAuditID, &f.AuditID, v, typ)
@@ -135,7 +152,7 @@ func parseObject(line []byte) (f EventFields, ok bool) {
 			if typ != jsonparser.Object {
 				return nil
 			}
-			return each(v, func(k, v []byte, typ jsonparser.ValueType, _ int) error {
+			return eachMember(v, func(k, v []byte, typ jsonparser.ValueType) error {
 				if string(k) == "username" {
 					take(seenUser, &f.User, v, typ)
 				}
@@ -145,7 +162,7 @@ func parseObject(line []byte) (f EventFields, ok bool) {
 			if typ != jsonparser.Object {
 				return nil
 			}
-			return each(v, func(k, v []byte, typ jsonparser.ValueType, _ int) error {
+			return eachMember(v, func(k, v []byte, typ jsonparser.ValueType) error {
 				switch string(k) {
 				case "namespace":
 					take(seenNamespace, &f.Namespace, v, typ)
@@ -171,7 +188,7 @@ func parseObject(line []byte) (f EventFields, ok bool) {
 		}
 		return nil
 	})
-	if err != nil || !oneObject(line, end) {
+	if err != nil {
 		return EventFields{}, false
 	}
 	if f.Time.IsZero() {
@@ -180,47 +197,7 @@ func parseObject(line []byte) (f EventFields, ok bool) {
 	return f, true
 }
 
-var errMalformed = errors.New("malformed")
-
-// separated reports whether the value that ends at off in object is followed by a comma or the
-// object's end (jsonparser.ObjectEach does not check it).
-func separated(object []byte, off int) bool {
-	i := jsonspan.SkipSpace(object, off)
-	return i < len(object) && (object[i] == ',' || object[i] == '}')
-}
-
-// wellFormed reports whether a value jsonparser typed as a number, boolean or null is one (it
-// reads such a value up to the next delimiter, whatever it holds).
-func wellFormed(v []byte, typ jsonparser.ValueType) bool {
-	switch typ {
-	case jsonparser.Number:
-		_, err := strconv.ParseFloat(string(v), 64)
-		return err == nil || errors.Is(err, strconv.ErrRange)
-	case jsonparser.Boolean:
-		return string(v) == "true" || string(v) == "false"
-	case jsonparser.Null:
-		return string(v) == "null"
-	}
-	return true
-}
-
-// oneObject reports whether line is white space, one object whose last value ended at end (-1:
-// an empty object), and white space.
-func oneObject(line []byte, end int) bool {
-	i := 0
-	if end < 0 { // {} with white space around and inside
-		i = jsonspan.SkipSpace(line, 0)
-		if i >= len(line) || line[i] != '{' {
-			return false
-		}
-		end = i + 1
-	}
-	i = jsonspan.SkipSpace(line, end)
-	if i >= len(line) || line[i] != '}' {
-		return false
-	}
-	return jsonspan.SkipSpace(line, i+1) == len(line)
-}
+var errEscapedKey = errors.New("escaped key")
 
 func sourceIPs(v []byte) []string {
 	var ips []string
