@@ -64,6 +64,7 @@ type archiveExporter struct {
 
 	stop    chan struct{}
 	done    chan struct{}
+	sealBuf []byte // the sealer's buffer for an object's staged chunks (readChunks)
 	objects metric.Int64Counter
 	events  metric.Int64Counter
 	lag     metric.Float64Histogram

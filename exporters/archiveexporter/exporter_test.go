@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/goleak"
@@ -30,8 +31,19 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // env is a walstorage extension and an archive directory that survive restarts of the exporter.
+// With plain, the exporter sees only the storage.Client interface of walstorage's clients, as
+// with any other storage extension.
 type env struct {
 	queueDir, archiveDir string
+	plain                bool
+}
+
+// plainStorage gives out clients with no more than storage.Client's methods.
+type plainStorage struct{ storage.Extension }
+
+func (p plainStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	c, err := p.Extension.GetClient(ctx, kind, id, name)
+	return struct{ storage.Client }{c}, err
 }
 
 func (v env) start(t *testing.T, maxBytes int) (*archiveExporter, extension.Extension) {
@@ -57,7 +69,11 @@ func (v env) startWith(t *testing.T, maxBytes int, s3cfg *archive.S3Config) (*ar
 	exp, err := NewFactory().CreateLogs(context.Background(), set, cfg)
 	require.NoError(t, err)
 	e := exp.(*archiveExporter)
-	require.NoError(t, e.Start(context.Background(), testutil.Host(map[component.ID]component.Component{cfg.Storage: ws})))
+	var host component.Component = ws
+	if v.plain {
+		host = plainStorage{ws.(storage.Extension)}
+	}
+	require.NoError(t, e.Start(context.Background(), testutil.Host(map[component.ID]component.Component{cfg.Storage: host})))
 	return e, ws
 }
 
@@ -117,7 +133,12 @@ func contents(t *testing.T, dir, cluster string) []string {
 }
 
 func TestArchivesEveryEventOnceAcrossRestarts(t *testing.T) {
-	v := env{queueDir: t.TempDir(), archiveDir: t.TempDir()}
+	t.Run("walstorage", func(t *testing.T) { testArchivesEveryEventOnceAcrossRestarts(t, false) })
+	t.Run("any storage", func(t *testing.T) { testArchivesEveryEventOnceAcrossRestarts(t, true) })
+}
+
+func testArchivesEveryEventOnceAcrossRestarts(t *testing.T, plain bool) {
+	v := env{queueDir: t.TempDir(), archiveDir: t.TempDir(), plain: plain}
 	ctx := context.Background()
 	e, ws := v.start(t, 2000)
 	require.NoError(t, e.ConsumeLogs(ctx, logs("a", 0, 30)))

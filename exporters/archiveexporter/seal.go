@@ -1,11 +1,11 @@
 package archiveexporter
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,21 +161,14 @@ func (e *archiveExporter) writeSealed(ctx context.Context, cluster string) error
 		o, head := s.Sealed[0], s.Head
 		e.mu.Unlock()
 
-		var events [][]byte
-		for i := range o.Chunks {
-			data, err := e.client.Get(ctx, chunkKey(cluster, o.Seq, i))
-			if err != nil {
-				return err
-			}
-			if data == nil {
-				return fmt.Errorf("staged chunk %d of archive object %d of cluster %q is missing", i, o.Seq, cluster)
-			}
-			events = append(events, bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))...)
+		raw, err := e.readChunks(ctx, cluster, o)
+		if err != nil {
+			return err
 		}
 		if head != nil && head.Seq+1 != o.Seq {
 			return fmt.Errorf("archive chain of cluster %q expects object %d, staged is %d", cluster, head.Seq+1, o.Seq)
 		}
-		entry, err := archive.Append(ctx, e.bucket, stream, head, o.First, o.Last, events)
+		entry, err := archive.AppendNDJSON(ctx, e.bucket, stream, head, o.First, o.Last, raw)
 		if err != nil {
 			return fmt.Errorf("cannot write archive object %d of cluster %q: %w", o.Seq, cluster, err)
 		}
@@ -197,9 +190,42 @@ func (e *archiveExporter) writeSealed(ctx context.Context, cluster string) error
 			return err
 		}
 		e.objects.Add(ctx, 1)
-		e.events.Add(ctx, int64(len(events)))
+		e.events.Add(ctx, int64(entry.Events))
 		if !o.Opened.IsZero() {
 			e.lag.Record(ctx, time.Since(o.Opened).Seconds())
 		}
 	}
+}
+
+// appender is the part of walstorage's client that reads into a buffer of the caller's.
+type appender interface {
+	GetAppend(dst []byte, key string) ([]byte, bool, error)
+}
+
+// readChunks returns the NDJSON of the staged object o of cluster: its chunks, one after the
+// other. It reads them into e.sealBuf, which it keeps for the next object: the sealer alone
+// calls it (sealLoop, then Shutdown once sealLoop is done).
+func (e *archiveExporter) readChunks(ctx context.Context, cluster string, o openObject) ([]byte, error) {
+	raw := slices.Grow(e.sealBuf[:0], o.Bytes)
+	for i := range o.Chunks {
+		var (
+			found bool
+			err   error
+		)
+		if a, ok := e.client.(appender); ok {
+			raw, found, err = a.GetAppend(raw, chunkKey(cluster, o.Seq, i))
+		} else {
+			var data []byte
+			data, err = e.client.Get(ctx, chunkKey(cluster, o.Seq, i))
+			raw, found = append(raw, data...), data != nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, fmt.Errorf("staged chunk %d of archive object %d of cluster %q is missing", i, o.Seq, cluster)
+		}
+	}
+	e.sealBuf = raw
+	return raw, nil
 }

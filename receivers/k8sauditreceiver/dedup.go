@@ -29,7 +29,8 @@ func newDedup(window time.Duration, maxKeys int, now func() time.Time) *dedup {
 }
 
 // filter returns the events whose keys were not stored within the window, their keys (for
-// remember), and how many were dropped.
+// remember), and how many were dropped. The events kept are moved to the front of events, which
+// the caller must not use afterwards.
 func (d *dedup) filter(events []Event) ([]Event, []eventkey.Key, int) {
 	if d.window <= 0 {
 		return events, nil, 0
@@ -43,7 +44,7 @@ func (d *dedup) filter(events []Event) ([]Event, []eventkey.Key, int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rotateLocked()
-	kept, keptKeys := events[:0:0], keys[:0]
+	kept, keptKeys := events[:0], keys[:0]
 	seen := make(map[eventkey.Key]struct{}, len(events)) // the same event twice in one list
 	for i, e := range events {
 		k := keys[i]

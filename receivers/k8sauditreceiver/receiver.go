@@ -211,6 +211,10 @@ type response struct {
 	Error      string     `json:"error,omitempty"`
 }
 
+// bodyBufs holds request bodies' buffers (*[]byte) for reuse: nothing refers to a body once its
+// request is answered (the events' strings are copies, see decodeFast).
+var bodyBufs sync.Pool
+
 func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ctx := req.Context()
 	if req.Method != http.MethodPost {
@@ -218,7 +222,15 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuse(ctx, w, http.StatusMethodNotAllowed, reqMethod, "the audit webhook accepts POST only")
 		return
 	}
-	body, err := httpbody.Read(req.Body, req.ContentLength, r.cfg.MaxRequestBodySize)
+	buf, _ := bodyBufs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	body, err := httpbody.ReadInto(*buf, req.Body, req.ContentLength, r.cfg.MaxRequestBodySize)
+	defer func() {
+		*buf = body[:0]
+		bodyBufs.Put(buf)
+	}()
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):

@@ -50,6 +50,11 @@ var decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0))
 // Encode builds an object from events (each one JSON document without a newline): NDJSON,
 // zstd-compressed. It returns the object and its SHA-256 in hex.
 func Encode(events [][]byte) ([]byte, string) {
+	return EncodeNDJSON(JoinLines(events))
+}
+
+// JoinLines returns the NDJSON of events: each followed by a newline.
+func JoinLines(events [][]byte) []byte {
 	n := 0
 	for _, e := range events {
 		n += len(e) + 1
@@ -59,9 +64,22 @@ func Encode(events [][]byte) ([]byte, string) {
 		raw = append(raw, e...)
 		raw = append(raw, '\n')
 	}
-	obj := encoder.EncodeAll(raw, make([]byte, 0, n/8+64))
+	return raw
+}
+
+// EncodeNDJSON is Encode of the events whose NDJSON is raw.
+func EncodeNDJSON(raw []byte) ([]byte, string) {
+	obj := encoder.EncodeAll(raw, make([]byte, 0, len(raw)/8+64))
 	sum := sha256.Sum256(obj)
 	return obj, hex.EncodeToString(sum[:])
+}
+
+// SplitLines returns the events of NDJSON (each line without its newline).
+func SplitLines(raw []byte) [][]byte {
+	if len(raw) == 0 {
+		return nil
+	}
+	return bytes.Split(bytes.TrimSuffix(raw, []byte("\n")), []byte("\n"))
 }
 
 // Decode returns the events of an object.
@@ -70,11 +88,7 @@ func Decode(obj []byte) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot decompress object: %w", err)
 	}
-	lines := bytes.Split(bytes.TrimSuffix(raw, []byte("\n")), []byte("\n"))
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	return lines, nil
+	return SplitLines(raw), nil
 }
 
 // Entry is a manifest entry: one object and the hash that chains it to every entry before it.
