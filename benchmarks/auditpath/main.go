@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -286,6 +287,9 @@ func load(url string, gen *generator, duration time.Duration, workers int, rate 
 						failed.Store(err)
 						return
 					}
+					// Read to the end, as the apiserver's client does, so the connection is
+					// reused (an unread body closes it: a new connection per request).
+					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 					if resp.StatusCode == http.StatusOK {
 						break

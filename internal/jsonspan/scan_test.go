@@ -103,3 +103,38 @@ func FuzzScanner(f *testing.F) {
 		}
 	})
 }
+
+// benchEvents are audit events in two shapes: the auditpath benchmark's (a long user agent) and
+// one with a request object of many short strings.
+func benchEvents() [][]byte {
+	var out [][]byte
+	for i := range 200 {
+		out = append(out, []byte(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"0000000000000001-`+
+			strings.Repeat("7", 4)+`-4f0e-9a41-5d0c9e2b7a10","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods/web-1",`+
+			`"verb":"get","user":{"username":"system:serviceaccount:team-1:deployer","groups":["system:serviceaccounts","system:authenticated"]},`+
+			`"sourceIPs":["10.0.1.7"],"userAgent":"kube-controller-manager/v1.31.2 (linux/amd64) kubernetes/5864a46/`+strings.Repeat("x", i*7)+`",`+
+			`"objectRef":{"resource":"pods","namespace":"shop","name":"web-1","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},`+
+			`"requestReceivedTimestamp":"2026-11-22T10:15:03.120456Z","stageTimestamp":"2026-11-22T10:15:03.131822Z",`+
+			`"annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC: allowed by ClusterRoleBinding \"system:controller\""}}`))
+		out = append(out, []byte(`{"kind":"Event","level":"Request","auditID":"a-`+strings.Repeat("1", 8)+`","stage":"ResponseComplete","verb":"update",`+
+			`"requestObject":{"kind":"ConfigMap","metadata":{"name":"c","namespace":"n","labels":{"app":"web","tier":"front","team":"shop"}},`+
+			`"data":{"a":"1","b":"two","c":"three","d":"four","e":"five","f":"six","g":"seven","h":"eight"}},"stageTimestamp":"2026-11-22T10:15:03Z"}`))
+	}
+	return out
+}
+
+func BenchmarkEachMember(b *testing.B) {
+	events := benchEvents()
+	n := 0
+	for _, e := range events {
+		n += len(e)
+	}
+	b.SetBytes(int64(n))
+	for b.Loop() {
+		for _, e := range events {
+			if _, err := EachMember(e, 0, func([]byte, int, int) error { return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -43,6 +44,10 @@ func TestIndexPrunesAndNeverHidesAMatch(t *testing.T) {
 	require.NoError(t, err)
 	b2, _ := BuildIndex(events).Encode()
 	require.True(t, bytes.Equal(b1, b2), "the index is deterministic")
+	reversed := slices.Clone(events)
+	slices.Reverse(reversed)
+	b3, _ := BuildIndex(reversed).Encode()
+	require.True(t, bytes.Equal(b1, b3), "the index does not depend on the order of the events")
 	back, err := DecodeIndex(b1)
 	require.NoError(t, err)
 
