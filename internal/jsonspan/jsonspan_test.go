@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/buger/jsonparser"
 	gojson "github.com/goccy/go-json"
 	"github.com/stretchr/testify/require"
 )
@@ -47,55 +46,6 @@ func FuzzValid(f *testing.F) {
 			t.Fatalf("go-json Valid(%q) = %v, encoding/json says %v", b, got, want)
 		}
 	})
-}
-
-// requireSpans checks the positions jsonspan gives for every value of the object or array in
-// doc (valid JSON), recursively: the JSON text there is the value encoding/json reads.
-func requireSpans(t *testing.T, doc []byte, at int, v []byte, typ jsonparser.ValueType) {
-	t.Helper()
-	raw := doc[at : at+RawLen(v, typ)]
-	require.True(t, json.Valid(raw), "%q at %d", raw, at)
-	if typ == jsonparser.String {
-		require.Equal(t, v, raw[1:len(raw)-1])
-	} else {
-		require.Equal(t, v, raw)
-	}
-	switch typ {
-	case jsonparser.Object:
-		require.NoError(t, jsonparser.ObjectEach(v, func(key, e []byte, typ jsonparser.ValueType, end int) error {
-			eAt := at + ObjectValueStart(e, typ, end)
-			var decoded string
-			k := doc[:eAt]
-			k = k[:strings.LastIndexByte(string(k), ':')]
-			k = []byte(strings.TrimRight(string(k), " \t\r\n"))
-			k = k[strings.LastIndexByte(string(k[:len(k)-1]), '"'):] // keys here hold no quotes
-			require.NoError(t, json.Unmarshal(k, &decoded))
-			require.Equal(t, decoded, string(key))
-			require.Equal(t, !strings.Contains(string(k), `\`), RawKey(doc, key, eAt), "key %q", k)
-			requireSpans(t, doc, eAt, e, typ)
-			return nil
-		}))
-	case jsonparser.Array:
-		_, err := jsonparser.ArrayEach(v, func(e []byte, typ jsonparser.ValueType, offset int, _ error) {
-			requireSpans(t, doc, at+ArrayValueStart(typ, offset), e, typ)
-		})
-		require.NoError(t, err)
-	}
-}
-
-func TestSpans(t *testing.T) {
-	for _, doc := range []string{
-		`{"a":"x","b":1,"c":[1,"two",{"d":null},[]],"e":{},"f":"","g":[""],"\u0061b":true,"c\n":-1.5e3}`,
-		" {\n \"a\" : \"x\" ,\t\"b\"\r\n:\n[ \"y\" , 2 ] , \"\" : { \"k\\n\" : \"\\\"\" } } ",
-		`[{"a":"é"},"s",0,{"b\\":["\\"]}]`,
-	} {
-		b := []byte(doc)
-		start := SkipSpace(b, 0)
-		_, typ, _, err := jsonparser.Get(b)
-		require.NoError(t, err)
-		end := len(strings.TrimRight(doc, " \t\r\n"))
-		requireSpans(t, b, start, b[start:end], typ)
-	}
 }
 
 func TestSkipSpace(t *testing.T) {
