@@ -261,45 +261,66 @@ func (f EventFields) Labels() [5]string {
 
 // BuildIndex indexes events. The result is deterministic: the same events give the same bytes.
 func BuildIndex(events [][]byte) *Index {
+	// The distinct values of each label and token field; the bloom filter holds "name=value" for
+	// each (but a label's "").
 	values := make([]map[string]struct{}, len(IndexedLabels))
 	for i := range values {
 		values[i] = map[string]struct{}{}
 	}
-	tokens := map[string]struct{}{}
-	var buf []byte
-	add := func(name, v string) { // name=v, allocated only when new
-		buf = append(append(append(buf[:0], name...), '='), v...)
-		if _, ok := tokens[string(buf)]; !ok {
-			tokens[string(buf)] = struct{}{}
+	tokenNames := []string{TokenName, TokenAuditID, TokenSourceIP}
+	tokens := make([]map[string]struct{}, len(tokenNames))
+	for i := range tokens {
+		tokens[i] = map[string]struct{}{}
+	}
+	add := func(m map[string]struct{}, v string) {
+		if _, ok := m[v]; !ok {
+			m[v] = struct{}{}
 		}
 	}
 	for _, line := range events {
 		f := ParseEventFields(line)
 		for i, v := range f.Labels() {
-			values[i][v] = struct{}{}
-			if v != "" {
-				add(IndexedLabels[i], v)
-			}
+			add(values[i], v)
 		}
 		if f.Name != "" {
-			add(TokenName, f.Name)
+			add(tokens[0], f.Name)
 		}
 		if f.AuditID != "" {
-			add(TokenAuditID, f.AuditID)
+			add(tokens[1], f.AuditID)
 		}
 		for _, ip := range f.SourceIPs {
-			add(TokenSourceIP, ip)
+			add(tokens[2], ip)
 		}
 	}
+	count := 0
+	for i := range values {
+		count += len(values[i])
+		if _, ok := values[i][""]; ok {
+			count--
+		}
+	}
+	for i := range tokens {
+		count += len(tokens[i])
+	}
 	idx := &Index{Version: 1, Events: len(events), Labels: map[string][]string{},
-		Bloom: bloom.NewWithEstimates(uint(max(len(tokens), 1)), 0.01)}
+		Bloom: bloom.NewWithEstimates(uint(max(count, 1)), 0.01)}
+	var buf []byte
+	addBloom := func(name string, m map[string]struct{}) {
+		for v := range m { // in any order: a bloom filter's bits do not depend on it
+			if v != "" {
+				buf = append(append(append(buf[:0], name...), '='), v...)
+				idx.Bloom.Add(buf)
+			}
+		}
+	}
 	for i, name := range IndexedLabels {
 		if len(values[i]) <= MaxIndexValues {
 			idx.Labels[name] = sortedKeys(values[i])
 		}
+		addBloom(name, values[i])
 	}
-	for t := range tokens { // in any order: a bloom filter's bits do not depend on it
-		idx.Bloom.AddString(t)
+	for i, name := range tokenNames {
+		addBloom(name, tokens[i])
 	}
 	return idx
 }

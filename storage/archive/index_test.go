@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/stretchr/testify/require"
 )
 
@@ -72,4 +73,62 @@ func TestIndexPrunesAndNeverHidesAMatch(t *testing.T) {
 	require.True(t, back.MayContainToken(TokenName, []string{"obj-499"}))
 	require.True(t, back.MayContainToken(TokenAuditID, []string{"no-namespace"}))
 	require.True(t, back.MayContain("user", func(string) bool { return true }, nil), "a regexp without literals cannot be pruned")
+}
+
+// referenceIndex is BuildIndex written plainly: one sorted set of every "name=value" token.
+func referenceIndex(events [][]byte) *Index {
+	values := make([]map[string]struct{}, len(IndexedLabels))
+	for i := range values {
+		values[i] = map[string]struct{}{}
+	}
+	tokens := map[string]struct{}{}
+	for _, line := range events {
+		f := ParseEventFields(line)
+		for i, v := range f.Labels() {
+			values[i][v] = struct{}{}
+			if v != "" {
+				tokens[IndexedLabels[i]+"="+v] = struct{}{}
+			}
+		}
+		if f.Name != "" {
+			tokens[TokenName+"="+f.Name] = struct{}{}
+		}
+		if f.AuditID != "" {
+			tokens[TokenAuditID+"="+f.AuditID] = struct{}{}
+		}
+		for _, ip := range f.SourceIPs {
+			tokens[TokenSourceIP+"="+ip] = struct{}{}
+		}
+	}
+	idx := &Index{Version: 1, Events: len(events), Labels: map[string][]string{},
+		Bloom: bloom.NewWithEstimates(uint(max(len(tokens), 1)), 0.01)}
+	for i, name := range IndexedLabels {
+		if len(values[i]) <= MaxIndexValues {
+			idx.Labels[name] = sortedKeys(values[i])
+		}
+	}
+	for _, t := range sortedKeys(tokens) {
+		idx.Bloom.AddString(t)
+	}
+	return idx
+}
+
+// TestIndexAsReference: BuildIndex writes the bytes of the plain algorithm (that of the indexes
+// already written), for events with repeated and empty values, and lines that are not events.
+func TestIndexAsReference(t *testing.T) {
+	for _, n := range []int{0, 1, 10, 1000, 20000} {
+		var events [][]byte
+		for i := range n {
+			events = append(events, fmt.Appendf(nil, `{"auditID":"id-%d","stage":"s%d","verb":"v%d","user":{"username":"u%d"},`+
+				`"sourceIPs":["10.0.0.%d","::%d"],"objectRef":{"resource":"r%d","namespace":"n%d","name":"o%d"}}`,
+				i/3, i%3, i%7, i%100, i%250, i%5, i%11, i%70, i%500))
+		}
+		events = append(events, []byte(`{"user":{"username":""},"objectRef":{"name":"dup","namespace":"x"},"sourceIPs":["1.1.1.1","1.1.1.1"],"auditID":"z"}`),
+			[]byte(`not json`), []byte(`{"stage":"a\u0062"}`))
+		got, err := BuildIndex(events).Encode()
+		require.NoError(t, err)
+		want, err := referenceIndex(events).Encode()
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(want, got), "%d events", n)
+	}
 }
