@@ -17,11 +17,19 @@ import (
 // ErrClosed is returned by Put and Next after Close.
 var ErrClosed = errors.New("queue is closed")
 
-// Enqueuer is the ordered write the storage client must offer (the walstorage extension's
-// client does): Enqueue hands writes to the storage as one atomic batch and returns at once,
-// batches become durable in the order they were enqueued, and wait blocks until the batch is.
-type Enqueuer interface {
+// Store is the storage client the queue needs: a storage.Client with the walstorage extension's
+// ordered writes and partial reads. The walstorage extension's client implements it; other
+// storage extensions' clients do not.
+type Store interface {
+	storage.Client
+	// Enqueue hands writes to the storage as one atomic batch and returns at once: batches
+	// become durable in the order they were enqueued, and wait blocks until the batch is.
 	Enqueue(ops ...*storage.Operation) (wait func(context.Context) error, err error)
+	// GetAppend is Get that appends the value of key to dst; ok reports whether key is set.
+	GetAppend(dst []byte, key string) (_ []byte, ok bool, _ error)
+	// GetPrefix reads at most n bytes of the start of key's value, and the value's size,
+	// without reading the rest; ok reports whether key is set.
+	GetPrefix(key string, n int) (prefix []byte, size int, ok bool, err error)
 }
 
 // Item is one item of the queue.
@@ -64,8 +72,7 @@ type entry struct {
 
 // Queue is a durable FIFO queue over a storage client. All methods are safe for concurrent use.
 type Queue struct {
-	client storage.Client
-	enq    Enqueuer
+	store Store
 
 	mu      sync.Mutex
 	entries []entry // not Done (except holes), increasing seq; entries[0] is not done
@@ -81,20 +88,20 @@ type Queue struct {
 
 // Open recovers the queue kept in client and returns it. Items not Done before a crash or a
 // shutdown are delivered again, in order. It reads every queued item once (to learn its size and
-// time). The client must implement Enqueuer (the walstorage extension's client does); the queue
+// time). The client must implement Store (the walstorage extension's client does); the queue
 // does not close the client.
 func Open(ctx context.Context, client storage.Client) (*Queue, error) {
-	enq, ok := client.(Enqueuer)
+	store, ok := client.(Store)
 	if !ok {
 		return nil, fmt.Errorf("cannot open the queue: its storage client (%T) does not offer ordered writes "+
-			"(an Enqueue method); use the walstorage extension", client)
+			"and partial reads (Enqueue, GetAppend and GetPrefix methods); use the walstorage extension", client)
 	}
-	q := &Queue{client: client, enq: enq, wake: make(chan struct{})}
+	q := &Queue{store: store, wake: make(chan struct{})}
 	var err error
-	if q.w, err = readPosition(ctx, client, writeKey); err != nil {
+	if q.w, err = readPosition(ctx, store, writeKey); err != nil {
 		return nil, err
 	}
-	if q.r, err = readPosition(ctx, client, readKey); err != nil {
+	if q.r, err = readPosition(ctx, store, readKey); err != nil {
 		return nil, err
 	}
 	if q.r > q.w {
@@ -104,7 +111,8 @@ func Open(ctx context.Context, client storage.Client) (*Queue, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		v, n, found, err := readHeader(ctx, client, itemKey(seq))
+		// Only the header: recovery does not read a backlog of gigabytes.
+		v, n, found, err := store.GetPrefix(itemKey(seq), headerLen)
 		if err != nil {
 			return nil, fmt.Errorf("cannot read item %d of the queue: %w", seq, err)
 		}
@@ -172,7 +180,7 @@ func (q *Queue) PutOwned(ctx context.Context, buf []byte) error {
 	}
 	seq := q.w
 	// Under the lock: the log's order is the sequence order, and "w" only grows in it.
-	wait, err := q.enq.Enqueue(storage.SetOperation(itemKey(seq), v), storage.SetOperation(writeKey, position(seq+1)))
+	wait, err := q.store.Enqueue(storage.SetOperation(itemKey(seq), v), storage.SetOperation(writeKey, position(seq+1)))
 	if err != nil {
 		q.mu.Unlock()
 		return err
@@ -285,30 +293,8 @@ func (q *Queue) Next(ctx context.Context, maxBytes int) ([]Item, error) {
 	return items, err
 }
 
-// prefixGetter is the optional read of the start of a value (walstorage's): recovery reads
-// only the items' headers, not a backlog of gigabytes.
-type prefixGetter interface {
-	GetPrefix(key string, n int) (prefix []byte, size int, ok bool, err error)
-}
-
-// readHeader returns the header of the item at key (or more of it), the item's size and whether
-// it is there.
-func readHeader(ctx context.Context, client storage.Client, key string) ([]byte, int, bool, error) {
-	if pg, ok := client.(prefixGetter); ok {
-		return pg.GetPrefix(key, headerLen)
-	}
-	v, err := client.Get(ctx, key)
-	return v, len(v), v != nil, err
-}
-
-// appendGetter is the optional read of a storage client into a caller's buffer (walstorage's).
-type appendGetter interface {
-	GetAppend(dst []byte, key string) ([]byte, bool, error)
-}
-
 // NextAppend is Next that reads the items into buf, reused: their Data are slices of the buffer
-// it returns, valid until the caller reuses it (the next NextAppend with it). With a storage
-// client that cannot read into a buffer, the items are read as Next reads them.
+// it returns, valid until the caller reuses it (the next NextAppend with it).
 func (q *Queue) NextAppend(ctx context.Context, maxBytes int, buf []byte) ([]Item, []byte, error) {
 	q.mu.Lock()
 	var taken []entry
@@ -332,50 +318,41 @@ func (q *Queue) NextAppend(ctx context.Context, maxBytes int, buf []byte) ([]Ite
 	}
 	q.mu.Unlock()
 
-	ag, _ := q.client.(appendGetter)
-	if ag != nil {
-		total := 0
-		for _, e := range taken {
-			total += headerLen + e.size
-		}
-		buf = slices.Grow(buf[:0], total)
+	total := 0
+	for _, e := range taken {
+		total += headerLen + e.size
 	}
+	buf = slices.Grow(buf[:0], total)
 	items := make([]Item, 0, len(taken))
-	ends := make([]int, 0, len(taken)) // with ag: where each item's value ends in buf
 	var missing []uint64
 	for _, e := range taken {
+		start := len(buf)
 		var (
-			v     []byte
 			found bool
 			err   error
 		)
-		start := len(buf)
-		if ag != nil {
-			buf, found, err = ag.GetAppend(buf, itemKey(e.seq))
-			v = buf[start:]
-		} else {
-			v, err = q.client.Get(ctx, itemKey(e.seq))
-			found = v != nil
-		}
-		if err == nil && found && len(v) < headerLen {
-			err = fmt.Errorf("%d bytes, less than its %d-byte header", len(v), headerLen)
+		buf, found, err = q.store.GetAppend(buf, itemKey(e.seq))
+		if err == nil && found && len(buf)-start < headerLen {
+			err = fmt.Errorf("%d bytes, less than its %d-byte header", len(buf)-start, headerLen)
 		}
 		if err != nil {
 			q.giveBack(taken)
 			return nil, buf, fmt.Errorf("cannot read item %d of the queue: %w", e.seq, err)
 		}
 		if !found { // lost by a failed write
+			buf = buf[:start]
 			missing = append(missing, e.seq)
 			continue
 		}
-		items = append(items, Item{Seq: e.seq, Data: v[headerLen:], Added: time.Unix(0, e.added)})
-		ends = append(ends, len(buf))
+		items = append(items, Item{Seq: e.seq, Data: buf[start+headerLen:], Added: time.Unix(0, e.added)})
 	}
-	if ag != nil { // buf may have moved as it grew: slice the items from the final buffer
-		for i := range items {
-			start := ends[i] - headerLen - len(items[i].Data)
-			items[i].Data = buf[start+headerLen : ends[i]]
-		}
+	// buf may have moved as it grew: slice the items from the final buffer, where they follow
+	// one another, each after its header.
+	end := 0
+	for i := range items {
+		start := end + headerLen
+		end = start + len(items[i].Data)
+		items[i].Data = buf[start:end]
 	}
 	q.forget(missing)
 	if len(items) == 0 {
@@ -448,7 +425,7 @@ func (q *Queue) Done(items ...Item) error {
 		q.r = r
 	}
 	// Under the lock: read positions reach the log in increasing order.
-	if _, err := q.enq.Enqueue(ops...); err != nil {
+	if _, err := q.store.Enqueue(ops...); err != nil {
 		return fmt.Errorf("cannot remove delivered items from the queue: %w", err)
 	}
 	return nil

@@ -329,7 +329,7 @@ func TestConcurrentPutNextDone(t *testing.T) {
 	require.Equal(t, int64(0), q.Bytes())
 }
 
-// mapClient is a storage.Client without Enqueue.
+// mapClient is a storage.Client without Enqueue, GetAppend or GetPrefix.
 type mapClient struct {
 	mu sync.Mutex
 	m  map[string][]byte
@@ -361,10 +361,19 @@ func (c *mapClient) Batch(ctx context.Context, ops ...*storage.Operation) error 
 
 func (c *mapClient) Close(context.Context) error { return nil }
 
+// enqueueOnlyClient has Enqueue but not the reads of a Store.
+type enqueueOnlyClient struct{ *mapClient }
+
+func (enqueueOnlyClient) Enqueue(...*storage.Operation) (func(context.Context) error, error) {
+	return nil, errors.New("not used")
+}
+
 func TestOpenNeedsEnqueue(t *testing.T) {
-	_, err := Open(context.Background(), &mapClient{m: map[string][]byte{}})
-	require.ErrorContains(t, err, "use the walstorage extension")
-	require.ErrorContains(t, err, "Enqueue")
+	for _, c := range []storage.Client{&mapClient{m: map[string][]byte{}}, enqueueOnlyClient{&mapClient{m: map[string][]byte{}}}} {
+		_, err := Open(context.Background(), c)
+		require.ErrorContains(t, err, "use the walstorage extension")
+		require.ErrorContains(t, err, "Enqueue, GetAppend and GetPrefix")
+	}
 }
 
 func BenchmarkPut(b *testing.B) {
@@ -385,9 +394,10 @@ func BenchmarkPut(b *testing.B) {
 	})
 }
 
-// hookClient is a walstorage client whose Enqueue a test can intercept.
+// hookClient is a walstorage client whose Enqueue a test can intercept; its other methods are
+// the walstorage client's.
 type hookClient struct {
-	storage.Client
+	Store
 	hook func(ops ...*storage.Operation) (func(context.Context) error, error)
 }
 
@@ -395,12 +405,12 @@ func (c *hookClient) Enqueue(ops ...*storage.Operation) (func(context.Context) e
 	if c.hook != nil {
 		return c.hook(ops...)
 	}
-	return c.Client.(Enqueuer).Enqueue(ops...)
+	return c.Store.Enqueue(ops...)
 }
 
 func TestPutWhoseWaitEnds(t *testing.T) {
 	ctx := context.Background()
-	c := &hookClient{Client: startWAL(t, t.TempDir(), 0, 0).client(t)}
+	c := &hookClient{Store: startWAL(t, t.TempDir(), 0, 0).client(t).(Store)}
 	q, err := Open(ctx, c)
 	require.NoError(t, err)
 	defer q.Close()
@@ -421,7 +431,7 @@ func TestPutWhoseWaitEnds(t *testing.T) {
 	// A Put whose context ends before the fsync: the item is handed out once it is durable.
 	release := make(chan struct{})
 	c.hook = func(ops ...*storage.Operation) (func(context.Context) error, error) {
-		wait, err := c.Client.(Enqueuer).Enqueue(ops...)
+		wait, err := c.Store.Enqueue(ops...)
 		return func(ctx context.Context) error {
 			select {
 			case <-release:
@@ -444,6 +454,40 @@ func TestPutWhoseWaitEnds(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, items, 1)
 	require.Equal(t, "slow", string(items[0].Data))
+}
+
+// dropClient is a walstorage client that reports one key as not set.
+type dropClient struct {
+	Store
+	drop string
+}
+
+func (c *dropClient) GetAppend(dst []byte, key string) ([]byte, bool, error) {
+	if key == c.drop {
+		return dst, false, nil
+	}
+	return c.Store.GetAppend(dst, key)
+}
+
+// An item the storage does not have, between two it has, is skipped and forgotten; the others
+// are read back whole into the buffer.
+func TestNextAppendSkipsMissingItem(t *testing.T) {
+	ctx := context.Background()
+	c := &dropClient{Store: startWAL(t, t.TempDir(), 0, 0).client(t).(Store), drop: itemKey(1)}
+	q, err := Open(ctx, c)
+	require.NoError(t, err)
+	defer q.Close()
+	for i := range 3 {
+		require.NoError(t, q.Put(ctx, payload(i, 50+i)))
+	}
+	items, buf, err := q.NextAppend(ctx, 1<<20, make([]byte, 0, 1))
+	require.NoError(t, err)
+	require.Equal(t, []uint64{0, 2}, seqs(items))
+	for _, it := range items {
+		require.Equal(t, payload(int(it.Seq), 50+int(it.Seq)), it.Data)
+	}
+	require.Len(t, buf, 2*HeaderLen+50+52)
+	require.Equal(t, 2, q.Len(), "the missing item is forgotten")
 }
 
 func TestStuckItemDoesNotHoldMemory(t *testing.T) {
