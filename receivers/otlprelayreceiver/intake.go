@@ -29,9 +29,14 @@ import (
 	"github.com/vigil-obs/vigil/storage/fifo"
 )
 
-// itemHeader is the room at the front of a queued item: the queue's header, then the number of
-// items of the request and its uncompressed size.
-const itemHeader = fifo.HeaderLen + 8
+// itemCountsLen is the length of the counts at the front of a queued request, before its zstd
+// frame: the number of items of the request and its uncompressed size in bytes, 4 bytes each,
+// big endian.
+const itemCountsLen = 8
+
+// itemHeader is the room at the front of a queued item: the queue's header, then the counts
+// (itemCountsLen).
+const itemHeader = fifo.HeaderLen + itemCountsLen
 
 // refusal is why a request was not acknowledged.
 type refusal struct {

@@ -60,7 +60,7 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 		)
 		full = false
 		for _, it := range batch {
-			if len(it.Data) < 8 {
+			if len(it.Data) < itemCountsLen {
 				r.set.Logger.Error("damaged request in the durable queue, dropped", zap.Stringer("signal", s), zap.Uint64("seq", it.Seq))
 				continue
 			}
@@ -72,7 +72,7 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 				}
 				parts, counts, bytes = nil, nil, 0
 			}
-			parts = append(parts, it.Data[8:])
+			parts = append(parts, it.Data[itemCountsLen:])
 			counts = append(counts, n)
 			bytes += size
 		}
