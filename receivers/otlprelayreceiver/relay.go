@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -36,6 +37,10 @@ type relay struct {
 	tel      *telemetry
 	obs      map[string]*receiverhelper.ObsReport // by transport: the collector's receiver metrics
 	inflight *semaphore.Weighted                  // request bytes being received and queued (max_inflight_bytes)
+
+	// lastRetryLog (unix nanoseconds) rate-limits the log line of failed exports to one per
+	// retryLogEvery, across the senders of this relay.
+	lastRetryLog atomic.Int64
 
 	mu      sync.Mutex
 	starts  int

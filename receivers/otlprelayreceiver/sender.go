@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"net"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -177,15 +176,14 @@ func retryDelay(st *status.Status) time.Duration {
 	return 0
 }
 
-// lastRetryLog rate-limits the log line of failed exports to one per retryLogEvery.
-var lastRetryLog atomic.Int64
-
+// retryLogEvery is the least time between two log lines of failed exports of a relay
+// (relay.lastRetryLog).
 const retryLogEvery = 10 * time.Second
 
 func (r *relay) logRetry(s otlpwire.Signal, err error, wait time.Duration) {
 	now := time.Now().UnixNano()
-	last := lastRetryLog.Load()
-	if now-last < int64(retryLogEvery) || !lastRetryLog.CompareAndSwap(last, now) {
+	last := r.lastRetryLog.Load()
+	if now-last < int64(retryLogEvery) || !r.lastRetryLog.CompareAndSwap(last, now) {
 		return
 	}
 	r.set.Logger.Warn("export to the gateway failed; the queue holds the data and it is sent again",
