@@ -17,11 +17,13 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/vigil-obs/vigil/internal/httpbody"
@@ -138,13 +140,21 @@ func (r *relay) grpcStatus(err error) *status.Status {
 	if !errors.As(err, &ref) {
 		return status.New(codes.Unavailable, err.Error())
 	}
-	st := status.New(ref.code, ref.Error())
-	if ref.code == codes.ResourceExhausted || ref.code == codes.Unavailable {
-		if withInfo, e := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(r.cfg.RetryAfter)}); e == nil {
-			st = withInfo
-		}
+	if (ref.code == codes.ResourceExhausted || ref.code == codes.Unavailable) && r.retryInfo != nil {
+		// FromProto copies the message: the shared RetryInfo is not handed out.
+		return status.FromProto(&spb.Status{Code: int32(ref.code), Message: ref.Error(), Details: []*anypb.Any{r.retryInfo}})
 	}
-	return st
+	return status.New(ref.code, ref.Error())
+}
+
+// retryHints are the RetryInfo detail of refusals the client should retry (nil if it cannot be
+// made) and the Retry-After header of the 429 and 503 answers: both retry_after, made once.
+func retryHints(retryAfter time.Duration) (*anypb.Any, string) {
+	info, err := anypb.New(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)})
+	if err != nil {
+		info = nil
+	}
+	return info, strconv.Itoa(int((retryAfter + time.Second - 1) / time.Second))
 }
 
 // Paths and gRPC methods of the OTLP export services, by signal.
@@ -263,7 +273,7 @@ func (r *relay) writeHTTPError(w http.ResponseWriter, isJSON bool, err error, co
 		}
 	}
 	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", strconv.Itoa(int((r.cfg.RetryAfter+time.Second-1)/time.Second)))
+		w.Header().Set("Retry-After", r.retryAfter)
 	}
 	var body []byte
 	if isJSON {

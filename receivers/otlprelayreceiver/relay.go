@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/vigil-obs/vigil/internal/otlpwire"
 	"github.com/vigil-obs/vigil/storage/fifo"
@@ -29,14 +30,16 @@ var signals = [...]otlpwire.Signal{otlpwire.Logs, otlpwire.Traces, otlpwire.Metr
 
 // relay is the shared state of one otlprelay configuration. It is safe for concurrent use.
 type relay struct {
-	cfg      *Config
-	set      receiver.Settings
-	attrs    []otlpwire.Attr
-	pods     *pods // nil: pod_metadata is off
-	enabled  [len(signals)]bool
-	tel      *telemetry
-	obs      map[string]*receiverhelper.ObsReport // by transport: the collector's receiver metrics
-	inflight *semaphore.Weighted                  // request bytes being received and queued (max_inflight_bytes)
+	cfg        *Config
+	set        receiver.Settings
+	attrs      []otlpwire.Attr
+	pods       *pods // nil: pod_metadata is off
+	enabled    [len(signals)]bool
+	tel        *telemetry
+	obs        map[string]*receiverhelper.ObsReport // by transport: the collector's receiver metrics
+	inflight   *semaphore.Weighted                  // request bytes being received and queued (max_inflight_bytes)
+	retryInfo  *anypb.Any                           // the RetryInfo detail of refusals to retry (retry_after); nil: none
+	retryAfter string                               // the Retry-After header of 429 and 503 answers (retry_after, in seconds)
 
 	// lastRetryLog (unix nanoseconds) rate-limits the log line of failed exports to one per
 	// retryLogEvery, across the senders of this relay.
@@ -69,6 +72,7 @@ func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
 	}
 	r := &relay{cfg: cfg, set: set, attrs: cfg.attrs(), tel: tel, zstd: enc, obs: map[string]*receiverhelper.ObsReport{},
 		inflight: semaphore.NewWeighted(cfg.MaxInflightBytes)}
+	r.retryInfo, r.retryAfter = retryHints(cfg.RetryAfter)
 	for _, transport := range []string{"grpc", "http"} {
 		if r.obs[transport], err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 			ReceiverID: set.ID, Transport: transport, ReceiverCreateSettings: set,
