@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -48,12 +49,11 @@ type refusal struct {
 
 func (e *refusal) Error() string { return e.err.Error() }
 
-// accept checks req (an OTLP export request of signal s, in format "protobuf" or "json", over
-// transport "grpc" or "http"), stamps the resource attributes and puts it in the durable queue;
-// it returns once the request is durable, with the number of items it holds, or a *refusal.
-// The collector's receiver metrics (otelcol_receiver_accepted_*, refused_*) count it.
-func (r *relay) accept(ctx context.Context, s otlpwire.Signal, req []byte, transport, format string) (n int, err error) {
-	obs := r.obs[transport]
+// accept checks req (an OTLP export request of signal s, in format "protobuf" or "json"),
+// stamps the resource attributes and puts it in the durable queue; it returns once the request
+// is durable, with the number of items it holds, or a *refusal. The collector's receiver metrics
+// (otelcol_receiver_accepted_*, refused_*) of its transport, obs (r.obsGRPC or r.obsHTTP), count it.
+func (r *relay) accept(ctx context.Context, obs *receiverhelper.ObsReport, s otlpwire.Signal, req []byte, format string) (n int, err error) {
 	switch s {
 	case otlpwire.Logs:
 		ctx = obs.StartLogsOp(ctx)
@@ -191,10 +191,6 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 			fmt.Errorf("content type %q: use application/x-protobuf or application/json", mediaType)), http.StatusUnsupportedMediaType)
 		return
 	}
-	var limit int64
-	if cfg := r.cfg.Protocols.HTTP.Get(); cfg != nil {
-		limit = cfg.MaxRequestBodySize
-	}
 	if req.ContentLength > 0 { // known before reading: refuse before the memory is taken
 		release, err := r.admit(s, req.ContentLength)
 		if err != nil {
@@ -205,7 +201,7 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 	}
 	bufp := bodies.Get().(*[]byte)
 	defer bodies.Put(bufp)
-	body, err := httpbody.ReadInto(*bufp, req.Body, req.ContentLength, limit)
+	body, err := httpbody.ReadInto(*bufp, req.Body, req.ContentLength, r.maxBody)
 	*bufp = body[:0]
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -236,7 +232,7 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 	if isJSON {
 		format = "json"
 	}
-	if _, err := r.accept(req.Context(), s, body, "http", format); err != nil {
+	if _, err := r.accept(req.Context(), r.obsHTTP, s, body, format); err != nil {
 		r.writeHTTPError(w, isJSON, err, 0)
 		return
 	}
@@ -339,7 +335,7 @@ func (r *relay) registerGRPC(srv *grpc.Server) {
 						return nil, r.grpcStatus(err).Err()
 					}
 					defer release()
-					if _, err := r.accept(ctx, s, b, "grpc", "protobuf"); err != nil {
+					if _, err := r.accept(ctx, r.obsGRPC, s, b, "protobuf"); err != nil {
 						return nil, r.grpcStatus(err).Err()
 					}
 					return new(rawMessage), nil
