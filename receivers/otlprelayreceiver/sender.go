@@ -98,12 +98,10 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers
 		size += len(p)
 		items += counts[i]
 	}
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval, bo.MaxInterval = r.cfg.Retry.InitialInterval, r.cfg.Retry.MaxInterval
-	bo.Reset()
+	var bo *backoff.ExponentialBackOff // made at the first failure: most exports succeed at once
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-		st, answer := r.fwd.export(callCtx, grpcService[s], parts, size)
+		st, answer := r.fwd.export(callCtx, s, parts, size)
 		cancel()
 		if st.Code() == codes.OK {
 			rejected, msg := partialSuccess(answer)
@@ -131,6 +129,11 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers
 			return true
 		}
 		r.tel.failures.Add(context.Background(), 1, reasonAttrs(s, failRetryable))
+		if bo == nil {
+			bo = backoff.NewExponentialBackOff()
+			bo.InitialInterval, bo.MaxInterval = r.cfg.Retry.InitialInterval, r.cfg.Retry.MaxInterval
+			bo.Reset()
+		}
 		wait := bo.NextBackOff()
 		if d := retryDelay(st); d > wait {
 			wait = min(d, r.cfg.Retry.MaxInterval)
