@@ -319,7 +319,20 @@ func (r *relay) registerGRPC(srv *grpc.Server) {
 		if !r.enabled[i] {
 			continue
 		}
-		full := "/" + grpcService[s] + "/Export"
+		export := func(ctx context.Context, req any) (any, error) {
+			b := req.(*rawMessage).b
+			release, err := r.admit(s, int64(len(b)))
+			if err != nil {
+				return nil, r.grpcStatus(err).Err()
+			}
+			defer release()
+			if _, err := r.accept(ctx, r.obsGRPC, s, b, "protobuf"); err != nil {
+				return nil, r.grpcStatus(err).Err()
+			}
+			return new(rawMessage), nil
+		}
+		// The same for every call (grpc-go's generated code makes one per call).
+		info := &grpc.UnaryServerInfo{Server: r, FullMethod: "/" + grpcService[s] + "/Export"}
 		srv.RegisterService(&grpc.ServiceDesc{
 			ServiceName: grpcService[s],
 			HandlerType: (*any)(nil),
@@ -328,22 +341,10 @@ func (r *relay) registerGRPC(srv *grpc.Server) {
 				if err := dec(in); err != nil {
 					return nil, err
 				}
-				export := func(ctx context.Context, req any) (any, error) {
-					b := req.(*rawMessage).b
-					release, err := r.admit(s, int64(len(b)))
-					if err != nil {
-						return nil, r.grpcStatus(err).Err()
-					}
-					defer release()
-					if _, err := r.accept(ctx, r.obsGRPC, s, b, "protobuf"); err != nil {
-						return nil, r.grpcStatus(err).Err()
-					}
-					return new(rawMessage), nil
-				}
 				if interceptor == nil {
 					return export(ctx, in)
 				}
-				return interceptor(ctx, in, &grpc.UnaryServerInfo{Server: r, FullMethod: full}, export)
+				return interceptor(ctx, in, info, export)
 			}}},
 		}, r)
 	}
