@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/vigil-obs/vigil/internal/otlpwire"
 )
 
 // forwarder makes OTLP/gRPC export calls whose request message is already zstd-compressed: the
@@ -28,10 +30,10 @@ import (
 // length-prefixed with its compressed flag set, the outcome in the grpc-status trailer. The
 // gateway sees an ordinary gRPC client (mTLS, peer certificate and all).
 type forwarder struct {
-	client  *http.Client
-	base    string // scheme://host:port
-	headers map[string]string
-	dec     *zstd.Decoder // for compressed answers
+	client *http.Client
+	urls   [len(signals)]string // of the Export method of each signal's service
+	header http.Header          // of every call but grpc-timeout; copied per call
+	dec    *zstd.Decoder        // for compressed answers
 }
 
 func newForwarder(cfg *Config) (*forwarder, error) {
@@ -58,11 +60,18 @@ func newForwarder(cfg *Config) (*forwarder, error) {
 	if err != nil {
 		return nil, err
 	}
-	headers := map[string]string{}
-	for k, v := range cfg.Forward.Headers {
-		headers[k] = string(v)
+	f := &forwarder{client: &http.Client{Transport: t}, header: http.Header{}, dec: dec}
+	for _, s := range signals {
+		f.urls[s] = scheme + "://" + cfg.Forward.Endpoint + "/" + grpcService[s] + "/Export"
 	}
-	return &forwarder{client: &http.Client{Transport: t}, base: scheme + "://" + cfg.Forward.Endpoint, headers: headers, dec: dec}, nil
+	f.header.Set("Content-Type", "application/grpc")
+	f.header.Set("Te", "trailers")
+	f.header.Set("Grpc-Encoding", "zstd")
+	f.header.Set("Grpc-Accept-Encoding", "zstd")
+	for k, v := range cfg.Forward.Headers { // after: they replace those of the same name
+		f.header.Set(k, string(v))
+	}
+	return f, nil
 }
 
 func (f *forwarder) close() {
@@ -70,15 +79,15 @@ func (f *forwarder) close() {
 	f.dec.Close()
 }
 
-// export calls service's Export with parts, a zstd-compressed request of size bytes. It returns
+// export calls Export of signal s's service with parts, a zstd-compressed request of size bytes. It returns
 // the call's status (OK with the answer message) — a transport failure, or an HTTP answer that
 // is not gRPC, as UNAVAILABLE.
-func (f *forwarder) export(ctx context.Context, service string, parts net.Buffers, size int) (*status.Status, []byte) {
+func (f *forwarder) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers, size int) (*status.Status, []byte) {
 	prefix := make([]byte, 5)
 	prefix[0] = 1 // compressed, with grpc-encoding
 	binary.BigEndian.PutUint32(prefix[1:], uint32(size))
 	body := append(net.Buffers{prefix}, parts...)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.base+"/"+service+"/Export", &body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.urls[s], &body)
 	if err != nil {
 		return status.New(codes.Internal, err.Error()), nil
 	}
@@ -87,15 +96,11 @@ func (f *forwarder) export(ctx context.Context, service string, parts net.Buffer
 		b := append(net.Buffers{prefix}, parts...)
 		return io.NopCloser(&b), nil
 	}
-	req.Header.Set("Content-Type", "application/grpc")
-	req.Header.Set("Te", "trailers")
-	req.Header.Set("Grpc-Encoding", "zstd")
-	req.Header.Set("Grpc-Accept-Encoding", "zstd")
-	if d, ok := ctx.Deadline(); ok {
-		req.Header.Set("Grpc-Timeout", strconv.FormatInt(max(1, time.Until(d).Milliseconds()), 10)+"m")
-	}
-	for k, v := range f.headers {
-		req.Header.Set(k, v)
+	req.Header = f.header.Clone()
+	if _, set := f.header["Grpc-Timeout"]; !set { // forward::headers replace it
+		if d, ok := ctx.Deadline(); ok {
+			req.Header.Set("Grpc-Timeout", strconv.FormatInt(max(1, time.Until(d).Milliseconds()), 10)+"m")
+		}
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {

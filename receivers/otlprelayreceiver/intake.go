@@ -16,12 +16,15 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/vigil-obs/vigil/internal/httpbody"
@@ -29,9 +32,14 @@ import (
 	"github.com/vigil-obs/vigil/storage/fifo"
 )
 
-// itemHeader is the room at the front of a queued item: the queue's header, then the number of
-// items of the request and its uncompressed size.
-const itemHeader = fifo.HeaderLen + 8
+// itemCountsLen is the length of the counts at the front of a queued request, before its zstd
+// frame: the number of items of the request and its uncompressed size in bytes, 4 bytes each,
+// big endian.
+const itemCountsLen = 8
+
+// itemHeader is the room at the front of a queued item: the queue's header, then the counts
+// (itemCountsLen).
+const itemHeader = fifo.HeaderLen + itemCountsLen
 
 // refusal is why a request was not acknowledged.
 type refusal struct {
@@ -41,12 +49,11 @@ type refusal struct {
 
 func (e *refusal) Error() string { return e.err.Error() }
 
-// accept checks req (an OTLP export request of signal s, in format "protobuf" or "json", over
-// transport "grpc" or "http"), stamps the resource attributes and puts it in the durable queue;
-// it returns once the request is durable, with the number of items it holds, or a *refusal.
-// The collector's receiver metrics (otelcol_receiver_accepted_*, refused_*) count it.
-func (r *relay) accept(ctx context.Context, s otlpwire.Signal, req []byte, transport, format string) (n int, err error) {
-	obs := r.obs[transport]
+// accept checks req (an OTLP export request of signal s, in format "protobuf" or "json"),
+// stamps the resource attributes and puts it in the durable queue; it returns once the request
+// is durable, with the number of items it holds, or a *refusal. The collector's receiver metrics
+// (otelcol_receiver_accepted_*, refused_*) of its transport, obs (r.obsGRPC or r.obsHTTP), count it.
+func (r *relay) accept(ctx context.Context, obs *receiverhelper.ObsReport, s otlpwire.Signal, req []byte, format string) (n int, err error) {
 	switch s {
 	case otlpwire.Logs:
 		ctx = obs.StartLogsOp(ctx)
@@ -133,13 +140,21 @@ func (r *relay) grpcStatus(err error) *status.Status {
 	if !errors.As(err, &ref) {
 		return status.New(codes.Unavailable, err.Error())
 	}
-	st := status.New(ref.code, ref.Error())
-	if ref.code == codes.ResourceExhausted || ref.code == codes.Unavailable {
-		if withInfo, e := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(r.cfg.RetryAfter)}); e == nil {
-			st = withInfo
-		}
+	if (ref.code == codes.ResourceExhausted || ref.code == codes.Unavailable) && r.retryInfo != nil {
+		// FromProto copies the message: the shared RetryInfo is not handed out.
+		return status.FromProto(&spb.Status{Code: int32(ref.code), Message: ref.Error(), Details: []*anypb.Any{r.retryInfo}})
 	}
-	return st
+	return status.New(ref.code, ref.Error())
+}
+
+// retryHints are the RetryInfo detail of refusals the client should retry (nil if it cannot be
+// made) and the Retry-After header of the 429 and 503 answers: both retry_after, made once.
+func retryHints(retryAfter time.Duration) (*anypb.Any, string) {
+	info, err := anypb.New(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)})
+	if err != nil {
+		info = nil
+	}
+	return info, strconv.Itoa(int((retryAfter + time.Second - 1) / time.Second))
 }
 
 // Paths and gRPC methods of the OTLP export services, by signal.
@@ -176,10 +191,6 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 			fmt.Errorf("content type %q: use application/x-protobuf or application/json", mediaType)), http.StatusUnsupportedMediaType)
 		return
 	}
-	var limit int64
-	if cfg := r.cfg.Protocols.HTTP.Get(); cfg != nil {
-		limit = cfg.MaxRequestBodySize
-	}
 	if req.ContentLength > 0 { // known before reading: refuse before the memory is taken
 		release, err := r.admit(s, req.ContentLength)
 		if err != nil {
@@ -190,7 +201,7 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 	}
 	bufp := bodies.Get().(*[]byte)
 	defer bodies.Put(bufp)
-	body, err := httpbody.ReadInto(*bufp, req.Body, req.ContentLength, limit)
+	body, err := httpbody.ReadInto(*bufp, req.Body, req.ContentLength, r.maxBody)
 	*bufp = body[:0]
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -221,7 +232,7 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 	if isJSON {
 		format = "json"
 	}
-	if _, err := r.accept(req.Context(), s, body, "http", format); err != nil {
+	if _, err := r.accept(req.Context(), r.obsHTTP, s, body, format); err != nil {
 		r.writeHTTPError(w, isJSON, err, 0)
 		return
 	}
@@ -258,7 +269,7 @@ func (r *relay) writeHTTPError(w http.ResponseWriter, isJSON bool, err error, co
 		}
 	}
 	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", strconv.Itoa(int((r.cfg.RetryAfter+time.Second-1)/time.Second)))
+		w.Header().Set("Retry-After", r.retryAfter)
 	}
 	var body []byte
 	if isJSON {
@@ -308,7 +319,20 @@ func (r *relay) registerGRPC(srv *grpc.Server) {
 		if !r.enabled[i] {
 			continue
 		}
-		full := "/" + grpcService[s] + "/Export"
+		export := func(ctx context.Context, req any) (any, error) {
+			b := req.(*rawMessage).b
+			release, err := r.admit(s, int64(len(b)))
+			if err != nil {
+				return nil, r.grpcStatus(err).Err()
+			}
+			defer release()
+			if _, err := r.accept(ctx, r.obsGRPC, s, b, "protobuf"); err != nil {
+				return nil, r.grpcStatus(err).Err()
+			}
+			return new(rawMessage), nil
+		}
+		// The same for every call (grpc-go's generated code makes one per call).
+		info := &grpc.UnaryServerInfo{Server: r, FullMethod: "/" + grpcService[s] + "/Export"}
 		srv.RegisterService(&grpc.ServiceDesc{
 			ServiceName: grpcService[s],
 			HandlerType: (*any)(nil),
@@ -317,22 +341,10 @@ func (r *relay) registerGRPC(srv *grpc.Server) {
 				if err := dec(in); err != nil {
 					return nil, err
 				}
-				export := func(ctx context.Context, req any) (any, error) {
-					b := req.(*rawMessage).b
-					release, err := r.admit(s, int64(len(b)))
-					if err != nil {
-						return nil, r.grpcStatus(err).Err()
-					}
-					defer release()
-					if _, err := r.accept(ctx, s, b, "grpc", "protobuf"); err != nil {
-						return nil, r.grpcStatus(err).Err()
-					}
-					return new(rawMessage), nil
-				}
 				if interceptor == nil {
 					return export(ctx, in)
 				}
-				return interceptor(ctx, in, &grpc.UnaryServerInfo{Server: r, FullMethod: full}, export)
+				return interceptor(ctx, in, info, export)
 			}}},
 		}, r)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -18,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/vigil-obs/vigil/internal/otlpwire"
 	"github.com/vigil-obs/vigil/storage/fifo"
@@ -28,14 +30,22 @@ var signals = [...]otlpwire.Signal{otlpwire.Logs, otlpwire.Traces, otlpwire.Metr
 
 // relay is the shared state of one otlprelay configuration. It is safe for concurrent use.
 type relay struct {
-	cfg      *Config
-	set      receiver.Settings
-	attrs    []otlpwire.Attr
-	pods     *pods // nil: pod_metadata is off
-	enabled  [len(signals)]bool
-	tel      *telemetry
-	obs      map[string]*receiverhelper.ObsReport // by transport: the collector's receiver metrics
-	inflight *semaphore.Weighted                  // request bytes being received and queued (max_inflight_bytes)
+	cfg        *Config
+	set        receiver.Settings
+	attrs      []otlpwire.Attr
+	pods       *pods // nil: pod_metadata is off
+	enabled    [len(signals)]bool
+	tel        *telemetry
+	obsGRPC    *receiverhelper.ObsReport // the collector's receiver metrics of gRPC requests
+	obsHTTP    *receiverhelper.ObsReport // and of HTTP requests
+	maxBody    int64                     // protocols::http::max_request_body_size (0: httpbody's default)
+	inflight   *semaphore.Weighted       // request bytes being received and queued (max_inflight_bytes)
+	retryInfo  *anypb.Any                // the RetryInfo detail of refusals to retry (retry_after); nil: none
+	retryAfter string                    // the Retry-After header of 429 and 503 answers (retry_after, in seconds)
+
+	// lastRetryLog (unix nanoseconds) rate-limits the log line of failed exports to one per
+	// retryLogEvery, across the senders of this relay.
+	lastRetryLog atomic.Int64
 
 	mu      sync.Mutex
 	starts  int
@@ -62,14 +72,18 @@ func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &relay{cfg: cfg, set: set, attrs: cfg.attrs(), tel: tel, zstd: enc, obs: map[string]*receiverhelper.ObsReport{},
+	r := &relay{cfg: cfg, set: set, attrs: cfg.attrs(), tel: tel, zstd: enc,
 		inflight: semaphore.NewWeighted(cfg.MaxInflightBytes)}
-	for _, transport := range []string{"grpc", "http"} {
-		if r.obs[transport], err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+	r.retryInfo, r.retryAfter = retryHints(cfg.RetryAfter)
+	for transport, obs := range map[string]**receiverhelper.ObsReport{"grpc": &r.obsGRPC, "http": &r.obsHTTP} {
+		if *obs, err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 			ReceiverID: set.ID, Transport: transport, ReceiverCreateSettings: set,
 		}); err != nil {
 			return nil, err
 		}
+	}
+	if cfg := cfg.Protocols.HTTP.Get(); cfg != nil {
+		r.maxBody = cfg.MaxRequestBodySize
 	}
 	if cfg.PodMetadata.Enabled {
 		if r.pods, err = newPods(set, &cfg.PodMetadata); err != nil {

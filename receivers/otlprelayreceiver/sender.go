@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"net"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -60,7 +59,7 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 		)
 		full = false
 		for _, it := range batch {
-			if len(it.Data) < 8 {
+			if len(it.Data) < itemCountsLen {
 				r.set.Logger.Error("damaged request in the durable queue, dropped", zap.Stringer("signal", s), zap.Uint64("seq", it.Seq))
 				continue
 			}
@@ -72,7 +71,7 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 				}
 				parts, counts, bytes = nil, nil, 0
 			}
-			parts = append(parts, it.Data[8:])
+			parts = append(parts, it.Data[itemCountsLen:])
 			counts = append(counts, n)
 			bytes += size
 		}
@@ -99,12 +98,10 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers
 		size += len(p)
 		items += counts[i]
 	}
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval, bo.MaxInterval = r.cfg.Retry.InitialInterval, r.cfg.Retry.MaxInterval
-	bo.Reset()
+	var bo *backoff.ExponentialBackOff // made at the first failure: most exports succeed at once
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-		st, answer := r.fwd.export(callCtx, grpcService[s], parts, size)
+		st, answer := r.fwd.export(callCtx, s, parts, size)
 		cancel()
 		if st.Code() == codes.OK {
 			rejected, msg := partialSuccess(answer)
@@ -132,6 +129,11 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers
 			return true
 		}
 		r.tel.failures.Add(context.Background(), 1, reasonAttrs(s, failRetryable))
+		if bo == nil {
+			bo = backoff.NewExponentialBackOff()
+			bo.InitialInterval, bo.MaxInterval = r.cfg.Retry.InitialInterval, r.cfg.Retry.MaxInterval
+			bo.Reset()
+		}
 		wait := bo.NextBackOff()
 		if d := retryDelay(st); d > wait {
 			wait = min(d, r.cfg.Retry.MaxInterval)
@@ -177,15 +179,14 @@ func retryDelay(st *status.Status) time.Duration {
 	return 0
 }
 
-// lastRetryLog rate-limits the log line of failed exports to one per retryLogEvery.
-var lastRetryLog atomic.Int64
-
+// retryLogEvery is the least time between two log lines of failed exports of a relay
+// (relay.lastRetryLog).
 const retryLogEvery = 10 * time.Second
 
 func (r *relay) logRetry(s otlpwire.Signal, err error, wait time.Duration) {
 	now := time.Now().UnixNano()
-	last := lastRetryLog.Load()
-	if now-last < int64(retryLogEvery) || !lastRetryLog.CompareAndSwap(last, now) {
+	last := r.lastRetryLog.Load()
+	if now-last < int64(retryLogEvery) || !r.lastRetryLog.CompareAndSwap(last, now) {
 		return
 	}
 	r.set.Logger.Warn("export to the gateway failed; the queue holds the data and it is sent again",

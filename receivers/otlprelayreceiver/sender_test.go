@@ -2,12 +2,14 @@ package otlprelayreceiver
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/receiver/receivertest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -58,4 +60,31 @@ func TestGRPCStatusFromTrailers(t *testing.T) {
 	require.False(t, permanent(status.New(codes.ResourceExhausted, "durable queue is full")), "the gateway's queue full: retried")
 	require.True(t, permanent(status.New(codes.ResourceExhausted,
 		"grpc: received message after decompression larger than max (17825792 vs. 16777216)")), "over the gateway's limit: never fits")
+}
+
+// TestRefusalStatus: a refusal's gRPC status is status.New with, for the codes a client should
+// retry, a RetryInfo of retry_after — the same bytes as WithDetails makes.
+func TestRefusalStatus(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.RetryAfter = 2500 * time.Millisecond
+	r, err := newRelay(receivertest.NewNopSettings(Type), cfg)
+	require.NoError(t, err)
+	require.Equal(t, "3", r.retryAfter)
+	for _, code := range []codes.Code{codes.InvalidArgument, codes.ResourceExhausted, codes.Unavailable} {
+		ref := &refusal{code: code, err: errors.New("no")}
+		want := status.New(code, "no")
+		if code != codes.InvalidArgument {
+			want, err = want.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(cfg.RetryAfter)})
+			require.NoError(t, err)
+		}
+		for range 2 { // the same every time
+			got := r.grpcStatus(ref)
+			opts := proto.MarshalOptions{Deterministic: true}
+			wantBytes, err := opts.Marshal(want.Proto())
+			require.NoError(t, err)
+			gotBytes, err := opts.Marshal(got.Proto())
+			require.NoError(t, err)
+			require.Equal(t, wantBytes, gotBytes, code)
+		}
+	}
 }
