@@ -285,29 +285,24 @@ func (r *relay) writeHTTPError(w http.ResponseWriter, isJSON bool, err error, co
 
 // jsonToProto converts an OTLP/JSON request to protobuf (the slow path: decoded into pdata).
 func jsonToProto(s otlpwire.Signal, body []byte) ([]byte, error) {
-	var (
-		out []byte
-		err error
-	)
+	var req interface {
+		UnmarshalJSON([]byte) error
+		MarshalProto() ([]byte, error)
+	}
 	switch s {
 	case otlpwire.Logs:
-		req := plogotlp.NewExportRequest()
-		if err = req.UnmarshalJSON(body); err == nil {
-			out, err = req.MarshalProto()
-		}
+		req = plogotlp.NewExportRequest()
 	case otlpwire.Traces:
-		req := ptraceotlp.NewExportRequest()
-		if err = req.UnmarshalJSON(body); err == nil {
-			out, err = req.MarshalProto()
-		}
+		req = ptraceotlp.NewExportRequest()
 	default:
-		req := pmetricotlp.NewExportRequest()
-		if err = req.UnmarshalJSON(body); err == nil {
-			out, err = req.MarshalProto()
-		}
+		req = pmetricotlp.NewExportRequest()
 	}
-	if err != nil {
+	if err := req.UnmarshalJSON(body); err != nil {
 		return nil, fmt.Errorf("cannot decode the OTLP/JSON request: %w", err)
+	}
+	out, err := req.MarshalProto()
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode the OTLP/JSON request as protobuf: %w", err)
 	}
 	return out, nil
 }
