@@ -133,22 +133,18 @@ func walk(id msgID, b []byte, base, depth int) (int, *wireError) {
 				return 0, failField(m, base+at, f, "%v", varintError(n))
 			}
 			pos += n
-		case kFixed64:
-			if wt != protowire.Fixed64Type {
-				return 0, failField(m, base+at, f, "wire type %d, want %d", wt, protowire.Fixed64Type)
+		case kFixed64, kFixed32:
+			want, size := protowire.Type(protowire.Fixed64Type), 8
+			if f.kind == kFixed32 {
+				want, size = protowire.Fixed32Type, 4
 			}
-			if len(b)-pos < 8 {
+			if wt != want {
+				return 0, failField(m, base+at, f, "wire type %d, want %d", wt, want)
+			}
+			if len(b)-pos < size {
 				return 0, failField(m, base+at, f, "%v", io.ErrUnexpectedEOF)
 			}
-			pos += 8
-		case kFixed32:
-			if wt != protowire.Fixed32Type {
-				return 0, failField(m, base+at, f, "wire type %d, want %d", wt, protowire.Fixed32Type)
-			}
-			if len(b)-pos < 4 {
-				return 0, failField(m, base+at, f, "%v", io.ErrUnexpectedEOF)
-			}
-			pos += 4
+			pos += size
 		case kBytes, kID, kMessage:
 			if wt != protowire.BytesType {
 				return 0, failField(m, base+at, f, "wire type %d, want %d", wt, protowire.BytesType)
