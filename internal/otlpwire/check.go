@@ -134,7 +134,7 @@ func walk(id msgID, b []byte, base, depth int) (int, *wireError) {
 			}
 			pos += n
 		case kFixed64, kFixed32:
-			want, size := protowire.Type(protowire.Fixed64Type), 8
+			want, size := protowire.Fixed64Type, 8
 			if f.kind == kFixed32 {
 				want, size = protowire.Fixed32Type, 4
 			}
