@@ -1,7 +1,6 @@
 package archiveexporter
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -392,7 +391,7 @@ func (e *archiveExporter) loadKeys(ctx context.Context, cluster string, s *strea
 			if err != nil {
 				return err
 			}
-			for _, line := range bytes.Split(data, []byte("\n")) {
+			for _, line := range archive.SplitLines(data) {
 				if k := lineKey(line); k != "" {
 					keys[e.hasher.String(k)] = struct{}{}
 				}

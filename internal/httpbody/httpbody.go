@@ -1,7 +1,10 @@
 // Package httpbody reads HTTP request bodies whole, sized from their Content-Length.
 package httpbody
 
-import "io"
+import (
+	"io"
+	"sync"
+)
 
 // DefaultLimit bounds the first allocation when the caller knows no limit.
 const DefaultLimit = 64 << 20
@@ -40,4 +43,18 @@ func ReadInto(buf []byte, r io.Reader, contentLength, limit int64) ([]byte, erro
 			return buf, err
 		}
 	}
+}
+
+// buffers are ReadPooled's buffers (*[]byte).
+var buffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// ReadPooled is Read into a buffer taken from a pool shared by its callers. release gives the
+// buffer back: call it once nothing refers to the body any more (the caller copied what it keeps).
+func ReadPooled(r io.Reader, contentLength, limit int64) (body []byte, release func(), err error) {
+	bufp := buffers.Get().(*[]byte)
+	body, err = ReadInto(*bufp, r, contentLength, limit)
+	return body, func() {
+		*bufp = body[:0]
+		buffers.Put(bufp)
+	}, err
 }

@@ -40,3 +40,15 @@ func TestReadIntoReusesRoom(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 5001, cap(got), "one without room: allocated as Read does")
 }
+
+func TestReadPooled(t *testing.T) {
+	for _, s := range []string{"hello", strings.Repeat("y", 7000), ""} {
+		got, release, err := ReadPooled(strings.NewReader(s), int64(len(s)), 1<<20)
+		require.NoError(t, err)
+		require.Equal(t, s, string(got))
+		release()
+	}
+	_, release, err := ReadPooled(iotest.ErrReader(errors.New("boom")), 10, 100)
+	require.ErrorContains(t, err, "boom", "errors as in Read")
+	release()
+}

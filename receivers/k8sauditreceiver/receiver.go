@@ -211,10 +211,6 @@ type response struct {
 	Error      string     `json:"error,omitempty"`
 }
 
-// bodyBufs holds request bodies' buffers (*[]byte) for reuse: nothing refers to a body once its
-// request is answered (the events' strings are copies, see decodeFast).
-var bodyBufs sync.Pool
-
 func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ctx := req.Context()
 	if req.Method != http.MethodPost {
@@ -222,15 +218,10 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuse(ctx, w, http.StatusMethodNotAllowed, reqMethod, "the audit webhook accepts POST only")
 		return
 	}
-	buf, _ := bodyBufs.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
-	}
-	body, err := httpbody.ReadInto(*buf, req.Body, req.ContentLength, r.cfg.MaxRequestBodySize)
-	defer func() {
-		*buf = body[:0]
-		bodyBufs.Put(buf)
-	}()
+	// Nothing refers to the body once the request is answered: the events' strings are a copy
+	// (see decodeFast).
+	body, release, err := httpbody.ReadPooled(req.Body, req.ContentLength, r.cfg.MaxRequestBodySize)
+	defer release()
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):

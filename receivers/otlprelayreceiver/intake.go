@@ -199,10 +199,8 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 		}
 		defer release()
 	}
-	bufp := bodies.Get().(*[]byte)
-	defer bodies.Put(bufp)
-	body, err := httpbody.ReadInto(*bufp, req.Body, req.ContentLength, r.maxBody)
-	*bufp = body[:0]
+	body, release, err := httpbody.ReadPooled(req.Body, req.ContentLength, r.maxBody) // accept copies what it keeps
+	defer release()
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -250,9 +248,6 @@ var stampBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // itemBuffers are the buffers of queued items, reused once an item is durable.
 var itemBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// bodies are request body buffers, reused: accept copies what it keeps.
-var bodies = sync.Pool{New: func() any { return new([]byte) }}
 
 // writeHTTPError answers err as OTLP/HTTP does: a google.rpc.Status body, 400 for bad data,
 // 429 or 503 with Retry-After when the client should retry. code overrides the status code.
