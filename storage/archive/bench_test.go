@@ -40,3 +40,18 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBuildIndex indexes an object's worth of realistic audit events (what the sealer does
+// for each object it writes).
+func BenchmarkBuildIndex(b *testing.B) {
+	events := audittest.RealisticEvents(10000)
+	var n int64
+	for _, e := range events {
+		n += int64(len(e))
+	}
+	b.SetBytes(n)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = archive.BuildIndex(events)
+	}
+}

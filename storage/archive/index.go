@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -63,37 +64,73 @@ var eventPaths = [][]string{
 // inside them: faster than jsonparser.EachKey (about 1.4× on BenchmarkParseEventFields' events,
 // more on long strings), which reads any other line and whose results the indexes already
 // written hold. Both take the first occurrence of a duplicate key.
-func ParseEventFields(line []byte) EventFields {
-	if f, ok := parseObject(line); ok {
-		return f
+func ParseEventFields(line []byte) EventFields { return parseRaw(line).decode() }
+
+// decode turns the fields as written into their values.
+func (r rawFields) decode() EventFields {
+	var f EventFields
+	for i, dst := range [...]*string{&f.Namespace, &f.Resource, &f.Stage, &f.User, &f.Verb, &f.Name, &f.AuditID} {
+		*dst = str(r.strs[i])
+	}
+	if r.sourceIPs != nil {
+		f.SourceIPs = sourceIPs(r.sourceIPs)
+	}
+	f.Time, _ = time.Parse(time.RFC3339Nano, str(r.stageTime))
+	if f.Time.IsZero() {
+		f.Time, _ = time.Parse(time.RFC3339Nano, str(r.received))
+	}
+	return f
+}
+
+// rawFields are an event's indexed fields as its line holds them, for BuildIndex, which needs
+// neither the timestamps nor a string for each value it has already seen. A string field is its
+// text between the quotes, escapes not decoded; nil when the field is absent or not a string.
+type rawFields struct {
+	strs                [rawStrings][]byte // namespace, resource, stage, user, verb, name, auditID
+	sourceIPs           []byte             // the array's JSON text; nil when absent or not an array
+	stageTime, received []byte
+}
+
+// Indexes of rawFields.strs: the labels (IndexedLabels order), then the name and auditID tokens.
+const (
+	rawNamespace = iota
+	rawResource
+	rawStage
+	rawUser
+	rawVerb
+	rawName
+	rawAuditID
+	rawStrings
+)
+
+func parseRaw(line []byte) rawFields {
+	if r, ok := parseObject(line); ok {
+		return r
 	}
 	return parseEachKey(line)
 }
 
-// Bits of readFields' seen: which fields were met (the first occurrence counts, whatever its
-// type, as with EachKey).
-const (
-	seenNamespace = 1 << iota
-	seenResource
-	seenStage
-	seenUser
-	seenVerb
-	seenName
-	seenAuditID
-	seenSourceIPs
-	seenStageTime
-	seenReceived
-)
+// str is a string field's value ("" when it is nil or its escapes are malformed).
+func str(v []byte) string {
+	if v == nil {
+		return ""
+	}
+	s, err := jsonparser.ParseString(v)
+	if err != nil {
+		return ""
+	}
+	return s
+}
 
 // parseObject reads line when it is one valid JSON object whose keys have no escapes; ok is
 // false for anything else.
-func parseObject(line []byte) (EventFields, bool) {
+func parseObject(line []byte) (rawFields, bool) {
 	if !gojson.Valid(line) {
-		return EventFields{}, false
+		return rawFields{}, false
 	}
 	i := jsonspan.SkipSpace(line, 0)
 	if line[i] != '{' {
-		return EventFields{}, false
+		return rawFields{}, false
 	}
 	return readFields(line[i:])
 }
@@ -112,49 +149,33 @@ func eachMember(obj []byte, fn func(k, v []byte, typ jsonparser.ValueType) error
 }
 
 // readFields reads the fields of the object obj (valid JSON); ok is false when a key has an
-// escape.
-func readFields(obj []byte) (f EventFields, ok bool) {
-	var (
-		received time.Time
-		seen     int
-	)
-	first := func(bit int) bool {
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
-	}
-	str := func(v []byte, typ jsonparser.ValueType) string {
-		if typ != jsonparser.String {
-			return ""
-		}
-		s, err := jsonparser.ParseString(v)
-		if err != nil {
-			return ""
-		}
-		return s
-	}
-	take := func(bit int, dst *string, v []byte, typ jsonparser.ValueType) {
-		if first(bit) {
-			*dst = str(v, typ)
+// escape. The first occurrence of a key counts, whatever its type, as with EachKey.
+func readFields(obj []byte) (r rawFields, ok bool) {
+	var seen [rawStrings + 3]bool // the strings, then sourceIPs, stageTimestamp, requestReceivedTimestamp
+	take := func(i int, dst *[]byte, v []byte, typ jsonparser.ValueType) {
+		if !seen[i] {
+			seen[i] = true
+			if typ == jsonparser.String {
+				*dst = v
+			}
 		}
 	}
+	field := func(i int, v []byte, typ jsonparser.ValueType) { take(i, &r.strs[i], v, typ) }
 	err := eachMember(obj, func(k, v []byte, typ jsonparser.ValueType) error {
 		switch string(k) {
 		case "auditID":
-			take(seenAuditID, &f.AuditID, v, typ)
+			field(rawAuditID, v, typ)
 		case "stage":
-			take(seenStage, &f.Stage, v, typ)
+			field(rawStage, v, typ)
 		case "verb":
-			take(seenVerb, &f.Verb, v, typ)
+			field(rawVerb, v, typ)
 		case "user":
 			if typ != jsonparser.Object {
 				return nil
 			}
 			return eachMember(v, func(k, v []byte, typ jsonparser.ValueType) error {
 				if string(k) == "username" {
-					take(seenUser, &f.User, v, typ)
+					field(rawUser, v, typ)
 				}
 				return nil
 			})
@@ -165,93 +186,70 @@ func readFields(obj []byte) (f EventFields, ok bool) {
 			return eachMember(v, func(k, v []byte, typ jsonparser.ValueType) error {
 				switch string(k) {
 				case "namespace":
-					take(seenNamespace, &f.Namespace, v, typ)
+					field(rawNamespace, v, typ)
 				case "resource":
-					take(seenResource, &f.Resource, v, typ)
+					field(rawResource, v, typ)
 				case "name":
-					take(seenName, &f.Name, v, typ)
+					field(rawName, v, typ)
 				}
 				return nil
 			})
 		case "sourceIPs":
-			if first(seenSourceIPs) && typ == jsonparser.Array {
-				f.SourceIPs = sourceIPs(v)
+			if !seen[rawStrings] {
+				seen[rawStrings] = true
+				if typ == jsonparser.Array {
+					r.sourceIPs = v
+				}
 			}
 		case "stageTimestamp":
-			if first(seenStageTime) {
-				f.Time, _ = time.Parse(time.RFC3339Nano, str(v, typ))
-			}
+			take(rawStrings+1, &r.stageTime, v, typ)
 		case "requestReceivedTimestamp":
-			if first(seenReceived) {
-				received, _ = time.Parse(time.RFC3339Nano, str(v, typ))
-			}
+			take(rawStrings+2, &r.received, v, typ)
 		}
 		return nil
 	})
 	if err != nil {
-		return EventFields{}, false
+		return rawFields{}, false
 	}
-	if f.Time.IsZero() {
-		f.Time = received
-	}
-	return f, true
+	return r, true
 }
 
 var errEscapedKey = errors.New("escaped key")
 
+// sourceIPs are the string elements of the array v, as written (escapes not decoded).
 func sourceIPs(v []byte) []string {
 	var ips []string
-	_, _ = jsonparser.ArrayEach(v, func(ip []byte, t jsonparser.ValueType, _ int, _ error) {
-		if t == jsonparser.String {
-			ips = append(ips, string(ip))
-		}
-	})
+	eachSourceIP(v, func(ip []byte) { ips = append(ips, string(ip)) })
 	return ips
 }
 
-// parseEachKey is ParseEventFields for any line: one pass of jsonparser.EachKey.
-func parseEachKey(line []byte) EventFields {
-	var f EventFields
-	var received time.Time
+func eachSourceIP(v []byte, fn func(ip []byte)) {
+	_, _ = jsonparser.ArrayEach(v, func(ip []byte, t jsonparser.ValueType, _ int, _ error) {
+		if t == jsonparser.String {
+			fn(ip)
+		}
+	})
+}
+
+// parseEachKey is parseRaw for any line: one pass of jsonparser.EachKey.
+func parseEachKey(line []byte) rawFields {
+	var r rawFields
 	jsonparser.EachKey(line, func(i int, v []byte, typ jsonparser.ValueType, _ error) {
-		if i == 7 {
+		switch {
+		case i == 7:
 			if typ == jsonparser.Array {
-				f.SourceIPs = sourceIPs(v)
+				r.sourceIPs = v
 			}
-			return
-		}
-		if typ != jsonparser.String {
-			return
-		}
-		s, err := jsonparser.ParseString(v)
-		if err != nil {
-			return
-		}
-		switch i {
-		case 0:
-			f.Namespace = s
-		case 1:
-			f.Resource = s
-		case 2:
-			f.Stage = s
-		case 3:
-			f.User = s
-		case 4:
-			f.Verb = s
-		case 5:
-			f.Name = s
-		case 6:
-			f.AuditID = s
-		case 8:
-			f.Time, _ = time.Parse(time.RFC3339Nano, s)
-		case 9:
-			received, _ = time.Parse(time.RFC3339Nano, s)
+		case typ != jsonparser.String:
+		case i < rawStrings:
+			r.strs[i] = v
+		case i == 8:
+			r.stageTime = v
+		case i == 9:
+			r.received = v
 		}
 	}, eventPaths...)
-	if f.Time.IsZero() {
-		f.Time = received
-	}
-	return f
+	return r
 }
 
 // Labels returns the indexed labels' values, in IndexedLabels order.
@@ -272,25 +270,36 @@ func BuildIndex(events [][]byte) *Index {
 	for i := range tokens {
 		tokens[i] = map[string]struct{}{}
 	}
-	add := func(m map[string]struct{}, v string) {
-		if _, ok := m[v]; !ok {
-			m[v] = struct{}{}
+	// A value is looked up as bytes (no string made) and copied only the first time.
+	var scratch []byte
+	add := func(m map[string]struct{}, v []byte) {
+		if _, ok := m[string(v)]; !ok {
+			m[string(v)] = struct{}{}
 		}
 	}
+	// unescape is str's value as bytes: nil for an absent field or malformed escapes.
+	unescape := func(raw []byte) []byte {
+		if bytes.IndexByte(raw, '\\') < 0 {
+			return raw
+		}
+		scratch = slices.Grow(scratch[:0], len(raw)) // Unescape writes into it (never into raw)
+		v, err := jsonparser.Unescape(raw, scratch)
+		if err != nil {
+			return nil
+		}
+		return v
+	}
 	for _, line := range events {
-		f := ParseEventFields(line)
-		for i, v := range f.Labels() {
-			add(values[i], v)
+		r := parseRaw(line)
+		for i := range values {
+			add(values[i], unescape(r.strs[i]))
 		}
-		if f.Name != "" {
-			add(tokens[0], f.Name)
+		for i, f := range [...]int{rawName, rawAuditID} {
+			if v := unescape(r.strs[f]); len(v) > 0 {
+				add(tokens[i], v)
+			}
 		}
-		if f.AuditID != "" {
-			add(tokens[1], f.AuditID)
-		}
-		for _, ip := range f.SourceIPs {
-			add(tokens[2], ip)
-		}
+		eachSourceIP(r.sourceIPs, func(ip []byte) { add(tokens[2], ip) })
 	}
 	count := 0
 	for i := range values {
