@@ -84,11 +84,44 @@ func appendRecord(lr plog.LogRecord, e *Event, observed time.Time) {
 		a.PutInt(AttrResponseCode, int64(e.ResponseCode))
 	}
 	if !e.RequestReceivedTimestamp.IsZero() {
-		a.PutStr(AttrRequestReceived, e.RequestReceivedTimestamp.UTC().Format(time.RFC3339Nano))
+		a.PutStr(AttrRequestReceived, timestampText(e.RequestReceivedTimestamp, e.receivedText))
 	}
 	if !e.StageTimestamp.IsZero() {
-		a.PutStr(AttrStageTimestamp, e.StageTimestamp.UTC().Format(time.RFC3339Nano))
+		a.PutStr(AttrStageTimestamp, timestampText(e.StageTimestamp, e.stageText))
 	}
+}
+
+// timestampText is t in UTC as time.RFC3339Nano formats it: written (t's text in the event)
+// when it is that already, as the apiserver writes most of them, else formatted.
+func timestampText(t time.Time, written string) string {
+	if isRFC3339NanoUTC(written) {
+		return written
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// isRFC3339NanoUTC reports whether s, the text of a time that time.Time.UnmarshalJSON read
+// (so its date and clock are well formed), is exactly what time.RFC3339Nano formats for it in
+// UTC: "2006-01-02T15:04:05", then at most nine digits of fraction after a '.' without a
+// trailing zero, then "Z".
+func isRFC3339NanoUTC(s string) bool {
+	const clock = len("2006-01-02T15:04:05")
+	if len(s) < clock+1 || s[10] != 'T' || s[len(s)-1] != 'Z' {
+		return false
+	}
+	frac := s[clock : len(s)-1]
+	if frac == "" {
+		return true
+	}
+	if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 || frac[len(frac)-1] == '0' {
+		return false
+	}
+	for i := 1; i < len(frac); i++ {
+		if frac[i] < '0' || frac[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func putNonEmpty(m pcommon.Map, k, v string) {

@@ -38,6 +38,9 @@ type Event struct {
 	ResponseCode             int32
 	RequestReceivedTimestamp time.Time
 	StageTimestamp           time.Time
+	// The timestamps as the event wrote them ("" when not known): the attributes take them when
+	// they are already in the attributes' form, instead of formatting the times again.
+	receivedText, stageText string
 }
 
 // Key identifies an event for de-duplication: one request yields several events with the same
@@ -91,6 +94,8 @@ type fields struct {
 	ResponseStatus           *responseStatus `json:"responseStatus"`
 	RequestReceivedTimestamp time.Time       `json:"requestReceivedTimestamp"`
 	StageTimestamp           time.Time       `json:"stageTimestamp"`
+	// The timestamps as written, when the fast path read them (see Event).
+	receivedText, stageText string
 }
 
 type objectRef struct {
@@ -175,6 +180,7 @@ func eventOf(i int, raw []byte, text string, f *fields) (Event, *Rejected) {
 		Raw: raw, text: text, AuditID: f.AuditID, Stage: f.Stage, Level: f.Level, Verb: f.Verb, RequestURI: f.RequestURI,
 		Username: f.User.Username, Groups: f.User.Groups, SourceIPs: f.SourceIPs, UserAgent: f.UserAgent,
 		RequestReceivedTimestamp: f.RequestReceivedTimestamp, StageTimestamp: f.StageTimestamp,
+		receivedText: f.receivedText, stageText: f.stageText,
 	}
 	if o := f.ObjectRef; o != nil {
 		ev.Resource, ev.Namespace, ev.Name, ev.APIGroup, ev.APIVersion, ev.Subresource =

@@ -166,3 +166,18 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkToLogs measures turning a decoded batch of 400 events into log records.
+func BenchmarkToLogs(b *testing.B) {
+	body := benchBatch()
+	events, _, err := Decode(body, Limits{MaxEventBytes: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	observed := time.Now()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		_ = toLogs("c", events, observed)
+	}
+}

@@ -275,12 +275,13 @@ func (r *reader) strs(v []byte, typ jsonparser.ValueType, at int, dst *[]string)
 	return true
 }
 
-// timestamp reads a time as time.Time.UnmarshalJSON does (RFC 3339).
-func (r *reader) timestamp(v []byte, typ jsonparser.ValueType, at int, dst *time.Time) bool {
-	if typ != jsonparser.String {
+// timestamp reads a time as time.Time.UnmarshalJSON does (RFC 3339), and its text.
+func (r *reader) timestamp(v []byte, typ jsonparser.ValueType, at int, dst *time.Time, text *string) bool {
+	if typ != jsonparser.String || dst.UnmarshalJSON(r.b[at:at+len(v)+2]) != nil {
 		return false
 	}
-	return dst.UnmarshalJSON(r.b[at:at+len(v)+2]) == nil
+	*text = r.s[at+1 : at+1+len(v)] // a time's text has no escapes (UnmarshalJSON does not decode them)
+	return true
 }
 
 // int32 reads an integer that fits an int32, as encoding/json does.
@@ -347,9 +348,9 @@ func readEvent(r *reader, at int, f *fields) (int, bool) {
 				return r.int32(v, typ, &f.ResponseStatus.Code)
 			})
 		case 10:
-			return r.timestamp(v, typ, at, &f.RequestReceivedTimestamp)
+			return r.timestamp(v, typ, at, &f.RequestReceivedTimestamp, &f.receivedText)
 		default:
-			return r.timestamp(v, typ, at, &f.StageTimestamp)
+			return r.timestamp(v, typ, at, &f.StageTimestamp, &f.stageText)
 		}
 	})
 }

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
 )
 
 // agreementCases are bodies on which the fast path must give what encoding/json gives: the usual
@@ -17,6 +19,12 @@ var agreementCases = []string{
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a\u0026b","stage":"x","requestURI":"/api?a=1\u0026b=2","userAgent":"héllo \ud83d\ude00"}]}`,
 	"{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"items\":[{\"auditID\":\"a\",\"stage\":\"x\",\"verb\":\"\xff\xfe\"}]}",
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"x","responseStatus":{"code":201,"metadata":{}},"stageTimestamp":"2026-11-22T10:15:03.131822Z","requestReceivedTimestamp":"2026-11-22T10:15:03+02:00"}]}`,
+	// Timestamps whose text is not what RFC3339Nano formats in UTC, and some that are.
+	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","stage":"1","stageTimestamp":"2026-11-22T10:15:03.120000Z","requestReceivedTimestamp":"2026-11-22T10:15:03.000Z"},` +
+		`{"auditID":"a","stage":"2","stageTimestamp":"2026-11-22T10:15:03Z","requestReceivedTimestamp":"2026-11-22T10:15:03.1234567891Z"},` +
+		`{"auditID":"a","stage":"3","stageTimestamp":"2026-11-22t10:15:03.5z","requestReceivedTimestamp":"2026-11-22T10:15:03,5Z"},` +
+		`{"auditID":"a","stage":"4","stageTimestamp":"2026-11-22T10:15:03.123456789Z","requestReceivedTimestamp":"2026-11-22T10:15:03.5-00:00"},` +
+		`{"auditID":"a","stage":"5","stageTimestamp":"0001-01-01T00:00:00.1Z","requestReceivedTimestamp":"9999-12-31T23:59:59.999999999Z"}]}`,
 	// Handed to encoding/json, item by item.
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[null,1,"x",[],{},{"auditID":7,"stage":"x"},{"auditID":"a","stage":null},{"auditID":"b","stage":"x","user":null}]}`,
 	`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a","AuditID":"b","stage":"x"},{"auditID":"a","auditID":"b","stage":"x"},{"AUDITID":"c","STAGE":"d"}]}`,
@@ -61,6 +69,18 @@ func requireSameDecode(t *testing.T, body []byte, limits Limits) {
 		return // Decode answers with decodeSlow
 	}
 	require.NoError(t, slowErr, "the fast path accepted a body that encoding/json refuses: %q", body)
+	// The fast path keeps the timestamps' text too, for the attributes: the records must be the
+	// same, the events but for that text.
+	observed := time.Unix(1, 0)
+	var m plog.JSONMarshaler
+	want, err := m.MarshalLogs(toLogs("c", slowEvents, observed))
+	require.NoError(t, err)
+	got, err := m.MarshalLogs(toLogs("c", fastEvents, observed))
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(got), "records of %q", body)
+	for i := range fastEvents {
+		fastEvents[i].receivedText, fastEvents[i].stageText = "", ""
+	}
 	require.Equal(t, slowEvents, fastEvents, "events of %q", body)
 	require.Equal(t, slowRejected, fastRejected, "rejections of %q", body)
 }
