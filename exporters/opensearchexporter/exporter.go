@@ -40,13 +40,15 @@ type osExporter struct {
 
 	meter     metric.Meter
 	waiting   *waiting
+	bodies    bodyPool // of bulk request bodies
 	oldestAge metric.Float64ObservableGauge
 	oldestReg metric.Registration // of the oldestAge callback, from start to shutdown
 }
 
 func newExporter(set exporter.Settings, cfg *Config) (*osExporter, error) {
 	e := &osExporter{cfg: cfg, logger: set.Logger,
-		waiting: newWaiting(staleAfter(cfg.RetryConfig.MaxInterval, cfg.TimeoutConfig.Timeout))}
+		waiting: newWaiting(staleAfter(cfg.RetryConfig.MaxInterval, cfg.TimeoutConfig.Timeout)),
+		bodies:  bodyPool{max: 2 * cfg.MaxBulkBytes}}
 	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/opensearchexporter")
 	e.meter = meter
 	var errs [6]error
@@ -143,23 +145,21 @@ func (e *osExporter) pushItems(ctx context.Context, items []item) (err error) {
 		}
 		e.installed.Store(true)
 	}
-	var chunk []item
-	size := 0
-	for _, it := range items {
+	start, size := 0, 0 // the chunk of items[start:] not sent yet, and its size
+	for i, it := range items {
 		n := itemBytes(it)
-		if len(chunk) > 0 && size+n > e.cfg.MaxBulkBytes {
-			if err := e.indexWithRetries(ctx, chunk); err != nil {
+		if i > start && size+n > e.cfg.MaxBulkBytes {
+			if err := e.indexWithRetries(ctx, items[start:i:i]); err != nil {
 				return err
 			}
-			chunk, size = nil, 0
+			start, size = i, 0
 		}
-		chunk = append(chunk, it)
 		size += n
 	}
-	if len(chunk) == 0 {
+	if start == len(items) {
 		return nil
 	}
-	return e.indexWithRetries(ctx, chunk)
+	return e.indexWithRetries(ctx, items[start:])
 }
 
 // indexWithRetries sends items; items rejected with 429/5xx (or a cluster block) are re-sent,
@@ -204,8 +204,10 @@ func (e *osExporter) bulk(ctx context.Context, items []item) ([]rejected, error)
 	for _, it := range items {
 		size += itemBytes(it)
 	}
-	body := appendBulk(make([]byte, 0, size), items)
+	body := e.bodies.get(size)
+	body.b = appendBulk(body.b, items)
 	status, resp, err := e.doNDJSON(ctx, body)
+	body.release()
 	if err != nil {
 		e.bulks.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "error")))
 		return nil, fmt.Errorf("bulk request to OpenSearch failed: %w", err)
@@ -326,8 +328,21 @@ func appendAction(b []byte, it item) []byte {
 	return append(b, "}}\n"...)
 }
 
-func (e *osExporter) doNDJSON(ctx context.Context, body []byte) (int, []byte, error) {
-	return e.doContentType(ctx, http.MethodPost, "/_bulk", body, "application/x-ndjson")
+// doNDJSON sends a bulk request; the client closes the readers of body it was given.
+func (e *osExporter) doNDJSON(ctx context.Context, body *bulkBody) (int, []byte, error) {
+	rd, err := body.reader()
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/_bulk", rd)
+	if err != nil {
+		_ = rd.Close()
+		return 0, nil, err
+	}
+	req.ContentLength = int64(len(body.b))
+	req.GetBody = body.reader
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	return e.send(req)
 }
 
 // deadLetter appends a permanently rejected document to <dead_letter_dir>/<prefix>-YYYY-MM-DD.ndjson.
