@@ -74,7 +74,7 @@ func TestDocumentsAreTheSameBytesAsBefore(t *testing.T) {
 					lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Date(2026, 12, 31, 23, 59, 59, 0, time.FixedZone("x", 3600))))
 				}
 				want, wantAction := referenceDocument(e.cfg.IndexPrefix, cluster, lr)
-				got := e.document(cluster, lr)
+				got := docOf(t, e, cluster, lr)
 				require.Equal(t, want.index, got.index)
 				require.Equal(t, want.id, got.id)
 				require.Equal(t, string(want.doc), string(got.doc), "body %q, cluster %q", body, cluster)
@@ -91,7 +91,7 @@ func TestDocumentsAreOneValidLine(t *testing.T) {
 	for _, body := range []string{"{\n  \"auditID\": \"a\",\n  \"stage\": \"x\"\n}\n", "{ }", "{} ", "{\n}"} {
 		lr := plog.NewLogRecord()
 		lr.Body().SetStr(body)
-		doc := e.document("c", lr).doc
+		doc := docOf(t, e, "c", lr).doc
 		require.True(t, json.Valid(doc), "%q gave %q", body, doc)
 		require.NotContains(t, string(doc), "\n")
 		var m map[string]any
@@ -101,6 +101,19 @@ func TestDocumentsAreOneValidLine(t *testing.T) {
 			require.Equal(t, "a", m["auditID"])
 		}
 	}
+}
+
+// docOf is the document of lr in a resource of cluster.
+func docOf(t *testing.T, e *osExporter, cluster string, lr plog.LogRecord) item {
+	t.Helper()
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("k8s.cluster.name", cluster)
+	lr.CopyTo(rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty())
+	items, err := e.encodeDocs(ld).list()
+	require.NoError(t, err)
+	require.Len(t, items, 1)
+	return items[0]
 }
 
 func benchLogs(n int) plog.Logs {
@@ -125,7 +138,8 @@ func BenchmarkBulkBody(b *testing.B) {
 	ld := benchLogs(400)
 	e := &osExporter{cfg: createDefaultConfig()}
 	size := 0
-	for _, it := range e.documents(ld) {
+	items, _ := e.encodeDocs(ld).list()
+	for _, it := range items {
 		size += len(it.doc)
 	}
 	b.Run("now", func(b *testing.B) {
@@ -133,7 +147,8 @@ func BenchmarkBulkBody(b *testing.B) {
 		b.SetBytes(int64(size))
 		for b.Loop() {
 			var body []byte
-			for _, it := range e.documents(ld) {
+			items, _ := e.encodeDocs(ld).list()
+			for _, it := range items {
 				body = appendAction(body, it)
 				body = append(append(body, it.doc...), '\n')
 			}

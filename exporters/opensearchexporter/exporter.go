@@ -1,11 +1,8 @@
 package opensearchexporter
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,19 +15,15 @@ import (
 	"time"
 
 	"github.com/buger/jsonparser"
-	gojson "github.com/goccy/go-json"
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-
-	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
 type osExporter struct {
@@ -47,13 +40,15 @@ type osExporter struct {
 
 	meter     metric.Meter
 	waiting   *waiting
+	bodies    bodyPool // of bulk request bodies
 	oldestAge metric.Float64ObservableGauge
 	oldestReg metric.Registration // of the oldestAge callback, from start to shutdown
 }
 
 func newExporter(set exporter.Settings, cfg *Config) (*osExporter, error) {
 	e := &osExporter{cfg: cfg, logger: set.Logger,
-		waiting: newWaiting(staleAfter(cfg.RetryConfig.MaxInterval, cfg.TimeoutConfig.Timeout))}
+		waiting: newWaiting(staleAfter(cfg.RetryConfig.MaxInterval, cfg.TimeoutConfig.Timeout)),
+		bodies:  bodyPool{max: 2 * cfg.MaxBulkBytes}}
 	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/opensearchexporter")
 	e.meter = meter
 	var errs [6]error
@@ -134,104 +129,6 @@ type item struct {
 	received  pcommon.Timestamp // when vigil received the event (0: unknown)
 }
 
-// documents turns log records into OpenSearch documents.
-func (e *osExporter) documents(ld plog.Logs) []item {
-	items := make([]item, 0, ld.LogRecordCount())
-	for i := 0; i < ld.ResourceLogs().Len(); i++ {
-		rl := ld.ResourceLogs().At(i)
-		cluster := ""
-		if v, ok := rl.Resource().Attributes().Get("k8s.cluster.name"); ok {
-			cluster = v.AsString()
-		}
-		for j := 0; j < rl.ScopeLogs().Len(); j++ {
-			lrs := rl.ScopeLogs().At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				items = append(items, e.document(cluster, lrs.At(k)))
-			}
-		}
-	}
-	return items
-}
-
-func (e *osExporter) document(cluster string, lr plog.LogRecord) item {
-	ts := lr.Timestamp()
-	if ts == 0 {
-		ts = lr.ObservedTimestamp()
-	}
-	t := ts.AsTime().UTC()
-	body := lr.Body().AsString()
-	stamp := t.Format(time.RFC3339Nano)
-	// The event as sent, with @timestamp and cluster added in front (the keys in the order
-	// encoding/json would write them).
-	doc := make([]byte, 0, len(body)+len(stamp)+len(cluster)+32)
-	doc = append(doc, `{"@timestamp":`...)
-	doc = appendJSONString(doc, stamp)
-	doc = append(doc, `,"cluster":`...)
-	doc = appendJSONString(doc, cluster)
-	at := len(doc)
-	doc = append(doc, body...)
-	if src := doc[at:]; len(src) > 1 && src[0] == '{' && gojson.Valid(src) {
-		if bytes.IndexByte(src, '\n') >= 0 {
-			// A pretty-printed event: one bulk line must hold one document.
-			var c bytes.Buffer
-			_ = json.Compact(&c, src) // valid: cannot fail
-			doc = append(doc[:at], c.Bytes()...)
-			src = doc[at:]
-		}
-		if src[jsonspan.SkipSpace(src, 1)] == '}' { // {}
-			doc = append(doc[:at], '}')
-		} else {
-			src[0] = ','
-		}
-	} else {
-		m := map[string]any{"@timestamp": stamp, "cluster": cluster, "message": body}
-		doc, _ = json.Marshal(m)
-	}
-	var id string
-	auditID, okID := lr.Attributes().Get("k8s.audit.id")
-	stage, okStage := lr.Attributes().Get("k8s.audit.stage")
-	if okID && okStage {
-		id = cluster + ":" + auditID.AsString() + ":" + stage.AsString()
-	} else {
-		h := sha256.New()
-		h.Write([]byte(cluster))
-		h.Write([]byte(stamp))
-		h.Write([]byte(body))
-		id = hex.EncodeToString(h.Sum(nil)[:16])
-	}
-	return item{index: e.indexName(t), id: id, doc: doc, received: lr.ObservedTimestamp()}
-}
-
-// indexName is the daily index of t, remembered for the last day asked.
-func (e *osExporter) indexName(t time.Time) string {
-	y, m, d := t.Date()
-	day := y*10000 + int(m)*100 + d
-	if c := e.lastIndex.Load(); c != nil && c.day == day {
-		return c.name
-	}
-	name := e.cfg.IndexPrefix + "-" + t.Format("2006.01.02")
-	e.lastIndex.Store(&dayIndex{day: day, name: name})
-	return name
-}
-
-type dayIndex struct {
-	day  int
-	name string
-}
-
-// appendJSONString appends s as encoding/json writes a string (HTML characters escaped).
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
 // pushItems indexes documents, in bulk requests of at most max_bulk_bytes. A retryable error
 // leaves them to the retry sender, which calls again with the same request; until then they
 // count in vigil_opensearch_oldest_age_seconds.
@@ -248,23 +145,21 @@ func (e *osExporter) pushItems(ctx context.Context, items []item) (err error) {
 		}
 		e.installed.Store(true)
 	}
-	var chunk []item
-	size := 0
-	for _, it := range items {
+	start, size := 0, 0 // the chunk of items[start:] not sent yet, and its size
+	for i, it := range items {
 		n := itemBytes(it)
-		if len(chunk) > 0 && size+n > e.cfg.MaxBulkBytes {
-			if err := e.indexWithRetries(ctx, chunk); err != nil {
+		if i > start && size+n > e.cfg.MaxBulkBytes {
+			if err := e.indexWithRetries(ctx, items[start:i:i]); err != nil {
 				return err
 			}
-			chunk, size = nil, 0
+			start, size = i, 0
 		}
-		chunk = append(chunk, it)
 		size += n
 	}
-	if len(chunk) == 0 {
+	if start == len(items) {
 		return nil
 	}
-	return e.indexWithRetries(ctx, chunk)
+	return e.indexWithRetries(ctx, items[start:])
 }
 
 // indexWithRetries sends items; items rejected with 429/5xx (or a cluster block) are re-sent,
@@ -309,13 +204,10 @@ func (e *osExporter) bulk(ctx context.Context, items []item) ([]rejected, error)
 	for _, it := range items {
 		size += itemBytes(it)
 	}
-	body := make([]byte, 0, size)
-	for _, it := range items {
-		body = appendAction(body, it)
-		body = append(body, it.doc...)
-		body = append(body, '\n')
-	}
+	body := e.bodies.get(size)
+	body.b = appendBulk(body.b, items)
 	status, resp, err := e.doNDJSON(ctx, body)
+	body.release()
 	if err != nil {
 		e.bulks.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "error")))
 		return nil, fmt.Errorf("bulk request to OpenSearch failed: %w", err)
@@ -416,6 +308,16 @@ func (e *osExporter) recordLag(ctx context.Context, it item, now time.Time) {
 	}
 }
 
+// appendBulk appends the bulk request lines of items: per item its action line and its document.
+func appendBulk(b []byte, items []item) []byte {
+	for _, it := range items {
+		b = appendAction(b, it)
+		b = append(b, it.doc...)
+		b = append(b, '\n')
+	}
+	return b
+}
+
 // appendAction appends the bulk action line of it, as encoding/json writes
 // {"index":{"_index":...,"_id":...}} (keys sorted).
 func appendAction(b []byte, it item) []byte {
@@ -426,8 +328,21 @@ func appendAction(b []byte, it item) []byte {
 	return append(b, "}}\n"...)
 }
 
-func (e *osExporter) doNDJSON(ctx context.Context, body []byte) (int, []byte, error) {
-	return e.doContentType(ctx, http.MethodPost, "/_bulk", body, "application/x-ndjson")
+// doNDJSON sends a bulk request; the client closes the readers of body it was given.
+func (e *osExporter) doNDJSON(ctx context.Context, body *bulkBody) (int, []byte, error) {
+	rd, err := body.reader()
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/_bulk", rd)
+	if err != nil {
+		_ = rd.Close()
+		return 0, nil, err
+	}
+	req.ContentLength = int64(len(body.b))
+	req.GetBody = body.reader
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	return e.send(req)
 }
 
 // deadLetter appends a permanently rejected document to <dead_letter_dir>/<prefix>-YYYY-MM-DD.ndjson.

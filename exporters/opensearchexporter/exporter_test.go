@@ -272,5 +272,9 @@ func TestDeliveryLag(t *testing.T) {
 
 // pushLogs indexes ld as the queue's consumers do (documents, then pushItems).
 func (e *osExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	return e.pushItems(ctx, e.documents(ld))
+	items, err := e.encodeDocs(ld).list()
+	if err != nil {
+		return err
+	}
+	return e.pushItems(ctx, items)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
@@ -32,7 +33,7 @@ func TestQueuedDocumentsRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	_, back, err := enc.Unmarshal(b)
 	require.NoError(t, err)
-	require.Equal(t, req.(*docsRequest).items, back.(*docsRequest).items)
+	require.Equal(t, itemsOf(t, req), itemsOf(t, back))
 	require.Equal(t, req.BytesSize(), back.BytesSize())
 	require.Equal(t, 5, back.ItemsCount())
 
@@ -43,7 +44,7 @@ func TestQueuedDocumentsRoundTrip(t *testing.T) {
 	} {
 		_, back, err := enc.Unmarshal(old)
 		require.NoError(t, err)
-		require.Equal(t, req.(*docsRequest).items, back.(*docsRequest).items)
+		require.Equal(t, itemsOf(t, req), itemsOf(t, back))
 	}
 
 	// Damage is an error, never a panic or a partial request.
@@ -56,6 +57,44 @@ func TestQueuedDocumentsRoundTrip(t *testing.T) {
 	require.ErrorIs(t, err, errDocsEncoding)
 	_, _, err = enc.Unmarshal(nil)
 	require.ErrorIs(t, err, errDocsEncoding)
+}
+
+// FuzzDocsEncoding: whatever the queue hands back, Unmarshal returns an error or a request whose
+// documents agree with its sizes and whose encoding is the bytes it was read from.
+func FuzzDocsEncoding(f *testing.F) {
+	e := &osExporter{cfg: createDefaultConfig()}
+	enc := docsEncoding{e}
+	req, err := e.toDocs(context.Background(), testLogs(3))
+	require.NoError(f, err)
+	f.Add(must(enc.Marshal(context.Background(), req)))
+	f.Add([]byte{1, 0})
+	f.Add([]byte{1, 1, 0, 0, 0, 0})
+	f.Add(must((&plog.ProtoMarshaler{}).MarshalLogs(testLogs(1))))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		b = b[:len(b):len(b)]
+		_, r, err := enc.Unmarshal(b)
+		if err != nil {
+			return
+		}
+		items := itemsOf(t, r)
+		require.Len(t, items, r.ItemsCount())
+		size := 0
+		for _, it := range items {
+			size += itemBytes(it)
+		}
+		require.Equal(t, size, r.BytesSize())
+		if b[0] == docsEncodingVersion {
+			require.Equal(t, b, must(enc.Marshal(context.Background(), r)))
+		}
+	})
+}
+
+// itemsOf returns the documents of a *docsRequest.
+func itemsOf(t *testing.T, r xexporterhelper.Request) []item {
+	t.Helper()
+	items, err := r.(*docsRequest).list()
+	require.NoError(t, err)
+	return items
 }
 
 func must(b []byte, err error) []byte {
@@ -76,10 +115,10 @@ func TestMergeSplit(t *testing.T) {
 		counts = append(counts, r.ItemsCount())
 	}
 	require.Equal(t, []int{3, 3, 2}, counts)
-	require.Equal(t, r1.(*docsRequest).items[4].id, out[1].(*docsRequest).items[1].id, "order kept")
+	require.Equal(t, itemsOf(t, r1)[4].id, itemsOf(t, out[1])[1].id, "order kept")
 
 	biggest := 0
-	for _, it := range r1.(*docsRequest).items {
+	for _, it := range itemsOf(t, r1) {
 		biggest = max(biggest, itemBytes(it))
 	}
 	limit := 2*biggest + 1 // room for two documents, never three

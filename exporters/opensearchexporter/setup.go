@@ -113,11 +113,21 @@ func (e *osExporter) doContentType(ctx context.Context, method, path string, bod
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
+	return e.send(req)
+}
+
+// send performs req through the opensearch-go client and returns status and body.
+func (e *osExporter) send(req *http.Request) (int, []byte, error) {
 	resp, err := e.client.Stream(req) // we own and read the body
 	if err != nil {
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	return resp.StatusCode, b, err
+	const limit = 64 << 20
+	var b bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		b.Grow(int(n) + bytes.MinRead) // read in one buffer, EOF included
+	}
+	_, err = b.ReadFrom(io.LimitReader(resp.Body, limit))
+	return resp.StatusCode, b.Bytes(), err
 }

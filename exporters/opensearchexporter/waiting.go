@@ -1,6 +1,7 @@
 package opensearchexporter
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -75,6 +76,9 @@ func (w *waiting) begin(fp fingerprint, oldest, now time.Time) {
 	r := w.reqs[fp]
 	if r == nil {
 		r = &waitingRequest{oldest: oldest}
+		// The ids are substrings of one string of all the request's ids (docsRequest.list),
+		// which a stale entry must not keep.
+		fp.first, fp.last = strings.Clone(fp.first), strings.Clone(fp.last)
 		w.reqs[fp] = r
 	} else if oldest.Before(r.oldest) {
 		r.oldest = oldest
