@@ -57,15 +57,13 @@ func (l *Log) commit(reqs []*request) error {
 	if failed != nil {
 		return failed
 	}
-	buf := l.buf[:0]
-	starts := make([]int, len(reqs))
-	valueOffsets := make([][]int, len(reqs))
-	for i, r := range reqs {
-		starts[i] = len(buf)
-		buf, valueOffsets[i] = encodeBatch(buf, r.ops)
+	recs := &l.recs
+	defer recs.reset() // no reference to the values once they are durable (Pending.Wait)
+	for _, r := range reqs {
+		recs.add(r.ops)
 	}
-	l.buf = buf
-	if active.size > 0 && active.size+int64(len(buf)) > l.opts.SegmentBytes {
+	size := int64(recs.size())
+	if active.size > 0 && active.size+size > l.opts.SegmentBytes {
 		l.mu.Lock()
 		err := l.trim(active)
 		if err == nil {
@@ -79,20 +77,22 @@ func (l *Log) commit(reqs []*request) error {
 		active = l.segs[active.id+1]
 		l.mu.Unlock()
 	}
-	if err := l.writeSync(active, buf); err != nil {
+	if err := l.writeSync(active, recs); err != nil {
 		l.mu.Lock()
 		l.failed = err
 		l.mu.Unlock()
 		return err
 	}
 	l.mu.Lock()
-	for i, r := range reqs { // the index from what was encoded: no need to decode it back
-		for j, op := range r.ops {
-			l.applyOp(active.id, active.size+int64(starts[i]), op.Key, op.Delete, valueOffsets[i][j], len(op.Value))
+	k := 0
+	for _, r := range reqs { // the index from what was encoded: no need to decode it back
+		for _, op := range r.ops {
+			l.applyOp(active.id, active.size, op.Key, op.Delete, recs.offsets[k], len(op.Value))
+			k++
 		}
 	}
-	active.size += int64(len(buf))
-	l.disk += int64(len(buf))
+	active.size += size
+	l.disk += size
 	l.mu.Unlock()
 	l.qmu.Lock()
 	l.stats.Commits++
@@ -101,11 +101,11 @@ func (l *Log) commit(reqs []*request) error {
 	return nil
 }
 
-// writeSync appends buf to the active segment and makes it durable. fdatasync is enough: the
-// segment's blocks are preallocated (or, where they are not, Linux's fdatasync also writes the
-// file size needed to read the data back).
-func (l *Log) writeSync(active *segment, buf []byte) error {
-	if _, err := active.f.WriteAt(buf, active.size); err != nil {
+// writeSync appends the records to the active segment and makes them durable. fdatasync is
+// enough: the segment's blocks are preallocated (or, where they are not, Linux's fdatasync also
+// writes the file size needed to read the data back).
+func (l *Log) writeSync(active *segment, recs *records) error {
+	if err := recs.writeAt(pwritevFile(int(active.f.Fd())), active.size); err != nil {
 		return fmt.Errorf("durable queue stopped: cannot write segment %s: %w", segName(active.id), err)
 	}
 	if l.opts.NoSync {

@@ -28,33 +28,6 @@ const (
 	opDelete = 2
 )
 
-// encodeBatch appends the record of ops to buf and returns it, with the offset of every set
-// value relative to the start of the record.
-func encodeBatch(buf []byte, ops []Op) ([]byte, []int) {
-	start := len(buf)
-	buf = append(buf, make([]byte, headerSize)...)
-	buf = binary.AppendUvarint(buf, uint64(len(ops)))
-	valueOffsets := make([]int, len(ops))
-	for i, op := range ops {
-		if op.Delete {
-			buf = append(buf, opDelete)
-			buf = binary.AppendUvarint(buf, uint64(len(op.Key)))
-			buf = append(buf, op.Key...)
-			continue
-		}
-		buf = append(buf, opSet)
-		buf = binary.AppendUvarint(buf, uint64(len(op.Key)))
-		buf = append(buf, op.Key...)
-		buf = binary.AppendUvarint(buf, uint64(len(op.Value)))
-		valueOffsets[i] = len(buf) - start
-		buf = append(buf, op.Value...)
-	}
-	payload := buf[start+headerSize:]
-	binary.LittleEndian.PutUint32(buf[start:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, castagnoli))
-	return buf, valueOffsets
-}
-
 var errCorrupt = errors.New("corrupt record")
 
 // decodedOp is an op read back from disk; valueOff is relative to the start of the record.

@@ -73,7 +73,7 @@ type Log struct {
 	closed    bool
 	wake      chan struct{}
 	stopped   chan struct{}
-	buf       []byte
+	recs      records // the commit loop's
 	stats     Stats
 }
 
@@ -299,7 +299,8 @@ func (l *Log) GetPrefix(key string, n int) (prefix []byte, size int, ok bool, er
 }
 
 // Apply makes ops durable, in order, as one atomic batch: after a crash either all of them or
-// none are there. It returns after the fsync, or ErrFull, ErrClosed, or the write error.
+// none are there. It returns after the fsync, or ErrFull, ErrClosed, or the write error. The
+// values of ops must not change meanwhile (see Enqueue).
 func (l *Log) Apply(ctx context.Context, ops []Op) error {
 	p, err := l.Enqueue(ops)
 	if err != nil {
@@ -315,6 +316,11 @@ type Pending struct{ req *request }
 // written: Wait does. Batches are written in the order they were enqueued, and one is durable
 // only once every batch enqueued before it is. It returns ErrFull, ErrClosed or a size error
 // without enqueuing anything. Get sees the batch at once.
+//
+// The log writes the values of ops from the caller's slices, without a copy: they must not
+// change until Wait returned nil — after Wait returned ctx's error the write may still be going
+// on — and a caller that does not wait must not change them at all. A value changed while it is
+// written is stored with a wrong checksum, which a restart takes for a torn write or damage.
 func (l *Log) Enqueue(ops []Op) (Pending, error) {
 	if len(ops) == 0 {
 		return Pending{}, nil
