@@ -12,6 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/storage/archive"
 )
 
 // referenceDocument is document and the bulk action line as they were written with
@@ -172,3 +175,38 @@ func BenchmarkBulkBody(b *testing.B) {
 }
 
 var benchSink int
+
+// A record the audit receiver sealed is not validated again, and gives the document an unsealed
+// one gives; a record whose seal a later change broke is validated as any other.
+func TestSealedRecords(t *testing.T) {
+	e := &osExporter{cfg: createDefaultConfig()}
+	const body = `{"auditID":"a","stage":"x","verb":"get"}`
+	seal := func(lr plog.LogRecord, body string) {
+		lr.Body().SetStr(body)
+		lr.Attributes().PutStr(auditseal.AttrAuditID, "a")
+		lr.Attributes().PutStr(auditseal.AttrStage, "x")
+		lr.Attributes().PutStr(auditseal.AttrVerb, "get")
+		lr.Attributes().PutInt(auditseal.Attr, auditseal.Sum(body, &archive.EventFields{AuditID: "a", Stage: "x", Verb: "get"}))
+	}
+	sealed := plog.NewLogRecord()
+	seal(sealed, body)
+	require.True(t, auditseal.Intact(sealed))
+	plain := plog.NewLogRecord()
+	sealed.CopyTo(plain)
+	plain.Attributes().Remove(auditseal.Attr)
+	require.Equal(t, docOf(t, e, "c", plain), docOf(t, e, "c", sealed))
+
+	// The seal is trusted: a body sealed as it is (which the receiver never does with one that
+	// is not valid JSON) is not checked.
+	trusted := plog.NewLogRecord()
+	seal(trusted, `{"auditID":"a" ,}`)
+	require.Contains(t, string(docOf(t, e, "c", trusted).doc), `"auditID":"a" ,}`)
+
+	// Not valid JSON, and its seal broken by a change after it was made: sent as a message.
+	broken := plog.NewLogRecord()
+	seal(broken, body)
+	broken.Body().SetStr(`{"auditID":"a",`)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(docOf(t, e, "c", broken).doc, &m))
+	require.Equal(t, `{"auditID":"a",`, m["message"])
+}

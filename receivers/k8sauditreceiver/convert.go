@@ -5,23 +5,26 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/storage/archive"
 )
 
 // Log record attribute names of an audit event. They are part of vigil's data model: the
 // OpenSearch mappings and the archive's labels use them.
 const (
-	AttrAuditID         = "k8s.audit.id"
-	AttrStage           = "k8s.audit.stage"
+	AttrAuditID         = auditseal.AttrAuditID
+	AttrStage           = auditseal.AttrStage
 	AttrLevel           = "k8s.audit.level"
-	AttrVerb            = "k8s.audit.verb"
+	AttrVerb            = auditseal.AttrVerb
 	AttrRequestURI      = "k8s.audit.request_uri"
-	AttrUsername        = "k8s.audit.user.username"
+	AttrUsername        = auditseal.AttrUsername
 	AttrGroups          = "k8s.audit.user.groups"
-	AttrSourceIPs       = "k8s.audit.source_ips"
+	AttrSourceIPs       = auditseal.AttrSourceIPs
 	AttrUserAgent       = "k8s.audit.user_agent"
-	AttrResource        = "k8s.audit.object.resource"
-	AttrNamespace       = "k8s.audit.object.namespace"
-	AttrName            = "k8s.audit.object.name"
+	AttrResource        = auditseal.AttrResource
+	AttrNamespace       = auditseal.AttrNamespace
+	AttrName            = auditseal.AttrName
 	AttrAPIGroup        = "k8s.audit.object.api_group"
 	AttrAPIVersion      = "k8s.audit.object.api_version"
 	AttrSubresource     = "k8s.audit.object.subresource"
@@ -88,6 +91,12 @@ func appendRecord(lr plog.LogRecord, e *Event, observed time.Time) {
 	}
 	if !e.StageTimestamp.IsZero() {
 		a.PutStr(AttrStageTimestamp, timestampText(e.StageTimestamp, e.stageText))
+	}
+	if e.sealable {
+		a.PutInt(auditseal.Attr, auditseal.Sum(e.text, &archive.EventFields{
+			AuditID: e.AuditID, Stage: e.Stage, Verb: e.Verb, User: e.Username, Namespace: e.Namespace,
+			Resource: e.Resource, Name: e.Name, SourceIPs: e.SourceIPs,
+		}))
 	}
 }
 

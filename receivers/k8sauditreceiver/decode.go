@@ -41,6 +41,9 @@ type Event struct {
 	// The timestamps as the event wrote them ("" when not known): the attributes take them when
 	// they are already in the attributes' form, instead of formatting the times again.
 	receivedText, stageText string
+	// sealable: the fast path read the event as archive.ParseEventFields reads it, so its record
+	// is sealed (auditseal).
+	sealable bool
 }
 
 // Key identifies an event for de-duplication: one request yields several events with the same

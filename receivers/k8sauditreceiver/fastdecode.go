@@ -122,6 +122,7 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 	for n := 0; ; n++ {
 		var f fields
 		end, good := -1, false
+		r.decoded = false
 		if items[i] == '{' {
 			end, good = readEvent(&r, at+i, &f)
 		}
@@ -138,6 +139,9 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 			ev, rej = decodeEvent(n, raw, limits)
 		} else {
 			ev, rej = eventOf(n, raw, text[start:end], &f)
+			// Read by the rules of archive.ParseEventFields too: plain keys, no key twice, its
+			// fields strings without escapes (see auditseal).
+			ev.sealable = !r.decoded
 		}
 		if rej != nil {
 			rejected = append(rejected, *rej)
@@ -194,6 +198,9 @@ var (
 type reader struct {
 	b []byte // the whole body
 	s string // the same bytes
+	// decoded is set when a string of the item had escapes or bytes that are not UTF-8, which
+	// encoding/json decodes (and archive.ParseEventFields may read otherwise).
+	decoded bool
 }
 
 // object calls field for each known key of the object at r.b[at] (typ: its type), with its
@@ -251,6 +258,7 @@ func (r *reader) str(v []byte, typ jsonparser.ValueType, at int, dst *string) bo
 		*dst = r.s[at+1 : at+1+len(v)]
 		return true
 	}
+	r.decoded = true
 	return json.Unmarshal(r.b[at:at+len(v)+2], dst) == nil
 }
 

@@ -8,7 +8,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/storage/archive"
 )
+
+// withoutTime is f as a seal covers it: without the timestamp.
+func withoutTime(f archive.EventFields) archive.EventFields {
+	f.Time = time.Time{}
+	return f
+}
 
 // agreementCases are bodies on which the fast path must give what encoding/json gives: the usual
 // shapes, and every shape it hands over to encoding/json.
@@ -69,17 +78,31 @@ func requireSameDecode(t *testing.T, body []byte, limits Limits) {
 		return // Decode answers with decodeSlow
 	}
 	require.NoError(t, slowErr, "the fast path accepted a body that encoding/json refuses: %q", body)
-	// The fast path keeps the timestamps' text too, for the attributes: the records must be the
-	// same, the events but for that text.
+	// The fast path keeps the timestamps' text too, for the attributes, and seals the records of
+	// the events it read as the archive reads them: the records must be the same but for the
+	// seal, the events but for that text.
 	observed := time.Unix(1, 0)
 	var m plog.JSONMarshaler
 	want, err := m.MarshalLogs(toLogs("c", slowEvents, observed))
 	require.NoError(t, err)
-	got, err := m.MarshalLogs(toLogs("c", fastEvents, observed))
+	fastLogs := toLogs("c", fastEvents, observed)
+	records := fastLogs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for i := range records.Len() {
+		lr := records.At(i)
+		f, sealed := auditseal.Check(lr)
+		require.Equal(t, fastEvents[i].sealable, sealed, "seal of event %d of %q", i, body)
+		if sealed {
+			// What the seal vouches for: the archive's own reading of the body.
+			require.Equal(t, fmt.Sprintf("%+v", withoutTime(archive.ParseEventFields([]byte(lr.Body().Str())))),
+				fmt.Sprintf("%+v", f), "fields of event %d of %q", i, body)
+		}
+		lr.Attributes().Remove(auditseal.Attr)
+	}
+	got, err := m.MarshalLogs(fastLogs)
 	require.NoError(t, err)
 	require.Equal(t, string(want), string(got), "records of %q", body)
 	for i := range fastEvents {
-		fastEvents[i].receivedText, fastEvents[i].stageText = "", ""
+		fastEvents[i].receivedText, fastEvents[i].stageText, fastEvents[i].sealable = "", "", false
 	}
 	require.Equal(t, slowEvents, fastEvents, "events of %q", body)
 	require.Equal(t, slowRejected, fastRejected, "rejections of %q", body)

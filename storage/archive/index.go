@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -50,7 +51,9 @@ const (
 )
 
 // IndexedLabels are the per-event labels an index lists.
-var IndexedLabels = []string{"namespace", "resource", "stage", "user", "verb"}
+var IndexedLabels = indexedLabels[:]
+
+var indexedLabels = [...]string{"namespace", "resource", "stage", "user", "verb"}
 
 var eventPaths = [][]string{
 	{"objectRef", "namespace"}, {"objectRef", "resource"}, {"stage"}, {"user", "username"}, {"verb"},
@@ -259,59 +262,124 @@ func (f EventFields) Labels() [5]string {
 
 // BuildIndex indexes events. The result is deterministic: the same events give the same bytes.
 func BuildIndex(events [][]byte) *Index {
+	b := NewIndexBuilder()
+	for _, line := range events {
+		b.AddLine(line)
+	}
+	return b.Index()
+}
+
+// tokenNames are the token fields of IndexBuilder.tokens, in order.
+var tokenNames = [...]string{TokenName, TokenAuditID, TokenSourceIP}
+
+// IndexBuilder gathers the events of an object for its Index, one by one: AddLine reads an
+// event's line, AddFields takes fields read already (as ParseEventFields reads them), and Merge
+// takes another builder's events. Whatever way the events come, the Index is the same.
+type IndexBuilder struct {
+	events int
 	// The distinct values of each label and token field; the bloom filter holds "name=value" for
 	// each (but a label's "").
-	values := make([]map[string]struct{}, len(IndexedLabels))
-	for i := range values {
-		values[i] = map[string]struct{}{}
+	values  [len(indexedLabels)]map[string]struct{}
+	tokens  [len(tokenNames)]map[string]struct{}
+	scratch []byte
+}
+
+// NewIndexBuilder returns a builder without events.
+func NewIndexBuilder() *IndexBuilder {
+	b := &IndexBuilder{}
+	for i := range b.values {
+		b.values[i] = map[string]struct{}{}
 	}
-	tokenNames := []string{TokenName, TokenAuditID, TokenSourceIP}
-	tokens := make([]map[string]struct{}, len(tokenNames))
-	for i := range tokens {
-		tokens[i] = map[string]struct{}{}
+	for i := range b.tokens {
+		b.tokens[i] = map[string]struct{}{}
 	}
-	// A value is looked up as bytes (no string made) and copied only the first time.
-	var scratch []byte
-	add := func(m map[string]struct{}, v []byte) {
-		if _, ok := m[string(v)]; !ok {
-			m[string(v)] = struct{}{}
-		}
+	return b
+}
+
+// Events is how many events were added.
+func (b *IndexBuilder) Events() int { return b.events }
+
+// add puts v in m; a value is looked up as bytes (no string made) and copied only the first time.
+func add(m map[string]struct{}, v []byte) {
+	if _, ok := m[string(v)]; !ok {
+		m[string(v)] = struct{}{}
 	}
+}
+
+func addString(m map[string]struct{}, v string) {
+	if _, ok := m[v]; !ok {
+		m[strings.Clone(v)] = struct{}{}
+	}
+}
+
+// AddLine adds the event of an archived line.
+func (b *IndexBuilder) AddLine(line []byte) {
 	// unescape is str's value as bytes: nil for an absent field or malformed escapes.
 	unescape := func(raw []byte) []byte {
 		if bytes.IndexByte(raw, '\\') < 0 {
 			return raw
 		}
-		scratch = slices.Grow(scratch[:0], len(raw)) // Unescape writes into it (never into raw)
-		v, err := jsonparser.Unescape(raw, scratch)
+		b.scratch = slices.Grow(b.scratch[:0], len(raw)) // Unescape writes into it (never into raw)
+		v, err := jsonparser.Unescape(raw, b.scratch)
 		if err != nil {
 			return nil
 		}
 		return v
 	}
-	for _, line := range events {
-		r := parseRaw(line)
-		for i := range values {
-			add(values[i], unescape(r.strs[i]))
-		}
-		for i, f := range [...]int{rawName, rawAuditID} {
-			if v := unescape(r.strs[f]); len(v) > 0 {
-				add(tokens[i], v)
-			}
-		}
-		eachSourceIP(r.sourceIPs, func(ip []byte) { add(tokens[2], ip) })
+	b.events++
+	r := parseRaw(line)
+	for i := range b.values {
+		add(b.values[i], unescape(r.strs[i]))
 	}
+	for i, f := range [...]int{rawName, rawAuditID} {
+		if v := unescape(r.strs[f]); len(v) > 0 {
+			add(b.tokens[i], v)
+		}
+	}
+	eachSourceIP(r.sourceIPs, func(ip []byte) { add(b.tokens[2], ip) })
+}
+
+// AddFields adds an event whose fields are f (its Time is not indexed). The strings are copied
+// when kept.
+func (b *IndexBuilder) AddFields(f *EventFields) {
+	b.events++
+	for i, v := range f.Labels() {
+		addString(b.values[i], v)
+	}
+	for i, v := range [...]string{f.Name, f.AuditID} {
+		if v != "" {
+			addString(b.tokens[i], v)
+		}
+	}
+	for _, ip := range f.SourceIPs {
+		addString(b.tokens[2], ip)
+	}
+}
+
+// Merge adds the events of o, which must not change afterwards (its strings are shared).
+func (b *IndexBuilder) Merge(o *IndexBuilder) {
+	b.events += o.events
+	for i := range b.values {
+		maps.Copy(b.values[i], o.values[i])
+	}
+	for i := range b.tokens {
+		maps.Copy(b.tokens[i], o.tokens[i])
+	}
+}
+
+// Index returns the index of the events added.
+func (b *IndexBuilder) Index() *Index {
 	count := 0
-	for i := range values {
-		count += len(values[i])
-		if _, ok := values[i][""]; ok {
+	for i := range b.values {
+		count += len(b.values[i])
+		if _, ok := b.values[i][""]; ok {
 			count--
 		}
 	}
-	for i := range tokens {
-		count += len(tokens[i])
+	for i := range b.tokens {
+		count += len(b.tokens[i])
 	}
-	idx := &Index{Version: 1, Events: len(events), Labels: map[string][]string{},
+	idx := &Index{Version: 1, Events: b.events, Labels: map[string][]string{},
 		Bloom: bloom.NewWithEstimates(uint(max(count, 1)), 0.01)}
 	var buf []byte
 	addBloom := func(name string, m map[string]struct{}) {
@@ -323,13 +391,13 @@ func BuildIndex(events [][]byte) *Index {
 		}
 	}
 	for i, name := range IndexedLabels {
-		if len(values[i]) <= MaxIndexValues {
-			idx.Labels[name] = sortedKeys(values[i])
+		if len(b.values[i]) <= MaxIndexValues {
+			idx.Labels[name] = sortedKeys(b.values[i])
 		}
-		addBloom(name, values[i])
+		addBloom(name, b.values[i])
 	}
 	for i, name := range tokenNames {
-		addBloom(name, tokens[i])
+		addBloom(name, b.tokens[i])
 	}
 	return idx
 }

@@ -49,3 +49,6 @@ func FuzzObjectReaderAgreesWithEachKey(f *testing.F) {
 
 // ParseEachKey is ParseEventFields by jsonparser.EachKey alone, for the external tests.
 func ParseEachKey(line []byte) EventFields { return parseEachKey(line).decode() }
+
+// OddLines are oddLines for the external tests.
+var OddLines = oddLines

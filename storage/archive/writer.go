@@ -21,26 +21,40 @@ func Append(ctx context.Context, bkt objstore.Bucket, s Stream, prev *Entry, fir
 // AppendNDJSON is Append of the events whose NDJSON is raw (each line, one event, followed by a
 // newline), for callers that hold them so: nothing is copied.
 func AppendNDJSON(ctx context.Context, bkt objstore.Bucket, s Stream, prev *Entry, first, last time.Time, raw []byte) (Entry, error) {
+	return AppendIndexed(ctx, bkt, s, prev, first, last, raw, nil)
+}
+
+// AppendIndexed is AppendNDJSON for a caller that gathered the events' index fields already:
+// index holds raw's events (nil: they are read from raw).
+func AppendIndexed(ctx context.Context, bkt objstore.Bucket, s Stream, prev *Entry, first, last time.Time, raw []byte, index *IndexBuilder) (Entry, error) {
 	e := Entry{Seq: 1, Prev: Genesis}
 	if prev != nil {
 		e.Seq, e.Prev = prev.Seq+1, prev.Hash
 	}
 	events := SplitLines(raw)
+	if index == nil {
+		index = NewIndexBuilder()
+		for _, line := range events {
+			index.AddLine(line)
+		}
+	} else if index.Events() != len(events) {
+		return Entry{}, fmt.Errorf("cannot index object %d of %s: %d events gathered for its %d lines", e.Seq, s.Cluster, index.Events(), len(events))
+	}
 	obj, sum := EncodeNDJSON(raw)
 	e.Object = s.ObjectName(first, e.Seq)
 	e.SHA256, e.Size, e.Events = sum, int64(len(obj)), len(events)
 	e.First, e.Last = first.UTC().Format(time.RFC3339Nano), last.UTC().Format(time.RFC3339Nano)
-	index, err := BuildIndex(events).Encode()
+	indexJSON, err := index.Index().Encode()
 	if err != nil {
 		return Entry{}, err
 	}
-	sum256 := sha256.Sum256(index)
+	sum256 := sha256.Sum256(indexJSON)
 	e.Index, e.IndexSHA256 = IndexName(e.Object), hex.EncodeToString(sum256[:])
 	e.Seal()
 	if err := Put(ctx, bkt, e.Object, obj); err != nil {
 		return Entry{}, err
 	}
-	if err := Put(ctx, bkt, e.Index, index); err != nil {
+	if err := Put(ctx, bkt, e.Index, indexJSON); err != nil {
 		return Entry{}, fmt.Errorf("cannot write the index of %s: %w", e.Object, err)
 	}
 	manifest, err := jsonMarshal(e)
