@@ -60,6 +60,10 @@ type archiveExporter struct {
 	keys   map[string]map[eventkey.Key]struct{}
 	hasher eventkey.Hasher
 	keyBuf []byte
+	// indexed holds, per chunk staged since start (by chunkKey), the index fields of its events
+	// whose records the audit receiver sealed (auditseal), so that the sealer reads only the
+	// other lines to index the object. Dropped when the object is written.
+	indexed map[string]*chunkIndex
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -92,7 +96,7 @@ func newExporter(set exporter.Settings, cfg *Config) (*archiveExporter, error) {
 		metric.WithDescription("Age of the oldest event staged but not yet in a written archive object: now minus when its object's first event was staged; 0 when nothing is staged."),
 		metric.WithUnit("s"))
 	return &archiveExporter{cfg: cfg, id: set.ID, logger: set.Logger, streams: map[string]*streamState{},
-		keys: map[string]map[eventkey.Key]struct{}{}, hasher: eventkey.NewHasher(),
+		keys: map[string]map[eventkey.Key]struct{}{}, hasher: eventkey.NewHasher(), indexed: map[string]*chunkIndex{},
 		objects: objects, events: events, lag: lag, sealed: map[string]sealMark{}, sealedTo: sealedTo,
 		meter: meter, oldestAge: oldestAge}, errors.Join(err1, err2, err3, err4, err5)
 }
@@ -328,7 +332,8 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 		if o.Chunks == 0 {
 			o.Opened, o.First, o.Last = time.Now().UTC(), c.first, c.last
 		}
-		ops = append(ops, storage.SetOperation(chunkKey(cluster, o.Seq, o.Chunks), c.data))
+		c.key = chunkKey(cluster, o.Seq, o.Chunks)
+		ops = append(ops, storage.SetOperation(c.key, c.data))
 		o.Chunks++
 		o.Bytes += len(c.data)
 		o.Events += c.events
@@ -378,6 +383,9 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 			e.keys[c][k] = struct{}{}
 		}
 		added[c] = byCluster[c].keys
+		if ch := byCluster[c]; ch.index != nil {
+			e.indexed[ch.key] = &chunkIndex{fields: ch.index, unsealed: ch.unsealed, lines: ch.events}
+		}
 	}
 	return wait, added, nil
 }

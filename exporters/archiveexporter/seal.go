@@ -13,17 +13,28 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
+	"github.com/vigil-obs/vigil/internal/auditseal"
 	"github.com/vigil-obs/vigil/internal/eventkey"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
 // chunk is the NDJSON of the events of one cluster in one ConsumeLogs call.
 type chunk struct {
+	key         string // its staging key (chunkKey), once staged
 	data        []byte
 	events      int
 	first, last time.Time
 	keys        []eventkey.Key
 	keySet      map[eventkey.Key]struct{} // keys, for lookups
+	index       *archive.IndexBuilder     // the fields of the sealed events (nil: none)
+	unsealed    []int                     // the lines of the other events
+}
+
+// chunkIndex is what the sealer needs of a staged chunk to index it (see indexed).
+type chunkIndex struct {
+	fields   *archive.IndexBuilder
+	unsealed []int // lines not in fields, which the sealer reads
+	lines    int
 }
 
 // has reports whether key is in the chunk already.
@@ -70,6 +81,14 @@ func (c *chunk) add(lr plog.LogRecord, key eventkey.Key, identified bool) {
 		// Not one JSON line (audit events always are): keep it as a JSON string so the object stays NDJSON.
 		b, _ := json.Marshal(body)
 		body = string(b)
+		c.unsealed = append(c.unsealed, c.events)
+	} else if f, ok := auditseal.Check(lr); ok { // the line is the body the fields were read from
+		if c.index == nil {
+			c.index = archive.NewIndexBuilder()
+		}
+		c.index.AddFields(&f)
+	} else {
+		c.unsealed = append(c.unsealed, c.events)
 	}
 	c.data = append(c.data, body...)
 	c.data = append(c.data, '\n')
@@ -161,14 +180,14 @@ func (e *archiveExporter) writeSealed(ctx context.Context, cluster string) error
 		o, head := s.Sealed[0], s.Head
 		e.mu.Unlock()
 
-		raw, err := e.readChunks(ctx, cluster, o)
+		raw, ends, err := e.readChunks(ctx, cluster, o)
 		if err != nil {
 			return err
 		}
 		if head != nil && head.Seq+1 != o.Seq {
 			return fmt.Errorf("archive chain of cluster %q expects object %d, staged is %d", cluster, head.Seq+1, o.Seq)
 		}
-		entry, err := archive.AppendNDJSON(ctx, e.bucket, stream, head, o.First, o.Last, raw)
+		entry, err := archive.AppendIndexed(ctx, e.bucket, stream, head, o.First, o.Last, raw, e.indexObject(cluster, o, raw, ends))
 		if err != nil {
 			return fmt.Errorf("cannot write archive object %d of cluster %q: %w", o.Seq, cluster, err)
 		}
@@ -184,6 +203,9 @@ func (e *archiveExporter) writeSealed(ctx context.Context, cluster string) error
 		err = e.client.Batch(ctx, ops...)
 		if err == nil {
 			e.streams[cluster] = &next
+			for i := range o.Chunks {
+				delete(e.indexed, chunkKey(cluster, o.Seq, i))
+			}
 		}
 		e.mu.Unlock()
 		if err != nil {
@@ -202,11 +224,38 @@ type appender interface {
 	GetAppend(dst []byte, key string) ([]byte, bool, error)
 }
 
+// indexObject gathers the index fields of the staged object o of cluster, whose NDJSON is raw
+// and whose chunks end at ends: the fields of its sealed events as staged (indexed), and the
+// other lines read.
+func (e *archiveExporter) indexObject(cluster string, o openObject, raw []byte, ends []int) *archive.IndexBuilder {
+	b := archive.NewIndexBuilder()
+	start := 0
+	for i, end := range ends {
+		lines := archive.SplitLines(raw[start:end])
+		start = end
+		e.mu.Lock()
+		ci := e.indexed[chunkKey(cluster, o.Seq, i)]
+		e.mu.Unlock()
+		if ci == nil || ci.lines != len(lines) {
+			for _, line := range lines {
+				b.AddLine(line)
+			}
+			continue
+		}
+		b.Merge(ci.fields)
+		for _, j := range ci.unsealed {
+			b.AddLine(lines[j])
+		}
+	}
+	return b
+}
+
 // readChunks returns the NDJSON of the staged object o of cluster: its chunks, one after the
-// other. It reads them into e.sealBuf, which it keeps for the next object: the sealer alone
-// calls it (sealLoop, then Shutdown once sealLoop is done).
-func (e *archiveExporter) readChunks(ctx context.Context, cluster string, o openObject) ([]byte, error) {
+// other, and where each ends. It reads them into e.sealBuf, which it keeps for the next object:
+// the sealer alone calls it (sealLoop, then Shutdown once sealLoop is done).
+func (e *archiveExporter) readChunks(ctx context.Context, cluster string, o openObject) (_ []byte, ends []int, _ error) {
 	raw := slices.Grow(e.sealBuf[:0], o.Bytes)
+	ends = make([]int, 0, o.Chunks)
 	for i := range o.Chunks {
 		var (
 			found bool
@@ -220,12 +269,13 @@ func (e *archiveExporter) readChunks(ctx context.Context, cluster string, o open
 			raw, found = append(raw, data...), data != nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !found {
-			return nil, fmt.Errorf("staged chunk %d of archive object %d of cluster %q is missing", i, o.Seq, cluster)
+			return nil, nil, fmt.Errorf("staged chunk %d of archive object %d of cluster %q is missing", i, o.Seq, cluster)
 		}
+		ends = append(ends, len(raw))
 	}
 	e.sealBuf = raw
-	return raw, nil
+	return raw, ends, nil
 }

@@ -1,0 +1,100 @@
+package archiveexporter
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/storage/archive"
+)
+
+// sealedLogs are n audit records of cluster as the audit receiver makes them: sealed, but for
+// every third, whose seal a later change to the body broke, and every fifth, never sealed.
+func sealedLogs(cluster string, from, n int) plog.Logs {
+	ld := logs(cluster, from, n)
+	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for i := range lrs.Len() {
+		lr := lrs.At(i)
+		k := from + i
+		f := archive.EventFields{AuditID: fmt.Sprintf("%s-%05d", cluster, k), Stage: "ResponseComplete", Verb: "get",
+			User: fmt.Sprintf("u%d", k%4), Namespace: fmt.Sprintf("ns%d", k%3), Resource: "pods", Name: fmt.Sprintf("p%d", k),
+			SourceIPs: []string{fmt.Sprintf("10.0.0.%d", k%7)}}
+		body := fmt.Sprintf(`{"auditID":%q,"stage":"ResponseComplete","verb":"get","user":{"username":%q},"sourceIPs":[%q],`+
+			`"objectRef":{"resource":"pods","namespace":%q,"name":%q}}`, f.AuditID, f.User, f.SourceIPs[0], f.Namespace, f.Name)
+		lr.Body().SetStr(body)
+		a := lr.Attributes()
+		a.PutStr(auditseal.AttrVerb, f.Verb)
+		a.PutStr(auditseal.AttrUsername, f.User)
+		a.PutStr(auditseal.AttrNamespace, f.Namespace)
+		a.PutStr(auditseal.AttrResource, f.Resource)
+		a.PutStr(auditseal.AttrName, f.Name)
+		a.PutEmptySlice(auditseal.AttrSourceIPs).AppendEmpty().SetStr(f.SourceIPs[0])
+		switch {
+		case k%5 == 0:
+		case k%3 == 0:
+			a.PutInt(auditseal.Attr, auditseal.Sum(body, &f))
+			lr.Body().SetStr(strings.Replace(body, `"verb":"get"`, `"verb":"delete"`, 1))
+		default:
+			a.PutInt(auditseal.Attr, auditseal.Sum(body, &f))
+		}
+	}
+	return ld
+}
+
+// The index of an object whose events came sealed is what indexing its lines gives, and the
+// fields staged for it are dropped once it is written.
+func TestIndexOfSealedEvents(t *testing.T) {
+	v := env{queueDir: t.TempDir(), archiveDir: t.TempDir()}
+	e, ws := v.start(t, 1<<30)
+	ctx := context.Background()
+	for i := range 4 {
+		require.NoError(t, e.ConsumeLogs(ctx, sealedLogs("a", i*100, 100)))
+	}
+	e.mu.Lock()
+	require.Len(t, e.indexed, 4, "the sealed events' fields, per chunk")
+	sealed := 0
+	for _, ci := range e.indexed {
+		sealed += ci.fields.Events()
+		require.Equal(t, 100, ci.lines)
+		require.Equal(t, 100, ci.fields.Events()+len(ci.unsealed))
+	}
+	e.mu.Unlock()
+	require.Equal(t, 400-80-(400/3-400/15), sealed, "all but the unsealed and the broken seals")
+
+	require.NoError(t, e.flush(ctx, true))
+	e.mu.Lock()
+	require.Empty(t, e.indexed, "dropped once the object is written")
+	e.mu.Unlock()
+	require.NoError(t, e.Shutdown(ctx))
+	require.NoError(t, ws.Shutdown(ctx))
+
+	bkt, err := archive.NewFilesystemBucket(v.archiveDir)
+	require.NoError(t, err)
+	s := archive.Stream{Tenant: "default", Cluster: "a"}
+	entries, err := archive.Manifest(ctx, bkt, s)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	read := func(name string) []byte {
+		rc, err := bkt.Get(ctx, name)
+		require.NoError(t, err)
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		require.NoError(t, err)
+		return b
+	}
+	lines, err := archive.Decode(read(entries[0].Object))
+	require.NoError(t, err)
+	require.Len(t, lines, 400)
+	want, err := archive.BuildIndex(lines).Encode()
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(read(entries[0].Index)))
+	x, err := archive.DecodeIndex(want)
+	require.NoError(t, err)
+	require.Equal(t, []string{"delete", "get"}, x.Labels["verb"], "the lines as written, not the broken seals' attributes")
+}
