@@ -383,8 +383,8 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 			e.keys[c][k] = struct{}{}
 		}
 		added[c] = byCluster[c].keys
-		if ch := byCluster[c]; ch.index != nil {
-			e.indexed[ch.key] = &chunkIndex{fields: ch.index, unsealed: ch.unsealed, lines: ch.events}
+		if ch := byCluster[c]; ch.sealed != nil {
+			e.indexed[ch.key] = &chunkIndex{fields: ch.sealed, unsealed: ch.unsealed, lines: ch.events}
 		}
 	}
 	return wait, added, nil

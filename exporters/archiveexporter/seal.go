@@ -26,13 +26,13 @@ type chunk struct {
 	first, last time.Time
 	keys        []eventkey.Key
 	keySet      map[eventkey.Key]struct{} // keys, for lookups
-	index       *archive.IndexBuilder     // the fields of the sealed events (nil: none)
+	sealed      *archive.FieldsList       // the fields of the sealed events (nil: none)
 	unsealed    []int                     // the lines of the other events
 }
 
 // chunkIndex is what the sealer needs of a staged chunk to index it (see indexed).
 type chunkIndex struct {
-	fields   *archive.IndexBuilder
+	fields   *archive.FieldsList
 	unsealed []int // lines not in fields, which the sealer reads
 	lines    int
 }
@@ -83,10 +83,10 @@ func (c *chunk) add(lr plog.LogRecord, key eventkey.Key, identified bool) {
 		body = string(b)
 		c.unsealed = append(c.unsealed, c.events)
 	} else if f, ok := auditseal.Check(lr); ok { // the line is the body the fields were read from
-		if c.index == nil {
-			c.index = archive.NewIndexBuilder()
+		if c.sealed == nil {
+			c.sealed = &archive.FieldsList{}
 		}
-		c.index.AddFields(&f)
+		c.sealed.Add(&f)
 	} else {
 		c.unsealed = append(c.unsealed, c.events)
 	}
@@ -242,7 +242,7 @@ func (e *archiveExporter) indexObject(cluster string, o openObject, raw []byte, 
 			}
 			continue
 		}
-		b.Merge(ci.fields)
+		b.AddList(ci.fields)
 		for _, j := range ci.unsealed {
 			b.AddLine(lines[j])
 		}

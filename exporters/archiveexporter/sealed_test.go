@@ -60,9 +60,9 @@ func TestIndexOfSealedEvents(t *testing.T) {
 	require.Len(t, e.indexed, 4, "the sealed events' fields, per chunk")
 	sealed := 0
 	for _, ci := range e.indexed {
-		sealed += ci.fields.Events()
+		sealed += ci.fields.Len()
 		require.Equal(t, 100, ci.lines)
-		require.Equal(t, 100, ci.fields.Events()+len(ci.unsealed))
+		require.Equal(t, 100, ci.fields.Len()+len(ci.unsealed))
 	}
 	e.mu.Unlock()
 	require.Equal(t, 400-80-(400/3-400/15), sealed, "all but the unsealed and the broken seals")

@@ -2,10 +2,10 @@ package archive
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -273,8 +273,8 @@ func BuildIndex(events [][]byte) *Index {
 var tokenNames = [...]string{TokenName, TokenAuditID, TokenSourceIP}
 
 // IndexBuilder gathers the events of an object for its Index, one by one: AddLine reads an
-// event's line, AddFields takes fields read already (as ParseEventFields reads them), and Merge
-// takes another builder's events. Whatever way the events come, the Index is the same.
+// event's line, AddFields takes fields read already (as ParseEventFields reads them), and AddList
+// a list of such fields. Whatever way the events come, the Index is the same.
 type IndexBuilder struct {
 	events int
 	// The distinct values of each label and token field; the bloom filter holds "name=value" for
@@ -356,14 +356,55 @@ func (b *IndexBuilder) AddFields(f *EventFields) {
 	}
 }
 
-// Merge adds the events of o, which must not change afterwards (its strings are shared).
-func (b *IndexBuilder) Merge(o *IndexBuilder) {
-	b.events += o.events
-	for i := range b.values {
-		maps.Copy(b.values[i], o.values[i])
+// FieldsList is a compact list of events' index fields, for a caller that keeps them until it
+// indexes the events (IndexBuilder.AddList): the strings are copied into one buffer, each
+// after its length.
+type FieldsList struct {
+	b []byte
+	n int
+}
+
+// Add appends the fields of an event (its Time is not kept).
+func (l *FieldsList) Add(f *EventFields) {
+	for _, v := range [...]string{f.Namespace, f.Resource, f.Stage, f.User, f.Verb, f.Name, f.AuditID} {
+		l.b = binary.AppendUvarint(l.b, uint64(len(v)))
+		l.b = append(l.b, v...)
 	}
-	for i := range b.tokens {
-		maps.Copy(b.tokens[i], o.tokens[i])
+	l.b = binary.AppendUvarint(l.b, uint64(len(f.SourceIPs)))
+	for _, ip := range f.SourceIPs {
+		l.b = binary.AppendUvarint(l.b, uint64(len(ip)))
+		l.b = append(l.b, ip...)
+	}
+	l.n++
+}
+
+// Len is how many events the list holds.
+func (l *FieldsList) Len() int { return l.n }
+
+// AddList adds the events of l, as AddFields adds each.
+func (b *IndexBuilder) AddList(l *FieldsList) {
+	buf := l.b
+	next := func() []byte {
+		n, k := binary.Uvarint(buf)
+		v := buf[k : k+int(n)]
+		buf = buf[k+int(n):]
+		return v
+	}
+	for range l.n {
+		b.events++
+		for i := range b.values {
+			add(b.values[i], next())
+		}
+		for i := range 2 { // name, auditID
+			if v := next(); len(v) > 0 {
+				add(b.tokens[i], v)
+			}
+		}
+		ips, k := binary.Uvarint(buf)
+		buf = buf[k:]
+		for range ips {
+			add(b.tokens[2], next())
+		}
 	}
 }
 

@@ -18,7 +18,7 @@ func indexBytes(t testing.TB, b *archive.IndexBuilder) []byte {
 }
 
 // TestIndexBuilderWaysAgree: an index is the same whether its events come as lines, as the
-// fields ParseEventFields reads from them, or in parts merged.
+// fields ParseEventFields reads from them, or as a list of such fields.
 func TestIndexBuilderWaysAgree(t *testing.T) {
 	lines := audittest.RealisticEvents(500)
 	for _, l := range append(archive.OddLines, fieldCasesForIndex...) {
@@ -28,23 +28,21 @@ func TestIndexBuilderWaysAgree(t *testing.T) {
 	require.NoError(t, err)
 
 	fields := archive.NewIndexBuilder()
-	parts := []*archive.IndexBuilder{archive.NewIndexBuilder(), archive.NewIndexBuilder(), archive.NewIndexBuilder()}
+	mixed := archive.NewIndexBuilder()
+	var list archive.FieldsList
 	for i, l := range lines {
 		f := archive.ParseEventFields(l)
 		fields.AddFields(&f)
-		if i%2 == 0 {
-			parts[i%3].AddFields(&f)
+		if i%3 == 0 {
+			mixed.AddLine(l)
 		} else {
-			parts[i%3].AddLine(l)
+			list.Add(&f)
 		}
 	}
-	merged := archive.NewIndexBuilder()
-	for _, p := range parts {
-		merged.Merge(p)
-	}
-	require.Equal(t, len(lines), merged.Events())
+	mixed.AddList(&list)
+	require.Equal(t, len(lines), mixed.Events())
 	require.Equal(t, string(want), string(indexBytes(t, fields)), "fields")
-	require.Equal(t, string(want), string(indexBytes(t, merged)), "merged parts")
+	require.Equal(t, string(want), string(indexBytes(t, mixed)), "lines and a list of fields")
 }
 
 // fieldCasesForIndex are lines whose values have escapes, empty strings and odd source IPs.
@@ -63,8 +61,16 @@ func FuzzIndexBuilderWaysAgree(f *testing.F) {
 		byFields := archive.NewIndexBuilder()
 		fields := archive.ParseEventFields(line)
 		byFields.AddFields(&fields)
-		if a, b := indexBytes(t, byLine), indexBytes(t, byFields); !bytes.Equal(a, b) {
+		byList := archive.NewIndexBuilder()
+		var list archive.FieldsList
+		list.Add(&fields)
+		byList.AddList(&list)
+		a := indexBytes(t, byLine)
+		if b := indexBytes(t, byFields); !bytes.Equal(a, b) {
 			t.Fatalf("line %q: by line %s, by fields %s", line, a, b)
+		}
+		if b := indexBytes(t, byList); !bytes.Equal(a, b) {
+			t.Fatalf("line %q: by line %s, by list %s", line, a, b)
 		}
 	})
 }
