@@ -62,8 +62,11 @@ type archiveExporter struct {
 	keyBuf []byte
 	// indexed holds, per chunk staged since start (by chunkKey), the index fields of its events
 	// whose records the audit receiver sealed (auditseal), so that the sealer reads only the
-	// other lines to index the object. Dropped when the object is written.
-	indexed map[string]*chunkIndex
+	// other lines to index the object. Dropped when the object is written; at most
+	// maxIndexedBytes of fields (past it, while the bucket cannot be written, the sealer reads
+	// the chunks staged meanwhile).
+	indexed      map[string]*chunkIndex
+	indexedBytes int
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -105,6 +108,10 @@ const streamsKey = "streams"
 
 // maxKeys bounds the de-duplication keys kept per cluster (~40 MB at most).
 const maxKeys = 1 << 20
+
+// maxIndexedBytes bounds the staged fields of sealed events kept for the sealer (indexed): about
+// 130 bytes an event, so the objects of some 500,000 events.
+var maxIndexedBytes = 64 << 20
 
 func stateKey(cluster string) string { return "state/" + cluster }
 func chunkKey(cluster string, seq uint64, i int) string {
@@ -383,8 +390,9 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 			e.keys[c][k] = struct{}{}
 		}
 		added[c] = byCluster[c].keys
-		if ch := byCluster[c]; ch.sealed != nil {
+		if ch := byCluster[c]; ch.sealed != nil && e.indexedBytes+ch.sealed.Size() <= maxIndexedBytes {
 			e.indexed[ch.key] = &chunkIndex{fields: ch.sealed, unsealed: ch.unsealed, lines: ch.events}
+			e.indexedBytes += ch.sealed.Size()
 		}
 	}
 	return wait, added, nil

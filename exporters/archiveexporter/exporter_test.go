@@ -132,6 +132,17 @@ func contents(t *testing.T, dir, cluster string) []string {
 	return out
 }
 
+// manifest reads the manifest of cluster's stream in the filesystem archive dir.
+func manifest(t *testing.T, dir, cluster string) (objstore.Bucket, archive.Stream, []archive.Entry) {
+	t.Helper()
+	bkt, err := archive.NewFilesystemBucket(dir)
+	require.NoError(t, err)
+	s := archive.Stream{Tenant: "default", Cluster: cluster}
+	entries, err := archive.Manifest(context.Background(), bkt, s)
+	require.NoError(t, err)
+	return bkt, s, entries
+}
+
 func TestArchivesEveryEventOnceAcrossRestarts(t *testing.T) {
 	t.Run("walstorage", func(t *testing.T) { testArchivesEveryEventOnceAcrossRestarts(t, false) })
 	t.Run("any storage", func(t *testing.T) { testArchivesEveryEventOnceAcrossRestarts(t, true) })
@@ -197,11 +208,7 @@ func TestShutdownSealsTheChain(t *testing.T) {
 	require.NoError(t, e.Shutdown(ctx))
 	require.NoError(t, ws.Shutdown(ctx))
 
-	bkt, err := archive.NewFilesystemBucket(v.archiveDir)
-	require.NoError(t, err)
-	s := archive.Stream{Tenant: "default", Cluster: "a"}
-	entries, err := archive.Manifest(ctx, bkt, s)
-	require.NoError(t, err)
+	bkt, s, entries := manifest(t, v.archiveDir, "a")
 	require.Len(t, entries, 1)
 	rc, err := bkt.Get(ctx, s.SealName(1))
 	require.NoError(t, err, "the head is sealed on shutdown")

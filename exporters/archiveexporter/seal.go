@@ -204,7 +204,10 @@ func (e *archiveExporter) writeSealed(ctx context.Context, cluster string) error
 		if err == nil {
 			e.streams[cluster] = &next
 			for i := range o.Chunks {
-				delete(e.indexed, chunkKey(cluster, o.Seq, i))
+				if ci := e.indexed[chunkKey(cluster, o.Seq, i)]; ci != nil {
+					e.indexedBytes -= ci.fields.Size()
+					delete(e.indexed, chunkKey(cluster, o.Seq, i))
+				}
 			}
 		}
 		e.mu.Unlock()

@@ -70,15 +70,43 @@ func TestIndexOfSealedEvents(t *testing.T) {
 	require.NoError(t, e.flush(ctx, true))
 	e.mu.Lock()
 	require.Empty(t, e.indexed, "dropped once the object is written")
+	require.Zero(t, e.indexedBytes)
 	e.mu.Unlock()
 	require.NoError(t, e.Shutdown(ctx))
 	require.NoError(t, ws.Shutdown(ctx))
 
-	bkt, err := archive.NewFilesystemBucket(v.archiveDir)
+	lines := requireIndexOfLines(t, v.archiveDir, "a")
+	x, err := archive.DecodeIndex(indexOfLines(t, lines))
 	require.NoError(t, err)
-	s := archive.Stream{Tenant: "default", Cluster: "a"}
-	entries, err := archive.Manifest(ctx, bkt, s)
-	require.NoError(t, err)
+	require.Equal(t, []string{"delete", "get"}, x.Labels["verb"], "the lines as written, not the broken seals' attributes")
+}
+
+// Past maxIndexedBytes the fields are not kept, and the sealer reads those chunks' lines.
+func TestIndexedFieldsBounded(t *testing.T) {
+	defer func(n int) { maxIndexedBytes = n }(maxIndexedBytes)
+	maxIndexedBytes = 10_000
+	v := env{queueDir: t.TempDir(), archiveDir: t.TempDir()}
+	e, ws := v.start(t, 1<<30)
+	ctx := context.Background()
+	for i := range 4 {
+		require.NoError(t, e.ConsumeLogs(ctx, sealedLogs("a", i*100, 100)))
+	}
+	e.mu.Lock()
+	require.NotEmpty(t, e.indexed)
+	require.Less(t, len(e.indexed), 4, "not every chunk's fields fit")
+	require.LessOrEqual(t, e.indexedBytes, maxIndexedBytes)
+	e.mu.Unlock()
+	require.NoError(t, e.Shutdown(ctx))
+	require.NoError(t, ws.Shutdown(ctx))
+	requireIndexOfLines(t, v.archiveDir, "a")
+}
+
+// requireIndexOfLines checks that cluster's one object has 400 events and the index that its
+// lines give, and returns the lines.
+func requireIndexOfLines(t *testing.T, dir, cluster string) [][]byte {
+	t.Helper()
+	ctx := context.Background()
+	bkt, _, entries := manifest(t, dir, cluster)
 	require.Len(t, entries, 1)
 	read := func(name string) []byte {
 		rc, err := bkt.Get(ctx, name)
@@ -91,10 +119,13 @@ func TestIndexOfSealedEvents(t *testing.T) {
 	lines, err := archive.Decode(read(entries[0].Object))
 	require.NoError(t, err)
 	require.Len(t, lines, 400)
-	want, err := archive.BuildIndex(lines).Encode()
+	require.Equal(t, string(indexOfLines(t, lines)), string(read(entries[0].Index)))
+	return lines
+}
+
+func indexOfLines(t *testing.T, lines [][]byte) []byte {
+	t.Helper()
+	b, err := archive.BuildIndex(lines).Encode()
 	require.NoError(t, err)
-	require.Equal(t, string(want), string(read(entries[0].Index)))
-	x, err := archive.DecodeIndex(want)
-	require.NoError(t, err)
-	require.Equal(t, []string{"delete", "get"}, x.Labels["verb"], "the lines as written, not the broken seals' attributes")
+	return b
 }

@@ -44,14 +44,20 @@ func BenchmarkDecode(b *testing.B) {
 // BenchmarkBuildIndex indexes an object's worth of realistic audit events (what the sealer does
 // for each object it writes).
 func BenchmarkBuildIndex(b *testing.B) {
-	events := audittest.RealisticEvents(10000)
-	var n int64
-	for _, e := range events {
-		n += int64(len(e))
-	}
+	events, n := realisticEvents(10000)
 	b.SetBytes(n)
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = archive.BuildIndex(events)
 	}
+}
+
+// realisticEvents are n realistic audit events and their bytes.
+func realisticEvents(n int) ([][]byte, int64) {
+	events := audittest.RealisticEvents(n)
+	var size int64
+	for _, e := range events {
+		size += int64(len(e))
+	}
+	return events, size
 }

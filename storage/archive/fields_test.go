@@ -60,11 +60,7 @@ func FuzzParseEventFields(f *testing.F) {
 }
 
 func BenchmarkParseEventFields(b *testing.B) {
-	events := audittest.RealisticEvents(1000)
-	var n int64
-	for _, e := range events {
-		n += int64(len(e))
-	}
+	events, n := realisticEvents(1000)
 	b.SetBytes(n)
 	b.ReportAllocs()
 	for b.Loop() {

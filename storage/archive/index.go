@@ -381,6 +381,9 @@ func (l *FieldsList) Add(f *EventFields) {
 // Len is how many events the list holds.
 func (l *FieldsList) Len() int { return l.n }
 
+// Size is the bytes the list holds.
+func (l *FieldsList) Size() int { return len(l.b) }
+
 // AddList adds the events of l, as AddFields adds each.
 func (b *IndexBuilder) AddList(l *FieldsList) {
 	buf := l.b
