@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/vigil-obs/vigil/internal/auditseal"
@@ -47,15 +48,22 @@ func sealedLogs(cluster string, from, n int) plog.Logs {
 	return ld
 }
 
+// stageSealed starts an exporter and stages four chunks of 100 events of cluster "a" (sealedLogs).
+func stageSealed(t *testing.T) (env, *archiveExporter, extension.Extension) {
+	t.Helper()
+	v := env{queueDir: t.TempDir(), archiveDir: t.TempDir()}
+	e, ws := v.start(t, 1<<30)
+	for i := range 4 {
+		require.NoError(t, e.ConsumeLogs(context.Background(), sealedLogs("a", i*100, 100)))
+	}
+	return v, e, ws
+}
+
 // The index of an object whose events came sealed is what indexing its lines gives, and the
 // fields staged for it are dropped once it is written.
 func TestIndexOfSealedEvents(t *testing.T) {
-	v := env{queueDir: t.TempDir(), archiveDir: t.TempDir()}
-	e, ws := v.start(t, 1<<30)
+	v, e, ws := stageSealed(t)
 	ctx := context.Background()
-	for i := range 4 {
-		require.NoError(t, e.ConsumeLogs(ctx, sealedLogs("a", i*100, 100)))
-	}
 	e.mu.Lock()
 	require.Len(t, e.indexed, 4, "the sealed events' fields, per chunk")
 	sealed := 0
@@ -85,12 +93,8 @@ func TestIndexOfSealedEvents(t *testing.T) {
 func TestIndexedFieldsBounded(t *testing.T) {
 	defer func(n int) { maxIndexedBytes = n }(maxIndexedBytes)
 	maxIndexedBytes = 10_000
-	v := env{queueDir: t.TempDir(), archiveDir: t.TempDir()}
-	e, ws := v.start(t, 1<<30)
+	v, e, ws := stageSealed(t)
 	ctx := context.Background()
-	for i := range 4 {
-		require.NoError(t, e.ConsumeLogs(ctx, sealedLogs("a", i*100, 100)))
-	}
 	e.mu.Lock()
 	require.NotEmpty(t, e.indexed)
 	require.Less(t, len(e.indexed), 4, "not every chunk's fields fit")
