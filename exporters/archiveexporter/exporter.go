@@ -276,6 +276,8 @@ type enqueuer interface {
 // and the keys it added; without, it writes it (wait is nil).
 func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context.Context) error, map[string][]eventkey.Key, error) {
 	byCluster := map[string]*chunk{}
+	seals := checkSeals(ld) // before the lock, under which the staging writes take turns
+	n := 0                  // the record's place in ld, for seals
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i := 0; i < ld.ResourceLogs().Len(); i++ {
@@ -301,6 +303,8 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 		for j := 0; j < rl.ScopeLogs().Len(); j++ {
 			lrs := rl.ScopeLogs().At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
+				seal := &seals[n]
+				n++
 				var identified bool
 				var key eventkey.Key
 				if e.keyBuf, identified = appendEventKey(e.keyBuf[:0], lrs.At(k)); identified {
@@ -309,7 +313,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 						continue // already archived or staged
 					}
 				}
-				c.add(lrs.At(k), key, identified)
+				c.add(lrs.At(k), key, identified, seal)
 			}
 		}
 		if c.events == 0 {

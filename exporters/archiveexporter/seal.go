@@ -43,11 +43,33 @@ func (c *chunk) has(key eventkey.Key) bool {
 	return ok
 }
 
+// sealCheck is what auditseal.Check says of a record.
+type sealCheck struct {
+	fields archive.EventFields
+	ok     bool
+}
+
+// checkSeals checks the audit seals of ld's records, in order.
+func checkSeals(ld plog.Logs) []sealCheck {
+	checks := make([]sealCheck, 0, ld.LogRecordCount())
+	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+		sls := ld.ResourceLogs().At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				f, ok := auditseal.Check(lrs.At(k))
+				checks = append(checks, sealCheck{fields: f, ok: ok})
+			}
+		}
+	}
+	return checks
+}
+
 // appendEventKey appends the identity of an audit event, "auditID/stage", to buf; ok is false
 // for records that are not audit events.
 func appendEventKey(buf []byte, lr plog.LogRecord) ([]byte, bool) {
-	id, ok1 := lr.Attributes().Get("k8s.audit.id")
-	stage, ok2 := lr.Attributes().Get("k8s.audit.stage")
+	id, ok1 := lr.Attributes().Get(auditseal.AttrAuditID)
+	stage, ok2 := lr.Attributes().Get(auditseal.AttrStage)
 	if !ok1 || !ok2 {
 		return buf, false
 	}
@@ -68,7 +90,8 @@ func lineKey(line []byte) string {
 	return ev.AuditID + "/" + ev.Stage
 }
 
-func (c *chunk) add(lr plog.LogRecord, key eventkey.Key, identified bool) {
+// add appends the event of lr; seal is what its audit seal says (checkSeals).
+func (c *chunk) add(lr plog.LogRecord, key eventkey.Key, identified bool, seal *sealCheck) {
 	if identified {
 		c.keys = append(c.keys, key)
 		if c.keySet == nil {
@@ -82,11 +105,11 @@ func (c *chunk) add(lr plog.LogRecord, key eventkey.Key, identified bool) {
 		b, _ := json.Marshal(body)
 		body = string(b)
 		c.unsealed = append(c.unsealed, c.events)
-	} else if f, ok := auditseal.Check(lr); ok { // the line is the body the fields were read from
+	} else if seal.ok { // the line is the body the fields were read from
 		if c.sealed == nil {
 			c.sealed = &archive.FieldsList{}
 		}
-		c.sealed.Add(&f)
+		c.sealed.Add(&seal.fields)
 	} else {
 		c.unsealed = append(c.unsealed, c.events)
 	}

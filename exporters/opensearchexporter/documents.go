@@ -86,8 +86,8 @@ func (d *docsBuilder) add(cluster string, lr plog.LogRecord) {
 	b = append(b, index...)
 
 	var idLen int
-	auditID, okID := lr.Attributes().Get("k8s.audit.id")
-	stage, okStage := lr.Attributes().Get("k8s.audit.stage")
+	auditID, okID := lr.Attributes().Get(auditseal.AttrAuditID)
+	stage, okStage := lr.Attributes().Get(auditseal.AttrStage)
 	if okID && okStage {
 		a, s := auditID.AsString(), stage.AsString()
 		idLen = len(cluster) + len(a) + len(s) + 2

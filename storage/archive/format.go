@@ -82,6 +82,14 @@ func SplitLines(raw []byte) [][]byte {
 	return bytes.Split(bytes.TrimSuffix(raw, []byte("\n")), []byte("\n"))
 }
 
+// LineCount is len(SplitLines(raw)), without the lines.
+func LineCount(raw []byte) int {
+	if len(raw) == 0 {
+		return 0
+	}
+	return bytes.Count(bytes.TrimSuffix(raw, []byte("\n")), []byte("\n")) + 1
+}
+
 // Decode returns the events of an object.
 func Decode(obj []byte) ([][]byte, error) {
 	raw, err := decoder.DecodeAll(obj, nil)

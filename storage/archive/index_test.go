@@ -132,3 +132,9 @@ func TestIndexAsReference(t *testing.T) {
 		require.True(t, bytes.Equal(want, got), "%d events", n)
 	}
 }
+
+func TestLineCount(t *testing.T) {
+	for _, raw := range []string{"", "\n", "a", "a\n", "a\nb", "a\nb\n", "\n\n", "a\n\nb\n", "a\n\n"} {
+		require.Equal(t, len(SplitLines([]byte(raw))), LineCount([]byte(raw)), "%q", raw)
+	}
+}

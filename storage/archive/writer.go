@@ -31,18 +31,17 @@ func AppendIndexed(ctx context.Context, bkt objstore.Bucket, s Stream, prev *Ent
 	if prev != nil {
 		e.Seq, e.Prev = prev.Seq+1, prev.Hash
 	}
-	events := SplitLines(raw)
 	if index == nil {
 		index = NewIndexBuilder()
-		for _, line := range events {
+		for _, line := range SplitLines(raw) {
 			index.AddLine(line)
 		}
-	} else if index.Events() != len(events) {
-		return Entry{}, fmt.Errorf("cannot index object %d of %s: %d events gathered for its %d lines", e.Seq, s.Cluster, index.Events(), len(events))
+	} else if n := LineCount(raw); index.Events() != n {
+		return Entry{}, fmt.Errorf("cannot index object %d of %s: %d events gathered for its %d lines", e.Seq, s.Cluster, index.Events(), n)
 	}
 	obj, sum := EncodeNDJSON(raw)
 	e.Object = s.ObjectName(first, e.Seq)
-	e.SHA256, e.Size, e.Events = sum, int64(len(obj)), len(events)
+	e.SHA256, e.Size, e.Events = sum, int64(len(obj)), index.Events()
 	e.First, e.Last = first.UTC().Format(time.RFC3339Nano), last.UTC().Format(time.RFC3339Nano)
 	indexJSON, err := index.Index().Encode()
 	if err != nil {
