@@ -50,11 +50,11 @@ func (a *authenticator) Authenticate(ctx context.Context, headers map[string][]s
 	certCluster, certSubject := a.fromCertificate(ctx)
 	tokenCluster, tokenErr := a.fromToken(headers)
 	if tokenErr != nil {
-		return ctx, status.Error(codes.Unauthenticated, tokenErr.Error())
+		return ctx, authError{code: codes.Unauthenticated, msg: tokenErr.Error()}
 	}
 	if certCluster != "" && tokenCluster != "" && certCluster != tokenCluster {
-		return ctx, status.Errorf(codes.PermissionDenied,
-			"client certificate %q maps to cluster %q but the bearer token maps to cluster %q", certSubject, certCluster, tokenCluster)
+		return ctx, authError{code: codes.PermissionDenied, msg: fmt.Sprintf(
+			"client certificate %q maps to cluster %q but the bearer token maps to cluster %q", certSubject, certCluster, tokenCluster)}
 	}
 	data := authData{method: "mtls", subject: certSubject, cluster: certCluster}
 	if certCluster == "" {
@@ -64,7 +64,7 @@ func (a *authenticator) Authenticate(ctx context.Context, headers map[string][]s
 			if certSubject != "" {
 				msg = fmt.Sprintf("client certificate %q is not listed under clusterauth clusters[].subjects, and no known bearer token was sent", certSubject)
 			}
-			return ctx, status.Error(codes.Unauthenticated, msg)
+			return ctx, authError{code: codes.Unauthenticated, msg: msg}
 		}
 		data = authData{method: "bearer_token", cluster: tokenCluster}
 	}
@@ -72,6 +72,20 @@ func (a *authenticator) Authenticate(ctx context.Context, headers map[string][]s
 	cl.Auth = data
 	return client.NewContext(ctx, cl), nil
 }
+
+// authError is a refusal of Authenticate. Its text is the message alone, because the collector's
+// HTTP servers write it as the body of their 401 as it is (an "rpc error: code = ... desc = ..."
+// there would puzzle an apiserver's operator), and its gRPC status carries the code for gRPC
+// clients and tests.
+type authError struct {
+	code codes.Code
+	msg  string
+}
+
+func (e authError) Error() string { return e.msg }
+
+// GRPCStatus returns the error as a gRPC status (status.Code and status.FromError use it).
+func (e authError) GRPCStatus() *status.Status { return status.New(e.code, e.msg) }
 
 // fromCertificate returns the cluster mapped from the verified peer certificate of a gRPC
 // connection, and a printable subject of that certificate ("" without one).

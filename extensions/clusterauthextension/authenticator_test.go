@@ -73,6 +73,7 @@ func TestAuthenticate(t *testing.T) {
 				require.Error(t, err)
 				require.Equal(t, tt.wantCode, status.Code(err))
 				require.Contains(t, err.Error(), tt.wantMsg)
+				require.NotContains(t, err.Error(), "rpc error", "HTTP servers write the error as the body of their 401: the message alone")
 				require.NotContains(t, err.Error(), "token-of-cluster", "a secret must never appear in an error")
 				return
 			}

@@ -227,8 +227,12 @@ func TestWebhookClusterFromToken(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer wrong-token-000000")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
+	refusal, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Contains(t, string(refusal), "bearer token is not listed under clusterauth clusters[].bearer_tokens")
+	require.NotContains(t, string(refusal), "rpc error", "an HTTP client gets the message, not a gRPC status text")
 	require.Empty(t, sink.AllLogs())
 
 	r := post(t, url, body, map[string]string{"Authorization": "Bearer apiserver-token-prod-eu-1"})
