@@ -39,6 +39,13 @@ type allInOne struct {
 
 func startAllInOne(t *testing.T, extraArgs ...string) *allInOne {
 	t.Helper()
+	return startAllInOneOnMetricsPort(t, testutil.FreePort(t), extraArgs...)
+}
+
+// startAllInOneOnMetricsPort is startAllInOne with its own metrics on metricsPort (for arguments
+// that name it, such as --scrape of vigil itself).
+func startAllInOneOnMetricsPort(t *testing.T, metricsPort int, extraArgs ...string) *allInOne {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts the vigil binary; skipped with -short")
 	}
@@ -48,7 +55,6 @@ func startAllInOne(t *testing.T, extraArgs ...string) *allInOne {
 		auditAddr: testutil.FreeAddr(t), apiAddr: testutil.FreeAddr(t),
 		dataDir: filepath.Join(t.TempDir(), "data"),
 	}
-	metricsPort := testutil.FreePort(t)
 	a.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	env := []string{
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + a.grpcAddr, "VIGIL_OTLP_HTTP_ENDPOINT=" + a.httpAddr,

@@ -59,12 +59,16 @@ func withDefaultConfig(args []string) []string {
 }
 
 // printBanner prints one short block saying what listens where and where data goes. It resolves
-// the configuration the same way the collector will; if that fails it prints nothing, and the
-// collector reports the error itself.
+// and validates the configuration the same way the collector will (the collector's dry run); if
+// that fails it prints nothing, and the collector reports the error itself.
 func printBanner(w io.Writer, set otelcol.CollectorSettings, uris []string) {
 	rs := set.ConfigProviderSettings.ResolverSettings
 	if len(uris) > 0 {
 		rs.URIs = uris
+	}
+	set.ConfigProviderSettings.ResolverSettings = rs
+	if col, err := otelcol.NewCollector(set); err != nil || col.DryRun(context.Background()) != nil {
+		return
 	}
 	resolver, err := confmap.NewResolver(rs)
 	if err != nil {
@@ -93,14 +97,18 @@ func printBanner(w io.Writer, set otelcol.CollectorSettings, uris []string) {
 	_ = tw.Flush()
 }
 
-// listeners finds the network endpoints in a resolved collector configuration.
+// listeners finds the network endpoints in a resolved collector configuration, of the receivers
+// that a pipeline uses and the extensions that the service enables (the others do not run).
 func listeners(m map[string]any) [][2]string {
 	var rows [][2]string
+	used := inService(m)
 	for _, kind := range []string{"receivers", "extensions"} {
 		comps, _ := m[kind].(map[string]any)
 		names := make([]string, 0, len(comps))
 		for name := range comps {
-			names = append(names, name)
+			if used[kind+"/"+name] {
+				names = append(names, name)
+			}
 		}
 		sort.Strings(names)
 		for _, name := range names {
@@ -126,6 +134,26 @@ func listeners(m map[string]any) [][2]string {
 		rows = append(rows, [2]string{"own metrics", ep})
 	}
 	return rows
+}
+
+// inService returns the set of "receivers/NAME" used by a pipeline and "extensions/NAME" listed in
+// service.extensions.
+func inService(m map[string]any) map[string]bool {
+	used := map[string]bool{}
+	service, _ := m["service"].(map[string]any)
+	exts, _ := service["extensions"].([]any)
+	for _, e := range exts {
+		used[fmt.Sprintf("extensions/%v", e)] = true
+	}
+	pipelines, _ := service["pipelines"].(map[string]any)
+	for _, p := range pipelines {
+		pipeline, _ := p.(map[string]any)
+		recvs, _ := pipeline["receivers"].([]any)
+		for _, r := range recvs {
+			used[fmt.Sprintf("receivers/%v", r)] = true
+		}
+	}
+	return used
 }
 
 func scheme(cfg map[string]any) string {

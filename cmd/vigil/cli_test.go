@@ -90,6 +90,14 @@ func TestValidateNamesProblems(t *testing.T) {
 			want: []string{"opensearch"},
 		},
 		{
+			name: "misspelled key beside an undefined component",
+			yaml: "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpointt: 127.0.0.1:0\n" +
+				"exporters:\n  debug: {}\nservice:\n  extensions: [health_chek]\n  pipelines:\n" +
+				"    logs: {receivers: [otlp], exporters: [opensearch]}\n    traces: {receivers: [otlp], processors: [batchh], exporters: [debug]}\n",
+			want: []string{"endpointt", `references exporter "opensearch"`, `references processor "batchh"`,
+				`references extension "health_chek"`},
+		},
+		{
 			name: "archive bucket",
 			yaml: "receivers:\n  otlp:\n    protocols:\n      grpc: {endpoint: 127.0.0.1:0}\n" +
 				"extensions:\n  walstorage: {directory: d}\n" +
@@ -150,6 +158,21 @@ func TestBanner(t *testing.T) {
 		require.Contains(t, s, want)
 	}
 	require.LessOrEqual(t, strings.Count(s, "\n"), 10, "the banner is one short block:\n%s", s)
+
+	// The agent configures an otlp receiver that no pipeline uses, on otlprelay's ports: the
+	// banner lists only what runs.
+	out.Reset()
+	printBanner(&out, collectorSettings(), []string{"embedded:agent.yaml"})
+	require.Contains(t, out.String(), "receiver otlprelay grpc")
+	require.NotContains(t, out.String(), "receiver otlp ", "a receiver no pipeline uses does not listen:\n%s", out.String())
+
+	// A configuration that the collector then refuses prints no banner.
+	out.Reset()
+	printBanner(&out, collectorSettings(), []string{"embedded:allinone.yaml", "yaml:exporters::archive::max_object_age: 1ms"})
+	require.Empty(t, out.String(), "no banner before a refused configuration")
+	out.Reset()
+	printBanner(&out, collectorSettings(), []string{"embedded:allinone.yaml", "yaml:receivers::k8saudit::no_such_key: 1"})
+	require.Empty(t, out.String(), "no banner before a refused configuration")
 }
 
 func TestDataDir(t *testing.T) {

@@ -82,6 +82,7 @@ func newRootCommand(args []string) *cobra.Command {
 		printBanner(cmd.OutOrStdout(), set, configURIs(args))
 		return run(cmd, cmdArgs)
 	}
+	withReferenceCheck(root, set, args)
 	addAlertFlags(root)
 	addScrapeFlags(root)
 	root.AddCommand(newRulesCommand())
