@@ -28,6 +28,7 @@ func TestShapesTheRedactorDoesNotKnowAreRemovedWhole(t *testing.T) {
 		{"labels holding an object", `{"requestObject":{"metadata":{"labels":{"x":{"data":"` + hidden + `"}}}}}`, "requestObject:unknown_shape"},
 		{"annotations that are a list", `{"requestObject":{"metadata":{"annotations":["` + hidden + `"]}}}`, "requestObject:unknown_shape"},
 		{"table rows that are not objects", `{"responseObject":{"kind":"Table","rows":[["` + hidden + `"]]}}`, "responseObject:unknown_shape"},
+		{"a column definition holding data", `{"responseObject":{"kind":"Table","columnDefinitions":[{"name":"x","data":"` + hidden + `"}],"rows":[]}}`, "responseObject:unredacted_field"},
 		{"data nested in an unknown field", `{"responseObject":{"kind":"Secret","spec":{"data":{"k":"` + hidden + `"}}}}`, "responseObject:unredacted_field"},
 		{"a value copied into a label", `{"requestObject":{"metadata":{"labels":{"copy":"` + hidden + `"}},"data":{"k":"` + hidden + `"}}}`,
 			"requestObject:secret_value_elsewhere"},
@@ -45,10 +46,11 @@ func TestShapesTheRedactorDoesNotKnowAreRemovedWhole(t *testing.T) {
 
 func TestKeysTheApiserverDoesNotWriteCannotHideAnObject(t *testing.T) {
 	for name, body := range map[string]string{
-		"another case":       `{"RequestObject":{"data":{"k":"` + hidden + `"}}}`,
-		"an escaped letter":  `{"request\u004fbject":{"data":{"k":"` + hidden + `"}}}`,
-		"a duplicate key":    `{"requestObject":{"data":{"k":"` + hidden + `"}},"requestObject":{"kind":"Secret"}}`,
-		"a duplicate member": `{"requestObject":{"kind":"Secret","data":{"k":"` + hidden + `"},"data":null}}`,
+		"another case":      `{"RequestObject":{"data":{"k":"` + hidden + `"}}}`,
+		"an escaped letter": `{"request\u004fbject":{"data":{"k":"` + hidden + `"}}}`,
+		"a duplicate key":   `{"requestObject":{"data":{"k":"` + hidden + `"}},"requestObject":{"kind":"Secret"}}`,
+		"a patch operation's member beyond RFC 6902": `{"requestObject":[{"op":"add","path":"/metadata/labels/x","value":"y","data":{"k":"` + hidden + `"}}]}`,
+		"a duplicate member":                         `{"requestObject":{"kind":"Secret","data":{"k":"` + hidden + `"},"data":null}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, _ := run(t, createDefaultConfig(), "secrets", "", body)

@@ -163,7 +163,7 @@ func (p *pass) table(m map[string]any) {
 	for _, j := range slices.Sorted(maps.Keys(cleared)) {
 		p.removed = append(p.removed, p.display()+".rows[*].cells["+strconv.Itoa(j)+"]")
 	}
-	p.walkMap(m, "columnDefinitions", "rows")
+	p.walkMap(m, "rows")
 }
 
 // jsonPatch redacts the operations of a JSON patch (RFC 6902): a value at or under a redacted
@@ -194,11 +194,16 @@ func (p *pass) jsonPatch(ops []any) {
 				p.moved = true
 			}
 		}
+		// Members of the operation beyond RFC 6902's are recorded as sent: walk them as members
+		// of the object.
+		st := p.enter(p.display() + "[" + strconv.Itoa(i) + "]")
+		p.walkMap(op, "op", "path", "from", "value")
+		p.leave(st)
 		val, ok := op["value"]
-		if !ok {
+		if !ok || p.err != nil {
 			continue
 		}
-		st := p.enter(p.display() + "[" + strconv.Itoa(i) + "].value")
+		st = p.enter(p.display() + "[" + strconv.Itoa(i) + "].value")
 		if len(segs) == 0 {
 			if m, ok := val.(map[string]any); ok {
 				p.object(m)
