@@ -104,6 +104,8 @@ func TestRealShapes(t *testing.T) {
 				require.Contains(t, out, k)
 			}
 			require.Equal(t, "allow", ann["authorization.k8s.io/decision"])
+			again, _ := runRef(t, createDefaultConfig(), res, sub, group, out)
+			require.Equal(t, out, again, "redacting again (agent, then gateway) changes nothing")
 			if tc.removed == "" {
 				require.NotContains(t, attrs, AttrRemoved)
 				require.NotContains(t, ann, RemovedAnnotation)
