@@ -24,7 +24,7 @@ const (
 	ReasonUnredactedField = "unredacted_field"
 	// ReasonPatchMovesSecret: a JSON patch copies or moves a redacted field to another path,
 	// where the response would show it.
-	ReasonPatchMovesSecret = "patch_moves_secret"
+	ReasonPatchMovesSecret = "patch_moves_secret" //nolint:gosec // a metric label, not a credential
 	// ReasonValueElsewhere: a value removed from a redacted field still appears elsewhere in
 	// the event (copied into an annotation or a label, say).
 	ReasonValueElsewhere = "secret_value_elsewhere"
