@@ -1,9 +1,7 @@
 package redactprocessor
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"slices"
 	"sort"
 	"strings"
@@ -20,8 +18,30 @@ import (
 // Type is the component type of the processor in YAML.
 var Type = component.MustNewType("redact")
 
-// Annotation is added to the annotations of a redacted event; its value lists the removed paths.
-const Annotation = "audit.vigil.dev/redacted"
+const (
+	// Annotation is added to the annotations of a redacted event; its value lists the removed paths.
+	Annotation = "audit.vigil.dev/redacted"
+	// RemovedAnnotation is added to the annotations of an event whose request or response object
+	// was removed whole because its shape was not understood; its value says which and why
+	// ("responseObject: ...; requestObject: ...").
+	RemovedAnnotation = "audit.vigil.dev/removed"
+	// AttrRedacted is the record attribute listing the removed paths (as Annotation).
+	AttrRedacted = "k8s.audit.redacted"
+	// AttrRemoved is the record attribute listing the objects removed whole, each with its
+	// reason ("requestObject:invalid_json_patch").
+	AttrRemoved = "k8s.audit.redaction.removed"
+
+	// webhookPatch prefixes the event annotations in which the apiserver records the JSON patch
+	// of a mutating admission webhook (at level Request and above).
+	webhookPatch = "patch.webhook.admission.k8s.io/"
+)
+
+// The record attributes the k8saudit receiver sets from objectRef.
+const (
+	attrResource    = "k8s.audit.object.resource"
+	attrAPIGroup    = "k8s.audit.object.api_group"
+	attrSubresource = "k8s.audit.object.subresource"
+)
 
 // NewFactory returns the factory of the redact processor.
 func NewFactory() processor.Factory {
@@ -37,14 +57,21 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 	if err != nil {
 		return nil, err
 	}
-	r := &redactor{rules: cfg.(*Config).Rules, events: events}
+	removed, err := meter.Int64Counter("vigil_redact_removed_objects",
+		metric.WithDescription("Request/response objects (and admission webhook patch annotations) of sensitive resources removed whole because the redactor did not understand their shape, by reason."),
+		metric.WithUnit("{objects}"))
+	if err != nil {
+		return nil, err
+	}
+	r := &redactor{match: newMatcher(cfg.(*Config).Rules), events: events, removedObjects: removed}
 	return processorhelper.NewLogs(ctx, set, cfg, next, r.processLogs,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}))
 }
 
 type redactor struct {
-	rules  []Rule
-	events metric.Int64Counter
+	match          matcher
+	events         metric.Int64Counter
+	removedObjects metric.Int64Counter
 }
 
 func (r *redactor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
@@ -60,95 +87,284 @@ func (r *redactor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, er
 	return ld, nil
 }
 
-// fields returns what to remove from an event about resource in group, nil if nothing.
-func (r *redactor) fields(resource, group string) []string {
-	var out []string
-	for _, rule := range r.rules {
-		if slices.Contains(rule.Resources, resource) && (len(rule.APIGroups) == 0 || slices.Contains(rule.APIGroups, group)) {
-			out = append(out, rule.Fields...)
-		}
-	}
-	return out
+func (r *redactor) result(ctx context.Context, result string) {
+	r.events.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result)))
 }
 
 func (r *redactor) record(ctx context.Context, lr plog.LogRecord) {
-	res, ok := lr.Attributes().Get("k8s.audit.object.resource")
+	attrs := lr.Attributes()
+	res, ok := attrs.Get(attrResource)
 	if !ok {
 		return
 	}
-	group := ""
-	if g, ok := lr.Attributes().Get("k8s.audit.object.api_group"); ok {
+	var group, sub string
+	if g, ok := attrs.Get(attrAPIGroup); ok {
 		group = g.AsString()
 	}
-	fields := r.fields(res.AsString(), group)
+	if s, ok := attrs.Get(attrSubresource); ok {
+		sub = s.AsString()
+	}
+	fields := r.match.fields(res.AsString(), sub, group)
 	if len(fields) == 0 {
 		return
 	}
 	body := lr.Body().AsString()
-	if !strings.Contains(body, "Object") { // no requestObject/responseObject: Metadata level
-		r.events.Add(ctx, 1, metric.WithAttributes(attribute.String("result", "clean")))
+	if !mayCarryObjects(body) { // Metadata level: no requestObject/responseObject
+		r.result(ctx, "clean")
 		return
 	}
-	dec := json.NewDecoder(strings.NewReader(body))
-	dec.UseNumber()
-	var ev map[string]any
-	if err := dec.Decode(&ev); err != nil {
-		// Not JSON: it cannot carry an object we could redact selectively; drop the body entirely.
+	v, err := decodeJSON(body)
+	ev, isObject := v.(map[string]any)
+	if err != nil || !isObject {
+		// Not a JSON object: it cannot carry an object we could redact selectively; drop the body entirely.
 		lr.Body().SetStr(`{"annotations":{"` + Annotation + `":"undecodable event body removed"}}`)
-		lr.Attributes().PutStr("k8s.audit.redacted", "body")
-		r.events.Add(ctx, 1, metric.WithAttributes(attribute.String("result", "undecodable")))
+		attrs.PutStr(AttrRedacted, "body")
+		r.result(ctx, "undecodable")
 		return
 	}
-	var removed []string
-	for _, key := range []string{"requestObject", "responseObject"} {
-		obj, ok := ev[key].(map[string]any)
-		if !ok {
-			continue
-		}
-		removed = append(removed, strip(obj, key, fields)...)
-		if items, ok := obj["items"].([]any); ok { // a list response
-			for i, it := range items {
-				if m, ok := it.(map[string]any); ok {
-					if n := strip(m, key, fields); len(n) > 0 {
-						removed = append(removed, key+".items["+itoa(i)+"]."+strings.Join(fields, "|"))
-					}
-				}
-			}
-		}
-	}
-	if len(removed) == 0 {
-		r.events.Add(ctx, 1, metric.WithAttributes(attribute.String("result", "clean")))
+	if !hasObjects(ev) {
+		r.result(ctx, "clean")
 		return
 	}
-	sort.Strings(removed)
-	ann, _ := ev["annotations"].(map[string]any)
-	if ann == nil {
-		ann = map[string]any{}
+	out := redactEvent(ev, fields)
+	// Always re-serialised: what leaves is exactly what was checked (a duplicate key, say,
+	// cannot hide a value from the redactor).
+	lr.Body().SetStr(out.body)
+	if len(out.removed) == 0 {
+		r.result(ctx, "clean")
+		return
 	}
-	ann[Annotation] = strings.Join(removed, ",")
-	ev["annotations"] = ann
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(ev)
-	lr.Body().SetStr(strings.TrimSuffix(buf.String(), "\n"))
-	lr.Attributes().PutStr("k8s.audit.redacted", strings.Join(removed, ","))
-	r.events.Add(ctx, 1, metric.WithAttributes(attribute.String("result", "redacted")))
+	attrs.PutStr(AttrRedacted, strings.Join(out.removed, ","))
+	if len(out.gone) > 0 {
+		var list []string
+		for _, g := range out.gone {
+			list = append(list, g.what+":"+g.reason)
+			r.removedObjects.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", g.reason)))
+		}
+		attrs.PutStr(AttrRemoved, strings.Join(list, ","))
+	}
+	r.result(ctx, "redacted")
 }
 
-// strip deletes fields from obj and returns their paths under prefix.
-func strip(obj map[string]any, prefix string, fields []string) []string {
-	var out []string
-	for _, f := range fields {
-		if _, ok := obj[f]; ok {
-			delete(obj, f)
-			out = append(out, prefix+"."+f)
+// gone is an object removed whole.
+type gone struct{ what, reason, msg string }
+
+type redacted struct {
+	body    string
+	removed []string // sorted
+	gone    []gone
+}
+
+// redactEvent redacts the objects of a decoded event of a sensitive resource and returns its
+// new body. Objects are taken in the order the apiserver made them: the request, the
+// admission webhooks' patches of it, the response.
+func redactEvent(ev map[string]any, fields []string) redacted {
+	p := newPass(fields)
+	var out redacted
+	// drop records that what (a key of ev, or of its annotations) was removed whole.
+	drop := func(what, reason, msg string) {
+		p.removed = slices.DeleteFunc(p.removed, func(s string) bool {
+			return strings.HasPrefix(s, what+".") || strings.HasPrefix(s, what+"[")
+		})
+		p.removed = append(p.removed, what)
+		out.gone = append(out.gone, gone{what: what, reason: reason, msg: what + ": " + msg})
+	}
+	var requests, responses []string
+	for k := range ev {
+		switch {
+		case strings.EqualFold(k, "requestObject"):
+			requests = append(requests, k)
+		case strings.EqualFold(k, "responseObject"):
+			responses = append(responses, k)
 		}
+	}
+	sort.Strings(requests)
+	sort.Strings(responses)
+	object := func(k string, request bool) {
+		before := len(p.removed)
+		st := p.enter(k)
+		p.err = nil
+		if !request && p.moved {
+			p.fail(ReasonPatchMovesSecret, "a JSON patch of the request copies or moves a redacted field elsewhere")
+		} else {
+			p.root(ev[k], request)
+		}
+		p.leave(st)
+		if p.err != nil {
+			p.removed = p.removed[:before]
+			delete(ev, k)
+			drop(k, p.err.reason, p.err.msg)
+			p.err = nil
+		}
+	}
+	for _, k := range requests {
+		object(k, true)
+	}
+	ann, _ := ev["annotations"].(map[string]any)
+	for _, k := range sortedKeys(ann) {
+		if strings.HasPrefix(k, webhookPatch) {
+			p.webhookPatch(ann, k, &out)
+		}
+	}
+	for _, k := range responses {
+		object(k, false)
+	}
+	out.body = mark(ev, p, &out)
+	if p.leaks(out.body) {
+		const msg = "a value removed from a redacted field appears elsewhere in the event"
+		for _, k := range append(requests, responses...) {
+			if _, ok := ev[k]; ok {
+				delete(ev, k)
+				drop(k, ReasonValueElsewhere, msg)
+			}
+		}
+		for _, k := range sortedKeys(ann) {
+			if strings.HasPrefix(k, webhookPatch) {
+				delete(ann, k)
+				drop("annotations["+k+"]", ReasonValueElsewhere, msg)
+			}
+		}
+		out.body = mark(ev, p, &out)
 	}
 	return out
 }
 
-func itoa(i int) string {
-	b, _ := json.Marshal(i)
-	return string(b)
+// mark adds the annotations that say what was removed, and encodes the event.
+func mark(ev map[string]any, p *pass, out *redacted) string {
+	out.removed = append([]string(nil), p.removed...)
+	sort.Strings(out.removed)
+	if len(out.removed) == 0 {
+		return encodeJSON(ev)
+	}
+	ann, _ := ev["annotations"].(map[string]any)
+	if ann == nil {
+		ann = map[string]any{}
+		ev["annotations"] = ann
+	}
+	ann[Annotation] = strings.Join(out.removed, ",")
+	if len(out.gone) > 0 {
+		msgs := make([]string, len(out.gone))
+		for i, g := range out.gone {
+			msgs[i] = g.msg
+		}
+		ann[RemovedAnnotation] = strings.Join(msgs, "; ")
+	}
+	return encodeJSON(ev)
+}
+
+// webhookPatch redacts the JSON patch that a mutating admission webhook applied, recorded in
+// an event annotation as {"configuration":..,"webhook":..,"patch":[..],"patchType":"JSONPatch"};
+// an annotation of another shape is removed.
+func (p *pass) webhookPatch(ann map[string]any, k string, out *redacted) {
+	what := "annotations[" + k + "]"
+	s, _ := ann[k].(string)
+	doc, err := decodeJSON(s)
+	m, ok := doc.(map[string]any)
+	var reason, msg string
+	switch {
+	case err != nil || !ok:
+		reason, msg = ReasonUnknownShape, what+": not a JSON object"
+	default:
+		patch, has := m["patch"]
+		if !has {
+			return
+		}
+		ops, ok := patch.([]any)
+		if !ok {
+			reason, msg = ReasonInvalidJSONPatch, what+": the patch is a JSON "+jsonType(patch)+", not a JSON patch"
+			break
+		}
+		before := len(p.removed)
+		st := p.enter(what + ".patch")
+		p.err = nil
+		p.jsonPatch(ops)
+		p.leave(st)
+		if p.err == nil {
+			if len(p.removed) > before {
+				ann[k] = encodeJSON(m)
+			}
+			return
+		}
+		p.removed = p.removed[:before]
+		reason, msg = p.err.reason, what+": "+p.err.msg
+		p.err = nil
+	}
+	delete(ann, k)
+	p.removed = append(p.removed, what)
+	out.gone = append(out.gone, gone{what: what, reason: reason, msg: msg})
+}
+
+// leaks reports whether a removed value still appears in body, as JSON text or as JSON text
+// inside a JSON string.
+func (p *pass) leaks(body string) bool {
+	for _, v := range p.values {
+		once := encodeJSON(v)
+		once = once[1 : len(once)-1]
+		if strings.Contains(body, once) {
+			return true
+		}
+		if twice := encodeJSON(once); strings.Contains(body, twice[1:len(twice)-1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasObjects reports whether an event has a request or response object (any case: a decoder
+// downstream may match keys without it) or a webhook's patch annotation.
+func hasObjects(ev map[string]any) bool {
+	for k := range ev {
+		if strings.EqualFold(k, "requestObject") || strings.EqualFold(k, "responseObject") {
+			return true
+		}
+	}
+	ann, _ := ev["annotations"].(map[string]any)
+	for k := range ann {
+		if strings.HasPrefix(k, webhookPatch) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayCarryObjects is a quick test that a body without objects (a Metadata-level event) passes:
+// it is false only when no key can be requestObject, responseObject or a webhook patch
+// annotation, even written with \u escapes of letters.
+func mayCarryObjects(body string) bool {
+	return containsFold(body, "requestobject") || containsFold(body, "responseobject") ||
+		strings.Contains(body, webhookPatch) || hasLetterEscape(body)
+}
+
+// containsFold reports whether s contains the lower-case ASCII word sub in any case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i]|0x20 == sub[0] && strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasLetterEscape reports whether s holds a \u escape of an ASCII letter (\u0041-\u007a).
+func hasLetterEscape(s string) bool {
+	for i := strings.Index(s, `\u00`); i >= 0 && i+5 < len(s); {
+		if c := s[i+4]; c >= '4' && c <= '7' {
+			return true
+		}
+		j := strings.Index(s[i+1:], `\u00`)
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

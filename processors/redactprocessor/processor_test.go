@@ -17,6 +17,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func run(t *testing.T, cfg *Config, resource, group, body string) (string, map[string]any) {
 	t.Helper()
+	return runRef(t, cfg, resource, "", group, body)
+}
+
+// runRef passes one record through the processor, with the attributes the k8saudit receiver
+// sets (empty ones left out, as it does), and returns its body and attributes.
+func runRef(t *testing.T, cfg *Config, resource, subresource, group, body string) (string, map[string]any) {
+	t.Helper()
 	sink := &consumertest.LogsSink{}
 	p, err := NewFactory().CreateLogs(context.Background(), processortest.NewNopSettings(Type), cfg, sink)
 	require.NoError(t, err)
@@ -24,7 +31,12 @@ func run(t *testing.T, cfg *Config, resource, group, body string) (string, map[s
 	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
 	lr.Body().SetStr(body)
 	lr.Attributes().PutStr("k8s.audit.object.resource", resource)
-	lr.Attributes().PutStr("k8s.audit.object.api_group", group)
+	if group != "" {
+		lr.Attributes().PutStr("k8s.audit.object.api_group", group)
+	}
+	if subresource != "" {
+		lr.Attributes().PutStr("k8s.audit.object.subresource", subresource)
+	}
 	require.NoError(t, p.ConsumeLogs(context.Background(), ld))
 	out := sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
 	return out.Body().AsString(), out.Attributes().AsRaw()
