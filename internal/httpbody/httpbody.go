@@ -3,6 +3,7 @@ package httpbody
 
 import (
 	"io"
+	"net/http"
 	"sync"
 )
 
@@ -23,7 +24,8 @@ func ReadInto(buf []byte, r io.Reader, contentLength, limit int64) ([]byte, erro
 }
 
 // Reserve is called by ReadPooledReserved before the body it reads holds capacity bytes (at
-// first, and before each time the buffer grows); an error stops the read and is returned.
+// first, and before each time the buffer grows; never more than the limit + 1); an error stops
+// the read and is returned. With a Reserve, a body over the limit is an *http.MaxBytesError.
 type Reserve func(capacity int64) error
 
 func readInto(buf []byte, r io.Reader, contentLength, limit int64, reserve Reserve) ([]byte, error) {
@@ -49,11 +51,16 @@ func readInto(buf []byte, r io.Reader, contentLength, limit int64, reserve Reser
 		end := cap(buf)
 		if reserve != nil {
 			if int64(len(buf)) == reserved {
-				// Doubled, and reserved before it is held (a pooled buffer may have the room).
-				if err := reserve(2 * reserved); err != nil {
+				// Doubled up to the limit, and reserved before it is held (a pooled buffer may
+				// have the room).
+				next := min(2*reserved, limit+1)
+				if next == reserved {
+					return buf, &http.MaxBytesError{Limit: limit}
+				}
+				if err := reserve(next); err != nil {
 					return buf, err
 				}
-				reserved *= 2
+				reserved = next
 			}
 			if int64(cap(buf)) < reserved && len(buf) == cap(buf) {
 				grown := make([]byte, len(buf), reserved)

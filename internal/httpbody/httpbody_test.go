@@ -2,6 +2,7 @@ package httpbody
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -89,5 +90,21 @@ func TestReadPooledReserved(t *testing.T) {
 	release()
 	_, release, err = ReadPooledReserved(strings.NewReader(body), 5000, 1<<20, func(int64) error { return refused })
 	require.ErrorIs(t, err, refused)
+	release()
+
+	// Never more than the limit (+ 1, to see the end) is reserved; a longer body is refused.
+	asked = nil
+	got, release, err = ReadPooledReserved(strings.NewReader(body), -1, 5000, func(c int64) error {
+		asked = append(asked, c)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, body, string(got))
+	require.Equal(t, int64(5001), asked[len(asked)-1])
+	release()
+	_, release, err = ReadPooledReserved(strings.NewReader(body+"!"), -1, 5000, func(c int64) error { return nil })
+	var tooLarge *http.MaxBytesError
+	require.ErrorAs(t, err, &tooLarge)
+	require.Equal(t, int64(5000), tooLarge.Limit)
 	release()
 }

@@ -1,6 +1,8 @@
 package k8sauditreceiver
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"net/http"
@@ -58,6 +60,19 @@ func TestWebhookBoundsBytesInFlight(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.code, "the memory of a request is given back when it is answered")
 	require.Equal(t, 1, r.body.Accepted)
 	require.Len(t, recordsOf(&next.LogsSink), 2)
+
+	// Alone, a request of the largest body is taken, also when its length is not known before
+	// it is read (gzip): what is reserved for it as it is read stops at max_request_body_size.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	third := bigList("third", 63<<10)
+	third = append(third, bytes.Repeat([]byte(" "), 64<<10-len(third))...) // exactly max_request_body_size
+	_, _ = zw.Write(third)
+	require.NoError(t, zw.Close())
+	go func() { <-next.entered }()
+	r = post(t, url, gz.Bytes(), map[string]string{"Content-Encoding": "gzip"})
+	require.Equal(t, http.StatusOK, r.code, r.body.Error)
+	require.Equal(t, 1, r.body.Accepted)
 }
 
 func TestTicket(t *testing.T) {

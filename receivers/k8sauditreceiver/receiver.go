@@ -229,7 +229,7 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	// Nothing refers to the body once the request is answered: the events' strings are a copy
 	// (see decodeFast).
 	body, release, err := httpbody.ReadPooledReserved(req.Body, req.ContentLength, r.cfg.MaxRequestBodySize,
-		func(capacity int64) error { return t.grow(requestCost(capacity, 0)) })
+		func(capacity int64) error { return t.grow(requestCost(min(capacity, r.cfg.MaxRequestBodySize), 0)) })
 	defer release()
 	var tooLarge *http.MaxBytesError
 	var busy *busyError
