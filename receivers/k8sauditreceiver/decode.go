@@ -108,7 +108,7 @@ type rawItems struct {
 
 // UnmarshalJSON is called by json.Unmarshal, which has checked that the whole body is valid JSON.
 func (r *rawItems) UnmarshalJSON(b []byte) error {
-	r.items = nil // a repeated key replaces the list, as for a slice
+	r.items, r.tooMany = nil, false // a repeated key replaces the list, as for a slice
 	if string(b) == "null" {
 		return nil
 	}

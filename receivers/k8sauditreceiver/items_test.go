@@ -125,7 +125,12 @@ func TestDecodeLimitsItems(t *testing.T) {
 			"lower the apiserver's --audit-webhook-batch-max-size")
 		requireSameDecode(t, []byte(body), Limits{MaxEventBytes: 1 << 20, MaxEvents: 2})
 	}
-	_, _, err := Decode([]byte(`{"items":[{},{},{}],"kind":"List","apiVersion":"v1"}`), Limits{MaxEvents: 2})
+	// A repeated items key: the last one is the list, as encoding/json reads it.
+	events, _, err := Decode([]byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{},{},{}],"items":[`+three[0]+`]}`),
+		Limits{MaxEventBytes: 1 << 20, MaxEvents: 2})
+	require.NoError(t, err)
+	require.Len(t, events, 1)
+	_, _, err = Decode([]byte(`{"items":[{},{},{}],"kind":"List","apiVersion":"v1"}`), Limits{MaxEvents: 2})
 	var de *DecodeError
 	require.ErrorAs(t, err, &de, "the kind of the list is told before the number of its items")
 	require.Contains(t, err.Error(), `got kind "List"`)
