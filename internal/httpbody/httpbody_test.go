@@ -2,6 +2,7 @@ package httpbody
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -50,5 +51,60 @@ func TestReadPooled(t *testing.T) {
 	}
 	_, release, err := ReadPooled(iotest.ErrReader(errors.New("boom")), 10, 100)
 	require.ErrorContains(t, err, "boom", "errors as in Read")
+	release()
+}
+
+// TestReadPooledReserved: the memory of the body is reserved before it is allocated — at first
+// from the announced length, then before each growth — and a refusal stops the read.
+func TestReadPooledReserved(t *testing.T) {
+	body := strings.Repeat("z", 5000)
+	var asked []int64
+	got, release, err := ReadPooledReserved(strings.NewReader(body), 5000, 1<<20, func(c int64) error {
+		asked = append(asked, c)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, body, string(got))
+	require.Equal(t, []int64{5001}, asked, "an announced length: one reservation")
+	release()
+
+	asked = nil
+	got, release, err = ReadPooledReserved(iotest.HalfReader(strings.NewReader(body)), -1, 1<<20, func(c int64) error {
+		asked = append(asked, c)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, body, string(got))
+	require.LessOrEqual(t, int64(len(got)), asked[len(asked)-1], "no more read than reserved")
+	require.IsIncreasing(t, asked)
+	release()
+
+	refused := errors.New("over the limit")
+	_, release, err = ReadPooledReserved(strings.NewReader(body), -1, 1<<20, func(c int64) error {
+		if c > 2048 {
+			return refused
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, refused, "an unknown length is refused once it grows past what may be held")
+	release()
+	_, release, err = ReadPooledReserved(strings.NewReader(body), 5000, 1<<20, func(int64) error { return refused })
+	require.ErrorIs(t, err, refused)
+	release()
+
+	// Never more than the limit (+ 1, to see the end) is reserved; a longer body is refused.
+	asked = nil
+	got, release, err = ReadPooledReserved(strings.NewReader(body), -1, 5000, func(c int64) error {
+		asked = append(asked, c)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, body, string(got))
+	require.Equal(t, int64(5001), asked[len(asked)-1])
+	release()
+	_, release, err = ReadPooledReserved(strings.NewReader(body+"!"), -1, 5000, func(c int64) error { return nil })
+	var tooLarge *http.MaxBytesError
+	require.ErrorAs(t, err, &tooLarge)
+	require.Equal(t, int64(5000), tooLarge.Limit)
 	release()
 }

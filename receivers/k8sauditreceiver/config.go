@@ -27,6 +27,15 @@ type ownConfig struct {
 	Path string `mapstructure:"path"`
 	// MaxEventBytes rejects a single event larger than this many bytes, alone (default 1048576).
 	MaxEventBytes int `mapstructure:"max_event_bytes"`
+	// MaxEventsPerRequest refuses (413) a webhook request whose EventList has more items than
+	// this (default 10000; the apiserver's --audit-webhook-batch-max-size defaults to 400). With
+	// max_request_body_size it bounds what one request holds in memory (see README).
+	MaxEventsPerRequest int `mapstructure:"max_events_per_request"`
+	// MaxInflightBytes bounds the memory held by the webhook requests being handled together,
+	// counted as requestCost (3 bytes per byte of body, 4096 per event); a request that would
+	// exceed it is answered 429 with Retry-After (default 268435456 bytes). It must leave room
+	// for one request of max_request_body_size with max_events_per_request events.
+	MaxInflightBytes int64 `mapstructure:"max_inflight_bytes"`
 	// DedupWindow: an event (auditID, stage) sent again within this duration is stored once
 	// (default 10m; 0 disables).
 	DedupWindow time.Duration `mapstructure:"dedup_window"`
@@ -51,12 +60,14 @@ func createDefaultConfig() *Config {
 	sc.NetAddr.Endpoint = "127.0.0.1:8090"
 	sc.MaxRequestBodySize = 64 << 20
 	return &Config{ServerConfig: sc, ownConfig: ownConfig{
-		Path:          "/audit",
-		MaxEventBytes: 1 << 20,
-		DedupWindow:   10 * time.Minute,
-		DedupMaxKeys:  1_000_000,
-		RetryAfter:    5 * time.Second,
-		PollInterval:  250 * time.Millisecond,
+		Path:                "/audit",
+		MaxEventBytes:       1 << 20,
+		MaxEventsPerRequest: 10_000,
+		MaxInflightBytes:    256 << 20,
+		DedupWindow:         10 * time.Minute,
+		DedupMaxKeys:        1_000_000,
+		RetryAfter:          5 * time.Second,
+		PollInterval:        250 * time.Millisecond,
 	}}
 }
 
@@ -80,6 +91,16 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequestBodySize > 0 && int64(c.MaxEventBytes) > c.MaxRequestBodySize {
 		errs = append(errs, fmt.Errorf("max_event_bytes: %d is larger than max_request_body_size %d", c.MaxEventBytes, c.MaxRequestBodySize))
+	}
+	if c.MaxEventsPerRequest <= 0 {
+		errs = append(errs, fmt.Errorf("max_events_per_request: %d must be positive", c.MaxEventsPerRequest))
+	}
+	if c.MaxEventsPerRequest > 0 && c.MaxRequestBodySize > 0 {
+		if one := requestCost(c.MaxRequestBodySize, c.MaxEventsPerRequest); c.MaxInflightBytes < one {
+			errs = append(errs, fmt.Errorf("max_inflight_bytes: %d is less than one request of max_request_body_size %d with "+
+				"max_events_per_request %d may hold (%d bytes: %d per byte of body, %d per event)",
+				c.MaxInflightBytes, c.MaxRequestBodySize, c.MaxEventsPerRequest, one, bodyCopies, eventCost))
+		}
 	}
 	if c.DedupWindow < 0 {
 		errs = append(errs, fmt.Errorf("dedup_window: %q must not be negative", c.DedupWindow))

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
+
+	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
 // Reasons an event is discarded (label "reason" of vigil_k8saudit_discarded_events_total).
@@ -14,6 +17,10 @@ const (
 	ReasonMissingAuditID = "missing_audit_id"
 	ReasonMissingStage   = "missing_stage"
 	ReasonMalformed      = "malformed_event"
+	// ReasonNotAuditEvent: an item whose kind is not Event, or whose apiVersion is not one of
+	// the audit API's (auditAPIVersions). Items without kind and apiVersion, as the apiserver's
+	// webhook backend sends them, are audit events.
+	ReasonNotAuditEvent = "not_audit_event"
 )
 
 // Event is one audit event: its JSON exactly as sent and the fields vigil indexes.
@@ -69,19 +76,81 @@ type DecodeError struct{ Msg string }
 
 func (e *DecodeError) Error() string { return e.Msg }
 
+// TooManyEventsError refuses a request whose list has more items than Limits.MaxEvents:
+// nothing of it is accepted, and Decode stops reading it at the first item over the limit.
+type TooManyEventsError struct{ Limit int }
+
+func (e *TooManyEventsError) Error() string {
+	return fmt.Sprintf("cannot take the request: its EventList has more than %d items, the limit (max_events_per_request); "+
+		"lower the apiserver's --audit-webhook-batch-max-size", e.Limit)
+}
+
 // Limits bound what Decode accepts.
 type Limits struct {
 	MaxEventBytes int // an item larger than this is rejected alone
+	MaxEvents     int // a list with more items is refused whole (*TooManyEventsError); 0: no limit
 }
 
 type eventList struct {
-	Kind       string            `json:"kind"`
-	APIVersion string            `json:"apiVersion"`
-	Items      []json.RawMessage `json:"items"`
+	Kind       string   `json:"kind"`
+	APIVersion string   `json:"apiVersion"`
+	Items      rawItems `json:"items"`
+}
+
+// rawItems is the items of a list as encoding/json reads them into []json.RawMessage, but without
+// a copy of each item (they are slices of the body) and counted: past max items it stops with
+// tooMany set, having kept none of them.
+type rawItems struct {
+	items   [][]byte
+	max     int
+	tooMany bool
+}
+
+// UnmarshalJSON is called by json.Unmarshal, which has checked that the whole body is valid JSON.
+func (r *rawItems) UnmarshalJSON(b []byte) error {
+	r.items, r.tooMany = nil, false // a repeated key replaces the list, as for a slice
+	if string(b) == "null" {
+		return nil
+	}
+	if b[0] != '[' {
+		// encoding/json adds the field; the offset is not known here (describeJSONError omits it).
+		return &json.UnmarshalTypeError{Value: jsonKind(b[0]), Type: reflect.TypeFor[[]json.RawMessage]()}
+	}
+	_, err := jsonspan.EachElement(b, 0, func(start, end int) error {
+		if r.max > 0 && len(r.items) == r.max {
+			r.tooMany = true
+			return errTooMany
+		}
+		r.items = append(r.items, b[start:end:end])
+		return nil
+	})
+	if r.tooMany {
+		r.items = nil
+		return nil
+	}
+	return err
+}
+
+var errTooMany = errors.New("too many items")
+
+// jsonKind names the JSON type of the value starting with c, as encoding/json's errors do.
+func jsonKind(c byte) string {
+	switch c {
+	case '{':
+		return "object"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	default:
+		return "number"
+	}
 }
 
 // fields is the part of an audit.k8s.io/v1 Event that vigil reads.
 type fields struct {
+	Kind       string `json:"kind"`
+	APIVersion string `json:"apiVersion"`
 	Level      string `json:"level"`
 	AuditID    string `json:"auditID"`
 	Stage      string `json:"stage"`
@@ -115,37 +184,44 @@ type responseStatus struct {
 }
 
 const (
-	wantKind       = "EventList"
-	wantAPIVersion = "audit.k8s.io/v1"
+	wantKind      = "EventList"
+	wantItemKind  = "Event"
+	apiVersion    = "audit.k8s.io/v1"
+	apiVersionOld = "audit.k8s.io/v1beta1" // sent by apiservers up to 1.23 (--audit-webhook-version); same fields
 )
 
-// Decode parses the body of an audit webhook request. A body that is not an audit.k8s.io/v1
-// EventList returns a *DecodeError naming the problem. Otherwise every item is decoded on its
-// own: good items are returned, bad ones (too large, not an object, without auditID or stage)
-// are listed in rejected and do not affect the others. Decode never panics on input.
+// auditAPIVersion reports whether v is a version of the audit API whose events vigil reads.
+func auditAPIVersion(v string) bool { return v == apiVersion || v == apiVersionOld }
+
+// Decode parses the body of an audit webhook request. A body that is not an audit EventList
+// (audit.k8s.io/v1 or v1beta1) returns a *DecodeError naming the problem, one with more than
+// limits.MaxEvents items a *TooManyEventsError. Otherwise every item is decoded on its own: good
+// items are returned, bad ones (too large, not an object, not an audit Event, without auditID or
+// stage) are listed in rejected and do not affect the others. Decode never panics on input.
 //
 // What it returns is defined by encoding/json (decodeSlow); the usual shapes take a one-pass
 // fast path that gives the same answer (fastdecode.go).
 func Decode(body []byte, limits Limits) (events []Event, rejected []Rejected, err error) {
-	if events, rejected, ok := decodeFast(body, limits); ok {
-		return events, rejected, nil
+	if events, rejected, err, ok := decodeFast(body, limits); ok {
+		return events, rejected, err
 	}
 	return decodeSlow(body, limits)
 }
 
 // decodeSlow is Decode with encoding/json.
 func decodeSlow(body []byte, limits Limits) (events []Event, rejected []Rejected, err error) {
-	var list eventList
+	list := eventList{Items: rawItems{max: limits.MaxEvents}}
 	if err := json.Unmarshal(body, &list); err != nil {
 		return nil, nil, &DecodeError{Msg: "cannot decode the request body as an audit EventList: " + describeJSONError(body, err)}
 	}
-	if list.Kind != wantKind || list.APIVersion != wantAPIVersion {
-		return nil, nil, &DecodeError{Msg: fmt.Sprintf("expected kind %q and apiVersion %q, got kind %q and apiVersion %q "+
-			"(configure the apiserver's audit webhook with --audit-webhook-version=audit.k8s.io/v1)",
-			wantKind, wantAPIVersion, list.Kind, list.APIVersion)}
+	if list.Kind != wantKind || !auditAPIVersion(list.APIVersion) {
+		return nil, nil, wrongList(list.Kind, list.APIVersion)
 	}
-	events = make([]Event, 0, len(list.Items))
-	for i, raw := range list.Items {
+	if list.Items.tooMany {
+		return nil, nil, &TooManyEventsError{Limit: limits.MaxEvents}
+	}
+	events = make([]Event, 0, len(list.Items.items))
+	for i, raw := range list.Items.items {
 		ev, rej := decodeEvent(i, raw, limits)
 		if rej != nil {
 			rejected = append(rejected, *rej)
@@ -156,7 +232,14 @@ func decodeSlow(body []byte, limits Limits) (events []Event, rejected []Rejected
 	return events, rejected, nil
 }
 
-func decodeEvent(i int, raw json.RawMessage, limits Limits) (Event, *Rejected) {
+// wrongList is the error for a body that is not an audit EventList.
+func wrongList(kind, version string) error {
+	return &DecodeError{Msg: fmt.Sprintf("expected kind %q and apiVersion %q (or %q), got kind %q and apiVersion %q "+
+		"(configure the apiserver's audit webhook with --audit-webhook-version=audit.k8s.io/v1)",
+		wantKind, apiVersion, apiVersionOld, kind, version)}
+}
+
+func decodeEvent(i int, raw []byte, limits Limits) (Event, *Rejected) {
 	if limits.MaxEventBytes > 0 && len(raw) > limits.MaxEventBytes {
 		return Event{}, &Rejected{Index: i, AuditID: peekAuditID(raw), Reason: ReasonTooLarge,
 			Message: fmt.Sprintf("event is %d bytes, over the limit of %d bytes (max_event_bytes)", len(raw), limits.MaxEventBytes)}
@@ -173,6 +256,11 @@ func decodeEvent(i int, raw json.RawMessage, limits Limits) (Event, *Rejected) {
 // eventOf makes the event of item i from its bytes (text: the same as a string) and fields, or
 // rejects it.
 func eventOf(i int, raw []byte, text string, f *fields) (Event, *Rejected) {
+	if (f.Kind != "" && f.Kind != wantItemKind) || (f.APIVersion != "" && !auditAPIVersion(f.APIVersion)) {
+		return Event{}, &Rejected{Index: i, AuditID: f.AuditID, Reason: ReasonNotAuditEvent, Message: fmt.Sprintf(
+			"item has kind %q and apiVersion %q: not an audit event (kind %q, apiVersion %q or %q)",
+			f.Kind, f.APIVersion, wantItemKind, apiVersion, apiVersionOld)}
+	}
 	if f.AuditID == "" {
 		return Event{}, &Rejected{Index: i, Reason: ReasonMissingAuditID, Message: "event has no auditID"}
 	}
@@ -217,8 +305,11 @@ func describeJSONError(body []byte, err error) string {
 		return fmt.Sprintf("%v at byte offset %d of %d", syn, syn.Offset, len(body))
 	}
 	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) {
+	if errors.As(err, &typ) && typ.Offset > 0 {
 		return fmt.Sprintf("field %q: %v at byte offset %d", typ.Field, typ, typ.Offset)
+	}
+	if errors.As(err, &typ) {
+		return fmt.Sprintf("field %q: %v", typ.Field, typ)
 	}
 	return err.Error()
 }

@@ -85,8 +85,8 @@ func TestDecodeRejectsWholeRequest(t *testing.T) {
 	tests := []struct{ name, body, want string }{
 		{"not json", `{"kind":"EventList",`, "cannot decode the request body as an audit EventList: unexpected end of JSON input"},
 		{"syntax error offset", `{"kind": EventList}`, "at byte offset"},
-		{"wrong kind", `{"kind":"Event","apiVersion":"audit.k8s.io/v1"}`, `expected kind "EventList" and apiVersion "audit.k8s.io/v1", got kind "Event"`},
-		{"old apiVersion", `{"kind":"EventList","apiVersion":"audit.k8s.io/v1beta1","items":[]}`, `got kind "EventList" and apiVersion "audit.k8s.io/v1beta1"`},
+		{"wrong kind", `{"kind":"Event","apiVersion":"audit.k8s.io/v1"}`, `expected kind "EventList" and apiVersion "audit.k8s.io/v1" (or "audit.k8s.io/v1beta1"), got kind "Event"`},
+		{"alpha apiVersion", `{"kind":"EventList","apiVersion":"audit.k8s.io/v1alpha1","items":[]}`, `got kind "EventList" and apiVersion "audit.k8s.io/v1alpha1"`},
 		{"items not a list", `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":{}}`, `field "items"`},
 	}
 	for _, tt := range tests {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,24 +30,27 @@ var errUnusual = errors.New("unusual shape")
 
 // decodeFast returns ok=false when the whole body must go to decodeSlow. It walks the list's
 // keys itself: jsonspan.EachMember would scan the whole items array once to find its end
-// before readItems reads it.
-func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected, ok bool) {
+// before readItems reads it. err is a *TooManyEventsError for a list of more than
+// limits.MaxEvents items (whose items past the limit are skipped, not read).
+func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected, err error, ok bool) {
 	if !gojson.Valid(body) {
-		return nil, nil, false // decodeSlow words the answer
+		return nil, nil, nil, false // decodeSlow words the answer
 	}
-	// The events' strings (body, attributes) are substrings of text: one copy of the body.
-	text := string(body)
-	var kind, apiVersion string
+	// The events' strings (body, attributes) are substrings of text: one copy of the body, made
+	// once the items are reached (a body left to decodeSlow before them is not copied).
+	var text string
+	var kind, version string
 	var seen uint8
+	var tooMany bool
 	i := jsonspan.SkipSpace(body, 0)
 	if body[i] != '{' {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	i = jsonspan.SkipSpace(body, i+1)
 	for body[i] != '}' { // valid JSON: a key, ':', a value, then ',' or '}'
 		key, k, good := plainString(body, i)
 		if !good {
-			return nil, nil, false
+			return nil, nil, nil, false
 		}
 		v := jsonspan.SkipSpace(body, jsonspan.SkipSpace(body, k)+1)
 		var bit uint8
@@ -55,42 +59,48 @@ func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected
 		case "kind", "apiVersion":
 			value, e, good := plainString(body, v)
 			if !good {
-				return nil, nil, false
+				return nil, nil, nil, false
 			}
 			if string(key) == "kind" {
-				kind, bit = text[v+1:v+1+len(value)], 1
+				kind, bit = string(value), 1
 			} else {
-				apiVersion, bit = text[v+1:v+1+len(value)], 2
+				version, bit = string(value), 2
 			}
 			end = e
 		case "items":
 			if body[v] != '[' {
-				return nil, nil, false
+				return nil, nil, nil, false
 			}
-			if events, rejected, end, good = readItems(body, text, v, limits); !good {
-				return nil, nil, false
+			if text == "" {
+				text = string(body)
+			}
+			if events, rejected, end, tooMany, good = readItems(body, text, v, limits); !good {
+				return nil, nil, nil, false
 			}
 			bit = 4
 		default:
 			if foldsTo(key, "kind", "apiVersion", "items") {
-				return nil, nil, false
+				return nil, nil, nil, false
 			}
 			if end = jsonspan.ValueEnd(body, v); end < 0 {
-				return nil, nil, false
+				return nil, nil, nil, false
 			}
 		}
 		if seen&bit != 0 {
-			return nil, nil, false
+			return nil, nil, nil, false
 		}
 		seen |= bit
 		if i = jsonspan.SkipSpace(body, end); body[i] == ',' {
 			i = jsonspan.SkipSpace(body, i+1)
 		}
 	}
-	if kind != wantKind || apiVersion != wantAPIVersion || seen&4 == 0 {
-		return nil, nil, false // not an EventList with items: decodeSlow words the answer
+	if kind != wantKind || !auditAPIVersion(version) || seen&4 == 0 {
+		return nil, nil, nil, false // not an EventList with items: decodeSlow words the answer
 	}
-	return events, rejected, true
+	if tooMany {
+		return nil, nil, &TooManyEventsError{Limit: limits.MaxEvents}, true
+	}
+	return events, rejected, nil, true
 }
 
 // plainString reads the string at body[at:] (valid JSON, starting with its quote) when it is
@@ -110,16 +120,27 @@ func plainString(body []byte, at int) (s []byte, end int, ok bool) {
 
 // readItems reads the items array, a valid JSON array starting at body[at], and returns the
 // offset after it. It steps from item to item itself: an item read by readEvent ends where its
-// object does, and is not scanned once more to find its end.
-func readItems(body []byte, text string, at int, limits Limits) (events []Event, rejected []Rejected, end int, ok bool) {
+// object does, and is not scanned once more to find its end. Past limits.MaxEvents items it
+// returns tooMany, with no events, having only scanned the rest of the array.
+func readItems(body []byte, text string, at int, limits Limits) (events []Event, rejected []Rejected, end int, tooMany, ok bool) {
 	items := body[at:]
-	events = make([]Event, 0, len(items)/1024+1)
+	capacity := len(items)/1024 + 1
+	if limits.MaxEvents > 0 {
+		capacity = min(capacity, limits.MaxEvents)
+	}
+	events = make([]Event, 0, capacity)
 	r := reader{b: body, s: text}
 	i := jsonspan.SkipSpace(items, 1)
 	if items[i] == ']' {
-		return events, nil, at + i + 1, true
+		return events, nil, at + i + 1, false, true
 	}
 	for n := 0; ; n++ {
+		if n == limits.MaxEvents && n > 0 {
+			if end = jsonspan.ValueEnd(body, at); end < 0 {
+				return nil, nil, 0, false, false
+			}
+			return nil, nil, end, true, true
+		}
 		var f fields
 		end, good := -1, false
 		r.decoded = false
@@ -128,7 +149,7 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 		}
 		if !good {
 			if end = jsonspan.ValueEnd(body, at+i); end < 0 {
-				return nil, nil, 0, false
+				return nil, nil, 0, false, false
 			}
 		}
 		start := at + i
@@ -146,11 +167,16 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 		if rej != nil {
 			rejected = append(rejected, *rej)
 		} else {
+			if len(events) == cap(events) {
+				// Doubled rather than grown by append (×1.25 at this size): the capacity is a
+				// guess from the body's length, far short for a list of tiny items.
+				events = slices.Grow(events, len(events))
+			}
 			events = append(events, ev)
 		}
 		i = jsonspan.SkipSpace(items, end-at)
 		if items[i] == ']' { // valid JSON: ']' or ','
-			return events, rejected, at + i + 1, true
+			return events, rejected, at + i + 1, false, true
 		}
 		i = jsonspan.SkipSpace(items, i+1)
 	}
@@ -187,7 +213,7 @@ func foldsTo(key []byte, names ...string) bool {
 // eventKeys are the keys of fields, by level, for foldsTo.
 var (
 	eventKeys = []string{"level", "auditID", "stage", "requestURI", "verb", "user", "sourceIPs", "userAgent", "objectRef",
-		"responseStatus", "requestReceivedTimestamp", "stageTimestamp"}
+		"responseStatus", "requestReceivedTimestamp", "stageTimestamp", "kind", "apiVersion"}
 	userKeys      = []string{"username", "groups"}
 	objectRefKeys = []string{"resource", "namespace", "name", "apiGroup", "apiVersion", "subresource"}
 	statusKeys    = []string{"code"}
@@ -357,8 +383,12 @@ func readEvent(r *reader, at int, f *fields) (int, bool) {
 			})
 		case 10:
 			return r.timestamp(v, typ, at, &f.RequestReceivedTimestamp, &f.receivedText)
-		default:
+		case 11:
 			return r.timestamp(v, typ, at, &f.StageTimestamp, &f.stageText)
+		case 12:
+			return r.str(v, typ, at, &f.Kind)
+		default:
+			return r.str(v, typ, at, &f.APIVersion)
 		}
 	})
 }

@@ -33,6 +33,8 @@ const (
 	reqNoCluster     = "no_cluster"
 	reqRefused       = "pipeline_refused"
 	reqBusy          = "pipeline_busy"
+	reqTooMany       = "too_many_events"
+	reqInflight      = "inflight_limit"
 	reqReadError     = "read_error"
 	clusterAttribute = "k8s.cluster.name"
 )
@@ -44,6 +46,7 @@ type auditReceiver struct {
 	obs      *receiverhelper.ObsReport
 	dedup    *dedup
 	limits   Limits
+	inflight *inflight
 	logger   *zap.Logger
 	requests metric.Int64Counter
 	events   metric.Int64Counter
@@ -62,8 +65,9 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*audit
 	}
 	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/receivers/k8sauditreceiver")
 	r := &auditReceiver{cfg: cfg, set: set, next: next, obs: obs, logger: set.Logger,
-		dedup:  newDedup(cfg.DedupWindow, cfg.DedupMaxKeys, time.Now),
-		limits: Limits{MaxEventBytes: cfg.MaxEventBytes}}
+		dedup:    newDedup(cfg.DedupWindow, cfg.DedupMaxKeys, time.Now),
+		limits:   Limits{MaxEventBytes: cfg.MaxEventBytes, MaxEvents: cfg.MaxEventsPerRequest},
+		inflight: &inflight{limit: cfg.MaxInflightBytes}}
 	if r.requests, err = meter.Int64Counter("vigil_k8saudit_rejected_requests",
 		metric.WithDescription("Webhook requests refused as a whole, by reason."), metric.WithUnit("{requests}")); err != nil {
 		return nil, err
@@ -218,12 +222,21 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuse(ctx, w, http.StatusMethodNotAllowed, reqMethod, "the audit webhook accepts POST only")
 		return
 	}
+	// The memory this request holds is counted in inflight before it is taken: the body as it is
+	// read, then its events (requestCost).
+	t := ticket{f: r.inflight}
+	defer t.done()
 	// Nothing refers to the body once the request is answered: the events' strings are a copy
 	// (see decodeFast).
-	body, release, err := httpbody.ReadPooled(req.Body, req.ContentLength, r.cfg.MaxRequestBodySize)
+	body, release, err := httpbody.ReadPooledReserved(req.Body, req.ContentLength, r.cfg.MaxRequestBodySize,
+		func(capacity int64) error { return t.grow(requestCost(min(capacity, r.cfg.MaxRequestBodySize), 0)) })
 	defer release()
 	var tooLarge *http.MaxBytesError
+	var busy *busyError
 	switch {
+	case errors.As(err, &busy):
+		r.busy(ctx, w, reqInflight, err.Error())
+		return
 	case errors.As(err, &tooLarge):
 		r.refuse(ctx, w, http.StatusRequestEntityTooLarge, reqTooLarge, fmt.Sprintf(
 			"request body exceeds the limit of %d bytes (max_request_body_size); lower the apiserver's --audit-webhook-batch-max-size", tooLarge.Limit))
@@ -233,8 +246,17 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	events, rejected, err := Decode(body, r.limits)
-	if err != nil {
+	var tooMany *TooManyEventsError
+	switch {
+	case errors.As(err, &tooMany):
+		r.refuse(ctx, w, http.StatusRequestEntityTooLarge, reqTooMany, err.Error())
+		return
+	case err != nil:
 		r.refuse(ctx, w, http.StatusBadRequest, reqMalformed, err.Error())
+		return
+	}
+	if err := t.grow(requestCost(len(body), len(events)+len(rejected))); err != nil {
+		r.busy(ctx, w, reqInflight, err.Error())
 		return
 	}
 	cluster := r.cluster(ctx)
@@ -259,8 +281,7 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 				r.refuse(ctx, w, http.StatusBadRequest, reqRefused, "the pipeline refused the batch: "+err.Error())
 				return
 			}
-			w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter.Round(time.Second).Seconds())))
-			r.refuse(ctx, w, http.StatusServiceUnavailable, reqBusy, "cannot store the batch now, retry: "+err.Error())
+			r.busy(ctx, w, reqBusy, "cannot store the batch now, retry: "+err.Error())
 			return
 		}
 		r.dedup.remember(keys)
@@ -280,10 +301,21 @@ func (r *auditReceiver) cluster(ctx context.Context) string {
 
 func (r *auditReceiver) refuse(ctx context.Context, w http.ResponseWriter, code int, reason, msg string) {
 	r.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
-	if code >= 500 || reason == reqMalformed {
+	if code >= 500 || reason == reqMalformed || reason == reqTooMany {
 		r.logger.Warn("audit webhook request refused", zap.Int("status", code), zap.String("reason", reason), zap.String("error", msg))
 	}
 	writeJSON(w, code, response{Error: msg})
+}
+
+// busy refuses a request that can be taken later: 429 when the requests in flight hold too
+// much memory, 503 when the pipeline cannot take the batch; with Retry-After (retry_after).
+func (r *auditReceiver) busy(ctx context.Context, w http.ResponseWriter, reason, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter.Round(time.Second).Seconds())))
+	code := http.StatusServiceUnavailable
+	if reason == reqInflight {
+		code = http.StatusTooManyRequests
+	}
+	r.refuse(ctx, w, code, reason, msg)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

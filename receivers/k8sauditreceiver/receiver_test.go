@@ -143,9 +143,9 @@ func TestWebhookRejections(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, r.code)
 	require.Contains(t, r.body.Error, "cannot decode the request body as an audit EventList")
 
-	r = post(t, url, []byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1beta1","items":[]}`), nil)
+	r = post(t, url, []byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1alpha1","items":[]}`), nil)
 	require.Equal(t, http.StatusBadRequest, r.code)
-	require.Contains(t, r.body.Error, `apiVersion "audit.k8s.io/v1beta1"`)
+	require.Contains(t, r.body.Error, `apiVersion "audit.k8s.io/v1alpha1"`)
 
 	r = post(t, url, bytes.Repeat([]byte(" "), 5000), nil)
 	require.Equal(t, http.StatusRequestEntityTooLarge, r.code)

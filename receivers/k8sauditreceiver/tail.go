@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -113,25 +114,42 @@ func (t *tailer) read(ctx context.Context, path string) error {
 	if _, err := f.Seek(t.pos.Offset, io.SeekStart); err != nil {
 		return err
 	}
-	r := bufio.NewReaderSize(f, 1<<20)
+	// A line is read into the reader's buffer, which holds one event of max_event_bytes and its
+	// newline: a longer line is skipped through, not gathered (skipLine), and rejected.
+	r := bufio.NewReaderSize(f, max(t.limits.MaxEventBytes+1, 64<<10))
 	var events []Event
+	var held int // bytes of the events' bodies
 	consumed := t.pos.Offset
 	flush := func() error {
 		if len(events) > 0 {
 			if err := t.emit(ctx, events); err != nil {
 				return err
 			}
-			events = events[:0]
+			events, held = events[:0], 0
 		}
 		t.pos.Offset = consumed
 		return t.save(ctx)
 	}
 	for {
-		line, err := r.ReadBytes('\n')
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			n, err := skipLine(r, len(line))
+			if err == io.EOF {
+				break // read again when it is complete
+			}
+			if err != nil {
+				return err
+			}
+			consumed += n
+			t.reject(ctx, Rejected{Reason: ReasonTooLarge, Message: fmt.Sprintf(
+				"line of %d bytes at offset %d of %s is over the limit of %d bytes (max_event_bytes)",
+				n-1, consumed-n, path, t.limits.MaxEventBytes)})
+			continue
+		}
 		if len(line) > 0 && line[len(line)-1] == '\n' {
 			consumed += int64(len(line))
-			t.parse(ctx, line, &events)
-			if len(events) >= t.batch {
+			held += t.parse(ctx, line, &events)
+			if len(events) >= t.batch || held >= tailBatchBytes {
 				if err := flush(); err != nil {
 					return err
 				}
@@ -150,17 +168,36 @@ func (t *tailer) read(ctx context.Context, path string) error {
 	return flush()
 }
 
-func (t *tailer) parse(ctx context.Context, line []byte, events *[]Event) {
+// skipLine reads past the end of a line of which read bytes were read already, and returns
+// its length with the newline; io.EOF when the line has no end yet.
+func skipLine(r *bufio.Reader, read int) (int64, error) {
+	n := int64(read)
+	for {
+		chunk, err := r.ReadSlice('\n')
+		n += int64(len(chunk))
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return n, err
+		}
+	}
+}
+
+// tailBatchBytes bounds the bodies of a batch read from a file (beside tailer.batch events).
+const tailBatchBytes = 8 << 20
+
+// parse decodes one line (read into the reader's buffer: decodeEvent keeps a copy) and returns
+// the size of the event it added.
+func (t *tailer) parse(ctx context.Context, line []byte, events *[]Event) int {
 	raw := line[:len(line)-1]
 	if len(raw) == 0 {
-		return
+		return 0
 	}
 	ev, rej := decodeEvent(0, raw, t.limits)
 	if rej != nil {
 		t.reject(ctx, *rej)
-		return
+		return 0
 	}
 	*events = append(*events, ev)
+	return len(ev.Raw)
 }
 
 // run polls every interval until ctx ends.

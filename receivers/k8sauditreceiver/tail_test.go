@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +15,9 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
 
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
 	"github.com/vigil-obs/vigil/internal/testutil"
@@ -101,4 +105,48 @@ func TestFollowsFilesAcrossRotationAndRestarts(t *testing.T) {
 		require.Equal(t, 1, n, "event %s delivered %d times", id, n)
 	}
 	require.Len(t, auditIDs(sink), 210)
+}
+
+// TestTailerSkipsLinesOverTheLimit: a line longer than max_event_bytes is rejected alone without
+// being gathered in memory (a file of one endless line held it all before), and so is a line
+// that is not an audit event; the lines around them are kept.
+func TestTailerSkipsLinesOverTheLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	huge := `{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"huge","stage":"ResponseComplete","requestObject":"` +
+		strings.Repeat("x", 8<<20) + `"}`
+	pod := `{"kind":"Pod","apiVersion":"v1","auditID":"pod","stage":"ResponseComplete","metadata":{"name":"web"}}`
+	good := func(id string) string {
+		return `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"` + id + `","stage":"ResponseComplete","verb":"get"}`
+	}
+	lines := good("a") + "\n" + huge + "\n" + pod + "\n" + good("b") + "\n" + strings.Repeat("y", 200<<10)
+	require.NoError(t, os.WriteFile(path, []byte(lines), 0o600))
+
+	var got []string
+	var rejected []Rejected
+	tl := &tailer{path: path, client: storage.NewNopClient(), key: "k", limits: Limits{MaxEventBytes: 4096}, batch: 400,
+		logger: zap.NewNop(),
+		emit: func(_ context.Context, events []Event) error {
+			for _, e := range events {
+				got = append(got, e.AuditID)
+			}
+			return nil
+		},
+		reject: func(_ context.Context, r Rejected) { rejected = append(rejected, r) }}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	require.NoError(t, tl.poll(context.Background()))
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a file with a line of %d bytes: allocated %d bytes", len(huge), alloc)
+
+	require.Equal(t, []string{"a", "b"}, got)
+	require.Len(t, rejected, 2)
+	require.Equal(t, ReasonTooLarge, rejected[0].Reason)
+	require.Contains(t, rejected[0].Message, fmt.Sprintf("line of %d bytes", len(huge)))
+	require.Contains(t, rejected[0].Message, "over the limit of 4096 bytes (max_event_bytes)")
+	require.Equal(t, ReasonNotAuditEvent, rejected[1].Reason)
+	require.Contains(t, rejected[1].Message, `kind "Pod"`)
+	require.Equal(t, int64(len(lines)-200<<10), tl.pos.Offset, "the partial last line (over the limit too) is left for later")
+	require.Less(t, alloc, uint64(1<<20), "the long lines are not gathered")
 }
