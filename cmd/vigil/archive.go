@@ -135,6 +135,7 @@ func firstEnv(names ...string) string {
 func (a *archiveFlags) exporterConfig() (*archiveexporter.Config, error) {
 	rs := collectorSettings().ConfigProviderSettings.ResolverSettings
 	rs.URIs = a.configs
+	rs.ConverterFactories = nil // only the archive exporter's bucket is read: the API port is not checked here
 	resolver, err := confmap.NewResolver(rs)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read --config: %w", err)
@@ -237,5 +238,33 @@ func (a *archiveFlags) runQuery(cmd *cobra.Command, q *archivequery.Query, what 
 	}
 	results, st, err := eng.Run(cmd.Context(), *q)
 	bar.finish()
+	if err == nil && !st.Intact() {
+		fmt.Fprintf(stderr, "warning: the archive %s is not intact where this query read; the results hold the events of the intact objects only:\n", where)
+		for _, p := range st.Problems {
+			fmt.Fprintf(stderr, "  %s\n", p)
+		}
+	}
 	return results, st, where, err
+}
+
+// exitNotIntact is the exit code of `vigil archive query` and `vigil archive export` when the
+// archive they read is not intact where they read (they still wrote the events of the intact
+// objects); any other failure exits 1.
+const exitNotIntact = 3
+
+// notIntactError is returned by query and export, after their output, when the archive is not
+// intact where they read; main exits with exitNotIntact.
+type notIntactError struct{ problems int }
+
+func (e *notIntactError) Error() string {
+	return fmt.Sprintf("the archive is not intact: %d problems where this query read (listed above; exit code %d); "+
+		"the results hold the events of the intact objects only; run vigil archive verify", e.problems, exitNotIntact)
+}
+
+// intact returns a *notIntactError when the query found problems.
+func intact(st archivequery.Stats) error {
+	if st.Intact() {
+		return nil
+	}
+	return &notIntactError{problems: len(st.Problems)}
 }

@@ -31,6 +31,10 @@ type exportManifest struct {
 	Bytes        int64          `json:"bytes"`
 	Events       int            `json:"events"`
 	Sources      []exportSource `json:"sources"`
+	// ArchiveIntact is false when the archive was not intact where the export read: the events of
+	// the objects named in ArchiveProblems (or of deleted manifest entries) are not in File.
+	ArchiveIntact   bool              `json:"archive_intact"`
+	ArchiveProblems []archive.Problem `json:"archive_problems,omitempty"`
 }
 
 type exportSource struct {
@@ -51,6 +55,9 @@ func newArchiveExportCommand(a *archiveFlags) *cobra.Command {
 exactly as archived, to FILE (NDJSON), and FILE.manifest.json: the query and range, the SHA-256 of
 FILE, and each archive object the events came from with its SHA-256 and manifest chain hash, so
 that an external auditor can check the evidence with sha256sum and trace it to the archive.
+When the archive is not intact where the export read, the manifest says so (archive_intact: false,
+archive_problems), the problems are listed on stderr, and the command exits with code 3 after
+writing the events of the intact objects.
 
   vigil archive export '{cluster="prod-eu", user="alice"}' --from 2026-11-01 --to 2026-12-01 --out alice-nov.ndjson`,
 		Args: cobra.ExactArgs(1),
@@ -62,13 +69,14 @@ that an external auditor can check the evidence with sha256sum and trace it to t
 				return err
 			}
 			q := archivequery.Query{Expr: args[0], Forward: true}
-			results, _, where, err := a.runQuery(cmd, &q, "exporting")
+			results, st, where, err := a.runQuery(cmd, &q, "exporting")
 			if err != nil {
 				return err
 			}
 			from, to := q.From, q.To
 			m := exportManifest{Format: "vigil-export-v1", VigilVersion: version, Created: time.Now().UTC().Format(time.RFC3339),
-				Bucket: where, Query: args[0], File: out, Events: len(results), Sources: []exportSource{}}
+				Bucket: where, Query: args[0], File: out, Events: len(results), Sources: []exportSource{},
+				ArchiveIntact: st.Intact(), ArchiveProblems: st.Problems}
 			if !from.IsZero() {
 				m.From = from.Format(time.RFC3339Nano)
 			}
@@ -84,7 +92,7 @@ that an external auditor can check the evidence with sha256sum and trace it to t
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "exported %d events (%d bytes, sha256 %s) from %d archive objects to %s; manifest %s\n",
 				m.Events, m.Bytes, m.SHA256, len(m.Sources), out, out+".manifest.json")
-			return nil
+			return intact(st)
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "the NDJSON file to write (its manifest goes to FILE.manifest.json)")

@@ -30,7 +30,13 @@ cluster, tenant, namespace, resource, verb, user and stage, then Loki's log pipe
   vigil archive query '{namespace="payments"} | json | line_format "{{.verb}} {{.objectRef_name}}"'
 
 --output table (default) shows the time, the labels and the line; jsonl writes each matching event
-exactly as archived, one per line; csv writes time, labels and line.`,
+exactly as archived, one per line; csv writes time, labels and line.
+
+Only log queries are answered: metric queries and expressions that select no stream (1 > 2,
+vector(0)) are refused. The query checks the archive where it reads: the hash chain of the
+manifest entries covering --from/--to and every object it opens. When something is missing or
+damaged it still writes the events of the intact objects, lists the problems on stderr and exits
+with code 3 (other errors exit 1).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := archivequery.Parse(args[0]); err != nil {
@@ -57,7 +63,7 @@ exactly as archived, one per line; csv writes time, labels and line.`,
 				fmt.Fprintf(stderr, "%d results; %d objects scanned (%d skipped), %d events, %.1f MB decompressed\n",
 					len(results), st.Objects, st.ObjectsSkipped, st.Events, float64(st.RawBytes)/1e6)
 			}
-			return nil
+			return intact(st)
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many results; 0 for all")

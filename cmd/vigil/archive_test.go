@@ -115,10 +115,24 @@ func TestArchiveQueryBadInput(t *testing.T) {
 		{[]string{`{cluster="a"}`, "--from", "1h", "--to", "2h"}, "must be before --to"},
 		{[]string{`{cluster="a"}`, "--bucket-dir", "/nonexistent/archive"}, `cannot open the archive directory "/nonexistent/archive"`},
 		{[]string{`{cluster="a"}`, "--s3-bucket", "b"}, "--s3-endpoint: must be set"},
+		{[]string{`1 > 2`}, `"1 > 2" selects no stream`},
+		{[]string{`vector(0)`}, `"vector(0)" selects no stream`},
+		{[]string{`count_over_time({cluster="a"}[1h])`}, "only log selector is supported"},
+		{[]string{`{cluster="a"} |~ "a{2000}"`}, "invalid repeat count"},
+		{[]string{`{cluster="a"} | line_format "{{ nosuch .verb }}"`}, `function "nosuch" not defined`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {
-			_, _, err := executeSplit(t, append([]string{"archive", "query", "--data-dir", dataDir}, tc.args...)...)
+			out, _, err := executeSplit(t, append([]string{"archive", "query", "--data-dir", dataDir}, tc.args...)...)
+			require.ErrorContains(t, err, tc.want)
+			require.Equal(t, 1, exitCode(err))
+			require.Empty(t, out, "nothing is answered")
+		})
+		if len(tc.args) > 1 {
+			continue // flags of query only
+		}
+		t.Run("export "+tc.want, func(t *testing.T) {
+			_, _, err := executeSplit(t, append([]string{"archive", "export", "--data-dir", dataDir, "--out", filepath.Join(t.TempDir(), "x")}, tc.args...)...)
 			require.ErrorContains(t, err, tc.want)
 		})
 	}

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -24,8 +25,18 @@ var version = "0.1.0-dev"
 func main() {
 	if err := newRootCommand(os.Args[1:]).Execute(); err != nil {
 		// cobra has already printed the error.
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitCode is the exit code for an error of a command: exitNotIntact when an archive query or
+// export found the archive damaged, 1 otherwise.
+func exitCode(err error) int {
+	var ni *notIntactError
+	if errors.As(err, &ni) {
+		return exitNotIntact
+	}
+	return 1
 }
 
 func buildInfo() component.BuildInfo {
@@ -50,7 +61,8 @@ func collectorSettings() otelcol.CollectorSettings {
 					yamlprovider.NewFactory(),
 					deployconfig.NewProviderFactory(),
 				},
-				DefaultScheme: "env",
+				ConverterFactories: []confmap.ConverterFactory{newAPIExposureConverter()},
+				DefaultScheme:      "env",
 			},
 		},
 	}

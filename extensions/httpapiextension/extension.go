@@ -3,7 +3,10 @@
 // so that Grafana and auditors use one address, one certificate and one firewall rule.
 //
 // A component that has `http_api: httpapi` in its configuration looks the extension up in the
-// host's extensions at Start and calls Handle for each of its paths.
+// host's extensions at Start and calls Handle for each of its paths. Every path of the port is
+// behind the same authentication: once the port has readers (its own, or those a component adds
+// with AddReaders), every request needs a reader's bearer token or client certificate; without
+// readers, requests are served only on a loopback address.
 package httpapiextension
 
 import (
@@ -31,15 +34,20 @@ const DefaultEndpoint = "127.0.0.1:3101"
 // auth and the other settings of the collector's confighttp server.
 type Config struct {
 	confighttp.ServerConfig `mapstructure:",squash"`
-	_                       struct{}
+	// Readers are the read-only identities allowed on every path of the port (default none:
+	// anonymous reads, on a loopback endpoint only).
+	Readers []Reader `mapstructure:"readers"`
+	_       struct{}
 }
 
-// Validate reports a missing endpoint.
+// Validate reports every problem at once.
 func (c *Config) Validate() error {
+	var errs []error
 	if c.NetAddr.Endpoint == "" {
-		return errors.New("endpoint: must be set, e.g. " + DefaultEndpoint)
+		errs = append(errs, errors.New("endpoint: must be set, e.g. "+DefaultEndpoint))
 	}
-	return nil
+	errs = append(errs, ValidateReaders("readers", c.Readers)...)
+	return errors.Join(errs...)
 }
 
 // Server is what the extension offers to components.
@@ -51,6 +59,11 @@ type Server interface {
 	Endpoint() string
 	// TLS reports whether the server uses TLS (client certificates are then available to handlers).
 	TLS() bool
+	// AddReaders adds read-only identities to the port's (a component's own readers setting):
+	// from then on every path of the port needs one's credentials.
+	AddReaders(readers []Reader)
+	// HasReaders reports whether the port has readers.
+	HasReaders() bool
 }
 
 // Lookup returns the Server of the httpapi extension id among the host's extensions; setting
@@ -74,7 +87,9 @@ func NewFactory() extension.Factory {
 		sc.NetAddr.Endpoint = DefaultEndpoint
 		return &Config{ServerConfig: sc}
 	}, func(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
-		return &api{cfg: cfg.(*Config), set: set, mux: http.NewServeMux()}, nil
+		a := &api{cfg: cfg.(*Config), set: set, mux: http.NewServeMux()}
+		a.readers.Add(a.cfg.Readers)
+		return a, nil
 	}, component.StabilityLevelBeta)
 }
 
@@ -82,6 +97,9 @@ type api struct {
 	cfg *Config
 	set extension.Settings
 	mux *http.ServeMux
+
+	readers    Readers
+	warnTokens sync.Once
 
 	mu       sync.Mutex
 	patterns map[string]bool
@@ -91,7 +109,8 @@ type api struct {
 var _ Server = (*api)(nil)
 
 func (a *api) Start(ctx context.Context, host component.Host) error {
-	srv, err := Serve(ctx, &a.cfg.ServerConfig, host, a.set.TelemetrySettings, a.mux, "httpapi endpoint")
+	a.warnPlainTokens(a.cfg.Readers)
+	srv, err := Serve(ctx, &a.cfg.ServerConfig, host, a.set.TelemetrySettings, http.HandlerFunc(a.serve), "httpapi endpoint")
 	if err != nil {
 		return err
 	}
@@ -169,6 +188,34 @@ func (a *api) Handle(pattern string, h http.Handler) error {
 	a.patterns[pattern] = true
 	a.mux.Handle(pattern, h)
 	return nil
+}
+
+// serve authenticates every request, whichever component mounted its path, then routes it.
+func (a *api) serve(w http.ResponseWriter, req *http.Request) {
+	reader, err := a.readers.Identify(req, Loopback(a.cfg.NetAddr.Endpoint), a.cfg.NetAddr.Endpoint)
+	if err != nil {
+		Refuse(w, err)
+		return
+	}
+	a.mux.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), readerKey{}, reader)))
+}
+
+func (a *api) AddReaders(readers []Reader) {
+	a.readers.Add(readers)
+	a.warnPlainTokens(readers)
+}
+
+func (a *api) HasReaders() bool { return a.readers.Len() > 0 }
+
+// warnPlainTokens warns once, at start, when the port accepts bearer tokens over plain HTTP
+// beyond loopback.
+func (a *api) warnPlainTokens(readers []Reader) {
+	for _, r := range readers {
+		if len(r.BearerTokens) > 0 && !a.TLS() && !Loopback(a.cfg.NetAddr.Endpoint) {
+			a.warnTokens.Do(func() { WarnPlainTokens(a.set.Logger, a.cfg.NetAddr.Endpoint, false, readers, "the httpapi extension") })
+			return
+		}
+	}
 }
 
 func (a *api) Endpoint() string { return a.cfg.NetAddr.Endpoint }

@@ -7,7 +7,6 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/storage/archive"
@@ -24,7 +23,8 @@ type Config struct {
 	// Bucket is the archive to read: directory or s3, as the archive exporter's.
 	Bucket archive.BucketConfig `mapstructure:"bucket"`
 	// Readers are the read-only identities. Without readers, only an endpoint on a loopback
-	// address is allowed, and its requests are recorded as user "anonymous".
+	// address is allowed, and its requests are recorded as user "anonymous". With http_api they
+	// are added to the API port's readers, and guard every path of the port.
 	Readers []Reader `mapstructure:"readers"`
 	// MaxLimit caps the limit of a query (default 5000 lines).
 	MaxLimit int `mapstructure:"max_limit"`
@@ -35,16 +35,8 @@ type Config struct {
 	_            struct{}
 }
 
-// Reader is a read-only identity and its credentials.
-type Reader struct {
-	// Name identifies the reader in the query audit records.
-	Name string `mapstructure:"name"`
-	// Subjects are client-certificate identities (full subject, common name, DNS/URI/e-mail SAN).
-	Subjects []string `mapstructure:"subjects"`
-	// BearerTokens are tokens (at least 16 characters) sent as "Authorization: Bearer <token>".
-	BearerTokens []configopaque.String `mapstructure:"bearer_tokens"`
-	_            struct{}
-}
+// Reader is a read-only identity and its credentials, as the API port's.
+type Reader = httpapiextension.Reader
 
 func createDefaultConfig() *Config {
 	sc := confighttp.NewDefaultServerConfig()
@@ -65,34 +57,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("readers: must be set when server.endpoint %q is not a loopback address (anonymous reads are local only)",
 			c.Server.NetAddr.Endpoint))
 	}
-	names, subjects, tokens := map[string]bool{}, map[string]bool{}, map[string]bool{}
-	for i, r := range c.Readers {
-		switch {
-		case r.Name == "":
-			errs = append(errs, fmt.Errorf("readers[%d].name: must be set", i))
-		case names[r.Name]:
-			errs = append(errs, fmt.Errorf("readers[%d].name: %q is listed twice", i, r.Name))
-		}
-		names[r.Name] = true
-		if len(r.Subjects) == 0 && len(r.BearerTokens) == 0 {
-			errs = append(errs, fmt.Errorf("readers[%d] (%s): needs subjects or bearer_tokens", i, r.Name))
-		}
-		for _, s := range r.Subjects {
-			if subjects[s] {
-				errs = append(errs, fmt.Errorf("readers[%d].subjects: %q is listed twice", i, s))
-			}
-			subjects[s] = true
-		}
-		for j, t := range r.BearerTokens {
-			if len(t) < 16 {
-				errs = append(errs, fmt.Errorf("readers[%d].bearer_tokens[%d]: shorter than 16 characters", i, j))
-			}
-			if tokens[string(t)] {
-				errs = append(errs, fmt.Errorf("readers[%d].bearer_tokens[%d]: listed twice", i, j))
-			}
-			tokens[string(t)] = true
-		}
-	}
+	errs = append(errs, httpapiextension.ValidateReaders("readers", c.Readers)...)
 	if c.MaxLimit <= 0 {
 		errs = append(errs, fmt.Errorf("max_limit: %d must be positive", c.MaxLimit))
 	}

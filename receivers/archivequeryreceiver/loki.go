@@ -17,7 +17,9 @@ import (
 	"github.com/grafana/loki/v3/pkg/logql/syntax"
 	"github.com/grafana/loki/v3/pkg/logqlmodel"
 	"github.com/prometheus/prometheus/model/labels"
+	"go.uber.org/zap"
 
+	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/storage/archivequery"
 )
 
@@ -26,11 +28,12 @@ const maxSeries = 10000
 
 // answer is what a handler produced: a body for success, or an error and its status.
 type answer struct {
-	code    int
-	body    any
-	err     error
-	query   string // recorded in the query audit record
-	results int
+	code     int
+	body     any
+	err      error
+	query    string // recorded in the query audit record
+	results  int
+	problems int // problems of the archive the query found (recorded too)
 }
 
 func fail(code int, query string, err error) answer {
@@ -63,8 +66,7 @@ func (r *queryReceiver) handle(f func(context.Context, *http.Request) answer) ht
 		}
 		reader, err := r.reader(req)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil archive"`)
-			http.Error(w, err.Error(), http.StatusUnauthorized)
+			httpapiextension.Refuse(w, err)
 			return
 		}
 		if err := req.ParseForm(); err != nil {
@@ -80,7 +82,7 @@ func (r *queryReceiver) handle(f func(context.Context, *http.Request) answer) ht
 		// The record gets its own deadline: a query that used all of its time is still recorded.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(req.Context()), 30*time.Second)
 		defer rcancel()
-		if err := r.record(rctx, req, reader, ans.query, received, ans.code, ans.results); err != nil {
+		if err := r.record(rctx, req, reader, received, ans); err != nil {
 			r.logger.Error("cannot record an archive query in the audit trail; results withheld")
 			w.Header().Set("Retry-After", "5")
 			http.Error(w, "cannot record this query in the audit trail, so its results are withheld: "+err.Error(), http.StatusServiceUnavailable)
@@ -132,7 +134,30 @@ func (r *queryReceiver) queryRange(ctx context.Context, req *http.Request) answe
 			"totalBytesProcessed": st.RawBytes, "totalLinesProcessed": st.Events, "totalEntriesReturned": len(results),
 		}},
 	}}
-	return answer{code: http.StatusOK, body: body, query: rq.Query, results: len(results)}
+	r.warnNotIntact(body, rq.Query, st)
+	return answer{code: http.StatusOK, body: body, query: rq.Query, results: len(results), problems: len(st.Problems)}
+}
+
+// maxWarnings bounds the warnings of one answer; the rest are counted in the last one.
+const maxWarnings = 50
+
+// warnNotIntact adds to a Loki answer, in Loki's "warnings" field (Grafana shows them with the
+// results), what the query found wrong with the archive, and logs it.
+func (r *queryReceiver) warnNotIntact(body map[string]any, query string, st archivequery.Stats) {
+	if st.Intact() {
+		return
+	}
+	warnings := make([]string, 0, min(len(st.Problems), maxWarnings)+1)
+	for i, p := range st.Problems {
+		if i == maxWarnings {
+			warnings = append(warnings, fmt.Sprintf("archive not intact: %d more problems (run vigil archive verify)", len(st.Problems)-maxWarnings))
+			break
+		}
+		warnings = append(warnings, "archive not intact: "+p.String()+"; the results hold the events of the intact objects only (run vigil archive verify)")
+	}
+	body["warnings"] = warnings
+	r.logger.Warn("archive query: the archive is not intact where the query read; answered with the events of the intact objects",
+		zap.String("query", query), zap.Int("problems", len(st.Problems)), zap.Stringer("first", st.Problems[0]))
 }
 
 // groupStreams groups results into Loki streams by their labels after the pipeline, keeping
@@ -221,11 +246,13 @@ func (r *queryReceiver) series(ctx context.Context, req *http.Request) answer {
 	}
 	what := "series " + strings.Join(groups, " ")
 	seen := map[uint64]labels.Labels{}
+	var all archivequery.Stats
 	for _, g := range groups {
-		results, _, err := r.engine.Run(ctx, archivequery.Query{Expr: g, From: sq.Start, To: sq.End})
+		results, st, err := r.engine.Run(ctx, archivequery.Query{Expr: g, From: sq.Start, To: sq.End})
 		if err != nil {
 			return fail(statusOf(err), what, err)
 		}
+		all.Problems = append(all.Problems, st.Problems...)
 		for _, res := range results {
 			if len(seen) >= maxSeries {
 				break
@@ -238,5 +265,7 @@ func (r *queryReceiver) series(ctx context.Context, req *http.Request) answer {
 		data = append(data, l.Map())
 	}
 	sort.Slice(data, func(i, j int) bool { return fmt.Sprint(data[i]) < fmt.Sprint(data[j]) })
-	return answer{code: http.StatusOK, body: map[string]any{"status": "success", "data": data}, query: what, results: len(data)}
+	body := map[string]any{"status": "success", "data": data}
+	r.warnNotIntact(body, what, all)
+	return answer{code: http.StatusOK, body: body, query: what, results: len(data), problems: len(all.Problems)}
 }

@@ -20,7 +20,6 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.uber.org/zap"
 
-	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/storage/archive"
 	"github.com/vigil-obs/vigil/storage/archivequery"
@@ -32,7 +31,7 @@ type queryReceiver struct {
 	next   consumer.Logs
 	logger *zap.Logger
 
-	creds clusterauthextension.Credentials // readers by certificate identity and bearer token
+	readers httpapiextension.Readers // on the receiver's own server
 
 	bucket objstore.Bucket
 	engine *archivequery.Engine
@@ -41,14 +40,7 @@ type queryReceiver struct {
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) *queryReceiver {
 	r := &queryReceiver{cfg: cfg, set: set, next: next, logger: set.Logger}
-	for _, rd := range cfg.Readers {
-		for _, s := range rd.Subjects {
-			r.creds.AddSubject(s, rd.Name)
-		}
-		for _, t := range rd.BearerTokens {
-			r.creds.AddToken(string(t), rd.Name)
-		}
-	}
+	r.readers.Add(cfg.Readers)
 	return r
 }
 
@@ -60,7 +52,7 @@ func (r *queryReceiver) Start(ctx context.Context, host component.Host) error {
 	}
 	r.bucket = bkt
 	r.engine = &archivequery.Engine{Bucket: bkt, Manifests: &archive.ManifestCache{}, Warn: func(err error) {
-		r.logger.Warn("archive query: object skipped or scanned without index", zap.Error(err))
+		r.logger.Warn("archive query: object scanned without its index", zap.Error(err))
 	}}
 	if r.cfg.HTTPAPI != nil {
 		err = r.mount(host)
@@ -80,9 +72,10 @@ func (r *queryReceiver) mount(host component.Host) error {
 	if err != nil {
 		return err
 	}
-	if len(r.cfg.Readers) == 0 && !httpapiextension.Loopback(api.Endpoint()) {
-		return fmt.Errorf("readers: must be set when the API port %q (extension %s) is not a loopback address (anonymous reads are local only)",
-			api.Endpoint(), r.cfg.HTTPAPI)
+	api.AddReaders(r.cfg.Readers)
+	if !api.HasReaders() && !httpapiextension.Loopback(api.Endpoint()) {
+		return fmt.Errorf("readers: must be set, here or on extension %s, when the API port %q is not a loopback address (anonymous reads are local only)",
+			r.cfg.HTTPAPI, api.Endpoint())
 	}
 	for pattern, h := range r.routes() {
 		if err := api.Handle(pattern, h); err != nil {
@@ -94,6 +87,7 @@ func (r *queryReceiver) mount(host component.Host) error {
 
 // serve starts the receiver's own server (server.endpoint).
 func (r *queryReceiver) serve(ctx context.Context, host component.Host) error {
+	httpapiextension.WarnPlainTokens(r.logger, r.cfg.Server.NetAddr.Endpoint, r.cfg.Server.TLS.HasValue(), r.cfg.Readers, "archivequery server")
 	srv, err := httpapiextension.Serve(ctx, &r.cfg.Server, host, r.set.TelemetrySettings, httpapiextension.Mux(r.routes()),
 		"archivequery server.endpoint")
 	r.server = srv
@@ -113,34 +107,14 @@ func (r *queryReceiver) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// errUnauthenticated is answered with 401.
-var errUnauthenticated = errors.New("unauthenticated")
-
-// reader returns the identity of the request: its verified client certificate or its bearer
-// token; "anonymous" when no readers are configured (the endpoint is then loopback only).
+// reader returns the identity of the request: the one the API port authenticated it as, or, on
+// the receiver's own server, its verified client certificate or its bearer token ("anonymous"
+// when no readers are configured: the endpoint is then loopback only).
 func (r *queryReceiver) reader(req *http.Request) (string, error) {
-	certReader := ""
-	if req.TLS != nil && len(req.TLS.VerifiedChains) > 0 && len(req.TLS.PeerCertificates) > 0 {
-		certReader, _ = r.creds.ByCertificate(req.TLS.PeerCertificates[0])
+	if name, ok := httpapiextension.ReaderFrom(req.Context()); ok {
+		return name, nil
 	}
-	tokenReader, err := r.creds.ByAuthorization(req.Header.Get("Authorization"))
-	switch {
-	case errors.Is(err, clusterauthextension.ErrUnknownToken):
-		return "", fmt.Errorf("%w: the bearer token is not one of the archivequery readers' bearer_tokens", errUnauthenticated)
-	case err != nil:
-		return "", fmt.Errorf("%w: %w", errUnauthenticated, err)
-	}
-	switch {
-	case certReader != "" && tokenReader != "" && certReader != tokenReader:
-		return "", fmt.Errorf("%w: the client certificate and the bearer token name different readers", errUnauthenticated)
-	case certReader != "":
-		return certReader, nil
-	case tokenReader != "":
-		return tokenReader, nil
-	case len(r.cfg.Readers) == 0:
-		return "anonymous", nil
-	}
-	return "", fmt.Errorf("%w: send a reader's bearer token or client certificate (archivequery readers)", errUnauthenticated)
+	return r.readers.Identify(req, true, r.cfg.Server.NetAddr.Endpoint)
 }
 
 // queryRecord is the audit event vigil records for each query, in the shape of a Kubernetes
@@ -165,7 +139,8 @@ type queryRecord struct {
 
 // record emits the audit record of one query into the pipeline and returns only when the
 // pipeline has accepted it (with the archive exporter: staged durably).
-func (r *queryReceiver) record(ctx context.Context, req *http.Request, reader, query string, received time.Time, code, results int) error {
+func (r *queryReceiver) record(ctx context.Context, req *http.Request, reader string, received time.Time, ans answer) error {
+	query, code, results := ans.query, ans.code, ans.results
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
 	host, _, err := net.SplitHostPort(req.RemoteAddr)
@@ -179,6 +154,9 @@ func (r *queryReceiver) record(ctx context.Context, req *http.Request, reader, q
 		ObjectRef: map[string]string{"resource": "archive", "apiGroup": "vigil.dev", "name": strings.TrimPrefix(req.URL.Path, "/loki/api/v1/")},
 		Response:  map[string]int{"code": code}, Received: received.UTC().Format(time.RFC3339Nano), StageTime: now.Format(time.RFC3339Nano),
 		Annotations: map[string]string{"vigil.dev/query": query, "vigil.dev/results": fmt.Sprint(results)}}
+	if ans.problems > 0 {
+		rec.Annotations["vigil.dev/archive-problems"] = fmt.Sprint(ans.problems)
+	}
 	body, err := json.Marshal(rec)
 	if err != nil {
 		return err

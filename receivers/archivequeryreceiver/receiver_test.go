@@ -42,6 +42,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
 const readerToken = "auditor-1-token-0123456789"
 
 type fixture struct {
+	dir    string // the archive bucket's directory
 	url    string
 	events []audittest.Event
 	sink   *consumertest.LogsSink
@@ -65,7 +66,7 @@ func start(t *testing.T, next consumer.Logs, mutate func(*Config)) *fixture {
 		mutate(cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	f := &fixture{events: events, engine: &archivequery.Engine{Bucket: bkt}, client: &http.Client{Timeout: 10 * time.Second}}
+	f := &fixture{dir: dir, events: events, engine: &archivequery.Engine{Bucket: bkt}, client: &http.Client{Timeout: 10 * time.Second}}
 	if next == nil {
 		f.sink = &consumertest.LogsSink{}
 		next = f.sink
@@ -343,6 +344,26 @@ func TestOnTheSharedAPIPort(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	r3, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(Type), cfg, sink)
 	require.NoError(t, err)
-	require.ErrorContains(t, r3.Start(context.Background(), h), `readers: must be set when the API port "0.0.0.0:3101"`)
+	require.ErrorContains(t, r3.Start(context.Background(), h), `readers: must be set, here or on extension httpapi, when the API port "0.0.0.0:3101"`)
 	require.NoError(t, r3.Shutdown(context.Background()))
+
+	// The port's own readers are enough, and name the reader in the audit trail.
+	wide.Readers = []Reader{{Name: "grafana", BearerTokens: []configopaque.String{readerToken + "-grafana"}}}
+	wide.NetAddr.Endpoint = "0.0.0.0:" + strings.Split(testutil.FreeAddr(t), ":")[1]
+	ext3, err := httpapiextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(httpapiextension.Type), wide)
+	require.NoError(t, err)
+	require.NoError(t, ext3.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, ext3.Shutdown(context.Background())) })
+	h.exts[id] = ext3
+	r4, err := NewFactory().CreateLogs(context.Background(), receivertest.NewNopSettings(Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r4.Start(context.Background(), h))
+	t.Cleanup(func() { require.NoError(t, r4.Shutdown(context.Background())) })
+	f.url = "http://127.0.0.1:" + strings.Split(wide.NetAddr.Endpoint, ":")[1]
+	code, _ = f.get(t, "/loki/api/v1/status/buildinfo", url.Values{}, "")
+	require.Equal(t, http.StatusUnauthorized, code, "buildinfo is behind the readers too")
+	code, body = f.get(t, "/loki/api/v1/query_range", rangeParams(`{cluster="eu"}`, 10, "forward"), readerToken+"-grafana")
+	require.Equal(t, http.StatusOK, code, string(body))
+	require.Equal(t, 2, sink.LogRecordCount())
+	require.Contains(t, sink.AllLogs()[1].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str(), `"user":{"username":"grafana"}`)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -97,30 +96,11 @@ func Verify(ctx context.Context, bkt objstore.Bucket, s Stream) (Report, error) 
 // when the bucket cannot be read; everything wrong with the archive is a Problem.
 func VerifyRange(ctx context.Context, bkt objstore.Bucket, s Stream, opts VerifyOptions) (Report, error) {
 	var rep Report
-	entries := map[uint64]Entry{}
-	var maxSeq uint64
-	err := bkt.Iter(ctx, s.Prefix()+"manifest/", func(name string) error {
-		seq, ok := parseSeq(name)
-		if !ok {
-			rep.Problems = append(rep.Problems, Problem{Kind: ProblemEntryUnreadable, Manifest: name, Actual: "name is not <seq>.json"})
-			return nil
-		}
-		data, err := read(ctx, bkt, name)
-		if err != nil {
-			return err
-		}
-		var e Entry
-		if err := json.Unmarshal(data, &e); err != nil || e.Seq != seq {
-			rep.Problems = append(rep.Problems, Problem{Kind: ProblemEntryUnreadable, Manifest: name, Seq: seq, Actual: firstLine(data)})
-			return nil
-		}
-		entries[seq] = e
-		maxSeq = max(maxSeq, seq)
-		return nil
-	})
+	entries, unreadable, maxSeq, err := readManifest(ctx, bkt, s, nil)
 	if err != nil {
-		return rep, fmt.Errorf("cannot list the manifest of %s: %w", s.Prefix(), err)
+		return rep, err
 	}
+	rep.Problems = append(rep.Problems, unreadable...)
 	rep.Entries = len(entries)
 	byHash := map[string]uint64{}
 	for seq, e := range entries {
@@ -135,29 +115,14 @@ func VerifyRange(ctx context.Context, bkt objstore.Bucket, s Stream, opts Verify
 		}
 		opts.Progress.Plan(n, size)
 	}
+	rep.Problems = append(rep.Problems, CheckChain(s, entries, 1, maxSeq)...)
 	referenced := map[string]bool{}
-	prevHash := Genesis
 	for seq := uint64(1); seq <= maxSeq; seq++ {
 		e, ok := entries[seq]
-		if !ok {
-			rep.Problems = append(rep.Problems, Problem{Kind: ProblemEntryMissing, Seq: seq, Manifest: s.ManifestName(seq)})
-			prevHash = ""
+		if !ok || !validName(s, e) {
 			continue
 		}
 		manifest := s.ManifestName(seq)
-		want := e
-		want.Seal()
-		if want.Hash != e.Hash {
-			rep.Problems = append(rep.Problems, Problem{Kind: ProblemEntryModified, Seq: seq, Manifest: manifest, Object: e.Object, Expected: want.Hash, Actual: e.Hash})
-		}
-		if prevHash != "" && e.Prev != prevHash {
-			rep.Problems = append(rep.Problems, Problem{Kind: ProblemChainBroken, Seq: seq, Manifest: manifest, Expected: prevHash, Actual: e.Prev})
-		}
-		prevHash = e.Hash
-		if !strings.HasPrefix(e.Object, s.Prefix()) || !strings.HasSuffix(e.Object, fmt.Sprintf("/%012d.ndjson.zst", seq)) {
-			rep.Problems = append(rep.Problems, Problem{Kind: ProblemEntryNameInvalid, Seq: seq, Manifest: manifest, Object: e.Object})
-			continue
-		}
 		referenced[e.Object] = true
 		if e.Index != "" {
 			referenced[e.Index] = true
@@ -179,14 +144,8 @@ func VerifyRange(ctx context.Context, bkt objstore.Bucket, s Stream, opts Verify
 		}
 		rep.Objects++
 		rep.Bytes += int64(len(data))
-		sum := sha256.Sum256(data)
-		actual := hex.EncodeToString(sum[:])
-		if actual != e.SHA256 {
-			kind := ProblemModified
-			if other, ok := byHash[actual]; ok && other != seq {
-				kind = ProblemReordered
-			}
-			rep.Problems = append(rep.Problems, Problem{Kind: kind, Seq: seq, Object: e.Object, Manifest: manifest, Expected: e.SHA256, Actual: actual})
+		if p := checkObject(s, e, data, byHash); p != nil {
+			rep.Problems = append(rep.Problems, *p)
 		}
 		if e.Index != "" {
 			p, err := checkIndex(ctx, bkt, e, manifest)
@@ -221,6 +180,64 @@ func VerifyRange(ctx context.Context, bkt objstore.Bucket, s Stream, opts Verify
 	rep.Problems = append(rep.Problems, sealProblems...)
 	sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Seq < rep.Problems[j].Seq })
 	return rep, nil
+}
+
+// CheckChain checks the hash chain of a stream's manifest entries (by seq) from lo to hi,
+// inclusive: a seq without entry (manifest_gap), an entry whose hash is not that of its fields
+// (manifest_modified), an entry whose prev is not the hash of the entry before it (chain_broken;
+// the link of lo is checked when entry lo-1 is there), an entry naming an object that does not
+// belong to its seq (manifest_name). Verify checks the whole chain with it; a query checks the
+// part of the chain that covers its time range. It reads nothing.
+func CheckChain(s Stream, entries map[uint64]Entry, lo, hi uint64) []Problem {
+	var problems []Problem
+	prevHash := ""
+	if lo <= 1 {
+		lo, prevHash = 1, Genesis
+	} else if e, ok := entries[lo-1]; ok {
+		prevHash = e.Hash
+	}
+	for seq := lo; seq <= hi; seq++ {
+		e, ok := entries[seq]
+		if !ok {
+			problems = append(problems, Problem{Kind: ProblemEntryMissing, Seq: seq, Manifest: s.ManifestName(seq)})
+			prevHash = ""
+			continue
+		}
+		manifest := s.ManifestName(seq)
+		want := e
+		want.Seal()
+		if want.Hash != e.Hash {
+			problems = append(problems, Problem{Kind: ProblemEntryModified, Seq: seq, Manifest: manifest, Object: e.Object, Expected: want.Hash, Actual: e.Hash})
+		}
+		if prevHash != "" && e.Prev != prevHash {
+			problems = append(problems, Problem{Kind: ProblemChainBroken, Seq: seq, Manifest: manifest, Expected: prevHash, Actual: e.Prev})
+		}
+		prevHash = e.Hash
+		if !validName(s, e) {
+			problems = append(problems, Problem{Kind: ProblemEntryNameInvalid, Seq: seq, Manifest: manifest, Object: e.Object})
+		}
+	}
+	return problems
+}
+
+// validName reports whether the entry's object name belongs to the stream and to the entry's seq.
+func validName(s Stream, e Entry) bool {
+	return strings.HasPrefix(e.Object, s.Prefix()) && strings.HasSuffix(e.Object, fmt.Sprintf("/%012d.ndjson.zst", e.Seq))
+}
+
+// checkObject compares an object's bytes with its entry: nil when they match, else modified, or
+// reordered when they are the bytes of another entry's object (byHash: entry seq by object hash).
+func checkObject(s Stream, e Entry, data []byte, byHash map[string]uint64) *Problem {
+	sum := sha256.Sum256(data)
+	actual := hex.EncodeToString(sum[:])
+	if actual == e.SHA256 {
+		return nil
+	}
+	kind := ProblemModified
+	if other, ok := byHash[actual]; ok && other != e.Seq {
+		kind = ProblemReordered
+	}
+	return &Problem{Kind: kind, Seq: e.Seq, Object: e.Object, Manifest: s.ManifestName(e.Seq), Expected: e.SHA256, Actual: actual}
 }
 
 // checkIndex compares an entry's index with its index_sha256.

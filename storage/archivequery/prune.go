@@ -34,6 +34,7 @@ func (e *Engine) prune(ctx context.Context, cands []candidate, matchers []*label
 	keep := make([]bool, len(cands))
 	sem := make(chan struct{}, indexFetchers)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
 	for i := range cands {
 		keep[i] = true
 		if cands[i].entry.Index == "" {
@@ -42,8 +43,15 @@ func (e *Engine) prune(ctx context.Context, cands []candidate, matchers []*label
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			idx, err := readIndex(ctx, e, cands[i].entry)
-			if err != nil {
+			idx, err := readIndex(ctx, e, cands[i].stream, cands[i].entry)
+			var ie *indexError
+			switch {
+			case errors.As(err, &ie):
+				mu.Lock()
+				st.Problems = append(st.Problems, ie.problem)
+				mu.Unlock()
+				return
+			case err != nil:
 				e.warn(err)
 				return
 			}
@@ -81,8 +89,22 @@ func mayMatch(idx *archive.Index, matchers []*labels.Matcher) bool {
 // errIndex is wrapped by the errors of readIndex.
 var errIndex = errors.New("cannot use the index")
 
-func readIndex(ctx context.Context, e *Engine, en archive.Entry) (*archive.Index, error) {
+// indexError is the error of readIndex for an index that is missing or not as its manifest entry
+// records: a problem of the archive.
+type indexError struct {
+	problem archive.Problem
+	err     error
+}
+
+func (e *indexError) Error() string { return e.err.Error() }
+func (e *indexError) Unwrap() error { return e.err }
+
+func readIndex(ctx context.Context, e *Engine, s archive.Stream, en archive.Entry) (*archive.Index, error) {
 	rc, err := e.Bucket.Get(ctx, en.Index)
+	if e.Bucket.IsObjNotFoundErr(err) {
+		return nil, &indexError{problem: archive.Problem{Kind: archive.ProblemIndexMissing, Seq: en.Seq, Object: en.Index,
+			Manifest: s.ManifestName(en.Seq), Expected: en.IndexSHA256}, err: fmt.Errorf("%w of %s, scanning the object: %w", errIndex, en.Object, err)}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w of %s, scanning the object: %w", errIndex, en.Object, err)
 	}
@@ -92,8 +114,10 @@ func readIndex(ctx context.Context, e *Engine, en archive.Entry) (*archive.Index
 		return nil, fmt.Errorf("%w of %s, scanning the object: %w", errIndex, en.Object, err)
 	}
 	if sum := sha256Hex(b); sum != en.IndexSHA256 {
-		return nil, fmt.Errorf("%w of %s, scanning the object: %w: index sha256 %s, manifest entry %d says %s (run vigil archive verify)",
-			errIndex, en.Object, archive.ErrMismatch, sum, en.Seq, en.IndexSHA256)
+		return nil, &indexError{problem: archive.Problem{Kind: archive.ProblemIndexModified, Seq: en.Seq, Object: en.Index,
+			Manifest: s.ManifestName(en.Seq), Expected: en.IndexSHA256, Actual: sum},
+			err: fmt.Errorf("%w of %s, scanning the object: %w: index sha256 %s, manifest entry %d says %s (run vigil archive verify)",
+				errIndex, en.Object, archive.ErrMismatch, sum, en.Seq, en.IndexSHA256)}
 	}
 	idx, err := archive.DecodeIndex(b)
 	if err != nil {

@@ -42,7 +42,15 @@ type Stats struct {
 	Bytes          int64 `json:"bytes"`           // compressed bytes read
 	RawBytes       int64 `json:"raw_bytes"`       // decompressed bytes scanned
 	Events         int64 `json:"events"`          // events scanned
+	// Problems are what the query found wrong with the archive where it read: the hash chain of
+	// the manifest entries covering the time range (gaps, unreadable, modified or unlinked
+	// entries, a cut-off tail) and the objects and indexes it opened (missing, modified,
+	// reordered). Results come from intact objects only; with problems they may be incomplete.
+	Problems []archive.Problem `json:"problems,omitempty"`
 }
+
+// Intact reports whether the query found nothing wrong with the archive.
+func (s Stats) Intact() bool { return len(s.Problems) == 0 }
 
 // Engine runs queries over an archive bucket.
 type Engine struct {
@@ -51,8 +59,8 @@ type Engine struct {
 	Workers int
 	// Progress, when set, is told the objects planned and each one scanned.
 	Progress archive.Progress
-	// Warn, when set, receives problems that do not stop the query (an object that does not match
-	// its manifest entry is skipped and reported: run vigil archive verify).
+	// Warn, when set, receives notes that do not stop the query (an index that cannot be read,
+	// so its object is scanned). What is wrong with the archive is in Stats.Problems.
 	Warn func(error)
 	// Manifests, when set, keeps the manifest entries read, so that repeated queries (the read
 	// API) fetch only new entries; nil reads every entry on every query.
@@ -65,10 +73,29 @@ type ParseError struct{ Err error }
 func (e ParseError) Error() string { return "cannot parse the LogQL query: " + e.Err.Error() }
 func (e ParseError) Unwrap() error { return e.Err }
 
-// Parse checks a LogQL log query.
+// errNotALogQuery is wrapped by the ParseError of an expression that parses but is not a log query.
+var errNotALogQuery = errors.New("not a log query")
+
+// Parse checks a LogQL log query: a stream selector, optionally followed by a pipeline, whose
+// pipeline can be built. Everything else is a ParseError: syntax errors, metric queries,
+// expressions that LogQL accepts where a log query may stand but that select no stream (literals
+// and their comparisons such as 1 > 2, vector(0)), and pipelines that cannot be compiled (a
+// regexp RE2 refuses, such as a repeat count over 1000; an unknown line_format function).
 func Parse(expr string) (syntax.LogSelectorExpr, error) {
 	sel, err := syntax.ParseLogSelector(expr, true)
 	if err != nil {
+		return nil, ParseError{err}
+	}
+	switch sel.(type) {
+	case *syntax.MatchersExpr, *syntax.PipelineExpr:
+	default:
+		return nil, ParseError{fmt.Errorf("%w: %q selects no stream; the archive answers log queries only, a stream selector and an optional pipeline, e.g. {cluster=\"prod\"} |= \"alice\"",
+			errNotALogQuery, expr)}
+	}
+	if _, err := sel.Pipeline(); err != nil {
+		return nil, ParseError{fmt.Errorf("cannot build the pipeline: %w", err)}
+	}
+	if _, err := newPrefilter(sel); err != nil {
 		return nil, ParseError{err}
 	}
 	return sel, nil
@@ -76,6 +103,7 @@ func Parse(expr string) (syntax.LogSelectorExpr, error) {
 
 type candidate struct {
 	stream archive.Stream
+	chain  *archive.Chain // the stream's manifest
 	entry  archive.Entry
 	from   time.Time // manifest time range of the object
 	to     time.Time
@@ -132,10 +160,11 @@ func (e *Engine) Run(ctx context.Context, q Query) ([]Result, Stats, error) {
 		wg.Wait()
 		for i := range batch {
 			if scans[i].err != nil {
-				if !errors.Is(scans[i].err, archive.ErrMismatch) {
+				var oe *archive.ObjectError
+				if !errors.As(scans[i].err, &oe) {
 					return nil, st, scans[i].err
 				}
-				e.warn(scans[i].err)
+				st.Problems = append(st.Problems, objectProblem(oe.Problem, batch[i].chain))
 			}
 			results = append(results, out[i]...)
 			st.Objects++
@@ -154,7 +183,30 @@ func (e *Engine) Run(ctx context.Context, q Query) ([]Result, Stats, error) {
 		results = order(results, q)
 	}
 	st.ObjectsSkipped += len(cands) - st.Objects
+	sortProblems(st.Problems)
 	return results, st, nil
+}
+
+// objectProblem names an object holding another entry's bytes as reordered, as Verify does.
+func objectProblem(p archive.Problem, chain *archive.Chain) archive.Problem {
+	if p.Kind == archive.ProblemModified {
+		for _, en := range chain.Entries {
+			if en.SHA256 == p.Actual && en.Seq != p.Seq {
+				p.Kind = archive.ProblemReordered
+				break
+			}
+		}
+	}
+	return p
+}
+
+func sortProblems(ps []archive.Problem) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].Manifest != ps[j].Manifest {
+			return ps[i].Manifest < ps[j].Manifest
+		}
+		return ps[i].Seq < ps[j].Seq
+	})
 }
 
 func (e *Engine) warn(err error) {
@@ -188,7 +240,9 @@ func order(results []Result, q Query) []Result {
 }
 
 // plan lists the objects that can match: streams whose tenant and cluster match the selector,
-// entries whose time range overlaps the query's.
+// entries whose time range overlaps the query's. It checks the hash chain of the manifest entries
+// that cover the time range (from the last entry before it to the first after it) and adds what
+// is wrong to st.Problems.
 func (e *Engine) plan(ctx context.Context, matchers []*labels.Matcher, q Query, st *Stats) ([]candidate, error) {
 	streams, err := archive.Streams(ctx, e.Bucket)
 	if err != nil {
@@ -200,22 +254,23 @@ func (e *Engine) plan(ctx context.Context, matchers []*labels.Matcher, q Query, 
 			continue
 		}
 		st.Streams++
-		entries, err := e.Manifests.Manifest(ctx, e.Bucket, s)
+		chain, err := e.Manifests.Chain(ctx, e.Bucket, s)
 		if err != nil {
 			return nil, err
 		}
-		for _, en := range entries {
-			to := q.To
-			if !to.IsZero() {
-				to = to.Add(-time.Nanosecond) // To is exclusive
-			}
+		to := q.To
+		if !to.IsZero() {
+			to = to.Add(-time.Nanosecond) // To is exclusive
+		}
+		st.Problems = append(st.Problems, chain.Check(chain.Span(q.From, to))...)
+		for _, en := range chain.Entries {
 			if !en.Overlaps(q.From, to) {
 				st.ObjectsSkipped++
 				continue
 			}
 			first, _ := time.Parse(time.RFC3339Nano, en.First)
 			last, _ := time.Parse(time.RFC3339Nano, en.Last)
-			out = append(out, candidate{stream: s, entry: en, from: first, to: last})
+			out = append(out, candidate{stream: s, chain: &chain, entry: en, from: first, to: last})
 		}
 	}
 	return out, nil
@@ -247,7 +302,7 @@ type scanStats struct {
 // scan reads one object and runs every event through the selector and the pipeline.
 func (e *Engine) scan(ctx context.Context, sel syntax.LogSelectorExpr, c candidate, q Query) ([]Result, scanStats) {
 	var st scanStats
-	_, events, err := archive.ReadObject(ctx, e.Bucket, c.entry)
+	_, events, err := archive.ReadObjectOf(ctx, e.Bucket, c.stream, c.entry)
 	if err != nil {
 		st.err = err
 		return nil, st
@@ -307,6 +362,9 @@ func (e *Engine) LabelValues(ctx context.Context, name string, from, to time.Tim
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range st.Problems {
+		e.warn(fmt.Errorf("the archive is not intact: %s (run vigil archive verify)", p))
+	}
 	var scan []candidate
 	for _, c := range cands {
 		switch name {
@@ -318,7 +376,7 @@ func (e *Engine) LabelValues(ctx context.Context, name string, from, to time.Tim
 			continue
 		}
 		if c.entry.Index != "" {
-			if idx, err := readIndex(ctx, e, c.entry); err == nil {
+			if idx, err := readIndex(ctx, e, c.stream, c.entry); err == nil {
 				if vals, ok := idx.Labels[name]; ok {
 					for _, v := range vals {
 						set[v] = struct{}{}

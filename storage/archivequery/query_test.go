@@ -145,13 +145,12 @@ func TestQuerySkipsAndReportsATamperedObject(t *testing.T) {
 	b[len(b)/2] ^= 0x01
 	require.NoError(t, os.WriteFile(path, b, 0o600))
 
-	var warnings []error
-	rs, _, err := (&Engine{Bucket: bkt, Warn: func(err error) { warnings = append(warnings, err) }}).Run(context.Background(), Query{Expr: `{cluster="a"}`})
+	rs, st, err := (&Engine{Bucket: bkt}).Run(context.Background(), Query{Expr: `{cluster="a"}`})
 	require.NoError(t, err)
 	require.Len(t, rs, len(events)-25, "the tampered object's events are not returned as if they were intact")
-	require.Len(t, warnings, 1)
-	require.ErrorIs(t, warnings[0], archive.ErrMismatch)
-	require.ErrorContains(t, warnings[0], entries[1].Object)
+	require.Len(t, st.Problems, 1)
+	require.Equal(t, archive.ProblemModified, st.Problems[0].Kind)
+	require.Equal(t, entries[1].Object, st.Problems[0].Object)
 }
 
 func TestIndexOpensOnlyObjectsThatCanMatch(t *testing.T) {
@@ -189,12 +188,55 @@ func TestIndexOpensOnlyObjectsThatCanMatch(t *testing.T) {
 	entries, err := archive.Manifest(ctx, bkt, archive.Stream{Tenant: "default", Cluster: "a"})
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, entries[2].Index), []byte(`{"version":1,"labels":{"user":[]},"bloom":null}`), 0o600))
-	var warnings []error
-	eng.Warn = func(err error) { warnings = append(warnings, err) }
 	rs, st, err = eng.Run(ctx, Query{Expr: `{user="dave"}`})
 	require.NoError(t, err)
 	require.Len(t, rs, 6)
 	require.Equal(t, 1, st.Objects)
-	require.Len(t, warnings, 1)
-	require.ErrorIs(t, warnings[0], archive.ErrMismatch)
+	require.Equal(t, []archive.Problem{{Kind: archive.ProblemIndexModified, Seq: 3, Object: entries[2].Index,
+		Manifest: "audit/default/a/manifest/000000000003.json", Expected: entries[2].IndexSHA256, Actual: st.Problems[0].Actual}}, st.Problems)
+}
+
+// TestParseRefusesWhatIsNotALogQuery: expressions that LogQL parses where a log query may stand
+// but that select no stream, metric queries, and pipelines that cannot be compiled are refused as
+// ParseError (never answered with every event); log queries keep working.
+func TestParseRefusesWhatIsNotALogQuery(t *testing.T) {
+	bkt, events, _ := newArchive(t, []string{"a"}, 40, 20)
+	eng := &Engine{Bucket: bkt}
+	refused := map[string]string{
+		`1 > 2`:                                  "selects no stream",
+		`1`:                                      "selects no stream",
+		`-1`:                                     "selects no stream",
+		`1 + 1 == 2`:                             "selects no stream",
+		`vector(0)`:                              "selects no stream",
+		`vector(1) > 0`:                          "",
+		`rate({cluster="a"}[5m])`:                "",
+		`count_over_time({cluster="a"}[1h]) > 0`: "",
+		`sum by (verb) (count_over_time({cluster="a"}[1h]))`:                "",
+		`label_replace(rate({cluster="a"}[5m]), "x", "$1", "verb", "(.*)")`: "",
+		`{cluster="a"} or {cluster="b"}`:                                    "",
+		`{cluster="a"} > 1`:                                                 "",
+		`{cluster="a"} |~ "a{2000}"`:                                        "invalid repeat count",
+		`{cluster="a"} != "x" |~ "(b{1001})"`:                               "invalid repeat count",
+		`{cluster="a"} | json |~ "a{2000}"`:                                 "invalid repeat count",
+		`{cluster="a"} | json | line_format "{{ nosuchfunc .verb }}"`:       "nosuchfunc",
+		`{cluster="a"} | label_format x="{{ nosuchfunc .verb }}"`:           "nosuchfunc",
+		`{cluster="a"} | regexp "(?P<x>a{2000})"`:                           "invalid repeat count",
+	}
+	for q, msg := range refused {
+		_, err := Parse(q)
+		var pe ParseError
+		require.ErrorAs(t, err, &pe, q)
+		require.ErrorContains(t, err, msg, q)
+		rs, _, err := eng.Run(context.Background(), Query{Expr: q})
+		require.ErrorAs(t, err, &pe, q)
+		require.Empty(t, rs, q)
+	}
+	for _, q := range []string{`{cluster="a"}`, `{cluster="a"} |~ "a{2}"`, `{cluster="a"} | json | line_format "{{ .verb | upper }}"`,
+		`{cluster=~"a|b"} != "watch" | json | verb="get" or verb="list"`, `{user="alice"} | logfmt | drop __error__`} {
+		_, err := Parse(q)
+		require.NoError(t, err, q)
+	}
+	rs, _, err := eng.Run(context.Background(), Query{Expr: `{cluster="a"} | json | line_format "{{ .verb | upper }}"`})
+	require.NoError(t, err)
+	require.Len(t, rs, len(events))
 }
