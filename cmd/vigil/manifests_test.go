@@ -1,6 +1,10 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,14 +93,18 @@ func TestGatewayManifestConfiguresAValidGateway(t *testing.T) {
 	require.True(t, ports[c.ReadinessProbe.HTTPGet.Port.String()])
 	require.Len(t, sts.Spec.VolumeClaimTemplates, 1, "each replica owns its durable queue")
 
+	// The pod's address is beyond loopback: what validate (and start) require there must be set.
 	for _, e := range c.Env {
-		v := strings.ReplaceAll(e.Value, "$(POD_IP)", "127.0.0.1")
+		v := strings.ReplaceAll(e.Value, "$(POD_IP)", "10.1.2.3")
 		if e.ValueFrom != nil {
 			v = "from-the-" + e.Name + "-secret" // fieldRef or secretKeyRef
 		}
 		t.Setenv(e.Name, v)
 	}
 	dir := t.TempDir()
+	// The seal key is a mounted Secret: the test's own key stands in for it.
+	require.Equal(t, "/etc/vigil/seal/seal.key", os.Getenv("VIGIL_SEAL_KEY_FILE"), "the gateway signs its seals")
+	t.Setenv("VIGIL_SEAL_KEY_FILE", writeSealKey(t, dir))
 	t.Setenv("VIGIL_DATA_DIR", dir)
 	file := filepath.Join(dir, "gateway.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(override), 0o600))
@@ -114,4 +122,17 @@ func TestGatewayManifestConfiguresAValidGateway(t *testing.T) {
 	}
 	out, err := execute(t, args...)
 	require.NoError(t, err, out)
+}
+
+// writeSealKey writes a new Ed25519 private key (PEM, PKCS #8, as openssl genpkey writes it) in
+// dir and returns its path.
+func writeSealKey(t *testing.T, dir string) string {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	path := filepath.Join(dir, "seal.key")
+	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	return path
 }
