@@ -187,7 +187,7 @@ func foldsTo(key []byte, names ...string) bool {
 // eventKeys are the keys of fields, by level, for foldsTo.
 var (
 	eventKeys = []string{"level", "auditID", "stage", "requestURI", "verb", "user", "sourceIPs", "userAgent", "objectRef",
-		"responseStatus", "requestReceivedTimestamp", "stageTimestamp"}
+		"responseStatus", "requestReceivedTimestamp", "stageTimestamp", "timestamp"}
 	userKeys      = []string{"username", "groups"}
 	objectRefKeys = []string{"resource", "namespace", "name", "apiGroup", "apiVersion", "subresource"}
 	statusKeys    = []string{"code"}
@@ -357,8 +357,11 @@ func readEvent(r *reader, at int, f *fields) (int, bool) {
 			})
 		case 10:
 			return r.timestamp(v, typ, at, &f.RequestReceivedTimestamp, &f.receivedText)
-		default:
+		case 11:
 			return r.timestamp(v, typ, at, &f.StageTimestamp, &f.stageText)
+		default:
+			var text string
+			return r.timestamp(v, typ, at, &f.Timestamp, &text)
 		}
 	})
 }
