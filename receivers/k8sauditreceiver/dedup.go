@@ -145,7 +145,8 @@ func appendIdentity(b []byte, cluster string, e *Event) []byte {
 
 // remember records the events of slots (from filter) as stored. Call it only after the next stage
 // accepted them: an event whose first delivery failed must be accepted when it is sent again. A
-// slot that a concurrent request filled with another content meanwhile moves on as in place.
+// key that a concurrent request filled with another content meanwhile is left to it: the event
+// goes to the next key, as place would put it now.
 func (d *dedup) remember(slots []slot) {
 	if d.window <= 0 {
 		return
@@ -157,10 +158,10 @@ func (d *dedup) remember(slots []slot) {
 		if len(d.cur) >= d.maxKeys {
 			d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]uint64, len(d.cur)), d.now()
 		}
-		s, dup, _ := d.place(s, d.cur, d.prev)
-		if !dup {
-			d.cur[s.key] = s.content
+		if c, taken := lookup(s.key, []map[eventkey.Key]uint64{d.cur, d.prev}); taken && c != s.content {
+			s.key = d.next(s.key, s.content) // as place would put it now
 		}
+		d.cur[s.key] = s.content
 	}
 }
 

@@ -72,6 +72,20 @@ func TestDedup(t *testing.T) {
 	require.Zero(t, dups)
 }
 
+// Two requests in flight at once with events of one (auditID, stage) and different contents:
+// both pass, and both are found when sent again.
+func TestDedupConcurrentContents(t *testing.T) {
+	ctx := context.Background()
+	d := newDedup(10*time.Minute, 100, time.Now)
+	a, b := ev("a", "ResponseComplete", "/one"), ev("a", "ResponseComplete", "/two")
+	_, keysA, _ := d.filter(ctx, "c1", []Event{a})
+	_, keysB, _ := d.filter(ctx, "c1", []Event{b})
+	d.remember(keysA)
+	d.remember(keysB)
+	_, _, dups := d.filter(ctx, "c1", []Event{a, b})
+	require.Equal(t, 2, dups)
+}
+
 func BenchmarkDedup(b *testing.B) {
 	events, _, err := Decode(benchBatch(), Limits{})
 	require.NoError(b, err)

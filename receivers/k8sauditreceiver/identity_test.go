@@ -232,3 +232,19 @@ func TestDecodeTimestampOfOlderAPIVersions(t *testing.T) {
 	require.True(t, fast[0].sealable, "the fast path takes the v1beta1 shape")
 	require.True(t, bytes.Equal(fast[0].Raw, []byte(item)))
 }
+
+// The OpenSearch exporter looks for its own top-level keys only in events without an intact seal:
+// the receiver does not seal an event that has one (auditseal.ReservedKeys), at its top level.
+func TestReservedKeysAreNotSealed(t *testing.T) {
+	events, _, err := Decode(listOf(reusedGet,
+		strings.Replace(reusedGet, `"kind":"Event",`, `"kind":"Event","cluster":"prod-us-1",`, 1),
+		strings.Replace(reusedGet, `"kind":"Event",`, `"kind":"Event","@timestamp":"2026-11-22T10:15:03Z",`, 1),
+		strings.Replace(reusedGet, `"kind":"Event",`, `"kind":"Event","vigil_received_time":"2001-01-01T00:00:00Z",`, 1),
+		strings.Replace(reusedGet, `"metadata":{}`, `"metadata":{"cluster":"nested, not reserved"}`, 1)), Limits{})
+	require.NoError(t, err)
+	var sealable []bool
+	for _, e := range events {
+		sealable = append(sealable, e.sealable)
+	}
+	require.Equal(t, []bool{true, false, false, false, true}, sealable)
+}
