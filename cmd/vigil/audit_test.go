@@ -212,10 +212,11 @@ func TestAuditSurvivesSIGKILLAndOutages(t *testing.T) {
 	api.mu.Lock()
 	defer api.mu.Unlock()
 	for id := range api.acked {
-		require.NotNil(t, search.Doc("vigil-audit-2026.11.22", "cluster-a:"+id+":ResponseComplete"), "acknowledged event %s is missing", id)
+		require.Len(t, search.DocsWithIDPrefix("vigil-audit-2026.11.22", "cluster-a:"+id+":ResponseComplete:"), 1,
+			"acknowledged event %s: missing or indexed twice", id)
 	}
 	// Events sent but never acknowledged may be present too (stored before the answer was lost);
-	// nothing else may be, and nothing twice (one _id per (cluster, auditID, stage)).
+	// nothing else may be, and nothing twice (one _id per cluster, auditID, stage and content).
 	require.LessOrEqual(t, search.Count()-acked, 3*20, "at most the batches in flight at the end")
 
 	// The archive: a clean shutdown seals and writes the open objects; the hash chain verifies and
@@ -301,7 +302,7 @@ func TestAuditLogFileThroughAgent(t *testing.T) {
 		return nil
 	})
 	require.Equal(t, 80, search.Count())
-	require.NotNil(t, search.Doc("vigil-audit-2026.11.22", "cluster-a:file-0042:ResponseComplete"))
+	require.Len(t, search.DocsWithIDPrefix("vigil-audit-2026.11.22", "cluster-a:file-0042:ResponseComplete:"), 1)
 	_, err := gw.Stop(30 * time.Second)
 	require.NoError(t, err)
 	counts := archivedEvents(t, filepath.Join(g.dataDir, "archive"), "cluster-a")
@@ -381,7 +382,7 @@ extensions:
 		return nil
 	})
 	for _, id := range acked {
-		require.NotNil(t, search.Doc("vigil-audit-2026.11.22", "cluster-a:"+id+":ResponseComplete"), "event %s", id)
+		require.Len(t, search.DocsWithIDPrefix("vigil-audit-2026.11.22", "cluster-a:"+id+":ResponseComplete:"), 1, "event %s", id)
 	}
 	t.Logf("%d events acknowledged before the queue was full; the refused batch was accepted after OpenSearch came back", len(acked)-len(refused))
 }

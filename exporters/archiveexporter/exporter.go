@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -53,13 +52,13 @@ type archiveExporter struct {
 
 	mu      sync.Mutex // streams, keys, and every staging write (one writer per exporter)
 	streams map[string]*streamState
-	// keys holds, per cluster, the (auditID, stage) of the events staged and of the objects
-	// written since start, so that an event the apiserver re-sends (after a timeout, or after a
-	// crash that lost the answer) is archived once. Rebuilt from the staged chunks on start.
+	// keys holds, per cluster, the keys (identity.go: of the content) of the audit events staged
+	// and of the objects written since start, so that an event the apiserver re-sends (after a
+	// timeout, or after a crash that lost the answer) is archived once. Rebuilt from the staged
+	// chunks on start.
 	// Fixed-size keys (hasher): nothing for the garbage collector to scan.
 	keys   map[string]map[eventkey.Key]struct{}
 	hasher eventkey.Hasher
-	keyBuf []byte
 	// indexed holds, per chunk staged since start (by chunkKey), the index fields of its events
 	// whose records the audit receiver sealed (auditseal), so that the sealer reads only the
 	// other lines to index the object. Dropped when the object is written; at most
@@ -272,12 +271,41 @@ type enqueuer interface {
 	Enqueue(ops ...*storage.Operation) (wait func(context.Context) error, err error)
 }
 
+// batch is what one ConsumeLogs call stages for one cluster: a chunk per hour of its events, in
+// the order of the hours' first events.
+type batch struct {
+	chunks []*chunk
+	byHour map[int64]*chunk
+	keys   map[eventkey.Key]struct{} // of the events in chunks
+}
+
+// chunkFor is the chunk of hour, added when new; size is the likely size of the first one (the
+// events are mostly of one hour).
+func (b *batch) chunkFor(hour int64, size int) *chunk {
+	c := b.byHour[hour]
+	if c == nil {
+		c = &chunk{hour: hour}
+		if len(b.chunks) == 0 {
+			c.data = make([]byte, 0, size)
+		}
+		b.byHour[hour] = c
+		b.chunks = append(b.chunks, c)
+	}
+	return c
+}
+
 // stage builds the staging write of ld and, with an enqueuer, enqueues it and returns the wait
 // and the keys it added; without, it writes it (wait is nil).
+//
+// An object holds the events of one hour (UTC), the hour its name says: the events of each hour
+// go to their own chunk, and a chunk of another hour than the open object's seals it (in the same
+// staging write) and opens the next one. Events out of hour order thus make smaller objects, never
+// an object named after an hour its events are not of.
 func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context.Context) error, map[string][]eventkey.Key, error) {
-	byCluster := map[string]*chunk{}
+	byCluster := map[string]*batch{}
 	seals := checkSeals(ld) // before the lock, under which the staging writes take turns
 	n := 0                  // the record's place in ld, for seals
+	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i := 0; i < ld.ResourceLogs().Len(); i++ {
@@ -286,10 +314,10 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 		if v, ok := rl.Resource().Attributes().Get("k8s.cluster.name"); ok && v.AsString() != "" {
 			cluster = v.AsString()
 		}
-		c := byCluster[cluster]
-		if c == nil {
-			c = &chunk{}
-			byCluster[cluster] = c
+		b := byCluster[cluster]
+		if b == nil {
+			b = &batch{byHour: map[int64]*chunk{}, keys: map[eventkey.Key]struct{}{}}
+			byCluster[cluster] = b
 		}
 		size := 0
 		for j := 0; j < rl.ScopeLogs().Len(); j++ {
@@ -298,25 +326,31 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 				size += len(lrs.At(k).Body().Str()) + 1
 			}
 		}
-		c.data = slices.Grow(c.data, size)
 		seen := e.keys[cluster]
 		for j := 0; j < rl.ScopeLogs().Len(); j++ {
 			lrs := rl.ScopeLogs().At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
 				seal := &seals[n]
 				n++
-				var identified bool
+				line, escaped := stagedLine(lr)
+				identified := isAuditEvent(lr)
 				var key eventkey.Key
-				if e.keyBuf, identified = appendEventKey(e.keyBuf[:0], lrs.At(k)); identified {
-					key = e.hasher.Bytes(e.keyBuf)
-					if _, dup := seen[key]; dup || c.has(key) {
+				if identified {
+					key = e.hasher.String(line)
+					if _, dup := seen[key]; dup {
 						continue // already archived or staged
 					}
+					if _, dup := b.keys[key]; dup {
+						continue
+					}
+					b.keys[key] = struct{}{}
 				}
-				c.add(lrs.At(k), key, identified, seal)
+				t := eventTime(lr, now)
+				b.chunkFor(hourOf(t), size).add(line, escaped, t, key, identified, seal)
 			}
 		}
-		if c.events == 0 {
+		if len(b.chunks) == 0 {
 			delete(byCluster, cluster)
 		}
 	}
@@ -332,27 +366,32 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 	newStreams := false
 	updated := map[string]streamState{}
 	for _, cluster := range clusters {
-		c := byCluster[cluster]
 		s, ok := e.streams[cluster]
 		if !ok {
 			s = &streamState{Open: openObject{Seq: 1}}
 			newStreams = true
 		}
 		next := *s
-		o := &next.Open
-		if o.Chunks == 0 {
-			o.Opened, o.First, o.Last = time.Now().UTC(), c.first, c.last
-		}
-		c.key = chunkKey(cluster, o.Seq, o.Chunks)
-		ops = append(ops, storage.SetOperation(c.key, c.data))
-		o.Chunks++
-		o.Bytes += len(c.data)
-		o.Events += c.events
-		if c.first.Before(o.First) {
-			o.First = c.first
-		}
-		if c.last.After(o.Last) {
-			o.Last = c.last
+		for _, c := range byCluster[cluster].chunks {
+			o := &next.Open
+			if o.Chunks > 0 && hourOf(o.First) != c.hour {
+				next.Sealed = append(append([]openObject(nil), next.Sealed...), *o)
+				next.Open = openObject{Seq: o.Seq + 1}
+			}
+			if o.Chunks == 0 {
+				o.Opened, o.First, o.Last = now.UTC(), c.first, c.last
+			}
+			c.key = chunkKey(cluster, o.Seq, o.Chunks)
+			ops = append(ops, storage.SetOperation(c.key, c.data))
+			o.Chunks++
+			o.Bytes += len(c.data)
+			o.Events += c.events
+			if c.first.Before(o.First) {
+				o.First = c.first
+			}
+			if c.last.After(o.Last) {
+				o.Last = c.last
+			}
 		}
 		b, _ := json.Marshal(next)
 		ops = append(ops, storage.SetOperation(stateKey(cluster), b))
@@ -390,13 +429,15 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 		if len(e.keys[c]) > maxKeys { // bound the memory: forget the keys of written objects
 			e.keys[c] = map[eventkey.Key]struct{}{}
 		}
-		for _, k := range byCluster[c].keys {
-			e.keys[c][k] = struct{}{}
-		}
-		added[c] = byCluster[c].keys
-		if ch := byCluster[c]; ch.sealed != nil && e.indexedBytes+ch.sealed.Size() <= maxIndexedBytes {
-			e.indexed[ch.key] = &chunkIndex{fields: ch.sealed, unsealed: ch.unsealed, lines: ch.events}
-			e.indexedBytes += ch.sealed.Size()
+		for _, ch := range byCluster[c].chunks {
+			for _, k := range ch.keys {
+				e.keys[c][k] = struct{}{}
+			}
+			added[c] = append(added[c], ch.keys...)
+			if ch.sealed != nil && e.indexedBytes+ch.sealed.Size() <= maxIndexedBytes {
+				e.indexed[ch.key] = &chunkIndex{fields: ch.sealed, unsealed: ch.unsealed, lines: ch.events}
+				e.indexedBytes += ch.sealed.Size()
+			}
 		}
 	}
 	return wait, added, nil
@@ -412,8 +453,8 @@ func (e *archiveExporter) loadKeys(ctx context.Context, cluster string, s *strea
 				return err
 			}
 			for _, line := range archive.SplitLines(data) {
-				if k := lineKey(line); k != "" {
-					keys[e.hasher.String(k)] = struct{}{}
+				if isAuditLine(line) {
+					keys[e.hasher.Bytes(line)] = struct{}{}
 				}
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -18,16 +17,16 @@ import (
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
-// chunk is the NDJSON of the events of one cluster in one ConsumeLogs call.
+// chunk is the NDJSON of the events of one cluster and one hour (UTC) in one ConsumeLogs call.
 type chunk struct {
 	key         string // its staging key (chunkKey), once staged
+	hour        int64  // hourOf its events
 	data        []byte
 	events      int
 	first, last time.Time
 	keys        []eventkey.Key
-	keySet      map[eventkey.Key]struct{} // keys, for lookups
-	sealed      *archive.FieldsList       // the fields of the sealed events (nil: none)
-	unsealed    []int                     // the lines of the other events
+	sealed      *archive.FieldsList // the fields of the sealed events (nil: none)
+	unsealed    []int               // the lines of the other events
 }
 
 // chunkIndex is what the sealer needs of a staged chunk to index it (see indexed).
@@ -35,12 +34,6 @@ type chunkIndex struct {
 	fields   *archive.FieldsList
 	unsealed []int // lines not in fields, which the sealer reads
 	lines    int
-}
-
-// has reports whether key is in the chunk already.
-func (c *chunk) has(key eventkey.Key) bool {
-	_, ok := c.keySet[key]
-	return ok
 }
 
 // sealCheck is what auditseal.Check says of a record.
@@ -65,61 +58,25 @@ func checkSeals(ld plog.Logs) []sealCheck {
 	return checks
 }
 
-// appendEventKey appends the identity of an audit event, "auditID/stage", to buf; ok is false
-// for records that are not audit events.
-func appendEventKey(buf []byte, lr plog.LogRecord) ([]byte, bool) {
-	id, ok1 := lr.Attributes().Get(auditseal.AttrAuditID)
-	stage, ok2 := lr.Attributes().Get(auditseal.AttrStage)
-	if !ok1 || !ok2 {
-		return buf, false
-	}
-	buf = append(buf, id.AsString()...)
-	buf = append(buf, '/')
-	return append(buf, stage.AsString()...), true
-}
-
-// lineKey is the identity of the event of a staged NDJSON line, "" when it has none.
-func lineKey(line []byte) string {
-	var ev struct {
-		AuditID string `json:"auditID"`
-		Stage   string `json:"stage"`
-	}
-	if json.Unmarshal(line, &ev) != nil || ev.AuditID == "" {
-		return ""
-	}
-	return ev.AuditID + "/" + ev.Stage
-}
-
-// add appends the event of lr; seal is what its audit seal says (checkSeals).
-func (c *chunk) add(lr plog.LogRecord, key eventkey.Key, identified bool, seal *sealCheck) {
+// add appends an event: line, its staged line (stagedLine; escaped: the body as a JSON string),
+// t its time (eventTime), key its key when identified; seal is what its audit seal says
+// (checkSeals).
+func (c *chunk) add(line string, escaped bool, t time.Time, key eventkey.Key, identified bool, seal *sealCheck) {
 	if identified {
 		c.keys = append(c.keys, key)
-		if c.keySet == nil {
-			c.keySet = map[eventkey.Key]struct{}{}
-		}
-		c.keySet[key] = struct{}{}
 	}
-	body := lr.Body().AsString()
-	if body == "" || strings.IndexByte(body, '\n') >= 0 {
-		// Not one JSON line (audit events always are): keep it as a JSON string so the object stays NDJSON.
-		b, _ := json.Marshal(body)
-		body = string(b)
+	switch {
+	case escaped || !seal.ok:
 		c.unsealed = append(c.unsealed, c.events)
-	} else if seal.ok { // the line is the body the fields were read from
+	default: // the line is the body the fields were read from
 		if c.sealed == nil {
 			c.sealed = &archive.FieldsList{}
 		}
 		c.sealed.Add(&seal.fields)
-	} else {
-		c.unsealed = append(c.unsealed, c.events)
 	}
-	c.data = append(c.data, body...)
+	c.data = append(c.data, line...)
 	c.data = append(c.data, '\n')
 	c.events++
-	t := lr.Timestamp().AsTime().UTC()
-	if lr.Timestamp() == 0 {
-		t = lr.ObservedTimestamp().AsTime().UTC()
-	}
 	if c.events == 1 || t.Before(c.first) {
 		c.first = t
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -22,12 +23,13 @@ import (
 func (e *osExporter) encodeDocs(ld plog.Logs) *docsRequest {
 	n := ld.LogRecordCount()
 	// One buffer, sized for the usual case: string bodies, and per document the fields added to
-	// it, the index name and an _id of cluster, UUID and stage. It grows if that was short.
+	// it (vigil_received_time too), the index name and an _id of cluster, UUID, stage and content
+	// hash. It grows if that was short.
 	size := 1 + binary.MaxVarintLen64
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
-		perDoc := 2*len(clusterOf(rl)) + len(e.cfg.IndexPrefix) + 160
+		perDoc := 2*len(clusterOf(rl)) + len(e.cfg.IndexPrefix) + 250
 		for j := 0; j < rl.ScopeLogs().Len(); j++ {
 			lrs := rl.ScopeLogs().At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
@@ -38,7 +40,7 @@ func (e *osExporter) encodeDocs(ld plog.Logs) *docsRequest {
 			}
 		}
 	}
-	d := docsBuilder{e: e, b: make([]byte, 0, size)}
+	d := docsBuilder{e: e, b: make([]byte, 0, size), id: make([]byte, 0, 128)}
 	d.b = append(d.b, docsEncodingVersion)
 	d.b = binary.AppendUvarint(d.b, uint64(n))
 	for i := 0; i < rls.Len(); i++ {
@@ -52,6 +54,7 @@ func (e *osExporter) encodeDocs(ld plog.Logs) *docsRequest {
 			}
 		}
 	}
+	e.countReplaced(d.replaced)
 	return &docsRequest{enc: d.b, count: n, bytes: d.bytes}
 }
 
@@ -69,60 +72,77 @@ type docsBuilder struct {
 	bytes   int    // the documents' itemBytes
 	cluster []byte // `","cluster":` and the cluster as a JSON string, for the resource at hand
 	stamps  stamps
+	scratch []byte // a body's members without ownKeys
+	id      []byte // the _id at hand
+	// replaced counts, per ownKeys name, the events' members left out for vigil's own.
+	replaced [len(ownKeys)]int
 }
 
 // add appends the document of lr: index name, _id, receipt time, and the event as sent with
-// @timestamp and cluster added in front (the keys in the order encoding/json would write them).
+// @timestamp, cluster and (from the receiver's attribute) vigil_received_time added in front (the
+// keys in the order encoding/json would write them); the event's own members of those names are
+// left out (withoutOwnKeys).
 func (d *docsBuilder) add(cluster string, lr plog.LogRecord) {
-	ts := lr.Timestamp()
-	if ts == 0 {
-		ts = lr.ObservedTimestamp()
-	}
-	t := ts.AsTime().UTC()
+	t := recordTime(lr)
 	stamp := d.stamps.format(t)
 	body := lr.Body().AsString()
 	index := d.e.indexName(t)
 	b := binary.AppendUvarint(d.b, uint64(len(index)))
 	b = append(b, index...)
 
-	var idLen int
 	auditID, okID := lr.Attributes().Get(auditseal.AttrAuditID)
 	stage, okStage := lr.Attributes().Get(auditseal.AttrStage)
 	if okID && okStage {
-		a, s := auditID.AsString(), stage.AsString()
-		idLen = len(cluster) + len(a) + len(s) + 2
-		b = binary.AppendUvarint(b, uint64(idLen))
-		b = append(append(append(append(append(b, cluster...), ':'), a...), ':'), s...)
+		// The room after b, which the document takes next, holds the body while it is hashed.
+		n := len(b)
+		b = append(b, body...)
+		d.id = appendEventID(d.id[:0], cluster, auditID.AsString(), stage.AsString(), b[n:])
+		b = b[:n]
 	} else {
 		h := sha256.New()
 		h.Write([]byte(cluster))
 		h.Write(stamp)
 		h.Write([]byte(body))
 		var sum [sha256.Size]byte
-		idLen = hex.EncodedLen(16)
-		b = binary.AppendUvarint(b, uint64(idLen))
-		b = hex.AppendEncode(b, h.Sum(sum[:0])[:16])
+		d.id = hex.AppendEncode(d.id[:0], h.Sum(sum[:0])[:16])
 	}
+	idLen := len(d.id)
+	b = binary.AppendUvarint(b, uint64(idLen))
+	b = append(b, d.id...)
 	b = binary.AppendVarint(b, int64(lr.ObservedTimestamp()))
 
 	// The document's length goes in front of it: room for the varint of the likely length, moved
 	// if the document came out longer or shorter than that.
 	lenAt := len(b)
-	room := uvarintLen(len(body) + len(stamp) + len(d.cluster) + 16)
+	received := ""
+	if v, ok := lr.Attributes().Get(attrReceivedTime); ok && v.Type() == pcommon.ValueTypeStr {
+		received = v.Str()
+	}
+	room := uvarintLen(len(body) + len(stamp) + len(d.cluster) + len(received) + 40)
 	b = append(b, make([]byte, room)...)
 	docAt := len(b)
 	b = append(b, `{"@timestamp":"`...)
 	b = append(b, stamp...)
 	b = append(b, d.cluster...)
+	if received != "" {
+		b = append(b, `,"vigil_received_time":`...)
+		b = appendJSONString(b, received)
+	}
 	at := len(b)
 	b = append(b, body...)
 	// A body the audit receiver sealed is the valid JSON object it checked: not checked again.
-	if src := b[at:]; len(src) > 1 && src[0] == '{' && (auditseal.Intact(lr) || gojson.Valid(src)) {
+	sealed := auditseal.Intact(lr)
+	if src := b[at:]; len(src) > 1 && src[0] == '{' && (sealed || gojson.Valid(src)) {
 		if bytes.IndexByte(src, '\n') >= 0 {
 			// A pretty-printed event: one bulk line must hold one document.
 			var c bytes.Buffer
 			_ = json.Compact(&c, src) // valid: cannot fail
 			b = append(b[:at], c.Bytes()...)
+			src = b[at:]
+		}
+		if !sealed && mayHaveOwnKeys(src) {
+			d.scratch = withoutOwnKeys(d.scratch[:0], src, &d.replaced)
+			b = append(b[:at], d.scratch...)
 			src = b[at:]
 		}
 		if src[jsonspan.SkipSpace(src, 1)] == '}' { // {}
@@ -132,6 +152,9 @@ func (d *docsBuilder) add(cluster string, lr plog.LogRecord) {
 		}
 	} else {
 		m := map[string]any{"@timestamp": string(stamp), "cluster": cluster, "message": body}
+		if received != "" {
+			m["vigil_received_time"] = received
+		}
 		doc, _ := json.Marshal(m)
 		b = append(b[:docAt], doc...)
 	}
@@ -146,6 +169,18 @@ func (d *docsBuilder) add(cluster string, lr plog.LogRecord) {
 	binary.PutUvarint(b[lenAt:], uint64(docLen))
 	d.b = b
 	d.bytes += docLen + len(index) + idLen + itemOverhead
+}
+
+// recordTime is the time of lr by which its document is dated and indexed: its timestamp, else
+// when it was observed; 1970-01-01 without either. A timestamp that wrapped around from a time
+// before 1970 (a zero time.Time set by an older receiver reads as 1754) is no time.
+func recordTime(lr plog.LogRecord) time.Time {
+	for _, ts := range [...]pcommon.Timestamp{lr.Timestamp(), lr.ObservedTimestamp()} {
+		if ts != 0 && uint64(ts) <= math.MaxInt64 {
+			return ts.AsTime().UTC()
+		}
+	}
+	return time.Unix(0, 0).UTC()
 }
 
 func uvarintLen(n int) int {

@@ -43,7 +43,13 @@ func referenceDocument(prefix, cluster string, lr plog.LogRecord) (item, []byte)
 	auditID, okID := lr.Attributes().Get("k8s.audit.id")
 	stage, okStage := lr.Attributes().Get("k8s.audit.stage")
 	if okID && okStage {
-		id = cluster + ":" + auditID.AsString() + ":" + stage.AsString()
+		// Since events are identified by content too (one Audit-ID can be sent by many requests).
+		sum := sha256.Sum256(body)
+		id = cluster + ":" + auditID.AsString() + ":" + stage.AsString() + ":" + hex.EncodeToString(sum[:16])
+		if len(id) > 512 {
+			long := sha256.Sum256([]byte(id))
+			id = hex.EncodeToString(long[:])
+		}
 	} else {
 		h := sha256.New()
 		h.Write([]byte(cluster))

@@ -36,6 +36,7 @@ type osExporter struct {
 	dlMu      sync.Mutex
 
 	indexed, itemErrors, deadLettered, bulks metric.Int64Counter
+	replaced                                 metric.Int64Counter // events' members left out for vigil's fields
 	lag                                      metric.Float64Histogram
 
 	meter     metric.Meter
@@ -66,7 +67,11 @@ func newExporter(set exporter.Settings, cfg *Config) (*osExporter, error) {
 	e.oldestAge, errs[5] = meter.Float64ObservableGauge("vigil_opensearch_oldest_age_seconds",
 		metric.WithDescription("Age of the oldest event not yet accepted by OpenSearch: now minus its receipt time; 0 when nothing waits."),
 		metric.WithUnit("s"))
-	return e, errors.Join(errs[:]...)
+	var errReplaced error
+	e.replaced, errReplaced = meter.Int64Counter("vigil_opensearch_replaced_fields",
+		metric.WithDescription("Top-level members of events named as a field vigil sets in every document (cluster, @timestamp, vigil_received_time), left out of the document: vigil's value wins."),
+		metric.WithUnit("{fields}"))
+	return e, errors.Join(append(errs[:], errReplaced)...)
 }
 
 func (e *osExporter) start(ctx context.Context, _ component.Host) error {

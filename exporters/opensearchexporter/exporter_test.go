@@ -3,6 +3,8 @@ package opensearchexporter
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -73,6 +75,12 @@ func auditLogs(ids ...string) plog.Logs {
 
 const index = "vigil-audit-2026.11.22"
 
+// docID is the _id of the event id of auditLogs: cluster, auditID, stage and its content's hash.
+func docID(id string) string {
+	sum := sha256.Sum256([]byte(strings.Replace(eventTmpl, `"ID"`, `"`+id+`"`, 1)))
+	return "prod-eu-1:" + id + ":ResponseComplete:" + hex.EncodeToString(sum[:16])
+}
+
 func TestInstallsTemplateAndPolicyIdempotently(t *testing.T) {
 	srv := opensearchtest.Start(t)
 	cfg := testConfig(t, srv.URL)
@@ -95,8 +103,8 @@ func TestIndexesOncePerEventIdentity(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, e.pushLogs(ctx, auditLogs("a", "b", "c")))
 	require.NoError(t, e.pushLogs(ctx, auditLogs("a", "b", "c")), "a replay")
-	require.Equal(t, 3, srv.Count(), "replays overwrite: _id comes from (cluster, auditID, stage)")
-	doc := srv.Doc(index, "prod-eu-1:a:ResponseComplete")
+	require.Equal(t, 3, srv.Count(), "replays overwrite: _id comes from (cluster, auditID, stage, content)")
+	doc := srv.Doc(index, docID("a"))
 	require.NotNil(t, doc)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(doc, &m))
@@ -112,7 +120,7 @@ func TestRetriesOnlyRejectedItems(t *testing.T) {
 	sent := map[string]int{}
 	srv.ItemFault = func(_, id string, _ []byte) (int, string) {
 		sent[id]++
-		if id == "prod-eu-1:b:ResponseComplete" && rejectedOnce.CompareAndSwap(false, true) {
+		if id == docID("b") && rejectedOnce.CompareAndSwap(false, true) {
 			return 429, "es_rejected_execution_exception"
 		}
 		return 0, ""
@@ -120,14 +128,14 @@ func TestRetriesOnlyRejectedItems(t *testing.T) {
 	e := startExporter(t, testConfig(t, srv.URL))
 	require.NoError(t, e.pushLogs(context.Background(), auditLogs("a", "b", "c")))
 	require.Equal(t, 3, srv.Count())
-	require.Equal(t, map[string]int{"prod-eu-1:a:ResponseComplete": 1, "prod-eu-1:b:ResponseComplete": 2, "prod-eu-1:c:ResponseComplete": 1}, sent,
+	require.Equal(t, map[string]int{docID("a"): 1, docID("b"): 2, docID("c"): 1}, sent,
 		"only the rejected item is sent again")
 }
 
 func TestPermanentItemErrorsGoToDeadLetter(t *testing.T) {
 	srv := opensearchtest.Start(t)
 	srv.ItemFault = func(_, id string, _ []byte) (int, string) {
-		if id == "prod-eu-1:bad:ResponseComplete" {
+		if id == docID("bad") {
 			return 400, "mapper_parsing_exception"
 		}
 		return 0, ""
@@ -151,7 +159,7 @@ func TestPermanentItemErrorsGoToDeadLetter(t *testing.T) {
 		Document map[string]any `json:"document"`
 	}
 	require.NoError(t, json.Unmarshal(sc.Bytes(), &dl))
-	require.Equal(t, "prod-eu-1:bad:ResponseComplete", dl.ID)
+	require.Equal(t, docID("bad"), dl.ID)
 	require.Equal(t, 400, dl.Status)
 	require.Equal(t, "mapper_parsing_exception", dl.Error["type"])
 	require.Equal(t, "bad", dl.Document["auditID"])

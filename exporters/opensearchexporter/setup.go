@@ -36,6 +36,7 @@ func (e *osExporter) template() []byte {
 					"responseStatus":           map[string]any{"properties": map[string]any{"code": map[string]any{"type": "integer"}}},
 					"requestReceivedTimestamp": map[string]any{"type": "date"},
 					"stageTimestamp":           map[string]any{"type": "date"},
+					"vigil_received_time":      map[string]any{"type": "date"},
 					"requestObject":            off, "responseObject": off, "annotations": off,
 				},
 			},

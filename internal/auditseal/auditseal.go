@@ -38,6 +38,12 @@ const (
 	AttrName      = "k8s.audit.object.name"
 )
 
+// ReservedKeys are the top-level keys the exporters write into the documents they make of an
+// event (the OpenSearch exporter: before the event's members). A seal also vouches that the body
+// has no top-level member of these names: the receiver does not seal such an event, so that an
+// exporter looks for them only in bodies without an intact seal.
+var ReservedKeys = [...]string{"@timestamp", "cluster", "vigil_received_time"}
+
 var seed = maphash.MakeSeed()
 
 // Sum is the seal of an event's JSON text and its fields (f.Time is not covered): the keyed hash

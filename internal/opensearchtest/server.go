@@ -19,6 +19,8 @@ import (
 	"testing"
 
 	gojson "github.com/goccy/go-json"
+
+	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
 // ItemFault decides the outcome of one bulk item: return 0 to index it, or an HTTP status and
@@ -69,6 +71,21 @@ func (s *Server) Doc(index, id string) []byte {
 	s.Mu.Lock()
 	defer s.Mu.Unlock()
 	return s.Docs[index][id]
+}
+
+// DocsWithIDPrefix returns the stored document sources of index whose _id starts with prefix
+// (e.g. the "<cluster>:<auditID>:<stage>:" of vigil's audit documents, whose _id ends in a hash
+// of the event).
+func (s *Server) DocsWithIDPrefix(index, prefix string) [][]byte {
+	s.Mu.Lock()
+	defer s.Mu.Unlock()
+	var out [][]byte
+	for id, doc := range s.Docs[index] {
+		if strings.HasPrefix(id, prefix) {
+			out = append(out, doc)
+		}
+	}
+	return out
 }
 
 // Count is the number of documents in all indices.
@@ -213,6 +230,9 @@ func (s *Server) bulk(w http.ResponseWriter, body []byte) {
 		if status == 0 && !gojson.Valid(doc) { // what encoding/json.Valid says, faster: the benchmarks share the cores
 			status, errType = 400, "mapper_parsing_exception"
 		}
+		if status == 0 && !s.Discard && duplicateKey(doc) != "" { // OpenSearch: "Duplicate field '...'"
+			status, errType = 400, "mapper_parsing_exception"
+		}
 		if status != 0 {
 			hasErrors = true
 			reason := "injected by the test"
@@ -240,4 +260,26 @@ func (s *Server) bulk(w http.ResponseWriter, body []byte) {
 	}
 	s.Bulks++
 	writeJSON(w, 200, map[string]any{"took": 3, "errors": hasErrors, "items": items})
+}
+
+// duplicateKey is a top-level key that the document (valid JSON) has twice, "" when none: OpenSearch
+// refuses such a document (mapper_parsing_exception, caused by "Duplicate field").
+func duplicateKey(doc []byte) string {
+	if len(doc) == 0 || doc[0] != '{' {
+		return ""
+	}
+	seen := map[string]bool{}
+	dup := ""
+	_, _ = jsonspan.EachMember(doc, 0, func(key []byte, _, _ int) error {
+		k := string(key)
+		if bytes.IndexByte(key, '\\') >= 0 {
+			_ = json.Unmarshal([]byte(`"`+k+`"`), &k)
+		}
+		if seen[k] && dup == "" {
+			dup = k
+		}
+		seen[k] = true
+		return nil
+	})
+	return dup
 }

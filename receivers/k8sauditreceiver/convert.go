@@ -1,6 +1,7 @@
 package k8sauditreceiver
 
 import (
+	"math"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -31,6 +32,9 @@ const (
 	AttrResponseCode    = "k8s.audit.response.code"
 	AttrRequestReceived = "k8s.audit.request_received_timestamp"
 	AttrStageTimestamp  = "k8s.audit.stage_timestamp"
+	// AttrReceivedTime is when vigil received the event (RFC 3339, UTC), beside the event's own
+	// time, which its sender chose: an event dated far from its receipt shows.
+	AttrReceivedTime = "vigil.received_time"
 )
 
 // scopeName names the instrumentation scope of every audit log record.
@@ -47,27 +51,26 @@ func toLogs(cluster string, events []Event, observed time.Time) plog.Logs {
 	sl.Scope().SetName(scopeName)
 	records := sl.LogRecords()
 	records.EnsureCapacity(len(events))
+	received := observed.UTC().Format(time.RFC3339Nano)
 	for i := range events {
-		appendRecord(records.AppendEmpty(), &events[i], observed)
+		appendRecord(records.AppendEmpty(), &events[i], observed, received)
 	}
 	return ld
 }
 
-func appendRecord(lr plog.LogRecord, e *Event, observed time.Time) {
+// appendRecord fills lr with e, received at observed (received: observed as AttrReceivedTime).
+func appendRecord(lr plog.LogRecord, e *Event, observed time.Time, received string) {
 	if e.text == "" {
 		e.text = string(e.Raw)
 	}
 	lr.Body().SetStr(e.text)
-	ts := e.StageTimestamp
-	if ts.IsZero() {
-		ts = e.RequestReceivedTimestamp
-	}
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+	lr.SetTimestamp(recordTime(e.Time(observed), observed))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(observed))
 	lr.SetSeverityNumber(plog.SeverityNumberInfo)
 	lr.SetEventName("k8s.audit")
 	a := lr.Attributes()
-	a.EnsureCapacity(18)
+	a.EnsureCapacity(19)
+	a.PutStr(AttrReceivedTime, received)
 	a.PutStr(AttrAuditID, e.AuditID)
 	a.PutStr(AttrStage, e.Stage)
 	putNonEmpty(a, AttrLevel, e.Level)
@@ -98,6 +101,17 @@ func appendRecord(lr plog.LogRecord, e *Event, observed time.Time) {
 			Resource: e.Resource, Name: e.Name, SourceIPs: e.SourceIPs,
 		}))
 	}
+}
+
+// recordTime is t as a record's timestamp, or observed when a record cannot hold t: pdata
+// counts nanoseconds since 1970 in an unsigned 64-bit integer (1970 to 2262); an event dated
+// before 1970 (the zero time.Time, or "0001-01-01T00:00:00Z" as sent) would wrap around to a
+// date such as 1754.
+func recordTime(t, observed time.Time) pcommon.Timestamp {
+	if t.Before(time.Unix(0, 1)) || t.After(time.Unix(0, math.MaxInt64)) {
+		t = observed
+	}
+	return pcommon.NewTimestampFromTime(t)
 }
 
 // timestampText is t in UTC as time.RFC3339Nano formats it: written (t's text in the event)

@@ -45,6 +45,10 @@ type Event struct {
 	ResponseCode             int32
 	RequestReceivedTimestamp time.Time
 	StageTimestamp           time.Time
+	// Timestamp is the "timestamp" of audit.k8s.io/v1beta1 (and v1alpha1) events, the time the
+	// request reached the apiserver; events of that shape, still found in archives and log files,
+	// may carry only it.
+	Timestamp time.Time
 	// The timestamps as the event wrote them ("" when not known): the attributes take them when
 	// they are already in the attributes' form, instead of formatting the times again.
 	receivedText, stageText string
@@ -53,14 +57,16 @@ type Event struct {
 	sealable bool
 }
 
-// Key identifies an event for de-duplication: one request yields several events with the same
-// auditID and different stages.
-func (e *Event) Key() string { return string(e.appendKey(nil)) }
-
-func (e *Event) appendKey(b []byte) []byte {
-	b = append(b, e.AuditID...)
-	b = append(b, '/')
-	return append(b, e.Stage...)
+// Time is the event's own time: stageTimestamp, else requestReceivedTimestamp, else the v1beta1
+// timestamp; received (the time vigil received it) when it has none of them. Never zero when
+// received is not.
+func (e *Event) Time(received time.Time) time.Time {
+	for _, t := range [...]time.Time{e.StageTimestamp, e.RequestReceivedTimestamp, e.Timestamp} {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return received
 }
 
 // Rejected is an event of the list that was not accepted, and why.
@@ -166,6 +172,7 @@ type fields struct {
 	ResponseStatus           *responseStatus `json:"responseStatus"`
 	RequestReceivedTimestamp time.Time       `json:"requestReceivedTimestamp"`
 	StageTimestamp           time.Time       `json:"stageTimestamp"`
+	Timestamp                time.Time       `json:"timestamp"` // audit.k8s.io/v1beta1
 	// The timestamps as written, when the fast path read them (see Event).
 	receivedText, stageText string
 }
@@ -270,7 +277,7 @@ func eventOf(i int, raw []byte, text string, f *fields) (Event, *Rejected) {
 	ev := Event{
 		Raw: raw, text: text, AuditID: f.AuditID, Stage: f.Stage, Level: f.Level, Verb: f.Verb, RequestURI: f.RequestURI,
 		Username: f.User.Username, Groups: f.User.Groups, SourceIPs: f.SourceIPs, UserAgent: f.UserAgent,
-		RequestReceivedTimestamp: f.RequestReceivedTimestamp, StageTimestamp: f.StageTimestamp,
+		RequestReceivedTimestamp: f.RequestReceivedTimestamp, StageTimestamp: f.StageTimestamp, Timestamp: f.Timestamp,
 		receivedText: f.receivedText, stageText: f.stageText,
 	}
 	if o := f.ObjectRef; o != nil {

@@ -1,82 +1,167 @@
 package k8sauditreceiver
 
 import (
+	"context"
+	"encoding/binary"
+	"hash/maphash"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/vigil-obs/vigil/internal/eventkey"
 )
 
-// dedup remembers the keys of events stored in the last window (as eventkey.Keys: no pointers
-// for the garbage collector to scan), so that an event the apiserver
-// re-sends is stored once. It keeps two generations of keys and rotates them every window, so a
-// key is remembered for at least one window and at most two; maxKeys bounds the memory (reached,
-// the older generation is dropped early). Safe for concurrent use.
+// dedup remembers the events stored in the last window, so that an event the apiserver re-sends
+// is stored once, and a different event is never taken for a re-sent one.
+//
+// An event's identity is its cluster, its (auditID, stage) and its content (its JSON as
+// received). The auditID alone does not identify an event: the apiserver takes it from the
+// client's Audit-ID request header, so a client can give many requests the same one. Each
+// remembered event is a key of (cluster, auditID, stage) holding a fingerprint of its content;
+// another content under a taken key goes to the key that follows from the first and its own
+// content (place), and is counted in vigil_k8saudit_reused_audit_ids_total. Keys are
+// eventkey.Keys and fingerprints integers: no pointers for the garbage collector to scan.
+//
+// It keeps two generations and rotates them every window, so an event is remembered for at least
+// one window and at most two; maxKeys bounds the memory (reached, the older generation is dropped
+// early). Safe for concurrent use.
 type dedup struct {
 	window  time.Duration
 	maxKeys int
 	now     func() time.Time
+	reused  metric.Int64Counter // nil: not counted
 
 	keys      eventkey.Hasher
+	content   maphash.Seed
 	mu        sync.Mutex
-	cur, prev map[eventkey.Key]struct{}
+	cur, prev map[eventkey.Key]uint64
 	rotated   time.Time
 }
 
-func newDedup(window time.Duration, maxKeys int, now func() time.Time) *dedup {
-	return &dedup{window: window, maxKeys: maxKeys, now: now, keys: eventkey.NewHasher(),
-		cur: map[eventkey.Key]struct{}{}, prev: map[eventkey.Key]struct{}{}, rotated: now()}
+// slot is where an event is remembered: the key, and the fingerprint of its content.
+type slot struct {
+	key     eventkey.Key
+	content uint64
 }
 
-// filter returns the events whose keys were not stored within the window, their keys (for
-// remember), and how many were dropped. The events kept are moved to the front of events, which
-// the caller must not use afterwards.
-func (d *dedup) filter(events []Event) ([]Event, []eventkey.Key, int) {
+func newDedup(window time.Duration, maxKeys int, now func() time.Time) *dedup {
+	return &dedup{window: window, maxKeys: maxKeys, now: now, keys: eventkey.NewHasher(), content: maphash.MakeSeed(),
+		cur: map[eventkey.Key]uint64{}, prev: map[eventkey.Key]uint64{}, rotated: now()}
+}
+
+// instrument creates the counter of events that reuse another event's (auditID, stage).
+func (d *dedup) instrument(meter metric.Meter) (err error) {
+	d.reused, err = meter.Int64Counter("vigil_k8saudit_reused_audit_ids",
+		metric.WithDescription("Audit events stored although an event of the same cluster with the same auditID and stage "+
+			"but another content was seen within dedup_window (the client reused its Audit-ID header)."),
+		metric.WithUnit("{events}"))
+	return err
+}
+
+// filter returns the events of cluster that were not stored within the window, where to remember
+// them (for remember), and how many were dropped as sent again. The events kept are moved to the
+// front of events, which the caller must not use afterwards.
+func (d *dedup) filter(ctx context.Context, cluster string, events []Event) ([]Event, []slot, int) {
 	if d.window <= 0 {
 		return events, nil, 0
 	}
-	keys := make([]eventkey.Key, len(events))
+	slots := make([]slot, len(events))
 	var buf []byte
-	for i := range events { // hashed outside the lock
-		buf = events[i].appendKey(buf[:0])
-		keys[i] = d.keys.Bytes(buf)
+	for i := range events { // hashed outside the lock: the content once, in one pass
+		buf = appendIdentity(buf[:0], cluster, &events[i])
+		slots[i] = slot{key: d.keys.Bytes(buf), content: maphash.Bytes(d.content, events[i].Raw)}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rotateLocked()
-	kept, keptKeys := events[:0], keys[:0]
-	seen := make(map[eventkey.Key]struct{}, len(events)) // the same event twice in one list
+	kept, keptSlots := events[:0], slots[:0]
+	batch := make(map[eventkey.Key]uint64, len(events)) // the same event twice in one list
+	reused := 0
 	for i, e := range events {
-		k := keys[i]
-		if _, ok := seen[k]; ok {
+		s, dup, reuse := d.place(slots[i], batch, d.cur, d.prev)
+		if dup {
 			continue
 		}
-		if _, ok := d.cur[k]; ok {
-			continue
+		if reuse {
+			reused++
 		}
-		if _, ok := d.prev[k]; ok {
-			continue
-		}
-		seen[k] = struct{}{}
-		kept, keptKeys = append(kept, e), append(keptKeys, k)
+		batch[s.key] = s.content
+		kept, keptSlots = append(kept, e), append(keptSlots, s)
 	}
-	return kept, keptKeys, len(events) - len(kept)
+	if reused > 0 && d.reused != nil {
+		d.reused.Add(ctx, int64(reused))
+	}
+	return kept, keptSlots, len(events) - len(kept)
 }
 
-// remember records the keys (from filter) of events as stored. Call it only after the next stage
-// accepted them: an event whose first delivery failed must be accepted when it is sent again.
-func (d *dedup) remember(keys []eventkey.Key) {
+// place finds s's event among the remembered ones (gens): dup when it is there; else the slot to
+// remember it in, and reuse when its (auditID, stage) holds another content. All contents of one
+// (auditID, stage) share its key k; the first one remembered takes it, the others take next(k,
+// their content). A re-sent event is looked for at both, so that it is found also once the
+// content at k was forgotten.
+func (d *dedup) place(s slot, gens ...map[eventkey.Key]uint64) (_ slot, dup, reuse bool) {
+	c, taken := lookup(s.key, gens)
+	if taken && c == s.content {
+		return s, true, false
+	}
+	alt := slot{key: d.next(s.key, s.content), content: s.content}
+	if c, ok := lookup(alt.key, gens); ok && c == s.content {
+		return alt, true, false
+	}
+	if taken {
+		return alt, false, true
+	}
+	return s, false, false
+}
+
+func lookup(k eventkey.Key, gens []map[eventkey.Key]uint64) (uint64, bool) {
+	for _, g := range gens {
+		if c, ok := g[k]; ok {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// next is the key that follows k for the content c.
+func (d *dedup) next(k eventkey.Key, c uint64) eventkey.Key {
+	var b [24]byte
+	binary.LittleEndian.PutUint64(b[0:], k[0])
+	binary.LittleEndian.PutUint64(b[8:], k[1])
+	binary.LittleEndian.PutUint64(b[16:], c)
+	return d.keys.Bytes(b[:])
+}
+
+// appendIdentity appends the (cluster, auditID, stage) of e, each after its length: no two
+// different triples give the same bytes.
+func appendIdentity(b []byte, cluster string, e *Event) []byte {
+	for _, s := range [...]string{cluster, e.AuditID, e.Stage} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// remember records the events of slots (from filter) as stored. Call it only after the next stage
+// accepted them: an event whose first delivery failed must be accepted when it is sent again. A
+// key that a concurrent request filled with another content meanwhile is left to it: the event
+// goes to the next key, as place would put it now.
+func (d *dedup) remember(slots []slot) {
 	if d.window <= 0 {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rotateLocked()
-	for _, k := range keys {
+	for _, s := range slots {
 		if len(d.cur) >= d.maxKeys {
-			d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]struct{}, len(d.cur)), d.now()
+			d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]uint64, len(d.cur)), d.now()
 		}
-		d.cur[k] = struct{}{}
+		if c, taken := lookup(s.key, []map[eventkey.Key]uint64{d.cur, d.prev}); taken && c != s.content {
+			s.key = d.next(s.key, s.content) // as place would put it now
+		}
+		d.cur[s.key] = s.content
 	}
 }
 
@@ -84,8 +169,8 @@ func (d *dedup) rotateLocked() {
 	now := d.now()
 	switch {
 	case now.Sub(d.rotated) >= 2*d.window:
-		d.prev, d.cur, d.rotated = map[eventkey.Key]struct{}{}, map[eventkey.Key]struct{}{}, now
+		d.prev, d.cur, d.rotated = map[eventkey.Key]uint64{}, map[eventkey.Key]uint64{}, now
 	case now.Sub(d.rotated) >= d.window:
-		d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]struct{}, len(d.cur)), now
+		d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]uint64, len(d.cur)), now
 	}
 }

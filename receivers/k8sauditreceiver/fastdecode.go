@@ -13,6 +13,7 @@ import (
 	"github.com/buger/jsonparser"
 	gojson "github.com/goccy/go-json"
 
+	"github.com/vigil-obs/vigil/internal/auditseal"
 	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
@@ -143,7 +144,7 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 		}
 		var f fields
 		end, good := -1, false
-		r.decoded = false
+		r.decoded, r.reserved, r.depth = false, false, 0
 		if items[i] == '{' {
 			end, good = readEvent(&r, at+i, &f)
 		}
@@ -161,8 +162,8 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 		} else {
 			ev, rej = eventOf(n, raw, text[start:end], &f)
 			// Read by the rules of archive.ParseEventFields too: plain keys, no key twice, its
-			// fields strings without escapes (see auditseal).
-			ev.sealable = !r.decoded
+			// fields strings without escapes; and none of auditseal.ReservedKeys (see auditseal).
+			ev.sealable = !r.decoded && !r.reserved
 		}
 		if rej != nil {
 			rejected = append(rejected, *rej)
@@ -210,10 +211,20 @@ func foldsTo(key []byte, names ...string) bool {
 	return false
 }
 
+// isReserved reports whether key (plain) is one of auditseal.ReservedKeys.
+func isReserved(key []byte) bool {
+	for _, k := range auditseal.ReservedKeys {
+		if string(key) == k {
+			return true
+		}
+	}
+	return false
+}
+
 // eventKeys are the keys of fields, by level, for foldsTo.
 var (
 	eventKeys = []string{"level", "auditID", "stage", "requestURI", "verb", "user", "sourceIPs", "userAgent", "objectRef",
-		"responseStatus", "requestReceivedTimestamp", "stageTimestamp", "kind", "apiVersion"}
+		"responseStatus", "requestReceivedTimestamp", "stageTimestamp", "kind", "apiVersion", "timestamp"}
 	userKeys      = []string{"username", "groups"}
 	objectRefKeys = []string{"resource", "namespace", "name", "apiGroup", "apiVersion", "subresource"}
 	statusKeys    = []string{"code"}
@@ -227,6 +238,9 @@ type reader struct {
 	// decoded is set when a string of the item had escapes or bytes that are not UTF-8, which
 	// encoding/json decodes (and archive.ParseEventFields may read otherwise).
 	decoded bool
+	// reserved is set when the item has a top-level key of auditseal.ReservedKeys: not sealed.
+	reserved bool
+	depth    int // of the object being read: 1 for the item
 }
 
 // object calls field for each known key of the object at r.b[at] (typ: its type), with its
@@ -238,6 +252,8 @@ func (r *reader) object(typ jsonparser.ValueType, at int, known []string,
 		return 0, false
 	}
 	var seen uint32
+	r.depth++
+	defer func() { r.depth-- }()
 	end, err := jsonspan.EachMember(r.b, at, func(key []byte, start, end int) error {
 		if !plain(key) {
 			return errUnusual
@@ -253,6 +269,9 @@ func (r *reader) object(typ jsonparser.ValueType, at int, known []string,
 		case idx < 0:
 			if foldsTo(key, known...) {
 				return errUnusual
+			}
+			if r.depth == 1 && !r.reserved && isReserved(key) {
+				r.reserved = true
 			}
 		case seen&(1<<idx) != 0:
 			return errUnusual
@@ -387,8 +406,11 @@ func readEvent(r *reader, at int, f *fields) (int, bool) {
 			return r.timestamp(v, typ, at, &f.StageTimestamp, &f.stageText)
 		case 12:
 			return r.str(v, typ, at, &f.Kind)
-		default:
+		case 13:
 			return r.str(v, typ, at, &f.APIVersion)
+		default:
+			var text string
+			return r.timestamp(v, typ, at, &f.Timestamp, &text)
 		}
 	})
 }

@@ -80,6 +80,9 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*audit
 		metric.WithDescription("Audit events sent again within dedup_window and stored once."), metric.WithUnit("{events}")); err != nil {
 		return nil, err
 	}
+	if err := r.dedup.instrument(meter); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -178,7 +181,7 @@ func (r *auditReceiver) stopFiles() {
 
 // emitFromFile hands events read from a file to the pipeline, skipping those already stored.
 func (r *auditReceiver) emitFromFile(ctx context.Context, events []Event) error {
-	fresh, keys, dups := r.dedup.filter(events)
+	fresh, keys, dups := r.dedup.filter(ctx, r.cfg.Cluster, events)
 	if dups > 0 {
 		r.dups.Add(ctx, int64(dups))
 	}
@@ -270,7 +273,7 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.logger.Warn("audit event rejected", zap.String("cluster", cluster), zap.Int("index", rej.Index),
 			zap.String("audit_id", rej.AuditID), zap.String("reason", rej.Reason), zap.String("message", rej.Message))
 	}
-	fresh, keys, dups := r.dedup.filter(events)
+	fresh, keys, dups := r.dedup.filter(ctx, cluster, events)
 	if dups > 0 {
 		r.dups.Add(ctx, int64(dups))
 	}

@@ -1,0 +1,70 @@
+package archiveexporter
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigil-obs/vigil/internal/auditseal"
+)
+
+// An audit event is archived once per cluster and content: its key is the keyed hash (hasher) of
+// its staged line, in the map of its cluster. The (auditID, stage) alone is not the identity of
+// an event — the apiserver takes the auditID from the client's Audit-ID header, so distinct
+// requests can share it — while a re-sent event (the apiserver's retry, a replay after a crash)
+// has the same bytes. Records that are not audit events (without the receiver's auditID and stage
+// attributes) are all archived.
+
+// isAuditEvent reports whether lr is an audit event of the receiver (it has an auditID and a stage).
+func isAuditEvent(lr plog.LogRecord) bool {
+	_, ok1 := lr.Attributes().Get(auditseal.AttrAuditID)
+	_, ok2 := lr.Attributes().Get(auditseal.AttrStage)
+	return ok1 && ok2
+}
+
+// stagedLine is the NDJSON line that archives lr's body (without its newline); escaped is true
+// when it is the body as a JSON string: a body that is empty or spans lines (a pretty-printed
+// event) would not be one NDJSON line.
+func stagedLine(lr plog.LogRecord) (line string, escaped bool) {
+	body := lr.Body().AsString()
+	if body == "" || strings.IndexByte(body, '\n') >= 0 {
+		b, _ := json.Marshal(body)
+		return string(b), true
+	}
+	return body, false
+}
+
+// isAuditLine reports whether a staged line archives an audit event (an object with an auditID),
+// also when it holds the event as a JSON string (stagedLine): the lines whose keys are rebuilt on
+// start.
+func isAuditLine(line []byte) bool {
+	if len(line) > 0 && line[0] == '"' {
+		var body string
+		if json.Unmarshal(line, &body) != nil {
+			return false
+		}
+		line = []byte(body)
+	}
+	var ev struct {
+		AuditID string `json:"auditID"`
+	}
+	return json.Unmarshal(line, &ev) == nil && ev.AuditID != ""
+}
+
+// eventTime is the time of lr by which it is filed: its timestamp, else when it was observed,
+// else now. A timestamp of 0, or one that wrapped around from a time before 1970 (a zero
+// time.Time set by an older receiver reads as 1754), is no time.
+func eventTime(lr plog.LogRecord, now time.Time) time.Time {
+	for _, ts := range [...]uint64{uint64(lr.Timestamp()), uint64(lr.ObservedTimestamp())} {
+		if ts != 0 && ts <= math.MaxInt64 {
+			return time.Unix(0, int64(ts)).UTC()
+		}
+	}
+	return now.UTC()
+}
+
+// hourOf is the hour (UTC) that names an object whose events are of t.
+func hourOf(t time.Time) int64 { return t.Unix() / 3600 }
