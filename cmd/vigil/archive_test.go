@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -336,4 +338,48 @@ func TestArchiveVerifyAnchorsAndSealKey(t *testing.T) {
 	require.ErrorContains(t, err, `--anchor: "staging:12:abc" is not TENANT/CLUSTER:SEQ:HASH`)
 	_, _, err = executeSplit(t, "archive", "verify", "--data-dir", dataDir, "--seal-public-key", "/nonexistent.pem")
 	require.ErrorContains(t, err, "--seal-public-key: cannot read key /nonexistent.pem")
+}
+
+// TestArchiveVerifyAnchorsFromPrometheus keeps the anchors where a user keeps them by default: a
+// real Prometheus scrapes vigil_archive_sealed_entry, and verify reads the highest value of each
+// chain from it, so cutting the newest entries off (with their seals) no longer passes.
+func TestArchiveVerifyAnchorsFromPrometheus(t *testing.T) {
+	dataDir, _ := newDataDir(t)
+	dir := filepath.Join(dataDir, "archive")
+	bkt, err := archive.NewFilesystemBucket(dir)
+	require.NoError(t, err)
+	s := archive.Stream{Tenant: "default", Cluster: "staging"}
+	entries, err := archive.Manifest(context.Background(), bkt, s)
+	require.NoError(t, err)
+	head := entries[len(entries)-1]
+
+	// The gateway's /metrics as Prometheus scrapes it: the gauge per chain.
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "# TYPE vigil_archive_sealed_entry gauge\n"+
+			"vigil_archive_sealed_entry{cluster=\"staging\",tenant=\"default\"} %d\n", head.Seq)
+	}))
+	defer gateway.Close()
+	prom := testutil.StartPrometheus(t, "vigil", strings.TrimPrefix(gateway.URL, "http://"))
+	testutil.Eventually(t, 30*time.Second, func() error {
+		_, err := prom.Query("vigil_archive_sealed_entry")
+		return err
+	})
+
+	out, _, err := executeSplit(t, "archive", "verify", "--data-dir", dataDir, "--anchors-from", prom.URL)
+	require.NoError(t, err, out)
+
+	// Cut the newest entry off, object, index and manifest entry: the chain alone still verifies,
+	// the anchor from Prometheus does not.
+	require.NoError(t, os.Remove(filepath.Join(dir, head.Object)))
+	require.NoError(t, os.Remove(filepath.Join(dir, head.Index)))
+	require.NoError(t, os.Remove(filepath.Join(dir, s.ManifestName(head.Seq))))
+	out, _, err = executeSplit(t, "archive", "verify", "--data-dir", dataDir)
+	require.NoError(t, err, out)
+	out, _, err = executeSplit(t, "archive", "verify", "--data-dir", dataDir, "--anchors-from", prom.URL)
+	require.Error(t, err)
+	require.Contains(t, out, "truncated")
+
+	// A Prometheus that never scraped vigil is an error, not a silent pass.
+	_, _, err = executeSplit(t, "archive", "verify", "--data-dir", dataDir, "--anchors-from", prom.URL, "--anchors-lookback", "1ms")
+	require.ErrorContains(t, err, "has no vigil_archive_sealed_entry series")
 }

@@ -30,14 +30,16 @@ type streamReport struct {
 
 func newArchiveVerifyCommand(a *archiveFlags) *cobra.Command {
 	var clusters, anchors []string
-	var tenant, output, sealKey string
+	var tenant, output, sealKey, anchorsFrom string
+	var anchorsLookback time.Duration
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check every object's checksum and the manifests' hash chains",
 		Long: `Check the archive: each stream's manifest hash chain (always whole), and the SHA-256 of
 every object with events in --from/--to against its manifest entry; objects no entry lists are
 reported as inserted. Seals (written by vigil beside each manifest) and --anchor values (recorded
-outside the bucket) show a chain whose newest entries were cut off. Each problem names its kind (missing, modified, reordered, inserted,
+outside the bucket, or read with --anchors-from from a Prometheus that scrapes vigil) show a
+chain whose newest entries were cut off. Each problem names its kind (missing, modified, reordered, inserted,
 manifest_gap, manifest_modified, manifest_unreadable, chain_broken, manifest_name, index_missing,
 index_modified, truncated, seal_mismatch, seal_signature, seal_unreadable), the object,
 the manifest entry and the expected and actual hashes. Exits non-zero on any problem.`,
@@ -80,6 +82,17 @@ the manifest entry and the expected and actual hashes. Exits non-zero on any pro
 				}
 				opts.Anchors = append(opts.Anchors, seal)
 			}
+			if anchorsFrom != "" {
+				scraped, err := prometheusAnchors(cmd.Context(), anchorsFrom, anchorsLookback)
+				if err != nil {
+					return fmt.Errorf("--anchors-from: %w", err)
+				}
+				if len(scraped) == 0 {
+					return fmt.Errorf("--anchors-from: %s has no %s series in the last %s: is it scraping vigil's /metrics?",
+						anchorsFrom, sealedEntryMetric, anchorsLookback)
+				}
+				opts.Anchors = append(opts.Anchors, scraped...)
+			}
 			if bar != nil {
 				opts.Progress = bar
 			}
@@ -120,7 +133,9 @@ the manifest entry and the expected and actual hashes. Exits non-zero on any pro
 	cmd.Flags().StringArrayVar(&clusters, "cluster", nil, "verify only this cluster's stream (repeatable)")
 	cmd.Flags().StringVar(&tenant, "tenant", "", "verify only this tenant's streams")
 	cmd.Flags().StringVar(&sealKey, "seal-public-key", "", "every seal must be signed by this Ed25519 public key (PEM; the archive exporter's seal_key_file's public half)")
-	cmd.Flags().StringArrayVar(&anchors, "anchor", nil, "a seal recorded outside the bucket, TENANT/CLUSTER:SEQ:HASH (from vigil's \"archive chain sealed\" log lines); repeatable")
+	cmd.Flags().StringArrayVar(&anchors, "anchor", nil, "a seal recorded outside the bucket, TENANT/CLUSTER:SEQ:HASH (from vigil's \"archive chain sealed\" log lines), or TENANT/CLUSTER:SEQ; repeatable")
+	cmd.Flags().StringVar(&anchorsFrom, "anchors-from", "", "a Prometheus that scrapes the gateways (http://prometheus:9090): every chain must reach the highest "+sealedEntryMetric+" it recorded")
+	cmd.Flags().DurationVar(&anchorsLookback, "anchors-lookback", 90*24*time.Hour, "how far back --anchors-from looks (at most the Prometheus's retention)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
 }
@@ -171,14 +186,14 @@ func writeVerifyText(w io.Writer, rep verifyReport) error {
 	return err
 }
 
-// parseAnchor reads TENANT/CLUSTER:SEQ:HASH.
+// parseAnchor reads TENANT/CLUSTER:SEQ:HASH, or TENANT/CLUSTER:SEQ (the chain reached SEQ).
 func parseAnchor(s string) (archive.Seal, error) {
-	bad := fmt.Errorf("--anchor: %q is not TENANT/CLUSTER:SEQ:HASH (e.g. default/prod-eu:1234:<64 hex digits>)", s)
+	bad := fmt.Errorf("--anchor: %q is not TENANT/CLUSTER:SEQ:HASH or TENANT/CLUSTER:SEQ (e.g. default/prod-eu:1234:<64 hex digits>)", s)
 	streamPart, rest, ok := strings.Cut(s, ":")
 	tenant, cluster, ok2 := strings.Cut(streamPart, "/")
-	seqPart, hash, ok3 := strings.Cut(rest, ":")
+	seqPart, hash, withHash := strings.Cut(rest, ":")
 	seq, err := strconv.ParseUint(seqPart, 10, 64)
-	if !ok || !ok2 || !ok3 || err != nil || len(hash) != 64 || tenant == "" || cluster == "" {
+	if !ok || !ok2 || err != nil || (withHash && len(hash) != 64) || tenant == "" || cluster == "" {
 		return archive.Seal{}, bad
 	}
 	return archive.Seal{Tenant: tenant, Cluster: cluster, Seq: seq, Hash: hash}, nil

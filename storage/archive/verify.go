@@ -76,7 +76,9 @@ type VerifyOptions struct {
 	Progress Progress
 	// SealKey, when set, is the public key every seal must be signed with.
 	SealKey ed25519.PublicKey
-	// Anchors are seals recorded outside the bucket (vigil logs each seal): each must match.
+	// Anchors are seals recorded outside the bucket (vigil logs each seal): each must match. An
+	// anchor without a Hash only says that the chain reached its Seq (the vigil_archive_sealed_entry
+	// gauge): a manifest that ends before it was cut off.
 	Anchors []Seal
 }
 
