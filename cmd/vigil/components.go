@@ -36,7 +36,15 @@ import (
 )
 
 // components returns every factory built into vigil: the core components it reuses and its own.
-func components() (otelcol.Factories, error) {
+func components() (otelcol.Factories, error) { return factories(false) }
+
+// factories returns the factories; with checkRules (`vigil validate`), the alert exporter's
+// configurations also report every problem of their rule files.
+func factories(checkRules bool) (otelcol.Factories, error) {
+	var alertOpts []alertexporter.FactoryOption
+	if checkRules {
+		alertOpts = append(alertOpts, alertexporter.WithRuleFilesChecked())
+	}
 	var errs []error
 	receivers, err := otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
@@ -61,7 +69,7 @@ func components() (otelcol.Factories, error) {
 		nopexporter.NewFactory(),
 		opensearchexporter.NewFactory(),
 		archiveexporter.NewFactory(),
-		alertexporter.NewFactory(),
+		alertexporter.NewFactory(alertOpts...),
 	)
 	errs = append(errs, err)
 	extensions, err := otelcol.MakeFactoryMap[extension.Factory](

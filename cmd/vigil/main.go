@@ -74,7 +74,16 @@ func newRootCommand(args []string) *cobra.Command {
 	args, scrapeErr := withScrapeFlags(withAlertFlags(args))
 	args = withDefaultConfig(args)
 	set := collectorSettings()
+	// `vigil validate` also checks the contents of the alert exporters' rule files; running vigil
+	// does not fail on them (a bad group is skipped and reported).
+	checkRules := false
+	set.Factories = func() (otelcol.Factories, error) { return factories(checkRules) }
 	root := otelcol.NewCommand(set)
+	for _, c := range root.Commands() {
+		if c.Name() == "validate" {
+			c.PreRunE = func(*cobra.Command, []string) error { checkRules = true; return nil }
+		}
+	}
 	root.Short = "vigil collects, correlates and routes metrics, logs, traces and Kubernetes audit logs"
 	root.Long = root.Short + ".\n\nWithout --config, vigil runs the all-in-one role on 127.0.0.1 with embedded defaults\n" +
 		"(" + deployconfig.AllInOne + "; also available: embedded:agent.yaml, embedded:gateway.yaml)."

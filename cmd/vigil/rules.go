@@ -21,9 +21,11 @@ func newRulesCommand() *cobra.Command {
 		Use:   "check FILE_OR_GLOB...",
 		Short: "Validate rule files with Prometheus's parser; print every problem with its file and rule",
 		Long: "Validate Prometheus rule files (groups, alerting and recording rules, PromQL expressions,\n" +
-			"label and annotation templates) with Prometheus's own rule file parser. Every problem is\n" +
-			"printed with its file, line, group and rule; the exit status is non-zero if there is any.\n" +
-			"builtin:*.yaml names vigil's built-in rule packs.",
+			"label and annotation templates) with Prometheus's own rule file parser, and check that\n" +
+			"vigil's streaming alert core can evaluate every rule (the check it applies when it loads\n" +
+			"them: no @ modifier with a fixed time). Every problem is printed with its file, line, group\n" +
+			"and rule; the exit status is non-zero if there is any. A running vigil skips such groups\n" +
+			"(and reports them) instead. builtin:*.yaml names vigil's built-in rule packs.",
 		Args:         cobra.MinimumNArgs(1),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {

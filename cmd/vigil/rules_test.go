@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-obs/vigil/exporters/alertexporter"
 )
 
 func rulesFile(name string) string { return filepath.Join("testdata", "rules", name) }
@@ -47,4 +49,47 @@ func TestRulesCheckBuiltinPacks(t *testing.T) {
 	out, err := execute(t, "rules", "check", "builtin:*.yaml")
 	require.NoError(t, err, out)
 	require.Equal(t, "builtin:capacity.yaml: ok (1 groups, 7 rules)\nbuiltin:replication.yaml: ok (3 groups, 7 rules)\n", out)
+}
+
+// What the streaming core cannot evaluate (the @ modifier with a fixed time) is refused by
+// `rules check` and `validate`, with the check the core applies at load, naming file, line,
+// group and rule.
+func TestRulesCheckAndValidateRefuseWhatTheCoreCannotEvaluate(t *testing.T) {
+	f := rulesFile("streaming.yaml")
+	want := []string{
+		f + `: 12:15: group "new-year", rule 2, "FewerTargetsThanAtNewYear": cannot keep the samples of up @ 1609459200.000:` +
+			` the @ modifier with a fixed time reads outside the streaming window (use @ start() or @ end(), or no @)`,
+		f + `: 14:15: group "new-year", rule 3, "RateBelowNewYear": cannot keep the samples of subquery`,
+	}
+	out, err := execute(t, "rules", "check", f)
+	require.EqualError(t, err, "cannot accept rule files: 2 problems in 1 of 1 files")
+	for _, w := range want {
+		require.Contains(t, out, w)
+	}
+
+	roleEnv(t)
+	out, err = execute(t, "validate", "--config", "embedded:allinone.yaml", "--config", alertOverride(t, f, "http://127.0.0.1:9093"))
+	require.Error(t, err)
+	for _, w := range want {
+		require.Contains(t, out+err.Error(), w)
+	}
+	out, err = execute(t, "validate", "--rules", f)
+	require.Error(t, err, out)
+	require.Contains(t, out+err.Error(), want[0])
+}
+
+// Running vigil does not validate the contents of rule files: a bad group is skipped and
+// reported at run time (see the alert exporter), it never stops vigil. Only validate checks them.
+func TestOnlyValidateFailsOnRuleFiles(t *testing.T) {
+	for _, checked := range []bool{false, true} {
+		f, err := factories(checked)
+		require.NoError(t, err)
+		cfg := f.Exporters[alertexporter.Type].CreateDefaultConfig().(*alertexporter.Config)
+		cfg.RuleFiles = []string{rulesFile("streaming.yaml"), rulesFile("bad.yaml")}
+		if checked {
+			require.ErrorContains(t, cfg.Validate(), `"FewerTargetsThanAtNewYear": cannot keep the samples`)
+		} else {
+			require.NoError(t, cfg.Validate())
+		}
+	}
 }

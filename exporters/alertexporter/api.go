@@ -116,6 +116,7 @@ func (e *alertExporter) serveRules(w http.ResponseWriter, r *http.Request) {
 		}
 		groups = append(groups, ag)
 	}
+	groups = append(groups, apiGroupsOfSkipped(gen.skipped, e.cfg.EvaluationInterval.Seconds(), want)...)
 	writeAPI(w, map[string]any{"groups": groups})
 }
 

@@ -177,23 +177,6 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, exp.Shutdown(context.Background()))
 }
 
-func TestStartRefusesUnboundedWindows(t *testing.T) {
-	cfg := createDefaultConfig()
-	p := writeRules(t, `groups:
-  - name: fixed
-    rules:
-      - alert: Fixed
-        expr: up @ 1700000000 == 0
-`)
-	cfg.RuleFiles = []string{p}
-	require.NoError(t, cfg.Validate()) // valid PromQL
-	exp, err := NewFactory().CreateMetrics(context.Background(), exportertest.NewNopSettings(Type), cfg)
-	require.NoError(t, err)
-	err = exp.Start(context.Background(), componenttest.NewNopHost())
-	require.ErrorContains(t, err, `cannot evaluate rule "Fixed" of group "fixed" in `+p+`: cannot keep the samples of up @ 1700000000.000`)
-	require.NoError(t, exp.Shutdown(context.Background()))
-}
-
 func attrKey(s string) attribute.Key { return attribute.Key(s) }
 
 // A pending alert fires when its `for` ends, even when no sample arrives then: the group is

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 
+	"github.com/vigil-obs/vigil/internal/rulefiles"
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
 
@@ -36,9 +37,23 @@ func TestConfigFromYAML(t *testing.T) {
 func TestConfigBuiltinPacks(t *testing.T) {
 	cfg := createDefaultConfig()
 	require.NoError(t, testutil.LoadConfig(t, configFile, "alert/builtin", cfg))
-	rs, err := loadRules(cfg)
+	files, err := rulefiles.Expand(cfg.RuleFiles)
 	require.NoError(t, err)
-	require.Equal(t, []string{"builtin:capacity.yaml", "builtin:replication.yaml"}, rs.files)
+	require.Equal(t, []string{"builtin:capacity.yaml", "builtin:replication.yaml"}, files)
+	cfg.checkRuleFiles = true
+	require.NoError(t, cfg.Validate())
+}
+
+// The contents of rule files fail Validate only when checked (`vigil validate`): vigil validates
+// the configuration again at every start and SIGHUP, and a rule file edited badly must not stop it.
+func TestConfigRuleFilesCheckedOnlyOnRequest(t *testing.T) {
+	cfg := createDefaultConfig()
+	require.NoError(t, testutil.LoadConfig(t, configFile, "alert/defaults", cfg))
+	require.False(t, NewFactory().CreateDefaultConfig().(*Config).checkRuleFiles)
+	checked := NewFactory(WithRuleFilesChecked()).CreateDefaultConfig().(*Config)
+	require.True(t, checked.checkRuleFiles)
+	checked.RuleFiles = cfg.RuleFiles
+	require.ErrorContains(t, checked.Validate(), `group "broken", rule 1, "Unclosed": could not parse expression`)
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -71,7 +86,9 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.id, func(t *testing.T) {
-			err := testutil.LoadConfig(t, configFile, tc.id, createDefaultConfig())
+			cfg := createDefaultConfig()
+			cfg.checkRuleFiles = true // as `vigil validate`
+			err := testutil.LoadConfig(t, configFile, tc.id, cfg)
 			require.Error(t, err)
 			msg := err.Error()
 			for _, w := range tc.want {

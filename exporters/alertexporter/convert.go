@@ -31,6 +31,7 @@ type converter struct {
 	metricNamer otlptranslator.MetricNamer
 	labelNamer  otlptranslator.LabelNamer
 	promote     []string
+	identity    map[string]bool // the labels of the promoted resource attributes: the resource's alone
 	now         func() time.Time
 	// emit receives every sample; the labels are only valid during the call.
 	emit func(l labels.Labels, t int64, f float64)
@@ -39,15 +40,25 @@ type converter struct {
 	// wanted, if set, is asked first whether any rule can select a metric name: samples of
 	// other names are discarded (not_needed) before their labels are built.
 	wanted func(name string) bool
+	// overridden counts the samples built without a data point attribute that named a label the
+	// resource sets or an identity label (vigil_alert_identity_overrides_ignored_total).
+	overridden int
 }
 
 func newConverter(promote []string) *converter {
-	return &converter{
+	c := &converter{
 		metricNamer: otlptranslator.NewMetricNamer("", otlptranslator.UnderscoreEscapingWithSuffixes),
 		labelNamer:  otlptranslator.LabelNamer{},
 		promote:     promote,
+		identity:    map[string]bool{},
 		now:         time.Now,
 	}
+	for _, k := range promote {
+		if ln, err := c.labelNamer.Build(k); err == nil && ln != "" {
+			c.identity[ln] = true
+		}
+	}
+	return c
 }
 
 func (c *converter) convert(md pmetric.Metrics) {
@@ -245,6 +256,14 @@ func (c *converter) ts(t pcommon.Timestamp) int64 {
 // sample builds the labels: resource labels, then data point attributes (translated; values of
 // attributes that translate to the same name are joined with ';', as Prometheus does), then the
 // extra label (le, quantile) and the name.
+//
+// The labels of the resource win: a data point attribute never replaces job, instance or
+// otel_scope_* (Prometheus's translation, too, sets job and instance after the attributes), nor
+// any label of promote_resource_attributes, whether the resource has that attribute or not
+// (here vigil differs from Prometheus, whose promoted attributes yield to data point
+// attributes). The identity that clusteridentity enforced on the resource (k8s_cluster_name) and
+// the rest of the Kubernetes identity are the resource's: a data point claiming another cluster,
+// namespace or pod writes neither into that cluster's series nor into its alerts.
 func (c *converter) sample(b *labels.ScratchBuilder, p *point, attrs pcommon.Map, name, extraName, extraValue string, t int64, f float64) {
 	if c.wanted != nil && !c.wanted(name) {
 		c.discard(reasonNotNeeded, 1)
@@ -254,18 +273,24 @@ func (c *converter) sample(b *labels.ScratchBuilder, p *point, attrs pcommon.Map
 	for k, v := range p.base {
 		set[k] = v
 	}
+	overridden := false
 	for k, v := range attrs.All() {
 		ln, ok := c.labelName(p, k)
 		if !ok {
 			continue
 		}
+		if _, fromBase := p.base[ln]; fromBase || c.identity[ln] {
+			overridden = true
+			continue
+		}
 		if prev, ok := set[ln]; ok && prev != "" {
-			if _, fromBase := p.base[ln]; !fromBase {
-				set[ln] = prev + ";" + v.AsString()
-				continue
-			}
+			set[ln] = prev + ";" + v.AsString()
+			continue
 		}
 		set[ln] = v.AsString()
+	}
+	if overridden {
+		c.overridden++
 	}
 	if extraName != "" {
 		set[extraName] = extraValue

@@ -3,7 +3,6 @@ package alertexporter
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +36,8 @@ type alertExporter struct {
 	engine   *promql.Engine // evaluates the rules, and queries of the read API
 	notifier *notifier.Manager
 	mgr      *rules.Manager // loads groups (its options are the evaluation's)
-	files    []string       // the rule files loaded last
+	loader   *preparedLoader
+	files    []string // the rule files loaded last
 
 	gen      atomic.Pointer[generation] // the groups being evaluated; replaced by a reload
 	reloadMu sync.Mutex                 // one reload at a time
@@ -59,7 +59,7 @@ type alertExporter struct {
 }
 
 func newExporter(set exporter.Settings, cfg *Config) (*alertExporter, error) {
-	return &alertExporter{cfg: cfg, set: set, logger: set.Logger}, nil
+	return &alertExporter{cfg: cfg, set: set, logger: set.Logger, loader: &preparedLoader{}}, nil
 }
 
 func (e *alertExporter) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
@@ -73,10 +73,7 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 	if e.started || e.stopped {
 		return errors.New("cannot start the alert exporter: already started or shut down")
 	}
-	rs, err := loadRules(e.cfg)
-	if err != nil {
-		return fmt.Errorf("cannot load rule_files: %w", err)
-	}
+	files, patternErr := rulefiles.Expand(e.cfg.RuleFiles) // problems skip what they concern
 	slogger := newSlogLogger(e.logger)
 	var saved storage.Queryable = storage.QueryableFunc(func(int64, int64) (storage.Querier, error) {
 		return storage.NoopQuerier(), nil
@@ -120,25 +117,27 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 		Queryable:       saved, // read only by Group.RestoreForState
 		Logger:          slogger,
 		ResendDelay:     e.cfg.ResendDelay,
-		GroupLoader:     rulefiles.Loader{},
+		GroupLoader:     e.loader,
 		OutageTolerance: e.cfg.OutageTolerance,
 		ForGracePeriod:  e.cfg.ForGracePeriod,
 		Parser:          rulefiles.Parser,
 	}
 	e.mgr = rules.NewManager(opts)
-	gen, needs, err := e.load(rs.files, true)
-	if err != nil {
-		return fail(err)
-	}
+	gen, needs := e.load(files, patternErr, true, nil)
 	store, err := series.NewStore(series.Options{Needs: needs, MaxSeries: e.cfg.MaxSeries})
 	if err != nil {
 		return fail(err)
 	}
-	tel, err := newTelemetry(e.set.TelemetrySettings, store)
+	tel, err := newTelemetry(e.set.TelemetrySettings, store, func() int {
+		if g := e.gen.Load(); g != nil {
+			return len(g.skipped)
+		}
+		return 0
+	})
 	if err != nil {
 		return fail(err)
 	}
-	e.store, e.engine, e.notifier, e.tel, e.cancel, e.files = store, engine, n, tel, cancel, rs.files
+	e.store, e.engine, e.notifier, e.tel, e.cancel, e.files = store, engine, n, tel, cancel, files
 	e.gen.Store(gen)
 	if err := e.startAPI(startCtx, host); err != nil {
 		tel.close()
@@ -160,8 +159,8 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 		e.wg.Go(func() { e.runReloader(ctx, loaded) })
 	}
 	e.wg.Go(func() { e.runGC(ctx) })
-	e.logger.Info("alert rules loaded", zap.Int("groups", len(gen.groups)), zap.Int("selectors", len(needs)),
-		zap.Strings("files", rs.files), zap.Strings("alertmanagers", e.cfg.Alertmanagers))
+	e.logger.Info("alert rules loaded", zap.Int("groups", len(gen.groups)), zap.Int("skipped", len(gen.skipped)),
+		zap.Int("selectors", len(needs)), zap.Strings("files", files), zap.Strings("alertmanagers", e.cfg.Alertmanagers))
 	return nil
 }
 
@@ -231,7 +230,7 @@ func (e *alertExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 		e.trigger(o)
 	}
 	_ = app.Rollback()
-	e.tel.record(ctx, appended, discarded)
+	e.tel.record(ctx, appended, c.overridden, discarded)
 	if firstErr != nil {
 		e.warnRateLimited("samples discarded", firstErr, discarded)
 	}

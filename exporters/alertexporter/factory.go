@@ -10,10 +10,24 @@ import (
 // Type is the component type of the exporter in YAML.
 var Type = component.MustNewType("alert")
 
+// FactoryOption configures NewFactory.
+type FactoryOption func(*Config)
+
+// WithRuleFilesChecked makes the Validate of the factory's configurations report every problem
+// of every rule file, with file, line, group and rule: what `vigil validate` does, with the same
+// check as `vigil rules check` and as the exporter when it loads rules. Without it (running
+// vigil), rule file problems are reported at run time and skip only the groups concerned.
+func WithRuleFilesChecked() FactoryOption { return func(c *Config) { c.checkRuleFiles = true } }
+
 // NewFactory returns the factory of the alert exporter.
-func NewFactory() exporter.Factory {
-	return exporter.NewFactory(Type, func() component.Config { return createDefaultConfig() },
-		exporter.WithMetrics(createMetrics, component.StabilityLevelAlpha))
+func NewFactory(opts ...FactoryOption) exporter.Factory {
+	return exporter.NewFactory(Type, func() component.Config {
+		c := createDefaultConfig()
+		for _, o := range opts {
+			o(c)
+		}
+		return c
+	}, exporter.WithMetrics(createMetrics, component.StabilityLevelAlpha))
 }
 
 func createMetrics(_ context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {

@@ -3,8 +3,6 @@ package alertexporter
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -25,6 +23,7 @@ type generation struct {
 	keys     []string // GroupKey (file;name), sorted: the index is the owner in the store's needs
 	groups   []*rules.Group
 	triggers []chan struct{} // per group, capacity 1
+	skipped  []skippedGroup  // groups, files and patterns not loaded because of problems
 	initial  bool            // the first generation after start: restores alert state
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -38,14 +37,12 @@ func (g *generation) wait() {
 	g.wg.Wait()
 }
 
-// load builds the groups of the rule files and the store's needs for them.
-func (e *alertExporter) load(files []string, initial bool) (*generation, []series.Need, error) {
-	byKey, errs := e.mgr.LoadGroups(e.cfg.EvaluationInterval, labels.FromMap(e.cfg.ExternalLabels),
-		e.cfg.ExternalURL, nil, false, files...)
-	if len(errs) > 0 {
-		return nil, nil, fmt.Errorf("cannot load rule_files: %w", errors.Join(errs...))
-	}
-	gen := &generation{initial: initial}
+// load builds the groups of the rule files (patternErr: the patterns that matched no file) and
+// the store's needs for them. Problems never fail it: see skipped.go. prev is the generation in
+// force (nil at start).
+func (e *alertExporter) load(files []string, patternErr error, initial bool, prev *generation) (*generation, []series.Need) {
+	byKey, skipped := e.loadGroups(files, patternErr, prev)
+	gen := &generation{initial: initial, skipped: skipped}
 	for k := range byKey {
 		gen.keys = append(gen.keys, k)
 	}
@@ -61,10 +58,7 @@ func (e *alertExporter) load(files []string, initial bool) (*generation, []serie
 			if ar, ok := r.(*rules.AlertingRule); ok && !restoring {
 				ar.SetRestored(true) // no state to restore: emit ALERTS and ALERTS_FOR_STATE from the start
 			}
-			ns, err := series.NeedsOf(r.Query(), e.cfg.LookbackDelta, g.QueryOffset(), i)
-			if err != nil {
-				return nil, nil, fmt.Errorf("cannot evaluate rule %q of group %q in %s: %w", r.Name(), g.Name(), g.File(), err)
-			}
+			ns, _ := series.NeedsOf(r.Query(), e.cfg.LookbackDelta, g.QueryOffset(), i) // checked by loadGroups
 			needs = append(needs, ns...)
 		}
 		gen.groups = append(gen.groups, g)
@@ -77,7 +71,8 @@ func (e *alertExporter) load(files []string, initial bool) (*generation, []serie
 			Matchers: []*labels.Matcher{forStateMatcher()}, Window: 2 * maxInterval(intervals), Owner: -1,
 		})
 	}
-	return gen, needs, nil
+	e.reportSkipped(skipped)
+	return gen, needs
 }
 
 func (e *alertExporter) startGeneration(ctx context.Context, gen *generation) {
@@ -177,8 +172,8 @@ func nextEval(g *rules.Group, now time.Time) time.Duration {
 const minTimedEval = 10 * time.Millisecond
 
 // runReloader checks the rule files every reload_interval and reloads them when their list or
-// contents changed. Files with problems are not loaded: the rules in force stay, and the problems
-// are logged (once per change) and counted.
+// contents changed. Problems never stop it: see skipped.go; a reload with problems is counted as
+// a failure.
 func (e *alertExporter) runReloader(ctx context.Context, last [32]byte) {
 	t := time.NewTicker(e.cfg.ReloadInterval)
 	defer t.Stop()
@@ -188,21 +183,13 @@ func (e *alertExporter) runReloader(ctx context.Context, last [32]byte) {
 			return
 		case <-t.C:
 		}
-		files, err := rulefiles.Expand(e.cfg.RuleFiles)
+		files, patternErr := rulefiles.Expand(e.cfg.RuleFiles)
 		digest := rulesDigest(files)
 		if digest == last || !e.settled(ctx, digest) {
 			continue
 		}
 		last = digest
-		if err == nil {
-			err = e.reload(ctx, files)
-		}
-		if err != nil {
-			e.tel.reloaded(ctx, false)
-			e.logger.Warn("cannot reload rule_files; the rules in force stay", zap.Error(err))
-			continue
-		}
-		e.tel.reloaded(ctx, true)
+		e.tel.reloaded(ctx, e.reload(ctx, files, patternErr) == 0)
 	}
 }
 
@@ -244,25 +231,20 @@ func rulesDigest(files []string) [32]byte {
 }
 
 // reload replaces the groups, keeping the state (active alerts, for timers, series of recording
-// rules) of every group that keeps its file and name, as Prometheus's rules manager does.
-func (e *alertExporter) reload(ctx context.Context, files []string) error {
-	if _, err := rulefiles.Load(files); err != nil { // every problem, with file and rule
-		return err
-	}
+// rules) of every group that keeps its file and name, as Prometheus's rules manager does. It
+// returns the number of problems (skipped groups, files and patterns).
+func (e *alertExporter) reload(ctx context.Context, files []string, patternErr error) int {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
-	next, needs, err := e.load(files, false)
-	if err != nil {
-		return err
-	}
 	prev := e.gen.Load()
+	next, needs := e.load(files, patternErr, false, prev)
 	prev.wait()
 	old := map[string]*rules.Group{}
 	for i, k := range prev.keys {
 		old[k] = prev.groups[i]
 	}
 	for i, k := range next.keys {
-		if g, ok := old[k]; ok {
+		if g, ok := old[k]; ok && g != next.groups[i] { // a group kept in force has its state
 			next.groups[i].CopyState(g)
 		}
 	}
@@ -274,7 +256,7 @@ func (e *alertExporter) reload(ctx context.Context, files []string) error {
 		e.trigger(i) // evaluate the new rules now
 	}
 	e.files = files
-	e.logger.Info("alert rules reloaded", zap.Int("groups", len(next.groups)), zap.Int("selectors", len(needs)),
-		zap.Int("series_forgotten", removed), zap.Strings("files", files))
-	return nil
+	e.logger.Info("alert rules reloaded", zap.Int("groups", len(next.groups)), zap.Int("skipped", len(next.skipped)),
+		zap.Int("selectors", len(needs)), zap.Int("series_forgotten", removed), zap.Strings("files", files))
+	return len(next.skipped)
 }

@@ -19,13 +19,14 @@ type telemetry struct {
 	evaluations metric.Int64Counter
 	evalSeconds metric.Float64Histogram
 	reloads     metric.Int64Counter
+	overrides   metric.Int64Counter
 	reg         metric.Registration
 }
 
-func newTelemetry(set component.TelemetrySettings, store *series.Store) (*telemetry, error) {
+func newTelemetry(set component.TelemetrySettings, store *series.Store, skipped func() int) (*telemetry, error) {
 	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/alertexporter")
 	t := &telemetry{}
-	var errs [7]error
+	var errs [9]error
 	t.appended, errs[0] = meter.Int64Counter("vigil_alert_samples_appended",
 		metric.WithDescription("Samples kept in the series store for rule evaluation."), metric.WithUnit("{samples}"))
 	t.discarded, errs[1] = meter.Int64Counter("vigil_alert_samples_discarded",
@@ -37,14 +38,22 @@ func newTelemetry(set component.TelemetrySettings, store *series.Store) (*teleme
 		metric.WithDescription("Duration of one evaluation of a rule group."), metric.WithUnit("s"))
 	t.reloads, errs[6] = meter.Int64Counter("vigil_alert_rule_reloads",
 		metric.WithDescription("Reloads of changed rule files, by result (success, failure)."), metric.WithUnit("{reloads}"))
+	t.overrides, errs[7] = meter.Int64Counter("vigil_alert_identity_overrides_ignored",
+		metric.WithDescription("Samples built without a data point attribute that named a label of the resource (job, instance, a promoted resource attribute such as k8s_cluster_name): the resource's value is kept."),
+		metric.WithUnit("{samples}"))
 	series, err := meter.Int64ObservableGauge("vigil_alert_series",
 		metric.WithDescription("Series held in the series store."), metric.WithUnit("{series}"))
 	errs[4] = err
-	if err == nil {
+	skippedGauge, err := meter.Int64ObservableGauge("vigil_alert_rule_groups_skipped",
+		metric.WithDescription("Rule groups not evaluated as written because of problems (a file or pattern that loads nothing counts as one); see the log and /api/v1/rules."),
+		metric.WithUnit("{groups}"))
+	errs[8] = err
+	if errors.Join(errs[4], errs[8]) == nil {
 		t.reg, errs[5] = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 			o.ObserveInt64(series, int64(store.Stats().Series))
+			o.ObserveInt64(skippedGauge, int64(skipped()))
 			return nil
-		}, series)
+		}, series, skippedGauge)
 	}
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
@@ -52,9 +61,12 @@ func newTelemetry(set component.TelemetrySettings, store *series.Store) (*teleme
 	return t, nil
 }
 
-func (t *telemetry) record(ctx context.Context, appended int, discarded map[string]int) {
+func (t *telemetry) record(ctx context.Context, appended, overridden int, discarded map[string]int) {
 	if appended > 0 {
 		t.appended.Add(ctx, int64(appended))
+	}
+	if overridden > 0 {
+		t.overrides.Add(ctx, int64(overridden))
 	}
 	for reason, n := range discarded {
 		if n > 0 {

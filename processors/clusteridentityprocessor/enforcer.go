@@ -67,13 +67,15 @@ func authenticated(ctx context.Context) string {
 
 // request is the enforcement state of one request.
 type request struct {
-	e       *enforcer
-	ctx     context.Context
-	signal  string
-	cluster string
-	claims  map[string]int // rejected claimed cluster -> resources
-	items   int            // rejected items
-	total   int            // resources seen
+	e         *enforcer
+	ctx       context.Context
+	signal    string
+	cluster   string
+	claims    map[string]int // rejected claimed cluster -> resources, scopes or items claiming it
+	resources int            // rejected resources
+	resItems  int            // items of the rejected resources
+	items     int            // items rejected for a claim in their scope's or their own attributes
+	total     int            // resources seen
 }
 
 func (e *enforcer) begin(ctx context.Context, signal string, items int) (*request, error) {
@@ -105,14 +107,60 @@ func (r *request) admit(res pcommon.Resource, n int) bool {
 		r.e.overwritten.Add(r.ctx, int64(n), metric.WithAttributes(attribute.String("signal", r.signal)))
 		return true
 	}
+	r.resources++
+	r.resItems += n
+	r.refuse(claimed.AsString(), n)
+	return false
+}
+
+// lower applies the policy to the attributes below an admitted resource: those of a scope (n =
+// its items) or of one item (n = 1) with the attributes of its parts (a span's events, a data
+// point's exemplars). The cluster is the resource's alone: a lower-level k8s.cluster.name that
+// names another cluster would let exporters that merge attributes (Prometheus's OTLP translation
+// lets data point attributes win) write as that cluster. Such a claim is refused with its items
+// (reject) or removed (overwrite); an empty or equal claim is removed or kept, uncounted.
+func (r *request) lower(n int, maps ...pcommon.Map) bool {
+	if r.cluster == "" {
+		return true
+	}
+	claimed := ""
+	for _, m := range maps {
+		v, ok := m.Get(ClusterAttribute)
+		if !ok {
+			continue
+		}
+		switch c := v.AsString(); {
+		case c == "":
+			m.Remove(ClusterAttribute)
+		case c != r.cluster && claimed == "":
+			claimed = c
+		}
+	}
+	if claimed == "" {
+		return true
+	}
+	if r.e.cfg.OnMismatch == OnMismatchOverwrite {
+		for _, m := range maps {
+			if v, ok := m.Get(ClusterAttribute); ok && v.AsString() != r.cluster {
+				m.Remove(ClusterAttribute)
+			}
+		}
+		r.e.overwritten.Add(r.ctx, int64(n), metric.WithAttributes(attribute.String("signal", r.signal)))
+		return true
+	}
+	r.items += n
+	r.refuse(claimed, n)
+	return false
+}
+
+// refuse counts n items refused for claiming cluster claimed.
+func (r *request) refuse(claimed string, n int) {
 	if r.claims == nil {
 		r.claims = map[string]int{}
 	}
-	r.claims[claimed.AsString()]++
-	r.items += n
+	r.claims[claimed]++
 	r.e.discarded.Add(r.ctx, int64(n), metric.WithAttributes(
 		attribute.String("reason", reasonMismatch), attribute.String("signal", r.signal)))
-	return false
 }
 
 // finish returns the error for the client: the downstream error if there was one (so that the
@@ -122,16 +170,21 @@ func (r *request) finish(downstream error) error {
 		return downstream
 	}
 	claimed := make([]string, 0, len(r.claims))
-	resources := 0
-	for c, n := range r.claims {
+	for c := range r.claims {
 		claimed = append(claimed, fmt.Sprintf("%q", c))
-		resources += n
 	}
 	sort.Strings(claimed)
-	msg := fmt.Sprintf("rejected %d of %d resources (%d %s): the credential of cluster %q cannot write as k8s.cluster.name %s"+
-		" (processors.clusteridentity.on_mismatch: reject); the other resources were accepted",
-		resources, r.total, r.items, r.signal, r.cluster, strings.Join(claimed, ", "))
+	var what []string
+	if r.resources > 0 {
+		what = append(what, fmt.Sprintf("%d of %d resources (%d %s)", r.resources, r.total, r.resItems, r.signal))
+	}
+	if r.items > 0 {
+		what = append(what, fmt.Sprintf("%d %s whose scope or own attributes claim another cluster", r.items, r.signal))
+	}
+	msg := fmt.Sprintf("rejected %s: the credential of cluster %q cannot write as k8s.cluster.name %s"+
+		" (processors.clusteridentity.on_mismatch: reject); the rest of the request was accepted",
+		strings.Join(what, " and "), r.cluster, strings.Join(claimed, ", "))
 	r.e.logger.Warn("rejected data claiming another cluster",
-		zap.String("cluster", r.cluster), zap.Strings("claimed", claimed), zap.Int("items", r.items), zap.String("signal", r.signal))
+		zap.String("cluster", r.cluster), zap.Strings("claimed", claimed), zap.Int("items", r.resItems+r.items), zap.String("signal", r.signal))
 	return status.Error(codes.PermissionDenied, msg)
 }

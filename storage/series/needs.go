@@ -2,7 +2,7 @@ package series
 
 import (
 	"encoding/binary"
-	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/vigil-obs/vigil/internal/rulefiles"
 )
 
 // Need is what one selector of one rule needs: the series its matchers select, and how far back
@@ -27,39 +29,48 @@ type Need struct {
 // lookback delta (Prometheus's default is 5m) and query offset (the rule group's query_offset).
 // Each selector's window is the lookback delta (instant selectors) or its range (range
 // selectors), plus its offset, plus the range and offset of every enclosing subquery, plus the
-// query offset. An @ modifier with a fixed timestamp reads samples at an arbitrary time, which a
-// streaming store does not keep: it is an error. @ start() and @ end() are the evaluation time of
-// an instant query and are accepted.
+// query offset. It fails, with rulefiles.Check's error, for an expression that the streaming store
+// cannot serve (the check that `vigil rules check` and `vigil validate` apply).
 func NeedsOf(expr parser.Expr, lookback, queryOffset time.Duration, owner int) ([]Need, error) {
+	if err := rulefiles.Check(expr); err != nil {
+		return nil, err
+	}
 	var needs []Need
 	err := parser.Walk(visitFunc(func(node parser.Node, path []parser.Node) error {
-		vs, ok := node.(*parser.VectorSelector)
-		if !ok {
-			return nil
+		if vs, ok := node.(*parser.VectorSelector); ok {
+			needs = append(needs, Need{Matchers: vs.LabelMatchers, Window: addSat(window(vs, path, lookback), positive(queryOffset)), Owner: owner})
 		}
-		if vs.Timestamp != nil {
-			return fmt.Errorf("cannot keep the samples of %s: the @ modifier with a fixed time reads outside the streaming window (use @ start() or @ end(), or no @)", vs)
-		}
-		w := lookback
-		if len(path) > 0 {
-			if ms, ok := path[len(path)-1].(*parser.MatrixSelector); ok {
-				w = ms.Range
-			}
-		}
-		w += positive(vs.OriginalOffset)
-		for _, p := range path {
-			if sq, ok := p.(*parser.SubqueryExpr); ok {
-				if sq.Timestamp != nil {
-					return fmt.Errorf("cannot keep the samples of subquery %s: the @ modifier with a fixed time reads outside the streaming window", sq)
-				}
-				// Steps are aligned inside (t-offset-range, t-offset]: alignment never reads earlier.
-				w += sq.Range + positive(sq.OriginalOffset)
-			}
-		}
-		needs = append(needs, Need{Matchers: vs.LabelMatchers, Window: w + positive(queryOffset), Owner: owner})
 		return nil
 	}), expr, nil)
 	return needs, err
+}
+
+// window is how far before the evaluation time a selector reads: lookback (instant selector)
+// or its range, its offset, and the range and offset of each enclosing subquery. The sum
+// saturates (each term is at most ~292 years, their sum may not be).
+func window(vs *parser.VectorSelector, path []parser.Node, lookback time.Duration) time.Duration {
+	w := lookback
+	if len(path) > 0 {
+		if ms, ok := path[len(path)-1].(*parser.MatrixSelector); ok {
+			w = ms.Range
+		}
+	}
+	w = addSat(w, positive(vs.OriginalOffset))
+	for _, p := range path {
+		if sq, ok := p.(*parser.SubqueryExpr); ok {
+			// Steps are aligned inside (t-offset-range, t-offset]: alignment never reads earlier.
+			w = addSat(addSat(w, sq.Range), positive(sq.OriginalOffset))
+		}
+	}
+	return w
+}
+
+// addSat adds two non-negative durations, saturating instead of overflowing.
+func addSat(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 type visitFunc func(parser.Node, []parser.Node) error
