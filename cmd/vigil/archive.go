@@ -56,6 +56,8 @@ Times (--from, --to) are RFC 3339 (2026-11-22T10:00:00Z), a date (2026-11-22, UT
 or a duration before now (90m, 24h, 7d, 2w).`,
 		// The archive commands read; they must not create the data directory like the collector does.
 		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
+		Args:              cobra.NoArgs, // an unknown subcommand ("vigil archive qurey") is an error, not help
+		RunE:              func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	f := cmd.PersistentFlags()
 	f.StringArrayVar(&a.configs, "config", nil, "read the bucket from the archive exporter of this vigil configuration (repeatable, merged as by vigil)")

@@ -191,3 +191,14 @@ func TestDataDir(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, os.Getenv(dataDirEnv), got)
 }
+
+func TestUnknownSubcommandsFail(t *testing.T) {
+	for _, args := range [][]string{{"rules", "tset"}, {"archive", "qurey", "{a=\"b\"}"}, {"valdate"}} {
+		_, err := execute(t, args...)
+		require.Error(t, err, "vigil %v must exit non-zero", args)
+		require.Contains(t, err.Error(), "unknown command")
+	}
+	out, err := execute(t, "rules")
+	require.NoError(t, err, "vigil rules alone prints its help")
+	require.Contains(t, out, "check")
+}

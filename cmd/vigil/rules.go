@@ -13,7 +13,8 @@ func newRulesCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rules",
 		Short: "Work with Prometheus rule files (the alert exporter's rule_files)",
-		Args:  cobra.NoArgs,
+		Args:  cobra.NoArgs, // an unknown subcommand ("vigil rules tset") is an error, not help
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		// No data directory is needed to read rule files.
 		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
 	}
