@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
@@ -110,17 +111,40 @@ func (s *walStorage) registerMetrics(l *wal.Log) (metric.Registration, error) {
 	}, diskBytes, keys, fsyncs, batches, failed, failing)
 }
 
+// probeInterval is how often, while the log's writes fail, a small write probes whether it can
+// write again: the status turns OK once space is back even when no writer tries (a replica that
+// its readiness probe took out of its Service gets no requests).
+var probeInterval = time.Second
+
+// probeKey is the key the probe writes delete: outside the prefixes of the clients (which start
+// with a component kind), so no component sees it. A delete is taken even past max_bytes, and
+// leaves nothing behind.
+const probeKey = ".walstorage/write-probe"
+
 // reportStatus reports the component status of the extension when the log's writes start
 // failing (StatusRecoverableError, with the error) and when they succeed again (StatusOK), so
-// that the health_check extension answers unhealthy meanwhile. It runs until Shutdown.
+// that the health_check extension answers unhealthy meanwhile; while they fail, it probes them
+// every probeInterval. It runs until Shutdown.
 func (s *walStorage) reportStatus(host component.Host, l *wal.Log) {
 	defer close(s.done)
 	failing := false
+	var probe *time.Ticker
+	defer func() {
+		if probe != nil {
+			probe.Stop()
+		}
+	}()
+	var probeC <-chan time.Time
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-s.changed:
+		case <-probeC:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = l.Apply(ctx, []wal.Op{{Key: probeKey, Delete: true}})
+			cancel()
+			continue // a success signals changed
 		}
 		err := l.WriteErr()
 		if (err != nil) == failing {
@@ -132,9 +156,13 @@ func (s *walStorage) reportStatus(host component.Host, l *wal.Log) {
 				zap.String("directory", s.cfg.Directory), zap.String("reason", wal.FailureReason(err)), zap.Error(err))
 			componentstatus.ReportStatus(host, componentstatus.NewRecoverableErrorEvent(
 				fmt.Errorf("cannot write the durable queue in %q (walstorage directory): %w", s.cfg.Directory, err)))
+			probe = time.NewTicker(probeInterval)
+			probeC = probe.C
 		} else {
 			s.set.Logger.Info("the durable queue writes again", zap.String("directory", s.cfg.Directory))
 			componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
+			probe.Stop()
+			probe, probeC = nil, nil
 		}
 	}
 }
