@@ -104,6 +104,12 @@ func TestFullDiskReportsAndRecovers(t *testing.T) {
 	require.ErrorContains(t, host.events[0].Err(), "walstorage directory")
 	host.mu.Unlock()
 
+	// Small writes fit in what the refused ones left (a queue's bookkeeping): the status stays
+	// unhealthy while there is no room for batches.
+	_ = c.Set(ctx, "position", []byte("1"))
+	time.Sleep(3 * probeInterval)
+	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses(), "no flapping on a nearly full disk")
+
 	require.NoError(t, os.Remove(filler))
 	// Without any writer, the extension's probe finds that the log writes again.
 	require.Eventually(t, func() bool {

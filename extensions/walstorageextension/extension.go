@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -122,9 +123,14 @@ var probeInterval = time.Second
 const probeKey = ".walstorage/write-probe"
 
 // reportStatus reports the component status of the extension when the log's writes start
-// failing (StatusRecoverableError, with the error) and when they succeed again (StatusOK), so
-// that the health_check extension answers unhealthy meanwhile; while they fail, it probes them
-// every probeInterval. It runs until Shutdown.
+// failing (StatusRecoverableError, with the error) and when it can take data again
+// (StatusOK), so that the health_check extension answers unhealthy meanwhile. It runs until
+// Shutdown.
+//
+// Taking data again means a write succeeded and the file system has at least segment_bytes
+// free: on a nearly full disk small writes (a queue's bookkeeping) succeed while batches fail,
+// and the status would flap. While failing it checks every probeInterval, and when there is room
+// it probes with a tiny write, so recovery is seen even when no client writes.
 func (s *walStorage) reportStatus(host component.Host, l *wal.Log) {
 	defer close(s.done)
 	failing := false
@@ -136,35 +142,50 @@ func (s *walStorage) reportStatus(host component.Host, l *wal.Log) {
 	}()
 	var probeC <-chan time.Time
 	for {
+		tick := false
 		select {
 		case <-s.stop:
 			return
 		case <-s.changed:
 		case <-probeC:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = l.Apply(ctx, []wal.Op{{Key: probeKey, Delete: true}})
-			cancel()
-			continue // a success signals changed
+			tick = true
 		}
 		err := l.WriteErr()
-		if (err != nil) == failing {
-			continue
-		}
-		failing = err != nil
-		if failing {
+		switch {
+		case !failing && err != nil:
+			failing = true
 			s.set.Logger.Error("the durable queue cannot write: receivers refuse data (503/UNAVAILABLE) until a write succeeds again",
 				zap.String("directory", s.cfg.Directory), zap.String("reason", wal.FailureReason(err)), zap.Error(err))
 			componentstatus.ReportStatus(host, componentstatus.NewRecoverableErrorEvent(
 				fmt.Errorf("cannot write the durable queue in %q (walstorage directory): %w", s.cfg.Directory, err)))
 			probe = time.NewTicker(probeInterval)
 			probeC = probe.C
-		} else {
+		case failing && s.roomy():
+			if err != nil {
+				if tick {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					_ = l.Apply(ctx, []wal.Op{{Key: probeKey, Delete: true}}) // a success signals changed
+					cancel()
+				}
+				continue
+			}
+			failing = false
 			s.set.Logger.Info("the durable queue writes again", zap.String("directory", s.cfg.Directory))
 			componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
 			probe.Stop()
 			probe, probeC = nil, nil
 		}
 	}
+}
+
+// roomy reports whether the file system of the log has at least segment_bytes free (true when
+// it cannot tell).
+func (s *walStorage) roomy() bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(s.cfg.Directory, &st); err != nil {
+		return true
+	}
+	return int64(st.Bavail)*int64(st.Bsize) >= s.cfg.SegmentBytes //nolint:gosec // block counts fit
 }
 
 // Shutdown closes the log after what is pending is written; safe before Start and idempotent.
