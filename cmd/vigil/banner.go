@@ -116,6 +116,11 @@ func listeners(m map[string]any) [][2]string {
 			if ep, ok := cfg["endpoint"].(string); ok && ep != "" {
 				rows = append(rows, [2]string{kind[:len(kind)-1] + " " + name, ep + scheme(cfg)})
 			}
+			if h, ok := cfg["http"].(map[string]any); ok { // health_check's v2 http server
+				if ep, ok := h["endpoint"].(string); ok && ep != "" {
+					rows = append(rows, [2]string{kind[:len(kind)-1] + " " + name, ep + scheme(h)})
+				}
+			}
 			if server, ok := cfg["server"].(map[string]any); ok {
 				if ep, ok := server["endpoint"].(string); ok && ep != "" {
 					rows = append(rows, [2]string{kind[:len(kind)-1] + " " + name, ep + scheme(server)})

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
+	"go.opentelemetry.io/collector/featuregate"
 	"go.opentelemetry.io/collector/otelcol"
 
 	deployconfig "github.com/vigil-obs/vigil/deploy/config"
@@ -68,9 +69,26 @@ func collectorSettings() otelcol.CollectorSettings {
 	}
 }
 
+// healthFromStatusGate is the contrib health_check extension's feature gate that makes its answer
+// follow the components' status instead of only the pipelines' start and stop.
+const healthFromStatusGate = "extension.healthcheck.useComponentStatus"
+
+// useComponentStatusForHealth turns healthFromStatusGate on by default, before the flags are
+// parsed (--feature-gates=-extension.healthcheck.useComponentStatus turns it off again): with
+// the role configs' component_health.include_recoverable_errors, health_check answers 500 while a
+// component reports a recoverable error — the walstorage extension does while the durable queue
+// cannot write (a full disk) — and 200 again once it reports OK.
+func useComponentStatusForHealth() error {
+	if err := featuregate.GlobalRegistry().Set(healthFromStatusGate, true); err != nil {
+		return fmt.Errorf("cannot turn on the feature gate %s (health_check follows component status): %w", healthFromStatusGate, err)
+	}
+	return nil
+}
+
 // newRootCommand builds the collector's command (--config, --set, validate, components,
 // featuregate, print-config) and adds vigil's own flags and subcommands.
 func newRootCommand(args []string) *cobra.Command {
+	gateErr := useComponentStatusForHealth()
 	args, scrapeErr := withScrapeFlags(withAlertFlags(args))
 	args = withDefaultConfig(args)
 	set := collectorSettings()
@@ -94,6 +112,9 @@ func newRootCommand(args []string) *cobra.Command {
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if scrapeErr != nil {
 			return scrapeErr
+		}
+		if gateErr != nil {
+			return gateErr
 		}
 		_, err := prepareDataDir(*dataDir)
 		return err

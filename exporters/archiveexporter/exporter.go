@@ -66,6 +66,11 @@ type archiveExporter struct {
 	// the chunks staged meanwhile).
 	indexed      map[string]*chunkIndex
 	indexedBytes int
+	// listGen counts the changes of the list of clusters (streamsKey) since start; listDurable is
+	// the last one known durable. While they differ — a staging write that added a cluster
+	// failed, or is not known to be written — every staging write carries the list, so that a
+	// cluster whose state is durable is never missing from it (it would be ignored at start).
+	listGen, listDurable uint64
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -242,28 +247,51 @@ func (e *archiveExporter) Capabilities() consumer.Capabilities { return consumer
 //
 // When the request's context carries a wal.Deferred (the audit webhook, receivers behind the
 // walstorage middleware), the wait is left to it: the receiver waits once for every destination.
-// The keys then stay remembered whatever the outcome: the log's write errors are final until a
-// restart, which rebuilds the keys from what is durable.
+//
+// A staging write that fails (a full disk) is refused as a whole, and the log writes again once
+// it can: the keys of the call are then forgotten, whoever waits, so that the retry the client
+// makes after its 503 stages the events again; the chunk the in-memory state already counted is
+// absent, and the sealer skips it (readChunks).
 func (e *archiveExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	wait, added, err := e.stage(ctx, ld)
+	wait, added, listGen, err := e.stage(ctx, ld)
 	if err != nil || wait == nil {
 		return err
 	}
+	waitOrForget := func(ctx context.Context) error {
+		err := wait(ctx)
+		if err != nil { // refused, or the outcome is unknown: a duplicate rather than a loss
+			e.forget(added)
+		} else if listGen > 0 {
+			e.listWritten(listGen)
+		}
+		return err
+	}
 	if d := wal.DeferredFrom(ctx); d != nil {
-		d.AddWait(wait)
+		d.AddWait(waitOrForget)
 		return nil
 	}
-	if err := wait(ctx); err != nil {
-		e.mu.Lock()
-		for c, keys := range added {
-			for _, k := range keys {
-				delete(e.keys[c], k)
-			}
-		}
-		e.mu.Unlock()
+	if err := waitOrForget(ctx); err != nil {
 		return fmt.Errorf("cannot stage audit events for the archive: %w", err)
 	}
 	return nil
+}
+
+// listWritten records that the list of clusters of generation gen is durable.
+func (e *archiveExporter) listWritten(gen uint64) {
+	e.mu.Lock()
+	e.listDurable = max(e.listDurable, gen)
+	e.mu.Unlock()
+}
+
+// forget drops the de-duplication keys of events whose staging write failed.
+func (e *archiveExporter) forget(added map[string][]eventkey.Key) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for c, keys := range added {
+		for _, k := range keys {
+			delete(e.keys[c], k)
+		}
+	}
 }
 
 // enqueuer is the part of walstorage's client that writes without waiting (see Enqueue there).
@@ -294,14 +322,15 @@ func (b *batch) chunkFor(hour int64, size int) *chunk {
 	return c
 }
 
-// stage builds the staging write of ld and, with an enqueuer, enqueues it and returns the wait
-// and the keys it added; without, it writes it (wait is nil).
+// stage builds the staging write of ld and, with an enqueuer, enqueues it and returns the wait,
+// the keys it added and the generation of the list of clusters it writes (0: none); without, it
+// writes it (wait is nil).
 //
 // An object holds the events of one hour (UTC), the hour its name says: the events of each hour
 // go to their own chunk, and a chunk of another hour than the open object's seals it (in the same
 // staging write) and opens the next one. Events out of hour order thus make smaller objects, never
 // an object named after an hour its events are not of.
-func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context.Context) error, map[string][]eventkey.Key, error) {
+func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context.Context) error, map[string][]eventkey.Key, uint64, error) {
 	byCluster := map[string]*batch{}
 	seals := checkSeals(ld) // before the lock, under which the staging writes take turns
 	n := 0                  // the record's place in ld, for seals
@@ -360,7 +389,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 	}
 	sort.Strings(clusters)
 	if len(clusters) == 0 {
-		return nil, nil, nil
+		return nil, nil, 0, nil
 	}
 	var ops []*storage.Operation
 	newStreams := false
@@ -397,7 +426,12 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 		ops = append(ops, storage.SetOperation(stateKey(cluster), b))
 		updated[cluster] = next
 	}
+	var listGen uint64
 	if newStreams {
+		e.listGen++
+	}
+	if e.listDurable < e.listGen {
+		listGen = e.listGen
 		all := make([]string, 0, len(e.streams)+len(clusters))
 		for c := range e.streams {
 			all = append(all, c)
@@ -415,10 +449,12 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 	if q, ok := e.client.(enqueuer); ok {
 		var err error
 		if wait, err = q.Enqueue(ops...); err != nil {
-			return nil, nil, fmt.Errorf("cannot stage audit events for the archive: %w", err)
+			return nil, nil, 0, fmt.Errorf("cannot stage audit events for the archive: %w", err)
 		}
 	} else if err := e.client.Batch(ctx, ops...); err != nil {
-		return nil, nil, fmt.Errorf("cannot stage audit events for the archive: %w", err)
+		return nil, nil, 0, fmt.Errorf("cannot stage audit events for the archive: %w", err)
+	} else {
+		e.listDurable = max(e.listDurable, listGen)
 	}
 	added := make(map[string][]eventkey.Key, len(updated))
 	for c, s := range updated {
@@ -440,7 +476,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 			}
 		}
 	}
-	return wait, added, nil
+	return wait, added, listGen, nil
 }
 
 // loadKeys rebuilds the keys of cluster from its staged chunks.

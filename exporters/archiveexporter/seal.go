@@ -234,7 +234,7 @@ func (e *archiveExporter) indexObject(cluster string, o openObject, raw []byte, 
 }
 
 // readChunks returns the NDJSON of the staged object o of cluster: its chunks, one after the
-// other, and where each ends. It reads them into e.sealBuf, which it keeps for the next object:
+// other, and where each ends (a chunk whose staging write failed is absent: empty). It reads them into e.sealBuf, which it keeps for the next object:
 // the sealer alone calls it (sealLoop, then Shutdown once sealLoop is done).
 func (e *archiveExporter) readChunks(ctx context.Context, cluster string, o openObject) (_ []byte, ends []int, _ error) {
 	raw := slices.Grow(e.sealBuf[:0], o.Bytes)
@@ -255,7 +255,11 @@ func (e *archiveExporter) readChunks(ctx context.Context, cluster string, o open
 			return nil, nil, err
 		}
 		if !found {
-			return nil, nil, fmt.Errorf("staged chunk %d of archive object %d of cluster %q is missing", i, o.Seq, cluster)
+			// Its staging write failed (a full disk): the chunk and the state that counts it are
+			// one atomic batch, so a counted chunk is absent only when its own batch was refused —
+			// its events were answered with an error, and are staged again when re-sent.
+			e.logger.Warn("skipping an archive chunk whose staging write failed; its events were refused and are retried by their sender",
+				zap.String("cluster", cluster), zap.Uint64("object", o.Seq), zap.Int("chunk", i))
 		}
 		ends = append(ends, len(raw))
 	}

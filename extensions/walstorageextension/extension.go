@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -35,18 +40,43 @@ type walStorage struct {
 	mu  sync.Mutex
 	log *wal.Log
 	reg metric.Registration
+
+	// The status reporter: the log signals changed when its writes start or stop failing.
+	changed chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 var _ storage.Extension = (*walStorage)(nil)
 
-// Start opens (and replays) the log.
-func (s *walStorage) Start(context.Context, component.Host) error {
+// Start opens (and replays) the log and starts reporting its health: a recoverable error while
+// its writes fail (a full disk), OK again once a write succeeds.
+func (s *walStorage) Start(_ context.Context, host component.Host) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l, err := wal.Open(s.cfg.Directory, wal.Options{MaxBytes: s.cfg.MaxBytes, SegmentBytes: s.cfg.SegmentBytes})
+	changed := make(chan struct{}, 1)
+	l, err := wal.Open(s.cfg.Directory, wal.Options{MaxBytes: s.cfg.MaxBytes, SegmentBytes: s.cfg.SegmentBytes,
+		WriteStateChanged: func(error) {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}})
 	if err != nil {
 		return fmt.Errorf("cannot open the durable queue in %q (walstorage directory): %w", s.cfg.Directory, err)
 	}
+	reg, err := s.registerMetrics(l)
+	if err != nil {
+		_ = l.Close()
+		return err
+	}
+	s.log, s.reg = l, reg
+	s.changed, s.stop, s.done = changed, make(chan struct{}), make(chan struct{})
+	go s.reportStatus(host, l)
+	return nil
+}
+
+func (s *walStorage) registerMetrics(l *wal.Log) (metric.Registration, error) {
 	meter := s.set.MeterProvider.Meter("github.com/vigil-obs/vigil/extensions/walstorageextension")
 	diskBytes, err1 := meter.Int64ObservableGauge("vigil_walstorage_disk_bytes",
 		metric.WithDescription("Bytes of the durable queue on disk."), metric.WithUnit("By"))
@@ -56,24 +86,106 @@ func (s *walStorage) Start(context.Context, component.Host) error {
 		metric.WithDescription("fsyncs of the durable queue; each covers one or more batches (group commit)."), metric.WithUnit("{fsyncs}"))
 	batches, err4 := meter.Int64ObservableCounter("vigil_walstorage_batches",
 		metric.WithDescription("Write batches made durable."), metric.WithUnit("{batches}"))
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
-		_ = l.Close()
-		return err
+	failed, err5 := meter.Int64ObservableCounter("vigil_walstorage_failed_batches",
+		metric.WithDescription("Write batches refused because the write failed, by reason (no_space, quota, read_only, io, other); their writers were answered with an error and retry."),
+		metric.WithUnit("{batches}"))
+	failing, err6 := meter.Int64ObservableGauge("vigil_walstorage_write_failing",
+		metric.WithDescription("1 while the durable queue cannot write (its last write failed), else 0."), metric.WithUnit("1"))
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+		return nil, err
 	}
-	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	return meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		st := l.Stats()
 		o.ObserveInt64(diskBytes, l.DiskBytes())
 		o.ObserveInt64(keys, int64(l.Len()))
 		o.ObserveInt64(fsyncs, st.Commits)
 		o.ObserveInt64(batches, st.Batches)
+		for reason, n := range st.FailedBatches {
+			o.ObserveInt64(failed, n, metric.WithAttributes(attribute.String("reason", reason)))
+		}
+		f := int64(0)
+		if l.WriteErr() != nil {
+			f = 1
+		}
+		o.ObserveInt64(failing, f)
 		return nil
-	}, diskBytes, keys, fsyncs, batches)
-	if err != nil {
-		_ = l.Close()
-		return err
+	}, diskBytes, keys, fsyncs, batches, failed, failing)
+}
+
+// probeInterval is how often, while the log's writes fail, a small write probes whether it can
+// write again: the status turns OK once space is back even when no writer tries (a replica that
+// its readiness probe took out of its Service gets no requests).
+var probeInterval = time.Second
+
+// probeKey is the key the probe writes delete: outside the prefixes of the clients (which start
+// with a component kind), so no component sees it. A delete is taken even past max_bytes, and
+// leaves nothing behind.
+const probeKey = ".walstorage/write-probe"
+
+// reportStatus reports the component status of the extension when the log's writes start
+// failing (StatusRecoverableError, with the error) and when it can take data again
+// (StatusOK), so that the health_check extension answers unhealthy meanwhile. It runs until
+// Shutdown.
+//
+// Taking data again means a write succeeded and the file system has at least segment_bytes
+// free: on a nearly full disk small writes (a queue's bookkeeping) succeed while batches fail,
+// and the status would flap. While failing it checks every probeInterval, and when there is room
+// it probes with a tiny write, so recovery is seen even when no client writes.
+func (s *walStorage) reportStatus(host component.Host, l *wal.Log) {
+	defer close(s.done)
+	failing := false
+	var probe *time.Ticker
+	defer func() {
+		if probe != nil {
+			probe.Stop()
+		}
+	}()
+	var probeC <-chan time.Time
+	for {
+		tick := false
+		select {
+		case <-s.stop:
+			return
+		case <-s.changed:
+		case <-probeC:
+			tick = true
+		}
+		err := l.WriteErr()
+		switch {
+		case !failing && err != nil:
+			failing = true
+			s.set.Logger.Error("the durable queue cannot write: receivers refuse data (503/UNAVAILABLE) until a write succeeds again",
+				zap.String("directory", s.cfg.Directory), zap.String("reason", wal.FailureReason(err)), zap.Error(err))
+			componentstatus.ReportStatus(host, componentstatus.NewRecoverableErrorEvent(
+				fmt.Errorf("cannot write the durable queue in %q (walstorage directory): %w", s.cfg.Directory, err)))
+			probe = time.NewTicker(probeInterval)
+			probeC = probe.C
+		case failing && s.roomy():
+			if err != nil {
+				if tick {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					_ = l.Apply(ctx, []wal.Op{{Key: probeKey, Delete: true}}) // a success signals changed
+					cancel()
+				}
+				continue
+			}
+			failing = false
+			s.set.Logger.Info("the durable queue writes again", zap.String("directory", s.cfg.Directory))
+			componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
+			probe.Stop()
+			probe, probeC = nil, nil
+		}
 	}
-	s.log, s.reg = l, reg
-	return nil
+}
+
+// roomy reports whether the file system of the log has at least segment_bytes free (true when
+// it cannot tell).
+func (s *walStorage) roomy() bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(s.cfg.Directory, &st); err != nil {
+		return true
+	}
+	return int64(st.Bavail)*int64(st.Bsize) >= s.cfg.SegmentBytes //nolint:gosec // block counts fit
 }
 
 // Shutdown closes the log after what is pending is written; safe before Start and idempotent.
@@ -83,6 +195,8 @@ func (s *walStorage) Shutdown(context.Context) error {
 	if s.log == nil {
 		return nil
 	}
+	close(s.stop)
+	<-s.done
 	err := s.log.Close()
 	if s.reg != nil {
 		_ = s.reg.Unregister()

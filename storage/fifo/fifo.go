@@ -84,6 +84,20 @@ type Queue struct {
 	bytes   int64
 	closed  bool
 	wake    chan struct{} // closed (and replaced) when Next may find something new
+
+	// removals are the removal writes of Done whose outcome is not known yet, oldest first.
+	// unremoved are the items whose removal write failed (a full disk), and readDirty says the
+	// read position's did: the next Done writes them again.
+	removals  []removal
+	unremoved []uint64
+	readDirty bool
+}
+
+// removal is a removal write of Done.
+type removal struct {
+	wait func(context.Context) error
+	seqs []uint64
+	read bool // it also wrote the read position
 }
 
 // Open recovers the queue kept in client and returns it. Items not Done before a crash or a
@@ -401,34 +415,77 @@ func (q *Queue) forget(seqs []uint64) {
 }
 
 // Done removes delivered items from the queue. It does not wait for the write: losing it in a
-// crash only means that the items are delivered again. Items already Done are ignored. It may
-// be called after Close; it returns the storage's error.
+// crash only means that the items are delivered again. A removal write that fails (a full disk)
+// is written again by the next Done, so the storage gets the space of the items back without a
+// restart. Items already Done are ignored. It may be called after Close; it returns the
+// storage's error.
 func (q *Queue) Done(items ...Item) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	ops := make([]*storage.Operation, 0, len(items)+1)
+	q.settleRemovals()
+	seqs := make([]uint64, 0, len(items)+len(q.unremoved))
 	for _, it := range items {
 		if i, ok := q.find(it.Seq); ok && q.remove(i) {
-			ops = append(ops, storage.DeleteOperation(itemKey(it.Seq)))
+			seqs = append(seqs, it.Seq)
 		}
 	}
-	if len(ops) == 0 {
-		return nil
+	if len(seqs) > 0 {
+		q.dropDone()
 	}
-	q.dropDone()
+	seqs = append(seqs, q.unremoved...)
 	r := q.w
 	if len(q.entries) > 0 {
 		r = q.entries[0].seq
 	}
-	if r != q.r {
+	writeRead := r != q.r || q.readDirty
+	if len(seqs) == 0 && !writeRead {
+		return nil
+	}
+	ops := make([]*storage.Operation, 0, len(seqs)+1)
+	for _, seq := range seqs {
+		ops = append(ops, storage.DeleteOperation(itemKey(seq)))
+	}
+	if writeRead {
 		ops = append(ops, storage.SetOperation(readKey, position(r)))
 		q.r = r
 	}
 	// Under the lock: read positions reach the log in increasing order.
-	if _, err := q.store.Enqueue(ops...); err != nil {
+	wait, err := q.store.Enqueue(ops...)
+	if err != nil {
+		q.unremoved, q.readDirty = seqs, q.readDirty || writeRead
 		return fmt.Errorf("cannot remove delivered items from the queue: %w", err)
 	}
+	q.unremoved, q.readDirty = nil, false
+	q.removals = append(q.removals, removal{wait: wait, seqs: seqs, read: writeRead})
 	return nil
+}
+
+// done is a context that is already done: a wait with it reports an outcome without blocking.
+var done = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// settleRemovals learns the outcome of the removal writes that are written (they complete in
+// order) and keeps the items of the failed ones for the next Done. Called with mu held.
+func (q *Queue) settleRemovals() {
+	for len(q.removals) > 0 {
+		r := q.removals[0]
+		err := r.wait(done)
+		if errors.Is(err, context.Canceled) {
+			return // not written yet
+		}
+		if err != nil {
+			q.unremoved = append(q.unremoved, r.seqs...)
+			q.readDirty = q.readDirty || r.read
+		}
+		q.removals[0] = removal{}
+		q.removals = q.removals[1:]
+	}
+	if len(q.removals) == 0 {
+		q.removals = nil
+	}
 }
 
 // Len is the number of items put and not Done, handed out or not.

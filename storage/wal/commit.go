@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,9 +37,20 @@ func (l *Log) commitPending() {
 				}
 			}
 		}
+		changed := (err == nil) != (l.writeErr == nil)
+		l.writeErr = err
+		if err != nil {
+			if l.stats.FailedBatches == nil {
+				l.stats.FailedBatches = map[string]int64{}
+			}
+			l.stats.FailedBatches[FailureReason(err)] += int64(len(batch))
+		}
 		l.qmu.Unlock()
 		for _, r := range batch {
 			r.done <- err
+		}
+		if changed && l.opts.WriteStateChanged != nil {
+			l.opts.WriteStateChanged(err)
 		}
 		if err == nil {
 			l.compact()
@@ -49,13 +61,16 @@ func (l *Log) commitPending() {
 // commit writes the requests as consecutive records and fsyncs once. Only the commit loop
 // writes, so the write and the fsync run without the index lock: readers (Get) go on meanwhile,
 // and see the new values once they are durable.
+//
+// A failure (ErrWrite) leaves the log as it was before the call: the index and the segment's
+// size do not move, and what the failed write may have put past the last record is cut off
+// before anything else is written (repair), so the next commit starts from a consistent log.
 func (l *Log) commit(reqs []*request) error {
 	l.mu.RLock()
-	failed := l.failed
 	active := l.segs[l.order[len(l.order)-1]]
 	l.mu.RUnlock()
-	if failed != nil {
-		return failed
+	if err := l.repair(active); err != nil {
+		return err
 	}
 	recs := &l.recs
 	defer recs.reset() // no reference to the values once they are durable (Pending.Wait)
@@ -69,18 +84,17 @@ func (l *Log) commit(reqs []*request) error {
 		if err == nil {
 			err = l.newSegment(active.id + 1)
 		}
-		if err != nil {
-			l.failed = fmt.Errorf("durable queue stopped: %w", err)
-			l.mu.Unlock()
-			return l.failed
-		}
-		active = l.segs[active.id+1]
 		l.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrWrite, err)
+		}
+		l.mu.RLock()
+		active = l.segs[active.id+1]
+		l.mu.RUnlock()
 	}
 	if err := l.writeSync(active, recs); err != nil {
-		l.mu.Lock()
-		l.failed = err
-		l.mu.Unlock()
+		active.dirty = true
+		_ = l.repair(active) // now if it can be, else before the next write
 		return err
 	}
 	l.mu.Lock()
@@ -101,20 +115,59 @@ func (l *Log) commit(reqs []*request) error {
 	return nil
 }
 
+// repair cuts off what a failed write may have left past the last record of s — a part of a
+// record, or whole records of batches that were refused — and makes the cut durable, so that
+// neither a later shorter record nor a restart can take those bytes for batches. It then
+// reserves the segment's blocks again. A segment that needs no repair is left alone.
+func (l *Log) repair(s *segment) error {
+	if !s.dirty {
+		return nil
+	}
+	if err := s.f.Truncate(s.size); err != nil {
+		return fmt.Errorf("%w: cannot cut segment %s back to its last record (byte %d) after a failed write: %w",
+			ErrWrite, segName(s.id), s.size, err)
+	}
+	if !l.opts.NoSync {
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("%w: cannot fsync segment %s after cutting it back to its last record: %w", ErrWrite, segName(s.id), err)
+		}
+	}
+	s.dirty = false
+	l.preallocate(s)
+	return nil
+}
+
 // writeSync appends the records to the active segment and makes them durable. fdatasync is
 // enough: the segment's blocks are preallocated (or, where they are not, Linux's fdatasync also
 // writes the file size needed to read the data back).
 func (l *Log) writeSync(active *segment, recs *records) error {
-	if err := recs.writeAt(pwritevFile(int(active.f.Fd())), active.size); err != nil {
-		return fmt.Errorf("durable queue stopped: cannot write segment %s: %w", segName(active.id), err)
+	if err := recs.writeAt(l.pwritev(int(active.f.Fd())), active.size); err != nil {
+		return fmt.Errorf("%w: cannot write segment %s: %w", ErrWrite, segName(active.id), err)
 	}
 	if l.opts.NoSync {
 		return nil
 	}
-	if err := unix.Fdatasync(int(active.f.Fd())); err != nil {
-		return fmt.Errorf("durable queue stopped: cannot fsync segment %s: %w", segName(active.id), err)
+	if err := l.fdatasync(int(active.f.Fd())); err != nil {
+		return fmt.Errorf("%w: cannot fsync segment %s: %w", ErrWrite, segName(active.id), err)
 	}
 	return nil
+}
+
+// FailureReason classifies a write error for metrics: "no_space" (ENOSPC), "quota" (EDQUOT),
+// "read_only" (EROFS), "io" (EIO), else "other".
+func FailureReason(err error) string {
+	switch {
+	case errors.Is(err, unix.ENOSPC):
+		return "no_space"
+	case errors.Is(err, unix.EDQUOT):
+		return "quota"
+	case errors.Is(err, unix.EROFS):
+		return "read_only"
+	case errors.Is(err, unix.EIO):
+		return "io"
+	default:
+		return "other"
+	}
 }
 
 // compact removes the oldest segment once nothing in it is live, or copies its few live values
@@ -123,7 +176,7 @@ func (l *Log) writeSync(active *segment, recs *records) error {
 func (l *Log) compact() {
 	for range 4 {
 		l.mu.RLock()
-		if len(l.order) < 2 || l.failed != nil {
+		if len(l.order) < 2 {
 			l.mu.RUnlock()
 			return
 		}

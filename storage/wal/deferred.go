@@ -45,17 +45,20 @@ func (d *Deferred) AddWait(wait func(context.Context) error) {
 }
 
 // Wait blocks until every batch handed to the Deferred is durable, and returns the first error.
+// It calls every wait, also after one failed: a writer may learn the outcome of its own write
+// through its wait (the archive exporter forgets the events of a failed staging write).
 func (d *Deferred) Wait(ctx context.Context) error {
 	d.mu.Lock()
 	pending := d.pending
 	d.pending = nil
 	d.mu.Unlock()
+	var first error
 	for _, wait := range pending {
-		if err := wait(ctx); err != nil {
-			return err
+		if err := wait(ctx); err != nil && first == nil {
+			first = err
 		}
 	}
-	return nil
+	return first
 }
 
 // Len is the number of waits the Deferred holds.

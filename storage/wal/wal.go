@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -24,6 +25,12 @@ var ErrFull = errors.New("durable queue is full")
 // ErrClosed is returned by Apply after Close.
 var ErrClosed = errors.New("durable queue is closed")
 
+// ErrWrite wraps the error of a batch that could not be written or made durable (a full disk:
+// ENOSPC, a quota: EDQUOT, an I/O error). Such a failure is not final: the batches of the
+// failed write are not applied — they are absent as a whole, now and after a restart — and the
+// log takes the next batches as usual, so writing resumes by itself once the cause is gone.
+var ErrWrite = errors.New("cannot write the durable queue")
+
 // Options configure a Log.
 type Options struct {
 	// SegmentBytes is the size at which a new segment file is started (default 64 MiB).
@@ -32,6 +39,10 @@ type Options struct {
 	MaxBytes int64
 	// NoSync skips fsync (benchmarks of the cost of durability only; never in production).
 	NoSync bool
+	// WriteStateChanged, when set, is called when writes start failing (with the error) and when
+	// a write succeeds again after failures (with nil), from the goroutine that writes: it must
+	// return quickly and must not call the Log.
+	WriteStateChanged func(err error)
 }
 
 type segment struct {
@@ -39,6 +50,9 @@ type segment struct {
 	f    *os.File
 	size int64
 	live int64 // bytes of values still referenced by the index
+	// dirty: a failed write may have left bytes past size; they are cut off (repair) before
+	// anything more is written to the segment. Only the commit loop (and Close) use it.
+	dirty bool
 }
 
 type loc struct {
@@ -58,12 +72,11 @@ type Log struct {
 	dir  string
 	opts Options
 
-	mu     sync.RWMutex // index, segments
-	index  map[string]loc
-	segs   map[uint64]*segment
-	order  []uint64 // segment ids, oldest first; the last is active
-	disk   int64
-	failed error // sticky: a write or fsync failed, nothing more is accepted
+	mu    sync.RWMutex // index, segments
+	index map[string]loc
+	segs  map[uint64]*segment
+	order []uint64 // segment ids, oldest first; the last is active
+	disk  int64
 
 	qmu     sync.Mutex
 	pending []*request
@@ -75,12 +88,20 @@ type Log struct {
 	stopped   chan struct{}
 	recs      records // the commit loop's
 	stats     Stats
+	writeErr  error // the error of the last commit of batches, nil when it succeeded
+
+	// pwritev and fdatasync are the commit loop's system calls (tests inject failures).
+	pwritev   func(fd int) pwritevFunc
+	fdatasync func(fd int) error
 }
 
 // Stats are counters of a Log since Open.
 type Stats struct {
 	Commits int64 // fsyncs of batches
 	Batches int64 // batches applied
+	// FailedBatches counts the batches refused because their write failed, by the reason of the
+	// failure (FailureReason).
+	FailedBatches map[string]int64
 }
 
 // Open opens (creating if needed) the log in dir, replaying it. A torn record at the end of the
@@ -93,7 +114,8 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("cannot create queue directory %q: %w", dir, err)
 	}
 	l := &Log{dir: dir, opts: opts, index: map[string]loc{}, segs: map[uint64]*segment{},
-		wake: make(chan struct{}, 1), stopped: make(chan struct{}), unwritten: map[string]*request{}}
+		wake: make(chan struct{}, 1), stopped: make(chan struct{}), unwritten: map[string]*request{},
+		pwritev: pwritevFile, fdatasync: unix.Fdatasync}
 	if err := l.replay(); err != nil {
 		_ = l.closeFiles()
 		return nil, err
@@ -208,17 +230,26 @@ func (l *Log) applyOp(seg uint64, off int64, key string, del bool, valueOff, val
 	l.segs[seg].live += int64(valueLen)
 }
 
+// newSegment creates the segment id and makes it the active one once its directory entry is
+// durable. A file of that name can only be left by an earlier attempt that failed (ids only
+// grow): it is reused, emptied. After a failure nothing refers to the segment, and the file is
+// removed (best effort), giving its preallocated blocks back.
 func (l *Log) newSegment(id uint64) error {
 	path := filepath.Join(l.dir, segName(id))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("cannot create segment %s: %w", path, err)
 	}
 	s := &segment{id: id, f: f}
 	l.preallocate(s)
+	if err := l.syncDir(); err != nil {
+		_ = f.Close()
+		_ = os.Remove(path)
+		return fmt.Errorf("cannot create segment %s: cannot fsync the directory: %w", path, err)
+	}
 	l.segs[id] = s
 	l.order = append(l.order, id)
-	return l.syncDir()
+	return nil
 }
 
 func (l *Log) syncDir() error {
@@ -299,8 +330,9 @@ func (l *Log) GetPrefix(key string, n int) (prefix []byte, size int, ok bool, er
 }
 
 // Apply makes ops durable, in order, as one atomic batch: after a crash either all of them or
-// none are there. It returns after the fsync, or ErrFull, ErrClosed, or the write error. The
-// values of ops must not change meanwhile (see Enqueue).
+// none are there. It returns after the fsync, or ErrFull, ErrClosed, or the write error (ErrWrite:
+// the batch is not applied; a later Apply may succeed). The values of ops must not change
+// meanwhile (see Enqueue).
 func (l *Log) Apply(ctx context.Context, ops []Op) error {
 	p, err := l.Enqueue(ops)
 	if err != nil {
@@ -354,9 +386,11 @@ func (l *Log) Enqueue(ops []Op) (Pending, error) {
 	return Pending{req: req}, nil
 }
 
-// Wait blocks until the batch is durable (fsync) and returns the write error, if any. Once it
-// returned nil the log holds no reference to the batch's values: Get reads them from disk. When ctx
-// ends first it returns ctx.Err(): the batch may still be written, the outcome is unknown.
+// Wait blocks until the batch is durable (fsync) and returns the write error, if any (ErrWrite:
+// the batch is absent as a whole). Once it returned nil the log holds no reference to the batch's
+// values: Get reads them from disk. When ctx ends first it returns ctx.Err(): the batch may still
+// be written, the outcome is unknown. With a ctx already done it reports the outcome if it is
+// known, without blocking.
 func (p Pending) Wait(ctx context.Context) error {
 	if p.req == nil {
 		return nil
@@ -364,6 +398,12 @@ func (p Pending) Wait(ctx context.Context) error {
 	select {
 	case err := <-p.req.done:
 		p.req.done <- err // for a second Wait
+		return err
+	default:
+	}
+	select {
+	case err := <-p.req.done:
+		p.req.done <- err
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -436,7 +476,17 @@ func (l *Log) Len() int {
 func (l *Log) Stats() Stats {
 	l.qmu.Lock()
 	defer l.qmu.Unlock()
-	return l.stats
+	st := l.stats
+	st.FailedBatches = maps.Clone(l.stats.FailedBatches)
+	return st
+}
+
+// WriteErr is the error of the last write of batches, or nil when it succeeded: non-nil while
+// the log cannot write (a full disk), until a write succeeds again.
+func (l *Log) WriteErr() error {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	return l.writeErr
 }
 
 // Close writes what is pending, stops the committer and closes the files. It is idempotent.
@@ -454,7 +504,7 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var trimErr error
-	if l.failed == nil && len(l.order) > 0 {
+	if len(l.order) > 0 { // also cuts off what a failed write left past the last record
 		trimErr = l.trim(l.segs[l.order[len(l.order)-1]])
 	}
 	return errors.Join(trimErr, l.closeFiles())
