@@ -143,6 +143,7 @@ func TestConfigURIs(t *testing.T) {
 }
 
 func TestBanner(t *testing.T) {
+	require.NoError(t, useComponentStatusForHealth()) // as newRootCommand does: the role configs need it
 	t.Setenv("VIGIL_DATA_DIR", "/var/lib/vigil-test")
 	var out bytes.Buffer
 	printBanner(&out, collectorSettings(), nil)
@@ -162,6 +163,7 @@ func TestBanner(t *testing.T) {
 	// The agent configures an otlp receiver that no pipeline uses, on otlprelay's ports: the
 	// banner lists only what runs.
 	out.Reset()
+	roleEnv(t)
 	printBanner(&out, collectorSettings(), []string{"embedded:agent.yaml"})
 	require.Contains(t, out.String(), "receiver otlprelay grpc")
 	require.NotContains(t, out.String(), "receiver otlp ", "a receiver no pipeline uses does not listen:\n%s", out.String())
