@@ -325,9 +325,7 @@ func TestArchiveVerifyAnchorsAndSealKey(t *testing.T) {
 	require.NoError(t, err, out)
 
 	// Cut the newest object off the chain: the chain alone still verifies, the anchor does not.
-	require.NoError(t, os.Remove(filepath.Join(dir, head.Object)))
-	require.NoError(t, os.Remove(filepath.Join(dir, head.Index)))
-	require.NoError(t, os.Remove(filepath.Join(dir, s.ManifestName(head.Seq))))
+	cutNewestEntry(t, dir, s, head)
 	out, _, err = executeSplit(t, "archive", "verify", "--data-dir", dataDir)
 	require.NoError(t, err, out)
 	out, _, err = executeSplit(t, "archive", "verify", "--data-dir", dataDir, "--anchor", anchor)
@@ -370,9 +368,7 @@ func TestArchiveVerifyAnchorsFromPrometheus(t *testing.T) {
 
 	// Cut the newest entry off, object, index and manifest entry: the chain alone still verifies,
 	// the anchor from Prometheus does not.
-	require.NoError(t, os.Remove(filepath.Join(dir, head.Object)))
-	require.NoError(t, os.Remove(filepath.Join(dir, head.Index)))
-	require.NoError(t, os.Remove(filepath.Join(dir, s.ManifestName(head.Seq))))
+	cutNewestEntry(t, dir, s, head)
 	out, _, err = executeSplit(t, "archive", "verify", "--data-dir", dataDir)
 	require.NoError(t, err, out)
 	out, _, err = executeSplit(t, "archive", "verify", "--data-dir", dataDir, "--anchors-from", prom.URL)
@@ -382,4 +378,13 @@ func TestArchiveVerifyAnchorsFromPrometheus(t *testing.T) {
 	// A Prometheus that never scraped vigil is an error, not a silent pass.
 	_, _, err = executeSplit(t, "archive", "verify", "--data-dir", dataDir, "--anchors-from", prom.URL, "--anchors-lookback", "1ms")
 	require.ErrorContains(t, err, "has no vigil_archive_sealed_entry series")
+}
+
+// cutNewestEntry removes the newest entry of stream s from the bucket in dir as an attacker
+// would: its object, its index and its manifest entry.
+func cutNewestEntry(t *testing.T, dir string, s archive.Stream, head archive.Entry) {
+	t.Helper()
+	require.NoError(t, os.Remove(filepath.Join(dir, head.Object)))
+	require.NoError(t, os.Remove(filepath.Join(dir, head.Index)))
+	require.NoError(t, os.Remove(filepath.Join(dir, s.ManifestName(head.Seq))))
 }

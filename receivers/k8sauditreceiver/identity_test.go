@@ -11,17 +11,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configopaque"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
 
@@ -109,18 +104,8 @@ func TestWebhookKeepsDistinctEventsWithOneAuditID(t *testing.T) {
 }
 
 func TestWebhookDedupIsPerCluster(t *testing.T) {
-	authCfg := &clusterauthextension.Config{Clusters: []clusterauthextension.ClusterConfig{
-		{Name: "prod-eu-1", BearerTokens: []configopaque.String{"apiserver-token-prod-eu-1"}},
-		{Name: "prod-us-1", BearerTokens: []configopaque.String{"apiserver-token-prod-us-1"}},
-	}}
-	ext, err := clusterauthextension.NewFactory().Create(context.Background(),
-		extensiontest.NewNopSettings(clusterauthextension.Type), authCfg)
-	require.NoError(t, err)
-	authID := component.NewID(clusterauthextension.Type)
-	cfg := createDefaultConfig()
-	cfg.Auth = configoptional.Some(confighttpAuth(authID))
 	sink := &consumertest.LogsSink{}
-	url := startReceiver(t, cfg, sink, testutil.Host(map[component.ID]component.Component{authID: ext}))
+	url := startAuthenticated(t, sink, "prod-eu-1", "prod-us-1")
 
 	// The two clusters' apiservers log a request with the same Audit-ID (a client that sets it,
 	// e.g. a CI job talking to both): two events, one per cluster.

@@ -208,19 +208,27 @@ func TestWebhookPushesBackAndAcceptsTheRetry(t *testing.T) {
 	require.Contains(t, r.body.Error, "bad data")
 }
 
-func TestWebhookClusterFromToken(t *testing.T) {
-	authCfg := &clusterauthextension.Config{Clusters: []clusterauthextension.ClusterConfig{
-		{Name: "prod-eu-1", BearerTokens: []configopaque.String{"apiserver-token-prod-eu-1"}},
-	}}
+// startAuthenticated starts the webhook behind the clusterauth extension, each cluster
+// authenticated by the token "apiserver-token-<cluster>".
+func startAuthenticated(t *testing.T, sink consumer.Logs, clusters ...string) string {
+	t.Helper()
+	authCfg := &clusterauthextension.Config{}
+	for _, c := range clusters {
+		authCfg.Clusters = append(authCfg.Clusters, clusterauthextension.ClusterConfig{
+			Name: c, BearerTokens: []configopaque.String{configopaque.String("apiserver-token-" + c)}})
+	}
 	ext, err := clusterauthextension.NewFactory().Create(context.Background(),
 		extensiontest.NewNopSettings(clusterauthextension.Type), authCfg)
 	require.NoError(t, err)
 	authID := component.NewID(clusterauthextension.Type)
-
 	cfg := createDefaultConfig()
 	cfg.Auth = configoptional.Some(confighttpAuth(authID))
+	return startReceiver(t, cfg, sink, testutil.Host(map[component.ID]component.Component{authID: ext}))
+}
+
+func TestWebhookClusterFromToken(t *testing.T) {
 	sink := &consumertest.LogsSink{}
-	url := startReceiver(t, cfg, sink, testutil.Host(map[component.ID]component.Component{authID: ext}))
+	url := startAuthenticated(t, sink, "prod-eu-1")
 
 	body := readEventList(t)
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
