@@ -362,7 +362,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 				lr := lrs.At(k)
 				seal := &seals[n]
 				n++
-				line, escaped := stagedLine(lr)
+				line, rewritten := stagedLine(lr)
 				identified := isAuditEvent(lr)
 				var key eventkey.Key
 				if identified {
@@ -376,7 +376,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 					b.keys[key] = struct{}{}
 				}
 				t := eventTime(lr, now)
-				b.chunkFor(hourOf(t), size).add(line, escaped, t, key, identified, seal)
+				b.chunkFor(hourOf(t), size).add(line, rewritten, t, key, identified, seal)
 			}
 		}
 		if len(b.chunks) == 0 {

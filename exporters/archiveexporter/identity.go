@@ -1,6 +1,7 @@
 package archiveexporter
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"strings"
@@ -25,12 +26,20 @@ func isAuditEvent(lr plog.LogRecord) bool {
 	return ok1 && ok2
 }
 
-// stagedLine is the NDJSON line that archives lr's body (without its newline); escaped is true
-// when it is the body as a JSON string: a body that is empty or spans lines (a pretty-printed
-// event) would not be one NDJSON line.
-func stagedLine(lr plog.LogRecord) (line string, escaped bool) {
+// stagedLine is the NDJSON line that archives lr's body (without its newline); rewritten is true
+// when the line is not the body as received, so that an index reads its fields from the line. A
+// body that spans lines is one NDJSON line all the same: a pretty-printed JSON event (a webhook
+// sender that indents) is archived compacted — the same JSON value, without the whitespace
+// between its tokens, so that queries read its fields; any other body that is empty or spans
+// lines is archived as a JSON string.
+func stagedLine(lr plog.LogRecord) (line string, rewritten bool) {
 	body := lr.Body().AsString()
 	if body == "" || strings.IndexByte(body, '\n') >= 0 {
+		var compact bytes.Buffer
+		if t := strings.TrimLeft(body, " \t\r\n"); t != "" && (t[0] == '{' || t[0] == '[') &&
+			json.Compact(&compact, []byte(body)) == nil {
+			return compact.String(), true
+		}
 		b, _ := json.Marshal(body)
 		return string(b), true
 	}

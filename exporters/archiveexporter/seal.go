@@ -58,15 +58,15 @@ func checkSeals(ld plog.Logs) []sealCheck {
 	return checks
 }
 
-// add appends an event: line, its staged line (stagedLine; escaped: the body as a JSON string),
+// add appends an event: line, its staged line (stagedLine; rewritten: not the body as received),
 // t its time (eventTime), key its key when identified; seal is what its audit seal says
 // (checkSeals).
-func (c *chunk) add(line string, escaped bool, t time.Time, key eventkey.Key, identified bool, seal *sealCheck) {
+func (c *chunk) add(line string, rewritten bool, t time.Time, key eventkey.Key, identified bool, seal *sealCheck) {
 	if identified {
 		c.keys = append(c.keys, key)
 	}
 	switch {
-	case escaped || !seal.ok:
+	case rewritten || !seal.ok:
 		c.unsealed = append(c.unsealed, c.events)
 	default: // the line is the body the fields were read from
 		if c.sealed == nil {
