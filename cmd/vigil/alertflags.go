@@ -18,10 +18,10 @@ const (
 )
 
 // addAlertFlags documents the flags; withAlertFlags has already turned them into --set.
-func addAlertFlags(root *cobra.Command) {
-	root.PersistentFlags().StringArray(rulesFlag, nil,
+func addAlertFlags(cmd *cobra.Command) {
+	cmd.Flags().StringArray(rulesFlag, nil,
 		"Prometheus rule file or glob evaluated besides the built-in packs (repeatable; all-in-one's alert exporter)")
-	root.PersistentFlags().StringArray(alertmanagerFlag, nil,
+	cmd.Flags().StringArray(alertmanagerFlag, nil,
 		"Alertmanager URL that receives the alerts, e.g. http://127.0.0.1:9093 (repeatable)")
 }
 

@@ -204,3 +204,15 @@ func TestUnknownSubcommandsFail(t *testing.T) {
 	require.NoError(t, err, "vigil rules alone prints its help")
 	require.Contains(t, out, "check")
 }
+
+func TestArchiveHelpListsOnlyItsFlags(t *testing.T) {
+	out, err := execute(t, "archive", "query", "--help")
+	require.NoError(t, err)
+	for _, daemon := range []string{"--rules", "--alertmanager", "--scrape", "--scrape-config", "--scrape-interval"} {
+		require.NotContains(t, out, daemon+" ", "the running vigil's flags are not the archive's")
+	}
+	require.Contains(t, out, "--from")
+	out, err = execute(t, "validate", "--help")
+	require.NoError(t, err)
+	require.Contains(t, out, "--scrape ", "validate checks the run flags too")
+}

@@ -125,8 +125,15 @@ func newRootCommand(args []string) *cobra.Command {
 		return run(cmd, cmdArgs)
 	}
 	withReferenceCheck(root, set, args)
-	addAlertFlags(root)
-	addScrapeFlags(root)
+	// The run flags are read before cobra parses (withAlertFlags, withScrapeFlags); they are
+	// declared on the commands that take them (running, validate), for their help only, so that
+	// the archive and rules commands do not list them.
+	for _, c := range append([]*cobra.Command{root}, root.Commands()...) {
+		if c == root || c.Name() == "validate" {
+			addAlertFlags(c)
+			addScrapeFlags(c)
+		}
+	}
 	root.AddCommand(newRulesCommand())
 	root.AddCommand(&cobra.Command{
 		Use:   "version",

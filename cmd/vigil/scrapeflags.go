@@ -28,12 +28,12 @@ const (
 	scrapePipeline        = "service::pipelines::metrics/scrape"
 )
 
-func addScrapeFlags(root *cobra.Command) {
-	root.PersistentFlags().StringArray(scrapeFlag, nil,
+func addScrapeFlags(cmd *cobra.Command) {
+	cmd.Flags().StringArray(scrapeFlag, nil,
 		"[JOB=]URL of a Prometheus /metrics endpoint scraped into the alert exporter, e.g. node=http://127.0.0.1:9100/metrics (repeatable; job \""+defaultScrapeJob+"\" if none)")
-	root.PersistentFlags().StringArray(scrapeConfigFlag, nil,
+	cmd.Flags().StringArray(scrapeConfigFlag, nil,
 		"Prometheus scrape config file (a file with scrape_configs:, as Prometheus's scrape_config_files) scraped into the alert exporter (repeatable)")
-	root.PersistentFlags().Duration(scrapeIntervalFlag, defaultScrapeInterval,
+	cmd.Flags().Duration(scrapeIntervalFlag, defaultScrapeInterval,
 		"how often --scrape targets (and --scrape-config jobs without their own scrape_interval) are scraped")
 }
 
