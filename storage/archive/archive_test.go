@@ -214,3 +214,22 @@ func TestManifestCacheReadsNewEntriesOnly(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, four, uncached)
 }
+
+// TestUploadsInProgressAreNotObjects lists a bucket while vigil writes it: an Upload's temporary
+// file (here one that a crash left) is not an object, and neither the chain nor verify report it.
+func TestUploadsInProgressAreNotObjects(t *testing.T) {
+	dir, bkt, _ := build(t, 3)
+	for _, name := range []string{stream.Prefix() + "manifest/.tmp-000000000004.json-c0c226bcf17e",
+		"audit/default/prod-eu-1/2026/11/22/10/.tmp-000000000004.ndjson.zst-0a1b2c3d4e5f"} {
+		require.NoError(t, os.WriteFile(path(dir, name), []byte("half"), 0o600))
+	}
+	var listed []string
+	require.NoError(t, bkt.Iter(context.Background(), stream.Prefix()+"manifest/", func(name string) error {
+		listed = append(listed, name)
+		return nil
+	}))
+	require.Len(t, listed, 3, "only the manifest entries: %v", listed)
+	rep, err := Verify(context.Background(), bkt, stream)
+	require.NoError(t, err)
+	require.Empty(t, rep.Problems)
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/filesystem"
@@ -40,6 +41,36 @@ func NewFilesystemBucket(dir string) (*FilesystemBucket, error) {
 	return &FilesystemBucket{Bucket: b, root: dir}, nil
 }
 
+// tmpPrefix starts the name of the temporary file of an Upload in progress.
+const tmpPrefix = ".tmp-"
+
+// Iter lists the objects under dir as objstore's filesystem bucket does, without the temporary
+// files of uploads in progress (or left by a crash): they are not objects until renamed, and a
+// reader that met one while vigil writes would take it for a damaged object.
+func (b *FilesystemBucket) Iter(ctx context.Context, dir string, f func(string) error, options ...objstore.IterOption) error {
+	return b.Bucket.Iter(ctx, dir, func(name string) error {
+		if isUploadInProgress(name) {
+			return nil
+		}
+		return f(name)
+	}, options...)
+}
+
+// isUploadInProgress reports whether an object name is an Upload's temporary file.
+func isUploadInProgress(name string) bool {
+	return strings.HasPrefix(name[strings.LastIndexByte(name, '/')+1:], tmpPrefix)
+}
+
+// IterWithAttributes is Iter with the objects' attributes.
+func (b *FilesystemBucket) IterWithAttributes(ctx context.Context, dir string, f func(objstore.IterObjectAttributes) error, options ...objstore.IterOption) error {
+	return b.Bucket.IterWithAttributes(ctx, dir, func(attrs objstore.IterObjectAttributes) error {
+		if isUploadInProgress(attrs.Name) {
+			return nil
+		}
+		return f(attrs)
+	}, options...)
+}
+
 // Upload writes the object atomically (see FilesystemBucket).
 func (b *FilesystemBucket) Upload(ctx context.Context, name string, r io.Reader, _ ...objstore.ObjectUploadOption) error {
 	if err := ctx.Err(); err != nil {
@@ -52,7 +83,7 @@ func (b *FilesystemBucket) Upload(ctx context.Context, name string, r io.Reader,
 	}
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
-	tmp := filepath.Join(dir, ".tmp-"+filepath.Base(final)+"-"+hex.EncodeToString(suffix))
+	tmp := filepath.Join(dir, tmpPrefix+filepath.Base(final)+"-"+hex.EncodeToString(suffix))
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
