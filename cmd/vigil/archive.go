@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/thanos-io/objstore"
 	"go.opentelemetry.io/collector/config/configopaque"
-	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
 	"github.com/vigil-obs/vigil/storage/archive"
@@ -138,12 +136,7 @@ func (a *archiveFlags) exporterConfig() (*archiveexporter.Config, error) {
 	rs := collectorSettings().ConfigProviderSettings.ResolverSettings
 	rs.URIs = a.configs
 	rs.ConverterFactories = nil // only the archive exporter's bucket is read: the API port is not checked here
-	resolver, err := confmap.NewResolver(rs)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read --config: %w", err)
-	}
-	conf, err := resolver.Resolve(context.Background())
-	_ = resolver.Shutdown(context.Background())
+	conf, err := resolveConfig(rs)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read --config: %w", err)
 	}

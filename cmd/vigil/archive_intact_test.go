@@ -43,13 +43,7 @@ func TestArchiveQueryAndExportSayTheArchiveIsNotIntact(t *testing.T) {
 			require.NoError(t, os.WriteFile(p, b, 0o600))
 		}, archive.ProblemModified, func(e []archive.Entry) string { return e[2].Object }, []int{2}},
 		{"swap two objects", func(t *testing.T, dir string, e []archive.Entry) {
-			a, b := filepath.Join(dir, e[3].Object), filepath.Join(dir, e[4].Object)
-			ab, err := os.ReadFile(a)
-			require.NoError(t, err)
-			bb, err := os.ReadFile(b)
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(a, bb, 0o600))
-			require.NoError(t, os.WriteFile(b, ab, 0o600))
+			swapObjects(t, dir, e[3].Object, e[4].Object)
 		}, archive.ProblemReordered, func(e []archive.Entry) string { return e[3].Object }, []int{3, 4}},
 		{"delete an object", func(t *testing.T, dir string, e []archive.Entry) {
 			require.NoError(t, os.Remove(filepath.Join(dir, e[1].Object)))

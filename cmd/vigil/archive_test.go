@@ -163,13 +163,7 @@ func TestArchiveVerifyNamesEachTampering(t *testing.T) {
 			require.NoError(t, os.Remove(filepath.Join(dir, e[1].Object)))
 		}},
 		{name: "swap two objects", kind: archive.ProblemReordered, object: obj(3), do: func(t *testing.T, dir string, e []archive.Entry) {
-			a, b := filepath.Join(dir, e[3].Object), filepath.Join(dir, e[4].Object)
-			ab, err := os.ReadFile(a)
-			require.NoError(t, err)
-			bb, err := os.ReadFile(b)
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(a, bb, 0o600))
-			require.NoError(t, os.WriteFile(b, ab, 0o600))
+			swapObjects(t, dir, e[3].Object, e[4].Object)
 		}},
 		{name: "insert a forged object", kind: archive.ProblemInserted,
 			object: func(e []archive.Entry) string { return strings.Replace(e[0].Object, "000000000001", "000000000099", 1) },
@@ -312,14 +306,7 @@ func TestArchiveQueryOverMinIO(t *testing.T) {
 }
 
 func TestArchiveVerifyAnchorsAndSealKey(t *testing.T) {
-	dataDir, _ := newDataDir(t)
-	dir := filepath.Join(dataDir, "archive")
-	bkt, err := archive.NewFilesystemBucket(dir)
-	require.NoError(t, err)
-	s := archive.Stream{Tenant: "default", Cluster: "staging"}
-	entries, err := archive.Manifest(context.Background(), bkt, s)
-	require.NoError(t, err)
-	head := entries[len(entries)-1]
+	dataDir, dir, s, head := stagingHead(t)
 	anchor := fmt.Sprintf("default/staging:%d:%s", head.Seq, head.Hash)
 	out, _, err := executeSplit(t, "archive", "verify", "--data-dir", dataDir, "--anchor", anchor)
 	require.NoError(t, err, out)
@@ -342,14 +329,7 @@ func TestArchiveVerifyAnchorsAndSealKey(t *testing.T) {
 // real Prometheus scrapes vigil_archive_sealed_entry, and verify reads the highest value of each
 // chain from it, so cutting the newest entries off (with their seals) no longer passes.
 func TestArchiveVerifyAnchorsFromPrometheus(t *testing.T) {
-	dataDir, _ := newDataDir(t)
-	dir := filepath.Join(dataDir, "archive")
-	bkt, err := archive.NewFilesystemBucket(dir)
-	require.NoError(t, err)
-	s := archive.Stream{Tenant: "default", Cluster: "staging"}
-	entries, err := archive.Manifest(context.Background(), bkt, s)
-	require.NoError(t, err)
-	head := entries[len(entries)-1]
+	dataDir, dir, s, head := stagingHead(t)
 
 	// The gateway's /metrics as Prometheus scrapes it: the gauge per chain.
 	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -387,4 +367,30 @@ func cutNewestEntry(t *testing.T, dir string, s archive.Stream, head archive.Ent
 	require.NoError(t, os.Remove(filepath.Join(dir, head.Object)))
 	require.NoError(t, os.Remove(filepath.Join(dir, head.Index)))
 	require.NoError(t, os.Remove(filepath.Join(dir, s.ManifestName(head.Seq))))
+}
+
+// stagingHead archives newDataDir's events and returns the data directory, its bucket directory,
+// the stream of cluster staging and that stream's newest manifest entry.
+func stagingHead(t *testing.T) (dataDir, dir string, s archive.Stream, head archive.Entry) {
+	t.Helper()
+	dataDir, _ = newDataDir(t)
+	dir = filepath.Join(dataDir, "archive")
+	bkt, err := archive.NewFilesystemBucket(dir)
+	require.NoError(t, err)
+	s = archive.Stream{Tenant: "default", Cluster: "staging"}
+	entries, err := archive.Manifest(context.Background(), bkt, s)
+	require.NoError(t, err)
+	return dataDir, dir, s, entries[len(entries)-1]
+}
+
+// swapObjects exchanges the contents of two archived objects, as an attacker reordering them would.
+func swapObjects(t *testing.T, dir, a, b string) {
+	t.Helper()
+	a, b = filepath.Join(dir, a), filepath.Join(dir, b)
+	ab, err := os.ReadFile(a)
+	require.NoError(t, err)
+	bb, err := os.ReadFile(b)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(a, bb, 0o600))
+	require.NoError(t, os.WriteFile(b, ab, 0o600))
 }

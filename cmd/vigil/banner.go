@@ -58,6 +58,18 @@ func withDefaultConfig(args []string) []string {
 	return args
 }
 
+// resolveConfig resolves the configuration of rs as the collector does (providers, converters),
+// without decoding any component.
+func resolveConfig(rs confmap.ResolverSettings) (*confmap.Conf, error) {
+	resolver, err := confmap.NewResolver(rs)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := resolver.Resolve(context.Background())
+	_ = resolver.Shutdown(context.Background())
+	return conf, err
+}
+
 // printBanner prints one short block saying what listens where and where data goes. It resolves
 // and validates the configuration the same way the collector will (the collector's dry run); if
 // that fails it prints nothing, and the collector reports the error itself.
@@ -70,12 +82,7 @@ func printBanner(w io.Writer, set otelcol.CollectorSettings, uris []string) {
 	if col, err := otelcol.NewCollector(set); err != nil || col.DryRun(context.Background()) != nil {
 		return
 	}
-	resolver, err := confmap.NewResolver(rs)
-	if err != nil {
-		return
-	}
-	conf, err := resolver.Resolve(context.Background())
-	_ = resolver.Shutdown(context.Background())
+	conf, err := resolveConfig(rs)
 	if err != nil {
 		return
 	}

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/otelcol"
 )
 
@@ -41,12 +39,7 @@ func danglingReferences(set otelcol.CollectorSettings, uris []string) []error {
 	if len(uris) > 0 {
 		rs.URIs = uris
 	}
-	resolver, err := confmap.NewResolver(rs)
-	if err != nil {
-		return nil
-	}
-	conf, err := resolver.Resolve(context.Background())
-	_ = resolver.Shutdown(context.Background())
+	conf, err := resolveConfig(rs)
 	if err != nil {
 		return nil
 	}
