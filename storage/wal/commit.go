@@ -46,11 +46,11 @@ func (l *Log) commitPending() {
 			l.stats.FailedBatches[FailureReason(err)] += int64(len(batch))
 		}
 		l.qmu.Unlock()
+		if changed && l.opts.WriteStateChanged != nil { // reported before the batch is answered
+			l.opts.WriteStateChanged(err)
+		}
 		for _, r := range batch {
 			r.done <- err
-		}
-		if changed && l.opts.WriteStateChanged != nil {
-			l.opts.WriteStateChanged(err)
 		}
 		if err == nil {
 			l.compact()

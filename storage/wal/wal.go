@@ -41,7 +41,8 @@ type Options struct {
 	NoSync bool
 	// WriteStateChanged, when set, is called when writes start failing (with the error) and when
 	// a write succeeds again after failures (with nil), from the goroutine that writes: it must
-	// return quickly and must not call the Log.
+	// return quickly and must not call the Log. It is called before the batch that changed the
+	// state is answered.
 	WriteStateChanged func(err error)
 }
 
