@@ -49,9 +49,17 @@ var seed = maphash.MakeSeed()
 // Sum is the seal of an event's JSON text and its fields (f.Time is not covered): the keyed hash
 // of the body's keyed hash followed by the fields, each after its length. Two one-shot hashes:
 // maphash's streaming Hash is several times slower on long bodies.
-func Sum(body string, f *archive.EventFields) int64 {
+func Sum(body string, f *archive.EventFields) int64 { return SumOf(BodySum(body), f) }
+
+// BodySum is the keyed hash of a body that Sum starts from: 64 bits, seeded at random per
+// process. The receiver takes it also as the fingerprint of an event's content for its
+// deduplication, so that the body is hashed once.
+func BodySum(body string) uint64 { return maphash.String(seed, body) }
+
+// SumOf is Sum of the body whose BodySum is bodySum.
+func SumOf(bodySum uint64, f *archive.EventFields) int64 {
 	var stack [512]byte
-	b := binary.LittleEndian.AppendUint64(stack[:0], maphash.String(seed, body))
+	b := binary.LittleEndian.AppendUint64(stack[:0], bodySum)
 	str := func(s string) {
 		b = binary.LittleEndian.AppendUint64(b, uint64(len(s)))
 		b = append(b, s...)

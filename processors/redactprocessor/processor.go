@@ -331,15 +331,31 @@ func hasObjects(ev map[string]any) bool {
 // it is false only when no key can be requestObject, responseObject or a webhook patch
 // annotation, even written with \u escapes of letters.
 func mayCarryObjects(body string) bool {
-	return containsFold(body, "requestobject") || containsFold(body, "responseobject") ||
-		strings.Contains(body, webhookPatch) || hasLetterEscape(body)
+	return hasObjectWord(body) || strings.Contains(body, webhookPatch) || hasLetterEscape(body)
 }
 
-// containsFold reports whether s contains the lower-case ASCII word sub in any case.
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i]|0x20 == sub[0] && strings.EqualFold(s[i:i+len(sub)], sub) {
-			return true
+// objectWords are the keys of the objects an event can carry, in lower case: encoding/json (and
+// so the apiserver's reader of the event) matches keys in any case.
+var objectWords = [...]string{"requestobject", "responseobject"}
+
+// hasObjectWord reports whether s contains one of objectWords in any case. Both have a j (rare
+// in an audit event: objectRef, once), so the scan jumps from j to j with strings.IndexByte and
+// compares the words around each.
+func hasObjectWord(s string) bool {
+	for _, j := range [...]byte{'j', 'J'} {
+		for i := 0; ; {
+			k := strings.IndexByte(s[i:], j)
+			if k < 0 {
+				break
+			}
+			at := i + k
+			for _, w := range objectWords {
+				start := at - strings.IndexByte(w, 'j')
+				if start >= 0 && start+len(w) <= len(s) && strings.EqualFold(s[start:start+len(w)], w) {
+					return true
+				}
+			}
+			i = at + 1
 		}
 	}
 	return false

@@ -96,7 +96,7 @@ func appendRecord(lr plog.LogRecord, e *Event, observed time.Time, received stri
 		a.PutStr(AttrStageTimestamp, timestampText(e.StageTimestamp, e.stageText))
 	}
 	if e.sealable {
-		a.PutInt(auditseal.Attr, auditseal.Sum(e.text, &archive.EventFields{
+		a.PutInt(auditseal.Attr, auditseal.SumOf(e.contentSum(), &archive.EventFields{
 			AuditID: e.AuditID, Stage: e.Stage, Verb: e.Verb, User: e.Username, Namespace: e.Namespace,
 			Resource: e.Resource, Name: e.Name, SourceIPs: e.SourceIPs,
 		}))

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/vigil-obs/vigil/internal/auditseal"
 	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
@@ -27,6 +28,8 @@ const (
 type Event struct {
 	Raw                      []byte
 	text                     string // Raw as a string (it may share memory with other events')
+	bodySum                  uint64 // auditseal.BodySum(text), when summed
+	summed                   bool
 	AuditID                  string
 	Stage                    string
 	Level                    string
@@ -319,4 +322,16 @@ func describeJSONError(body []byte, err error) string {
 		return fmt.Sprintf("field %q: %v", typ.Field, typ)
 	}
 	return err.Error()
+}
+
+// contentSum is the keyed hash of the event's text (auditseal.BodySum), computed once: the
+// fingerprint of its content in the deduplication and the start of its seal.
+func (e *Event) contentSum() uint64 {
+	if !e.summed {
+		if e.text == "" {
+			e.text = string(e.Raw)
+		}
+		e.bodySum, e.summed = auditseal.BodySum(e.text), true
+	}
+	return e.bodySum
 }

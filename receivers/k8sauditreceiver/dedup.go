@@ -3,7 +3,6 @@ package k8sauditreceiver
 import (
 	"context"
 	"encoding/binary"
-	"hash/maphash"
 	"sync"
 	"time"
 
@@ -33,20 +32,23 @@ type dedup struct {
 	reused  metric.Int64Counter // nil: not counted
 
 	keys      eventkey.Hasher
-	content   maphash.Seed
 	mu        sync.Mutex
 	cur, prev map[eventkey.Key]uint64
-	rotated   time.Time
+	// curAlts and prevAlts count the keys of cur and prev that are next(...) keys: while both are
+	// zero (no client reused an Audit-ID lately), a key not taken needs no second look.
+	curAlts, prevAlts int
+	rotated           time.Time
 }
 
 // slot is where an event is remembered: the key, and the fingerprint of its content.
 type slot struct {
 	key     eventkey.Key
 	content uint64
+	alt     bool // key is a next(...) key
 }
 
 func newDedup(window time.Duration, maxKeys int, now func() time.Time) *dedup {
-	return &dedup{window: window, maxKeys: maxKeys, now: now, keys: eventkey.NewHasher(), content: maphash.MakeSeed(),
+	return &dedup{window: window, maxKeys: maxKeys, now: now, keys: eventkey.NewHasher(),
 		cur: map[eventkey.Key]uint64{}, prev: map[eventkey.Key]uint64{}, rotated: now()}
 }
 
@@ -70,7 +72,7 @@ func (d *dedup) filter(ctx context.Context, cluster string, events []Event) ([]E
 	var buf []byte
 	for i := range events { // hashed outside the lock: the content once, in one pass
 		buf = appendIdentity(buf[:0], cluster, &events[i])
-		slots[i] = slot{key: d.keys.Bytes(buf), content: maphash.Bytes(d.content, events[i].Raw)}
+		slots[i] = slot{key: d.keys.Bytes(buf), content: events[i].contentSum()}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -79,7 +81,7 @@ func (d *dedup) filter(ctx context.Context, cluster string, events []Event) ([]E
 	batch := make(map[eventkey.Key]uint64, len(events)) // the same event twice in one list
 	reused := 0
 	for i, e := range events {
-		s, dup, reuse := d.place(slots[i], batch, d.cur, d.prev)
+		s, dup, reuse := d.place(slots[i], reused+d.curAlts+d.prevAlts > 0, batch, d.cur, d.prev)
 		if dup {
 			continue
 		}
@@ -99,13 +101,16 @@ func (d *dedup) filter(ctx context.Context, cluster string, events []Event) ([]E
 // remember it in, and reuse when its (auditID, stage) holds another content. All contents of one
 // (auditID, stage) share its key k; the first one remembered takes it, the others take next(k,
 // their content). A re-sent event is looked for at both, so that it is found also once the
-// content at k was forgotten.
-func (d *dedup) place(s slot, gens ...map[eventkey.Key]uint64) (_ slot, dup, reuse bool) {
+// content at k was forgotten — when gens may hold next keys at all (alts).
+func (d *dedup) place(s slot, alts bool, gens ...map[eventkey.Key]uint64) (_ slot, dup, reuse bool) {
 	c, taken := lookup(s.key, gens)
 	if taken && c == s.content {
 		return s, true, false
 	}
-	alt := slot{key: d.next(s.key, s.content), content: s.content}
+	if !taken && !alts {
+		return s, false, false
+	}
+	alt := slot{key: d.next(s.key, s.content), content: s.content, alt: true}
 	if c, ok := lookup(alt.key, gens); ok && c == s.content {
 		return alt, true, false
 	}
@@ -157,9 +162,15 @@ func (d *dedup) remember(slots []slot) {
 	for _, s := range slots {
 		if len(d.cur) >= d.maxKeys {
 			d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]uint64, len(d.cur)), d.now()
+			d.prevAlts, d.curAlts = d.curAlts, 0
 		}
 		if c, taken := lookup(s.key, []map[eventkey.Key]uint64{d.cur, d.prev}); taken && c != s.content {
-			s.key = d.next(s.key, s.content) // as place would put it now
+			s.key, s.alt = d.next(s.key, s.content), true // as place would put it now
+		}
+		if s.alt {
+			if _, had := d.cur[s.key]; !had {
+				d.curAlts++
+			}
 		}
 		d.cur[s.key] = s.content
 	}
@@ -170,7 +181,9 @@ func (d *dedup) rotateLocked() {
 	switch {
 	case now.Sub(d.rotated) >= 2*d.window:
 		d.prev, d.cur, d.rotated = map[eventkey.Key]uint64{}, map[eventkey.Key]uint64{}, now
+		d.prevAlts, d.curAlts = 0, 0
 	case now.Sub(d.rotated) >= d.window:
 		d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]uint64, len(d.cur)), now
+		d.prevAlts, d.curAlts = d.curAlts, 0
 	}
 }
