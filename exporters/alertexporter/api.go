@@ -162,7 +162,11 @@ func (e *alertExporter) startAPI(ctx context.Context, host component.Host) error
 	if e.cfg.API.NetAddr.Endpoint == "" {
 		return nil
 	}
-	srv, err := httpapiextension.Serve(ctx, &e.cfg.API, host, e.set.TelemetrySettings, httpapiextension.Mux(e.routes()), "api endpoint")
+	var readers httpapiextension.Readers
+	readers.Add(e.cfg.Readers)
+	httpapiextension.WarnPlainTokens(e.set.Logger, e.cfg.API.NetAddr.Endpoint, e.cfg.API.TLS.HasValue(), e.cfg.Readers, "the alert exporter's api")
+	srv, err := httpapiextension.Serve(ctx, &e.cfg.API, host, e.set.TelemetrySettings,
+		readers.Guard(e.cfg.API.NetAddr.Endpoint, httpapiextension.Mux(e.routes())), "api endpoint")
 	e.api = srv
 	return err
 }

@@ -9,9 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configopaque"
 
+	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
 
@@ -149,4 +152,57 @@ func TestQueryAPIWithPrometheusClient(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+}
+
+// The api endpoint's readers guard every route: rules, alerts, queries and buildinfo.
+func TestReadAPIReaders(t *testing.T) {
+	addr := testutil.FreeAddr(t)
+	cfg := createDefaultConfig()
+	cfg.RuleFiles = []string{writeRules(t, `groups:
+  - name: replication
+    rules:
+      - alert: ReplicaLagHigh
+        expr: pg_replication_lag_seconds > 30
+`)}
+	cfg.API.NetAddr.Endpoint = addr
+	const token = "grafana-token-0123456789"
+	cfg.Readers = []httpapiextension.Reader{{Name: "grafana", BearerTokens: []configopaque.String{token}}}
+	require.NoError(t, cfg.Validate())
+	startExporter(t, cfg)
+
+	for _, path := range []string{"/api/v1/rules", "/api/v1/alerts", "/api/v1/query?query=1", "/api/v1/status/buildinfo"} {
+		resp, err := http.Get("http://" + addr + path)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s without a token", path)
+
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err = http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.NotEqual(t, http.StatusUnauthorized, resp.StatusCode, "%s with the token", path)
+	}
+
+	client, err := api.NewClient(api.Config{Address: "http://" + addr,
+		RoundTripper: config.NewAuthorizationCredentialsRoundTripper("Bearer", config.NewInlineSecret(token), api.DefaultRoundTripper)})
+	require.NoError(t, err)
+	rules, err := promv1.NewAPI(client).Rules(context.Background(), nil)
+	require.NoError(t, err)
+	require.Len(t, rules.Groups, 1)
+}
+
+// An api endpoint beyond loopback needs readers: validate says so before start would.
+func TestReadAPIBeyondLoopbackNeedsReaders(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.RuleFiles = []string{"rules.yaml"}
+	cfg.API.NetAddr.Endpoint = "0.0.0.0:9096"
+	err := cfg.Validate()
+	require.ErrorContains(t, err, `readers: must be set when api.endpoint "0.0.0.0:9096" is not a loopback address`)
+	cfg.Readers = []httpapiextension.Reader{{Name: "grafana", BearerTokens: []configopaque.String{"grafana-token-0123456789"}}}
+	require.NoError(t, cfg.Validate())
+	cfg.Readers = nil
+	cfg.API.NetAddr.Endpoint = "127.0.0.1:9096"
+	require.NoError(t, cfg.Validate())
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 
+	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/internal/rulefiles"
 )
 
@@ -52,8 +53,12 @@ type Config struct {
 	// its endpoint is set, e.g. {endpoint: 127.0.0.1:9096}. Default: no endpoint, off.
 	API confighttp.ServerConfig `mapstructure:"api"`
 	// HTTPAPI, if set, names the httpapi extension (vigil's API port) to serve the read API on,
-	// instead of API.
+	// instead of API (the port's readers then guard it).
 	HTTPAPI *component.ID `mapstructure:"http_api"`
+	// Readers are the identities allowed to read from the api endpoint (a client certificate
+	// subject or a bearer token each, as the httpapi extension's readers). Without readers the
+	// endpoint must be a loopback address: rules and alerts name clusters, namespaces and pods.
+	Readers []httpapiextension.Reader `mapstructure:"readers"`
 	// ReloadInterval is how often the rule files are checked for changes; changed files are
 	// reloaded keeping the state of unchanged groups (default 30s; 0s: never). A SIGHUP reloads
 	// the whole configuration (the collector restarts the exporter; with storage, state is kept).
@@ -98,6 +103,10 @@ func createDefaultConfig() *Config {
 // reload (a bad rule file would stop vigil, audit ingestion included).
 func (c *Config) Validate() error {
 	var errs []error
+	if ep := c.API.NetAddr.Endpoint; c.HTTPAPI == nil && ep != "" && len(c.Readers) == 0 && !httpapiextension.Loopback(ep) {
+		errs = append(errs, fmt.Errorf("readers: must be set when api.endpoint %q is not a loopback address (anonymous reads are local only), or serve the API on the API port (http_api)", ep))
+	}
+	errs = append(errs, httpapiextension.ValidateReaders("readers", c.Readers)...)
 	if len(c.RuleFiles) == 0 {
 		errs = append(errs, errors.New("rule_files: must list at least one rule file or glob"))
 	}

@@ -110,7 +110,7 @@ var _ Server = (*api)(nil)
 
 func (a *api) Start(ctx context.Context, host component.Host) error {
 	a.warnPlainTokens(a.cfg.Readers)
-	srv, err := Serve(ctx, &a.cfg.ServerConfig, host, a.set.TelemetrySettings, http.HandlerFunc(a.serve), "httpapi endpoint")
+	srv, err := Serve(ctx, &a.cfg.ServerConfig, host, a.set.TelemetrySettings, a.readers.Guard(a.cfg.NetAddr.Endpoint, a.mux), "httpapi endpoint") // every path, whichever component mounted it
 	if err != nil {
 		return err
 	}
@@ -188,16 +188,6 @@ func (a *api) Handle(pattern string, h http.Handler) error {
 	a.patterns[pattern] = true
 	a.mux.Handle(pattern, h)
 	return nil
-}
-
-// serve authenticates every request, whichever component mounted its path, then routes it.
-func (a *api) serve(w http.ResponseWriter, req *http.Request) {
-	reader, err := a.readers.Identify(req, Loopback(a.cfg.NetAddr.Endpoint), a.cfg.NetAddr.Endpoint)
-	if err != nil {
-		Refuse(w, err)
-		return
-	}
-	a.mux.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), readerKey{}, reader)))
 }
 
 func (a *api) AddReaders(readers []Reader) {

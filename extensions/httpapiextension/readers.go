@@ -124,6 +124,20 @@ func (rs *Readers) Identify(req *http.Request, anonymous bool, endpoint string) 
 	return "", fmt.Errorf("%w: send a reader's bearer token or client certificate (readers)", ErrUnauthenticated)
 }
 
+// Guard serves h to the requests rs identifies (Identify; anonymous only on a loopback
+// endpoint), with the reader in the request's context (ReaderFrom), and refuses the others.
+func (rs *Readers) Guard(endpoint string, h http.Handler) http.Handler {
+	anonymous := Loopback(endpoint)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		reader, err := rs.Identify(req, anonymous, endpoint)
+		if err != nil {
+			Refuse(w, err)
+			return
+		}
+		h.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), readerKey{}, reader)))
+	})
+}
+
 // Refuse answers an unauthenticated request: 401 with a Bearer challenge.
 func Refuse(w http.ResponseWriter, err error) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
