@@ -31,7 +31,7 @@ type streamReport struct {
 func newArchiveVerifyCommand(a *archiveFlags) *cobra.Command {
 	var clusters, anchors []string
 	var tenant, output, sealKey, anchorsFrom string
-	var anchorsLookback time.Duration
+	var anchorsLookback, lateAfter time.Duration
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check every object's checksum and the manifests' hash chains",
@@ -69,7 +69,7 @@ the manifest entry and the expected and actual hashes. Exits non-zero on any pro
 				rep.To = to.Format(time.RFC3339Nano)
 			}
 			bar := newProgress(cmd.ErrOrStderr(), "verifying")
-			opts := archive.VerifyOptions{From: from, To: to}
+			opts := archive.VerifyOptions{From: from, To: to, LateAfter: lateAfter}
 			if sealKey != "" {
 				if opts.SealKey, err = archive.LoadPublicKey(sealKey); err != nil {
 					return fmt.Errorf("--seal-public-key: %w", err)
@@ -136,6 +136,7 @@ the manifest entry and the expected and actual hashes. Exits non-zero on any pro
 	cmd.Flags().StringArrayVar(&anchors, "anchor", nil, "a seal recorded outside the bucket, TENANT/CLUSTER:SEQ:HASH (from vigil's \"archive chain sealed\" log lines), or TENANT/CLUSTER:SEQ; repeatable")
 	cmd.Flags().StringVar(&anchorsFrom, "anchors-from", "", "a Prometheus that scrapes the gateways (http://prometheus:9090): every chain must reach the highest "+sealedEntryMetric+" it recorded")
 	cmd.Flags().DurationVar(&anchorsLookback, "anchors-lookback", 90*24*time.Hour, "how far back --anchors-from looks (at most the Prometheus's retention)")
+	cmd.Flags().DurationVar(&lateAfter, "late-after", time.Hour, "list the objects whose events are dated more than this before vigil received them (backdated or delayed; 0: do not list)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
 }
@@ -161,6 +162,9 @@ func writeVerifyText(w io.Writer, rep verifyReport) error {
 		}
 		if _, err := fmt.Fprintf(w, "%s: %s\n", line, status); err != nil {
 			return err
+		}
+		for _, l := range s.Late {
+			fmt.Fprintf(w, "  note: %d events dated from %s, received from %s (%s, seq %d)\n", l.Events, l.First, l.ReceivedFirst, l.Object, l.Seq)
 		}
 		for _, p := range s.Problems {
 			fmt.Fprintf(w, "  %s\n", p.Kind)

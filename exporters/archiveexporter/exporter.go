@@ -34,6 +34,10 @@ type openObject struct {
 	Opened time.Time `json:"opened"`
 	First  time.Time `json:"first"`
 	Last   time.Time `json:"last"`
+	// ReceivedFirst and ReceivedLast bound when vigil received its events (zero in the state of
+	// an older version).
+	ReceivedFirst time.Time `json:"received_first,omitzero"`
+	ReceivedLast  time.Time `json:"received_last,omitzero"`
 }
 
 // streamState is what is persisted per cluster besides chunks.
@@ -376,7 +380,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 					b.keys[key] = struct{}{}
 				}
 				t := eventTime(lr, now)
-				b.chunkFor(hourOf(t), size).add(line, rewritten, t, key, identified, seal)
+				b.chunkFor(hourOf(t), size).add(line, rewritten, t, receivedTime(lr, now), key, identified, seal)
 			}
 		}
 		if len(b.chunks) == 0 {
@@ -409,6 +413,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 			}
 			if o.Chunks == 0 {
 				o.Opened, o.First, o.Last = now.UTC(), c.first, c.last
+				o.ReceivedFirst, o.ReceivedLast = c.receivedFirst, c.receivedLast
 			}
 			c.key = chunkKey(cluster, o.Seq, o.Chunks)
 			ops = append(ops, storage.SetOperation(c.key, c.data))
@@ -420,6 +425,12 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 			}
 			if c.last.After(o.Last) {
 				o.Last = c.last
+			}
+			if o.ReceivedFirst.IsZero() || c.receivedFirst.Before(o.ReceivedFirst) { // zero: staged by an older version
+				o.ReceivedFirst = c.receivedFirst
+			}
+			if c.receivedLast.After(o.ReceivedLast) {
+				o.ReceivedLast = c.receivedLast
 			}
 		}
 		b, _ := json.Marshal(next)

@@ -75,5 +75,15 @@ func eventTime(lr plog.LogRecord, now time.Time) time.Time {
 	return now.UTC()
 }
 
+// receivedTime is when vigil received the event of lr: the record's observed time, which the
+// audit receiver sets to the time of the request (and an OTLP sender to its own receipt), else now
+// (staging follows receipt closely).
+func receivedTime(lr plog.LogRecord, now time.Time) time.Time {
+	if ts := uint64(lr.ObservedTimestamp()); ts != 0 && ts <= math.MaxInt64 {
+		return time.Unix(0, int64(ts)).UTC()
+	}
+	return now.UTC()
+}
+
 // hourOf is the hour (UTC) that names an object whose events are of t.
 func hourOf(t time.Time) int64 { return t.Unix() / 3600 }

@@ -140,3 +140,34 @@ func TestArchiveObjectsHoldTheHourOfTheirName(t *testing.T) {
 	require.Contains(t, hours, "2026/11/22/12", "events without a time are filed by their receipt")
 	require.Len(t, contents(t, v.archiveDir, "a"), 8)
 }
+
+// A sender that backdates its event (its own time two days before it was received) leaves a
+// trace: the manifest entry of its object records when vigil received it, chained.
+func TestManifestRecordsWhenEventsWereReceived(t *testing.T) {
+	v := env{queueDir: t.TempDir(), archiveDir: t.TempDir()}
+	ctx := context.Background()
+	e, ws := v.start(t, 1<<20)
+	received := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	backdated := received.Add(-48 * time.Hour)
+	ld := auditLogs("a", auditRecord{"b1", `{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"b1","stage":"ResponseComplete",` +
+		`"verb":"delete","stageTimestamp":"` + backdated.Format(time.RFC3339Nano) + `"}`, backdated},
+		auditRecord{"b2", `{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"b2","stage":"ResponseComplete",` +
+			`"verb":"delete","stageTimestamp":"` + backdated.Add(time.Minute).Format(time.RFC3339Nano) + `"}`, backdated.Add(time.Minute)})
+	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	lrs.At(0).SetObservedTimestamp(pcommon.NewTimestampFromTime(received.Add(time.Second)))
+	lrs.At(1).SetObservedTimestamp(pcommon.NewTimestampFromTime(received))
+	require.NoError(t, e.ConsumeLogs(ctx, ld))
+	require.NoError(t, e.Shutdown(ctx))
+	require.NoError(t, ws.Shutdown(ctx))
+
+	bkt, s, entries := manifest(t, v.archiveDir, "a")
+	require.Len(t, entries, 1)
+	require.Equal(t, "2026-12-05T03:00:00Z", entries[0].First)
+	require.Equal(t, "2026-12-07T03:00:00Z", entries[0].ReceivedFirst)
+	require.Equal(t, "2026-12-07T03:00:01Z", entries[0].ReceivedLast)
+	rep, err := archive.VerifyRange(ctx, bkt, s, archive.VerifyOptions{LateAfter: time.Hour})
+	require.NoError(t, err)
+	require.Empty(t, rep.Problems)
+	require.Len(t, rep.Late, 1)
+	require.Equal(t, 2, rep.Late[0].Events)
+}

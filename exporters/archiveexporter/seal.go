@@ -24,7 +24,9 @@ type chunk struct {
 	data        []byte
 	events      int
 	first, last time.Time
-	keys        []eventkey.Key
+	// receivedFirst and receivedLast bound when vigil received the events (receivedTime).
+	receivedFirst, receivedLast time.Time
+	keys                        []eventkey.Key
 	sealed      *archive.FieldsList // the fields of the sealed events (nil: none)
 	unsealed    []int               // the lines of the other events
 }
@@ -59,9 +61,9 @@ func checkSeals(ld plog.Logs) []sealCheck {
 }
 
 // add appends an event: line, its staged line (stagedLine; rewritten: not the body as received),
-// t its time (eventTime), key its key when identified; seal is what its audit seal says
-// (checkSeals).
-func (c *chunk) add(line string, rewritten bool, t time.Time, key eventkey.Key, identified bool, seal *sealCheck) {
+// t its time (eventTime), received when vigil received it, key its key when identified; seal is
+// what its audit seal says (checkSeals).
+func (c *chunk) add(line string, rewritten bool, t, received time.Time, key eventkey.Key, identified bool, seal *sealCheck) {
 	if identified {
 		c.keys = append(c.keys, key)
 	}
@@ -82,6 +84,12 @@ func (c *chunk) add(line string, rewritten bool, t time.Time, key eventkey.Key, 
 	}
 	if c.events == 1 || t.After(c.last) {
 		c.last = t
+	}
+	if c.events == 1 || received.Before(c.receivedFirst) {
+		c.receivedFirst = received
+	}
+	if c.events == 1 || received.After(c.receivedLast) {
+		c.receivedLast = received
 	}
 }
 
@@ -167,7 +175,9 @@ func (e *archiveExporter) writeSealed(ctx context.Context, cluster string) error
 		if head != nil && head.Seq+1 != o.Seq {
 			return fmt.Errorf("archive chain of cluster %q expects object %d, staged is %d", cluster, head.Seq+1, o.Seq)
 		}
-		entry, err := archive.AppendIndexed(ctx, e.bucket, stream, head, o.First, o.Last, raw, e.indexObject(cluster, o, raw, ends))
+		entry, err := archive.AppendIndexed(ctx, e.bucket, stream, head,
+			archive.Span{First: o.First, Last: o.Last, ReceivedFirst: o.ReceivedFirst, ReceivedLast: o.ReceivedLast},
+			raw, e.indexObject(cluster, o, raw, ends))
 		if err != nil {
 			return fmt.Errorf("cannot write archive object %d of cluster %q: %w", o.Seq, cluster, err)
 		}

@@ -112,16 +112,34 @@ type Entry struct {
 	// Index and IndexSHA256 name the object's index and its SHA-256 (format v2; empty in v1).
 	Index       string `json:"index,omitempty"`
 	IndexSHA256 string `json:"index_sha256,omitempty"`
-	Hash        string `json:"hash"` // SHA-256 of ChainInput()
+	// ReceivedFirst and ReceivedLast (RFC 3339; format v3, empty before) are when vigil received
+	// the earliest- and latest-received event of the object: beside First and Last, which the
+	// events state themselves, they show events whose own time is far from their receipt (a
+	// sender that backdates its events, or a delivery delayed by an outage).
+	ReceivedFirst string `json:"received_first,omitempty"`
+	ReceivedLast  string `json:"received_last,omitempty"`
+	Hash          string `json:"hash"` // SHA-256 of ChainInput()
+}
+
+// Span is the time span of an object's events: their own times (First, Last) and when vigil
+// received them (zero: not known).
+type Span struct {
+	First, Last                 time.Time
+	ReceivedFirst, ReceivedLast time.Time
 }
 
 // Genesis is the Prev of the first entry of a stream.
 var Genesis = strings.Repeat("0", 64)
 
 // ChainInput is the text whose SHA-256 is the entry's Hash: its fields, one per line; v2 entries
-// (with an index) add the index's name and SHA-256.
+// (with an index) add the index's name and SHA-256, v3 entries (with receive times) also the
+// receive times.
 func (e Entry) ChainInput() string {
-	if e.Index == "" && e.IndexSHA256 == "" {
+	switch {
+	case e.ReceivedFirst != "" || e.ReceivedLast != "":
+		return fmt.Sprintf("vigil-archive-v3\n%d\n%s\n%s\n%d\n%d\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n",
+			e.Seq, e.Object, e.SHA256, e.Size, e.Events, e.First, e.Last, e.Prev, e.Index, e.IndexSHA256, e.ReceivedFirst, e.ReceivedLast)
+	case e.Index == "" && e.IndexSHA256 == "":
 		return fmt.Sprintf("vigil-archive-v1\n%d\n%s\n%s\n%d\n%d\n%s\n%s\n%s\n", e.Seq, e.Object, e.SHA256, e.Size, e.Events, e.First, e.Last, e.Prev)
 	}
 	return fmt.Sprintf("vigil-archive-v2\n%d\n%s\n%s\n%d\n%d\n%s\n%s\n%s\n%s\n%s\n",

@@ -64,6 +64,19 @@ type Report struct {
 	Skipped  int       `json:"objects_outside_range,omitempty"`
 	Bytes    int64     `json:"bytes"`
 	Problems []Problem `json:"problems"`
+	// Late are the objects whose earliest event is dated more than VerifyOptions.LateAfter before
+	// vigil received its first event (v3 entries): not a fault of the archive, but what an
+	// auditor looks at — events a sender backdated, or a delivery delayed by an outage.
+	Late []LateObject `json:"late_objects,omitempty"`
+}
+
+// LateObject is an object of Report.Late.
+type LateObject struct {
+	Seq           uint64 `json:"seq"`
+	Object        string `json:"object"`
+	Events        int    `json:"events"`
+	First         string `json:"first_time"`     // the earliest time its events state
+	ReceivedFirst string `json:"received_first"` // when vigil received the first of them
 }
 
 // VerifyOptions narrow and observe Verify.
@@ -74,6 +87,9 @@ type VerifyOptions struct {
 	From, To time.Time
 	// Progress, when set, is told the objects planned and each one checked.
 	Progress Progress
+	// LateAfter, when positive, lists in Report.Late the objects in range whose events are dated
+	// more than this before vigil received them.
+	LateAfter time.Duration
 	// SealKey, when set, is the public key every seal must be signed with.
 	SealKey ed25519.PublicKey
 	// Anchors are seals recorded outside the bucket (vigil logs each seal): each must match. An
@@ -132,6 +148,9 @@ func VerifyRange(ctx context.Context, bkt objstore.Bucket, s Stream, opts Verify
 		if !e.Overlaps(opts.From, opts.To) {
 			rep.Skipped++
 			continue
+		}
+		if late(e, opts.LateAfter) {
+			rep.Late = append(rep.Late, LateObject{Seq: seq, Object: e.Object, Events: e.Events, First: e.First, ReceivedFirst: e.ReceivedFirst})
 		}
 		data, err := read(ctx, bkt, e.Object)
 		if opts.Progress != nil {
@@ -279,4 +298,15 @@ func firstLine(b []byte) string {
 		s = s[:80] + "..."
 	}
 	return s
+}
+
+// late reports whether e's earliest event is dated more than after before vigil received the
+// object's first event (false for entries without receive times, and for after <= 0).
+func late(e Entry, after time.Duration) bool {
+	if after <= 0 || e.ReceivedFirst == "" {
+		return false
+	}
+	first, err1 := time.Parse(time.RFC3339Nano, e.First)
+	received, err2 := time.Parse(time.RFC3339Nano, e.ReceivedFirst)
+	return err1 == nil && err2 == nil && received.Sub(first) > after
 }

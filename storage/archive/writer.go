@@ -21,12 +21,14 @@ func Append(ctx context.Context, bkt objstore.Bucket, s Stream, prev *Entry, fir
 // AppendNDJSON is Append of the events whose NDJSON is raw (each line, one event, followed by a
 // newline), for callers that hold them so: nothing is copied.
 func AppendNDJSON(ctx context.Context, bkt objstore.Bucket, s Stream, prev *Entry, first, last time.Time, raw []byte) (Entry, error) {
-	return AppendIndexed(ctx, bkt, s, prev, first, last, raw, nil)
+	return AppendIndexed(ctx, bkt, s, prev, Span{First: first, Last: last}, raw, nil)
 }
 
 // AppendIndexed is AppendNDJSON for a caller that gathered the events' index fields already:
-// index holds raw's events (nil: they are read from raw).
-func AppendIndexed(ctx context.Context, bkt objstore.Bucket, s Stream, prev *Entry, first, last time.Time, raw []byte, index *IndexBuilder) (Entry, error) {
+// index holds raw's events (nil: they are read from raw); span's receive times, when known, make
+// a v3 entry.
+func AppendIndexed(ctx context.Context, bkt objstore.Bucket, s Stream, prev *Entry, span Span, raw []byte, index *IndexBuilder) (Entry, error) {
+	first, last := span.First, span.Last
 	e := Entry{Seq: 1, Prev: Genesis}
 	if prev != nil {
 		e.Seq, e.Prev = prev.Seq+1, prev.Hash
@@ -43,6 +45,10 @@ func AppendIndexed(ctx context.Context, bkt objstore.Bucket, s Stream, prev *Ent
 	e.Object = s.ObjectName(first, e.Seq)
 	e.SHA256, e.Size, e.Events = sum, int64(len(obj)), index.Events()
 	e.First, e.Last = first.UTC().Format(time.RFC3339Nano), last.UTC().Format(time.RFC3339Nano)
+	if !span.ReceivedFirst.IsZero() && !span.ReceivedLast.IsZero() {
+		e.ReceivedFirst = span.ReceivedFirst.UTC().Format(time.RFC3339Nano)
+		e.ReceivedLast = span.ReceivedLast.UTC().Format(time.RFC3339Nano)
+	}
 	indexJSON, err := index.Index().Encode()
 	if err != nil {
 		return Entry{}, err
