@@ -94,7 +94,7 @@ func TestRulesTestRefusesBadFiles(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, content, want string
-		group             bool // the problem fails a test group, not the whole file
+		group               bool // the problem fails a test group, not the whole file
 	}{
 		{"empty.yml", "", "the file is empty", false},
 		{"notyaml.yml", "tests: [", "yaml: line 1: did not find expected node content", false},
