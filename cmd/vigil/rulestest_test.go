@@ -16,7 +16,7 @@ import (
 func ruleTestFile(name string) string { return filepath.Join("testdata", "rulestest", name) }
 
 // The files that must pass: every test group of each is reported as passing.
-var passingRuleTests = []string{"replication_test.yml", "capacity_test.yml"}
+var passingRuleTests = []string{"replication_test.yml", "capacity_test.yml", "subquery_test.yml"}
 
 func TestRulesTestPassesUsersFiles(t *testing.T) {
 	for _, name := range passingRuleTests {
@@ -168,4 +168,44 @@ func TestRulesTestAgreesWithPromtool(t *testing.T) {
 	for _, f := range passingRuleTests {
 		require.True(t, verdicts[f], f)
 	}
+}
+
+// Native histograms (series notation {{...}}) are input for promql_expr_test; the streaming core
+// holds floats only, so a rule that selects them fails its tests and says why.
+func TestRulesTestNativeHistograms(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "latency.rules.yml"), []byte(`groups:
+  - name: latency
+    rules:
+      - alert: SlowRPCs
+        expr: histogram_quantile(0.9, rate(rpc_duration_seconds[5m])) > 1
+`), 0o600))
+	test := filepath.Join(dir, "latency_test.yml")
+	require.NoError(t, os.WriteFile(test, []byte(`rule_files: [latency.rules.yml]
+tests:
+  - name: not selected by a rule
+    input_series:
+      - series: queue_wait_seconds
+        values: "{{sum:3 count:2 buckets:[2]}}x2"
+    promql_expr_test:
+      - expr: queue_wait_seconds
+        eval_time: 2m
+        exp_samples:
+          - labels: queue_wait_seconds
+            histogram: "{{count:2 sum:3 counter_reset_hint:not_reset buckets:[2]}}"
+  - name: selected by a rule
+    input_series:
+      - series: rpc_duration_seconds
+        values: "{{sum:3 count:2 buckets:[2]}}+{{sum:1 count:1 buckets:[1]}}x5"
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: SlowRPCs
+        exp_alerts: []
+`), 0o600))
+	out, err := execute(t, "rules", "test", test)
+	require.Error(t, err)
+	require.Contains(t, out, "  PASS  not selected by a rule\n")
+	require.Contains(t, out, "  FAIL  selected by a rule\n"+
+		"    input series {__name__=\"rpc_duration_seconds\"} at 0s: it holds native histograms,"+
+		" which vigil's streaming core does not evaluate (a rule selects it)\n")
 }
