@@ -35,7 +35,8 @@ type Config struct {
 	MinEvalInterval time.Duration `mapstructure:"min_eval_interval"`
 	// EvaluationInterval is the interval of groups that set none; every group is also evaluated
 	// at least this often without new samples, so that absent() fires, `for` timers advance and
-	// firing alerts are re-sent (default 1m, as Prometheus).
+	// firing alerts are re-sent (default 1m, as Prometheus). It is also the step of subqueries
+	// without one (`x[5m:]`), as Prometheus's global evaluation interval.
 	EvaluationInterval time.Duration `mapstructure:"evaluation_interval"`
 	// ResendDelay is the minimum time between two sends of a firing alert (default 1m, as Prometheus).
 	ResendDelay time.Duration `mapstructure:"resend_delay"`

@@ -3,6 +3,7 @@ package alertexporter
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,27 +103,8 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 		e.closeClient()
 		return err
 	}
-	engine := promql.NewEngine(promql.EngineOpts{
-		Logger: slogger, MaxSamples: 50_000_000, Timeout: 2 * time.Minute, LookbackDelta: e.cfg.LookbackDelta,
-		EnableAtModifier: true, EnableNegativeOffset: true, Parser: rulefiles.Parser,
-	})
-	opts := &rules.ManagerOptions{
-		NameValidationScheme: rulefiles.NameValidation,
-		QueryFunc: func(ctx context.Context, q string, t time.Time) (promql.Vector, error) {
-			return rules.EngineQueryFunc(engine, e.store)(ctx, q, t)
-		},
-		NotifyFunc:      rules.SendAlerts(n, e.cfg.ExternalURL),
-		Context:         ctx,
-		Appendable:      ruleAppendable{e},
-		Queryable:       saved, // read only by Group.RestoreForState
-		Logger:          slogger,
-		ResendDelay:     e.cfg.ResendDelay,
-		GroupLoader:     e.loader,
-		OutageTolerance: e.cfg.OutageTolerance,
-		ForGracePeriod:  e.cfg.ForGracePeriod,
-		Parser:          rulefiles.Parser,
-	}
-	e.mgr = rules.NewManager(opts)
+	engine := newEngine(e.cfg, slogger)
+	e.mgr = rules.NewManager(e.managerOptions(ctx, engine, slogger, rules.SendAlerts(n, e.cfg.ExternalURL), ruleAppendable{e}, saved))
 	gen, needs := e.load(files, patternErr, true, nil)
 	store, err := series.NewStore(series.Options{Needs: needs, MaxSeries: e.cfg.MaxSeries})
 	if err != nil {
@@ -162,6 +144,41 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 	e.logger.Info("alert rules loaded", zap.Int("groups", len(gen.groups)), zap.Int("skipped", len(gen.skipped)),
 		zap.Int("selectors", len(needs)), zap.Strings("files", files), zap.Strings("alertmanagers", e.cfg.Alertmanagers))
 	return nil
+}
+
+// newEngine is the PromQL engine of the rules and of the read API. A subquery without a step
+// (`x[5m:]`) steps by evaluation_interval, as in Prometheus (its global evaluation interval).
+func newEngine(cfg *Config, logger *slog.Logger) *promql.Engine {
+	step := cfg.EvaluationInterval.Milliseconds()
+	return promql.NewEngine(promql.EngineOpts{
+		Logger: logger, MaxSamples: 50_000_000, Timeout: 2 * time.Minute, LookbackDelta: cfg.LookbackDelta,
+		EnableAtModifier: true, EnableNegativeOffset: true, Parser: rulefiles.Parser,
+		NoStepSubqueryIntervalFn: func(int64) int64 { return step },
+	})
+}
+
+// managerOptions are the options of the rules manager that loads the groups: queries go to
+// engine over the series store, results to app, alerts to notify; saved is read only by
+// Group.RestoreForState.
+func (e *alertExporter) managerOptions(ctx context.Context, engine *promql.Engine, logger *slog.Logger,
+	notify rules.NotifyFunc, app storage.Appendable, saved storage.Queryable,
+) *rules.ManagerOptions {
+	return &rules.ManagerOptions{
+		NameValidationScheme: rulefiles.NameValidation,
+		QueryFunc: func(ctx context.Context, q string, t time.Time) (promql.Vector, error) {
+			return rules.EngineQueryFunc(engine, e.store)(ctx, q, t)
+		},
+		NotifyFunc:      notify,
+		Context:         ctx,
+		Appendable:      app,
+		Queryable:       saved,
+		Logger:          logger,
+		ResendDelay:     e.cfg.ResendDelay,
+		GroupLoader:     e.loader,
+		OutageTolerance: e.cfg.OutageTolerance,
+		ForGracePeriod:  e.cfg.ForGracePeriod,
+		Parser:          rulefiles.Parser,
+	}
 }
 
 func (e *alertExporter) runNotifier(targets map[string][]*targetgroup.Group) {
