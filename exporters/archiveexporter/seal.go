@@ -27,8 +27,8 @@ type chunk struct {
 	// receivedFirst and receivedLast bound when vigil received the events (receivedTime).
 	receivedFirst, receivedLast time.Time
 	keys                        []eventkey.Key
-	sealed      *archive.FieldsList // the fields of the sealed events (nil: none)
-	unsealed    []int               // the lines of the other events
+	sealed                      *archive.FieldsList // the fields of the sealed events (nil: none)
+	unsealed                    []int               // the lines of the other events
 }
 
 // chunkIndex is what the sealer needs of a staged chunk to index it (see indexed).
