@@ -91,6 +91,10 @@ func TestGatewayManifestConfiguresAValidGateway(t *testing.T) {
 		}
 	}
 	require.True(t, ports[c.ReadinessProbe.HTTPGet.Port.String()])
+	// A full disk makes the pod unready, never restarts it: liveness is not the health check.
+	require.Equal(t, "health", c.ReadinessProbe.HTTPGet.Port.String())
+	require.Equal(t, "metrics", c.LivenessProbe.HTTPGet.Port.String())
+	require.True(t, ports[c.LivenessProbe.HTTPGet.Port.String()])
 	require.Len(t, sts.Spec.VolumeClaimTemplates, 1, "each replica owns its durable queue")
 
 	// The pod's address is beyond loopback: what validate (and start) require there must be set.
