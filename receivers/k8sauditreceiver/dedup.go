@@ -164,7 +164,9 @@ func (d *dedup) remember(slots []slot) {
 			d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]uint64, len(d.cur)), d.now()
 			d.prevAlts, d.curAlts = d.curAlts, 0
 		}
-		if c, taken := lookup(s.key, []map[eventkey.Key]uint64{d.cur, d.prev}); taken && c != s.content {
+		// Only cur can have been filled since filter looked (prev takes no new keys; a rotation in
+		// between is rare, and then the other content's next copy is stored again, never lost).
+		if c, taken := d.cur[s.key]; taken && c != s.content {
 			s.key, s.alt = d.next(s.key, s.content), true // as place would put it now
 		}
 		if s.alt {
