@@ -29,6 +29,7 @@ import (
 	"github.com/vigil-obs/vigil/processors/clusteridentityprocessor"
 	"github.com/vigil-obs/vigil/processors/k8senrichprocessor"
 	"github.com/vigil-obs/vigil/processors/redactprocessor"
+	"github.com/vigil-obs/vigil/processors/tracecontextprocessor"
 	"github.com/vigil-obs/vigil/receivers/archivequeryreceiver"
 	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
 	"github.com/vigil-obs/vigil/receivers/otlprelayreceiver"
@@ -60,6 +61,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		k8senrichprocessor.NewFactory(),
 		clusteridentityprocessor.NewFactory(),
 		redactprocessor.NewFactory(),
+		tracecontextprocessor.NewFactory(),
 	)
 	errs = append(errs, err)
 	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](
