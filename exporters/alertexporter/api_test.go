@@ -96,12 +96,7 @@ func TestReadAPIWithPrometheusClient(t *testing.T) {
 func TestQueryAPIWithPrometheusClient(t *testing.T) {
 	addr := testutil.FreeAddr(t)
 	cfg := createDefaultConfig()
-	cfg.RuleFiles = []string{writeRules(t, `groups:
-  - name: replication
-    rules:
-      - alert: ReplicaLagHigh
-        expr: pg_replication_lag_seconds > 30
-`)}
+	cfg.RuleFiles = []string{writeRules(t, lagHighRule)}
 	cfg.API.NetAddr.Endpoint = addr
 	e := startExporter(t, cfg)
 	now := time.Now()
@@ -158,12 +153,7 @@ func TestQueryAPIWithPrometheusClient(t *testing.T) {
 func TestReadAPIReaders(t *testing.T) {
 	addr := testutil.FreeAddr(t)
 	cfg := createDefaultConfig()
-	cfg.RuleFiles = []string{writeRules(t, `groups:
-  - name: replication
-    rules:
-      - alert: ReplicaLagHigh
-        expr: pg_replication_lag_seconds > 30
-`)}
+	cfg.RuleFiles = []string{writeRules(t, lagHighRule)}
 	cfg.API.NetAddr.Endpoint = addr
 	const token = "grafana-token-0123456789"
 	cfg.Readers = []httpapiextension.Reader{{Name: "grafana", BearerTokens: []configopaque.String{token}}}
@@ -206,3 +196,11 @@ func TestReadAPIBeyondLoopbackNeedsReaders(t *testing.T) {
 	cfg.API.NetAddr.Endpoint = "127.0.0.1:9096"
 	require.NoError(t, cfg.Validate())
 }
+
+// lagHighRule is a rule file of one alert on pg_replication_lag_seconds.
+const lagHighRule = `groups:
+  - name: replication
+    rules:
+      - alert: ReplicaLagHigh
+        expr: pg_replication_lag_seconds > 30
+`
