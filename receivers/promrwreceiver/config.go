@@ -33,6 +33,9 @@ func createDefaultConfig() *Config {
 	sc := confighttp.NewDefaultServerConfig()
 	sc.NetAddr.Endpoint = "127.0.0.1:9201"
 	sc.MaxRequestBodySize = 16 << 20
+	// The receiver undoes snappy itself, bounding the decoded size before allocating it (and
+	// answering 413 naming max_decompressed_bytes): the server's own decompression is off.
+	sc.CompressionAlgorithms = []string{}
 	return &Config{ServerConfig: sc, Path: "/api/v1/write", MaxDecompressedBytes: 64 << 20,
 		MaxLabelsPerSeries: 64, RetryAfter: 5 * time.Second}
 }
