@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-obs/vigil/exporters/alertexporter"
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
 	"github.com/vigil-obs/vigil/exporters/opensearchexporter"
+	"github.com/vigil-obs/vigil/exporters/promrwexporter"
 	"github.com/vigil-obs/vigil/extensions/bodylimitextension"
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
@@ -33,6 +34,7 @@ import (
 	"github.com/vigil-obs/vigil/receivers/archivequeryreceiver"
 	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
 	"github.com/vigil-obs/vigil/receivers/otlprelayreceiver"
+	"github.com/vigil-obs/vigil/receivers/promrwreceiver"
 	"github.com/vigil-obs/vigil/receivers/replicationreceiver"
 )
 
@@ -54,6 +56,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		otlprelayreceiver.NewFactory(),
 		archivequeryreceiver.NewFactory(),
 		replicationreceiver.NewFactory(),
+		promrwreceiver.NewFactory(),
 	)
 	errs = append(errs, err)
 	processors, err := otelcol.MakeFactoryMap[processor.Factory](
@@ -72,6 +75,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		opensearchexporter.NewFactory(),
 		archiveexporter.NewFactory(),
 		alertexporter.NewFactory(alertOpts...),
+		promrwexporter.NewFactory(),
 	)
 	errs = append(errs, err)
 	extensions, err := otelcol.MakeFactoryMap[extension.Factory](

@@ -1,0 +1,30 @@
+package promrwexporter
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+)
+
+// Type is the component type of the exporter in YAML.
+var Type = component.MustNewType("promrw")
+
+// NewFactory returns the factory of the promrw exporter.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(Type, func() component.Config { return createDefaultConfig() },
+		exporter.WithMetrics(createMetrics, component.StabilityLevelAlpha))
+}
+
+func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
+	c := cfg.(*Config)
+	e := newExporter(set, c)
+	return exporterhelper.NewMetrics(ctx, set, cfg, e.push,
+		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown),
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithQueue(c.QueueConfig),
+		exporterhelper.WithRetry(c.RetryConfig))
+}

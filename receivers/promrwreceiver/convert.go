@@ -1,0 +1,252 @@
+package promrwreceiver
+
+import (
+	"encoding/hex"
+	"strings"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/vigil-obs/vigil/internal/promlabels"
+)
+
+// promTypeKey marks each metric with its Prometheus type, as the contrib prometheus receiver
+// does: the alert core then keeps names and labels as Prometheus wrote them.
+const promTypeKey = "prometheus.type"
+
+// scopeName is the instrumentation scope of the metrics the receiver builds.
+const scopeName = "github.com/vigil-obs/vigil/receivers/promrwreceiver"
+
+// toMetrics turns series into OTLP metrics. The identity labels (job, instance and the labels of
+// promlabels.Identity) become resource attributes, one resource per distinct identity; the other
+// labels become data point attributes. Counters (by metadata, or by a _total suffix without
+// metadata) become cumulative monotonic sums; the _bucket, _sum and _count series of classic
+// histograms and summaries, cumulative sums; native histograms, exponential histograms; the rest
+// gauges. It returns how many native histogram samples it could not convert.
+func toMetrics(ss []series) (pmetric.Metrics, int) {
+	md := pmetric.NewMetrics()
+	resources := map[string]pmetric.MetricSlice{}
+	metrics := map[string]pmetric.Metric{}
+	unsupported := 0
+	var key strings.Builder
+	for i := range ss {
+		s := &ss[i]
+		key.Reset()
+		var dpLabels []labels.Label
+		var idLabels []labels.Label
+		s.labels.Range(func(l labels.Label) {
+			if isIdentity(l.Name) {
+				idLabels = append(idLabels, l)
+				key.WriteString(l.Name)
+				key.WriteByte(0)
+				key.WriteString(l.Value)
+				key.WriteByte(0)
+			} else if l.Name != model.MetricNameLabel {
+				dpLabels = append(dpLabels, l)
+			}
+		})
+		rkey := key.String()
+		ms, ok := resources[rkey]
+		if !ok {
+			rm := md.ResourceMetrics().AppendEmpty()
+			attrs := rm.Resource().Attributes()
+			for _, l := range idLabels {
+				attrs.PutStr(attributeOf(l.Name), l.Value)
+			}
+			sm := rm.ScopeMetrics().AppendEmpty()
+			sm.Scope().SetName(scopeName)
+			ms = sm.Metrics()
+			resources[rkey] = ms
+		}
+		name := s.labels.Get(model.MetricNameLabel)
+		kind := kindOf(name, s.typ)
+		if len(s.samples) > 0 {
+			m := metricFor(metrics, ms, rkey, name, kind, s)
+			var dps pmetric.NumberDataPointSlice
+			if kind == pmetric.MetricTypeSum {
+				dps = m.Sum().DataPoints()
+			} else {
+				dps = m.Gauge().DataPoints()
+			}
+			var last pmetric.NumberDataPoint
+			for _, smp := range s.samples {
+				dp := dps.AppendEmpty()
+				putAttributes(dp.Attributes(), dpLabels)
+				dp.SetTimestamp(pcommon.Timestamp(smp.t * 1e6))
+				dp.SetDoubleValue(smp.v)
+				if value.IsStaleNaN(smp.v) {
+					dp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+				}
+				last = dp
+			}
+			putExemplars(last.Exemplars(), s.exemplars)
+		}
+		if len(s.hists) > 0 {
+			m := metricFor(metrics, ms, rkey, name, pmetric.MetricTypeExponentialHistogram, s)
+			dps := m.ExponentialHistogram().DataPoints()
+			for _, h := range s.hists {
+				if !convertible(h.fh) {
+					unsupported++
+					continue
+				}
+				dp := dps.AppendEmpty()
+				putAttributes(dp.Attributes(), dpLabels)
+				dp.SetTimestamp(pcommon.Timestamp(h.t * 1e6))
+				exponential(dp, h.fh)
+				if len(s.samples) == 0 {
+					putExemplars(dp.Exemplars(), s.exemplars)
+				}
+			}
+		}
+	}
+	return md, unsupported
+}
+
+func isIdentity(name string) bool {
+	if name == model.JobLabel || name == model.InstanceLabel {
+		return true
+	}
+	_, ok := promlabels.AttributeOf(name)
+	return ok
+}
+
+func attributeOf(label string) string {
+	switch label {
+	case model.JobLabel:
+		return "service.name"
+	case model.InstanceLabel:
+		return "service.instance.id"
+	}
+	a, _ := promlabels.AttributeOf(label)
+	return a
+}
+
+func kindOf(name string, typ model.MetricType) pmetric.MetricType {
+	switch typ {
+	case model.MetricTypeCounter:
+		return pmetric.MetricTypeSum
+	case model.MetricTypeHistogram, model.MetricTypeSummary, model.MetricTypeGaugeHistogram:
+		if strings.HasSuffix(name, "_bucket") || strings.HasSuffix(name, "_sum") || strings.HasSuffix(name, "_count") {
+			return pmetric.MetricTypeSum
+		}
+		return pmetric.MetricTypeGauge
+	case "":
+		if strings.HasSuffix(name, "_total") {
+			return pmetric.MetricTypeSum
+		}
+	}
+	return pmetric.MetricTypeGauge
+}
+
+// metricFor returns the metric of that name and kind in the resource, adding it the first time.
+func metricFor(metrics map[string]pmetric.Metric, ms pmetric.MetricSlice, rkey, name string, kind pmetric.MetricType, s *series) pmetric.Metric {
+	k := rkey + "\xff" + name + "\xff" + kind.String()
+	if m, ok := metrics[k]; ok {
+		return m
+	}
+	m := ms.AppendEmpty()
+	m.SetName(name)
+	m.SetDescription(s.help)
+	typ := string(s.typ)
+	if typ == "" {
+		typ = string(model.MetricTypeUnknown)
+		if kind == pmetric.MetricTypeSum && strings.HasSuffix(name, "_total") {
+			typ = string(model.MetricTypeCounter)
+		}
+	}
+	m.Metadata().PutStr(promTypeKey, typ)
+	switch kind {
+	case pmetric.MetricTypeSum:
+		m.SetEmptySum().SetIsMonotonic(true)
+		m.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	case pmetric.MetricTypeExponentialHistogram:
+		m.SetEmptyExponentialHistogram().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	default:
+		m.SetEmptyGauge()
+	}
+	metrics[k] = m
+	return m
+}
+
+func putAttributes(attrs pcommon.Map, ls []labels.Label) {
+	attrs.EnsureCapacity(len(ls))
+	for _, l := range ls {
+		attrs.PutStr(l.Name, l.Value)
+	}
+}
+
+// putExemplars keeps trace_id and span_id (hex) as the exemplar's trace and span, the other
+// labels as its filtered attributes.
+func putExemplars(dst pmetric.ExemplarSlice, exs []exemplar) {
+	for _, ex := range exs {
+		e := dst.AppendEmpty()
+		e.SetTimestamp(pcommon.Timestamp(ex.t * 1e6))
+		e.SetDoubleValue(ex.v)
+		ex.labels.Range(func(l labels.Label) {
+			switch l.Name {
+			case "trace_id":
+				var id pcommon.TraceID
+				if b, err := hex.DecodeString(l.Value); err == nil && len(b) == len(id) {
+					copy(id[:], b)
+					e.SetTraceID(id)
+					return
+				}
+			case "span_id":
+				var id pcommon.SpanID
+				if b, err := hex.DecodeString(l.Value); err == nil && len(b) == len(id) {
+					copy(id[:], b)
+					e.SetSpanID(id)
+					return
+				}
+			}
+			e.FilteredAttributes().PutStr(l.Name, l.Value)
+		})
+	}
+}
+
+// convertible: OTLP exponential histograms have the standard exponential schemas only.
+func convertible(fh *histogram.FloatHistogram) bool {
+	return fh.Schema >= histogram.ExponentialSchemaMin && fh.Schema <= histogram.ExponentialSchemaMax
+}
+
+// exponential fills dp from a native histogram. Prometheus's bucket i covers
+// (base^(i-1), base^i], OTLP's bucket i covers (base^i, base^(i+1)]: indexes shift by one.
+func exponential(dp pmetric.ExponentialHistogramDataPoint, fh *histogram.FloatHistogram) {
+	dp.SetScale(fh.Schema)
+	dp.SetCount(uint64(fh.Count))
+	dp.SetSum(fh.Sum)
+	dp.SetZeroCount(uint64(fh.ZeroCount))
+	dp.SetZeroThreshold(fh.ZeroThreshold)
+	if value.IsStaleNaN(fh.Sum) {
+		dp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+	}
+	buckets(dp.Positive(), fh.PositiveSpans, fh.PositiveBuckets)
+	buckets(dp.Negative(), fh.NegativeSpans, fh.NegativeBuckets)
+}
+
+func buckets(dst pmetric.ExponentialHistogramDataPointBuckets, spans []histogram.Span, counts []float64) {
+	if len(spans) == 0 || len(counts) == 0 {
+		return
+	}
+	first := spans[0].Offset
+	dst.SetOffset(first - 1)
+	out := dst.BucketCounts()
+	idx, c := first, 0
+	for si, sp := range spans {
+		if si > 0 {
+			idx += sp.Offset
+		}
+		for j := uint32(0); j < sp.Length && c < len(counts); j++ {
+			for int32(out.Len()) < idx-first {
+				out.Append(0)
+			}
+			out.Append(uint64(counts[c]))
+			c++
+			idx++
+		}
+	}
+}

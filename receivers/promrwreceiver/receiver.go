@@ -1,0 +1,255 @@
+package promrwreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/internal/httpbody"
+	"github.com/vigil-obs/vigil/internal/promlabels"
+	"github.com/vigil-obs/vigil/storage/wal"
+)
+
+// Reasons a whole request is refused (label "reason" of vigil_promrw_rejected_requests_total).
+const (
+	reqMethod      = "method_not_allowed"
+	reqContentType = "unsupported_content_type"
+	reqTooLarge    = "body_too_large"
+	reqReadError   = "read_error"
+	reqMalformed   = "malformed_request"
+	reqNoCluster   = "no_cluster"
+	reqRefused     = "pipeline_refused"
+	reqBusy        = "pipeline_busy"
+	reqPartial     = "series_rejected" // some series were rejected; the rest were stored
+)
+
+const clusterAttribute = "k8s.cluster.name"
+
+type promrwReceiver struct {
+	cfg       *Config
+	set       receiver.Settings
+	next      consumer.Metrics
+	obs       *receiverhelper.ObsReport
+	logger    *zap.Logger
+	requests  metric.Int64Counter
+	discarded metric.Int64Counter
+
+	server *http.Server
+	wg     sync.WaitGroup
+}
+
+func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*promrwReceiver, error) {
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: set.ID, Transport: "http", ReceiverCreateSettings: set})
+	if err != nil {
+		return nil, err
+	}
+	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/receivers/promrwreceiver")
+	r := &promrwReceiver{cfg: cfg, set: set, next: next, obs: obs, logger: set.Logger}
+	if r.requests, err = meter.Int64Counter("vigil_promrw_rejected_requests",
+		metric.WithDescription("Remote-write requests answered with an error, by reason."), metric.WithUnit("{requests}")); err != nil {
+		return nil, err
+	}
+	if r.discarded, err = meter.Int64Counter("vigil_promrw_discarded_samples",
+		metric.WithDescription("Samples (and native histogram samples) rejected alone, the rest of their request kept, by reason."),
+		metric.WithUnit("{samples}")); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Start listens and serves in the background; it returns once the listener is bound.
+func (r *promrwReceiver) Start(ctx context.Context, host component.Host) error {
+	ln, err := r.cfg.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (promrw endpoint): %w", r.cfg.NetAddr.Endpoint, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(r.cfg.Path, r)
+	srv, err := r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	r.server = srv
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.logger.Error("remote-write server stopped", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops intake, lets requests in flight finish (within ctx) and waits for the server.
+// It is safe before Start and more than once.
+func (r *promrwReceiver) Shutdown(ctx context.Context) error {
+	if r.server == nil {
+		return nil
+	}
+	err := r.server.Shutdown(ctx)
+	r.wg.Wait()
+	return err
+}
+
+func (r *promrwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	ctx := req.Context()
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		r.refuse(ctx, w, http.StatusMethodNotAllowed, reqMethod, "remote write accepts POST only")
+		return
+	}
+	proto, err := protocolOf(req.Header.Get("Content-Type"))
+	if err != nil {
+		r.refuse(ctx, w, http.StatusUnsupportedMediaType, reqContentType, err.Error())
+		return
+	}
+	if enc := req.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "snappy") {
+		r.refuse(ctx, w, http.StatusUnsupportedMediaType, reqContentType, fmt.Sprintf("unsupported Content-Encoding %q: remote write bodies are snappy", enc))
+		return
+	}
+	body, release, err := httpbody.ReadPooled(req.Body, req.ContentLength, r.cfg.MaxRequestBodySize)
+	defer release()
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		r.refuse(ctx, w, http.StatusRequestEntityTooLarge, reqTooLarge, fmt.Sprintf(
+			"request body exceeds the limit of %d bytes (max_request_body_size); send smaller batches (Prometheus: queue_config.max_samples_per_send)", tooLarge.Limit))
+		return
+	case err != nil:
+		r.refuse(ctx, w, http.StatusBadRequest, reqReadError, "cannot read request body: "+err.Error())
+		return
+	}
+	raw, err := decompress(body, r.cfg.MaxDecompressedBytes)
+	var decodedTooLarge *errDecodedTooLarge
+	switch {
+	case errors.As(err, &decodedTooLarge):
+		r.refuse(ctx, w, http.StatusRequestEntityTooLarge, reqTooLarge, err.Error())
+		return
+	case err != nil:
+		r.refuse(ctx, w, http.StatusBadRequest, reqMalformed, err.Error())
+		return
+	}
+	lim := limits{maxLabels: r.cfg.MaxLabelsPerSeries}
+	var ss []series
+	var rejected []rejection
+	if proto == ProtocolV2 {
+		ss, rejected, err = decodeV2(raw, lim)
+	} else {
+		ss, rejected, err = decodeV1(raw, lim)
+	}
+	if err != nil {
+		r.refuse(ctx, w, http.StatusBadRequest, reqMalformed, err.Error())
+		return
+	}
+	cluster := r.cluster(ctx)
+	if cluster == "" {
+		r.refuse(ctx, w, http.StatusUnauthorized, reqNoCluster, "no cluster for this request: authenticate with a token or "+
+			"certificate known to the clusterauth extension, or set the receiver's cluster")
+		return
+	}
+	kept, status := ss[:0], http.StatusBadRequest
+	for i := range ss {
+		s := ss[i]
+		if claimed := s.labels.Get(promlabels.ClusterLabel); claimed != "" && claimed != cluster {
+			status = http.StatusForbidden
+			rejected = append(rejected, rejection{reason: reasonClusterMismatch, samples: len(s.samples) + len(s.hists),
+				msg: fmt.Sprintf("series %s claims cluster %q but the credentials are of cluster %q", s.labels, claimed, cluster)})
+			continue
+		}
+		if n := keepInOrder(&s); n > 0 {
+			rejected = append(rejected, rejection{reason: reasonOutOfOrder, samples: n,
+				msg: fmt.Sprintf("series %s: %d samples not newer than the sample before them", s.labels, n)})
+		}
+		s.labels = withCluster(s.labels, cluster)
+		kept = append(kept, s)
+	}
+	md, unsupported := toMetrics(kept)
+	if unsupported > 0 {
+		rejected = append(rejected, rejection{reason: reasonUnsupported, samples: unsupported,
+			msg: fmt.Sprintf("%d native histogram samples with custom buckets or a schema outside -4..8", unsupported)})
+	}
+	if n := md.DataPointCount(); n > 0 {
+		dctx, deferred := wal.WithDeferred(ctx)
+		obsCtx := r.obs.StartMetricsOp(ctx)
+		err := r.next.ConsumeMetrics(dctx, md)
+		if werr := deferred.Wait(ctx); err == nil && werr != nil {
+			err = fmt.Errorf("cannot make the batch durable: %w", werr)
+		}
+		r.obs.EndMetricsOp(obsCtx, "prometheus_remote_write", n, err)
+		if err != nil {
+			if consumererror.IsPermanent(err) {
+				r.refuse(ctx, w, http.StatusBadRequest, reqRefused, "the pipeline refused the batch: "+err.Error())
+				return
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter.Round(time.Second).Seconds())))
+			r.refuse(ctx, w, http.StatusServiceUnavailable, reqBusy, "cannot store the batch now, retry: "+err.Error())
+			return
+		}
+	}
+	if len(rejected) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	// Prometheus does not retry a 4xx: the series kept above are stored, the rejected ones are
+	// named here and counted.
+	total := 0
+	msgs := make([]string, 0, min(len(rejected), 10))
+	for _, rej := range rejected {
+		total += rej.samples
+		r.discarded.Add(ctx, int64(rej.samples), metric.WithAttributes(attribute.String("reason", rej.reason)))
+		if len(msgs) < 10 {
+			msgs = append(msgs, rej.reason+": "+rej.msg)
+		}
+	}
+	msg := fmt.Sprintf("%d series rejected (%d samples), the rest stored: %s", len(rejected), total, strings.Join(msgs, "; "))
+	if len(rejected) > len(msgs) {
+		msg += fmt.Sprintf("; and %d more", len(rejected)-len(msgs))
+	}
+	r.refuse(ctx, w, status, reqPartial, msg)
+}
+
+// withCluster stamps the credentials' cluster on a series that names none.
+func withCluster(ls labels.Labels, cluster string) labels.Labels {
+	if ls.Has(promlabels.ClusterLabel) {
+		return ls
+	}
+	b := labels.NewBuilder(ls)
+	b.Set(promlabels.ClusterLabel, cluster)
+	return b.Labels()
+}
+
+// cluster is the authenticated cluster of the request, else the configured one.
+func (r *promrwReceiver) cluster(ctx context.Context) string {
+	if auth := client.FromContext(ctx).Auth; auth != nil {
+		if c, ok := auth.GetAttribute(clusterAttribute).(string); ok && c != "" {
+			return c
+		}
+	}
+	return r.cfg.Cluster
+}
+
+func (r *promrwReceiver) refuse(ctx context.Context, w http.ResponseWriter, code int, reason, msg string) {
+	r.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
+	r.logger.Warn("remote-write request refused", zap.Int("status", code), zap.String("reason", reason), zap.String("error", msg))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(msg + "\n"))
+}
