@@ -31,6 +31,7 @@ bench:
 ## lint: golangci-lint v2, pinned in tools/go.mod
 lint:
 	$(GO) tool -modfile=tools/go.mod golangci-lint run ./...
+	$(GO) test -count=1 ./internal/doccheck/ # every relative Markdown link resolves (also in make test)
 
 fmt:
 	$(GO) tool -modfile=tools/go.mod golangci-lint fmt ./...

@@ -1,0 +1,3 @@
+// Package doccheck holds the repository's documentation checks (its tests): every relative link in
+// a Markdown file names a file or directory that exists.
+package doccheck
