@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/notifier"
@@ -92,7 +93,9 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 		e.client, e.restore, saved = client, true, st
 		e.logger.Info("alert state loaded", zap.Int("alerts", n))
 	}
-	n, targets, err := newNotifier(e.cfg, slogger)
+	// The notifier's and the rule manager's own metrics, exported as vigil_alert_* (promtel.go).
+	promReg := prometheus.NewRegistry()
+	n, targets, err := newNotifier(e.cfg, slogger, promReg)
 	if err != nil {
 		e.closeClient()
 		return err
@@ -104,13 +107,15 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 		return err
 	}
 	engine := newEngine(e.cfg, slogger)
-	e.mgr = rules.NewManager(e.managerOptions(ctx, engine, slogger, rules.SendAlerts(n, e.cfg.ExternalURL), ruleAppendable{e}, saved))
+	opts := e.managerOptions(ctx, engine, slogger, rules.SendAlerts(n, e.cfg.ExternalURL), ruleAppendable{e}, saved)
+	opts.Registerer = promReg
+	e.mgr = rules.NewManager(opts)
 	gen, needs := e.load(files, patternErr, true, nil)
 	store, err := series.NewStore(series.Options{Needs: needs, MaxSeries: e.cfg.MaxSeries})
 	if err != nil {
 		return fail(err)
 	}
-	tel, err := newTelemetry(e.set.TelemetrySettings, store, func() int {
+	tel, err := newTelemetry(e.set.TelemetrySettings, store, promReg, func() int {
 		if g := e.gen.Load(); g != nil {
 			return len(g.skipped)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	promcfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
@@ -15,10 +16,10 @@ import (
 )
 
 // newNotifier returns Prometheus's notifier configured with one Alertmanager set per URL (API v2)
-// and the target groups to hand to its Run.
-func newNotifier(cfg *Config, logger *slog.Logger) (*notifier.Manager, map[string][]*targetgroup.Group, error) {
+// and the target groups to hand to its Run; its metrics go to reg.
+func newNotifier(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*notifier.Manager, map[string][]*targetgroup.Group, error) {
 	ext := labels.FromMap(cfg.ExternalLabels)
-	n := notifier.NewManager(&notifier.Options{QueueCapacity: 10_000, ExternalLabels: ext}, model.UTF8Validation, logger)
+	n := notifier.NewManager(&notifier.Options{QueueCapacity: 10_000, ExternalLabels: ext, Registerer: reg}, model.UTF8Validation, logger)
 	conf := &config.Config{GlobalConfig: config.GlobalConfig{ExternalLabels: ext, MetricNameValidationScheme: model.UTF8Validation}}
 	targets := map[string][]*targetgroup.Group{}
 	for i, s := range cfg.Alertmanagers {

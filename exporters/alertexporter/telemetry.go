@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -21,9 +22,12 @@ type telemetry struct {
 	reloads     metric.Int64Counter
 	overrides   metric.Int64Counter
 	reg         metric.Registration
+	promReg     metric.Registration // of the notifier's and rule manager's metrics (promtel.go)
 }
 
-func newTelemetry(set component.TelemetrySettings, store *series.Store, skipped func() int) (*telemetry, error) {
+// newTelemetry creates the exporter's metrics; prom is the registry of the notifier and the rule
+// manager, whose metrics of failures are exported too (observePromMetrics).
+func newTelemetry(set component.TelemetrySettings, store *series.Store, prom prometheus.Gatherer, skipped func() int) (*telemetry, error) {
 	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/alertexporter")
 	t := &telemetry{}
 	var errs [9]error
@@ -58,6 +62,10 @@ func newTelemetry(set component.TelemetrySettings, store *series.Store, skipped 
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
+	if t.promReg, err = observePromMetrics(meter, prom); err != nil {
+		t.close()
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -90,7 +98,9 @@ func (t *telemetry) reloaded(ctx context.Context, ok bool) {
 }
 
 func (t *telemetry) close() {
-	if t.reg != nil {
-		_ = t.reg.Unregister()
+	for _, r := range []metric.Registration{t.reg, t.promReg} {
+		if r != nil {
+			_ = r.Unregister()
+		}
 	}
 }
