@@ -30,6 +30,8 @@ type Config struct {
 	// with Loki's reason. Required.
 	DeadLetterDir string `mapstructure:"dead_letter_dir"`
 
+	// QueueConfig is exporterhelper's sending_queue; set storage to the walstorage extension
+	// for a durable queue. RetryConfig is retry_on_failure (default: never give up, max_elapsed_time 0).
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	RetryConfig configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
 	_           struct{}
@@ -38,10 +40,12 @@ type Config struct {
 func createDefaultConfig() *Config {
 	cc := confighttp.NewDefaultClientConfig()
 	cc.Timeout = 30 * time.Second
+	retry := configretry.NewDefaultBackOffConfig()
+	retry.MaxElapsedTime = 0 // retry until Loki takes the logs: the (bounded) queue pushes back meanwhile
 	return &Config{
 		ClientConfig: cc,
 		QueueConfig:  configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
-		RetryConfig:  configretry.NewDefaultBackOffConfig(),
+		RetryConfig:  retry,
 	}
 }
 
