@@ -151,11 +151,7 @@ func resourceLabels(res pcommon.Map) (map[string]string, push.LabelsAdapter) {
 		if used[k] {
 			return true
 		}
-		name, ok := MetadataAttributes[k]
-		if !ok {
-			name = SanitizeName(k)
-		}
-		meta = append(meta, push.LabelAdapter{Name: name, Value: v.AsString()})
+		meta = append(meta, push.LabelAdapter{Name: metadataName(k), Value: v.AsString()})
 		return true
 	})
 	if _, ok := lbls[LabelServiceName]; !ok {
@@ -179,7 +175,7 @@ func entry(lr plog.LogRecord, resMeta push.LabelsAdapter, now time.Time) push.En
 	meta := make(push.LabelsAdapter, 0, len(resMeta)+lr.Attributes().Len()+2)
 	meta = append(meta, resMeta...)
 	lr.Attributes().Range(func(k string, v pcommon.Value) bool {
-		meta = append(meta, push.LabelAdapter{Name: SanitizeName(k), Value: v.AsString()})
+		meta = append(meta, push.LabelAdapter{Name: metadataName(k), Value: v.AsString()})
 		return true
 	})
 	if id := lr.TraceID(); !id.IsEmpty() {
@@ -241,6 +237,14 @@ func level(lr plog.LogRecord) string {
 		return "fatal"
 	}
 	return "unknown"
+}
+
+// metadataName is the structured metadata name of an attribute.
+func metadataName(attr string) string {
+	if n, ok := MetadataAttributes[attr]; ok {
+		return n
+	}
+	return SanitizeName(attr)
 }
 
 // SanitizeName turns an attribute name into a Loki label or structured metadata name: every
