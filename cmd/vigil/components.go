@@ -21,6 +21,7 @@ import (
 
 	"github.com/vigil-obs/vigil/exporters/alertexporter"
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
+	"github.com/vigil-obs/vigil/exporters/lokipushexporter"
 	"github.com/vigil-obs/vigil/exporters/opensearchexporter"
 	"github.com/vigil-obs/vigil/extensions/bodylimitextension"
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
@@ -31,6 +32,7 @@ import (
 	"github.com/vigil-obs/vigil/processors/redactprocessor"
 	"github.com/vigil-obs/vigil/receivers/archivequeryreceiver"
 	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
+	"github.com/vigil-obs/vigil/receivers/lokipushreceiver"
 	"github.com/vigil-obs/vigil/receivers/otlprelayreceiver"
 	"github.com/vigil-obs/vigil/receivers/replicationreceiver"
 )
@@ -53,6 +55,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		otlprelayreceiver.NewFactory(),
 		archivequeryreceiver.NewFactory(),
 		replicationreceiver.NewFactory(),
+		lokipushreceiver.NewFactory(),
 	)
 	errs = append(errs, err)
 	processors, err := otelcol.MakeFactoryMap[processor.Factory](
@@ -70,6 +73,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		opensearchexporter.NewFactory(),
 		archiveexporter.NewFactory(),
 		alertexporter.NewFactory(alertOpts...),
+		lokipushexporter.NewFactory(),
 	)
 	errs = append(errs, err)
 	extensions, err := otelcol.MakeFactoryMap[extension.Factory](
