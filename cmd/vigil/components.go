@@ -21,6 +21,7 @@ import (
 
 	"github.com/vigil-obs/vigil/exporters/alertexporter"
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
+	"github.com/vigil-obs/vigil/exporters/lokipushexporter"
 	"github.com/vigil-obs/vigil/exporters/opensearchexporter"
 	"github.com/vigil-obs/vigil/exporters/promrwexporter"
 	"github.com/vigil-obs/vigil/extensions/bodylimitextension"
@@ -33,6 +34,7 @@ import (
 	"github.com/vigil-obs/vigil/processors/tracecontextprocessor"
 	"github.com/vigil-obs/vigil/receivers/archivequeryreceiver"
 	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
+	"github.com/vigil-obs/vigil/receivers/lokipushreceiver"
 	"github.com/vigil-obs/vigil/receivers/otlprelayreceiver"
 	"github.com/vigil-obs/vigil/receivers/promrwreceiver"
 	"github.com/vigil-obs/vigil/receivers/replicationreceiver"
@@ -57,6 +59,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		archivequeryreceiver.NewFactory(),
 		replicationreceiver.NewFactory(),
 		promrwreceiver.NewFactory(),
+		lokipushreceiver.NewFactory(),
 	)
 	errs = append(errs, err)
 	processors, err := otelcol.MakeFactoryMap[processor.Factory](
@@ -76,6 +79,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		archiveexporter.NewFactory(),
 		alertexporter.NewFactory(alertOpts...),
 		promrwexporter.NewFactory(),
+		lokipushexporter.NewFactory(),
 	)
 	errs = append(errs, err)
 	extensions, err := otelcol.MakeFactoryMap[extension.Factory](

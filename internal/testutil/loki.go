@@ -22,20 +22,37 @@ type Loki struct {
 // LokiInstallHint says how to get the loki binary.
 const LokiInstallHint = "cd tools/loki && go build -o $(go env GOPATH)/bin/loki github.com/grafana/loki/v3/cmd/loki (about 8 minutes cold)"
 
+// LokiOptions change how StartLokiWith runs Loki.
+type LokiOptions struct {
+	HTTPAddr           string // 127.0.0.1:port to listen on (default: a free port)
+	Dir                string // data directory (default: a temporary one); reuse it to restart a Loki
+	AuthEnabled        bool   // multi-tenant: pushes and queries need X-Scope-OrgID
+	StructuredMetadata bool   // accept structured metadata
+}
+
 // StartLoki runs Loki. It skips (fails in CI) when the binary is absent.
-func StartLoki(t testing.TB) *Loki {
+func StartLoki(t testing.TB) *Loki { t.Helper(); return StartLokiWith(t, LokiOptions{}) }
+
+// StartLokiWith runs Loki with opts. It skips (fails in CI) when the binary is absent.
+func StartLokiWith(t testing.TB, opts LokiOptions) *Loki {
 	t.Helper()
 	bin := RequireBinary(t, "loki", LokiInstallHint)
-	dir := t.TempDir()
-	httpAddr, grpcAddr := FreeAddr(t), FreeAddr(t)
+	dir := opts.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	httpAddr, grpcAddr := opts.HTTPAddr, FreeAddr(t)
+	if httpAddr == "" {
+		httpAddr = FreeAddr(t)
+	}
 	_, httpPort, _ := net.SplitHostPort(httpAddr)
 	_, grpcPort, _ := net.SplitHostPort(grpcAddr)
-	cfg := fmt.Sprintf(`auth_enabled: false
+	cfg := fmt.Sprintf(`auth_enabled: %[4]t
 server:
   http_listen_address: 127.0.0.1
-  http_listen_port: %s
+  http_listen_port: %[1]s
   grpc_listen_address: 127.0.0.1
-  grpc_listen_port: %s
+  grpc_listen_port: %[2]s
   log_level: warn
 common:
   instance_addr: 127.0.0.1
@@ -58,7 +75,7 @@ schema_config:
 limits_config:
   reject_old_samples: false
   max_entries_limit_per_query: 10000
-  allow_structured_metadata: false
+  allow_structured_metadata: %[5]t
 query_range:
   results_cache:
     cache:
@@ -69,7 +86,7 @@ query_range:
   parallelise_shardable_queries: false # shards are planned from index stats, which lag the ingester
 analytics:
   reporting_enabled: false
-`, httpPort, grpcPort, dir)
+`, httpPort, grpcPort, dir, opts.AuthEnabled, opts.StructuredMetadata)
 	path := filepath.Join(dir, "loki.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
