@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -79,6 +80,19 @@ func dashboardQueries(t *testing.T) map[string]string {
 			}
 		}
 		walk(d.Panels)
+	}
+	// The self-monitoring rules shipped beside the dashboards query vigil's metrics too.
+	ruleFiles, err := filepath.Glob("../../dashboards/rules/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, ruleFiles)
+	for _, f := range ruleFiles {
+		groups, errs := rulefmt.ParseFile(f, false, model.UTF8Validation, rulefiles.Parser, nil)
+		require.Empty(t, errs, f)
+		for _, g := range groups.Groups {
+			for _, r := range g.Rules {
+				out[fmt.Sprintf("%s: %s/%s%s", filepath.Base(f), g.Name, r.Alert, r.Record)] = r.Expr
+			}
+		}
 	}
 	return out
 }
@@ -166,6 +180,7 @@ exporters:
   alert:
     rule_files: ["builtin:*.yaml", %q]
     reload_interval: 200ms
+    alertmanagers: ["http://127.0.0.1:1"] # refuses: the notifier's failure metrics
 `, rules))
 	var metricsURL, otlpGRPC string
 	for _, kv := range g.env {
