@@ -34,6 +34,8 @@ type jsonFilter struct {
 	vals   []jsonVal   // per name, for the current line
 	lb     *log.LabelsBuilder
 	buf    []byte // the flattened names being built
+	// nameLen[n]: a name the filter reads has n bytes (the last entry: n or more).
+	nameLen [64]bool
 }
 
 // maxJSONDepth bounds the nesting the prefilter follows; deeper lines go to the full pipeline.
@@ -87,6 +89,9 @@ func newJSONFilter(stages []syntax.StageExpr) *jsonFilter {
 		return nil
 	}
 	f.vals = make([]jsonVal, len(f.names))
+	for _, n := range f.names {
+		f.nameLen[min(len(n), len(f.nameLen)-1)] = true
+	}
 	f.lb = log.NewBaseLabelsBuilder().ForLabels(labels.EmptyLabels(), 0)
 	f.buf = make([]byte, 0, 256)
 	return f
@@ -274,7 +279,10 @@ func (s *jsonScanner) member(prefix, key []byte, depth int) bool {
 	c := s.line[s.pos]
 	switch {
 	case c == '{':
-		return s.object(appendLabelPart(prefix, key), depth+1)
+		if p := appendLabelPart(prefix, key); s.f.underPrefix(p) {
+			return s.object(p, depth+1)
+		}
+		return s.skipObject(depth+1, true)
 	case c == '[':
 		return s.array(depth + 1)
 	case c == '"':
@@ -282,7 +290,7 @@ func (s *jsonScanner) member(prefix, key []byte, depth int) bool {
 		if !ok {
 			return false
 		}
-		s.record(prefix, key, val, escaped || !isASCII(val))
+		s.record(prefix, key, val, escaped)
 		return true
 	case c == 't':
 		return s.literal("true") && s.record(prefix, key, s.line[s.pos-4:s.pos], false)
@@ -296,10 +304,23 @@ func (s *jsonScanner) member(prefix, key []byte, depth int) bool {
 	}
 }
 
-// record notes the value of a field if its label is one the filter reads. It returns true.
-func (s *jsonScanner) record(prefix, key, val []byte, unsure bool) bool {
-	name := appendLabelPart(prefix, key)
+// record notes the value of a field if its label is one the filter reads. escaped: val is a
+// string with a backslash escape. It returns true.
+func (s *jsonScanner) record(prefix, key, val []byte, escaped bool) bool {
 	f := s.f
+	if len(key) > 0 && key[0] > ' ' && key[len(key)-1] > ' ' && isASCII(key) {
+		// A key of ASCII characters, none of them blank at either end, keeps its length
+		// (plus the _ that joins it, or that goes before a leading digit): most names of the
+		// line are not even built.
+		n := len(prefix) + len(key)
+		if len(prefix) > 0 || key[0] >= '0' && key[0] <= '9' {
+			n++
+		}
+		if !f.nameLen[min(n, len(f.nameLen)-1)] {
+			return true
+		}
+	}
+	name := appendLabelPart(prefix, key)
 	if cap(name) > cap(f.buf) {
 		f.buf = name[:0]
 	}
@@ -308,13 +329,24 @@ func (s *jsonScanner) record(prefix, key, val []byte, unsure bool) bool {
 			continue
 		}
 		v := &f.vals[i]
-		if v.state != valAbsent || unsure {
+		if v.state != valAbsent || escaped || !isASCII(val) {
 			v.state = valUnsure
 		} else {
 			*v = jsonVal{state: valSet, val: val}
 		}
 	}
 	return true
+}
+
+// underPrefix reports whether the names of a nested object's fields, which start with prefix,
+// can be names the filter reads.
+func (f *jsonFilter) underPrefix(prefix []byte) bool {
+	for _, n := range f.names {
+		if strings.HasPrefix(n, string(prefix)) {
+			return true
+		}
+	}
+	return false
 }
 
 // str reads a string at pos (at its opening quote) and returns its raw content and whether it
@@ -433,7 +465,7 @@ func (s *jsonScanner) value(depth int) bool {
 	}
 	switch c := s.line[s.pos]; c {
 	case '{':
-		return s.skipObject(depth + 1)
+		return s.skipObject(depth+1, false)
 	case '[':
 		return s.array(depth + 1)
 	case '"':
@@ -450,8 +482,10 @@ func (s *jsonScanner) value(depth int) bool {
 	}
 }
 
-// skipObject reads an object inside an array.
-func (s *jsonScanner) skipObject(depth int) bool {
+// skipObject reads an object none of whose fields sets a label the filter reads: one inside an
+// array (parsed false), which Loki's `| json` skips, or one whose names cannot be those
+// the filter reads, which it parses (a key with an escape may then make it stop half way).
+func (s *jsonScanner) skipObject(depth int, parsed bool) bool {
 	if depth >= maxJSONDepth {
 		return false
 	}
@@ -465,7 +499,7 @@ func (s *jsonScanner) skipObject(depth int) bool {
 		if s.pos >= len(s.line) || s.line[s.pos] != '"' {
 			return false
 		}
-		if _, _, ok := s.str(); !ok {
+		if _, escaped, ok := s.str(); !ok || (escaped && parsed) {
 			return false
 		}
 		s.skipSpace()
@@ -474,7 +508,11 @@ func (s *jsonScanner) skipObject(depth int) bool {
 		}
 		s.pos++
 		s.skipSpace()
-		if !s.value(depth) {
+		if parsed && s.pos < len(s.line) && s.line[s.pos] == '{' {
+			if !s.skipObject(depth+1, true) {
+				return false
+			}
+		} else if !s.value(depth) {
 			return false
 		}
 		s.skipSpace()
