@@ -36,7 +36,15 @@ type jsonFilter struct {
 	buf    []byte // the flattened names being built
 	// nameLen[n]: a name the filter reads has n bytes (the last entry: n or more).
 	nameLen [64]bool
+	// seen and rejected count lines; off: too few were rejected for the pass to pay off (most
+	// lines match), and every line goes to the full pipeline.
+	seen, rejected int
+	off            bool
 }
+
+// jsonFilterTrial is the number of lines after which a filter that rejected fewer than one in
+// eight switches itself off: it would only add its pass to Loki's parser on most lines.
+const jsonFilterTrial = 1024
 
 // maxJSONDepth bounds the nesting the prefilter follows; deeper lines go to the full pipeline.
 const maxJSONDepth = 64
@@ -148,6 +156,21 @@ func (c *jsonCond) canReject() bool {
 // passes reports whether line can pass the label filters after `| json`: false only when Loki
 // is certain to drop it.
 func (f *jsonFilter) passes(line []byte) bool {
+	if f.off {
+		return true
+	}
+	if f.seen++; f.seen == jsonFilterTrial && f.rejected*8 < f.seen {
+		f.off = true
+	}
+	if f.judge(line) {
+		return true
+	}
+	f.rejected++
+	return false
+}
+
+// judge reports whether line can pass the filters.
+func (f *jsonFilter) judge(line []byte) bool {
 	for i := range f.vals {
 		f.vals[i] = jsonVal{}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/grafana/loki/v3/pkg/logql/log"
+	"github.com/grafana/loki/v3/pkg/logql/syntax"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
@@ -232,10 +233,10 @@ func TestJSONFilterNeverDropsAMatch(t *testing.T) {
 	for _, q := range jsonFilterQueries {
 		sel, err := Parse(q)
 		require.NoError(t, err)
-		pf, err := newPrefilter(sel)
-		require.NoError(t, err)
 		p := lokiPipeline(t, q)
 		for _, line := range lines {
+			pf, err := newPrefilter(sel) // a new one for each line: it may switch itself off
+			require.NoError(t, err)
 			passes := pf.passes(line)
 			if lokiKeeps(p, line) {
 				require.True(t, passes, "the prefilter drops a line Loki keeps\nquery: %s\nline:  %s", q, line)
@@ -293,7 +294,7 @@ func FuzzJSONFilter(f *testing.F) {
 		f.Add(l, uint8(i))
 	}
 	type compiled struct {
-		pf    prefilter
+		sel   syntax.LogSelectorExpr
 		loki  log.Pipeline
 		query string
 	}
@@ -301,16 +302,47 @@ func FuzzJSONFilter(f *testing.F) {
 	for _, q := range jsonFilterQueries {
 		sel, err := Parse(q)
 		require.NoError(f, err)
-		pf, err := newPrefilter(sel)
-		require.NoError(f, err)
-		qs = append(qs, compiled{pf, lokiPipeline(f, q), q})
+		qs = append(qs, compiled{sel, lokiPipeline(f, q), q})
 	}
 	f.Fuzz(func(t *testing.T, line []byte, qi uint8) {
 		c := qs[int(qi)%len(qs)]
-		if lokiKeeps(c.loki, line) && !c.pf.passes(line) {
+		pf, err := newPrefilter(c.sel) // a new one for each line: it may switch itself off
+		require.NoError(t, err)
+		if lokiKeeps(c.loki, line) && !pf.passes(line) {
 			t.Fatalf("the prefilter drops a line Loki keeps\nquery: %s\nline:  %q", c.query, line)
 		}
 	})
+}
+
+// TestJSONFilterStepsAside: a filter that rejects few lines switches itself off after its trial
+// (then every line passes to Loki's parser); one that rejects most lines stays on.
+func TestJSONFilterStepsAside(t *testing.T) {
+	lines := audittest.RealisticEvents(2 * jsonFilterTrial) // all answered 200
+	for _, tc := range []struct {
+		query string
+		off   bool
+	}{
+		{`{cluster="a"} | json | responseStatus_code == 200`, true},
+		{`{cluster="a"} | json | responseStatus_code >= 600`, false},
+	} {
+		sel, err := Parse(tc.query)
+		require.NoError(t, err)
+		pf, err := newPrefilter(sel)
+		require.NoError(t, err)
+		require.NotNil(t, pf.json, tc.query)
+		passed := 0
+		for _, l := range lines {
+			if pf.passes(l) {
+				passed++
+			}
+		}
+		require.Equal(t, tc.off, pf.json.off, tc.query)
+		if tc.off {
+			require.Equal(t, len(lines), passed, tc.query)
+		} else {
+			require.Zero(t, passed, tc.query)
+		}
+	}
 }
 
 // TestAppendLabelPart: flattened names are those Loki's `| json` gives the same nested keys.
