@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/grafana/loki/v3/pkg/logql/log"
 	"github.com/grafana/loki/v3/pkg/logql/syntax"
@@ -20,6 +21,12 @@ type prefilter struct {
 	// whose value comes from the event itself: such a value, when JSON needs no escape for it,
 	// is in the raw line as is — unless the line uses \u or \/ escapes (then it is not used).
 	literals [][]byte
+	// spaced: a literal holds a space, which Loki also reads where the line has invalid UTF-8
+	// or U+FFFD (it writes those as spaces): such lines step aside too.
+	spaced bool
+	// json rejects lines whose label filters right after a plain `| json` cannot hold, reading
+	// only the fields they name (jsonfilter.go); nil when they cannot reject anything.
+	json *jsonFilter
 }
 
 // streamOnly are labels whose values do not come from the event's JSON.
@@ -57,6 +64,10 @@ func newPrefilter(sel syntax.LogSelectorExpr) (prefilter, error) {
 		}
 		p.literals = append(p.literals, requiredLiterals(lf.LabelFilterer)...)
 	}
+	for _, lit := range p.literals {
+		p.spaced = p.spaced || bytes.IndexByte(lit, ' ') >= 0
+	}
+	p.json = newJSONFilter(stages[1:])
 	return p, nil
 }
 
@@ -95,7 +106,17 @@ func needsEscape(s string) bool {
 var (
 	unicodeEscape = []byte(`\u`)
 	slashEscape   = []byte(`\/`)
+	replacement   = []byte(string(utf8.RuneError))
 )
+
+// literalsApply reports whether the required literals are in line as is when they are in the
+// event's values.
+func (p prefilter) literalsApply(line []byte) bool {
+	if len(p.literals) == 0 || bytes.Contains(line, unicodeEscape) || bytes.Contains(line, slashEscape) {
+		return false
+	}
+	return !p.spaced || (utf8.Valid(line) && !bytes.Contains(line, replacement))
+}
 
 func (p prefilter) passes(line []byte) bool {
 	for _, f := range p.lines {
@@ -103,13 +124,12 @@ func (p prefilter) passes(line []byte) bool {
 			return false
 		}
 	}
-	if len(p.literals) == 0 || bytes.Contains(line, unicodeEscape) || bytes.Contains(line, slashEscape) {
-		return true
-	}
-	for _, lit := range p.literals {
-		if !bytes.Contains(line, lit) {
-			return false
+	if p.literalsApply(line) {
+		for _, lit := range p.literals {
+			if !bytes.Contains(line, lit) {
+				return false
+			}
 		}
 	}
-	return true
+	return p.json == nil || p.json.passes(line)
 }
