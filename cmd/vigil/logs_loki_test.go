@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/grafana/loki/v3/pkg/loghttp"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	otellog "go.opentelemetry.io/otel/log"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/vigil-obs/vigil/internal/testutil"
+)
+
+// An application's logs reach a real Loki through the all-in-one, with the bounded label set and,
+// as structured metadata, the trace context that the tracecontext processor read from the lines:
+// a Spring Boot JSON line (traceId/spanId), a logfmt line (traceID) and a line whose record
+// carries a captured traceparent header.
+func TestApplicationLogsReachLokiWithTraceContext(t *testing.T) {
+	loki := testutil.StartLokiWith(t, testutil.LokiOptions{StructuredMetadata: true})
+	dir := t.TempDir()
+	override := filepath.Join(dir, "with-loki.yaml")
+	require.NoError(t, os.WriteFile(override, fmt.Appendf(nil, `
+exporters:
+  lokipush:
+    endpoint: %s
+    dead_letter_dir: %s
+    sending_queue: {enabled: true, storage: walstorage}
+service:
+  pipelines:
+    logs:
+      exporters: [debug, lokipush]
+`, loki.URL, filepath.Join(dir, "deadletter")), 0o600))
+	a := startAllInOne(t, "--config", "embedded:allinone.yaml", "--config", override)
+
+	const (
+		trace1, span1 = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+		trace2        = "0af7651916cd43dd8448eb211c80319c"
+		trace3, span3 = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
+	)
+	ctx := context.Background()
+	exp, err := otlploghttp.New(ctx, otlploghttp.WithEndpoint(a.httpAddr), otlploghttp.WithInsecure())
+	require.NoError(t, err)
+	res := resource.NewSchemaless(attribute.String("service.name", "checkout"),
+		attribute.String("k8s.namespace.name", "shop"), attribute.String("k8s.pod.name", "checkout-7d9f-x2"))
+	lp := sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)))
+	logger := lp.Logger("checkout")
+	emit := func(body string, sev otellog.Severity, attrs ...attribute.KeyValue) {
+		var rec otellog.Record
+		rec.SetTimestamp(time.Now())
+		rec.SetSeverity(sev)
+		rec.SetBody(attribute.StringValue(body))
+		rec.AddAttributes(attrs...)
+		logger.Emit(ctx, rec)
+	}
+	emit(`{"@timestamp":"2026-12-07T02:50:01.123+00:00","message":"Fetching order 42","level":"INFO","traceId":"`+trace1+`","spanId":"`+span1+`"}`, otellog.SeverityInfo)
+	emit(`level=warn ts=2026-12-07T02:50:02Z caller=pay.go:42 traceID=`+trace2+` msg="card declined"`, otellog.SeverityWarn)
+	emit("GET /checkout 500", otellog.SeverityError,
+		attribute.StringSlice("http.request.header.traceparent", []string{"00-" + trace3 + "-" + span3 + "-01"}))
+	emit("no trace context here", otellog.SeverityInfo)
+	require.NoError(t, lp.Shutdown(ctx), "the SDK must deliver every record")
+
+	var streams loghttp.Streams
+	testutil.Eventually(t, 30*time.Second, func() error {
+		streams, err = lokiStreams(loki.URL, `{cluster="local", service_name="checkout"}`)
+		if err != nil {
+			return err
+		}
+		if n := entries(streams); n != 4 {
+			return fmt.Errorf("%d of 4 lines in Loki", n)
+		}
+		return nil
+	})
+	for _, st := range streams {
+		require.Equal(t, "shop", st.Labels["namespace"])
+	}
+	// Index labels are the bounded set; pod and the trace context are structured metadata (which
+	// query answers show beside the labels).
+	resp, err := http.Get(loki.URL + "/loki/api/v1/labels") //nolint:noctx // test
+	require.NoError(t, err)
+	var names struct{ Data []string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&names))
+	_ = resp.Body.Close()
+	require.Subset(t, names.Data, []string{"cluster", "namespace", "service_name", "level"})
+	for _, n := range []string{"pod", "trace_id", "span_id"} {
+		require.NotContains(t, names.Data, n, "%s is structured metadata, not an index label", n)
+	}
+	for trace, line := range map[string]string{trace1: "Fetching order 42", trace2: "card declined", trace3: "GET /checkout 500"} {
+		got, err := lokiStreams(loki.URL, `{cluster="local"} | trace_id="`+trace+`"`)
+		require.NoError(t, err)
+		require.Equal(t, 1, entries(got), "trace %s", trace)
+		require.Contains(t, got[0].Entries[0].Line, line)
+	}
+	got, err := lokiStreams(loki.URL, `{cluster="local"} | span_id="`+span3+`"`)
+	require.NoError(t, err)
+	require.Equal(t, 1, entries(got))
+	got, err = lokiStreams(loki.URL, `{cluster="local", level="error"}`)
+	require.NoError(t, err)
+	require.Equal(t, 1, entries(got), "the level label comes from the severity")
+}
+
+// lokiStreams runs a LogQL log query over the last hour.
+func lokiStreams(base, q string) (loghttp.Streams, error) {
+	params := url.Values{"query": {q}, "limit": {"1000"},
+		"start": {strconv.FormatInt(time.Now().Add(-time.Hour).UnixNano(), 10)}, "end": {strconv.FormatInt(time.Now().Add(time.Minute).UnixNano(), 10)}}
+	resp, err := http.Get(base + "/loki/api/v1/query_range?" + params.Encode()) //nolint:noctx // test
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	var qr loghttp.QueryResponse
+	if err := json.Unmarshal(b, &qr); err != nil {
+		return nil, err
+	}
+	s, _ := qr.Data.Result.(loghttp.Streams)
+	return s, nil
+}
+
+func entries(s loghttp.Streams) int {
+	n := 0
+	for _, st := range s {
+		n += len(st.Entries)
+	}
+	return n
+}
