@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -156,4 +157,143 @@ func TestQueriesAgreeWithRealLoki(t *testing.T) {
 			require.Equal(t, fromLoki, fromCLI, "vigil archive query")
 		})
 	}
+
+	get := func(base, path string, params url.Values) ([]byte, error) {
+		resp, err := http.Get(base + path + "?" + params.Encode())
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s: %s", resp.Status, b)
+		}
+		return b, nil
+	}
+	// agree asks vigil, then Loki (again for a while, as above, before calling a difference).
+	agree := func(t *testing.T, path string, params url.Values) map[string]map[int64]float64 {
+		t.Helper()
+		b, err := get(vigilAPI, path, params)
+		require.NoError(t, err)
+		typ, fromVigil := metricValues(t, b)
+		var fromLoki map[string]map[int64]float64
+		var lokiType, diff string
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			b, err := get(loki.URL, path, params)
+			require.NoError(t, err)
+			lokiType, fromLoki = metricValues(t, b)
+			if diff = sameValues(fromLoki, fromVigil); diff == "" || time.Now().After(deadline) {
+				break
+			}
+		}
+		require.Equal(t, lokiType, typ)
+		require.Empty(t, diff, "vigil's read API differs from Loki (first: Loki)")
+		return fromLoki
+	}
+	mStart, mEnd := first.Add(-30*time.Minute), first.Add(3*time.Hour)
+	for _, q := range lokiMetricCorpus {
+		t.Run(q, func(t *testing.T) {
+			var fromLoki map[string]map[int64]float64
+			for _, step := range []string{"2m", "17m", "1h"} {
+				got := agree(t, "/loki/api/v1/query_range", url.Values{"query": {q}, "step": {step},
+					"start": {mStart.Format(time.RFC3339)}, "end": {mEnd.Format(time.RFC3339)}})
+				require.NotEmpty(t, got, "the corpus query must match something at step %s", step)
+				if step == "17m" {
+					fromLoki = got
+				}
+			}
+			for _, at := range []time.Duration{45 * time.Minute, 100 * time.Minute, 149 * time.Minute} {
+				agree(t, "/loki/api/v1/query", url.Values{"query": {q}, "time": {first.Add(at).Format(time.RFC3339)}})
+			}
+
+			out, errOut, err := executeSplit(t, "archive", "query", q, "--data-dir", dataDir, "-o", "json", "--step", "17m",
+				"--from", mStart.Format(time.RFC3339), "--to", mEnd.Format(time.RFC3339))
+			require.NoError(t, err, errOut)
+			_, fromCLI := metricValues(t, []byte(`{"status":"success","data":`+out+`}`))
+			require.Empty(t, sameValues(fromLoki, fromCLI), "vigil archive query differs from Loki (first: Loki)")
+		})
+	}
+}
+
+// lokiMetricCorpus are LogQL metric queries run against vigil and a real Loki over the same
+// events: range aggregations (with | unwrap), vector aggregations by/without, topk/bottomk,
+// binary operations with scalars and between vectors, offset.
+var lokiMetricCorpus = []string{
+	`count_over_time({cluster="prod-eu"}[5m])`,
+	`sum by (user) (count_over_time({resource="secrets", verb="get"}[1h]))`,
+	`rate({namespace="payments"}[10m])`,
+	`bytes_over_time({user="alice"}[15m])`,
+	`bytes_rate({cluster="prod-us"} |= "obj-1" [5m])`,
+	`sum_over_time({cluster="staging"} | json | unwrap responseStatus_code [10m]) by (verb)`,
+	`avg_over_time({verb="get"} | json | unwrap responseStatus_code [30m]) by (cluster)`,
+	`min_over_time({resource="pods"} | json | unwrap responseStatus_code [20m]) by (user)`,
+	`max_over_time({resource="pods"} | json | unwrap responseStatus_code [20m]) by (user)`,
+	`quantile_over_time(0.9, {cluster=~"prod-.*"} | json | unwrap responseStatus_code [30m]) by (verb)`,
+	`sum by (verb) (count_over_time({cluster=~".+"}[10m]))`,
+	`count by (cluster) (count_over_time({tenant="default"}[5m]))`,
+	`avg by (namespace) (rate({tenant="default"}[10m]))`,
+	`min by (user) (count_over_time({tenant="default"}[15m]))`,
+	`max without (stage, tenant, resource, namespace, verb) (count_over_time({tenant="default"}[15m]))`,
+	`topk(2, sum by (user) (count_over_time({tenant="default"}[30m])))`,
+	`bottomk(2, sum by (namespace) (count_over_time({tenant="default"}[30m])))`,
+	`sum by (user) (count_over_time({verb="delete"}[1h])) * 2`,
+	`sum by (user) (count_over_time({cluster="prod-eu"}[5m])) > 3`,
+	`sum(rate({tenant="default"} | json | responseStatus_code >= 400 [5m])) / sum(rate({tenant="default"}[5m]))`,
+	`sum by (user) (count_over_time({tenant="default"}[10m] offset 5m))`,
+}
+
+// metricValues decodes a metric answer (matrix or vector) into series → time (ms) → value.
+func metricValues(t *testing.T, body []byte) (string, map[string]map[int64]float64) {
+	t.Helper()
+	var qr loghttp.QueryResponse
+	require.NoError(t, json.Unmarshal(body, &qr), string(body))
+	out := map[string]map[int64]float64{}
+	add := func(metric fmt.Stringer, ts int64, v float64) {
+		k := metric.String()
+		if out[k] == nil {
+			out[k] = map[int64]float64{}
+		}
+		out[k][ts] = v
+	}
+	switch r := qr.Data.Result.(type) {
+	case loghttp.Matrix:
+		for _, s := range r {
+			for _, p := range s.Values {
+				add(s.Metric, int64(p.Timestamp), float64(p.Value))
+			}
+		}
+	case loghttp.Vector:
+		for _, s := range r {
+			add(s.Metric, int64(s.Timestamp), float64(s.Value))
+		}
+	default:
+		t.Fatalf("not a metric answer: %T %s", qr.Data.Result, body)
+	}
+	return string(qr.Data.ResultType), out
+}
+
+// sameValues reports how a and b differ (series, times, values within a relative 1e-9), or "".
+func sameValues(a, b map[string]map[int64]float64) string {
+	for k, pa := range a {
+		pb, ok := b[k]
+		if !ok {
+			return "series " + k + " is missing from the second"
+		}
+		for ts, va := range pa {
+			vb, ok := pb[ts]
+			if !ok {
+				return fmt.Sprintf("series %s at %d is missing from the second", k, ts)
+			}
+			if math.Abs(va-vb) > 1e-9*math.Max(1, math.Abs(va)) && !(math.IsNaN(va) && math.IsNaN(vb)) {
+				return fmt.Sprintf("series %s at %d: %v != %v", k, ts, va, vb)
+			}
+		}
+		if len(pa) != len(pb) {
+			return fmt.Sprintf("series %s: %d points != %d", k, len(pa), len(pb))
+		}
+	}
+	if len(a) != len(b) {
+		return fmt.Sprintf("%d series != %d", len(a), len(b))
+	}
+	return ""
 }

@@ -27,8 +27,9 @@ const (
 )
 
 // MetricQuery is a LogQL metric query: evaluated at every Step from Start to End (a range query,
-// answered with a matrix), or at End alone when Step is zero and Start equals End (an instant
-// query, answered with a vector).
+// answered with a matrix; Start is rounded down and End up to multiples of Step, as Loki does),
+// or at End alone when Step is zero and Start equals End (an instant query, answered with a
+// vector).
 type MetricQuery struct {
 	Expr       string // e.g. sum by (user) (count_over_time({resource="secrets", verb="get"}[1d]))
 	Start, End time.Time
@@ -130,6 +131,9 @@ func (e *Engine) RunMetric(ctx context.Context, q MetricQuery) (promql_parser.Va
 	if q.Step > 0 && int64(q.End.Sub(q.Start)/q.Step) >= int64(maxPoints) {
 		return nil, Stats{}, &LimitError{What: "points per series", Limit: maxPoints, Setting: orDefault(q.MaxPointsSetting, "max_points")}
 	}
+	if q.Step > 0 {
+		q.Start, q.End = alignToStep(q.Start, q.End, q.Step)
+	}
 	params, err := logql.NewLiteralParams(q.Expr, q.Start, q.End, q.Step, 0, logproto.BACKWARD, 0, nil, nil)
 	if err != nil {
 		return nil, Stats{}, ParseError{err}
@@ -157,6 +161,18 @@ func (e *Engine) RunMetric(ctx context.Context, q MetricQuery) (promql_parser.Va
 		return nil, st, fmt.Errorf("cannot evaluate the metric query: %w", err)
 	}
 	return res.Data, st, nil
+}
+
+// alignToStep rounds start down and end up to multiples of step (since the Unix epoch), as Loki's
+// query frontend does with every metric range query it splits by time (its default), so that the
+// same query gives the same points here and in Loki.
+func alignToStep(start, end time.Time, step time.Duration) (time.Time, time.Time) {
+	s, e, n := start.UnixNano(), end.UnixNano(), step.Nanoseconds()
+	s -= ((s % n) + n) % n
+	if mod := ((e % n) + n) % n; mod != 0 {
+		e += n - mod
+	}
+	return time.Unix(0, s).UTC(), time.Unix(0, e).UTC()
 }
 
 func cmp(v, def int) int {

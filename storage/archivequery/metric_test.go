@@ -34,9 +34,11 @@ func TestMetricQueryCountsWhatWasWritten(t *testing.T) {
 	eng := &Engine{Bucket: bkt, Workers: 2}
 	ctx := context.Background()
 	const q = `sum by (user) (count_over_time({resource="secrets"}[1h]))`
-	start, end, step := audittest.T0, audittest.T0.Add(4*time.Hour), 17*time.Minute
+	start, end, step := audittest.T0, audittest.T0.Add(4*time.Hour), 20*time.Minute
+	require.Zero(t, start.UnixNano()%step.Nanoseconds(), "an aligned start")
 
-	v, st, err := eng.RunMetric(ctx, MetricQuery{Expr: q, Start: start, End: end, Step: step})
+	// Start and end are aligned to the step, as Loki's frontend does: T0+7m..T0+3h53m is T0..T0+4h.
+	v, st, err := eng.RunMetric(ctx, MetricQuery{Expr: q, Start: start.Add(7 * time.Minute), End: end.Add(-7 * time.Minute), Step: step})
 	require.NoError(t, err)
 	require.True(t, st.Intact())
 	m, ok := v.(promql.Matrix)
