@@ -224,7 +224,7 @@ var lokiMetricCorpus = []string{
 	`rate({namespace="payments"}[10m])`,
 	`bytes_over_time({user="alice"}[15m])`,
 	`bytes_rate({cluster="prod-us"} |= "obj-1" [5m])`,
-	`sum_over_time({cluster="staging"} | json | unwrap responseStatus_code [10m]) by (verb)`,
+	`sum by (verb) (sum_over_time({cluster="staging"} | json | unwrap responseStatus_code [10m]))`,
 	`avg_over_time({verb="get"} | json | unwrap responseStatus_code [30m]) by (cluster)`,
 	`min_over_time({resource="pods"} | json | unwrap responseStatus_code [20m]) by (user)`,
 	`max_over_time({resource="pods"} | json | unwrap responseStatus_code [20m]) by (user)`,
@@ -234,10 +234,11 @@ var lokiMetricCorpus = []string{
 	`avg by (namespace) (rate({tenant="default"}[10m]))`,
 	`min by (user) (count_over_time({tenant="default"}[15m]))`,
 	`max without (stage, tenant, resource, namespace, verb) (count_over_time({tenant="default"}[15m]))`,
-	`topk(2, sum by (user) (count_over_time({tenant="default"}[30m])))`,
-	`bottomk(2, sum by (namespace) (count_over_time({tenant="default"}[30m])))`,
+	// topk and bottomk over bytes: counts tie, and Loki breaks ties in no defined order.
+	`topk(2, sum by (user) (bytes_over_time({tenant="default"}[30m])))`,
+	`bottomk(2, sum by (namespace) (bytes_over_time({tenant="default"}[30m])))`,
 	`sum by (user) (count_over_time({verb="delete"}[1h])) * 2`,
-	`sum by (user) (count_over_time({cluster="prod-eu"}[5m])) > 3`,
+	`sum by (user) (count_over_time({cluster="prod-eu"}[10m])) > 4`,
 	`sum(rate({tenant="default"} | json | responseStatus_code >= 400 [5m])) / sum(rate({tenant="default"}[5m]))`,
 	`sum by (user) (count_over_time({tenant="default"}[10m] offset 5m))`,
 }
