@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -211,6 +212,105 @@ func TestQueriesAgreeWithRealLoki(t *testing.T) {
 			require.NoError(t, err, errOut)
 			_, fromCLI := metricValues(t, []byte(`{"status":"success","data":`+out+`}`))
 			require.Empty(t, sameValues(fromLoki, fromCLI), "vigil archive query differs from Loki (first: Loki)")
+		})
+	}
+
+	// The endpoints Grafana calls besides queries, over the whole range (Loki's volumes of part of
+	// a chunk are estimates).
+	whole := url.Values{"start": {start.Format(time.RFC3339)}, "end": {end.Format(time.RFC3339)}}
+	with := func(kv ...string) url.Values {
+		v := url.Values{}
+		for k, vs := range whole {
+			v[k] = vs
+		}
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	both := func(t *testing.T, path string, params url.Values, decode func([]byte) any) {
+		t.Helper()
+		b, err := get(vigilAPI, path, params)
+		require.NoError(t, err)
+		fromVigil := decode(b)
+		var fromLoki any
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			b, err := get(loki.URL, path, params)
+			require.NoError(t, err)
+			fromLoki = decode(b)
+			if reflect.DeepEqual(fromLoki, fromVigil) || time.Now().After(deadline) {
+				break
+			}
+		}
+		require.Equal(t, fromLoki, fromVigil, "%s %v: Loki, then vigil", path, params)
+	}
+	for _, sel := range []string{`{tenant="default"}`, `{cluster="prod-eu", verb="get"}`, `{resource=~"secrets|pods"}`} {
+		t.Run("index/stats "+sel, func(t *testing.T) {
+			both(t, "/loki/api/v1/index/stats", with("query", sel), func(b []byte) any {
+				var s struct{ Streams, Entries, Bytes int64 } // chunks are Loki's own
+				require.NoError(t, json.Unmarshal(b, &s), string(b))
+				return s
+			})
+		})
+		for _, extra := range [][]string{nil, {"targetLabels", "user"}, {"aggregateBy", "labels"}} {
+			t.Run("index/volume "+sel+fmt.Sprint(extra), func(t *testing.T) {
+				both(t, "/loki/api/v1/index/volume", with(append([]string{"query", sel}, extra...)...), func(b []byte) any {
+					typ, vals := metricValues(t, b)
+					out := map[string]float64{typ: 0}
+					for k, pts := range vals {
+						for _, v := range pts {
+							out[k] = v
+						}
+					}
+					return out
+				})
+				both(t, "/loki/api/v1/index/volume_range", with(append([]string{"query", sel, "step", "1h"}, extra...)...), func(b []byte) any {
+					typ, vals := metricValues(t, b)
+					names := []string{typ}
+					for k := range vals {
+						names = append(names, k)
+					}
+					sort.Strings(names)
+					return names
+				})
+			})
+		}
+		t.Run("detected_labels "+sel, func(t *testing.T) {
+			both(t, "/loki/api/v1/detected_labels", with("query", sel), func(b []byte) any {
+				var r struct {
+					DetectedLabels []struct {
+						Label       string
+						Cardinality uint64
+					}
+				}
+				require.NoError(t, json.Unmarshal(b, &r), string(b))
+				out := map[string]uint64{}
+				for _, l := range r.DetectedLabels {
+					out[l.Label] = l.Cardinality
+				}
+				return out
+			})
+		})
+	}
+	for _, q := range []string{`{tenant="default"}`, `{cluster="prod-us"} |= "secrets"`} {
+		t.Run("detected_fields "+q, func(t *testing.T) {
+			both(t, "/loki/api/v1/detected_fields", with("query", q), func(b []byte) any {
+				var r struct {
+					Fields []struct {
+						Label, Type string
+						Cardinality uint64
+						Parsers     []string
+						JSONPath    []string `json:"jsonPath"`
+					}
+					Limit int
+				}
+				require.NoError(t, json.Unmarshal(b, &r), string(b))
+				out := map[string]string{"limit": fmt.Sprint(r.Limit)}
+				for _, f := range r.Fields {
+					out[f.Label] = fmt.Sprint(f.Type, f.Cardinality, f.Parsers, f.JSONPath)
+				}
+				return out
+			})
 		})
 	}
 }

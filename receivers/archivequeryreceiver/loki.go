@@ -49,6 +49,11 @@ func (r *queryReceiver) routes() map[string]http.Handler {
 		"/loki/api/v1/labels":              r.handle(r.labelNames),
 		"/loki/api/v1/label/{name}/values": r.handle(r.labelValues),
 		"/loki/api/v1/series":              r.handle(r.series),
+		"/loki/api/v1/index/stats":         r.handle(r.indexStats),
+		"/loki/api/v1/index/volume":        r.handle(r.volume),
+		"/loki/api/v1/index/volume_range":  r.handle(r.volumeRange),
+		"/loki/api/v1/detected_labels":     r.handle(r.detectedLabels),
+		"/loki/api/v1/detected_fields":     r.handle(r.detectedFields),
 		"/loki/api/v1/status/buildinfo": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"version": r.set.BuildInfo.Version, "application": "vigil archive"})
 		}),
