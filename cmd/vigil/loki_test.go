@@ -215,9 +215,12 @@ func TestQueriesAgreeWithRealLoki(t *testing.T) {
 		})
 	}
 
-	// The endpoints Grafana calls besides queries, over the whole range (Loki's volumes of part of
-	// a chunk are estimates).
-	whole := url.Values{"start": {start.Format(time.RFC3339)}, "end": {end.Format(time.RFC3339)}}
+	// The endpoints Grafana calls besides queries. Loki's index stats and volumes are estimates
+	// from its index (chunk sizes in KiB, parts of chunks pro rata, only what its ingesters hold
+	// within query_ingesters_within): their shapes and series are compared, not their values —
+	// vigil's are exact counts of the archived events, checked in archivequeryreceiver's tests.
+	// The range starts after the oldest event, which Loki may not answer for (see above).
+	whole := url.Values{"start": {first.Add(time.Minute).Format(time.RFC3339)}, "end": {end.Format(time.RFC3339)}}
 	with := func(kv ...string) url.Values {
 		v := url.Values{}
 		for k, vs := range whole {
@@ -247,22 +250,27 @@ func TestQueriesAgreeWithRealLoki(t *testing.T) {
 	for _, sel := range []string{`{tenant="default"}`, `{cluster="prod-eu", verb="get"}`, `{resource=~"secrets|pods"}`} {
 		t.Run("index/stats "+sel, func(t *testing.T) {
 			both(t, "/loki/api/v1/index/stats", with("query", sel), func(b []byte) any {
-				var s struct{ Streams, Entries, Bytes int64 } // chunks are Loki's own
+				var s map[string]float64
 				require.NoError(t, json.Unmarshal(b, &s), string(b))
-				return s
+				keys := []string{}
+				for k, v := range s {
+					require.Positive(t, v, "%s: %s", k, b)
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				return keys
 			})
 		})
 		for _, extra := range [][]string{nil, {"targetLabels", "user"}, {"aggregateBy", "labels"}} {
 			t.Run("index/volume "+sel+fmt.Sprint(extra), func(t *testing.T) {
 				both(t, "/loki/api/v1/index/volume", with(append([]string{"query", sel}, extra...)...), func(b []byte) any {
 					typ, vals := metricValues(t, b)
-					out := map[string]float64{typ: 0}
-					for k, pts := range vals {
-						for _, v := range pts {
-							out[k] = v
-						}
+					names := []string{typ}
+					for k := range vals {
+						names = append(names, k)
 					}
-					return out
+					sort.Strings(names)
+					return names
 				})
 				both(t, "/loki/api/v1/index/volume_range", with(append([]string{"query", sel, "step", "1h"}, extra...)...), func(b []byte) any {
 					typ, vals := metricValues(t, b)
