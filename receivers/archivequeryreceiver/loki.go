@@ -54,6 +54,7 @@ func (r *queryReceiver) routes() map[string]http.Handler {
 		"/loki/api/v1/index/volume_range":  r.handle(r.volumeRange),
 		"/loki/api/v1/detected_labels":     r.handle(r.detectedLabels),
 		"/loki/api/v1/detected_fields":     r.handle(r.detectedFields),
+		"/loki/api/v1/tail":                http.HandlerFunc(r.tail),
 		"/loki/api/v1/status/buildinfo": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"version": r.set.BuildInfo.Version, "application": "vigil archive"})
 		}),
