@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/grafana/loki/v3/pkg/loghttp"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -321,6 +322,43 @@ func TestQueriesAgreeWithRealLoki(t *testing.T) {
 			})
 		})
 	}
+
+	// Live tail from a start in the past: both send the matching events since start.
+	t.Run("tail", func(t *testing.T) {
+		const q = `{cluster="prod-eu", user="alice"} |= "secrets"`
+		since := first.Add(time.Minute)
+		want, err := queryRange(vigilAPI, q) // query_range agrees with Loki (above)
+		require.NoError(t, err)
+		var n int
+		for _, l := range want {
+			var e struct{ StageTimestamp time.Time }
+			require.NoError(t, json.Unmarshal([]byte(l), &e))
+			if !e.StageTimestamp.Before(since) {
+				n++
+			}
+		}
+		require.Positive(t, n)
+		tail := func(base string) []string {
+			params := url.Values{"query": {q}, "start": {fmt.Sprint(since.UnixNano())}, "limit": {"1000"}}
+			conn, _, err := websocket.DefaultDialer.Dial(strings.Replace(base, "http://", "ws://", 1)+"/loki/api/v1/tail?"+params.Encode(), nil)
+			require.NoError(t, err)
+			defer conn.Close()
+			var lines []string
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+			for len(lines) < n {
+				var frame loghttp.TailResponse
+				require.NoError(t, conn.ReadJSON(&frame), "%d of %d lines from %s", len(lines), n, base)
+				for _, s := range frame.Streams {
+					for _, e := range s.Entries {
+						lines = append(lines, e.Line)
+					}
+				}
+			}
+			sort.Strings(lines)
+			return lines
+		}
+		require.Equal(t, tail(loki.URL), tail(vigilAPI))
+	})
 }
 
 // lokiMetricCorpus are LogQL metric queries run against vigil and a real Loki over the same
