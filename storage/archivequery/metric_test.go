@@ -141,3 +141,52 @@ func TestMetricQueryLimitsAndBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestSamplesAreMergedInTimeOrderObjectByObject: the samples reach Loki's engine in time order,
+// every one of them, while the iterator holds only the objects overlapping in time (one per
+// cluster here) and those read ahead (one per worker) — not the whole range.
+func TestSamplesAreMergedInTimeOrderObjectByObject(t *testing.T) {
+	clusters := []string{"a", "b", "c"}
+	bkt, events, _ := newArchive(t, clusters, 600, 20) // 30 objects per cluster
+	eng := &Engine{Bucket: bkt, Workers: 2}
+	expr, err := ParseMetric(`count_over_time({cluster=~".+"}[1h])`)
+	require.NoError(t, err)
+	sel, err := expr.Selector()
+	require.NoError(t, err)
+	var st Stats
+	cands, err := eng.plan(context.Background(), sel.Matchers(), Query{}, &st)
+	require.NoError(t, err)
+	require.Len(t, cands, 90)
+	it := newSampleIterator(context.Background(), eng, expr, sel, cands, Query{})
+	var n int
+	var last int64
+	for it.Next() {
+		require.GreaterOrEqual(t, it.At().Timestamp, last, "time order")
+		last = it.At().Timestamp
+		n++
+	}
+	require.NoError(t, it.Err())
+	require.Equal(t, len(events), n)
+	require.LessOrEqual(t, it.peak, len(clusters)+eng.Workers, "objects held at once")
+	require.Equal(t, 90, it.st.Objects)
+}
+
+// FuzzParseMetric: no input makes the parser or the engine panic.
+func FuzzParseMetric(f *testing.F) {
+	for _, s := range []string{`count_over_time({cluster="a"}[1h])`, `sum by (user) (rate({verb="get"} | json [5m]))`,
+		`quantile_over_time(0.5, {a="b"} | json | unwrap x [1m]) by (y)`, `topk(2, sum(bytes_over_time({a="b"}[1m])))`,
+		`1 + 1`, `vector(1) > 0`, `label_replace(rate({a="b"}[1m]), "x", "$1", "a", "(.*)")`, `absent_over_time({a="b"}[1m])`,
+		`sum(count_over_time({a="b"}[1m] offset 5m)) / 0`, `{a="b"}`, `count_over_time({a="b"} | unwrap bytes(x) [1m])`} {
+		f.Add(s)
+	}
+	bkt, _, _ := newArchive(f, []string{"a"}, 20, 10)
+	eng := &Engine{Bucket: bkt}
+	f.Fuzz(func(t *testing.T, q string) {
+		if _, err := ParseMetric(q); err != nil {
+			return
+		}
+		at := audittest.T0.Add(time.Minute)
+		_, _, _ = eng.RunMetric(context.Background(), MetricQuery{Expr: q, Start: at, End: at})
+		_, _, _ = eng.RunMetric(context.Background(), MetricQuery{Expr: q, Start: audittest.T0, End: at, Step: 10 * time.Second})
+	})
+}

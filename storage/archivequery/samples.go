@@ -66,6 +66,7 @@ type sampleIterator struct {
 	err     error
 	workers int
 	st      Stats
+	peak    int // the most objects held at once (tests)
 }
 
 func newSampleIterator(ctx context.Context, e *Engine, expr syntax.SampleExpr, sel syntax.LogSelectorExpr, cands []candidate, q Query) *sampleIterator {
@@ -155,6 +156,7 @@ func (it *sampleIterator) open(batch []candidate) error {
 			heap.Push(&it.heap, &cursor{samples: out[i]})
 		}
 	}
+	it.peak = max(it.peak, len(it.heap))
 	return nil
 }
 
