@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -75,6 +77,13 @@ func TestArchiveQueryAndExportSayTheArchiveIsNotIntact(t *testing.T) {
 			require.Contains(t, errOut, "is not intact where this query read")
 			require.Contains(t, errOut, "  "+tc.kind+" ", "stderr names the problem")
 			require.Contains(t, errOut, tc.where(entries))
+
+			out, errOut, err = executeSplit(t, "archive", "query", `sum(count_over_time({verb="delete"}[30d]))`, "--data-dir", dataDir,
+				"--to", audittest.T0.Add(24*time.Hour).Format(time.RFC3339), "-o", "csv")
+			require.Equal(t, exitNotIntact, exitCode(err), "a metric query too: %v", err)
+			require.Contains(t, errOut, "  "+tc.kind+" ")
+			require.Equal(t, fmt.Sprintf("time,value\n%s,%d\n", audittest.T0.Add(24*time.Hour).Format(time.RFC3339), len(archivedLines(t, events, keep))), out,
+				"the count of the events of the intact objects")
 
 			file := filepath.Join(t.TempDir(), "evidence.ndjson")
 			_, errOut, err = executeSplit(t, "archive", "export", `{verb="delete"}`, "--data-dir", dataDir, "--out", file)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -18,9 +19,10 @@ func newArchiveQueryCommand(a *archiveFlags) *cobra.Command {
 	var limit int
 	var output string
 	var forward bool
+	var metric metricFlags
 	cmd := &cobra.Command{
 		Use:   "query LOGQL",
-		Short: "Run a LogQL log query over the archive",
+		Short: "Run a LogQL log or metric query over the archive",
 		Long: `Run a LogQL log query over the archive: a stream selector over the labels
 cluster, tenant, namespace, resource, verb, user and stage, then Loki's log pipeline
 (line filters, | json, label filters, line_format). Newest first unless --forward.
@@ -32,13 +34,36 @@ cluster, tenant, namespace, resource, verb, user and stage, then Loki's log pipe
 --output table (default) shows the time, the labels and the line; jsonl writes each matching event
 exactly as archived, one per line; csv writes time, labels and line.
 
-Only log queries are answered: metric queries and expressions that select no stream (1 > 2,
-vector(0)) are refused. The query checks the archive where it reads: the hash chain of the
-manifest entries covering --from/--to and every object it opens. When something is missing or
-damaged it still writes the events of the intact objects, lists the problems on stderr and exits
-with code 3 (other errors exit 1).`,
+Metric queries are evaluated by Loki's own LogQL engine, so they mean what they mean in Loki:
+count_over_time, rate, bytes_over_time, bytes_rate, sum/avg/min/max/quantile_over_time with
+| unwrap, sum/count/avg/min/max/topk/bottomk by (...) or without (...), binary operations.
+Windows are left-open, (t-range, t]. With --step the query is evaluated at --from, --from+step,
+... up to --to (a range query: one value per series and step); without --step it is evaluated
+once, at --to (default now), over the range written in its brackets (an instant query), and
+--from is refused. Secret reads per user per day, for November:
+
+  vigil archive query 'sum by (user) (count_over_time({resource="secrets", verb="get"}[1d]))' \
+    --from 2026-11-02 --to 2026-12-01 --step 1d
+  vigil archive query 'topk(5, sum by (user) (count_over_time({verb="delete"}[7d])))'
+  vigil archive query 'quantile_over_time(0.99, {cluster="prod"} | json | unwrap responseStatus_code [1h]) by (verb)' --from 24h --step 1h -o csv
+
+For metric queries --output table (default) and csv have a time column, a column per label and
+the value; json writes Loki's result (resultType and result, as /loki/api/v1/query_range). A
+query answering more than --max-series series (default 500), or of more than --max-points steps
+(default 11000), is refused.
+
+The query checks the archive where it reads: the hash chain of the manifest entries covering
+--from/--to and every object it opens. When something is missing or damaged it still writes the
+events (or counts) of the intact objects, lists the problems on stderr and exits with code 3
+(other errors exit 1).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if archivequery.IsMetric(args[0]) {
+				return a.runMetric(cmd, args[0], output, metric)
+			}
+			if metric.step != 0 {
+				return errors.New("--step: only for metric queries; this is a log query")
+			}
 			if _, err := archivequery.Parse(args[0]); err != nil {
 				return err
 			}
@@ -68,7 +93,8 @@ with code 3 (other errors exit 1).`,
 	}
 	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many results; 0 for all")
 	cmd.Flags().BoolVar(&forward, "forward", false, "oldest first (default newest first)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, jsonl or csv")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, jsonl or csv (metric queries: table, csv or json)")
+	metric.register(cmd)
 	return cmd
 }
 

@@ -117,9 +117,6 @@ func TestArchiveQueryBadInput(t *testing.T) {
 		{[]string{`{cluster="a"}`, "--from", "1h", "--to", "2h"}, "must be before --to"},
 		{[]string{`{cluster="a"}`, "--bucket-dir", "/nonexistent/archive"}, `cannot open the archive directory "/nonexistent/archive"`},
 		{[]string{`{cluster="a"}`, "--s3-bucket", "b"}, "--s3-endpoint: must be set"},
-		{[]string{`1 > 2`}, `"1 > 2" selects no stream`},
-		{[]string{`vector(0)`}, `"vector(0)" selects no stream`},
-		{[]string{`count_over_time({cluster="a"}[1h])`}, "only log selector is supported"},
 		{[]string{`{cluster="a"} |~ "a{2000}"`}, "invalid repeat count"},
 		{[]string{`{cluster="a"} | line_format "{{ nosuch .verb }}"`}, `function "nosuch" not defined`},
 	}

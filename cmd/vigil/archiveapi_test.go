@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/grafana/loki/v3/pkg/loghttp"
 	"github.com/stretchr/testify/require"
 
@@ -81,6 +82,69 @@ func TestAllInOneArchiveReadAPI(t *testing.T) {
 		want = append(want, r[8])
 	}
 	require.Equal(t, sorted(want), api(q))
+
+	// A metric query on the API port answers what the CLI answers.
+	mq := `sum by (user) (count_over_time({cluster="local", resource="secrets"}[6h]))`
+	at := audittest.T0.Add(5 * time.Hour).Format(time.RFC3339)
+	resp, err = http.Get("http://" + a.apiAddr + "/loki/api/v1/query?" + url.Values{"query": {mq}, "time": {at}}.Encode())
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	var qr loghttp.QueryResponse
+	require.NoError(t, json.Unmarshal(b, &qr))
+	fromAPI := map[string]string{}
+	for _, s := range qr.Data.Result.(loghttp.Vector) {
+		fromAPI[string(s.Metric["user"])] = s.Value.String()
+	}
+	rows, err = csv.NewReader(strings.NewReader(cli(mq, "--to", at, "-o", "csv"))).ReadAll()
+	require.NoError(t, err)
+	fromCLI := map[string]string{}
+	for _, r := range rows[1:] {
+		fromCLI[r[1]] = r[2]
+	}
+	require.NotEmpty(t, fromCLI)
+	require.Equal(t, fromCLI, fromAPI)
+
+	// A live tail on the API port: the archived events since start, then those sent afterwards as
+	// the archive exporter uploads them.
+	tq := `{cluster="local", user="alice"}`
+	wantTail := sorted(lines(cli(tq, "-o", "jsonl")))
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+a.apiAddr+"/loki/api/v1/tail?"+url.Values{"query": {tq},
+		"start": {audittest.T0.Add(-time.Hour).Format(time.RFC3339)}, "limit": {"1000"}}.Encode(), nil)
+	require.NoError(t, err)
+	defer conn.Close()
+	var tailed []string
+	readTail := func(n int) {
+		t.Helper()
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
+		for len(tailed) < n {
+			var frame loghttp.TailResponse
+			require.NoError(t, conn.ReadJSON(&frame), "%d of %d tailed", len(tailed), n)
+			for _, s := range frame.Streams {
+				for _, e := range s.Entries {
+					tailed = append(tailed, e.Line)
+				}
+			}
+		}
+	}
+	readTail(len(wantTail))
+	require.Equal(t, wantTail, sorted(tailed))
+	later := audittest.EventsAt(audittest.T0.Add(5*time.Hour), []string{"local"}, 30)
+	items = make([]json.RawMessage, len(later))
+	for i, e := range later {
+		items[i], _ = json.Marshal(e)
+		if e.User.Username == "alice" {
+			wantTail = append(wantTail, string(items[i]))
+		}
+	}
+	body, _ = json.Marshal(map[string]any{"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items})
+	resp, err = http.Post("http://"+a.auditAddr+"/audit", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	readTail(len(wantTail))
+	require.Equal(t, sorted(wantTail), sorted(tailed))
 
 	testutil.Eventually(t, 30*time.Second, func() error {
 		recs := lines(cli(`{cluster="vigil", verb="query", user="anonymous"}`, "-o", "jsonl"))

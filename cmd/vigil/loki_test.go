@@ -6,15 +6,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/grafana/loki/v3/pkg/loghttp"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -156,4 +159,288 @@ func TestQueriesAgreeWithRealLoki(t *testing.T) {
 			require.Equal(t, fromLoki, fromCLI, "vigil archive query")
 		})
 	}
+
+	get := func(base, path string, params url.Values) ([]byte, error) {
+		resp, err := http.Get(base + path + "?" + params.Encode())
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s: %s", resp.Status, b)
+		}
+		return b, nil
+	}
+	// agree asks vigil, then Loki (again for a while, as above, before calling a difference).
+	agree := func(t *testing.T, path string, params url.Values) map[string]map[int64]float64 {
+		t.Helper()
+		b, err := get(vigilAPI, path, params)
+		require.NoError(t, err)
+		typ, fromVigil := metricValues(t, b)
+		var fromLoki map[string]map[int64]float64
+		var lokiType, diff string
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			b, err := get(loki.URL, path, params)
+			require.NoError(t, err)
+			lokiType, fromLoki = metricValues(t, b)
+			if diff = sameValues(fromLoki, fromVigil); diff == "" || time.Now().After(deadline) {
+				break
+			}
+		}
+		require.Equal(t, lokiType, typ)
+		require.Empty(t, diff, "vigil's read API differs from Loki (first: Loki)")
+		return fromLoki
+	}
+	mStart, mEnd := first.Add(-30*time.Minute), first.Add(3*time.Hour)
+	for _, q := range lokiMetricCorpus {
+		t.Run(q, func(t *testing.T) {
+			var fromLoki map[string]map[int64]float64
+			for _, step := range []string{"2m", "17m", "1h"} {
+				got := agree(t, "/loki/api/v1/query_range", url.Values{"query": {q}, "step": {step},
+					"start": {mStart.Format(time.RFC3339)}, "end": {mEnd.Format(time.RFC3339)}})
+				require.NotEmpty(t, got, "the corpus query must match something at step %s", step)
+				if step == "17m" {
+					fromLoki = got
+				}
+			}
+			for _, at := range []time.Duration{45 * time.Minute, 100 * time.Minute, 149 * time.Minute} {
+				agree(t, "/loki/api/v1/query", url.Values{"query": {q}, "time": {first.Add(at).Format(time.RFC3339)}})
+			}
+
+			out, errOut, err := executeSplit(t, "archive", "query", q, "--data-dir", dataDir, "-o", "json", "--step", "17m",
+				"--from", mStart.Format(time.RFC3339), "--to", mEnd.Format(time.RFC3339))
+			require.NoError(t, err, errOut)
+			_, fromCLI := metricValues(t, []byte(`{"status":"success","data":`+out+`}`))
+			require.Empty(t, sameValues(fromLoki, fromCLI), "vigil archive query differs from Loki (first: Loki)")
+		})
+	}
+
+	// The endpoints Grafana calls besides queries. Loki's index stats and volumes are estimates
+	// from its index (chunk sizes in KiB, parts of chunks pro rata, only what its ingesters hold
+	// within query_ingesters_within): their shapes and series are compared, not their values —
+	// vigil's are exact counts of the archived events, checked in archivequeryreceiver's tests.
+	// The range starts after the oldest event, which Loki may not answer for (see above).
+	whole := url.Values{"start": {first.Add(time.Minute).Format(time.RFC3339)}, "end": {end.Format(time.RFC3339)}}
+	with := func(kv ...string) url.Values {
+		v := url.Values{}
+		for k, vs := range whole {
+			v[k] = vs
+		}
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	both := func(t *testing.T, path string, params url.Values, decode func([]byte) any) {
+		t.Helper()
+		b, err := get(vigilAPI, path, params)
+		require.NoError(t, err)
+		fromVigil := decode(b)
+		var fromLoki any
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			b, err := get(loki.URL, path, params)
+			require.NoError(t, err)
+			fromLoki = decode(b)
+			if reflect.DeepEqual(fromLoki, fromVigil) || time.Now().After(deadline) {
+				break
+			}
+		}
+		require.Equal(t, fromLoki, fromVigil, "%s %v: Loki, then vigil", path, params)
+	}
+	for _, sel := range []string{`{tenant="default"}`, `{cluster="prod-eu", verb="get"}`, `{resource=~"secrets|pods"}`} {
+		t.Run("index/stats "+sel, func(t *testing.T) {
+			both(t, "/loki/api/v1/index/stats", with("query", sel), func(b []byte) any {
+				var s map[string]float64
+				require.NoError(t, json.Unmarshal(b, &s), string(b))
+				keys := []string{}
+				for k, v := range s {
+					require.Positive(t, v, "%s: %s", k, b)
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				return keys
+			})
+		})
+		for _, extra := range [][]string{nil, {"targetLabels", "user"}, {"aggregateBy", "labels"}} {
+			t.Run("index/volume "+sel+fmt.Sprint(extra), func(t *testing.T) {
+				both(t, "/loki/api/v1/index/volume", with(append([]string{"query", sel}, extra...)...), func(b []byte) any {
+					typ, vals := metricValues(t, b)
+					names := []string{typ}
+					for k := range vals {
+						names = append(names, k)
+					}
+					sort.Strings(names)
+					return names
+				})
+				both(t, "/loki/api/v1/index/volume_range", with(append([]string{"query", sel, "step", "1h"}, extra...)...), func(b []byte) any {
+					typ, vals := metricValues(t, b)
+					names := []string{typ}
+					for k := range vals {
+						names = append(names, k)
+					}
+					sort.Strings(names)
+					return names
+				})
+			})
+		}
+		t.Run("detected_labels "+sel, func(t *testing.T) {
+			both(t, "/loki/api/v1/detected_labels", with("query", sel), func(b []byte) any {
+				var r struct {
+					DetectedLabels []struct {
+						Label       string
+						Cardinality uint64
+					}
+				}
+				require.NoError(t, json.Unmarshal(b, &r), string(b))
+				out := map[string]uint64{}
+				for _, l := range r.DetectedLabels {
+					out[l.Label] = l.Cardinality
+				}
+				return out
+			})
+		})
+	}
+	for _, q := range []string{`{tenant="default"}`, `{cluster="prod-us"} |= "secrets"`} {
+		t.Run("detected_fields "+q, func(t *testing.T) {
+			both(t, "/loki/api/v1/detected_fields", with("query", q), func(b []byte) any {
+				var r struct {
+					Fields []struct {
+						Label, Type string
+						Cardinality uint64
+						Parsers     []string
+						JSONPath    []string `json:"jsonPath"`
+					}
+					Limit int
+				}
+				require.NoError(t, json.Unmarshal(b, &r), string(b))
+				out := map[string]string{"limit": fmt.Sprint(r.Limit)}
+				for _, f := range r.Fields {
+					out[f.Label] = fmt.Sprint(f.Type, f.Cardinality, f.Parsers, f.JSONPath)
+				}
+				return out
+			})
+		})
+	}
+
+	// Live tail from a start in the past: both send the matching events since start.
+	t.Run("tail", func(t *testing.T) {
+		const q = `{cluster="prod-eu", user="alice"} |= "secrets"`
+		since := first.Add(time.Minute)
+		want, err := queryRange(vigilAPI, q) // query_range agrees with Loki (above)
+		require.NoError(t, err)
+		var n int
+		for _, l := range want {
+			var e struct{ StageTimestamp time.Time }
+			require.NoError(t, json.Unmarshal([]byte(l), &e))
+			if !e.StageTimestamp.Before(since) {
+				n++
+			}
+		}
+		require.Positive(t, n)
+		tail := func(base string) []string {
+			params := url.Values{"query": {q}, "start": {fmt.Sprint(since.UnixNano())}, "limit": {"1000"}}
+			conn, _, err := websocket.DefaultDialer.Dial(strings.Replace(base, "http://", "ws://", 1)+"/loki/api/v1/tail?"+params.Encode(), nil)
+			require.NoError(t, err)
+			defer conn.Close()
+			var lines []string
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+			for len(lines) < n {
+				var frame loghttp.TailResponse
+				require.NoError(t, conn.ReadJSON(&frame), "%d of %d lines from %s", len(lines), n, base)
+				for _, s := range frame.Streams {
+					for _, e := range s.Entries {
+						lines = append(lines, e.Line)
+					}
+				}
+			}
+			sort.Strings(lines)
+			return lines
+		}
+		require.Equal(t, tail(loki.URL), tail(vigilAPI))
+	})
+}
+
+// lokiMetricCorpus are LogQL metric queries run against vigil and a real Loki over the same
+// events: range aggregations (with | unwrap), vector aggregations by/without, topk/bottomk,
+// binary operations with scalars and between vectors, offset.
+var lokiMetricCorpus = []string{
+	`count_over_time({cluster="prod-eu"}[5m])`,
+	`sum by (user) (count_over_time({resource="secrets", verb="get"}[1h]))`,
+	`rate({namespace="payments"}[10m])`,
+	`bytes_over_time({user="alice"}[15m])`,
+	`bytes_rate({cluster="prod-us"} |= "obj-1" [5m])`,
+	`sum by (verb) (sum_over_time({cluster="staging"} | json | unwrap responseStatus_code [10m]))`,
+	`avg_over_time({verb="get"} | json | unwrap responseStatus_code [30m]) by (cluster)`,
+	`min_over_time({resource="pods"} | json | unwrap responseStatus_code [20m]) by (user)`,
+	`max_over_time({resource="pods"} | json | unwrap responseStatus_code [20m]) by (user)`,
+	`quantile_over_time(0.9, {cluster=~"prod-.*"} | json | unwrap responseStatus_code [30m]) by (verb)`,
+	`sum by (verb) (count_over_time({cluster=~".+"}[10m]))`,
+	`count by (cluster) (count_over_time({tenant="default"}[5m]))`,
+	`avg by (namespace) (rate({tenant="default"}[10m]))`,
+	`min by (user) (count_over_time({tenant="default"}[15m]))`,
+	`max without (stage, tenant, resource, namespace, verb) (count_over_time({tenant="default"}[15m]))`,
+	// topk and bottomk over bytes: counts tie, and Loki breaks ties in no defined order.
+	`topk(2, sum by (user) (bytes_over_time({tenant="default"}[30m])))`,
+	`bottomk(2, sum by (namespace) (bytes_over_time({tenant="default"}[30m])))`,
+	`sum by (user) (count_over_time({verb="delete"}[1h])) * 2`,
+	`sum by (user) (count_over_time({cluster="prod-eu"}[10m])) > 4`,
+	`sum(rate({tenant="default"} | json | responseStatus_code >= 400 [5m])) / sum(rate({tenant="default"}[5m]))`,
+	`sum by (user) (count_over_time({tenant="default"}[10m] offset 5m))`,
+}
+
+// metricValues decodes a metric answer (matrix or vector) into series → time (ms) → value.
+func metricValues(t *testing.T, body []byte) (string, map[string]map[int64]float64) {
+	t.Helper()
+	var qr loghttp.QueryResponse
+	require.NoError(t, json.Unmarshal(body, &qr), string(body))
+	out := map[string]map[int64]float64{}
+	add := func(metric fmt.Stringer, ts int64, v float64) {
+		k := metric.String()
+		if out[k] == nil {
+			out[k] = map[int64]float64{}
+		}
+		out[k][ts] = v
+	}
+	switch r := qr.Data.Result.(type) {
+	case loghttp.Matrix:
+		for _, s := range r {
+			for _, p := range s.Values {
+				add(s.Metric, int64(p.Timestamp), float64(p.Value))
+			}
+		}
+	case loghttp.Vector:
+		for _, s := range r {
+			add(s.Metric, int64(s.Timestamp), float64(s.Value))
+		}
+	default:
+		t.Fatalf("not a metric answer: %T %s", qr.Data.Result, body)
+	}
+	return string(qr.Data.ResultType), out
+}
+
+// sameValues reports how a and b differ (series, times, values within a relative 1e-9), or "".
+func sameValues(a, b map[string]map[int64]float64) string {
+	for k, pa := range a {
+		pb, ok := b[k]
+		if !ok {
+			return "series " + k + " is missing from the second"
+		}
+		for ts, va := range pa {
+			vb, ok := pb[ts]
+			if !ok {
+				return fmt.Sprintf("series %s at %d is missing from the second", k, ts)
+			}
+			if math.Abs(va-vb) > 1e-9*math.Max(1, math.Abs(va)) && !(math.IsNaN(va) && math.IsNaN(vb)) {
+				return fmt.Sprintf("series %s at %d: %v != %v", k, ts, va, vb)
+			}
+		}
+		if len(pa) != len(pb) {
+			return fmt.Sprintf("series %s: %d points != %d", k, len(pa), len(pb))
+		}
+	}
+	if len(a) != len(b) {
+		return fmt.Sprintf("%d series != %d", len(a), len(b))
+	}
+	return ""
 }

@@ -76,6 +76,7 @@ limits_config:
   reject_old_samples: false
   max_entries_limit_per_query: 10000
   allow_structured_metadata: %[5]t
+  discover_service_name: [] # no service_name label: series keep the labels pushed
 query_range:
   results_cache:
     cache:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/storage/archive"
+	"github.com/vigil-obs/vigil/storage/archivequery"
 )
 
 // Config is the YAML configuration of the archivequery receiver.
@@ -28,6 +29,12 @@ type Config struct {
 	Readers []Reader `mapstructure:"readers"`
 	// MaxLimit caps the limit of a query (default 5000 lines).
 	MaxLimit int `mapstructure:"max_limit"`
+	// MaxQuerySeries bounds the series of a metric query's answer (default 500, as Loki's
+	// max_query_series); a query over it is refused with 400.
+	MaxQuerySeries int `mapstructure:"max_query_series"`
+	// MaxPoints bounds the steps of a metric range query, (end-start)/step (default 11000, also
+	// the most Loki's API accepts); a query over it is refused with 400.
+	MaxPoints int `mapstructure:"max_points"`
 	// Timeout bounds one query (default 2m).
 	Timeout time.Duration `mapstructure:"timeout"`
 	// AuditCluster is the cluster name under which query records are archived (default "vigil").
@@ -41,7 +48,8 @@ type Reader = httpapiextension.Reader
 func createDefaultConfig() *Config {
 	sc := confighttp.NewDefaultServerConfig()
 	sc.NetAddr.Endpoint = "127.0.0.1:3101"
-	return &Config{Server: sc, MaxLimit: 5000, Timeout: 2 * time.Minute, AuditCluster: "vigil"}
+	return &Config{Server: sc, MaxLimit: 5000, MaxQuerySeries: archivequery.DefaultMaxSeries,
+		MaxPoints: archivequery.DefaultMaxPoints, Timeout: 2 * time.Minute, AuditCluster: "vigil"}
 }
 
 // Validate reports every problem of the configuration at once.
@@ -60,6 +68,12 @@ func (c *Config) Validate() error {
 	errs = append(errs, httpapiextension.ValidateReaders("readers", c.Readers)...)
 	if c.MaxLimit <= 0 {
 		errs = append(errs, fmt.Errorf("max_limit: %d must be positive", c.MaxLimit))
+	}
+	if c.MaxQuerySeries <= 0 {
+		errs = append(errs, fmt.Errorf("max_query_series: %d must be positive", c.MaxQuerySeries))
+	}
+	if c.MaxPoints <= 0 || c.MaxPoints > archivequery.DefaultMaxPoints {
+		errs = append(errs, fmt.Errorf("max_points: %d must be between 1 and %d", c.MaxPoints, archivequery.DefaultMaxPoints))
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("timeout: %q must be positive", c.Timeout))

@@ -16,7 +16,9 @@ import (
 	"github.com/grafana/loki/v3/pkg/logproto"
 	"github.com/grafana/loki/v3/pkg/logql/syntax"
 	"github.com/grafana/loki/v3/pkg/logqlmodel"
+	"github.com/grafana/loki/v3/pkg/util/marshal"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
 	"go.uber.org/zap"
 
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
@@ -47,6 +49,12 @@ func (r *queryReceiver) routes() map[string]http.Handler {
 		"/loki/api/v1/labels":              r.handle(r.labelNames),
 		"/loki/api/v1/label/{name}/values": r.handle(r.labelValues),
 		"/loki/api/v1/series":              r.handle(r.series),
+		"/loki/api/v1/index/stats":         r.handle(r.indexStats),
+		"/loki/api/v1/index/volume":        r.handle(r.volume),
+		"/loki/api/v1/index/volume_range":  r.handle(r.volumeRange),
+		"/loki/api/v1/detected_labels":     r.handle(r.detectedLabels),
+		"/loki/api/v1/detected_fields":     r.handle(r.detectedFields),
+		"/loki/api/v1/tail":                http.HandlerFunc(r.tail),
 		"/loki/api/v1/status/buildinfo": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"version": r.set.BuildInfo.Version, "application": "vigil archive"})
 		}),
@@ -117,8 +125,8 @@ func (r *queryReceiver) queryRange(ctx context.Context, req *http.Request) answe
 	if err != nil {
 		return fail(http.StatusBadRequest, rq.Query, err)
 	}
-	if _, ok := expr.(syntax.LogSelectorExpr); !ok {
-		return fail(http.StatusBadRequest, rq.Query, errors.New("metric queries are not supported by vigil's archive API: use a log query (a selector and a pipeline)"))
+	if _, ok := expr.(syntax.SampleExpr); ok {
+		return r.metricQuery(ctx, archivequery.MetricQuery{Expr: rq.Query, Start: rq.Start, End: rq.End, Step: rq.Step})
 	}
 	if int(rq.Limit) > r.cfg.MaxLimit {
 		return fail(http.StatusBadRequest, rq.Query, fmt.Errorf("max entries limit per query exceeded, limit > max_limit (%d > %d; archivequery max_limit)", rq.Limit, r.cfg.MaxLimit))
@@ -180,8 +188,9 @@ func groupStreams(results []archivequery.Result) []streamJSON {
 
 func statusOf(err error) int {
 	var pe archivequery.ParseError
+	var le *archivequery.LimitError
 	switch {
-	case errors.As(err, &pe):
+	case errors.As(err, &pe), errors.As(err, &le):
 		return http.StatusBadRequest
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
@@ -189,17 +198,51 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// instantQuery answers as Loki does: log queries are range queries only.
-func (r *queryReceiver) instantQuery(_ context.Context, req *http.Request) answer {
-	q := req.Form.Get("query")
-	expr, err := syntax.ParseExpr(q)
+// instantQuery answers a metric query at one time (a vector), as Loki does; log queries are
+// range queries only.
+func (r *queryReceiver) instantQuery(ctx context.Context, req *http.Request) answer {
+	iq, err := loghttp.ParseInstantQuery(req)
 	if err != nil {
-		return fail(http.StatusBadRequest, q, err)
+		return fail(http.StatusBadRequest, req.Form.Get("query"), err)
 	}
-	if _, ok := expr.(syntax.LogSelectorExpr); ok {
-		return fail(http.StatusBadRequest, q, logqlmodel.ErrUnsupportedSyntaxForInstantQuery)
+	expr, err := syntax.ParseExpr(iq.Query)
+	if err != nil {
+		return fail(http.StatusBadRequest, iq.Query, err)
 	}
-	return fail(http.StatusBadRequest, q, errors.New("metric queries are not supported by vigil's archive API: use a log query over a range (query_range)"))
+	if _, ok := expr.(syntax.SampleExpr); !ok {
+		return fail(http.StatusBadRequest, iq.Query, logqlmodel.ErrUnsupportedSyntaxForInstantQuery)
+	}
+	return r.metricQuery(ctx, archivequery.MetricQuery{Expr: iq.Query, Start: iq.Ts, End: iq.Ts})
+}
+
+// metricQuery answers a LogQL metric query as Loki does: a matrix for a range, a vector for an
+// instant, with the archive's problems as warnings.
+func (r *queryReceiver) metricQuery(ctx context.Context, mq archivequery.MetricQuery) answer {
+	mq.MaxSeries, mq.MaxSeriesSetting = r.cfg.MaxQuerySeries, "archivequery max_query_series"
+	mq.MaxPoints, mq.MaxPointsSetting = r.cfg.MaxPoints, "archivequery max_points"
+	v, st, err := r.engine.RunMetric(ctx, mq)
+	if err != nil {
+		return fail(statusOf(err), mq.Expr, err)
+	}
+	result, err := marshal.NewResultValue(v)
+	if err != nil {
+		return fail(http.StatusInternalServerError, mq.Expr, err)
+	}
+	n := 0
+	switch v := v.(type) {
+	case promql.Matrix:
+		n = len(v)
+	case promql.Vector:
+		n = len(v)
+	}
+	body := map[string]any{"status": "success", "data": map[string]any{
+		"resultType": string(result.Type()), "result": result,
+		"stats": map[string]any{"summary": map[string]any{
+			"totalBytesProcessed": st.RawBytes, "totalLinesProcessed": st.Events,
+		}},
+	}}
+	r.warnNotIntact(body, mq.Expr, st)
+	return answer{code: http.StatusOK, body: body, query: mq.Expr, results: n, problems: len(st.Problems)}
 }
 
 func (r *queryReceiver) labelNames(_ context.Context, req *http.Request) answer {

@@ -36,6 +36,7 @@ type queryReceiver struct {
 	bucket objstore.Bucket
 	engine *archivequery.Engine
 	server *httpapiextension.RunningServer
+	tails  tails
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) *queryReceiver {
@@ -51,6 +52,7 @@ func (r *queryReceiver) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("cannot open the archive (archivequery bucket): %w", err)
 	}
 	r.bucket = bkt
+	r.tails.start()
 	r.engine = &archivequery.Engine{Bucket: bkt, Manifests: &archive.ManifestCache{}, Warn: func(err error) {
 		r.logger.Warn("archive query: object scanned without its index", zap.Error(err))
 	}}
@@ -98,6 +100,7 @@ func (r *queryReceiver) serve(ctx context.Context, host component.Host) error {
 // Idempotent; safe before Start.
 func (r *queryReceiver) Shutdown(ctx context.Context) error {
 	var errs []error
+	errs = append(errs, r.tails.stop(ctx)) // first: their connections are no longer the server's
 	errs = append(errs, r.server.Shutdown(ctx))
 	r.server = nil
 	if r.bucket != nil {

@@ -221,9 +221,9 @@ func TestRefusals(t *testing.T) {
 	code, body = f.get(t, "/loki/api/v1/query_range", rangeParams(`{cluster="eu"}`, 6000, "backward"), readerToken)
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Contains(t, string(body), "limit > max_limit (6000 > 5000; archivequery max_limit)")
-	code, body = f.get(t, "/loki/api/v1/query_range", rangeParams(`count_over_time({cluster="eu"}[5m])`, 10, "backward"), readerToken)
+	code, body = f.get(t, "/loki/api/v1/query_range", rangeParams(`count_over_time({cluster="eu"}[5m]`, 10, "backward"), readerToken)
 	require.Equal(t, http.StatusBadRequest, code)
-	require.Contains(t, string(body), "metric queries are not supported")
+	require.Contains(t, string(body), "parse error")
 	require.Equal(t, 4, f.sink.LogRecordCount(), "refused queries are recorded too")
 }
 
@@ -275,12 +275,16 @@ func TestConfigValidate(t *testing.T) {
 	c.Server.NetAddr.Endpoint = "0.0.0.0:3101"
 	c.Readers = []Reader{{Name: "a", BearerTokens: []configopaque.String{"short"}}, {Name: "a"}}
 	c.MaxLimit = 0
+	c.MaxQuerySeries = 0
+	c.MaxPoints = 20000
 	err := c.Validate()
 	require.ErrorContains(t, err, "bucket: directory: set directory")
 	require.ErrorContains(t, err, "readers[0].bearer_tokens[0]: shorter than 16 characters")
 	require.ErrorContains(t, err, `readers[1].name: "a" is listed twice`)
 	require.ErrorContains(t, err, "readers[1] (a): needs subjects or bearer_tokens")
 	require.ErrorContains(t, err, "max_limit: 0 must be positive")
+	require.ErrorContains(t, err, "max_query_series: 0 must be positive")
+	require.ErrorContains(t, err, "max_points: 20000 must be between 1 and 11000")
 	c.Readers = nil
 	require.ErrorContains(t, c.Validate(), `readers: must be set when server.endpoint "0.0.0.0:3101" is not a loopback address`)
 }

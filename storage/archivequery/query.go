@@ -77,12 +77,17 @@ func (e ParseError) Unwrap() error { return e.Err }
 var errNotALogQuery = errors.New("not a log query")
 
 // Parse checks a LogQL log query: a stream selector, optionally followed by a pipeline, whose
-// pipeline can be built. Everything else is a ParseError: syntax errors, metric queries,
+// pipeline can be built. Everything else is a ParseError: syntax errors, metric queries (see
+// ParseMetric),
 // expressions that LogQL accepts where a log query may stand but that select no stream (literals
 // and their comparisons such as 1 > 2, vector(0)), and pipelines that cannot be compiled (a
 // regexp RE2 refuses, such as a repeat count over 1000; an unknown line_format function).
 func Parse(expr string) (syntax.LogSelectorExpr, error) {
 	sel, err := syntax.ParseLogSelector(expr, true)
+	if err != nil && IsMetric(expr) {
+		return nil, ParseError{fmt.Errorf("%w: %q is a metric query (answered by vigil archive query and the query API); this takes a log query, a stream selector and an optional pipeline, e.g. {cluster=\"prod\"} |= \"alice\"",
+			errNotALogQuery, expr)}
+	}
 	if err != nil {
 		return nil, ParseError{err}
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
-func newArchive(t *testing.T, clusters []string, n, per int) (objstore.Bucket, []audittest.Event, string) {
+func newArchive(t testing.TB, clusters []string, n, per int) (objstore.Bucket, []audittest.Event, string) {
 	t.Helper()
 	dir := t.TempDir()
 	bkt, err := archive.NewFilesystemBucket(dir)
