@@ -19,13 +19,16 @@ import (
 //	otlp_grpc/traces:
 //	  endpoint: ${env:VIGIL_TRACES_ENDPOINT:-}
 //
-// and newUnsetBackendsConverter takes every exporter whose endpoint is the empty string out of
-// the configuration (its section and every pipeline that names it) before the collector decodes
-// it. vigil then starts without that backend; `vigil validate` and the start banner say what to set.
+// and newUnsetBackendsConverter takes such an exporter, when its endpoint is empty, out of the
+// configuration (its section and every pipeline that names it) before the collector decodes it.
+// vigil then starts without that backend; `vigil validate` and the start banner say what to set.
+// Only the exporters listed in optionalBackends are left out: any other exporter with an empty
+// endpoint keeps the collector's error, so that no destination (audit data's least of all) is
+// dropped because a variable was not set.
 
-// backendHints says, for the exporters of the shipped role configs, what to set to configure them.
-// An unset exporter that is not listed here is reported with its endpoint key.
-var backendHints = map[string]backendHint{
+// optionalBackends lists the optional backends' exporters of the shipped role configs, with what
+// to set to configure them.
+var optionalBackends = map[string]backendHint{
 	"otlp_grpc/traces": {
 		env: "VIGIL_TRACES_ENDPOINT",
 		detail: "a trace backend's OTLP/gRPC host:port (Tempo, Jaeger: e.g. tempo:4317); VIGIL_TRACES_INSECURE=true for plaintext, " +
@@ -36,36 +39,31 @@ var backendHints = map[string]backendHint{
 // backendHint is the environment variable that sets an exporter's endpoint, and what to set it to.
 type backendHint struct{ env, detail string }
 
-// unsetBackend is an exporter with an empty endpoint and the pipelines that name it.
+// unsetBackend is an optional backend's exporter with an empty endpoint and the pipelines that
+// name it.
 type unsetBackend struct {
 	id        string   // e.g. otlp_grpc/traces
 	pipelines []string // sorted
 }
 
 // what says what to set, in a few words.
-func (u unsetBackend) what() string {
-	if h, ok := backendHints[u.id]; ok {
-		return "set " + h.env
-	}
-	return fmt.Sprintf("set exporters::%s::endpoint", u.id)
-}
+func (u unsetBackend) what() string { return "set " + optionalBackends[u.id].env }
 
 // note is the line `vigil validate` prints about an unset backend.
 func (u unsetBackend) note() string {
-	what := u.what()
-	if h, ok := backendHints[u.id]; ok {
-		what += " to " + h.detail
-	}
-	return fmt.Sprintf("%s: exporters::%s::endpoint is empty, so %s is left out of the pipeline; %s",
-		strings.Join(u.pipelines, ", "), u.id, u.id, what)
+	return fmt.Sprintf("%s: exporters::%s::endpoint is empty, so %s is left out of the pipeline; %s to %s",
+		strings.Join(u.pipelines, ", "), u.id, u.id, u.what(), optionalBackends[u.id].detail)
 }
 
-// unsetBackends lists, sorted by id, the exporters of a resolved configuration whose endpoint key
-// is present and empty.
+// unsetBackends lists, sorted by id, the optional backends' exporters of a resolved
+// configuration whose endpoint key is present and empty.
 func unsetBackends(m map[string]any) []unsetBackend {
 	exporters, _ := m["exporters"].(map[string]any)
 	var out []unsetBackend
 	for id, c := range exporters {
+		if _, optional := optionalBackends[id]; !optional {
+			continue
+		}
 		cm, _ := c.(map[string]any)
 		ep, present := cm["endpoint"]
 		if s, isString := ep.(string); !present || (ep != nil && (!isString || strings.TrimSpace(s) != "")) {
@@ -87,7 +85,8 @@ func unsetBackends(m map[string]any) []unsetBackend {
 	return out
 }
 
-// newUnsetBackendsConverter takes the exporters with an empty endpoint out of the configuration.
+// newUnsetBackendsConverter takes the optional backends' exporters with an empty endpoint out of
+// the configuration.
 // A pipeline left without any exporter is an error that says what to set.
 func newUnsetBackendsConverter() confmap.ConverterFactory {
 	return confmap.NewConverterFactory(func(confmap.ConverterSettings) confmap.Converter { return unsetBackendsConverter{} })

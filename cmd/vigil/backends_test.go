@@ -60,7 +60,7 @@ func TestUnsetBackendsConverter(t *testing.T) {
 		{
 			name: "empty endpoint left out, the rest kept",
 			yaml: "receivers:\n  otlp:\n    protocols:\n      grpc: {endpoint: 127.0.0.1:0}\n" +
-				"exporters:\n  debug: {}\n  otlp_grpc/traces: {endpoint: \"\"}\n  otlp_grpc/unused: {endpoint: \"\"}\n" +
+				"exporters:\n  debug: {}\n  otlp_grpc/traces: {endpoint: \"\"}\n" +
 				"service:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [debug, otlp_grpc/traces]}\n",
 			want: []string{"debug"},
 		},
@@ -74,10 +74,16 @@ func TestUnsetBackendsConverter(t *testing.T) {
 		{
 			name: "a pipeline left without exporters says what to set",
 			yaml: "receivers:\n  otlp:\n    protocols:\n      grpc: {endpoint: 127.0.0.1:0}\n" +
-				"exporters:\n  otlp_grpc/traces: {endpoint: \"\"}\n  otlp_grpc/other: {endpoint: \"\"}\n" +
-				"service:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [otlp_grpc/traces, otlp_grpc/other]}\n",
-			wantErr: []string{"service::pipelines::traces: no exporter left", "set VIGIL_TRACES_ENDPOINT to",
-				"set exporters::otlp_grpc/other::endpoint"},
+				"exporters:\n  otlp_grpc/traces: {endpoint: \"\"}\n" +
+				"service:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [otlp_grpc/traces]}\n",
+			wantErr: []string{"service::pipelines::traces: no exporter left", "set VIGIL_TRACES_ENDPOINT to"},
+		},
+		{
+			name: "another exporter with an empty endpoint is an error, not left out",
+			yaml: "receivers:\n  otlp:\n    protocols:\n      grpc: {endpoint: 127.0.0.1:0}\n" +
+				"exporters:\n  debug: {}\n  otlp_grpc/other: {endpoint: \"\"}\n" +
+				"service:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [debug, otlp_grpc/other]}\n",
+			wantErr: []string{"exporters::otlp_grpc/other: requires a non-empty"},
 		},
 	}
 	for _, tt := range tests {
@@ -98,10 +104,8 @@ func TestUnsetBackendsConverter(t *testing.T) {
 			conf, err := resolveConfig(rs)
 			require.NoError(t, err)
 			require.Equal(t, tt.want, list(conf.Get("service::pipelines::traces::exporters")))
-			for _, id := range []string{"otlp_grpc/traces", "otlp_grpc/unused"} {
-				if !strings.Contains(strings.Join(tt.want, " "), id) {
-					require.Nil(t, conf.Get("exporters::"+id), "%s is taken out of the configuration", id)
-				}
+			if !strings.Contains(strings.Join(tt.want, " "), "otlp_grpc/traces") {
+				require.Nil(t, conf.Get("exporters::otlp_grpc/traces"), "the unset backend is taken out of the configuration")
 			}
 		})
 	}
