@@ -88,6 +88,9 @@ func printBanner(w io.Writer, set otelcol.CollectorSettings, uris []string) {
 	}
 	rows := listeners(conf.ToStringMap())
 	rows = append(rows, scrapes(conf.ToStringMap())...)
+	for _, u := range unsetBackendsOf(rs) {
+		rows = append(rows, [2]string{strings.Join(u.pipelines, ", ") + " not sent to a backend", u.what()})
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	var shown []string
 	for _, u := range rs.URIs {

@@ -62,7 +62,7 @@ func collectorSettings() otelcol.CollectorSettings {
 					yamlprovider.NewFactory(),
 					deployconfig.NewProviderFactory(),
 				},
-				ConverterFactories: []confmap.ConverterFactory{newAPIExposureConverter()},
+				ConverterFactories: []confmap.ConverterFactory{newAPIExposureConverter(), newUnsetBackendsConverter()},
 				DefaultScheme:      "env",
 			},
 		},
@@ -125,6 +125,7 @@ func newRootCommand(args []string) *cobra.Command {
 		return run(cmd, cmdArgs)
 	}
 	withReferenceCheck(root, set, args)
+	withUnsetBackendNotes(root, set, args)
 	// The run flags are read before cobra parses (withAlertFlags, withScrapeFlags); they are
 	// declared on the commands that take them (running, validate), for their help only, so that
 	// the archive and rules commands do not list them.

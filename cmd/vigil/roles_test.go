@@ -62,6 +62,7 @@ type agentSpec struct {
 	cert                   testutil.CertFiles
 	caFile, gateway        string
 	dataDir, otlpHTTP      string
+	otlpGRPC               string
 	health, metricsPort    string
 }
 
@@ -69,7 +70,7 @@ func newAgentSpec(t *testing.T, name, cluster string, cert testutil.CertFiles, c
 	t.Helper()
 	return agentSpec{auditLog: filepath.Join(t.TempDir(), "audit.log"), auditGateway: testutil.FreeAddr(t),
 		name: name, cluster: cluster, cert: cert, caFile: caFile, gateway: gateway,
-		dataDir: t.TempDir(), otlpHTTP: testutil.FreeAddr(t), health: testutil.FreeAddr(t),
+		dataDir: t.TempDir(), otlpHTTP: testutil.FreeAddr(t), otlpGRPC: testutil.FreeAddr(t), health: testutil.FreeAddr(t),
 		metricsPort: fmt.Sprint(testutil.FreePort(t))}
 }
 
@@ -80,7 +81,7 @@ func (s agentSpec) start(t *testing.T) *testutil.Process {
 		"VIGIL_CLUSTER_NAME=" + s.cluster, "K8S_NODE_NAME=node-of-" + s.name,
 		"VIGIL_GATEWAY_ENDPOINT=" + s.gateway,
 		"VIGIL_TLS_CA_FILE=" + s.caFile, "VIGIL_TLS_CERT_FILE=" + s.cert.CertFile, "VIGIL_TLS_KEY_FILE=" + s.cert.KeyFile,
-		"VIGIL_OTLP_GRPC_ENDPOINT=" + testutil.FreeAddr(t), "VIGIL_OTLP_HTTP_ENDPOINT=" + s.otlpHTTP,
+		"VIGIL_OTLP_GRPC_ENDPOINT=" + s.otlpGRPC, "VIGIL_OTLP_HTTP_ENDPOINT=" + s.otlpHTTP,
 		"VIGIL_HEALTH_ENDPOINT=" + s.health, "VIGIL_METRICS_PORT=" + s.metricsPort,
 		"VIGIL_AUDIT_LOG_PATH=" + s.auditLog, "VIGIL_GATEWAY_AUDIT_ENDPOINT=" + s.auditGateway,
 	}, testutil.VigilBinary(t), "--config", "../../deploy/config/agent.yaml", "--data-dir", s.dataDir)
