@@ -65,6 +65,7 @@ func (e env) start(t *testing.T, cfg *Config, sink *consumertest.LogsSink) func(
 	require.NoError(t, err)
 	require.NoError(t, ws.Start(context.Background(), testutil.Host(nil)))
 	set := receivertest.NewNopSettings(Type)
+	set.ID = component.NewID(Type) // the same storage keys on every start
 	r, err := NewFactory().CreateLogs(context.Background(), set, cfg, sink)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), testutil.Host(map[component.ID]component.Component{*cfg.Storage: ws})))

@@ -460,6 +460,9 @@ func (t *tailer) write(ctx context.Context, files []*tracked, records [][]Record
 			return err
 		}
 	}
+	// Once the pipeline took the records, their positions are stored even when ctx ends
+	// (Shutdown): else a restart would read them again.
+	ctx = context.WithoutCancel(ctx)
 	if e, ok := t.client.(enqueuer); ok && len(ops) > 0 {
 		wait, err := e.Enqueue(ops...)
 		if err != nil {
