@@ -33,6 +33,7 @@ import (
 	"github.com/vigil-obs/vigil/processors/redactprocessor"
 	"github.com/vigil-obs/vigil/processors/tracecontextprocessor"
 	"github.com/vigil-obs/vigil/receivers/archivequeryreceiver"
+	"github.com/vigil-obs/vigil/receivers/containerlogsreceiver"
 	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver"
 	"github.com/vigil-obs/vigil/receivers/lokipushreceiver"
 	"github.com/vigil-obs/vigil/receivers/otlprelayreceiver"
@@ -60,6 +61,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		replicationreceiver.NewFactory(),
 		promrwreceiver.NewFactory(),
 		lokipushreceiver.NewFactory(),
+		containerlogsreceiver.NewFactory(),
 	)
 	errs = append(errs, err)
 	processors, err := otelcol.MakeFactoryMap[processor.Factory](

@@ -1,0 +1,23 @@
+package containerlogsreceiver
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+)
+
+// Type is the component type of the receiver in YAML.
+var Type = component.MustNewType("containerlogs")
+
+// NewFactory returns the factory of the containerlogs receiver.
+func NewFactory() receiver.Factory {
+	return receiver.NewFactory(Type,
+		func() component.Config { return createDefaultConfig() },
+		receiver.WithLogs(createLogs, component.StabilityLevelAlpha))
+}
+
+func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	return newReceiver(set, cfg.(*Config), next)
+}

@@ -1,0 +1,246 @@
+package containerlogsreceiver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/goleak"
+
+	"github.com/vigil-obs/vigil/extensions/walstorageextension"
+	"github.com/vigil-obs/vigil/internal/testutil"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// env is a node's log directory and a walstorage for the positions.
+type env struct {
+	dir, queue string
+}
+
+func newEnv(t *testing.T) env {
+	t.Helper()
+	d := t.TempDir()
+	return env{dir: filepath.Join(d, "pods"), queue: filepath.Join(d, "queue")}
+}
+
+// file is the path of a container's log file, its directory created.
+func (e env) file(t *testing.T, ns, pod, uid, container string, restart int) string {
+	t.Helper()
+	dir := filepath.Join(e.dir, ns+"_"+pod+"_"+uid, container)
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return filepath.Join(dir, fmt.Sprintf("%d.log", restart))
+}
+
+func (e env) config(mutate func(*Config)) *Config {
+	cfg := createDefaultConfig()
+	id := component.NewID(walstorageextension.Type)
+	cfg.Include, cfg.Storage, cfg.PollInterval, cfg.NodeName = []string{filepath.Join(e.dir, "*", "*", "*.log")}, &id, 10*time.Millisecond, ""
+	if mutate != nil {
+		mutate(cfg)
+	}
+	return cfg
+}
+
+// start runs the receiver with its walstorage; the returned func stops both.
+func (e env) start(t *testing.T, cfg *Config, sink *consumertest.LogsSink) func() {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	wcfg := walstorageextension.NewFactory().CreateDefaultConfig().(*walstorageextension.Config)
+	wcfg.Directory = e.queue
+	var ws extension.Extension
+	ws, err := walstorageextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(walstorageextension.Type), wcfg)
+	require.NoError(t, err)
+	require.NoError(t, ws.Start(context.Background(), testutil.Host(nil)))
+	set := receivertest.NewNopSettings(Type)
+	set.ID = component.NewID(Type) // the same storage keys on every start
+	r, err := NewFactory().CreateLogs(context.Background(), set, cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), testutil.Host(map[component.ID]component.Component{*cfg.Storage: ws})))
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			require.NoError(t, r.Shutdown(context.Background()))
+			require.NoError(t, ws.Shutdown(context.Background()))
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func appendTo(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	require.NoError(t, err)
+	for _, l := range lines {
+		_, err = f.WriteString(l + "\n")
+		require.NoError(t, err)
+	}
+	require.NoError(t, f.Close())
+}
+
+type got struct {
+	body     string
+	resource map[string]any
+	attrs    map[string]any
+	sev      plog.SeverityNumber
+}
+
+func records(sink *consumertest.LogsSink) []got {
+	var out []got
+	for _, ld := range sink.AllLogs() {
+		for i := 0; i < ld.ResourceLogs().Len(); i++ {
+			rl := ld.ResourceLogs().At(i)
+			for j := 0; j < rl.ScopeLogs().Len(); j++ {
+				lrs := rl.ScopeLogs().At(j).LogRecords()
+				for k := 0; k < lrs.Len(); k++ {
+					lr := lrs.At(k)
+					out = append(out, got{body: lr.Body().Str(), resource: rl.Resource().Attributes().AsRaw(),
+						attrs: lr.Attributes().AsRaw(), sev: lr.SeverityNumber()})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func waitRecords(t *testing.T, sink *consumertest.LogsSink, n int) []got {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if sink.LogRecordCount() >= n {
+			return records(sink)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d records after 20s, want %d", sink.LogRecordCount(), n)
+	return nil
+}
+
+func TestIdentityFormatsAndSeverity(t *testing.T) {
+	e := newEnv(t)
+	cri := e.file(t, "shop", "web-7d9f8-abcde", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "nginx", 2)
+	docker := e.file(t, "kube-system", "coredns-1", "uid-2", "coredns", 0)
+	skipped := e.file(t, "noisy", "spam-1", "uid-3", "spam", 0)
+	appendTo(t, cri,
+		"2023-10-06T00:17:10.113242941Z stdout F GET /index.html 200",
+		"2023-10-06T00:17:10.213242941Z stderr P 2023/10/06 00:17:10 [error] 29#29: ",
+		"2023-10-06T00:17:10.213242942Z stderr F open() failed")
+	appendTo(t, docker, `{"log":"[INFO] plugin/reload: Running configuration SHA512\n","stream":"stdout","time":"2023-10-06T00:17:10.5Z"}`)
+	appendTo(t, skipped, "2023-10-06T00:17:10Z stdout F never")
+	sink := new(consumertest.LogsSink)
+	e.start(t, e.config(func(c *Config) { c.ExcludeNamespaces = []string{"noi*"} }), sink)
+	recs := waitRecords(t, sink, 3)
+	time.Sleep(100 * time.Millisecond)
+	recs = records(sink)
+	require.Len(t, recs, 3)
+	byBody := map[string]got{}
+	for _, r := range recs {
+		byBody[r.body] = r
+	}
+	r := byBody["GET /index.html 200"]
+	require.Equal(t, map[string]any{"k8s.namespace.name": "shop", "k8s.pod.name": "web-7d9f8-abcde",
+		"k8s.pod.uid": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "k8s.container.name": "nginx",
+		"k8s.container.restart_count": int64(2)}, r.resource)
+	require.Equal(t, "stdout", r.attrs["log.iostream"])
+	require.Equal(t, cri, r.attrs["log.file.path"])
+	require.Equal(t, plog.SeverityNumberInfo, r.sev)
+	r = byBody["2023/10/06 00:17:10 [error] 29#29: open() failed"]
+	require.Equal(t, "stderr", r.attrs["log.iostream"])
+	require.Equal(t, plog.SeverityNumberError, r.sev)
+	r = byBody["[INFO] plugin/reload: Running configuration SHA512"]
+	require.Equal(t, "coredns", r.resource["k8s.container.name"])
+	require.Equal(t, plog.SeverityNumberInfo, r.sev)
+}
+
+// A 3 MiB output line in 16 KiB parts is joined whole; a 3 MiB line the runtime did not split
+// is cut at max_log_bytes (memory stays bounded) and the lines after it are read.
+func TestMultiMegabyteLines(t *testing.T) {
+	e := newEnv(t)
+	path := e.file(t, "ns", "p", "u", "c", 0)
+	var lines []string
+	var whole strings.Builder
+	for i := range 192 {
+		part := strings.Repeat(string(rune('a'+i%26)), 16<<10)
+		whole.WriteString(part)
+		tag := "P"
+		if i == 191 {
+			tag = "F"
+		}
+		lines = append(lines, "2023-10-06T00:17:10Z stdout "+tag+" "+part)
+	}
+	huge := strings.Repeat("z", 3<<20)
+	lines = append(lines, "2023-10-06T00:17:11Z stdout F "+huge, "2023-10-06T00:17:12Z stdout F after")
+	appendTo(t, path, lines...)
+	sink := new(consumertest.LogsSink)
+	e.start(t, e.config(func(c *Config) { c.MaxLogBytes = 4 << 20; c.MaxBatchBytes = 8 << 20 }), sink)
+	recs := waitRecords(t, sink, 3)
+	require.Equal(t, whole.String(), recs[0].body)
+	require.Equal(t, huge, recs[1].body, "3 MiB fits max_log_bytes 4 MiB")
+	require.Equal(t, "after", recs[2].body)
+
+	e2 := newEnv(t)
+	appendTo(t, e2.file(t, "ns", "p", "u", "c", 0), lines...)
+	sink2 := new(consumertest.LogsSink)
+	e2.start(t, e2.config(func(c *Config) { c.MaxLogBytes = 1 << 20 }), sink2)
+	recs = waitRecords(t, sink2, 5)
+	var joined strings.Builder
+	for _, r := range recs[:3] {
+		require.LessOrEqual(t, len(r.body), 1<<20)
+		joined.WriteString(r.body)
+	}
+	require.Equal(t, whole.String(), joined.String(), "split between parts, nothing lost")
+	require.Equal(t, huge[:1<<20], recs[3].body, "cut at max_log_bytes")
+	require.Equal(t, "after", recs[4].body)
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+// A deleted pod's files are read to their end and closed: no descriptor stays open.
+func TestDeletedPodReleasesFiles(t *testing.T) {
+	e := newEnv(t)
+	sink := new(consumertest.LogsSink)
+	stop := e.start(t, e.config(nil), sink)
+	time.Sleep(50 * time.Millisecond)
+	before := openFDs(t)
+	var paths []string
+	for p := range 20 {
+		path := e.file(t, "ns", fmt.Sprintf("job-%d", p), fmt.Sprintf("uid-%d", p), "main", 0)
+		appendTo(t, path, fmt.Sprintf("2023-10-06T00:17:10Z stdout F pod %d", p))
+		paths = append(paths, path)
+	}
+	waitRecords(t, sink, 20)
+	require.GreaterOrEqual(t, openFDs(t), before+20, "the files are open while followed")
+	for _, p := range paths {
+		appendTo(t, p, "2023-10-06T00:17:11Z stdout F last words")
+		require.NoError(t, os.RemoveAll(filepath.Dir(filepath.Dir(p))))
+	}
+	waitRecords(t, sink, 40) // written before the deletion: read from the open file
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := openFDs(t); n > before {
+			return fmt.Errorf("%d descriptors open, %d before", n, before)
+		}
+		return nil
+	})
+	stop()
+	require.Len(t, records(sink), 40)
+}
