@@ -29,6 +29,10 @@ import (
 // optionalBackends lists the optional backends' exporters of the shipped role configs, with what
 // to set to configure them.
 var optionalBackends = map[string]backendHint{
+	"lokipush": {
+		env:    "VIGIL_LOKI_URL",
+		detail: "Loki's base URL (e.g. http://loki-gateway.loki:80); labels and structured metadata: exporters/lokipushexporter/README.md",
+	},
 	"otlp_grpc/traces": {
 		env: "VIGIL_TRACES_ENDPOINT",
 		detail: "a trace backend's OTLP/gRPC host:port (Tempo, Jaeger: e.g. tempo:4317); VIGIL_TRACES_INSECURE=true for plaintext, " +

@@ -10,42 +10,56 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestUnsetTraceBackendIsLeftOutAndExplained: the gateway and all-in-one configs validate without
-// a trace backend, and `vigil validate` and the banner say what to set; once VIGIL_TRACES_ENDPOINT
-// is set, the exporter is in the traces pipeline and nothing is reported.
-func TestUnsetTraceBackendIsLeftOutAndExplained(t *testing.T) {
+// TestUnsetBackendsAreLeftOutAndExplained: the gateway and all-in-one configs validate without
+// any optional backend, and `vigil validate` and the banner say what to set for each; once a
+// backend's variable is set, its exporter is in its pipeline, on the durable queue, and nothing
+// is reported for it.
+func TestUnsetBackendsAreLeftOutAndExplained(t *testing.T) {
 	require.NoError(t, useComponentStatusForHealth())
+	backends := []struct{ id, env, value, pipeline, note string }{
+		{"otlp_grpc/traces", "VIGIL_TRACES_ENDPOINT", "127.0.0.1:4317", "traces",
+			"traces: exporters::otlp_grpc/traces::endpoint is empty, so otlp_grpc/traces is left out of the pipeline; set VIGIL_TRACES_ENDPOINT to a trace backend's OTLP/gRPC host:port"},
+		{"lokipush", "VIGIL_LOKI_URL", "http://127.0.0.1:3100", "logs",
+			"logs: exporters::lokipush::endpoint is empty, so lokipush is left out of the pipeline; set VIGIL_LOKI_URL to Loki's base URL"},
+	}
+	require.Len(t, optionalBackends, len(backends), "every optional backend is tested here")
 	for _, name := range []string{"gateway.yaml", "allinone.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			roleEnv(t)
-			t.Setenv("VIGIL_TRACES_ENDPOINT", "")
+			for _, b := range backends {
+				t.Setenv(b.env, "")
+			}
 			out, err := execute(t, "validate", "--config", "embedded:"+name)
 			require.NoError(t, err, out)
-			require.Equal(t, 1, strings.Count(out, "not configured: "), out)
-			require.Contains(t, out, "traces: exporters::otlp_grpc/traces::endpoint is empty, so otlp_grpc/traces is left out of the pipeline; set VIGIL_TRACES_ENDPOINT to a trace backend's OTLP/gRPC host:port")
-
+			require.Equal(t, len(backends), strings.Count(out, "not configured: "), out)
 			var banner bytes.Buffer
 			printBanner(&banner, collectorSettings(), []string{"embedded:" + name})
-			require.Regexp(t, `traces not sent to a backend +set VIGIL_TRACES_ENDPOINT\n`, banner.String())
+			for _, b := range backends {
+				require.Contains(t, out, b.note)
+				require.Regexp(t, `not sent to a backend +set .*`+b.env, banner.String())
+			}
 
-			t.Setenv("VIGIL_TRACES_ENDPOINT", "127.0.0.1:4317")
-			out, err = execute(t, "validate", "--config", "embedded:"+name)
-			require.NoError(t, err, out)
-			require.NotContains(t, out, "not configured")
+			for n, b := range backends {
+				t.Setenv(b.env, b.value)
+				out, err = execute(t, "validate", "--config", "embedded:"+name)
+				require.NoError(t, err, out)
+				require.Equal(t, len(backends)-n-1, strings.Count(out, "not configured: "), out)
+				require.NotContains(t, out, b.env)
+
+				// The exporter is in its pipeline as resolved (the converters ran), on walstorage.
+				set := collectorSettings()
+				rs := set.ConfigProviderSettings.ResolverSettings
+				rs.URIs = []string{"embedded:" + name}
+				conf, err := resolveConfig(rs)
+				require.NoError(t, err)
+				require.Contains(t, list(conf.Get("service::pipelines::"+b.pipeline+"::exporters")), b.id)
+				require.Equal(t, b.value, conf.Get("exporters::"+b.id+"::endpoint"))
+				require.Equal(t, "walstorage", conf.Get("exporters::"+b.id+"::sending_queue::storage"))
+			}
 			banner.Reset()
 			printBanner(&banner, collectorSettings(), []string{"embedded:" + name})
 			require.NotEmpty(t, banner.String())
 			require.NotContains(t, banner.String(), "not sent to a backend")
-
-			// The exporter is in the traces pipeline as resolved (the converters ran).
-			set := collectorSettings()
-			rs := set.ConfigProviderSettings.ResolverSettings
-			rs.URIs = []string{"embedded:" + name}
-			conf, err := resolveConfig(rs)
-			require.NoError(t, err)
-			require.Contains(t, list(conf.Get("service::pipelines::traces::exporters")), "otlp_grpc/traces")
-			require.Equal(t, "127.0.0.1:4317", conf.Get("exporters::otlp_grpc/traces::endpoint"))
-			require.Equal(t, "walstorage", conf.Get("exporters::otlp_grpc/traces::sending_queue::storage"))
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -88,8 +89,18 @@ func printBanner(w io.Writer, set otelcol.CollectorSettings, uris []string) {
 	}
 	rows := listeners(conf.ToStringMap())
 	rows = append(rows, scrapes(conf.ToStringMap())...)
+	// One row for every optional backend left unset: the pipelines concerned, what to set.
+	var unsetPipelines, unsetEnv []string
 	for _, u := range unsetBackendsOf(rs) {
-		rows = append(rows, [2]string{strings.Join(u.pipelines, ", ") + " not sent to a backend", u.what()})
+		for _, p := range u.pipelines {
+			if !slices.Contains(unsetPipelines, p) {
+				unsetPipelines = append(unsetPipelines, p)
+			}
+		}
+		unsetEnv = append(unsetEnv, optionalBackends[u.id].env)
+	}
+	if len(unsetEnv) > 0 {
+		rows = append(rows, [2]string{strings.Join(unsetPipelines, ", ") + " not sent to a backend", "set " + strings.Join(unsetEnv, ", ")})
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	var shown []string
