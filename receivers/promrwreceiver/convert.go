@@ -2,6 +2,7 @@ package promrwreceiver
 
 import (
 	"encoding/hex"
+	"math"
 	"strings"
 
 	"github.com/prometheus/common/model"
@@ -208,9 +209,34 @@ func putExemplars(dst pmetric.ExemplarSlice, exs []exemplar) {
 	}
 }
 
-// convertible: OTLP exponential histograms have the standard exponential schemas only.
+// maxBucketRange bounds the OTLP buckets (zeros included) that one native histogram may expand
+// to: the index range its spans cover. Real ones cover a few thousand at most (schema 8 from 1 ms
+// to 1000 s is 5,120); a hostile one could ask for billions.
+const maxBucketRange = 1 << 16
+
+// convertible: OTLP exponential histograms have the standard exponential schemas only; the
+// spans must agree with the buckets (histogram.FloatHistogram.Validate) and cover at most
+// maxBucketRange indexes.
 func convertible(fh *histogram.FloatHistogram) bool {
-	return fh.Schema >= histogram.ExponentialSchemaMin && fh.Schema <= histogram.ExponentialSchemaMax
+	if fh.Schema < histogram.ExponentialSchemaMin || fh.Schema > histogram.ExponentialSchemaMax || fh.Validate() != nil {
+		return false
+	}
+	return spanRange(fh.PositiveSpans) <= maxBucketRange && spanRange(fh.NegativeSpans) <= maxBucketRange
+}
+
+// spanRange is the number of bucket indexes from the first bucket of spans to the last.
+func spanRange(spans []histogram.Span) int64 {
+	var n int64
+	for i, sp := range spans {
+		if i > 0 {
+			if sp.Offset < 0 {
+				return math.MaxInt64
+			}
+			n += int64(sp.Offset)
+		}
+		n += int64(sp.Length)
+	}
+	return n
 }
 
 // exponential fills dp from a native histogram. Prometheus's bucket i covers

@@ -19,7 +19,7 @@ const (
 	reasonBadLabels       = "invalid_labels"        // no metric name, an invalid or duplicate label name
 	reasonOutOfOrder      = "out_of_order"          // a sample not newer than the previous one of its series
 	reasonClusterMismatch = "cluster_mismatch"      // a cluster label other than the credentials' cluster
-	reasonUnsupported     = "unsupported_histogram" // a native histogram with custom buckets or an unknown schema
+	reasonUnsupported     = "unsupported_histogram" // a native histogram with custom buckets, an unknown schema, or invalid or too wide spans
 )
 
 // Protocol is the remote-write message of a request.

@@ -1,0 +1,80 @@
+package promrwreceiver
+
+import (
+	"testing"
+
+	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+)
+
+// fuzzConvert runs a decompressed body through the receiver's decode and convert path: it must
+// never panic, and what it keeps and rejects must account for what it was sent.
+func fuzzConvert(t *testing.T, raw []byte, proto Protocol) {
+	md, rejected, status, err := convert(raw, proto, "prod-eu-1", limits{maxLabels: 64})
+	if err != nil {
+		return
+	}
+	if len(rejected) > 0 && status != 400 && status != 403 {
+		t.Fatalf("rejections answered %d", status)
+	}
+	for _, rm := range md.ResourceMetrics().All() {
+		if v, ok := rm.Resource().Attributes().Get("k8s.cluster.name"); !ok || v.Str() != "prod-eu-1" {
+			t.Fatalf("a kept series is not of the credentials' cluster: %v", rm.Resource().Attributes().AsRaw())
+		}
+	}
+}
+
+func FuzzDecodeV1(f *testing.F) {
+	f.Add(marshal(f, realV1()))
+	f.Add(marshal(f, benchV1(3)))
+	f.Add(marshal(f, &prompb.WriteRequest{Metadata: realV1().Metadata})) // metadata-only, as RW 1.0 sends it
+	huge := realV1()
+	huge.Timeseries[len(huge.Timeseries)-1].Histograms[0].PositiveSpans = []prompb.BucketSpan{{Offset: 1 << 30, Length: 1}}
+	f.Add(marshal(f, huge))
+	f.Fuzz(func(t *testing.T, raw []byte) { fuzzConvert(t, raw, ProtocolV1) })
+}
+
+func FuzzDecodeV2(f *testing.F) {
+	f.Add(marshal(f, realV2()))
+	bad := realV2()
+	bad.Timeseries[0].LabelsRefs = append(bad.Timeseries[0].LabelsRefs, 9999, 0) // a symbol out of range
+	f.Add(marshal(f, bad))
+	huge := realV2()
+	huge.Timeseries[2].Histograms[0].PositiveSpans = []writev2.BucketSpan{{Offset: 1 << 30, Length: 1}}
+	f.Add(marshal(f, huge))
+	f.Fuzz(func(t *testing.T, raw []byte) { fuzzConvert(t, raw, ProtocolV2) })
+}
+
+// TestHostileHistogramSpans: a native histogram whose spans put a bucket a billion indexes away
+// is refused alone, in bounded time and memory, not expanded into a billion zero buckets.
+func TestHostileHistogramSpans(t *testing.T) {
+	for _, offset := range []int32{1 << 30, -(1 << 30)} {
+		req := realV1()
+		h := &req.Timeseries[len(req.Timeseries)-1].Histograms[0]
+		h.PositiveSpans = []prompb.BucketSpan{{Offset: 0, Length: 1}, {Offset: offset, Length: 1}}
+		h.PositiveCounts = []float64{1, 2}
+		md, rejected, _, err := convert(marshal(t, req), ProtocolV1, "prod-eu-1", limits{maxLabels: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rejected) == 0 {
+			t.Fatalf("offset %d: the histogram was not rejected", offset)
+		}
+		if md.DataPointCount() != len(req.Timeseries)-1 {
+			t.Fatalf("offset %d: %d points kept, want the %d others", offset, md.DataPointCount(), len(req.Timeseries)-1)
+		}
+	}
+}
+
+// TestEmptyClusterLabelIsNone: a series with an empty cluster label (found by FuzzDecodeV1) gets
+// the credentials' cluster like one without it; it never leaves with an empty cluster.
+func TestEmptyClusterLabelIsNone(t *testing.T) {
+	url, sink := startReceiver(t, nil)
+	if code, msg := post(t, url, encode(t, mkSeries("up", "cluster", "", "job", "j"))); code != 204 {
+		t.Fatalf("%d %s", code, msg)
+	}
+	got := sink.AllMetrics()[0].ResourceMetrics().At(0).Resource().Attributes().AsRaw()["k8s.cluster.name"]
+	if got != "prod-eu-1" {
+		t.Fatalf("k8s.cluster.name %q, want the credentials' prod-eu-1", got)
+	}
+}
