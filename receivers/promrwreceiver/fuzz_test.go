@@ -1,8 +1,11 @@
 package promrwreceiver
 
 import (
+	"fmt"
+	"math"
 	"testing"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
@@ -31,7 +34,10 @@ func FuzzDecodeV1(f *testing.F) {
 	huge := realV1()
 	huge.Timeseries[len(huge.Timeseries)-1].Histograms[0].PositiveSpans = []prompb.BucketSpan{{Offset: 1 << 30, Length: 1}}
 	f.Add(marshal(f, huge))
-	f.Fuzz(func(t *testing.T, raw []byte) { fuzzConvert(t, raw, ProtocolV1) })
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		sameAsGenerated(t, raw)
+		fuzzConvert(t, raw, ProtocolV1)
+	})
 }
 
 func FuzzDecodeV2(f *testing.F) {
@@ -77,4 +83,49 @@ func TestEmptyClusterLabelIsNone(t *testing.T) {
 	if got != "prod-eu-1" {
 		t.Fatalf("k8s.cluster.name %q, want the credentials' prod-eu-1", got)
 	}
+}
+
+// sameAsGenerated: whatever the generated decoder reads, decodeV1Fast reads the same: series,
+// types, samples (bit for bit), histograms, exemplars, and rejections.
+func sameAsGenerated(t *testing.T, raw []byte) {
+	lim := limits{maxLabels: 8}
+	want, wantRej, err := decodeV1Proto(raw, lim)
+	if err != nil {
+		return
+	}
+	got, gotRej, err := decodeV1Fast(raw, lim)
+	if err != nil {
+		t.Fatalf("the generated decoder reads the body, decodeV1Fast fails: %v", err)
+	}
+	if len(got) != len(want) || len(gotRej) != len(wantRej) {
+		t.Fatalf("%d series %d rejections, want %d and %d", len(got), len(gotRej), len(want), len(wantRej))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if !labels.Equal(g.labels, w.labels) || g.typ != w.typ || g.help != w.help || len(g.samples) != len(w.samples) ||
+			len(g.hists) != len(w.hists) || len(g.exemplars) != len(w.exemplars) {
+			t.Fatalf("series %d: %v %q %d %d %d, want %v %q %d %d %d", i, g.labels, g.typ, len(g.samples), len(g.hists), len(g.exemplars),
+				w.labels, w.typ, len(w.samples), len(w.hists), len(w.exemplars))
+		}
+		for j := range w.samples {
+			if g.samples[j].t != w.samples[j].t || math.Float64bits(g.samples[j].v) != math.Float64bits(w.samples[j].v) {
+				t.Fatalf("series %d sample %d: %v, want %v", i, j, g.samples[j], w.samples[j])
+			}
+		}
+	}
+	for i := range wantRej {
+		if gotRej[i].reason != wantRej[i].reason || gotRej[i].samples != wantRej[i].samples {
+			t.Fatalf("rejection %d: %s %d, want %s %d", i, gotRej[i].reason, gotRej[i].samples, wantRej[i].reason, wantRej[i].samples)
+		}
+	}
+}
+
+// TestFastDecoderMatchesGenerated: the real shapes decode the same both ways.
+func TestFastDecoderMatchesGenerated(t *testing.T) {
+	for i, req := range []*prompb.WriteRequest{realV1(), benchV1(300), {Metadata: realV1().Metadata}} {
+		t.Run(fmt.Sprint(i), func(t *testing.T) { sameAsGenerated(t, marshal(t, req)) })
+	}
+	many := benchV1(1)
+	many.Timeseries[0].Labels = append(many.Timeseries[0].Labels, prompb.Label{Name: "zz", Value: "1"}) // 11 > 8
+	sameAsGenerated(t, marshal(t, many))
 }

@@ -83,14 +83,15 @@ func realV2() *writev2.Request {
 }
 
 // benchV1 is a RW 1.0 request of n series × 1 sample with 10 labels each, as Prometheus batches
-// a scrape of many targets (max_samples_per_send 2000 in 2.x).
+// the scrapes of its targets (max_samples_per_send 2000 in 2.x): 100 series per target (pod).
 func benchV1(n int) *prompb.WriteRequest {
 	req := &prompb.WriteRequest{Timeseries: make([]prompb.TimeSeries, 0, n)}
 	for i := range n {
-		ls := labels.FromStrings("__name__", fmt.Sprintf("metric_%d_total", i%50), "job", "kubernetes-pods",
-			"instance", fmt.Sprintf("10.1.%d.%d:8080", i/250, i%250), "namespace", fmt.Sprintf("ns-%d", i%7),
-			"pod", fmt.Sprintf("app-%d-7d9f8", i/40), "container", "app", "node", fmt.Sprintf("node-%d", i%20),
-			"cluster", "prod-eu-1", "method", []string{"GET", "POST"}[i%2], "code", "200")
+		target := i / 100
+		ls := labels.FromStrings("__name__", fmt.Sprintf("http_requests_%d_total", i%50), "job", "kubernetes-pods",
+			"instance", fmt.Sprintf("10.1.%d.%d:8080", target/250, target%250), "namespace", fmt.Sprintf("ns-%d", target%7),
+			"pod", fmt.Sprintf("app-%d-7d9f8", target), "container", "app", "node", fmt.Sprintf("node-%d", target%20),
+			"cluster", "prod-eu-1", "method", []string{"GET", "POST"}[(i/50)%2], "code", "200")
 		req.Timeseries = append(req.Timeseries, prompb.TimeSeries{Labels: prompb.FromLabels(ls, nil),
 			Samples: []prompb.Sample{{Timestamp: 1_700_000_000_000, Value: float64(i)}}})
 	}
