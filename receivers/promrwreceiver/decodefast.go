@@ -38,7 +38,7 @@ func decodeV1Fast(buf []byte, lim limits) ([]series, []rejection, error) {
 	var bodies [][]byte
 	types := map[string]prompb.MetricMetadata{}
 	for b := buf; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return nil, nil, wrap(protowire.ParseError(n))
 		}
@@ -93,7 +93,7 @@ func seriesOf(body []byte, types map[string]prompb.MetricMetadata, lim limits, s
 	var name string
 	// Count first, to size the samples and refuse too many labels before building them.
 	for b := body; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return series{}, rejection{}, false, protowire.ParseError(n)
 		}
@@ -153,7 +153,7 @@ func seriesOf(body []byte, types map[string]prompb.MetricMetadata, lim limits, s
 	}
 	s.samples = make([]sample, 0, nSamples)
 	for b := body; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		b = b[n:] // checked in the first pass
 		if typ == protowire.BytesType && num == fieldSamples {
 			v, n := protowire.ConsumeBytes(b)
@@ -173,7 +173,7 @@ func seriesOf(body []byte, types map[string]prompb.MetricMetadata, lim limits, s
 // labelOf decodes a Label message; the strings point into v.
 func labelOf(v []byte) (name, value string, err error) {
 	for len(v) > 0 {
-		num, typ, n := protowire.ConsumeTag(v)
+		num, typ, n := consumeTag(v)
 		if n < 0 {
 			return "", "", protowire.ParseError(n)
 		}
@@ -204,7 +204,7 @@ func labelOf(v []byte) (name, value string, err error) {
 func sampleOf(v []byte) (sample, error) {
 	var s sample
 	for len(v) > 0 {
-		num, typ, n := protowire.ConsumeTag(v)
+		num, typ, n := consumeTag(v)
 		if n < 0 {
 			return s, protowire.ParseError(n)
 		}
@@ -240,4 +240,19 @@ func inPlace(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
+}
+
+// consumeTag reads a field's tag as the generated decoder (gogo/protobuf) does: any positive
+// field number, also above protobuf's maximum (protowire.ConsumeTag refuses those), so that both
+// decoders accept the same bodies.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	v, n := protowire.ConsumeVarint(b)
+	if n < 0 {
+		return 0, 0, n
+	}
+	num := int32(v >> 3) //nolint:gosec // as gogo/protobuf reads it
+	if num <= 0 {
+		return 0, 0, -1 // protowire's generic parse error
+	}
+	return protowire.Number(num), protowire.Type(v & 7), n
 }
