@@ -63,7 +63,7 @@ func decodeV1Fast(buf []byte, lim limits) ([]series, []rejection, error) {
 			types[md.MetricFamilyName] = md
 			continue
 		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
+		n = skipValue(typ, b)
 		if n < 0 {
 			return nil, nil, wrap(protowire.ParseError(n))
 		}
@@ -128,7 +128,7 @@ func seriesOf(body []byte, types map[string]prompb.MetricMetadata, lim limits, s
 		if typ == protowire.BytesType && num == fieldSamples {
 			nSamples++
 		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
+		n = skipValue(typ, b)
 		if n < 0 {
 			return series{}, rejection{}, false, protowire.ParseError(n)
 		}
@@ -165,7 +165,7 @@ func seriesOf(body []byte, types map[string]prompb.MetricMetadata, lim limits, s
 			s.samples = append(s.samples, smp)
 			continue
 		}
-		b = b[protowire.ConsumeFieldValue(num, typ, b):]
+		b = b[skipValue(typ, b):]
 	}
 	return s, rejection{}, true, nil
 }
@@ -191,7 +191,7 @@ func labelOf(v []byte) (name, value string, err error) {
 			}
 			continue
 		}
-		n = protowire.ConsumeFieldValue(num, typ, v)
+		n = skipValue(typ, v)
 		if n < 0 {
 			return "", "", protowire.ParseError(n)
 		}
@@ -223,7 +223,7 @@ func sampleOf(v []byte) (sample, error) {
 			}
 			s.t, v = int64(x), v[n:] //nolint:gosec // int64 on the wire
 		default:
-			n = protowire.ConsumeFieldValue(num, typ, v)
+			n = skipValue(typ, v)
 			if n < 0 {
 				return s, errTruncated
 			}
@@ -255,4 +255,37 @@ func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
 		return 0, 0, -1 // protowire's generic parse error
 	}
 	return protowire.Number(num), protowire.Type(v & 7), n
+}
+
+// skipValue skips the value of a field whose tag was just read, as gogo/protobuf does: a group
+// ends at any end-group marker, whatever its field number (protowire.ConsumeFieldValue requires
+// the group's own).
+func skipValue(typ protowire.Type, b []byte) int {
+	switch typ {
+	case protowire.StartGroupType:
+		depth, i := 1, 0
+		for depth > 0 {
+			v, n := protowire.ConsumeVarint(b[i:])
+			if n < 0 {
+				return n
+			}
+			i += n
+			switch t := protowire.Type(v & 7); t {
+			case protowire.StartGroupType:
+				depth++
+			case protowire.EndGroupType:
+				depth--
+			default:
+				m := skipValue(t, b[i:])
+				if m < 0 {
+					return m
+				}
+				i += m
+			}
+		}
+		return i
+	case protowire.EndGroupType:
+		return -1 // an end-group marker outside a group
+	}
+	return protowire.ConsumeFieldValue(1, typ, b)
 }
