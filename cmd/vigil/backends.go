@@ -29,6 +29,10 @@ import (
 // optionalBackends lists the optional backends' exporters of the shipped role configs, with what
 // to set to configure them.
 var optionalBackends = map[string]backendHint{
+	"promrw": {
+		env:    "VIGIL_PROMRW_URL",
+		detail: "a Prometheus remote-write URL (e.g. http://prometheus:9090/api/v1/write; Prometheus with --web.enable-remote-write-receiver, Thanos Receive, Mimir); labels: docs/prometheus-labels.md",
+	},
 	"lokipush": {
 		env:    "VIGIL_LOKI_URL",
 		detail: "Loki's base URL (e.g. http://loki-gateway.loki:80); labels and structured metadata: exporters/lokipushexporter/README.md",

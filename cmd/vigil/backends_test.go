@@ -21,6 +21,8 @@ func TestUnsetBackendsAreLeftOutAndExplained(t *testing.T) {
 			"traces: exporters::otlp_grpc/traces::endpoint is empty, so otlp_grpc/traces is left out of the pipeline; set VIGIL_TRACES_ENDPOINT to a trace backend's OTLP/gRPC host:port"},
 		{"lokipush", "VIGIL_LOKI_URL", "http://127.0.0.1:3100", "logs",
 			"logs: exporters::lokipush::endpoint is empty, so lokipush is left out of the pipeline; set VIGIL_LOKI_URL to Loki's base URL"},
+		{"promrw", "VIGIL_PROMRW_URL", "http://127.0.0.1:9090/api/v1/write", "metrics",
+			"metrics: exporters::promrw::endpoint is empty, so promrw is left out of the pipeline; set VIGIL_PROMRW_URL to a Prometheus remote-write URL"},
 	}
 	require.Len(t, optionalBackends, len(backends), "every optional backend is tested here")
 	for _, name := range []string{"gateway.yaml", "allinone.yaml"} {

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
+	"strings"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 )
 
@@ -16,6 +19,11 @@ type Config struct {
 	// ClientConfig is the HTTP client: endpoint (required, e.g.
 	// http://prometheus:9090/api/v1/write), tls, headers, auth, timeout.
 	confighttp.ClientConfig `mapstructure:",squash"`
+	ownConfig               `mapstructure:",squash"`
+}
+
+// ownConfig holds the exporter's own keys, beside the HTTP client's.
+type ownConfig struct {
 	// QueueConfig is exporterhelper's sending queue (default enabled, in memory); set
 	// storage: walstorage to keep batches across restarts and outages.
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
@@ -24,22 +32,21 @@ type Config struct {
 	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
 	// ExternalLabels are added to every series (default none).
 	ExternalLabels map[string]string `mapstructure:"external_labels"`
-	_              struct{}
 }
 
 func createDefaultConfig() *Config {
 	cc := confighttp.NewDefaultClientConfig()
 	rc := configretry.NewDefaultBackOffConfig()
 	rc.MaxElapsedTime = 0
-	return &Config{ClientConfig: cc, RetryConfig: rc,
-		QueueConfig: configoptional.Some(exporterhelper.NewDefaultQueueConfig())}
+	return &Config{ClientConfig: cc, ownConfig: ownConfig{RetryConfig: rc,
+		QueueConfig: configoptional.Some(exporterhelper.NewDefaultQueueConfig())}}
 }
 
 // Validate reports every problem of the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Endpoint == "" {
-		errs = append(errs, errors.New("endpoint: must be set to the remote-write URL, e.g. http://prometheus:9090/api/v1/write (Prometheus started with --web.enable-remote-write-receiver)"))
+		errs = append(errs, errors.New("endpoint: must be set to the remote-write URL, e.g. http://prometheus:9090/api/v1/write (Prometheus started with --web.enable-remote-write-receiver); the role configs read it from VIGIL_PROMRW_URL"))
 	} else if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("endpoint: %q is not an http(s) URL", c.Endpoint))
 	}
@@ -49,4 +56,44 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Unmarshal decodes the HTTP client's keys with the client's own unmarshaller (embedding it
+// otherwise makes the whole Config a confmap.Unmarshaler that decodes the client's keys alone and
+// silently drops sending_queue, retry_on_failure and external_labels) and the exporter's keys
+// strictly: an unknown key is an error.
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	own, client := map[string]any{}, map[string]any{}
+	keys := clientKeys()
+	for k, v := range conf.ToStringMap() {
+		if keys[k] {
+			client[k] = v
+		} else {
+			own[k] = v
+		}
+	}
+	if err := confmap.NewFromStringMap(client).Unmarshal(&c.ClientConfig); err != nil {
+		return err
+	}
+	return confmap.NewFromStringMap(own).Unmarshal(&c.ownConfig)
+}
+
+// clientKeys are the top-level YAML keys of confighttp.ClientConfig.
+func clientKeys() map[string]bool {
+	keys := map[string]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+			switch {
+			case strings.Contains(opts, "squash") && f.Type.Kind() == reflect.Struct:
+				walk(f.Type)
+			case name != "" && name != "-":
+				keys[name] = true
+			}
+		}
+	}
+	walk(reflect.TypeFor[confighttp.ClientConfig]())
+	return keys
 }

@@ -3,9 +3,12 @@ package promrwreceiver
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/confmap"
 )
 
 // Config is the YAML configuration of the promrw receiver.
@@ -14,6 +17,11 @@ type Config struct {
 	// clusterauth extension decides the cluster), max_request_body_size (default 16777216 bytes
 	// of compressed body), middlewares.
 	confighttp.ServerConfig `mapstructure:",squash"`
+	ownConfig               `mapstructure:",squash"`
+}
+
+// ownConfig holds the receiver's own keys, beside the HTTP server's.
+type ownConfig struct {
 	// Path of the endpoint (default "/api/v1/write", as Prometheus's receiver).
 	Path string `mapstructure:"path"`
 	// MaxDecompressedBytes refuses (413) a request whose snappy block decodes to more bytes
@@ -26,7 +34,6 @@ type Config struct {
 	Cluster string `mapstructure:"cluster"`
 	// RetryAfter is sent with 503 when the pipeline cannot take the batch now (default 5s).
 	RetryAfter time.Duration `mapstructure:"retry_after"`
-	_          struct{}
 }
 
 func createDefaultConfig() *Config {
@@ -36,8 +43,8 @@ func createDefaultConfig() *Config {
 	// The receiver undoes snappy itself, bounding the decoded size before allocating it (and
 	// answering 413 naming max_decompressed_bytes): the server's own decompression is off.
 	sc.CompressionAlgorithms = []string{}
-	return &Config{ServerConfig: sc, Path: "/api/v1/write", MaxDecompressedBytes: 64 << 20,
-		MaxLabelsPerSeries: 64, RetryAfter: 5 * time.Second}
+	return &Config{ServerConfig: sc, ownConfig: ownConfig{Path: "/api/v1/write", MaxDecompressedBytes: 64 << 20,
+		MaxLabelsPerSeries: 64, RetryAfter: 5 * time.Second}}
 }
 
 // Validate reports every problem of the configuration at once.
@@ -62,4 +69,44 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("retry_after: %s must not be negative", c.RetryAfter))
 	}
 	return errors.Join(errs...)
+}
+
+// Unmarshal decodes the HTTP server's keys with the server's own unmarshaller (embedding it
+// otherwise makes the whole Config a confmap.Unmarshaler that decodes the server's keys alone and
+// silently drops path, cluster and the limits) and the receiver's keys strictly: an unknown key
+// is an error.
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	own, server := map[string]any{}, map[string]any{}
+	keys := serverKeys()
+	for k, v := range conf.ToStringMap() {
+		if keys[k] {
+			server[k] = v
+		} else {
+			own[k] = v
+		}
+	}
+	if err := confmap.NewFromStringMap(server).Unmarshal(&c.ServerConfig); err != nil {
+		return err
+	}
+	return confmap.NewFromStringMap(own).Unmarshal(&c.ownConfig)
+}
+
+// serverKeys are the top-level YAML keys of confighttp.ServerConfig.
+func serverKeys() map[string]bool {
+	keys := map[string]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+			switch {
+			case strings.Contains(opts, "squash") && f.Type.Kind() == reflect.Struct:
+				walk(f.Type)
+			case name != "" && name != "-":
+				keys[name] = true
+			}
+		}
+	}
+	walk(reflect.TypeFor[confighttp.ServerConfig]())
+	return keys
 }

@@ -2,6 +2,7 @@ package promrwreceiver
 
 import (
 	"encoding/hex"
+	"math"
 	"strings"
 
 	"github.com/prometheus/common/model"
@@ -32,25 +33,28 @@ func toMetrics(ss []series) (pmetric.Metrics, int) {
 	resources := map[string]pmetric.MetricSlice{}
 	metrics := map[string]pmetric.Metric{}
 	unsupported := 0
-	var key strings.Builder
+	// Buffers reused from series to series: a batch of thousands of series shares a few
+	// resources, so a key is only turned into a string when it is new (map lookups by
+	// string(bytes) do not allocate).
+	var key, mkey []byte
+	dpLabels := make([]labels.Label, 0, 16)
+	idLabels := make([]labels.Label, 0, 16)
 	for i := range ss {
 		s := &ss[i]
-		key.Reset()
-		var dpLabels []labels.Label
-		var idLabels []labels.Label
+		key, dpLabels, idLabels = key[:0], dpLabels[:0], idLabels[:0]
 		s.labels.Range(func(l labels.Label) {
 			if isIdentity(l.Name) {
 				idLabels = append(idLabels, l)
-				key.WriteString(l.Name)
-				key.WriteByte(0)
-				key.WriteString(l.Value)
-				key.WriteByte(0)
+				key = append(key, l.Name...)
+				key = append(key, 0)
+				key = append(key, l.Value...)
+				key = append(key, 0)
 			} else if l.Name != model.MetricNameLabel {
 				dpLabels = append(dpLabels, l)
 			}
 		})
-		rkey := key.String()
-		ms, ok := resources[rkey]
+		ms, ok := resources[string(key)]
+		rkey := key
 		if !ok {
 			rm := md.ResourceMetrics().AppendEmpty()
 			attrs := rm.Resource().Attributes()
@@ -60,12 +64,13 @@ func toMetrics(ss []series) (pmetric.Metrics, int) {
 			sm := rm.ScopeMetrics().AppendEmpty()
 			sm.Scope().SetName(scopeName)
 			ms = sm.Metrics()
-			resources[rkey] = ms
+			resources[string(key)] = ms
 		}
 		name := s.labels.Get(model.MetricNameLabel)
 		kind := kindOf(name, s.typ)
 		if len(s.samples) > 0 {
-			m := metricFor(metrics, ms, rkey, name, kind, s)
+			var m pmetric.Metric
+			m, mkey = metricFor(metrics, mkey, ms, rkey, name, kind, s)
 			var dps pmetric.NumberDataPointSlice
 			if kind == pmetric.MetricTypeSum {
 				dps = m.Sum().DataPoints()
@@ -86,7 +91,8 @@ func toMetrics(ss []series) (pmetric.Metrics, int) {
 			putExemplars(last.Exemplars(), s.exemplars)
 		}
 		if len(s.hists) > 0 {
-			m := metricFor(metrics, ms, rkey, name, pmetric.MetricTypeExponentialHistogram, s)
+			var m pmetric.Metric
+			m, mkey = metricFor(metrics, mkey, ms, rkey, name, pmetric.MetricTypeExponentialHistogram, s)
 			dps := m.ExponentialHistogram().DataPoints()
 			for _, h := range s.hists {
 				if !convertible(h.fh) {
@@ -143,10 +149,11 @@ func kindOf(name string, typ model.MetricType) pmetric.MetricType {
 }
 
 // metricFor returns the metric of that name and kind in the resource, adding it the first time.
-func metricFor(metrics map[string]pmetric.Metric, ms pmetric.MetricSlice, rkey, name string, kind pmetric.MetricType, s *series) pmetric.Metric {
-	k := rkey + "\xff" + name + "\xff" + kind.String()
-	if m, ok := metrics[k]; ok {
-		return m
+// buf is a key buffer reused across calls; it is returned for the next call.
+func metricFor(metrics map[string]pmetric.Metric, buf []byte, ms pmetric.MetricSlice, rkey []byte, name string, kind pmetric.MetricType, s *series) (pmetric.Metric, []byte) {
+	buf = append(append(append(append(buf[:0], rkey...), 0xff), name...), 0xff, byte(kind))
+	if m, ok := metrics[string(buf)]; ok {
+		return m, buf
 	}
 	m := ms.AppendEmpty()
 	m.SetName(name)
@@ -168,8 +175,8 @@ func metricFor(metrics map[string]pmetric.Metric, ms pmetric.MetricSlice, rkey, 
 	default:
 		m.SetEmptyGauge()
 	}
-	metrics[k] = m
-	return m
+	metrics[string(buf)] = m
+	return m, buf
 }
 
 func putAttributes(attrs pcommon.Map, ls []labels.Label) {
@@ -208,9 +215,34 @@ func putExemplars(dst pmetric.ExemplarSlice, exs []exemplar) {
 	}
 }
 
-// convertible: OTLP exponential histograms have the standard exponential schemas only.
+// maxBucketRange bounds the OTLP buckets (zeros included) that one native histogram may expand
+// to: the index range its spans cover. Real ones cover a few thousand at most (schema 8 from 1 ms
+// to 1000 s is 5,120); a hostile one could ask for billions.
+const maxBucketRange = 1 << 16
+
+// convertible: OTLP exponential histograms have the standard exponential schemas only; the
+// spans must agree with the buckets (histogram.FloatHistogram.Validate) and cover at most
+// maxBucketRange indexes.
 func convertible(fh *histogram.FloatHistogram) bool {
-	return fh.Schema >= histogram.ExponentialSchemaMin && fh.Schema <= histogram.ExponentialSchemaMax
+	if fh.Schema < histogram.ExponentialSchemaMin || fh.Schema > histogram.ExponentialSchemaMax || fh.Validate() != nil {
+		return false
+	}
+	return spanRange(fh.PositiveSpans) <= maxBucketRange && spanRange(fh.NegativeSpans) <= maxBucketRange
+}
+
+// spanRange is the number of bucket indexes from the first bucket of spans to the last.
+func spanRange(spans []histogram.Span) int64 {
+	var n int64
+	for i, sp := range spans {
+		if i > 0 {
+			if sp.Offset < 0 {
+				return math.MaxInt64
+			}
+			n += int64(sp.Offset)
+		}
+		n += int64(sp.Length)
+	}
+	return n
 }
 
 // exponential fills dp from a native histogram. Prometheus's bucket i covers

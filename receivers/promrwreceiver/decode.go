@@ -19,7 +19,7 @@ const (
 	reasonBadLabels       = "invalid_labels"        // no metric name, an invalid or duplicate label name
 	reasonOutOfOrder      = "out_of_order"          // a sample not newer than the previous one of its series
 	reasonClusterMismatch = "cluster_mismatch"      // a cluster label other than the credentials' cluster
-	reasonUnsupported     = "unsupported_histogram" // a native histogram with custom buckets or an unknown schema
+	reasonUnsupported     = "unsupported_histogram" // a native histogram with custom buckets, an unknown schema, or invalid or too wide spans
 )
 
 // Protocol is the remote-write message of a request.
@@ -111,9 +111,18 @@ type limits struct {
 	maxLabels int
 }
 
-// decodeV1 parses a prometheus.WriteRequest. It returns an error only when the message as a
-// whole cannot be read; bad series are returned as rejections.
+// decodeV1 parses a prometheus.WriteRequest with decodeV1Fast, the decoder of the common series
+// (labels and samples: what a scrape produces), which reads labels in place instead of
+// allocating two strings per label as the generated decoder does; series with exemplars or
+// native histograms, and metadata, go through the generated decoder (prompb). It returns an
+// error only when the message as a whole cannot be read; bad series are returned as rejections.
 func decodeV1(buf []byte, lim limits) ([]series, []rejection, error) {
+	return decodeV1Fast(buf, lim)
+}
+
+// decodeV1Proto parses a prometheus.WriteRequest with the generated decoder alone: the
+// reference that FuzzDecodeV1 compares decodeV1Fast with.
+func decodeV1Proto(buf []byte, lim limits) ([]series, []rejection, error) {
 	var req prompb.WriteRequest
 	if err := req.Unmarshal(buf); err != nil {
 		return nil, nil, fmt.Errorf("cannot decode body as prometheus.WriteRequest (Remote-Write 1.0) protobuf: %w", err)
@@ -126,45 +135,52 @@ func decodeV1(buf []byte, lim limits) ([]series, []rejection, error) {
 	var rej []rejection
 	b := labels.NewScratchBuilder(16)
 	for i := range req.Timeseries {
-		ts := &req.Timeseries[i]
-		n := len(ts.Samples) + len(ts.Histograms)
-		if len(ts.Labels) > lim.maxLabels {
-			rej = append(rej, tooManyLabels(len(ts.Labels), lim.maxLabels, n, func() string { return labelsOfProto(ts.Labels) }))
-			continue
-		}
-		b.Reset()
-		for _, l := range ts.Labels {
-			b.Add(l.Name, l.Value)
-		}
-		s := series{labels: b.Labels()}
-		if r, ok := checkLabels(s.labels, n); !ok {
+		if s, r, ok := fromProto(&req.Timeseries[i], types, lim, &b); ok {
+			out = append(out, s)
+		} else {
 			rej = append(rej, r)
-			continue
 		}
-		if md, ok := types[familyOf(s.labels.Get(model.MetricNameLabel), types)]; ok {
-			s.typ, s.help = metadataType(md.Type), md.Help
-		}
-		for _, smp := range ts.Samples {
-			s.samples = append(s.samples, sample{t: smp.Timestamp, v: smp.Value})
-		}
-		for _, h := range ts.Histograms {
-			if h.IsFloatHistogram() {
-				s.hists = append(s.hists, hsample{t: h.Timestamp, fh: h.ToFloatHistogram()})
-			} else {
-				s.hists = append(s.hists, hsample{t: h.Timestamp, fh: h.ToIntHistogram().ToFloat(nil)})
-			}
-		}
-		for _, e := range ts.Exemplars {
-			b.Reset()
-			for _, l := range e.Labels {
-				b.Add(l.Name, l.Value)
-			}
-			b.Sort()
-			s.exemplars = append(s.exemplars, exemplar{labels: b.Labels(), t: e.Timestamp, v: e.Value})
-		}
-		out = append(out, s)
 	}
 	return out, rej, nil
+}
+
+// fromProto checks and converts one series decoded by prompb.
+func fromProto(ts *prompb.TimeSeries, types map[string]prompb.MetricMetadata, lim limits, b *labels.ScratchBuilder) (series, rejection, bool) {
+	n := len(ts.Samples) + len(ts.Histograms)
+	if len(ts.Labels) > lim.maxLabels {
+		return series{}, tooManyLabels(len(ts.Labels), lim.maxLabels, n, func() string { return labelsOfProto(ts.Labels) }), false
+	}
+	b.Reset()
+	for _, l := range ts.Labels {
+		b.Add(l.Name, l.Value)
+	}
+	s := series{labels: b.Labels()}
+	if r, ok := checkLabels(s.labels, n); !ok {
+		return series{}, r, false
+	}
+	if md, ok := types[familyOf(s.labels.Get(model.MetricNameLabel), types)]; ok {
+		s.typ, s.help = metadataType(md.Type), md.Help
+	}
+	s.samples = make([]sample, 0, len(ts.Samples))
+	for _, smp := range ts.Samples {
+		s.samples = append(s.samples, sample{t: smp.Timestamp, v: smp.Value})
+	}
+	for _, h := range ts.Histograms {
+		if h.IsFloatHistogram() {
+			s.hists = append(s.hists, hsample{t: h.Timestamp, fh: h.ToFloatHistogram()})
+		} else {
+			s.hists = append(s.hists, hsample{t: h.Timestamp, fh: h.ToIntHistogram().ToFloat(nil)})
+		}
+	}
+	for _, e := range ts.Exemplars {
+		b.Reset()
+		for _, l := range e.Labels {
+			b.Add(l.Name, l.Value)
+		}
+		b.Sort()
+		s.exemplars = append(s.exemplars, exemplar{labels: b.Labels(), t: e.Timestamp, v: e.Value})
+	}
+	return s, rejection{}, true
 }
 
 // decodeV2 parses an io.prometheus.write.v2.Request.

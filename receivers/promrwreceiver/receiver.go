@@ -15,11 +15,13 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/vigil-obs/vigil/internal/httpbody"
 	"github.com/vigil-obs/vigil/internal/promlabels"
@@ -41,12 +43,17 @@ const (
 
 const clusterAttribute = "k8s.cluster.name"
 
+// refusalLogInterval: refusals are logged once per interval; every one is counted, by reason, in
+// vigil_promrw_rejected_requests_total and vigil_promrw_discarded_samples_total.
+const refusalLogInterval = 10 * time.Second
+
 type promrwReceiver struct {
 	cfg       *Config
 	set       receiver.Settings
 	next      consumer.Metrics
 	obs       *receiverhelper.ObsReport
 	logger    *zap.Logger
+	refusals  *zap.Logger // one refusal a refusalLogInterval: a misconfigured sender retries without end
 	requests  metric.Int64Counter
 	discarded metric.Int64Counter
 
@@ -61,7 +68,10 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*pr
 		return nil, err
 	}
 	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/receivers/promrwreceiver")
-	r := &promrwReceiver{cfg: cfg, set: set, next: next, obs: obs, logger: set.Logger}
+	r := &promrwReceiver{cfg: cfg, set: set, next: next, obs: obs, logger: set.Logger,
+		refusals: set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+			return zapcore.NewSamplerWithOptions(c, refusalLogInterval, 1, 0)
+		}))}
 	if r.requests, err = meter.Int64Counter("vigil_promrw_rejected_requests",
 		metric.WithDescription("Remote-write requests answered with an error, by reason."), metric.WithUnit("{requests}")); err != nil {
 		return nil, err
@@ -147,44 +157,16 @@ func (r *promrwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuse(ctx, w, http.StatusBadRequest, reqMalformed, err.Error())
 		return
 	}
-	lim := limits{maxLabels: r.cfg.MaxLabelsPerSeries}
-	var ss []series
-	var rejected []rejection
-	if proto == ProtocolV2 {
-		ss, rejected, err = decodeV2(raw, lim)
-	} else {
-		ss, rejected, err = decodeV1(raw, lim)
-	}
-	if err != nil {
-		r.refuse(ctx, w, http.StatusBadRequest, reqMalformed, err.Error())
-		return
-	}
 	cluster := r.cluster(ctx)
 	if cluster == "" {
 		r.refuse(ctx, w, http.StatusUnauthorized, reqNoCluster, "no cluster for this request: authenticate with a token or "+
 			"certificate known to the clusterauth extension, or set the receiver's cluster")
 		return
 	}
-	kept, status := ss[:0], http.StatusBadRequest
-	for i := range ss {
-		s := ss[i]
-		if claimed := s.labels.Get(promlabels.ClusterLabel); claimed != "" && claimed != cluster {
-			status = http.StatusForbidden
-			rejected = append(rejected, rejection{reason: reasonClusterMismatch, samples: len(s.samples) + len(s.hists),
-				msg: fmt.Sprintf("series %s claims cluster %q but the credentials are of cluster %q", s.labels, claimed, cluster)})
-			continue
-		}
-		if n := keepInOrder(&s); n > 0 {
-			rejected = append(rejected, rejection{reason: reasonOutOfOrder, samples: n,
-				msg: fmt.Sprintf("series %s: %d samples not newer than the sample before them", s.labels, n)})
-		}
-		s.labels = withCluster(s.labels, cluster)
-		kept = append(kept, s)
-	}
-	md, unsupported := toMetrics(kept)
-	if unsupported > 0 {
-		rejected = append(rejected, rejection{reason: reasonUnsupported, samples: unsupported,
-			msg: fmt.Sprintf("%d native histogram samples with custom buckets or a schema outside -4..8", unsupported)})
+	md, rejected, status, err := convert(raw, proto, cluster, limits{maxLabels: r.cfg.MaxLabelsPerSeries})
+	if err != nil {
+		r.refuse(ctx, w, http.StatusBadRequest, reqMalformed, err.Error())
+		return
 	}
 	if n := md.DataPointCount(); n > 0 {
 		dctx, deferred := wal.WithDeferred(ctx)
@@ -226,9 +208,51 @@ func (r *promrwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.refuse(ctx, w, status, reqPartial, msg)
 }
 
-// withCluster stamps the credentials' cluster on a series that names none.
+// convert decodes a decompressed request of protocol proto and turns its series, stamped with
+// cluster, into the metrics the pipeline gets. It returns the series (or samples) it left out and
+// the status that names them (403 when one claimed another cluster, else 400); an error only when
+// the message as a whole cannot be read. It needs no network: the handler, the fuzz targets and
+// the benchmark share it.
+func convert(raw []byte, proto Protocol, cluster string, lim limits) (pmetric.Metrics, []rejection, int, error) {
+	var ss []series
+	var rejected []rejection
+	var err error
+	if proto == ProtocolV2 {
+		ss, rejected, err = decodeV2(raw, lim)
+	} else {
+		ss, rejected, err = decodeV1(raw, lim)
+	}
+	if err != nil {
+		return pmetric.Metrics{}, nil, 0, err
+	}
+	kept, status := ss[:0], http.StatusBadRequest
+	for i := range ss {
+		s := ss[i]
+		if claimed := s.labels.Get(promlabels.ClusterLabel); claimed != "" && claimed != cluster {
+			status = http.StatusForbidden
+			rejected = append(rejected, rejection{reason: reasonClusterMismatch, samples: len(s.samples) + len(s.hists),
+				msg: fmt.Sprintf("series %s claims cluster %q but the credentials are of cluster %q", s.labels, claimed, cluster)})
+			continue
+		}
+		if n := keepInOrder(&s); n > 0 {
+			rejected = append(rejected, rejection{reason: reasonOutOfOrder, samples: n,
+				msg: fmt.Sprintf("series %s: %d samples not newer than the sample before them", s.labels, n)})
+		}
+		s.labels = withCluster(s.labels, cluster)
+		kept = append(kept, s)
+	}
+	md, unsupported := toMetrics(kept)
+	if unsupported > 0 {
+		rejected = append(rejected, rejection{reason: reasonUnsupported, samples: unsupported,
+			msg: fmt.Sprintf("%d native histogram samples with custom buckets, a schema outside -4..8, spans that disagree with their buckets or cover more than %d bucket indexes", unsupported, maxBucketRange)})
+	}
+	return md, rejected, status, nil
+}
+
+// withCluster stamps the credentials' cluster on a series that names none. An empty cluster
+// label is none (in Prometheus an empty label value is no label): it is replaced too.
 func withCluster(ls labels.Labels, cluster string) labels.Labels {
-	if ls.Has(promlabels.ClusterLabel) {
+	if ls.Get(promlabels.ClusterLabel) != "" {
 		return ls
 	}
 	b := labels.NewBuilder(ls)
@@ -248,7 +272,8 @@ func (r *promrwReceiver) cluster(ctx context.Context) string {
 
 func (r *promrwReceiver) refuse(ctx context.Context, w http.ResponseWriter, code int, reason, msg string) {
 	r.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
-	r.logger.Warn("remote-write request refused", zap.Int("status", code), zap.String("reason", reason), zap.String("error", msg))
+	r.refusals.Warn("remote-write request refused (logged once per 10s, all counted in vigil_promrw_rejected_requests_total)",
+		zap.Int("status", code), zap.String("reason", reason), zap.String("error", msg))
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(msg + "\n"))
