@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/thanos-io/objstore"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -219,4 +220,18 @@ func TestWriterSetOnAnExistingGateway(t *testing.T) {
 	require.Empty(t, problems)
 	require.Equal(t, []archive.Stream{{Tenant: "default", Cluster: "a"}, {Tenant: "default", Cluster: "a", Writer: "vigil-gateway-0"}}, streams)
 	require.Equal(t, wantIDs(0, 100, false), queryIDs(t, bkt, true, 0))
+}
+
+// A writer is a path segment of the archive: anything else is refused with the key and the value.
+func TestWriterValidation(t *testing.T) {
+	for _, w := range []string{"", "vigil-gateway-0", "gw_1.eu"} {
+		cfg := createDefaultConfig()
+		cfg.Directory, cfg.Storage, cfg.Writer = t.TempDir(), component.MustNewID("walstorage"), w
+		require.NoError(t, cfg.Validate(), w)
+	}
+	for _, w := range []string{"..", "a/b", "-x", "pod 1", strings.Repeat("a", 254)} {
+		cfg := createDefaultConfig()
+		cfg.Directory, cfg.Storage, cfg.Writer = t.TempDir(), component.MustNewID("walstorage"), w
+		require.ErrorContains(t, cfg.Validate(), fmt.Sprintf("writer: %q must be empty or at most 253 letters", w))
+	}
 }
