@@ -18,7 +18,8 @@ const sealedEntryMetric = "vigil_archive_sealed_entry"
 
 // prometheusAnchors asks the Prometheus at url for the highest sealed entry of every chain over
 // lookback: anchors kept outside the bucket, which a cut-off chain cannot match. Gateways that
-// restarted, and several scrapes, are folded by tenant and cluster.
+// restarted, and several scrapes, are folded by tenant, cluster and writer (a series without
+// writer is the chain of a single writer).
 func prometheusAnchors(ctx context.Context, url string, lookback time.Duration) ([]archive.Seal, error) {
 	c, err := api.NewClient(api.Config{Address: url})
 	if err != nil {
@@ -26,7 +27,7 @@ func prometheusAnchors(ctx context.Context, url string, lookback time.Duration) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	query := fmt.Sprintf("max by (tenant, cluster) (max_over_time(%s[%s]))", sealedEntryMetric, model.Duration(lookback))
+	query := fmt.Sprintf("max by (tenant, cluster, writer) (max_over_time(%s[%s]))", sealedEntryMetric, model.Duration(lookback))
 	v, _, err := promv1.NewAPI(c).Query(ctx, query, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("cannot query %s for %s: %w", url, query, err)
@@ -38,10 +39,11 @@ func prometheusAnchors(ctx context.Context, url string, lookback time.Duration) 
 	anchors := make([]archive.Seal, 0, len(vec))
 	for _, s := range vec {
 		f := float64(s.Value)
-		if f < 0 || f != math.Trunc(f) || s.Metric["tenant"] == "" || s.Metric["cluster"] == "" {
+		if f < 0 || f != math.Trunc(f) || s.Metric["tenant"] == "" || s.Metric["cluster"] == "" || !archive.ValidWriter(string(s.Metric["writer"])) {
 			return nil, fmt.Errorf("%s answered a sample that is not a sealed entry: %s", url, s)
 		}
-		anchors = append(anchors, archive.Seal{Tenant: string(s.Metric["tenant"]), Cluster: string(s.Metric["cluster"]), Seq: uint64(f)})
+		anchors = append(anchors, archive.Seal{Tenant: string(s.Metric["tenant"]), Cluster: string(s.Metric["cluster"]),
+			Writer: string(s.Metric["writer"]), Seq: uint64(f)})
 	}
 	return anchors, nil
 }

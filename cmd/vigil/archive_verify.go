@@ -25,6 +25,7 @@ type verifyReport struct {
 type streamReport struct {
 	Tenant  string `json:"tenant"`
 	Cluster string `json:"cluster"`
+	Writer  string `json:"writer,omitempty"` // one of the gateway replicas that archive the cluster (empty: a single writer)
 	archive.Report
 }
 
@@ -37,7 +38,8 @@ func newArchiveVerifyCommand(a *archiveFlags) *cobra.Command {
 		Short: "Check every object's checksum and the manifests' hash chains",
 		Long: `Check the archive: each stream's manifest hash chain (always whole), and the SHA-256 of
 every object with events in --from/--to against its manifest entry; objects no entry lists are
-reported as inserted. Seals (written by vigil beside each manifest) and --anchor values (recorded
+reported as inserted. A cluster that several gateway replicas archive has a chain per writer
+(tenant/cluster/writer), each checked. Seals (written by vigil beside each manifest) and --anchor values (recorded
 outside the bucket, or read with --anchors-from from a Prometheus that scrapes vigil) show a
 chain whose newest entries were cut off. Each problem names its kind (missing, modified, reordered, inserted,
 manifest_gap, manifest_modified, manifest_unreadable, chain_broken, manifest_name, index_missing,
@@ -108,7 +110,7 @@ the manifest entry and the expected and actual hashes. Exits non-zero on any pro
 				if r.Problems == nil {
 					r.Problems = []archive.Problem{}
 				}
-				rep.Streams = append(rep.Streams, streamReport{Tenant: s.Tenant, Cluster: s.Cluster, Report: r})
+				rep.Streams = append(rep.Streams, streamReport{Tenant: s.Tenant, Cluster: s.Cluster, Writer: s.Writer, Report: r})
 				rep.Problems += len(r.Problems)
 			}
 			bar.finish()
@@ -130,10 +132,10 @@ the manifest entry and the expected and actual hashes. Exits non-zero on any pro
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&clusters, "cluster", nil, "verify only this cluster's stream (repeatable)")
+	cmd.Flags().StringArrayVar(&clusters, "cluster", nil, "verify only this cluster's streams, every writer's (repeatable)")
 	cmd.Flags().StringVar(&tenant, "tenant", "", "verify only this tenant's streams")
 	cmd.Flags().StringVar(&sealKey, "seal-public-key", "", "every seal must be signed by this Ed25519 public key (PEM; the archive exporter's seal_key_file's public half)")
-	cmd.Flags().StringArrayVar(&anchors, "anchor", nil, "a seal recorded outside the bucket, TENANT/CLUSTER:SEQ:HASH (from vigil's \"archive chain sealed\" log lines), or TENANT/CLUSTER:SEQ; repeatable")
+	cmd.Flags().StringArrayVar(&anchors, "anchor", nil, "a seal recorded outside the bucket, TENANT/CLUSTER[/WRITER]:SEQ:HASH (from vigil's \"archive chain sealed\" log lines), or TENANT/CLUSTER[/WRITER]:SEQ; WRITER for a writer's chain; repeatable")
 	cmd.Flags().StringVar(&anchorsFrom, "anchors-from", "", "a Prometheus that scrapes the gateways (http://prometheus:9090): every chain must reach the highest "+sealedEntryMetric+" it recorded")
 	cmd.Flags().DurationVar(&anchorsLookback, "anchors-lookback", 90*24*time.Hour, "how far back --anchors-from looks (at most the Prometheus's retention)")
 	cmd.Flags().DurationVar(&lateAfter, "late-after", time.Hour, "list the objects whose events are dated more than this before vigil received them (backdated or delayed; 0: do not list)")
@@ -156,7 +158,8 @@ func writeVerifyText(w io.Writer, rep verifyReport) error {
 		if len(s.Problems) > 0 {
 			status = fmt.Sprintf("%d PROBLEMS", len(s.Problems))
 		}
-		line := fmt.Sprintf("%s/%s: %d manifest entries, %d objects checked (%.1f MB)", s.Tenant, s.Cluster, s.Entries, s.Objects, float64(s.Bytes)/1e6)
+		name := archive.Stream{Tenant: s.Tenant, Cluster: s.Cluster, Writer: s.Writer}.String()
+		line := fmt.Sprintf("%s: %d manifest entries, %d objects checked (%.1f MB)", name, s.Entries, s.Objects, float64(s.Bytes)/1e6)
 		if s.Skipped > 0 {
 			line += fmt.Sprintf(", %d outside the time range", s.Skipped)
 		}
@@ -190,15 +193,18 @@ func writeVerifyText(w io.Writer, rep verifyReport) error {
 	return err
 }
 
-// parseAnchor reads TENANT/CLUSTER:SEQ:HASH, or TENANT/CLUSTER:SEQ (the chain reached SEQ).
+// parseAnchor reads TENANT/CLUSTER:SEQ:HASH, or TENANT/CLUSTER:SEQ (the chain reached SEQ); with
+// /WRITER after the cluster, of that writer's chain.
 func parseAnchor(s string) (archive.Seal, error) {
-	bad := fmt.Errorf("--anchor: %q is not TENANT/CLUSTER:SEQ:HASH or TENANT/CLUSTER:SEQ (e.g. default/prod-eu:1234:<64 hex digits>)", s)
+	bad := fmt.Errorf("--anchor: %q is not TENANT/CLUSTER:SEQ:HASH or TENANT/CLUSTER:SEQ, with /WRITER after CLUSTER for a writer's chain (e.g. default/prod-eu:1234:<64 hex digits>, default/prod-eu/vigil-gateway-1:1234)", s)
 	streamPart, rest, ok := strings.Cut(s, ":")
 	tenant, cluster, ok2 := strings.Cut(streamPart, "/")
+	cluster, writer, withWriter := strings.Cut(cluster, "/")
 	seqPart, hash, withHash := strings.Cut(rest, ":")
 	seq, err := strconv.ParseUint(seqPart, 10, 64)
-	if !ok || !ok2 || err != nil || (withHash && len(hash) != 64) || tenant == "" || cluster == "" {
+	if !ok || !ok2 || err != nil || (withHash && len(hash) != 64) || tenant == "" || cluster == "" ||
+		(withWriter && (writer == "" || !archive.ValidWriter(writer))) {
 		return archive.Seal{}, bad
 	}
-	return archive.Seal{Tenant: tenant, Cluster: cluster, Seq: seq, Hash: hash}, nil
+	return archive.Seal{Tenant: tenant, Cluster: cluster, Writer: writer, Seq: seq, Hash: hash}, nil
 }

@@ -98,13 +98,24 @@ func TestGatewayManifestConfiguresAValidGateway(t *testing.T) {
 	require.Len(t, sts.Spec.VolumeClaimTemplates, 1, "each replica owns its durable queue")
 
 	// The pod's address is beyond loopback: what validate (and start) require there must be set.
+	// $(NAME) is expanded from the variables before it, as the kubelet does.
+	var expand []string
 	for _, e := range c.Env {
-		v := strings.ReplaceAll(e.Value, "$(POD_IP)", "10.1.2.3")
-		if e.ValueFrom != nil {
-			v = "from-the-" + e.Name + "-secret" // fieldRef or secretKeyRef
+		v := strings.NewReplacer(expand...).Replace(e.Value)
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.podIP":
+			v = "10.1.2.3"
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
+			v = sts.Name + "-1"
+		case e.ValueFrom != nil:
+			v = "from-the-" + e.Name + "-secret" // secretKeyRef
 		}
+		expand = append(expand, "$("+e.Name+")", v)
 		t.Setenv(e.Name, v)
 	}
+	// Each replica archives as its own writer, named after its pod: two replicas never write the
+	// same archive object (storage/docs/archive-format.md).
+	require.Equal(t, sts.Name+"-1", os.Getenv("VIGIL_ARCHIVE_WRITER"), "the archive writer is the pod name")
 	dir := t.TempDir()
 	// The seal key is a mounted Secret: the test's own key stands in for it.
 	require.Equal(t, "/etc/vigil/seal/seal.key", os.Getenv("VIGIL_SEAL_KEY_FILE"), "the gateway signs its seals")

@@ -23,7 +23,11 @@ type sealMark struct {
 // bucket, so that cutting off the newest objects and seals of a chain is still detected.
 func (e *archiveExporter) sealChains(ctx context.Context, all bool) error {
 	e.mu.Lock()
-	heads := map[string]archive.Entry{}
+	type head struct {
+		stream archive.Stream
+		entry  archive.Entry
+	}
+	heads := map[string]head{}
 	for c, s := range e.streams {
 		if s.Head == nil {
 			continue
@@ -32,13 +36,12 @@ func (e *archiveExporter) sealChains(ctx context.Context, all bool) error {
 		if mark.seq == s.Head.Seq || (!all && !mark.at.IsZero() && time.Since(mark.at) < e.cfg.SealInterval) {
 			continue
 		}
-		heads[c] = *s.Head
+		heads[c] = head{stream: e.stream(c, s), entry: *s.Head}
 	}
 	e.mu.Unlock()
 	var errs []error
-	for c, head := range heads {
-		stream := archive.Stream{Tenant: e.cfg.Tenant, Cluster: c}
-		seal, err := archive.WriteSeal(ctx, e.bucket, stream, head, time.Now(), e.sealKey)
+	for c, h := range heads {
+		seal, err := archive.WriteSeal(ctx, e.bucket, h.stream, h.entry, time.Now(), e.sealKey)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -46,9 +49,15 @@ func (e *archiveExporter) sealChains(ctx context.Context, all bool) error {
 		e.mu.Lock()
 		e.sealed[c] = sealMark{seq: seal.Seq, at: time.Now()}
 		e.mu.Unlock()
-		e.sealedTo.Record(ctx, int64(seal.Seq), metric.WithAttributes(attribute.String("cluster", c), attribute.String("tenant", e.cfg.Tenant)))
-		e.logger.Info("archive chain sealed", zap.String("tenant", seal.Tenant), zap.String("cluster", seal.Cluster),
-			zap.Uint64("seq", seal.Seq), zap.String("hash", seal.Hash), zap.String("key_id", seal.KeyID))
+		attrs := []attribute.KeyValue{attribute.String("cluster", c), attribute.String("tenant", e.cfg.Tenant)}
+		fields := []zap.Field{zap.String("tenant", seal.Tenant), zap.String("cluster", seal.Cluster)}
+		if seal.Writer != "" { // a stream without writer keeps the series and the log line it had
+			attrs = append(attrs, attribute.String("writer", seal.Writer))
+			fields = append(fields, zap.String("writer", seal.Writer))
+		}
+		e.sealedTo.Record(ctx, int64(seal.Seq), metric.WithAttributes(attrs...))
+		e.logger.Info("archive chain sealed", append(fields,
+			zap.Uint64("seq", seal.Seq), zap.String("hash", seal.Hash), zap.String("key_id", seal.KeyID))...)
 	}
 	return errors.Join(errs...)
 }

@@ -17,6 +17,10 @@ type Config struct {
 	archive.BucketConfig `mapstructure:",squash"`
 	// Tenant is the first path element of every object (default "default").
 	Tenant string `mapstructure:"tenant"`
+	// Writer names this exporter's streams when several gateways archive the same clusters into
+	// one bucket: each writes its own chain per cluster, under audit/<tenant>/<cluster>/writers/<writer>/
+	// (set it from the pod name). Empty (default): one writer, audit/<tenant>/<cluster>/.
+	Writer string `mapstructure:"writer"`
 	// Storage is the walstorage extension that stages events durably. Required.
 	Storage component.ID `mapstructure:"storage"`
 	// MaxObjectBytes seals an object once its uncompressed events reach this size (default 16 MiB).
@@ -44,6 +48,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if !nameRE.MatchString(c.Tenant) {
 		errs = append(errs, fmt.Errorf("tenant: %q must be letters, digits, '-', '_' or '.'", c.Tenant))
+	}
+	if !archive.ValidWriter(c.Writer) {
+		errs = append(errs, fmt.Errorf("writer: %q must be empty or at most 253 letters, digits, '-', '_' or '.', starting with a letter or digit (e.g. the pod name)", c.Writer))
 	}
 	if c.Storage.Type().String() == "" {
 		errs = append(errs, errors.New("storage: must name the walstorage extension that stages events (e.g. walstorage)"))

@@ -45,6 +45,31 @@ type streamState struct {
 	Open   openObject     `json:"open"`
 	Sealed []openObject   `json:"sealed"` // sealed, not yet written, oldest first
 	Head   *archive.Entry `json:"head"`   // last entry written
+	// Writer is the writer whose chain the objects are written to (empty: the stream without
+	// writer, and the state of an older version). A state staged under another writer than the
+	// configured one writes what it holds to that writer's chain; once empty, at a start, it
+	// moves to the configured writer (startStream).
+	Writer string `json:"writer,omitempty"`
+}
+
+// stream is the archive stream of cluster's state s.
+func (e *archiveExporter) stream(cluster string, s *streamState) archive.Stream {
+	return archive.Stream{Tenant: e.cfg.Tenant, Cluster: cluster, Writer: s.Writer}
+}
+
+// startStream is the state s of cluster loaded at start: with nothing staged under another
+// writer than the configured one, a new chain of the configured writer (the old chain was sealed
+// when its writer stopped).
+func (e *archiveExporter) startStream(cluster string, s *streamState) *streamState {
+	if s.Writer == e.cfg.Writer {
+		return s
+	}
+	if len(s.Sealed) > 0 || s.Open.Chunks > 0 {
+		e.logger.Info("archive staging of a cluster holds objects of another writer: they are written to its chain first",
+			zap.String("cluster", cluster), zap.String("staged_writer", s.Writer), zap.String("writer", e.cfg.Writer))
+		return s
+	}
+	return &streamState{Open: openObject{Seq: 1}, Writer: e.cfg.Writer}
 }
 
 type archiveExporter struct {
@@ -172,6 +197,7 @@ func (e *archiveExporter) Start(ctx context.Context, host component.Host) error 
 				return fmt.Errorf("cannot read the archive staging state of cluster %q: %w", c, err)
 			}
 		}
+		s = e.startStream(c, s)
 		e.streams[c] = s
 		if err := e.loadKeys(ctx, c, s); err != nil {
 			return err
@@ -401,7 +427,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 	for _, cluster := range clusters {
 		s, ok := e.streams[cluster]
 		if !ok {
-			s = &streamState{Open: openObject{Seq: 1}}
+			s = &streamState{Open: openObject{Seq: 1}, Writer: e.cfg.Writer}
 			newStreams = true
 		}
 		next := *s

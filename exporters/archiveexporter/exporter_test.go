@@ -36,6 +36,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type env struct {
 	queueDir, archiveDir string
 	plain                bool
+	writer               string // the exporter's writer (empty: none)
 }
 
 // plainStorage gives out clients with no more than storage.Client's methods.
@@ -60,6 +61,7 @@ func (v env) startWith(t *testing.T, maxBytes int, s3cfg *archive.S3Config) (*ar
 	require.NoError(t, ws.Start(context.Background(), componenttest.NewNopHost()))
 	cfg := createDefaultConfig()
 	cfg.Directory, cfg.Storage, cfg.MaxObjectBytes = v.archiveDir, component.NewID(walstorageextension.Type), maxBytes
+	cfg.Writer = v.writer
 	if s3cfg != nil {
 		cfg.Directory, cfg.S3 = "", s3cfg
 	}

@@ -157,7 +157,6 @@ func (e *archiveExporter) sealIfDue(ctx context.Context, cluster string, all boo
 // writeSealed writes the sealed objects of cluster in order, each with its manifest entry, and
 // then drops their staged chunks.
 func (e *archiveExporter) writeSealed(ctx context.Context, cluster string) error {
-	stream := archive.Stream{Tenant: e.cfg.Tenant, Cluster: cluster}
 	for {
 		e.mu.Lock()
 		s := e.streams[cluster]
@@ -165,7 +164,7 @@ func (e *archiveExporter) writeSealed(ctx context.Context, cluster string) error
 			e.mu.Unlock()
 			return nil
 		}
-		o, head := s.Sealed[0], s.Head
+		o, head, stream := s.Sealed[0], s.Head, e.stream(cluster, s)
 		e.mu.Unlock()
 
 		raw, ends, err := e.readChunks(ctx, cluster, o)

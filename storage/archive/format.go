@@ -12,16 +12,65 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Stream identifies the objects of one tenant and cluster; their manifest is one hash chain.
+// Stream identifies the objects of one tenant, cluster and writer; their manifest is one hash
+// chain. Writer is empty for the archive of a single writer (the layout before writers), else the
+// name of one of several gateway replicas that archive the cluster side by side, each in its own
+// stream: a cluster's events are those of all its streams.
 type Stream struct {
 	Tenant, Cluster string
+	Writer          string
 }
 
-// Prefix is the directory of the stream's objects and manifest entries.
-func (s Stream) Prefix() string { return "audit/" + s.Tenant + "/" + s.Cluster + "/" }
+// WritersDir is the directory, under a cluster's, of its writers' streams:
+// audit/<tenant>/<cluster>/writers/<writer>/.
+const WritersDir = "writers"
+
+// ClusterPrefix is the directory of the cluster's stream without writer, and of its writers'.
+func (s Stream) ClusterPrefix() string { return "audit/" + s.Tenant + "/" + s.Cluster + "/" }
+
+// Prefix is the directory of the stream's objects and manifest entries: audit/<tenant>/<cluster>/,
+// or audit/<tenant>/<cluster>/writers/<writer>/ for a writer's stream.
+func (s Stream) Prefix() string {
+	if s.Writer == "" {
+		return s.ClusterPrefix()
+	}
+	return s.ClusterPrefix() + WritersDir + "/" + s.Writer + "/"
+}
+
+// String names the stream as verify reports it: tenant/cluster, or tenant/cluster/writer.
+func (s Stream) String() string {
+	if s.Writer == "" {
+		return s.Tenant + "/" + s.Cluster
+	}
+	return s.Tenant + "/" + s.Cluster + "/" + s.Writer
+}
+
+// maxWriterLen bounds a writer name (a Kubernetes pod name has at most 253 characters).
+const maxWriterLen = 253
+
+// ValidWriter reports whether name can be a writer: empty (no writer), or a path segment of at
+// most 253 letters, digits, '-', '_' and '.' that starts with a letter or digit.
+func ValidWriter(name string) bool {
+	if name == "" {
+		return true
+	}
+	if len(name) > maxWriterLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case (c == '-' || c == '_' || c == '.') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ObjectName is the deterministic name of the stream's object number seq holding events of the
-// hour that contains t: audit/<tenant>/<cluster>/<yyyy>/<mm>/<dd>/<hh>/<seq>.ndjson.zst.
+// hour that contains t: <prefix>/<yyyy>/<mm>/<dd>/<hh>/<seq>.ndjson.zst (Prefix).
 func (s Stream) ObjectName(t time.Time, seq uint64) string {
 	t = t.UTC()
 	return fmt.Sprintf("%s%04d/%02d/%02d/%02d/%012d.ndjson.zst", s.Prefix(), t.Year(), t.Month(), t.Day(), t.Hour(), seq)

@@ -12,7 +12,9 @@ import (
 	"github.com/thanos-io/objstore"
 )
 
-// Streams lists the streams in the bucket: every audit/<tenant>/<cluster>/, sorted.
+// Streams lists the streams in the bucket, sorted: every audit/<tenant>/<cluster>/ that holds
+// more than the writers' directory (the stream without writer), and every
+// audit/<tenant>/<cluster>/writers/<writer>/.
 func Streams(ctx context.Context, bkt objstore.Bucket) ([]Stream, error) {
 	var out []Stream
 	tenants, err := dirs(ctx, bkt, "audit/")
@@ -25,14 +27,42 @@ func Streams(ctx context.Context, bkt objstore.Bucket) ([]Stream, error) {
 			return nil, err
 		}
 		for _, cluster := range clusters {
-			out = append(out, Stream{Tenant: tenant, Cluster: cluster})
+			s := Stream{Tenant: tenant, Cluster: cluster}
+			legacy, writers := false, false
+			err := bkt.Iter(ctx, s.ClusterPrefix(), func(name string) error {
+				if name == s.ClusterPrefix()+WritersDir+"/" {
+					writers = true
+				} else {
+					legacy = true
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("cannot list %s in the archive: %w", s.ClusterPrefix(), err)
+			}
+			if legacy || !writers {
+				out = append(out, s)
+			}
+			if !writers {
+				continue
+			}
+			names, err := dirs(ctx, bkt, s.ClusterPrefix()+WritersDir+"/")
+			if err != nil {
+				return nil, err
+			}
+			for _, w := range names {
+				out = append(out, Stream{Tenant: tenant, Cluster: cluster, Writer: w})
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Tenant != out[j].Tenant {
 			return out[i].Tenant < out[j].Tenant
 		}
-		return out[i].Cluster < out[j].Cluster
+		if out[i].Cluster != out[j].Cluster {
+			return out[i].Cluster < out[j].Cluster
+		}
+		return out[i].Writer < out[j].Writer
 	})
 	return out, nil
 }

@@ -24,6 +24,7 @@ import (
 type Seal struct {
 	Tenant    string `json:"tenant"`
 	Cluster   string `json:"cluster"`
+	Writer    string `json:"writer,omitempty"` // the stream's writer (empty: a stream without writer)
 	Seq       uint64 `json:"seq"`
 	Hash      string `json:"hash"` // the entry's hash
 	Time      string `json:"time"` // RFC 3339, when sealed
@@ -31,8 +32,12 @@ type Seal struct {
 	Signature string `json:"signature,omitempty"` // base64 Ed25519 signature of SignedText()
 }
 
-// SignedText is what a seal's signature covers, one field per line.
+// SignedText is what a seal's signature covers, one field per line; a writer's seal (v2) has the
+// writer after the cluster.
 func (s Seal) SignedText() string {
+	if s.Writer != "" {
+		return fmt.Sprintf("vigil-archive-seal-v2\n%s\n%s\n%s\n%d\n%s\n%s\n", s.Tenant, s.Cluster, s.Writer, s.Seq, s.Hash, s.Time)
+	}
 	return fmt.Sprintf("vigil-archive-seal-v1\n%s\n%s\n%d\n%s\n%s\n", s.Tenant, s.Cluster, s.Seq, s.Hash, s.Time)
 }
 
@@ -50,7 +55,7 @@ func KeyID(pub ed25519.PublicKey) string {
 // WriteSeal seals the stream at head (signed when key is not nil). A seal of that entry that is
 // already there (written before a crash) is kept, and returned.
 func WriteSeal(ctx context.Context, bkt objstore.Bucket, s Stream, head Entry, now time.Time, key ed25519.PrivateKey) (Seal, error) {
-	seal := Seal{Tenant: s.Tenant, Cluster: s.Cluster, Seq: head.Seq, Hash: head.Hash, Time: now.UTC().Format(time.RFC3339)}
+	seal := Seal{Tenant: s.Tenant, Cluster: s.Cluster, Writer: s.Writer, Seq: head.Seq, Hash: head.Hash, Time: now.UTC().Format(time.RFC3339)}
 	if key != nil {
 		seal.KeyID = KeyID(key.Public().(ed25519.PublicKey))
 		seal.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, []byte(seal.SignedText())))
@@ -125,7 +130,7 @@ func checkSeals(ctx context.Context, bkt objstore.Bucket, s Stream, entries map[
 			return err
 		}
 		var seal Seal
-		if err := json.Unmarshal(data, &seal); err != nil || name != s.SealName(seal.Seq) {
+		if err := json.Unmarshal(data, &seal); err != nil || name != s.SealName(seal.Seq) || seal.Writer != s.Writer {
 			problems = append(problems, Problem{Kind: ProblemSealUnreadable, Object: name, Actual: firstLine(data)})
 			return nil
 		}
@@ -144,7 +149,7 @@ func checkSeals(ctx context.Context, bkt objstore.Bucket, s Stream, entries map[
 		return nil, fmt.Errorf("cannot list the seals of %s: %w", s.Prefix(), err)
 	}
 	for _, a := range opts.Anchors {
-		if a.Tenant == s.Tenant && a.Cluster == s.Cluster {
+		if a.Tenant == s.Tenant && a.Cluster == s.Cluster && a.Writer == s.Writer {
 			seals = append(seals, a)
 		}
 	}

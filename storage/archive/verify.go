@@ -179,7 +179,8 @@ func VerifyRange(ctx context.Context, bkt objstore.Bucket, s Stream, opts Verify
 		}
 	}
 	err = bkt.Iter(ctx, s.Prefix(), func(name string) error {
-		if strings.HasPrefix(name, s.Prefix()+"manifest/") || strings.HasPrefix(name, s.Prefix()+"seals/") || referenced[name] || strings.Contains(name, "/.tmp-") {
+		if strings.HasPrefix(name, s.Prefix()+"manifest/") || strings.HasPrefix(name, s.Prefix()+"seals/") || referenced[name] ||
+			strings.Contains(name, "/.tmp-") || underWriters(s, name) {
 			return nil
 		}
 		data, err := read(ctx, bkt, name)
@@ -243,7 +244,14 @@ func CheckChain(s Stream, entries map[uint64]Entry, lo, hi uint64) []Problem {
 
 // validName reports whether the entry's object name belongs to the stream and to the entry's seq.
 func validName(s Stream, e Entry) bool {
-	return strings.HasPrefix(e.Object, s.Prefix()) && strings.HasSuffix(e.Object, fmt.Sprintf("/%012d.ndjson.zst", e.Seq))
+	return strings.HasPrefix(e.Object, s.Prefix()) && !underWriters(s, e.Object) &&
+		strings.HasSuffix(e.Object, fmt.Sprintf("/%012d.ndjson.zst", e.Seq))
+}
+
+// underWriters reports whether name, under the prefix of s, a stream without writer, is in the
+// writers' directory: the objects of other streams (the writers' own).
+func underWriters(s Stream, name string) bool {
+	return s.Writer == "" && strings.HasPrefix(name, s.ClusterPrefix()+WritersDir+"/")
 }
 
 // checkObject compares an object's bytes with its entry: nil when they match, else modified, or

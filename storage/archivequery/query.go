@@ -229,8 +229,8 @@ func canImprove(c candidate, results []Result, q Query) bool {
 	return !c.to.Before(worst)
 }
 
-// order sorts results (newest first, or oldest first with Forward; ties by object and line order)
-// and cuts them to the limit.
+// order sorts results (newest first, or oldest first with Forward; ties by object and line order),
+// reports each event once (dedup) and cuts them to the limit.
 func order(results []Result, q Query) []Result {
 	sort.SliceStable(results, func(i, j int) bool {
 		if q.Forward {
@@ -238,6 +238,7 @@ func order(results []Result, q Query) []Result {
 		}
 		return results[i].Time.After(results[j].Time)
 	})
+	results = dedup(results)
 	if q.Limit > 0 && len(results) > q.Limit {
 		results = results[:q.Limit:q.Limit]
 	}
