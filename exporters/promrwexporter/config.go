@@ -4,14 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"reflect"
-	"strings"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/vigil-obs/vigil/internal/confsplit"
 )
 
 // Config is the YAML configuration of the promrw exporter.
@@ -63,37 +63,5 @@ func (c *Config) Validate() error {
 // silently drops sending_queue, retry_on_failure and external_labels) and the exporter's keys
 // strictly: an unknown key is an error.
 func (c *Config) Unmarshal(conf *confmap.Conf) error {
-	own, client := map[string]any{}, map[string]any{}
-	keys := clientKeys()
-	for k, v := range conf.ToStringMap() {
-		if keys[k] {
-			client[k] = v
-		} else {
-			own[k] = v
-		}
-	}
-	if err := confmap.NewFromStringMap(client).Unmarshal(&c.ClientConfig); err != nil {
-		return err
-	}
-	return confmap.NewFromStringMap(own).Unmarshal(&c.ownConfig)
-}
-
-// clientKeys are the top-level YAML keys of confighttp.ClientConfig.
-func clientKeys() map[string]bool {
-	keys := map[string]bool{}
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-			switch {
-			case strings.Contains(opts, "squash") && f.Type.Kind() == reflect.Struct:
-				walk(f.Type)
-			case name != "" && name != "-":
-				keys[name] = true
-			}
-		}
-	}
-	walk(reflect.TypeFor[confighttp.ClientConfig]())
-	return keys
+	return confsplit.Unmarshal(conf, &c.ClientConfig, &c.ownConfig)
 }

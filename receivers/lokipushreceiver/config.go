@@ -3,12 +3,12 @@ package lokipushreceiver
 import (
 	"errors"
 	"fmt"
-	"reflect"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/vigil-obs/vigil/internal/confsplit"
 )
 
 // Config is the YAML configuration of the lokipush receiver.
@@ -80,37 +80,5 @@ func (c *Config) Validate() error {
 // Unmarshal decodes the HTTP server's keys with the server's own unmarshaller (embedding it would
 // otherwise hide the receiver's keys) and the receiver's keys strictly: an unknown key is an error.
 func (c *Config) Unmarshal(conf *confmap.Conf) error {
-	own, server := map[string]any{}, map[string]any{}
-	keys := serverKeys()
-	for k, v := range conf.ToStringMap() {
-		if keys[k] {
-			server[k] = v
-		} else {
-			own[k] = v
-		}
-	}
-	if err := confmap.NewFromStringMap(server).Unmarshal(&c.ServerConfig); err != nil {
-		return err
-	}
-	return confmap.NewFromStringMap(own).Unmarshal(&c.ownConfig)
-}
-
-// serverKeys are the top-level YAML keys of confighttp.ServerConfig.
-func serverKeys() map[string]bool {
-	keys := map[string]bool{}
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-			switch {
-			case strings.Contains(opts, "squash") && f.Type.Kind() == reflect.Struct:
-				walk(f.Type)
-			case name != "" && name != "-":
-				keys[name] = true
-			}
-		}
-	}
-	walk(reflect.TypeFor[confighttp.ServerConfig]())
-	return keys
+	return confsplit.Unmarshal(conf, &c.ServerConfig, &c.ownConfig)
 }
