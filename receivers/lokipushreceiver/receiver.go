@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/client"
@@ -21,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/internal/httpbody"
 	"github.com/vigil-obs/vigil/storage/wal"
 )
@@ -50,8 +50,7 @@ type lokiReceiver struct {
 	requests  metric.Int64Counter
 	discarded metric.Int64Counter
 
-	server *http.Server
-	wg     sync.WaitGroup
+	server *httpapiextension.RunningServer
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*lokiReceiver, error) {
@@ -76,37 +75,17 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*lokiR
 
 // Start listens and serves in the background; it returns once the listener is bound.
 func (r *lokiReceiver) Start(ctx context.Context, host component.Host) error {
-	ln, err := r.cfg.ToListener(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s (lokipush endpoint): %w", r.cfg.NetAddr.Endpoint, err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle(Path, r)
-	srv, err := r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux)
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
+	srv, err := httpapiextension.Serve(ctx, &r.cfg.ServerConfig, host, r.set.TelemetrySettings, mux, "lokipush endpoint")
 	r.server = srv
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.logger.Error("loki push server stopped", zap.Error(err))
-		}
-	}()
-	return nil
+	return err
 }
 
 // Shutdown stops intake, lets requests in flight finish (within ctx) and waits for the server.
 // Safe before Start and more than once.
 func (r *lokiReceiver) Shutdown(ctx context.Context) error {
-	if r.server == nil {
-		return nil
-	}
-	err := r.server.Shutdown(ctx)
-	r.wg.Wait()
-	return err
+	return r.server.Shutdown(ctx) // nil before Start
 }
 
 func (r *lokiReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {

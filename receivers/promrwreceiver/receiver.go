@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -23,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/internal/httpbody"
 	"github.com/vigil-obs/vigil/internal/promlabels"
 	"github.com/vigil-obs/vigil/storage/wal"
@@ -57,8 +57,7 @@ type promrwReceiver struct {
 	requests  metric.Int64Counter
 	discarded metric.Int64Counter
 
-	server *http.Server
-	wg     sync.WaitGroup
+	server *httpapiextension.RunningServer
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*promrwReceiver, error) {
@@ -86,37 +85,17 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*pr
 
 // Start listens and serves in the background; it returns once the listener is bound.
 func (r *promrwReceiver) Start(ctx context.Context, host component.Host) error {
-	ln, err := r.cfg.ToListener(ctx)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s (promrw endpoint): %w", r.cfg.NetAddr.Endpoint, err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle(r.cfg.Path, r)
-	srv, err := r.cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux)
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
+	srv, err := httpapiextension.Serve(ctx, &r.cfg.ServerConfig, host, r.set.TelemetrySettings, mux, "promrw endpoint")
 	r.server = srv
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.logger.Error("remote-write server stopped", zap.Error(err))
-		}
-	}()
-	return nil
+	return err
 }
 
 // Shutdown stops intake, lets requests in flight finish (within ctx) and waits for the server.
 // It is safe before Start and more than once.
 func (r *promrwReceiver) Shutdown(ctx context.Context) error {
-	if r.server == nil {
-		return nil
-	}
-	err := r.server.Shutdown(ctx)
-	r.wg.Wait()
-	return err
+	return r.server.Shutdown(ctx) // nil before Start
 }
 
 func (r *promrwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
