@@ -22,7 +22,7 @@ func TestUnsetBackendsAreLeftOutAndExplained(t *testing.T) {
 		{"lokipush", "VIGIL_LOKI_URL", "http://127.0.0.1:3100", "logs",
 			"logs: exporters::lokipush::endpoint is empty, so lokipush is left out of the pipeline; set VIGIL_LOKI_URL to Loki's base URL"},
 		{"promrw", "VIGIL_PROMRW_URL", "http://127.0.0.1:9090/api/v1/write", "metrics",
-			"metrics: exporters::promrw::endpoint is empty, so promrw is left out of the pipeline; set VIGIL_PROMRW_URL to a Prometheus remote-write URL"},
+			"metrics, metrics/spans: exporters::promrw::endpoint is empty, so promrw is left out of the pipeline; set VIGIL_PROMRW_URL to a Prometheus remote-write URL"},
 	}
 	require.Len(t, optionalBackends, len(backends), "every optional backend is tested here")
 	for _, name := range []string{"gateway.yaml", "allinone.yaml"} {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
@@ -94,7 +95,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		httpapiextension.NewFactory(),
 	)
 	errs = append(errs, err)
-	connectors, err := otelcol.MakeFactoryMap[connector.Factory]()
+	connectors, err := otelcol.MakeFactoryMap[connector.Factory](spanmetricsconnector.NewFactory())
 	errs = append(errs, err)
 	for _, e := range errs {
 		if e != nil {

@@ -43,6 +43,7 @@ func StartPrometheus(t testing.TB, job string, targets ...string) *Prometheus {
 		"--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+addr,
 		"--web.enable-remote-write-receiver",
+		"--enable-feature=exemplar-storage",
 		"--log.level=warn")
 	WaitHTTP(t, p.URL+"/-/ready", 30*time.Second, p.Proc)
 	return p
