@@ -199,7 +199,11 @@ func TestQueriesAgreeWithRealLoki(t *testing.T) {
 			for _, step := range []string{"2m", "17m", "1h"} {
 				got := agree(t, "/loki/api/v1/query_range", url.Values{"query": {q}, "step": {step},
 					"start": {mStart.Format(time.RFC3339)}, "end": {mEnd.Format(time.RFC3339)}})
-				require.NotEmpty(t, got, "the corpus query must match something at step %s", step)
+				// At 1h, the steps (aligned to the hour, as Loki's frontend does) may all fall
+				// where a short range holds no event: only the finer steps must match something.
+				if step != "1h" {
+					require.NotEmpty(t, got, "the corpus query must match something at step %s", step)
+				}
 				if step == "17m" {
 					fromLoki = got
 				}

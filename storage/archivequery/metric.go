@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/grafana/dskit/user"
@@ -207,7 +208,9 @@ func (l engineLimits) DebugEngineStreams(string) bool                           
 // sampleQuerier is the Querier that Loki's engine reads samples from: vigil's scan of archive
 // objects.
 type sampleQuerier struct {
-	e   *Engine
+	e *Engine
+	// mu guards its and pl: Loki's engine selects the two sides of a binary operation at once.
+	mu  sync.Mutex
 	its []*sampleIterator
 	pl  Stats // planning stats of every selection
 }
@@ -235,16 +238,20 @@ func (q *sampleQuerier) SelectSamples(ctx context.Context, p logql.SelectSampleP
 		return nil, err
 	}
 	cands = q.e.prune(ctx, cands, sel.Matchers(), &ps)
+	it := newSampleIterator(ctx, q.e, expr, sel, cands, rq)
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.pl.Streams = max(q.pl.Streams, ps.Streams)
 	q.pl.ObjectsSkipped += ps.ObjectsSkipped
 	q.pl.Problems = append(q.pl.Problems, ps.Problems...)
-	it := newSampleIterator(ctx, q.e, expr, sel, cands, rq)
 	q.its = append(q.its, it)
 	return it, nil
 }
 
 // stats adds up the work of every selection; problems found by several are counted once.
 func (q *sampleQuerier) stats() Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	st := q.pl
 	for _, it := range q.its {
 		st.Objects += it.st.Objects
