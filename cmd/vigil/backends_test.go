@@ -38,7 +38,7 @@ func TestUnsetBackendsAreLeftOutAndExplained(t *testing.T) {
 			printBanner(&banner, collectorSettings(), []string{"embedded:" + name})
 			for _, b := range backends {
 				require.Contains(t, out, b.note)
-				require.Regexp(t, `not sent to a backend +set .*`+b.env, banner.String())
+				require.Regexp(t, `backends not set +.*`+b.env+` \(`+b.pipeline+`\)`, banner.String())
 			}
 
 			for n, b := range backends {
@@ -61,7 +61,7 @@ func TestUnsetBackendsAreLeftOutAndExplained(t *testing.T) {
 			banner.Reset()
 			printBanner(&banner, collectorSettings(), []string{"embedded:" + name})
 			require.NotEmpty(t, banner.String())
-			require.NotContains(t, banner.String(), "not sent to a backend")
+			require.NotContains(t, banner.String(), "backends not set")
 		})
 	}
 }

@@ -89,18 +89,19 @@ func printBanner(w io.Writer, set otelcol.CollectorSettings, uris []string) {
 	}
 	rows := listeners(conf.ToStringMap())
 	rows = append(rows, scrapes(conf.ToStringMap())...)
-	// One row for every optional backend left unset: the pipelines concerned, what to set.
-	var unsetPipelines, unsetEnv []string
+	// One row for the optional backends left unset: what to set, and for which signals.
+	var unset []string
 	for _, u := range unsetBackendsOf(rs) {
+		var signals []string
 		for _, p := range u.pipelines {
-			if !slices.Contains(unsetPipelines, p) {
-				unsetPipelines = append(unsetPipelines, p)
+			if s, _, _ := strings.Cut(p, "/"); !slices.Contains(signals, s) {
+				signals = append(signals, s)
 			}
 		}
-		unsetEnv = append(unsetEnv, optionalBackends[u.id].env)
+		unset = append(unset, optionalBackends[u.id].env+" ("+strings.Join(signals, ", ")+")")
 	}
-	if len(unsetEnv) > 0 {
-		rows = append(rows, [2]string{strings.Join(unsetPipelines, ", ") + " not sent to a backend", "set " + strings.Join(unsetEnv, ", ")})
+	if len(unset) > 0 {
+		rows = append(rows, [2]string{"backends not set", strings.Join(unset, ", ")})
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	var shown []string
