@@ -19,6 +19,16 @@ import (
 // ClusterAttribute is the client.Info.Auth attribute that holds the authenticated cluster name.
 const ClusterAttribute = "k8s.cluster.name"
 
+// ClusterFrom returns the cluster the authenticator put into the request's context, "" if none.
+func ClusterFrom(ctx context.Context) string {
+	info := client.FromContext(ctx)
+	if info.Auth == nil {
+		return ""
+	}
+	s, _ := info.Auth.GetAttribute(ClusterAttribute).(string)
+	return s
+}
+
 // authenticator implements extensionauth.Server. It is safe for concurrent use: its maps are
 // read-only after construction.
 type authenticator struct {

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/processor"
@@ -15,6 +14,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
 )
 
 // ClusterAttribute is both the resource attribute enforced and the client.Info.Auth attribute
@@ -56,14 +57,7 @@ func (e *enforcer) Start(context.Context, component.Host) error { return nil }
 func (e *enforcer) Shutdown(context.Context) error              { return nil }
 
 // authenticated returns the cluster that the authenticator put into the context, "" if none.
-func authenticated(ctx context.Context) string {
-	info := client.FromContext(ctx)
-	if info.Auth == nil {
-		return ""
-	}
-	s, _ := info.Auth.GetAttribute(ClusterAttribute).(string)
-	return s
-}
+func authenticated(ctx context.Context) string { return clusterauthextension.ClusterFrom(ctx) }
 
 // request is the enforcement state of one request.
 type request struct {

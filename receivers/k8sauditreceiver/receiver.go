@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -21,22 +20,22 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
 	"github.com/vigil-obs/vigil/internal/httpbody"
 	"github.com/vigil-obs/vigil/storage/wal"
 )
 
 // Reasons a whole request is refused (label "reason" of vigil_k8saudit_rejected_requests_total).
 const (
-	reqMethod        = "method_not_allowed"
-	reqTooLarge      = "body_too_large"
-	reqMalformed     = "malformed_request"
-	reqNoCluster     = "no_cluster"
-	reqRefused       = "pipeline_refused"
-	reqBusy          = "pipeline_busy"
-	reqTooMany       = "too_many_events"
-	reqInflight      = "inflight_limit"
-	reqReadError     = "read_error"
-	clusterAttribute = "k8s.cluster.name"
+	reqMethod    = "method_not_allowed"
+	reqTooLarge  = "body_too_large"
+	reqMalformed = "malformed_request"
+	reqNoCluster = "no_cluster"
+	reqRefused   = "pipeline_refused"
+	reqBusy      = "pipeline_busy"
+	reqTooMany   = "too_many_events"
+	reqInflight  = "inflight_limit"
+	reqReadError = "read_error"
 )
 
 type auditReceiver struct {
@@ -294,10 +293,8 @@ func (r *auditReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // cluster is the authenticated cluster of the request, else the configured one.
 func (r *auditReceiver) cluster(ctx context.Context) string {
-	if auth := client.FromContext(ctx).Auth; auth != nil {
-		if c, ok := auth.GetAttribute(clusterAttribute).(string); ok && c != "" {
-			return c
-		}
+	if c := clusterauthextension.ClusterFrom(ctx); c != "" {
+		return c
 	}
 	return r.cfg.Cluster
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -20,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/internal/httpbody"
 	"github.com/vigil-obs/vigil/storage/wal"
@@ -176,10 +176,8 @@ func (r *lokiReceiver) consume(ctx context.Context, ld plog.Logs, n int) error {
 
 // cluster is the authenticated cluster of the request, else the configured one.
 func (r *lokiReceiver) cluster(ctx context.Context) string {
-	if auth := client.FromContext(ctx).Auth; auth != nil {
-		if c, ok := auth.GetAttribute("k8s.cluster.name").(string); ok && c != "" {
-			return c
-		}
+	if c := clusterauthextension.ClusterFrom(ctx); c != "" {
+		return c
 	}
 	return r.cfg.Cluster
 }

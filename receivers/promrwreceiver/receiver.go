@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
-	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -22,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/internal/httpbody"
 	"github.com/vigil-obs/vigil/internal/promlabels"
@@ -40,8 +40,6 @@ const (
 	reqBusy        = "pipeline_busy"
 	reqPartial     = "series_rejected" // some series were rejected; the rest were stored
 )
-
-const clusterAttribute = "k8s.cluster.name"
 
 // refusalLogInterval: refusals are logged once per interval; every one is counted, by reason, in
 // vigil_promrw_rejected_requests_total and vigil_promrw_discarded_samples_total.
@@ -241,10 +239,8 @@ func withCluster(ls labels.Labels, cluster string) labels.Labels {
 
 // cluster is the authenticated cluster of the request, else the configured one.
 func (r *promrwReceiver) cluster(ctx context.Context) string {
-	if auth := client.FromContext(ctx).Auth; auth != nil {
-		if c, ok := auth.GetAttribute(clusterAttribute).(string); ok && c != "" {
-			return c
-		}
+	if c := clusterauthextension.ClusterFrom(ctx); c != "" {
+		return c
 	}
 	return r.cfg.Cluster
 }
