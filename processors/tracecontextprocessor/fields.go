@@ -22,13 +22,21 @@ func (f *found) any() bool { return f.hasTraceparent || f.hasTraceID }
 type keys struct {
 	traceparent, traceID, spanID []string
 	leaves                       []string // the last dotted segment of every key: a text body without one is not read
+	// paths are the JSON paths of every key (a dotted key also as nested objects), for
+	// jsonparser.EachKey, and field what each one fills: 0 traceparent, 1 trace ID, 2 span ID.
+	paths [][]string
+	field []int
 }
 
 func newKeys(cfg *Config) keys {
 	k := keys{traceparent: cfg.TraceparentKeys, traceID: cfg.TraceIDKeys, spanID: cfg.SpanIDKeys}
-	for _, list := range [][]string{k.traceparent, k.traceID, k.spanID} {
+	for f, list := range [][]string{k.traceparent, k.traceID, k.spanID} {
 		for _, key := range list {
 			k.leaves = append(k.leaves, key[strings.LastIndexByte(key, '.')+1:])
+			k.paths, k.field = append(k.paths, []string{key}), append(k.field, f)
+			if strings.Contains(key, ".") {
+				k.paths, k.field = append(k.paths, strings.Split(key, ".")), append(k.field, f)
+			}
 		}
 	}
 	return k
@@ -98,43 +106,23 @@ func (k *keys) fromText(body []byte) found {
 // fromJSON reads the keys of a JSON object's top level (and, for dotted keys, nested objects).
 func (k *keys) fromJSON(obj []byte) found {
 	var f found
-	type target struct {
-		dst *string
-		has *bool
-	}
-	var paths [][]string
-	var targets []target
-	add := func(list []string, dst *string, has *bool) {
-		for _, key := range list {
-			paths, targets = append(paths, []string{key}), append(targets, target{dst, has})
-			if strings.Contains(key, ".") {
-				paths, targets = append(paths, strings.Split(key, ".")), append(targets, target{dst, has})
-			}
-		}
-	}
-	add(k.traceparent, &f.traceparent, &f.hasTraceparent)
-	add(k.traceID, &f.traceID, &f.hasTraceID)
-	add(k.spanID, &f.spanID, &f.hasSpanID)
-	seen := make([]bool, len(paths))
+	dst := [3]*string{&f.traceparent, &f.traceID, &f.spanID}
+	has := [3]*bool{&f.hasTraceparent, &f.hasTraceID, &f.hasSpanID}
+	var seen [3]int // per field, 1 + the earliest configured path found (0: none)
 	jsonparser.EachKey(obj, func(i int, value []byte, typ jsonparser.ValueType, err error) {
-		if err != nil {
+		fld := k.field[i]
+		if err != nil || (seen[fld] != 0 && seen[fld]-1 < i) { // of one field's keys, the first configured wins
 			return
 		}
-		t := targets[i]
-		for j := range i { // of one target's keys, the first configured wins, wherever it is
-			if targets[j] == t && seen[j] {
-				return
-			}
-		}
-		seen[i] = true
+		seen[fld] = i + 1
 		s := string(value)
 		if typ == jsonparser.String {
 			if u, err := jsonparser.ParseString(value); err == nil {
 				s = u
 			}
 		}
-		*t.dst, *t.has = s, true
-	}, paths...)
+		*dst[fld], *has[fld] = s, true
+	}, k.paths...)
 	return f
 }
 
