@@ -109,6 +109,8 @@ service:
 	got, err = lokiStreams(loki.URL, `{cluster="local", level="error"}`)
 	require.NoError(t, err)
 	require.Equal(t, 1, entries(got), "the level label comes from the severity")
+	// The correlation dashboard's Loki panels show these lines.
+	checkCorrelationLoki(t, loki.URL)
 }
 
 // lokiStreams runs a LogQL log query over the last hour.

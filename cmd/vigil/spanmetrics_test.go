@@ -79,7 +79,7 @@ func TestSpanMetricsReachPrometheusWithExemplars(t *testing.T) {
 		found = found[:0]
 		for _, series := range body.Data {
 			for _, e := range series.Exemplars {
-				found = append(found, e.Labels["trace_id"])
+				found = append(found, e.Labels[exemplarTraceLabel])
 			}
 		}
 		if len(found) == 0 {
@@ -90,4 +90,6 @@ func TestSpanMetricsReachPrometheusWithExemplars(t *testing.T) {
 	for _, id := range found {
 		require.True(t, traces[id], "exemplar trace_id %q is one of the traces sent (%v)", id, traces)
 	}
+	// The correlation dashboard's Prometheus panels and variables show these services.
+	checkCorrelationPrometheus(t, sink)
 }
