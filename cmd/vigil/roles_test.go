@@ -23,18 +23,7 @@ type gatewayProc struct {
 // and cluster-b (SAN vigil-agent.cluster-b), exporting logs to sinkAddr.
 func startGateway(t *testing.T, ca *testutil.CA, grpcAddr, sinkAddr string) *gatewayProc {
 	t.Helper()
-	gwCert := ca.Issue(t, "vigil-gateway")
-	health := testutil.FreeAddr(t)
-	metricsPort := testutil.FreePort(t)
-	override := filepath.Join(t.TempDir(), "clusters.yaml")
-	require.NoError(t, os.WriteFile(override, []byte(fmt.Sprintf(`
-extensions:
-  clusterauth:
-    clusters:
-      - name: cluster-a
-        subjects: [vigil-agent.cluster-a]
-      - name: cluster-b
-        subjects: [vigil-agent.cluster-b]
+	return startGatewayWith(t, ca, grpcAddr, nil, fmt.Sprintf(`
 exporters:
   otlp_grpc/sink:
     endpoint: %s
@@ -43,14 +32,33 @@ service:
   pipelines:
     logs:
       exporters: [otlp_grpc/sink]
-`, sinkAddr)), 0o600))
-	p := testutil.Start(t, "gateway", []string{
+`, sinkAddr))
+}
+
+// startGatewayWith runs the gateway on grpcAddr with clusters cluster-a and cluster-b, the extra
+// environment env and the configuration override (YAML merged over deploy/config/gateway.yaml).
+func startGatewayWith(t *testing.T, ca *testutil.CA, grpcAddr string, env []string, override string) *gatewayProc {
+	t.Helper()
+	gwCert := ca.Issue(t, "vigil-gateway")
+	health := testutil.FreeAddr(t)
+	metricsPort := testutil.FreePort(t)
+	clusters := filepath.Join(t.TempDir(), "clusters.yaml")
+	require.NoError(t, os.WriteFile(clusters, []byte(`
+extensions:
+  clusterauth:
+    clusters:
+      - name: cluster-a
+        subjects: [vigil-agent.cluster-a]
+      - name: cluster-b
+        subjects: [vigil-agent.cluster-b]
+`+override), 0o600))
+	p := testutil.Start(t, "gateway", append([]string{
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + grpcAddr, "VIGIL_OTLP_HTTP_ENDPOINT=" + testutil.FreeAddr(t),
 		"VIGIL_AUDIT_ENDPOINT=" + testutil.FreeAddr(t), "VIGIL_AUDIT_OTLP_ENDPOINT=" + testutil.FreeAddr(t),
 		"VIGIL_HEALTH_ENDPOINT=" + health, "VIGIL_API_ENDPOINT=" + testutil.FreeAddr(t),
 		fmt.Sprintf("VIGIL_METRICS_PORT=%d", metricsPort),
 		"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + gwCert.CertFile, "VIGIL_TLS_KEY_FILE=" + gwCert.KeyFile,
-	}, testutil.VigilBinary(t), "--config", "../../deploy/config/gateway.yaml", "--config", override, "--data-dir", t.TempDir())
+	}, env...), testutil.VigilBinary(t), "--config", "../../deploy/config/gateway.yaml", "--config", clusters, "--data-dir", t.TempDir())
 	testutil.WaitHTTP(t, "http://"+health+"/", 30*time.Second, p)
 	return &gatewayProc{proc: p, grpcAddr: grpcAddr, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)}
 }
@@ -62,6 +70,7 @@ type agentSpec struct {
 	cert                   testutil.CertFiles
 	caFile, gateway        string
 	dataDir, otlpHTTP      string
+	podLogs                string // the node's /var/log/pods
 	otlpGRPC               string
 	health, metricsPort    string
 }
@@ -70,7 +79,7 @@ func newAgentSpec(t *testing.T, name, cluster string, cert testutil.CertFiles, c
 	t.Helper()
 	return agentSpec{auditLog: filepath.Join(t.TempDir(), "audit.log"), auditGateway: testutil.FreeAddr(t),
 		name: name, cluster: cluster, cert: cert, caFile: caFile, gateway: gateway,
-		dataDir: t.TempDir(), otlpHTTP: testutil.FreeAddr(t), otlpGRPC: testutil.FreeAddr(t), health: testutil.FreeAddr(t),
+		dataDir: t.TempDir(), podLogs: t.TempDir(), otlpHTTP: testutil.FreeAddr(t), otlpGRPC: testutil.FreeAddr(t), health: testutil.FreeAddr(t),
 		metricsPort: fmt.Sprint(testutil.FreePort(t))}
 }
 
@@ -84,6 +93,7 @@ func (s agentSpec) start(t *testing.T) *testutil.Process {
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + s.otlpGRPC, "VIGIL_OTLP_HTTP_ENDPOINT=" + s.otlpHTTP,
 		"VIGIL_HEALTH_ENDPOINT=" + s.health, "VIGIL_METRICS_PORT=" + s.metricsPort,
 		"VIGIL_AUDIT_LOG_PATH=" + s.auditLog, "VIGIL_GATEWAY_AUDIT_ENDPOINT=" + s.auditGateway,
+		"VIGIL_POD_LOGS_DIR=" + s.podLogs,
 	}, testutil.VigilBinary(t), "--config", "../../deploy/config/agent.yaml", "--data-dir", s.dataDir)
 	testutil.WaitHTTP(t, "http://"+s.health+"/", 30*time.Second, p)
 	return p
