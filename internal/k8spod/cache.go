@@ -25,19 +25,20 @@ const (
 type Cache struct {
 	node     string
 	labels   []string
+	annots   []string
 	factory  informers.SharedInformerFactory
 	informer cache.SharedIndexInformer
 	stop     chan struct{}
 }
 
-// NewCache returns a cache of the pods of node, keeping the pod labels of the keys labels; Start
-// fills it.
-func NewCache(client kubernetes.Interface, node string, labels []string) (*Cache, error) {
+// NewCache returns a cache of the pods of node, keeping the pod labels of the keys labels and
+// the annotations of the keys annotations; Start fills it.
+func NewCache(client kubernetes.Interface, node string, labels, annotations []string) (*Cache, error) {
 	selector := fields.OneTermEqualSelector("spec.nodeName", node).String()
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = selector }))
 	informer := factory.Core().V1().Pods().Informer()
-	c := &Cache{node: node, labels: labels, factory: factory, informer: informer, stop: make(chan struct{})}
+	c := &Cache{node: node, labels: labels, annots: annotations, factory: factory, informer: informer, stop: make(chan struct{})}
 	if err := informer.SetTransform(c.strip); err != nil {
 		return nil, fmt.Errorf("cannot set pod transform: %w", err)
 	}
@@ -91,6 +92,14 @@ func (c *Cache) strip(obj any) (any, error) {
 			out.Labels[k] = v
 		}
 	}
+	for _, k := range c.annots {
+		if v, ok := pod.Annotations[k]; ok {
+			if out.Annotations == nil {
+				out.Annotations = map[string]string{}
+			}
+			out.Annotations[k] = v
+		}
+	}
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		out.OwnerReferences = []metav1.OwnerReference{*ref}
 	}
@@ -123,6 +132,17 @@ func (c *Cache) byIndex(index, key string) *corev1.Pod {
 		}
 	}
 	return nil
+}
+
+// Annotation returns the annotation key of the pod of the cache's node with the given UID, if
+// that pod is known and the cache keeps that key (NewCache's annotations).
+func (c *Cache) Annotation(uid, key string) (string, bool) {
+	pod := c.byIndex(indexUID, uid)
+	if pod == nil {
+		return "", false
+	}
+	v, ok := pod.Annotations[key]
+	return v, ok
 }
 
 func (c *Cache) byName(namespace, name string) *corev1.Pod {

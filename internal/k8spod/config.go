@@ -25,6 +25,9 @@ type Config struct {
 	// SyncTimeout bounds how long Start waits for the first listing of pods (default 10s); after
 	// it, vigil runs and the cache fills in the background.
 	SyncTimeout time.Duration `mapstructure:"sync_timeout"`
+	// KeepAnnotations are the pod annotation keys the cache keeps (set by the component that
+	// reads them, not by users; every other annotation is dropped to keep memory flat).
+	KeepAnnotations []string `mapstructure:"-"`
 }
 
 // DefaultConfig is the lookup's default configuration (disabled).

@@ -39,7 +39,7 @@ func startCache(t *testing.T, labels []string, pods ...*corev1.Pod) *Cache {
 		_, err := cs.CoreV1().Pods(p.Namespace).Create(context.Background(), p, metav1.CreateOptions{})
 		require.NoError(t, err)
 	}
-	c, err := NewCache(cs, "node-1", labels)
+	c, err := NewCache(cs, "node-1", labels, nil)
 	require.NoError(t, err)
 	require.True(t, c.Start(context.Background(), 5*time.Second))
 	t.Cleanup(c.Shutdown)
@@ -127,4 +127,28 @@ func TestValidate(t *testing.T) {
 	} {
 		require.ErrorContains(t, err, want)
 	}
+}
+
+func TestCacheKeepsOnlyTheAnnotationsAsked(t *testing.T) {
+	cs := fake.NewClientset()
+	muted := testPod("noisy", "node-1", "10.0.0.8", nil, nil)
+	muted.Annotations["vigil.io/exclude"] = "true"
+	for _, p := range []*corev1.Pod{muted, testPod("web", "node-1", "10.0.0.9", nil, nil)} {
+		_, err := cs.CoreV1().Pods(p.Namespace).Create(context.Background(), p, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	c, err := NewCache(cs, "node-1", nil, []string{"vigil.io/exclude"})
+	require.NoError(t, err)
+	require.True(t, c.Start(context.Background(), 5*time.Second))
+	t.Cleanup(c.Shutdown)
+
+	v, ok := c.Annotation("uid-noisy", "vigil.io/exclude")
+	require.True(t, ok)
+	require.Equal(t, "true", v)
+	_, ok = c.Annotation("uid-noisy", "big")
+	require.False(t, ok, "an annotation not asked for is dropped")
+	_, ok = c.Annotation("uid-web", "vigil.io/exclude")
+	require.False(t, ok)
+	_, ok = c.Annotation("uid-unknown", "vigil.io/exclude")
+	require.False(t, ok)
 }

@@ -63,7 +63,7 @@ func StartCache(ctx context.Context, client kubernetes.Interface, cfg Config, no
 			return nil, err
 		}
 	}
-	c, err := NewCache(client, node, cfg.Labels)
+	c, err := NewCache(client, node, cfg.Labels, cfg.KeepAnnotations)
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,11 @@ type Config struct {
 	NodeName string `mapstructure:"node_name"`
 	// PodMetadata adds the pod's workload and labels from the Kubernetes API (default disabled).
 	PodMetadata k8spod.Config `mapstructure:"pod_metadata"`
-	_           struct{}
+	// ExcludePodAnnotations: a pod with one of these annotations set to "true" is not followed
+	// (default ["vigil.io/exclude"]; add "fluentbit.io/exclude" to honour Fluent Bit's). Needs
+	// pod_metadata; decided when a container's file is first seen.
+	ExcludePodAnnotations []string `mapstructure:"exclude_pod_annotations"`
+	_                     struct{}
 }
 
 // MultilineConfig configures multiline joining.
@@ -67,15 +71,16 @@ const (
 
 func createDefaultConfig() *Config {
 	return &Config{
-		Include:       []string{"/var/log/pods/*/*/*.log"},
-		Format:        FormatAuto,
-		PollInterval:  250 * time.Millisecond,
-		MaxLogBytes:   1 << 20,
-		FlushTimeout:  5 * time.Second,
-		StartAt:       StartAtBeginning,
-		MaxBatchBytes: 4 << 20,
-		NodeName:      os.Getenv("K8S_NODE_NAME"),
-		PodMetadata:   k8spod.DefaultConfig(),
+		Include:               []string{"/var/log/pods/*/*/*.log"},
+		Format:                FormatAuto,
+		PollInterval:          250 * time.Millisecond,
+		MaxLogBytes:           1 << 20,
+		FlushTimeout:          5 * time.Second,
+		StartAt:               StartAtBeginning,
+		MaxBatchBytes:         4 << 20,
+		NodeName:              os.Getenv("K8S_NODE_NAME"),
+		PodMetadata:           k8spod.DefaultConfig(),
+		ExcludePodAnnotations: []string{"vigil.io/exclude"},
 	}
 }
 
@@ -115,6 +120,11 @@ func (c *Config) Validate() error {
 	}
 	if c.FlushTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("flush_timeout: %q must be positive", c.FlushTimeout))
+	}
+	for i, a := range c.ExcludePodAnnotations {
+		if a == "" {
+			errs = append(errs, fmt.Errorf("exclude_pod_annotations[%d]: must not be empty", i))
+		}
 	}
 	if c.StartAt != StartAtBeginning && c.StartAt != StartAtEnd {
 		errs = append(errs, fmt.Errorf("start_at: %q is not allowed; use %q or %q", c.StartAt, StartAtBeginning, StartAtEnd))

@@ -3,6 +3,7 @@ package containerlogsreceiver
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-obs/vigil/internal/k8spod"
 )
@@ -38,6 +40,7 @@ type containerLogs struct {
 	obs    *receiverhelper.ObsReport
 	cut    metric.Int64Counter
 	pods   *k8spod.Cache
+	kube   kubernetes.Interface // nil: built from pod_metadata.auth_type (tests set it)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
@@ -76,7 +79,9 @@ func (r *containerLogs) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("cannot open the files' positions: %w", err)
 	}
 	if r.cfg.PodMetadata.Enabled {
-		if r.pods, err = k8spod.StartCache(ctx, nil, r.cfg.PodMetadata, r.cfg.NodeName, r.set.Logger); err != nil {
+		pm := r.cfg.PodMetadata
+		pm.KeepAnnotations = r.cfg.ExcludePodAnnotations
+		if r.pods, err = k8spod.StartCache(ctx, r.kube, pm, r.cfg.NodeName, r.set.Logger); err != nil {
 			_ = client.Close(ctx)
 			return fmt.Errorf("cannot start the pod cache (pod_metadata): %w", err)
 		}
@@ -84,6 +89,9 @@ func (r *containerLogs) Start(ctx context.Context, host component.Host) error {
 	t := newTailer(r.cfg, client, r.emit, r.set.Logger, func(ctx context.Context, reason string, n int) {
 		r.cut.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", reason)))
 	})
+	if r.pods != nil && len(r.cfg.ExcludePodAnnotations) > 0 {
+		t.skip = r.excluded
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.wg.Go(func() {
@@ -137,6 +145,17 @@ func (r *containerLogs) emit(ctx context.Context, files []*tracked, records [][]
 	err := r.next.ConsumeLogs(ctx, ld)
 	r.obs.EndLogsOp(obsCtx, "container", n, err)
 	return err
+}
+
+// excluded reports whether the pod of a container's file is annotated not to be followed. A pod
+// the cache does not know (yet) is followed: its lines are not lost.
+func (r *containerLogs) excluded(id identity) bool {
+	for _, key := range r.cfg.ExcludePodAnnotations {
+		if v, ok := r.pods.Annotation(id.UID, key); ok && strings.EqualFold(strings.TrimSpace(v), "true") {
+			return true
+		}
+	}
+	return false
 }
 
 // resource sets the container's identity: from the path, then from the pod cache.

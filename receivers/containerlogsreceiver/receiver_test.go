@@ -18,6 +18,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/goleak"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
 	"github.com/vigil-obs/vigil/internal/testutil"
@@ -57,6 +62,12 @@ func (e env) config(mutate func(*Config)) *Config {
 // start runs the receiver with its walstorage; the returned func stops both.
 func (e env) start(t *testing.T, cfg *Config, sink *consumertest.LogsSink) func() {
 	t.Helper()
+	return e.startWithAPI(t, cfg, sink, nil)
+}
+
+// startWithAPI is start with kube as the Kubernetes API of pod_metadata.
+func (e env) startWithAPI(t *testing.T, cfg *Config, sink *consumertest.LogsSink, kube kubernetes.Interface) func() {
+	t.Helper()
 	require.NoError(t, cfg.Validate())
 	wcfg := walstorageextension.NewFactory().CreateDefaultConfig().(*walstorageextension.Config)
 	wcfg.Directory = e.queue
@@ -68,6 +79,7 @@ func (e env) start(t *testing.T, cfg *Config, sink *consumertest.LogsSink) func(
 	set.ID = component.NewID(Type) // the same storage keys on every start
 	r, err := NewFactory().CreateLogs(context.Background(), set, cfg, sink)
 	require.NoError(t, err)
+	r.(*containerLogs).kube = kube
 	require.NoError(t, r.Start(context.Background(), testutil.Host(map[component.ID]component.Component{*cfg.Storage: ws})))
 	var once sync.Once
 	stop := func() {
@@ -243,4 +255,36 @@ func TestDeletedPodReleasesFiles(t *testing.T) {
 	})
 	stop()
 	require.Len(t, records(sink), 40)
+}
+
+// A pod annotated vigil.io/exclude: "true" (or another configured key) is not followed; its
+// neighbours, and a pod the API does not know, are.
+func TestExcludePodAnnotations(t *testing.T) {
+	e := newEnv(t)
+	api := fake.NewClientset()
+	for name, annotations := range map[string]map[string]string{
+		"muted":     {"vigil.io/exclude": "true"},
+		"fluentbit": {"fluentbit.io/exclude": "True"},
+		"kept":      {"vigil.io/exclude": "false"},
+	} {
+		_, err := api.CoreV1().Pods("shop").Create(context.Background(), &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", UID: types.UID("uid-" + name), Annotations: annotations},
+			Spec:       corev1.PodSpec{NodeName: "node-1"}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	for _, pod := range []string{"muted", "fluentbit", "kept", "unknown"} {
+		appendTo(t, e.file(t, "shop", pod, "uid-"+pod, "app", 0), "2023-10-06T00:17:10Z stdout F from "+pod)
+	}
+	sink := new(consumertest.LogsSink)
+	e.startWithAPI(t, e.config(func(c *Config) {
+		c.NodeName, c.PodMetadata.Enabled = "node-1", true
+		c.ExcludePodAnnotations = append(c.ExcludePodAnnotations, "fluentbit.io/exclude")
+	}), sink, api)
+	waitRecords(t, sink, 2)
+	time.Sleep(200 * time.Millisecond) // polls at 10ms: the excluded files had their chance
+	var bodies []string
+	for _, r := range records(sink) {
+		bodies = append(bodies, r.body)
+	}
+	require.ElementsMatch(t, []string{"from kept", "from unknown"}, bodies)
 }

@@ -90,6 +90,7 @@ type tailer struct {
 	emit    emitFunc
 	logger  *zap.Logger
 	count   func(ctx context.Context, reason string, n int) // discarded or cut, by reason
+	skip    func(identity) bool                             // a pod's files not to follow (exclude_pod_annotations); nil: none
 	now     func() time.Time
 	files   map[fileID]*tracked
 	buf     *bufio.Reader
@@ -205,6 +206,9 @@ func (t *tailer) scan(ctx context.Context) {
 			id := idOf(fi)
 			if f := t.files[id]; f != nil {
 				f.seen, f.path, f.gone = true, m, 0
+				continue
+			}
+			if known && t.skip != nil && t.skip(ident) {
 				continue
 			}
 			if f := t.open(ctx, m, id, ident, known); f != nil {
