@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
@@ -24,10 +25,25 @@ import (
 var version = "0.1.0-dev"
 
 func main() {
+	setMemoryLimit(memlimit.FromCgroup)
 	if err := newRootCommand(os.Args[1:]).Execute(); err != nil {
 		// cobra has already printed the error.
 		os.Exit(exitCode(err))
 	}
+}
+
+// memoryLimitRatio is the share of the container's memory limit that Go's garbage collector keeps
+// the process under (above the memory_limiter processors' 80%, which refuse data first).
+const memoryLimitRatio = 0.9
+
+// setMemoryLimit sets Go's soft memory limit (GOMEMLIMIT) to memoryLimitRatio of the memory limit
+// limit reports — the container's (cgroup) — so that the garbage collector works harder before
+// the kernel would kill vigil for memory. It does nothing when GOMEMLIMIT is set, when
+// AUTOMEMLIMIT=off, or without a limit; AUTOMEMLIMIT=0.8 sets another ratio. It returns the limit
+// in force.
+func setMemoryLimit(limit memlimit.Provider) int64 {
+	n, _ := memlimit.Set(memlimit.WithProvider(limit), memlimit.WithRatio(memoryLimitRatio)) // no limit to read: Go's default stays
+	return n
 }
 
 // exitCode is the exit code for an error of a command: exitNotIntact when an archive query or
