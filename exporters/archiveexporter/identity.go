@@ -9,7 +9,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/internal/audit"
 )
 
 // An audit event is archived once per cluster and content: its key is the keyed hash (hasher) of
@@ -21,8 +21,8 @@ import (
 
 // isAuditEvent reports whether lr is an audit event of the receiver (it has an auditID and a stage).
 func isAuditEvent(lr plog.LogRecord) bool {
-	_, ok1 := lr.Attributes().Get(auditseal.AttrAuditID)
-	_, ok2 := lr.Attributes().Get(auditseal.AttrStage)
+	_, ok1 := lr.Attributes().Get(audit.AttrAuditID)
+	_, ok2 := lr.Attributes().Get(audit.AttrStage)
 	return ok1 && ok2
 }
 

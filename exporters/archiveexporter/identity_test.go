@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/internal/audit"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
@@ -29,8 +29,8 @@ func auditLogs(cluster string, recs ...auditRecord) plog.Logs {
 	for _, r := range recs {
 		lr := lrs.AppendEmpty()
 		lr.Body().SetStr(r.body)
-		lr.Attributes().PutStr(auditseal.AttrAuditID, r.auditID)
-		lr.Attributes().PutStr(auditseal.AttrStage, "ResponseComplete")
+		lr.Attributes().PutStr(audit.AttrAuditID, r.auditID)
+		lr.Attributes().PutStr(audit.AttrStage, "ResponseComplete")
 		lr.SetTimestamp(pcommon.NewTimestampFromTime(r.t))
 		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(r.t.Add(time.Second)))
 	}

@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
-	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/internal/audit"
 	"github.com/vigil-obs/vigil/internal/eventkey"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
@@ -38,9 +38,9 @@ type chunkIndex struct {
 	lines    int
 }
 
-// sealCheck is what auditseal.Check says of a record.
+// sealCheck is what audit.Attested says of a record.
 type sealCheck struct {
-	fields archive.EventFields
+	fields audit.Fields
 	ok     bool
 }
 
@@ -52,7 +52,7 @@ func checkSeals(ld plog.Logs) []sealCheck {
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				f, ok := auditseal.Check(lrs.At(k))
+				f, ok := audit.Attested(lrs.At(k))
 				checks = append(checks, sealCheck{fields: f, ok: ok})
 			}
 		}

@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/internal/audit"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
@@ -23,26 +23,26 @@ func sealedLogs(cluster string, from, n int) plog.Logs {
 	for i := range lrs.Len() {
 		lr := lrs.At(i)
 		k := from + i
-		f := archive.EventFields{AuditID: fmt.Sprintf("%s-%05d", cluster, k), Stage: "ResponseComplete", Verb: "get",
+		f := audit.Fields{AuditID: fmt.Sprintf("%s-%05d", cluster, k), Stage: "ResponseComplete", Verb: "get",
 			User: fmt.Sprintf("u%d", k%4), Namespace: fmt.Sprintf("ns%d", k%3), Resource: "pods", Name: fmt.Sprintf("p%d", k),
 			SourceIPs: []string{fmt.Sprintf("10.0.0.%d", k%7)}}
 		body := fmt.Sprintf(`{"auditID":%q,"stage":"ResponseComplete","verb":"get","user":{"username":%q},"sourceIPs":[%q],`+
 			`"objectRef":{"resource":"pods","namespace":%q,"name":%q}}`, f.AuditID, f.User, f.SourceIPs[0], f.Namespace, f.Name)
 		lr.Body().SetStr(body)
 		a := lr.Attributes()
-		a.PutStr(auditseal.AttrVerb, f.Verb)
-		a.PutStr(auditseal.AttrUsername, f.User)
-		a.PutStr(auditseal.AttrNamespace, f.Namespace)
-		a.PutStr(auditseal.AttrResource, f.Resource)
-		a.PutStr(auditseal.AttrName, f.Name)
-		a.PutEmptySlice(auditseal.AttrSourceIPs).AppendEmpty().SetStr(f.SourceIPs[0])
+		a.PutStr(audit.AttrVerb, f.Verb)
+		a.PutStr(audit.AttrUsername, f.User)
+		a.PutStr(audit.AttrNamespace, f.Namespace)
+		a.PutStr(audit.AttrResource, f.Resource)
+		a.PutStr(audit.AttrName, f.Name)
+		a.PutEmptySlice(audit.AttrSourceIPs).AppendEmpty().SetStr(f.SourceIPs[0])
 		switch {
 		case k%5 == 0:
 		case k%3 == 0:
-			a.PutInt(auditseal.Attr, auditseal.Sum(body, &f))
+			a.PutInt(audit.AttrAttestation, audit.Attestation(body, &f))
 			lr.Body().SetStr(strings.Replace(body, `"verb":"get"`, `"verb":"delete"`, 1))
 		default:
-			a.PutInt(auditseal.Attr, auditseal.Sum(body, &f))
+			a.PutInt(audit.AttrAttestation, audit.Attestation(body, &f))
 		}
 	}
 	return ld

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/vigil-obs/vigil/internal/audit"
 	"github.com/vigil-obs/vigil/internal/testutil"
 	"github.com/vigil-obs/vigil/storage/archive"
 	"github.com/vigil-obs/vigil/storage/archivequery"
@@ -76,7 +77,7 @@ func queryIDs(t *testing.T, bkt objstore.Bucket, forward bool, limit int) []stri
 				require.False(t, r.Time.After(res[i-1].Time), "results in time order")
 			}
 		}
-		id := archive.ParseEventFields(r.Raw).AuditID
+		id := audit.ParseFields(r.Raw).AuditID
 		ids = append(ids, id)
 	}
 	return ids

@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/internal/audit"
 	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
@@ -90,8 +90,8 @@ func (d *docsBuilder) add(cluster string, lr plog.LogRecord) {
 	b := binary.AppendUvarint(d.b, uint64(len(index)))
 	b = append(b, index...)
 
-	auditID, okID := lr.Attributes().Get(auditseal.AttrAuditID)
-	stage, okStage := lr.Attributes().Get(auditseal.AttrStage)
+	auditID, okID := lr.Attributes().Get(audit.AttrAuditID)
+	stage, okStage := lr.Attributes().Get(audit.AttrStage)
 	if okID && okStage {
 		// The room after b, which the document takes next, holds the body while it is hashed.
 		n := len(b)
@@ -131,7 +131,7 @@ func (d *docsBuilder) add(cluster string, lr plog.LogRecord) {
 	at := len(b)
 	b = append(b, body...)
 	// A body the audit receiver sealed is the valid JSON object it checked: not checked again.
-	sealed := auditseal.Intact(lr)
+	sealed := audit.IsAttested(lr)
 	if src := b[at:]; len(src) > 1 && src[0] == '{' && (sealed || gojson.Valid(src)) {
 		if bytes.IndexByte(src, '\n') >= 0 {
 			// A pretty-printed event: one bulk line must hold one document.

@@ -13,8 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/vigil-obs/vigil/internal/auditseal"
-	"github.com/vigil-obs/vigil/storage/archive"
+	"github.com/vigil-obs/vigil/internal/audit"
 )
 
 // referenceDocument is document and the bulk action line as they were written with
@@ -189,17 +188,17 @@ func TestSealedRecords(t *testing.T) {
 	const body = `{"auditID":"a","stage":"x","verb":"get"}`
 	seal := func(lr plog.LogRecord, body string) {
 		lr.Body().SetStr(body)
-		lr.Attributes().PutStr(auditseal.AttrAuditID, "a")
-		lr.Attributes().PutStr(auditseal.AttrStage, "x")
-		lr.Attributes().PutStr(auditseal.AttrVerb, "get")
-		lr.Attributes().PutInt(auditseal.Attr, auditseal.Sum(body, &archive.EventFields{AuditID: "a", Stage: "x", Verb: "get"}))
+		lr.Attributes().PutStr(audit.AttrAuditID, "a")
+		lr.Attributes().PutStr(audit.AttrStage, "x")
+		lr.Attributes().PutStr(audit.AttrVerb, "get")
+		lr.Attributes().PutInt(audit.AttrAttestation, audit.Attestation(body, &audit.Fields{AuditID: "a", Stage: "x", Verb: "get"}))
 	}
 	sealed := plog.NewLogRecord()
 	seal(sealed, body)
-	require.True(t, auditseal.Intact(sealed))
+	require.True(t, audit.IsAttested(sealed))
 	plain := plog.NewLogRecord()
 	sealed.CopyTo(plain)
-	plain.Attributes().Remove(auditseal.Attr)
+	plain.Attributes().Remove(audit.AttrAttestation)
 	require.Equal(t, docOf(t, e, "c", plain), docOf(t, e, "c", sealed))
 
 	// The seal is trusted: a body sealed as it is (which the receiver never does with one that

@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/internal/audit"
 	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
@@ -49,7 +49,7 @@ func appendEventID(b []byte, cluster, auditID, stage string, body []byte) []byte
 // twice, and vigil's values win — the cluster is the one vigil authenticated (never the payload's
 // claim), @timestamp the time the document is indexed by, vigil_received_time vigil's receipt.
 // The archive keeps the event as it was sent.
-var ownKeys = auditseal.ReservedKeys
+var ownKeys = audit.ReservedKeys
 
 // quotedOwnKeys are ownKeys as a member's key ends: quoted.
 var quotedOwnKeys = func() (q [len(ownKeys)][]byte) {
@@ -62,7 +62,7 @@ var quotedOwnKeys = func() (q [len(ownKeys)][]byte) {
 // mayHaveOwnKeys is a quick look whether the object src (valid JSON) may have a member of
 // ownKeys: a key of one of their names before a colon (at any depth; colons are fewer than
 // quotes, so this is one short pass), or a \u escape, with which a key can spell a name. A body
-// the audit receiver sealed has none (auditseal.ReservedKeys): it is not looked at.
+// the audit receiver sealed has none (audit.ReservedKeys): it is not looked at.
 func mayHaveOwnKeys(src []byte) bool {
 	for i := 0; ; {
 		j := bytes.IndexByte(src[i:], ':')

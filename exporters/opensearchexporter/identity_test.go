@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/internal/audit"
 	"github.com/vigil-obs/vigil/internal/opensearchtest"
 )
 
@@ -34,8 +34,8 @@ func record(ld plog.Logs, cluster, auditID, body string, at time.Time) plog.LogR
 	}
 	lr := rl.ScopeLogs().At(0).LogRecords().AppendEmpty()
 	lr.Body().SetStr(body)
-	lr.Attributes().PutStr(auditseal.AttrAuditID, auditID)
-	lr.Attributes().PutStr(auditseal.AttrStage, "ResponseComplete")
+	lr.Attributes().PutStr(audit.AttrAuditID, auditID)
+	lr.Attributes().PutStr(audit.AttrStage, "ResponseComplete")
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(at.Add(time.Second)))
 	return lr
@@ -124,7 +124,7 @@ func TestDocumentsHaveEachKeyOnce(t *testing.T) {
 	for id, body := range bodies {
 		lr := record(ld, "prod-eu-1", id, body, at)
 		lr.Attributes().PutStr(attrReceivedTime, received)
-		// Not sealed: the receiver does not seal an event with one of auditseal.ReservedKeys
+		// Not sealed: the receiver does not seal an event with one of audit.ReservedKeys
 		// (TestReservedKeysAreNotSealed there).
 	}
 	require.NoError(t, e.pushLogs(context.Background(), ld))

@@ -7,25 +7,24 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/vigil-obs/vigil/internal/auditseal"
-	"github.com/vigil-obs/vigil/storage/archive"
+	"github.com/vigil-obs/vigil/internal/audit"
 )
 
 // Log record attribute names of an audit event. They are part of vigil's data model: the
 // OpenSearch mappings and the archive's labels use them.
 const (
-	AttrAuditID         = auditseal.AttrAuditID
-	AttrStage           = auditseal.AttrStage
+	AttrAuditID         = audit.AttrAuditID
+	AttrStage           = audit.AttrStage
 	AttrLevel           = "k8s.audit.level"
-	AttrVerb            = auditseal.AttrVerb
+	AttrVerb            = audit.AttrVerb
 	AttrRequestURI      = "k8s.audit.request_uri"
-	AttrUsername        = auditseal.AttrUsername
+	AttrUsername        = audit.AttrUsername
 	AttrGroups          = "k8s.audit.user.groups"
-	AttrSourceIPs       = auditseal.AttrSourceIPs
+	AttrSourceIPs       = audit.AttrSourceIPs
 	AttrUserAgent       = "k8s.audit.user_agent"
-	AttrResource        = auditseal.AttrResource
-	AttrNamespace       = auditseal.AttrNamespace
-	AttrName            = auditseal.AttrName
+	AttrResource        = audit.AttrResource
+	AttrNamespace       = audit.AttrNamespace
+	AttrName            = audit.AttrName
 	AttrAPIGroup        = "k8s.audit.object.api_group"
 	AttrAPIVersion      = "k8s.audit.object.api_version"
 	AttrSubresource     = "k8s.audit.object.subresource"
@@ -96,7 +95,7 @@ func appendRecord(lr plog.LogRecord, e *Event, observed time.Time, received stri
 		a.PutStr(AttrStageTimestamp, timestampText(e.StageTimestamp, e.stageText))
 	}
 	if e.sealable {
-		a.PutInt(auditseal.Attr, auditseal.SumOf(e.contentSum(), &archive.EventFields{
+		a.PutInt(audit.AttrAttestation, audit.AttestationOf(e.contentSum(), &audit.Fields{
 			AuditID: e.AuditID, Stage: e.Stage, Verb: e.Verb, User: e.Username, Namespace: e.Namespace,
 			Resource: e.Resource, Name: e.Name, SourceIPs: e.SourceIPs,
 		}))

@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/internal/audit"
 	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
@@ -28,7 +28,7 @@ const (
 type Event struct {
 	Raw                      []byte
 	text                     string // Raw as a string (it may share memory with other events')
-	bodySum                  uint64 // auditseal.BodySum(text), when summed
+	bodySum                  uint64 // audit.BodySum(text), when summed
 	summed                   bool
 	AuditID                  string
 	Stage                    string
@@ -55,7 +55,7 @@ type Event struct {
 	// The timestamps as the event wrote them ("" when not known): the attributes take them when
 	// they are already in the attributes' form, instead of formatting the times again.
 	receivedText, stageText string
-	// sealable: the fast path read the event as archive.ParseEventFields reads it, so its record
+	// sealable: the fast path read the event as audit.ParseFields reads it, so its record
 	// is sealed (auditseal).
 	sealable bool
 }
@@ -324,14 +324,14 @@ func describeJSONError(body []byte, err error) string {
 	return err.Error()
 }
 
-// contentSum is the keyed hash of the event's text (auditseal.BodySum), computed once: the
+// contentSum is the keyed hash of the event's text (audit.BodySum), computed once: the
 // fingerprint of its content in the deduplication and the start of its seal.
 func (e *Event) contentSum() uint64 {
 	if !e.summed {
 		if e.text == "" {
 			e.text = string(e.Raw)
 		}
-		e.bodySum, e.summed = auditseal.BodySum(e.text), true
+		e.bodySum, e.summed = audit.BodySum(e.text), true
 	}
 	return e.bodySum
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/buger/jsonparser"
 	gojson "github.com/goccy/go-json"
 
-	"github.com/vigil-obs/vigil/internal/auditseal"
+	"github.com/vigil-obs/vigil/internal/audit"
 	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
@@ -161,8 +161,8 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 			ev, rej = decodeEvent(n, raw, limits)
 		} else {
 			ev, rej = eventOf(n, raw, text[start:end], &f)
-			// Read by the rules of archive.ParseEventFields too: plain keys, no key twice, its
-			// fields strings without escapes; and none of auditseal.ReservedKeys (see auditseal).
+			// Read by the rules of audit.ParseFields too: plain keys, no key twice, its
+			// fields strings without escapes; and none of audit.ReservedKeys (see auditseal).
 			ev.sealable = !r.decoded && !r.reserved
 		}
 		if rej != nil {
@@ -211,9 +211,9 @@ func foldsTo(key []byte, names ...string) bool {
 	return false
 }
 
-// isReserved reports whether key (plain) is one of auditseal.ReservedKeys.
+// isReserved reports whether key (plain) is one of audit.ReservedKeys.
 func isReserved(key []byte) bool {
-	for _, k := range auditseal.ReservedKeys {
+	for _, k := range audit.ReservedKeys {
 		if string(key) == k {
 			return true
 		}
@@ -236,9 +236,9 @@ type reader struct {
 	b []byte // the whole body
 	s string // the same bytes
 	// decoded is set when a string of the item had escapes or bytes that are not UTF-8, which
-	// encoding/json decodes (and archive.ParseEventFields may read otherwise).
+	// encoding/json decodes (and audit.ParseFields may read otherwise).
 	decoded bool
-	// reserved is set when the item has a top-level key of auditseal.ReservedKeys: not sealed.
+	// reserved is set when the item has a top-level key of audit.ReservedKeys: not sealed.
 	reserved bool
 	depth    int // of the object being read: 1 for the item
 }

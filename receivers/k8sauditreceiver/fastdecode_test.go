@@ -9,12 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/vigil-obs/vigil/internal/auditseal"
-	"github.com/vigil-obs/vigil/storage/archive"
+	"github.com/vigil-obs/vigil/internal/audit"
 )
 
 // withoutTime is f as a seal covers it: without the timestamp.
-func withoutTime(f archive.EventFields) archive.EventFields {
+func withoutTime(f audit.Fields) audit.Fields {
 	f.Time = time.Time{}
 	return f
 }
@@ -94,14 +93,14 @@ func requireSameDecode(t *testing.T, body []byte, limits Limits) {
 	records := fastLogs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 	for i := range records.Len() {
 		lr := records.At(i)
-		f, sealed := auditseal.Check(lr)
+		f, sealed := audit.Attested(lr)
 		require.Equal(t, fastEvents[i].sealable, sealed, "seal of event %d of %q", i, body)
 		if sealed {
 			// What the seal vouches for: the archive's own reading of the body.
-			require.Equal(t, fmt.Sprintf("%+v", withoutTime(archive.ParseEventFields([]byte(lr.Body().Str())))),
+			require.Equal(t, fmt.Sprintf("%+v", withoutTime(audit.ParseFields([]byte(lr.Body().Str())))),
 				fmt.Sprintf("%+v", f), "fields of event %d of %q", i, body)
 		}
-		lr.Attributes().Remove(auditseal.Attr)
+		lr.Attributes().Remove(audit.AttrAttestation)
 	}
 	got, err := m.MarshalLogs(fastLogs)
 	require.NoError(t, err)

@@ -219,7 +219,7 @@ func TestDecodeTimestampOfOlderAPIVersions(t *testing.T) {
 }
 
 // The OpenSearch exporter looks for its own top-level keys only in events without an intact seal:
-// the receiver does not seal an event that has one (auditseal.ReservedKeys), at its top level.
+// the receiver does not seal an event that has one (audit.ReservedKeys), at its top level.
 func TestReservedKeysAreNotSealed(t *testing.T) {
 	events, _, err := Decode(auditList(reusedGet,
 		strings.Replace(reusedGet, `"kind":"Event",`, `"kind":"Event","cluster":"prod-us-1",`, 1),

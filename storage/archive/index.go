@@ -4,18 +4,15 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/buger/jsonparser"
-	gojson "github.com/goccy/go-json"
 
-	"github.com/vigil-obs/vigil/internal/jsonspan"
+	"github.com/vigil-obs/vigil/internal/audit"
 )
 
 // Index is stored beside each object (<seq>.index.json) and hashed into its manifest entry, so a
@@ -33,16 +30,6 @@ type Index struct {
 // only in the bloom filter.
 const MaxIndexValues = 64
 
-// EventFields are the fields of an audit event that indexes and query labels are made of: the
-// labels (Fields.Labels order: namespace, resource, stage, user, verb) and the tokens that are
-// only in the bloom filter.
-type EventFields struct {
-	Namespace, Resource, Stage, User, Verb string
-	Name, AuditID                          string
-	SourceIPs                              []string
-	Time                                   time.Time // stageTimestamp, else requestReceivedTimestamp
-}
-
 // Indexed label names, and the token names that are only in the bloom filter.
 const (
 	TokenName     = "name"      // objectRef.name
@@ -51,214 +38,7 @@ const (
 )
 
 // IndexedLabels are the per-event labels an index lists.
-var IndexedLabels = indexedLabels[:]
-
-var indexedLabels = [...]string{"namespace", "resource", "stage", "user", "verb"}
-
-var eventPaths = [][]string{
-	{"objectRef", "namespace"}, {"objectRef", "resource"}, {"stage"}, {"user", "username"}, {"verb"},
-	{"objectRef", "name"}, {"auditID"}, {"sourceIPs"}, {"stageTimestamp"}, {"requestReceivedTimestamp"},
-}
-
-// ParseEventFields extracts the indexed fields of one archived line (an audit event). It never
-// fails: what is missing or malformed stays empty. A line that is one valid JSON object (go-json's
-// Valid) whose keys have no escapes is read member by member with jsonspan's scanner, which skips
-// the values of other keys (requestObject, responseObject) without looking for the wanted keys
-// inside them: faster than jsonparser.EachKey (about 1.4× on BenchmarkParseEventFields' events,
-// more on long strings), which reads any other line and whose results the indexes already
-// written hold. Both take the first occurrence of a duplicate key.
-func ParseEventFields(line []byte) EventFields { return parseRaw(line).decode() }
-
-// decode turns the fields as written into their values.
-func (r rawFields) decode() EventFields {
-	var f EventFields
-	for i, dst := range [...]*string{&f.Namespace, &f.Resource, &f.Stage, &f.User, &f.Verb, &f.Name, &f.AuditID} {
-		*dst = str(r.strs[i])
-	}
-	if r.sourceIPs != nil {
-		f.SourceIPs = sourceIPs(r.sourceIPs)
-	}
-	f.Time, _ = time.Parse(time.RFC3339Nano, str(r.stageTime))
-	if f.Time.IsZero() {
-		f.Time, _ = time.Parse(time.RFC3339Nano, str(r.received))
-	}
-	return f
-}
-
-// rawFields are an event's indexed fields as its line holds them, for BuildIndex, which needs
-// neither the timestamps nor a string for each value it has already seen. A string field is its
-// text between the quotes, escapes not decoded; nil when the field is absent or not a string.
-type rawFields struct {
-	strs                [rawStrings][]byte // namespace, resource, stage, user, verb, name, auditID
-	sourceIPs           []byte             // the array's JSON text; nil when absent or not an array
-	stageTime, received []byte
-}
-
-// Indexes of rawFields.strs: the labels (IndexedLabels order), then the name and auditID tokens.
-const (
-	rawNamespace = iota
-	rawResource
-	rawStage
-	rawUser
-	rawVerb
-	rawName
-	rawAuditID
-	rawStrings
-)
-
-func parseRaw(line []byte) rawFields {
-	if r, ok := parseObject(line); ok {
-		return r
-	}
-	return parseEachKey(line)
-}
-
-// str is a string field's value ("" when it is nil or its escapes are malformed).
-func str(v []byte) string {
-	if v == nil {
-		return ""
-	}
-	s, err := jsonparser.ParseString(v)
-	if err != nil {
-		return ""
-	}
-	return s
-}
-
-// parseObject reads line when it is one valid JSON object whose keys have no escapes; ok is
-// false for anything else.
-func parseObject(line []byte) (rawFields, bool) {
-	if !gojson.Valid(line) {
-		return rawFields{}, false
-	}
-	i := jsonspan.SkipSpace(line, 0)
-	if line[i] != '{' {
-		return rawFields{}, false
-	}
-	return readFields(line[i:])
-}
-
-// eachMember calls fn for the members of obj (valid JSON), with their values as jsonparser
-// gives them. A key with an escape stops it with errEscapedKey.
-func eachMember(obj []byte, fn func(k, v []byte, typ jsonparser.ValueType) error) error {
-	_, err := jsonspan.EachMember(obj, 0, func(key []byte, start, end int) error {
-		if bytes.IndexByte(key, '\\') >= 0 {
-			return errEscapedKey
-		}
-		v, typ := jsonspan.Value(obj, start, end)
-		return fn(key, v, typ)
-	})
-	return err
-}
-
-// readFields reads the fields of the object obj (valid JSON); ok is false when a key has an
-// escape. The first occurrence of a key counts, whatever its type, as with EachKey.
-func readFields(obj []byte) (r rawFields, ok bool) {
-	var seen [rawStrings + 3]bool // the strings, then sourceIPs, stageTimestamp, requestReceivedTimestamp
-	take := func(i int, dst *[]byte, v []byte, typ jsonparser.ValueType) {
-		if !seen[i] {
-			seen[i] = true
-			if typ == jsonparser.String {
-				*dst = v
-			}
-		}
-	}
-	field := func(i int, v []byte, typ jsonparser.ValueType) { take(i, &r.strs[i], v, typ) }
-	err := eachMember(obj, func(k, v []byte, typ jsonparser.ValueType) error {
-		switch string(k) {
-		case "auditID":
-			field(rawAuditID, v, typ)
-		case "stage":
-			field(rawStage, v, typ)
-		case "verb":
-			field(rawVerb, v, typ)
-		case "user":
-			if typ != jsonparser.Object {
-				return nil
-			}
-			return eachMember(v, func(k, v []byte, typ jsonparser.ValueType) error {
-				if string(k) == "username" {
-					field(rawUser, v, typ)
-				}
-				return nil
-			})
-		case "objectRef":
-			if typ != jsonparser.Object {
-				return nil
-			}
-			return eachMember(v, func(k, v []byte, typ jsonparser.ValueType) error {
-				switch string(k) {
-				case "namespace":
-					field(rawNamespace, v, typ)
-				case "resource":
-					field(rawResource, v, typ)
-				case "name":
-					field(rawName, v, typ)
-				}
-				return nil
-			})
-		case "sourceIPs":
-			if !seen[rawStrings] {
-				seen[rawStrings] = true
-				if typ == jsonparser.Array {
-					r.sourceIPs = v
-				}
-			}
-		case "stageTimestamp":
-			take(rawStrings+1, &r.stageTime, v, typ)
-		case "requestReceivedTimestamp":
-			take(rawStrings+2, &r.received, v, typ)
-		}
-		return nil
-	})
-	if err != nil {
-		return rawFields{}, false
-	}
-	return r, true
-}
-
-var errEscapedKey = errors.New("escaped key")
-
-// sourceIPs are the string elements of the array v, as written (escapes not decoded).
-func sourceIPs(v []byte) []string {
-	var ips []string
-	eachSourceIP(v, func(ip []byte) { ips = append(ips, string(ip)) })
-	return ips
-}
-
-func eachSourceIP(v []byte, fn func(ip []byte)) {
-	_, _ = jsonparser.ArrayEach(v, func(ip []byte, t jsonparser.ValueType, _ int, _ error) {
-		if t == jsonparser.String {
-			fn(ip)
-		}
-	})
-}
-
-// parseEachKey is parseRaw for any line: one pass of jsonparser.EachKey.
-func parseEachKey(line []byte) rawFields {
-	var r rawFields
-	jsonparser.EachKey(line, func(i int, v []byte, typ jsonparser.ValueType, _ error) {
-		switch {
-		case i == 7:
-			if typ == jsonparser.Array {
-				r.sourceIPs = v
-			}
-		case typ != jsonparser.String:
-		case i < rawStrings:
-			r.strs[i] = v
-		case i == 8:
-			r.stageTime = v
-		case i == 9:
-			r.received = v
-		}
-	}, eventPaths...)
-	return r
-}
-
-// Labels returns the indexed labels' values, in IndexedLabels order.
-func (f EventFields) Labels() [5]string {
-	return [5]string{f.Namespace, f.Resource, f.Stage, f.User, f.Verb}
-}
+var IndexedLabels = audit.LabelNames[:]
 
 // BuildIndex indexes events. The result is deterministic: the same events give the same bytes.
 func BuildIndex(events [][]byte) *Index {
@@ -273,13 +53,13 @@ func BuildIndex(events [][]byte) *Index {
 var tokenNames = [...]string{TokenName, TokenAuditID, TokenSourceIP}
 
 // IndexBuilder gathers the events of an object for its Index, one by one: AddLine reads an
-// event's line, AddFields takes fields read already (as ParseEventFields reads them), and AddList
+// event's line, AddFields takes fields read already (as audit.ParseFields reads them), and AddList
 // a list of such fields. Whatever way the events come, the Index is the same.
 type IndexBuilder struct {
 	events int
 	// The distinct values of each label and token field; the bloom filter holds "name=value" for
 	// each (but a label's "").
-	values  [len(indexedLabels)]map[string]struct{}
+	values  [len(audit.LabelNames)]map[string]struct{}
 	tokens  [len(tokenNames)]map[string]struct{}
 	scratch []byte
 }
@@ -327,21 +107,21 @@ func (b *IndexBuilder) AddLine(line []byte) {
 		return v
 	}
 	b.events++
-	r := parseRaw(line)
+	r := audit.ParseRaw(line)
 	for i := range b.values {
-		add(b.values[i], unescape(r.strs[i]))
+		add(b.values[i], unescape(r.Strs[i]))
 	}
-	for i, f := range [...]int{rawName, rawAuditID} {
-		if v := unescape(r.strs[f]); len(v) > 0 {
+	for i, f := range [...]int{audit.RawName, audit.RawAuditID} {
+		if v := unescape(r.Strs[f]); len(v) > 0 {
 			add(b.tokens[i], v)
 		}
 	}
-	eachSourceIP(r.sourceIPs, func(ip []byte) { add(b.tokens[2], ip) })
+	audit.EachSourceIP(r.SourceIPs, func(ip []byte) { add(b.tokens[2], ip) })
 }
 
 // AddFields adds an event whose fields are f (its Time is not indexed). The strings are copied
 // when kept.
-func (b *IndexBuilder) AddFields(f *EventFields) {
+func (b *IndexBuilder) AddFields(f *audit.Fields) {
 	b.events++
 	for i, v := range f.Labels() {
 		addString(b.values[i], v)
@@ -365,7 +145,7 @@ type FieldsList struct {
 }
 
 // Add appends the fields of an event (its Time is not kept).
-func (l *FieldsList) Add(f *EventFields) {
+func (l *FieldsList) Add(f *audit.Fields) {
 	for _, v := range [...]string{f.Namespace, f.Resource, f.Stage, f.User, f.Verb, f.Name, f.AuditID} {
 		l.b = binary.AppendUvarint(l.b, uint64(len(v)))
 		l.b = append(l.b, v...)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-obs/vigil/internal/audit"
 )
 
 func indexEvent(i int, user string) []byte {
@@ -16,8 +18,8 @@ func indexEvent(i int, user string) []byte {
 		`"stageTimestamp":"2026-11-22T10:00:%02d.5Z","requestReceivedTimestamp":"2026-11-22T10:00:00Z"}`, i, user, i, i, i%3, i, i%60)
 }
 
-func TestParseEventFields(t *testing.T) {
-	f := ParseEventFields(indexEvent(7, `o'neil "x"`))
+func TestParseFields(t *testing.T) {
+	f := audit.ParseFields(indexEvent(7, `o'neil "x"`))
 	require.Equal(t, "ns-1", f.Namespace)
 	require.Equal(t, "secrets", f.Resource)
 	require.Equal(t, "ResponseComplete", f.Stage)
@@ -28,8 +30,8 @@ func TestParseEventFields(t *testing.T) {
 	require.Equal(t, []string{"10.1.0.7", "fd00::7"}, f.SourceIPs)
 	require.Equal(t, "2026-11-22T10:00:07.5Z", f.Time.Format("2006-01-02T15:04:05.9Z07:00"))
 
-	require.Equal(t, EventFields{}, ParseEventFields([]byte(`not json`)), "malformed lines give empty fields, no panic")
-	f = ParseEventFields([]byte(`{"requestReceivedTimestamp":"2026-11-22T09:00:00Z","user":{"username":5}}`))
+	require.Equal(t, audit.Fields{}, audit.ParseFields([]byte(`not json`)), "malformed lines give empty fields, no panic")
+	f = audit.ParseFields([]byte(`{"requestReceivedTimestamp":"2026-11-22T09:00:00Z","user":{"username":5}}`))
 	require.Equal(t, "", f.User)
 	require.Equal(t, 9, f.Time.Hour(), "without stageTimestamp, the request time")
 }
@@ -83,7 +85,7 @@ func referenceIndex(events [][]byte) *Index {
 	}
 	tokens := map[string]struct{}{}
 	for _, line := range events {
-		f := ParseEventFields(line)
+		f := audit.ParseFields(line)
 		for i, v := range f.Labels() {
 			values[i][v] = struct{}{}
 			if v != "" {

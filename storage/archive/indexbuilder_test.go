@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-obs/vigil/internal/audit"
+	"github.com/vigil-obs/vigil/internal/audit/testlines"
 	"github.com/vigil-obs/vigil/internal/audittest"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
@@ -21,7 +23,7 @@ func indexBytes(t testing.TB, b *archive.IndexBuilder) []byte {
 // fields ParseEventFields reads from them, or as a list of such fields.
 func TestIndexBuilderWaysAgree(t *testing.T) {
 	lines := audittest.RealisticEvents(500)
-	for _, l := range append(archive.OddLines, fieldCasesForIndex...) {
+	for _, l := range append(testlines.OddLines, fieldCasesForIndex...) {
 		lines = append(lines, []byte(l))
 	}
 	want, err := archive.BuildIndex(lines).Encode()
@@ -31,7 +33,7 @@ func TestIndexBuilderWaysAgree(t *testing.T) {
 	mixed := archive.NewIndexBuilder()
 	var list archive.FieldsList
 	for i, l := range lines {
-		f := archive.ParseEventFields(l)
+		f := audit.ParseFields(l)
 		fields.AddFields(&f)
 		if i%3 == 0 {
 			mixed.AddLine(l)
@@ -52,14 +54,14 @@ var fieldCasesForIndex = []string{
 }
 
 func FuzzIndexBuilderWaysAgree(f *testing.F) {
-	for _, l := range append(archive.OddLines, fieldCasesForIndex...) {
+	for _, l := range append(testlines.OddLines, fieldCasesForIndex...) {
 		f.Add([]byte(l))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		byLine := archive.NewIndexBuilder()
 		byLine.AddLine(line)
 		byFields := archive.NewIndexBuilder()
-		fields := archive.ParseEventFields(line)
+		fields := audit.ParseFields(line)
 		byFields.AddFields(&fields)
 		byList := archive.NewIndexBuilder()
 		var list archive.FieldsList

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/vigil-obs/vigil/internal/audit"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
@@ -27,7 +28,7 @@ var LabelNames = []string{LabelCluster, LabelNamespace, LabelResource, LabelStag
 // audit event (vigil archives every record of the pipeline) gets the stream's labels and the
 // fallback time.
 func parseEvent(s archive.Stream, line []byte, fallback time.Time) (labels.Labels, time.Time) {
-	f := archive.ParseEventFields(line)
+	f := audit.ParseFields(line)
 	b := labels.NewScratchBuilder(7)
 	add := func(name, value string) {
 		if value != "" {

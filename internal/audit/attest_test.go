@@ -1,18 +1,16 @@
-package auditseal
+package audit
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
-
-	"github.com/vigil-obs/vigil/storage/archive"
 )
 
 const body = `{"auditID":"a","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"sourceIPs":["10.0.0.1","::1"],` +
 	`"objectRef":{"resource":"pods","namespace":"ns","name":"p"}}`
 
-var fields = archive.EventFields{AuditID: "a", Stage: "ResponseComplete", Verb: "get", User: "u", Namespace: "ns",
+var fields = Fields{AuditID: "a", Stage: "ResponseComplete", Verb: "get", User: "u", Namespace: "ns",
 	Resource: "pods", Name: "p", SourceIPs: []string{"10.0.0.1", "::1"}}
 
 // sealed is a record as the receiver makes it, with attributes beside the sealed ones.
@@ -29,23 +27,23 @@ func sealed() plog.LogRecord {
 	for _, ip := range fields.SourceIPs {
 		ips.AppendEmpty().SetStr(ip)
 	}
-	a.PutInt(Attr, Sum(body, &fields))
+	a.PutInt(AttrAttestation, Attestation(body, &fields))
 	return lr
 }
 
 func TestCheck(t *testing.T) {
-	f, ok := Check(sealed())
+	f, ok := Attested(sealed())
 	require.True(t, ok)
 	require.Equal(t, fields, f)
-	require.True(t, Intact(sealed()))
+	require.True(t, IsAttested(sealed()))
 
 	// The seal vouches for the body and each attribute it covers: a change to any breaks it.
 	changes := map[string]func(plog.LogRecord){
 		"body":         func(lr plog.LogRecord) { lr.Body().SetStr(body + " ") },
 		"body type":    func(lr plog.LogRecord) { lr.Body().SetEmptyBytes().FromRaw([]byte(body)) },
-		"no seal":      func(lr plog.LogRecord) { lr.Attributes().Remove(Attr) },
-		"seal type":    func(lr plog.LogRecord) { lr.Attributes().PutStr(Attr, "1") },
-		"another seal": func(lr plog.LogRecord) { lr.Attributes().PutInt(Attr, Sum(body+" ", &fields)) },
+		"no seal":      func(lr plog.LogRecord) { lr.Attributes().Remove(AttrAttestation) },
+		"seal type":    func(lr plog.LogRecord) { lr.Attributes().PutStr(AttrAttestation, "1") },
+		"another seal": func(lr plog.LogRecord) { lr.Attributes().PutInt(AttrAttestation, Attestation(body+" ", &fields)) },
 		"ip added": func(lr plog.LogRecord) {
 			v, _ := lr.Attributes().Get(AttrSourceIPs)
 			v.Slice().AppendEmpty().SetStr("x")
@@ -62,30 +60,30 @@ func TestCheck(t *testing.T) {
 	for name, change := range changes {
 		lr := sealed()
 		change(lr)
-		_, ok := Check(lr)
+		_, ok := Attested(lr)
 		require.False(t, ok, name)
 	}
 	// Attributes it does not cover may change.
 	lr := sealed()
 	lr.Attributes().PutStr("k8s.audit.level", "Request")
 	lr.Attributes().PutStr("k8s.pod.name", "x")
-	require.True(t, Intact(lr))
+	require.True(t, IsAttested(lr))
 }
 
 func TestSumSeparatesFields(t *testing.T) {
-	a := archive.EventFields{AuditID: "ab", Stage: "c"}
-	b := archive.EventFields{AuditID: "a", Stage: "bc"}
-	require.NotEqual(t, Sum("{}", &a), Sum("{}", &b))
-	c := archive.EventFields{SourceIPs: []string{"a", "b"}}
-	d := archive.EventFields{SourceIPs: []string{"ab"}}
-	require.NotEqual(t, Sum("{}", &c), Sum("{}", &d))
+	a := Fields{AuditID: "ab", Stage: "c"}
+	b := Fields{AuditID: "a", Stage: "bc"}
+	require.NotEqual(t, Attestation("{}", &a), Attestation("{}", &b))
+	c := Fields{SourceIPs: []string{"a", "b"}}
+	d := Fields{SourceIPs: []string{"ab"}}
+	require.NotEqual(t, Attestation("{}", &c), Attestation("{}", &d))
 }
 
 func BenchmarkCheck(b *testing.B) {
 	lr := sealed()
 	b.ReportAllocs()
 	for b.Loop() {
-		if !Intact(lr) {
+		if !IsAttested(lr) {
 			b.Fatal("broken")
 		}
 	}
