@@ -1,0 +1,148 @@
+// Command containerlogs measures container-log tailing on a node: the agent reads CRI log files
+// (as the kubelet writes them under /var/log/pods, partial lines included), queues the records on
+// disk (fsync'd) and sends them over OTLP/gRPC (zstd) to a sink standing for the gateway. It
+// prints, for vigil's containerlogs receiver and for an OpenTelemetry Collector v0.162 with the
+// contrib filelog receiver (`container` operator, file_storage) doing the same files in the same
+// run: MB of log text per CPU-second of the tailing process while it reads a backlog, and its
+// resident memory (peak) while containers write at a steady rate.
+//
+//	go run ./benchmarks/containerlogs -peer /tmp/otelcol-peer-filelog/otelcol-peer-filelog
+//
+// (the peer: benchmarks/peer/builder-filelog.yaml). Every line written must reach the sink; a
+// round that loses one fails.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func main() {
+	var (
+		vigil      = flag.String("vigil", "", "path of a vigil binary (default: build ./cmd/vigil)")
+		peer       = flag.String("peer", "", "path of the OpenTelemetry Collector peer (benchmarks/peer/builder-filelog.yaml); without it only vigil runs")
+		backlogMB  = flag.Int("backlog-mb", 200, "MB of log text written before the tailer starts (throughput phase)")
+		containers = flag.Int("containers", 8, "containers (log files) on the node")
+		rateMB     = flag.Float64("rate-mb", 10, "MB/s of log text written during the memory phase")
+		rateFor    = flag.Duration("rate-duration", 20*time.Second, "length of the memory phase")
+		rounds     = flag.Int("rounds", 2, "rounds; each runs vigil then the peer")
+		pprof      = flag.String("pprof", "", "host:port for vigil's pprof extension (profiles while it runs)")
+	)
+	flag.Parse()
+	if err := run(*vigil, *peer, *pprof, *backlogMB, *containers, *rateMB, *rateFor, *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "containerlogs:", err)
+		os.Exit(1)
+	}
+}
+
+// result is one tailer's round.
+type result struct {
+	name                string
+	backlogBytes        int64
+	backlogLines        int64
+	backlogCPU          float64 // CPU-seconds of the tailing process until the sink had the backlog
+	backlogWall         time.Duration
+	rateBytes           int64
+	rateCPU             float64 // CPU-seconds of the rate phase's process (started after the backlog)
+	peakRSS, steadyRSS  int64   // bytes: the rate phase process's peak (VmHWM) and the largest VmRSS sampled
+	anonRSS, fileRSS    int64   // bytes: anonymous memory and mapped files (the binary) at that largest sample
+	delivered, expected int64
+}
+
+func run(vigil, peer, pprof string, backlogMB, containers int, rateMB float64, rateFor time.Duration, rounds int) error {
+	dir, err := os.MkdirTemp("", "vigil-tail-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if vigil == "" {
+		vigil = filepath.Join(dir, "vigil")
+		build := exec.Command("go", "build", "-o", vigil, "./cmd/vigil")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("cannot build vigil: %w", err)
+		}
+	}
+	tailers := []tailer{vigilTailer(vigil, pprof)}
+	if peer != "" {
+		tailers = append(tailers, peerTailer(peer))
+	}
+	var results []result
+	for r := range rounds {
+		for _, tl := range tailers {
+			res, err := runRound(tl, filepath.Join(dir, fmt.Sprintf("%s-%d", tl.name, r)), backlogMB, containers, rateMB, rateFor)
+			if err != nil {
+				return fmt.Errorf("%s, round %d: %w", tl.name, r+1, err)
+			}
+			printResult(res)
+			results = append(results, res)
+		}
+	}
+	printReport(results, backlogMB, containers, rateMB, rateFor)
+	return nil
+}
+
+func printResult(r result) {
+	fmt.Printf("%-6s backlog %5.0f MB, %8d lines in %6.1fs: %6.2f CPU-s → %6.1f MB per CPU-s | rate phase %5.0f MB: %5.2f CPU-s, RSS peak %5.1f MiB, max sampled %5.1f MiB (anonymous %5.1f, files %5.1f) | delivered %d of %d\n",
+		r.name, float64(r.backlogBytes)/1e6, r.backlogLines, r.backlogWall.Seconds(), r.backlogCPU,
+		float64(r.backlogBytes)/1e6/r.backlogCPU, float64(r.rateBytes)/1e6, r.rateCPU,
+		mib(r.peakRSS), mib(r.steadyRSS), mib(r.anonRSS), mib(r.fileRSS), r.delivered, r.expected)
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func printReport(results []result, backlogMB, containers int, rateMB float64, rateFor time.Duration) {
+	fmt.Printf("\n%s, %d CPUs, %s/%s; load average at the end: %s\n", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, loadAvg())
+	fmt.Printf("command: go run ./benchmarks/containerlogs %s\n", strings.Join(os.Args[1:], " "))
+	fmt.Printf("%d containers, backlog %d MB, then %.0f MB/s for %s\n\n", containers, backlogMB, rateMB, rateFor)
+	sum := map[string]*[5]float64{} // MB per CPU-s (sum), peak RSS MiB (max), rounds, anonymous and file MiB at the largest sample (max)
+	var order []string
+	for _, r := range results {
+		s := sum[r.name]
+		if s == nil {
+			s = new([5]float64)
+			sum[r.name] = s
+			order = append(order, r.name)
+		}
+		s[0] += float64(r.backlogBytes) / 1e6 / r.backlogCPU
+		s[1] = max(s[1], mib(r.peakRSS))
+		s[2]++
+		s[3], s[4] = max(s[3], mib(r.anonRSS)), max(s[4], mib(r.fileRSS))
+	}
+	fmt.Println("| tailer | MB of log text per CPU-second (mean of rounds) | RSS peak at the rate phase (max of rounds) | of it anonymous / mapped files (the binary) |")
+	fmt.Println("| --- | --- | --- | --- |")
+	for _, n := range order {
+		s := sum[n]
+		fmt.Printf("| %s | %.1f | %.1f MiB | %.1f / %.1f MiB |\n", n, s[0]/s[2], s[1], s[3], s[4])
+	}
+	if v, p := sum["vigil"], sum["peer"]; v != nil && p != nil {
+		fmt.Printf("\nvigil / peer, MB per CPU-second: %.2f×\n", (v[0]/v[2])/(p[0]/p[2]))
+	}
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			if _, v, ok := strings.Cut(l, ":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return "unknown CPU"
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
