@@ -89,7 +89,7 @@ type archiveExporter struct {
 	keys   map[string]map[eventkey.Key]struct{}
 	hasher eventkey.Hasher
 	// indexed holds, per chunk staged since start (by chunkKey), the index fields of its events
-	// whose records the audit receiver sealed (auditseal), so that the sealer reads only the
+	// whose records the audit receiver attested (internal/audit), so that the sealer reads only the
 	// other lines to index the object. Dropped when the object is written; at most
 	// maxIndexedBytes of fields (past it, while the bucket cannot be written, the sealer reads
 	// the chunks staged meanwhile).
@@ -142,7 +142,7 @@ const streamsKey = "streams"
 // maxKeys bounds the de-duplication keys kept per cluster (~40 MB at most).
 const maxKeys = 1 << 20
 
-// maxIndexedBytes bounds the staged fields of sealed events kept for the sealer (indexed): about
+// maxIndexedBytes bounds the staged fields of attested events kept for the sealer (indexed): about
 // 130 bytes an event, so the objects of some 500,000 events.
 var maxIndexedBytes = 64 << 20
 
@@ -362,8 +362,8 @@ func (b *batch) chunkFor(hour int64, size int) *chunk {
 // an object named after an hour its events are not of.
 func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context.Context) error, map[string][]eventkey.Key, uint64, error) {
 	byCluster := map[string]*batch{}
-	seals := checkSeals(ld) // before the lock, under which the staging writes take turns
-	n := 0                  // the record's place in ld, for seals
+	atts := checkAttestations(ld) // before the lock, under which the staging writes take turns
+	n := 0                        // the record's place in ld, for atts
 	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -390,7 +390,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 			lrs := rl.ScopeLogs().At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
-				seal := &seals[n]
+				att := &atts[n]
 				n++
 				line, rewritten := stagedLine(lr)
 				identified := isAuditEvent(lr)
@@ -406,7 +406,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 					b.keys[key] = struct{}{}
 				}
 				t := eventTime(lr, now)
-				b.chunkFor(hourOf(t), size).add(line, rewritten, t, receivedTime(lr, now), key, identified, seal)
+				b.chunkFor(hourOf(t), size).add(line, rewritten, t, receivedTime(lr, now), key, identified, att)
 			}
 		}
 		if len(b.chunks) == 0 {
@@ -507,9 +507,9 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 				e.keys[c][k] = struct{}{}
 			}
 			added[c] = append(added[c], ch.keys...)
-			if ch.sealed != nil && e.indexedBytes+ch.sealed.Size() <= maxIndexedBytes {
-				e.indexed[ch.key] = &chunkIndex{fields: ch.sealed, unsealed: ch.unsealed, lines: ch.events}
-				e.indexedBytes += ch.sealed.Size()
+			if ch.attested != nil && e.indexedBytes+ch.attested.Size() <= maxIndexedBytes {
+				e.indexed[ch.key] = &chunkIndex{fields: ch.attested, unattested: ch.unattested, lines: ch.events}
+				e.indexedBytes += ch.attested.Size()
 			}
 		}
 	}

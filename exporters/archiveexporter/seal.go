@@ -27,33 +27,33 @@ type chunk struct {
 	// receivedFirst and receivedLast bound when vigil received the events (receivedTime).
 	receivedFirst, receivedLast time.Time
 	keys                        []eventkey.Key
-	sealed                      *archive.FieldsList // the fields of the sealed events (nil: none)
-	unsealed                    []int               // the lines of the other events
+	attested                    *archive.FieldsList // the fields of the events the receiver attested (nil: none)
+	unattested                  []int               // the lines of the other events
 }
 
 // chunkIndex is what the sealer needs of a staged chunk to index it (see indexed).
 type chunkIndex struct {
-	fields   *archive.FieldsList
-	unsealed []int // lines not in fields, which the sealer reads
-	lines    int
+	fields     *archive.FieldsList
+	unattested []int // lines not in fields, which the sealer reads
+	lines      int
 }
 
-// sealCheck is what audit.Attested says of a record.
-type sealCheck struct {
+// attestation is what audit.Attested says of a record.
+type attestation struct {
 	fields audit.Fields
 	ok     bool
 }
 
-// checkSeals checks the audit seals of ld's records, in order.
-func checkSeals(ld plog.Logs) []sealCheck {
-	checks := make([]sealCheck, 0, ld.LogRecordCount())
+// checkAttestations checks the audit receiver's attestations of ld's records, in order.
+func checkAttestations(ld plog.Logs) []attestation {
+	checks := make([]attestation, 0, ld.LogRecordCount())
 	for i := 0; i < ld.ResourceLogs().Len(); i++ {
 		sls := ld.ResourceLogs().At(i).ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				f, ok := audit.Attested(lrs.At(k))
-				checks = append(checks, sealCheck{fields: f, ok: ok})
+				checks = append(checks, attestation{fields: f, ok: ok})
 			}
 		}
 	}
@@ -61,20 +61,20 @@ func checkSeals(ld plog.Logs) []sealCheck {
 }
 
 // add appends an event: line, its staged line (stagedLine; rewritten: not the body as received),
-// t its time (eventTime), received when vigil received it, key its key when identified; seal is
-// what its audit seal says (checkSeals).
-func (c *chunk) add(line string, rewritten bool, t, received time.Time, key eventkey.Key, identified bool, seal *sealCheck) {
+// t its time (eventTime), received when vigil received it, key its key when identified; att is
+// what the receiver's attestation says (checkAttestations).
+func (c *chunk) add(line string, rewritten bool, t, received time.Time, key eventkey.Key, identified bool, att *attestation) {
 	if identified {
 		c.keys = append(c.keys, key)
 	}
 	switch {
-	case rewritten || !seal.ok:
-		c.unsealed = append(c.unsealed, c.events)
+	case rewritten || !att.ok:
+		c.unattested = append(c.unattested, c.events)
 	default: // the line is the body the fields were read from
-		if c.sealed == nil {
-			c.sealed = &archive.FieldsList{}
+		if c.attested == nil {
+			c.attested = &archive.FieldsList{}
 		}
-		c.sealed.Add(&seal.fields)
+		c.attested.Add(&att.fields)
 	}
 	c.data = append(c.data, line...)
 	c.data = append(c.data, '\n')
@@ -217,7 +217,7 @@ type appender interface {
 }
 
 // indexObject gathers the index fields of the staged object o of cluster, whose NDJSON is raw
-// and whose chunks end at ends: the fields of its sealed events as staged (indexed), and the
+// and whose chunks end at ends: the fields of its attested events as staged (indexed), and the
 // other lines read.
 func (e *archiveExporter) indexObject(cluster string, o openObject, raw []byte, ends []int) *archive.IndexBuilder {
 	b := archive.NewIndexBuilder()
@@ -235,7 +235,7 @@ func (e *archiveExporter) indexObject(cluster string, o openObject, raw []byte, 
 			continue
 		}
 		b.AddList(ci.fields)
-		for _, j := range ci.unsealed {
+		for _, j := range ci.unattested {
 			b.AddLine(lines[j])
 		}
 	}

@@ -70,7 +70,7 @@ func TestIndexOfSealedEvents(t *testing.T) {
 	for _, ci := range e.indexed {
 		sealed += ci.fields.Len()
 		require.Equal(t, 100, ci.lines)
-		require.Equal(t, 100, ci.fields.Len()+len(ci.unsealed))
+		require.Equal(t, 100, ci.fields.Len()+len(ci.unattested))
 	}
 	e.mu.Unlock()
 	require.Equal(t, 400-80-(400/3-400/15), sealed, "all but the unsealed and the broken seals")

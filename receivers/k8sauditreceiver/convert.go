@@ -94,7 +94,7 @@ func appendRecord(lr plog.LogRecord, e *Event, observed time.Time, received stri
 	if !e.StageTimestamp.IsZero() {
 		a.PutStr(AttrStageTimestamp, timestampText(e.StageTimestamp, e.stageText))
 	}
-	if e.sealable {
+	if e.attestable {
 		a.PutInt(audit.AttrAttestation, audit.AttestationOf(e.contentSum(), &audit.Fields{
 			AuditID: e.AuditID, Stage: e.Stage, Verb: e.Verb, User: e.Username, Namespace: e.Namespace,
 			Resource: e.Resource, Name: e.Name, SourceIPs: e.SourceIPs,

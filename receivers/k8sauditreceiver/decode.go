@@ -55,9 +55,9 @@ type Event struct {
 	// The timestamps as the event wrote them ("" when not known): the attributes take them when
 	// they are already in the attributes' form, instead of formatting the times again.
 	receivedText, stageText string
-	// sealable: the fast path read the event as audit.ParseFields reads it, so its record
-	// is sealed (auditseal).
-	sealable bool
+	// attestable: the fast path read the event as audit.ParseFields reads it, so its record
+	// is attested (internal/audit).
+	attestable bool
 }
 
 // Time is the event's own time: stageTimestamp, else requestReceivedTimestamp, else the v1beta1
@@ -325,7 +325,7 @@ func describeJSONError(body []byte, err error) string {
 }
 
 // contentSum is the keyed hash of the event's text (audit.BodySum), computed once: the
-// fingerprint of its content in the deduplication and the start of its seal.
+// fingerprint of its content in the deduplication and the start of its attestation.
 func (e *Event) contentSum() uint64 {
 	if !e.summed {
 		if e.text == "" {

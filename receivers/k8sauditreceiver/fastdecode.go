@@ -162,8 +162,8 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 		} else {
 			ev, rej = eventOf(n, raw, text[start:end], &f)
 			// Read by the rules of audit.ParseFields too: plain keys, no key twice, its
-			// fields strings without escapes; and none of audit.ReservedKeys (see auditseal).
-			ev.sealable = !r.decoded && !r.reserved
+			// fields strings without escapes; and none of audit.ReservedKeys (see internal/audit).
+			ev.attestable = !r.decoded && !r.reserved
 		}
 		if rej != nil {
 			rejected = append(rejected, *rej)
@@ -238,7 +238,7 @@ type reader struct {
 	// decoded is set when a string of the item had escapes or bytes that are not UTF-8, which
 	// encoding/json decodes (and audit.ParseFields may read otherwise).
 	decoded bool
-	// reserved is set when the item has a top-level key of audit.ReservedKeys: not sealed.
+	// reserved is set when the item has a top-level key of audit.ReservedKeys: not attested.
 	reserved bool
 	depth    int // of the object being read: 1 for the item
 }

@@ -94,7 +94,7 @@ func requireSameDecode(t *testing.T, body []byte, limits Limits) {
 	for i := range records.Len() {
 		lr := records.At(i)
 		f, sealed := audit.Attested(lr)
-		require.Equal(t, fastEvents[i].sealable, sealed, "seal of event %d of %q", i, body)
+		require.Equal(t, fastEvents[i].attestable, sealed, "seal of event %d of %q", i, body)
 		if sealed {
 			// What the seal vouches for: the archive's own reading of the body.
 			require.Equal(t, fmt.Sprintf("%+v", withoutTime(audit.ParseFields([]byte(lr.Body().Str())))),
@@ -106,7 +106,7 @@ func requireSameDecode(t *testing.T, body []byte, limits Limits) {
 	require.NoError(t, err)
 	require.Equal(t, string(want), string(got), "records of %q", body)
 	for i := range fastEvents {
-		fastEvents[i].receivedText, fastEvents[i].stageText, fastEvents[i].sealable = "", "", false
+		fastEvents[i].receivedText, fastEvents[i].stageText, fastEvents[i].attestable = "", "", false
 		fastEvents[i].bodySum, fastEvents[i].summed = 0, false // a cache, filled by toLogs
 	}
 	require.Equal(t, slowEvents, fastEvents, "events of %q", body)

@@ -214,7 +214,7 @@ func TestDecodeTimestampOfOlderAPIVersions(t *testing.T) {
 	want := time.Date(2018, 6, 11, 9, 31, 0, 0, time.UTC)
 	require.True(t, want.Equal(fast[0].Timestamp), "fast path: %s", fast[0].Timestamp)
 	require.True(t, want.Equal(slow[0].Timestamp), "encoding/json: %s", slow[0].Timestamp)
-	require.True(t, fast[0].sealable, "the fast path takes the v1beta1 shape")
+	require.True(t, fast[0].attestable, "the fast path takes the v1beta1 shape")
 	require.True(t, bytes.Equal(fast[0].Raw, []byte(item)))
 }
 
@@ -227,9 +227,9 @@ func TestReservedKeysAreNotSealed(t *testing.T) {
 		strings.Replace(reusedGet, `"kind":"Event",`, `"kind":"Event","vigil_received_time":"2001-01-01T00:00:00Z",`, 1),
 		strings.Replace(reusedGet, `"metadata":{}`, `"metadata":{"cluster":"nested, not reserved"}`, 1)), Limits{})
 	require.NoError(t, err)
-	var sealable []bool
+	var attestable []bool
 	for _, e := range events {
-		sealable = append(sealable, e.sealable)
+		attestable = append(attestable, e.attestable)
 	}
-	require.Equal(t, []bool{true, false, false, false, true}, sealable)
+	require.Equal(t, []bool{true, false, false, false, true}, attestable)
 }

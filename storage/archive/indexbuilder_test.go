@@ -20,7 +20,7 @@ func indexBytes(t testing.TB, b *archive.IndexBuilder) []byte {
 }
 
 // TestIndexBuilderWaysAgree: an index is the same whether its events come as lines, as the
-// fields ParseEventFields reads from them, or as a list of such fields.
+// fields audit.ParseFields reads from them, or as a list of such fields.
 func TestIndexBuilderWaysAgree(t *testing.T) {
 	lines := audittest.RealisticEvents(500)
 	for _, l := range append(testlines.OddLines, fieldCasesForIndex...) {
