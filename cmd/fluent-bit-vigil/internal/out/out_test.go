@@ -3,14 +3,19 @@ package out
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -100,4 +105,70 @@ func TestLogsGroupsByContainer(t *testing.T) {
 	require.Equal(t, OK, o.Flush(context.Background(), "tag", nil, 0))
 	require.Equal(t, Error, o.Flush(context.Background(), "tag", []Event{{Record: "x"}}, 0))
 	require.Equal(t, Error, o.Flush(context.Background(), "tag", nil, 2))
+}
+
+// answering is an OTLP/gRPC logs server answering every export with err (nil: success, with
+// rejected records refused by partial success), recording the authorization it was sent.
+type answering struct {
+	plogotlp.UnimplementedGRPCServer
+	err      error
+	rejected int64
+	mu       sync.Mutex
+	auth     []string
+	records  int
+}
+
+func (s *answering) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	s.mu.Lock()
+	s.auth = append(s.auth, md.Get("authorization")...)
+	s.records += req.Logs().LogRecordCount()
+	s.mu.Unlock()
+	resp := plogotlp.NewExportResponse()
+	if s.rejected > 0 {
+		resp.PartialSuccess().SetRejectedLogRecords(s.rejected)
+		resp.PartialSuccess().SetErrorMessage("refused")
+	}
+	return resp, s.err
+}
+
+// TestFlushAnswersByOutcome: vigil's answers become FLB codes — success and partial success OK,
+// push-back (ResourceExhausted, Unavailable) RETRY, refusals (InvalidArgument, PermissionDenied)
+// ERROR — and the bearer token goes in the authorization header.
+func TestFlushAnswersByOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		rejected int64
+		want     Result
+	}{
+		{"acknowledged", nil, 0, OK},
+		{"partly refused", nil, 1, OK},
+		{"push-back: queue full", status.Error(codes.ResourceExhausted, "disk queue full"), 0, Retry},
+		{"push-back: unavailable", status.Error(codes.Unavailable, "shutting down"), 0, Retry},
+		{"invalid", status.Error(codes.InvalidArgument, "bad"), 0, Error},
+		{"another cluster", status.Error(codes.PermissionDenied, "cluster-b claimed"), 0, Error},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			srv := grpc.NewServer()
+			s := &answering{err: tc.err, rejected: tc.rejected}
+			plogotlp.RegisterGRPCServer(srv, s)
+			go func() { _ = srv.Serve(l) }()
+			defer srv.Stop()
+			c, err := ParseConfig(props(map[string]string{"Endpoint": l.Addr().String(), "TLS": "off",
+				"Bearer_Token": "token-of-cluster-a-0123456789", "Timeout": "5s"}))
+			require.NoError(t, err)
+			o, err := New(c, t.Logf)
+			require.NoError(t, err)
+			defer o.Close()
+			got := o.Flush(context.Background(), "tag", []Event{{Time: time.Now(), Record: map[string]any{"log": "x"}}}, 0)
+			require.Equal(t, tc.want, got)
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			require.Equal(t, 1, s.records)
+			require.Equal(t, []string{"Bearer token-of-cluster-a-0123456789"}, s.auth)
+		})
+	}
 }
