@@ -7,10 +7,14 @@ PKGS      := ./...
 TEST_TIMEOUT ?= 30m
 BENCH_COUNT  ?= 6
 
-.PHONY: build run test test-short bench lint fmt tidy clean
+.PHONY: build run test test-short bench lint fmt tidy clean fluent-bit-plugin
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vigil
+
+## fluent-bit-plugin: the Fluent Bit output plugin out_vigil (cgo: needs gcc), bin/out_vigil.so
+fluent-bit-plugin:
+	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o bin/out_vigil.so ./cmd/fluent-bit-vigil
 
 ## run: start vigil all-in-one on 127.0.0.1 with embedded defaults (data in ./data)
 run: build

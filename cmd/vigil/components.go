@@ -5,6 +5,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/fluentforwardreceiver"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/exporter"
@@ -30,6 +31,7 @@ import (
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
 	"github.com/vigil-obs/vigil/processors/clusteridentityprocessor"
+	"github.com/vigil-obs/vigil/processors/fluentk8sprocessor"
 	"github.com/vigil-obs/vigil/processors/k8senrichprocessor"
 	"github.com/vigil-obs/vigil/processors/redactprocessor"
 	"github.com/vigil-obs/vigil/processors/tracecontextprocessor"
@@ -63,6 +65,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		promrwreceiver.NewFactory(),
 		lokipushreceiver.NewFactory(),
 		containerlogsreceiver.NewFactory(),
+		fluentforwardreceiver.NewFactory(), // fluent_forward: fluentd/Fluent Bit forward (no TLS, no auth: node-local)
 	)
 	errs = append(errs, err)
 	processors, err := otelcol.MakeFactoryMap[processor.Factory](
@@ -71,6 +74,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		clusteridentityprocessor.NewFactory(),
 		redactprocessor.NewFactory(),
 		tracecontextprocessor.NewFactory(),
+		fluentk8sprocessor.NewFactory(),
 	)
 	errs = append(errs, err)
 	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](
