@@ -23,7 +23,8 @@ run: build
 ## test: go vet, then unit and integration tests (real Prometheus etc.; see .ci/run for what they need), with -race
 test:
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(GO) build -o bin/vigil-test ./cmd/vigil # the binary the end-to-end tests run, built once for every package
+	VIGIL_BINARY=$(CURDIR)/bin/vigil-test $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 test-short:
 	$(GO) test -race -short -count=1 $(PKGS)
