@@ -40,6 +40,9 @@ type servicemap struct {
 	store   *store
 	edges   *edges
 	names   map[string]string
+	flushMu sync.Mutex     // one flush at a time: the copies below are reused
+	snaps   []edgeSnapshot // the edges copied at the last flush
+	flat    []uint64       // their histogram counts
 	cancel  context.CancelFunc
 	done    chan struct{}
 	stopped sync.Once
@@ -331,12 +334,16 @@ func (c *servicemap) expire(now time.Time) {
 	c.tel.count(context.Background(), &d)
 }
 
-// flush sends the cumulative metrics of every edge on.
+// flush sends the cumulative metrics of every edge on. The edges are copied under the lock and
+// their metrics built after it is released.
 func (c *servicemap) flush(ctx context.Context) error {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
 	ts := pcommon.NewTimestampFromTime(c.now())
 	c.mu.Lock()
-	if len(c.edges.m) == 0 {
-		c.mu.Unlock()
+	c.snaps, c.flat = c.edges.snapshot(c.snaps[:0], c.flat[:0])
+	c.mu.Unlock()
+	if len(c.snaps) == 0 {
 		return nil
 	}
 	md := pmetric.NewMetrics()
@@ -346,7 +353,6 @@ func (c *servicemap) flush(ctx context.Context) error {
 	}
 	sm := rm.ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(scopeName)
-	c.edges.appendTo(sm, ts)
-	c.mu.Unlock()
+	appendTo(sm, c.snaps, c.edges.bounds, ts)
 	return c.next.ConsumeMetrics(ctx, md)
 }

@@ -117,47 +117,77 @@ func (e *edges) add(r *request, now pcommon.Timestamp) bool {
 	return true
 }
 
-// appendTo writes the cumulative metrics of every edge into sm, at time now, and forgets the
-// exemplars written.
-func (e *edges) appendTo(sm pmetric.ScopeMetrics, now pcommon.Timestamp) {
+// snapshot appends a copy of every edge to dst (its histogram counts in flat) and forgets the
+// exemplars copied: the metrics are built from the copy, outside the connector's lock.
+func (e *edges) snapshot(dst []edgeSnapshot, flat []uint64) ([]edgeSnapshot, []uint64) {
+	for k, ed := range e.m {
+		dst = append(dst, edgeSnapshot{key: k, edge: *ed})
+		flat = append(flat, ed.server.counts...)
+		flat = append(flat, ed.client.counts...)
+		ed.hasExemplar = false
+	}
+	// The copies' counts are those in flat (which moved as it grew).
+	off := 0
+	for i := range dst {
+		s := &dst[i]
+		nb := len(s.edge.server.counts)
+		s.edge.server.counts = flat[off : off+nb : off+nb]
+		s.edge.client.counts = flat[off+nb : off+2*nb : off+2*nb]
+		off += 2 * nb
+	}
+	return dst, flat
+}
+
+// edgeSnapshot is one edge as it was at a flush.
+type edgeSnapshot struct {
+	key  edgeKey
+	edge edge
+}
+
+// appendTo writes the cumulative metrics of the edges into sm, at time now.
+func appendTo(sm pmetric.ScopeMetrics, snaps []edgeSnapshot, bounds []float64, now pcommon.Timestamp) {
 	requests := newSum(sm, metricRequests, "Requests between two services (client → server): paired spans, and requests to or from a virtual node.")
 	failed := newSum(sm, metricFailed, "Requests between two services of which the client or the server span has an error status.")
 	server := newHistogram(sm, metricServerSeconds, "Time of a request between two services as the server saw it (the server span's duration; the client span's when no server span came).")
 	client := newHistogram(sm, metricClientSeconds, "Time of a request between two services as the client saw it (the client span's duration; the server span's when no client span came).")
-	for k, ed := range e.m {
+	requests.DataPoints().EnsureCapacity(len(snaps))
+	failed.DataPoints().EnsureCapacity(len(snaps))
+	server.DataPoints().EnsureCapacity(len(snaps))
+	client.DataPoints().EnsureCapacity(len(snaps))
+	for i := range snaps {
+		k, ed := snaps[i].key, &snaps[i].edge
 		dp := requests.DataPoints().AppendEmpty()
 		setPoint(dp.Attributes(), k)
 		dp.SetStartTimestamp(ed.start)
 		dp.SetTimestamp(now)
 		dp.SetIntValue(int64(ed.requests))
 
-		dp = failed.DataPoints().AppendEmpty()
-		setPoint(dp.Attributes(), k)
-		dp.SetStartTimestamp(ed.start)
-		dp.SetTimestamp(now)
-		dp.SetIntValue(int64(ed.failed))
+		fp := failed.DataPoints().AppendEmpty()
+		dp.Attributes().CopyTo(fp.Attributes())
+		fp.SetStartTimestamp(ed.start)
+		fp.SetTimestamp(now)
+		fp.SetIntValue(int64(ed.failed))
 
-		hp := e.histogramPoint(server, k, ed, &ed.server, now)
+		hp := histogramPoint(server, dp.Attributes(), bounds, ed, &ed.server, now)
 		if ed.hasExemplar {
 			ex := hp.Exemplars().AppendEmpty()
 			ex.SetTraceID(ed.exTrace)
 			ex.SetSpanID(ed.exSpan)
 			ex.SetDoubleValue(ed.exSeconds)
 			ex.SetTimestamp(ed.exTime)
-			ed.hasExemplar = false
 		}
-		e.histogramPoint(client, k, ed, &ed.client, now)
+		histogramPoint(client, dp.Attributes(), bounds, ed, &ed.client, now)
 	}
 }
 
-func (e *edges) histogramPoint(h pmetric.Histogram, k edgeKey, ed *edge, hist *histogram, now pcommon.Timestamp) pmetric.HistogramDataPoint {
+func histogramPoint(h pmetric.Histogram, attrs pcommon.Map, bounds []float64, ed *edge, hist *histogram, now pcommon.Timestamp) pmetric.HistogramDataPoint {
 	hp := h.DataPoints().AppendEmpty()
-	setPoint(hp.Attributes(), k)
+	attrs.CopyTo(hp.Attributes())
 	hp.SetStartTimestamp(ed.start)
 	hp.SetTimestamp(now)
 	hp.SetCount(hist.count)
 	hp.SetSum(hist.sum)
-	hp.ExplicitBounds().FromRaw(e.bounds)
+	hp.ExplicitBounds().FromRaw(bounds)
 	hp.BucketCounts().FromRaw(hist.counts)
 	return hp
 }
