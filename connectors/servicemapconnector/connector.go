@@ -192,6 +192,8 @@ func (c *servicemap) span(sp ptrace.Span, service, cluster string, nowNs int64, 
 		p := c.store.get(k)
 		if p == nil {
 			p = c.add(k, nowNs, ts, d)
+		} else if p.hasClient {
+			d[reasonDuplicate]++ // the same client span again (a replay): the later one stands
 		}
 		p.client, p.hasClient, p.peer = h, true, peer
 		p.messaging = p.messaging || messaging
@@ -210,6 +212,8 @@ func (c *servicemap) span(sp ptrace.Span, service, cluster string, nowNs int64, 
 	p := c.store.get(k)
 	if p == nil {
 		p = c.add(k, nowNs, ts, d)
+	} else if p.hasServer {
+		d[reasonDuplicate]++ // a replay, or a second consumer of one message: the later one stands
 	}
 	p.server, p.hasServer = h, true
 	p.messaging = p.messaging || messaging

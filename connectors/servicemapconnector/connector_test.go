@@ -481,3 +481,58 @@ func TestFlushAndExpiryRunByThemselves(t *testing.T) {
 		return false
 	}, 10*time.Second, 10*time.Millisecond, "the expired client span became a virtual-node request, flushed")
 }
+
+// FuzzConnector: any sequence of client, server, producer, consumer and internal spans (IDs from
+// a small space, so that pairs, duplicates and orphans are frequent), with the clock moving and
+// small bounds, never panics, keeps the bounds, and accounts for every client and server span
+// exactly once: in a request (two per paired request, one per request to or from a virtual node
+// or database), discarded by reason, or still waiting.
+func FuzzConnector(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 0, 1, 1, 3, 2})
+	f.Add([]byte{1, 1, 3, 2, 0, 1, 2, 0, 5, 30, 0, 0})
+	f.Add([]byte{0, 1, 2, 0, 0, 1, 2, 0, 0, 2, 2, 0, 0, 3, 2, 0, 0, 1, 3, 0, 1, 2, 4, 3})
+	f.Add([]byte{64, 1, 2, 0, 128, 1, 3, 0, 5, 25, 0, 0, 1, 0, 4, 0, 2, 1, 5, 0, 3, 1, 6, 5})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		h := newHarness(t, func(c *Config) { c.MaxPendingEdges, c.MaxEdges = 3, 4 })
+		kinds := []ptrace.SpanKind{ptrace.SpanKindClient, ptrace.SpanKindServer, ptrace.SpanKindProducer,
+			ptrace.SpanKindConsumer, ptrace.SpanKindInternal}
+		sides := int64(0)
+		for len(ops) >= 4 {
+			op, a, b, c := ops[0], ops[1], ops[2], ops[3]
+			ops = ops[4:]
+			if op%6 == 5 {
+				h.now = h.now.Add(time.Duration(a) * 100 * time.Millisecond)
+				h.c.expire(h.now)
+				continue
+			}
+			s := span{service: []string{"a", "b", "c"}[a%3], cluster: []string{"x", "y"}[b%2], kind: kinds[op%6],
+				trace: a % 3, id: b % 5, parent: c % 6, duration: time.Duration(c) * time.Millisecond, failed: c%7 == 0}
+			switch {
+			case op&64 != 0:
+				s.attrs = map[string]any{"peer.service": fmt.Sprint("peer-", a%2)}
+			case op&128 != 0:
+				s.attrs = map[string]any{"db.system": "postgresql"}
+			}
+			if s.kind != ptrace.SpanKindInternal {
+				sides++
+			}
+			h.send(t, s)
+			require.LessOrEqual(t, h.gauge(t, "vigil_servicemap_pending_edges"), int64(3))
+			require.LessOrEqual(t, h.gauge(t, "vigil_servicemap_edges"), int64(4))
+		}
+		accounted := h.gauge(t, "vigil_servicemap_pending_edges")
+		for _, n := range h.discarded(t) {
+			accounted += n
+		}
+		for _, p := range h.edges(t) {
+			switch p.labels[labelConnectionType] {
+			case nil, "messaging_system":
+				accounted += 2 * p.requests
+			default:
+				accounted += p.requests
+			}
+			require.LessOrEqual(t, p.failed, p.requests)
+		}
+		require.Equal(t, sides, accounted, "every client and server span accounted for once")
+	})
+}

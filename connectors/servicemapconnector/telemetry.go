@@ -15,10 +15,11 @@ const (
 	reasonExpired          // waited `wait` without its pair, and no peer attribute names a virtual node
 	reasonEvicted          // max_pending_edges reached: the oldest waiting span gave up its place
 	reasonMaxEdges         // its request is on a new edge beyond max_edges
+	reasonDuplicate        // replaced by a later span of the same side of the same waiting request
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"invalid_id", "expired", "evicted", "max_edges"}
+var reasonNames = [numReasons]string{"invalid_id", "expired", "evicted", "max_edges", "duplicate"}
 
 var reasonAttrs = func() (opts [numReasons]metric.AddOption) {
 	for i, r := range reasonNames {
@@ -40,7 +41,7 @@ func newTelemetry(set connector.Settings) (*telemetry, error) {
 	t := &telemetry{}
 	var err error
 	t.discarded, err = m.Int64Counter("vigil_servicemap_discarded_spans",
-		metric.WithDescription("Client and server spans not counted in any edge, by reason (invalid_id, expired, evicted, max_edges)."),
+		metric.WithDescription("Client and server spans not counted in any edge, by reason (invalid_id, expired, evicted, max_edges, duplicate)."),
 		metric.WithUnit("{spans}"))
 	if err != nil {
 		return nil, err
