@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/vigil-obs/vigil/connectors/servicemapconnector"
 	"github.com/vigil-obs/vigil/exporters/alertexporter"
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
 	"github.com/vigil-obs/vigil/exporters/lokipushexporter"
@@ -99,7 +100,10 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		httpapiextension.NewFactory(),
 	)
 	errs = append(errs, err)
-	connectors, err := otelcol.MakeFactoryMap[connector.Factory](spanmetricsconnector.NewFactory())
+	connectors, err := otelcol.MakeFactoryMap[connector.Factory](
+		spanmetricsconnector.NewFactory(),
+		servicemapconnector.NewFactory(),
+	)
 	errs = append(errs, err)
 	for _, e := range errs {
 		if e != nil {

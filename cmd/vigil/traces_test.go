@@ -31,6 +31,7 @@ type tracesGateway struct {
 	otherListeners        []string
 	proc                  *testutil.Process
 	metricsURL, traceNote string
+	env                   []string // more environment, e.g. VIGIL_PROMRW_URL
 }
 
 func newTracesGateway(t *testing.T, ca *testutil.CA, jaegerOTLP string) *tracesGateway {
@@ -58,14 +59,14 @@ extensions:
 // Jaeger's OTLP/gRPC receiver (plaintext on loopback).
 func (g *tracesGateway) start(t *testing.T) {
 	t.Helper()
-	g.proc = testutil.Start(t, "gateway", []string{
+	g.proc = testutil.Start(t, "gateway", append([]string{
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + g.grpcAddr, "VIGIL_OTLP_HTTP_ENDPOINT=" + g.otherListeners[0],
 		"VIGIL_AUDIT_ENDPOINT=" + g.otherListeners[1], "VIGIL_AUDIT_OTLP_ENDPOINT=" + g.otherListeners[2],
 		"VIGIL_HEALTH_ENDPOINT=" + g.health, "VIGIL_API_ENDPOINT=" + g.otherListeners[3],
 		"VIGIL_METRICS_PORT=" + g.metricsPort,
 		"VIGIL_TLS_CA_FILE=" + g.ca.CertFile, "VIGIL_TLS_CERT_FILE=" + g.cert.CertFile, "VIGIL_TLS_KEY_FILE=" + g.cert.KeyFile,
 		"VIGIL_TRACES_ENDPOINT=" + g.jaegerOTLP, "VIGIL_TRACES_INSECURE=true",
-	}, testutil.VigilBinary(t), "--config", "../../deploy/config/gateway.yaml", "--config", g.override, "--data-dir", g.dataDir)
+	}, g.env...), testutil.VigilBinary(t), "--config", "../../deploy/config/gateway.yaml", "--config", g.override, "--data-dir", g.dataDir)
 	testutil.WaitHTTP(t, "http://"+g.health+"/", 30*time.Second, g.proc)
 }
 
@@ -180,14 +181,18 @@ func parentID(s ptrace.Span) string {
 // TestTracesFromTwoClustersReachJaegerWhole: one trace whose spans come from two clusters, through
 // two agents and the gateway as shipped (VIGIL_TRACES_ENDPOINT set), is returned whole by a real
 // Jaeger's query API: every span, the parent links across the clusters, and each span with the
-// cluster (and service) of its own resource.
+// cluster (and service) of its own resource. The same spans reach a real Prometheus (VIGIL_PROMRW_URL
+// set) as the service map's cross-cluster edge and as RED metrics per cluster and service
+// (requireServiceMapInPrometheus).
 func TestTracesFromTwoClustersReachJaegerWhole(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts vigil and jaeger processes; skipped with -short")
+		t.Skip("starts vigil, jaeger and prometheus processes; skipped with -short")
 	}
 	jaeger := testutil.StartJaeger(t)
+	prom := testutil.StartPrometheus(t, "nothing") // remote-write receiver
 	ca := testutil.NewCA(t)
 	gw := newTracesGateway(t, ca, jaeger.OTLPGRPC)
+	gw.env = []string{"VIGIL_PROMRW_URL=" + prom.URL + "/api/v1/write"}
 	gw.start(t)
 	agentA := newAgentSpec(t, "agent-a", "cluster-a", ca.Issue(t, "agent-a", "vigil-agent.cluster-a"), ca.CertFile, gw.grpcAddr)
 	agentB := newAgentSpec(t, "agent-b", "cluster-b", ca.Issue(t, "agent-b", "vigil-agent.cluster-b"), ca.CertFile, gw.grpcAddr)
@@ -197,6 +202,9 @@ func TestTracesFromTwoClustersReachJaegerWhole(t *testing.T) {
 	frontend := tracerProvider(t, "frontend", agentA.otlpGRPC)
 	backend := tracerProvider(t, "backend", agentB.otlpGRPC)
 	traceID, want := sendCrossClusterTrace(t, frontend, backend, "cluster-a", "cluster-b", "whole")
+	// The backend runs in cluster-a too: a second trace stays inside cluster-a.
+	localBackend := tracerProvider(t, "backend", agentA.otlpGRPC)
+	sendCrossClusterTrace(t, frontend, localBackend, "cluster-a", "cluster-a", "local")
 
 	var got map[string]sentSpan
 	testutil.Eventually(t, 60*time.Second, func() error {
@@ -205,6 +213,7 @@ func TestTracesFromTwoClustersReachJaegerWhole(t *testing.T) {
 		return err
 	})
 	require.Equal(t, want, got, "trace %s as Jaeger returns it", traceID)
+	requireServiceMapInPrometheus(t, prom)
 }
 
 // TestTracesQueuedWhileJaegerIsDownAllArrive: with Jaeger down, spans are sent and acknowledged,

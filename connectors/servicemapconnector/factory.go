@@ -1,0 +1,25 @@
+package servicemapconnector
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/connector"
+	"go.opentelemetry.io/collector/consumer"
+)
+
+// Type is the component type of the connector in YAML.
+var Type = component.MustNewType("servicemap")
+
+// scopeName is the instrumentation scope of the connector's own telemetry and of the edge metrics.
+const scopeName = "github.com/vigil-obs/vigil/connectors/servicemapconnector"
+
+// NewFactory returns the factory of the servicemap connector (traces in, metrics out).
+func NewFactory() connector.Factory {
+	return connector.NewFactory(Type, func() component.Config { return createDefaultConfig() },
+		connector.WithTracesToMetrics(createTracesToMetrics, component.StabilityLevelBeta))
+}
+
+func createTracesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {
+	return newConnector(set, cfg.(*Config), next)
+}
