@@ -214,6 +214,8 @@ func TestTracesFromTwoClustersReachJaegerWhole(t *testing.T) {
 	})
 	require.Equal(t, want, got, "trace %s as Jaeger returns it", traceID)
 	requireServiceMapInPrometheus(t, prom)
+	// The correlation dashboard's Prometheus panels and variables show these services and edges.
+	checkCorrelationPrometheus(t, prom)
 }
 
 // TestTracesQueuedWhileJaegerIsDownAllArrive: with Jaeger down, spans are sent and acknowledged,
