@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,20 +26,22 @@ import (
 )
 
 type options struct {
-	vigil, peer, loki, prometheus string
-	signals                       []string
-	reps, workers, batch, series  int
-	records, samples              int64
-	peerDurable                   bool
-	peerCompression               string
-	cpuProfile                    string
-	profileSeconds                int
+	vigil, vigilBase, peer       string
+	loki, prometheus             string
+	signals                      []string
+	reps, workers, batch, series int
+	records, samples             int64
+	peerDurable                  bool
+	peerCompression              string
+	cpuProfile                   string
+	profileSeconds               int
 }
 
 func main() {
 	var o options
 	var signals string
 	flag.StringVar(&o.vigil, "vigil", "", "path of a vigil binary (default: build ./cmd/vigil)")
+	flag.StringVar(&o.vigilBase, "vigil-base", "", "a second vigil binary (e.g. an earlier commit's), run as \"vigil-base\" beside the others")
 	flag.StringVar(&o.peer, "peer", "/tmp/otelcol-peer/otelcol-peer", "the OpenTelemetry Collector peer built from benchmarks/peer/builder.yaml; '' for vigil alone")
 	flag.StringVar(&o.loki, "loki", filepath.Join(build.Default.GOPATH, "bin", "loki"), "the loki binary")
 	flag.StringVar(&o.prometheus, "prometheus", "/usr/bin/prometheus", "the prometheus binary")
@@ -99,6 +102,9 @@ func run(o options) error {
 	}
 	defer prom.proc.stop()
 	impls := []string{"vigil"}
+	if o.vigilBase != "" {
+		impls = append(impls, "vigil-base")
+	}
 	if o.peer != "" {
 		impls = append(impls, "peer")
 	}
@@ -132,9 +138,12 @@ func runOne(o options, pki *pki, loki, prom *backend, dir, impl, signal string, 
 	profile := o.cpuProfile != "" && rep == 1 && impl == "vigil"
 	var p *proc
 	var err error
-	if impl == "vigil" {
+	switch impl {
+	case "vigil":
 		p, err = startVigil(o.vigil, dir, pki, loki.url, prom.url, tenant, profile)
-	} else {
+	case "vigil-base":
+		p, err = startVigil(o.vigilBase, dir, pki, loki.url, prom.url, tenant, false)
+	default:
 		p, err = startPeer(o.peer, dir, pki, loki.url, prom.url, tenant, o.peerDurable, o.peerCompression)
 	}
 	if err != nil {
@@ -223,21 +232,30 @@ func printReport(o options, results []result) {
 	}
 	fmt.Println()
 	for _, s := range o.signals {
-		v, p := perM[s+"/vigil"], perM[s+"/peer"]
-		if len(v) == 0 || len(p) == 0 {
-			continue
+		for _, other := range []string{"peer", "vigil-base"} {
+			v, p := perM[s+"/vigil"], perM[s+"/"+other]
+			if len(v) == 0 || len(p) == 0 {
+				continue
+			}
+			// Ratio per repetition (the runs of a repetition are back to back), then their median.
+			var ratios []string
+			var rs []float64
+			for i := range min(len(v), len(p)) {
+				rs = append(rs, v[i]/p[i])
+				ratios = append(ratios, fmt.Sprintf("%.2f", v[i]/p[i]))
+			}
+			fmt.Printf("%s: vigil CPU-s/M median %.2f, %s %.2f; vigil/%s per repetition %s, median %.2f\n",
+				s, median(v), other, median(p), other, strings.Join(ratios, " "), median(rs))
 		}
-		// Ratio per repetition (the pair ran back to back), then their median.
-		var ratios []string
-		var rs []float64
-		for i := range min(len(v), len(p)) {
-			rs = append(rs, v[i]/p[i])
-			ratios = append(ratios, fmt.Sprintf("%.2f", v[i]/p[i]))
-		}
-		fmt.Printf("%s: vigil CPU-s/M median %.2f, peer %.2f; vigil/peer per repetition %s, median %.2f\n",
-			s, median(v), median(p), strings.Join(ratios, " "), median(rs))
 	}
-	fmt.Printf("\ncommand: go run ./benchmarks/backends %s\n", strings.Join(os.Args[1:], " "))
+	args := make([]string, len(os.Args)-1)
+	for i, a := range os.Args[1:] {
+		if a == "" || strings.ContainsAny(a, " '\"") {
+			a = strconv.Quote(a)
+		}
+		args[i] = a
+	}
+	fmt.Printf("\ncommand: go run ./benchmarks/backends %s\n", strings.Join(args, " "))
 }
 
 func median(v []float64) float64 {
