@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -26,14 +26,20 @@ import (
 )
 
 type promrwExporter struct {
-	cfg    *Config
-	set    exporter.Settings
-	client *http.Client
-	logger *zap.Logger
+	cfg     *Config
+	promote *prw.PromoteResourceAttributes // the identity labels
+	set     exporter.Settings
+	client  *http.Client
+	logger  *zap.Logger
 }
 
 func newExporter(set exporter.Settings, cfg *Config) *promrwExporter {
-	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger}
+	promote := make([]string, 0, len(promlabels.Identity))
+	for _, m := range promlabels.Identity {
+		promote = append(promote, m.Label)
+	}
+	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger,
+		promote: prw.NewPromoteResourceAttributes(config.OTLPConfig{PromoteResourceAttributes: promote})}
 }
 
 func (e *promrwExporter) start(ctx context.Context, host component.Host) error {
@@ -66,7 +72,7 @@ func (e *promrwExporter) push(ctx context.Context, md pmetric.Metrics) error {
 	if err != nil {
 		return consumererror.NewPermanent(fmt.Errorf("cannot encode remote-write request: %w", err))
 	}
-	return e.send(ctx, snappy.Encode(nil, raw))
+	return e.send(ctx, s2.EncodeSnappy(nil, raw)) // snappy's block format at s2's default speed
 }
 
 func (e *promrwExporter) send(ctx context.Context, body []byte) error {
@@ -94,21 +100,25 @@ func (e *promrwExporter) send(ctx context.Context, body []byte) error {
 	return err
 }
 
-// translate renames the identity (promlabels) on a copy of the batch, then translates it as
+// translate renames the identity (promlabels) of the batch's resources, then translates it as
 // Prometheus translates OTLP. Data point attributes that name an identity label are dropped:
 // the resource's identity (enforced by clusteridentity) is the only one a series carries.
+//
+// The exporter declares that it mutates its input (the pipeline hands it a batch of its own,
+// copying only when another consumer shares it), so the batch is changed in place instead of
+// copied whole: the resources' attributes are put back as they were before translate returns,
+// and the identity attributes dropped from data points are dropped for good, so that a retry of
+// the same batch translates to the same request.
 func (e *promrwExporter) translate(ctx context.Context, md pmetric.Metrics) (*prompb.WriteRequest, error) {
-	cp := pmetric.NewMetrics()
-	md.CopyTo(cp)
-	promote := make([]string, 0, len(promlabels.Identity))
-	for _, m := range promlabels.Identity {
-		promote = append(promote, m.Label)
-	}
-	for _, rm := range cp.ResourceMetrics().All() {
+	saved := make([]pcommon.Map, 0, md.ResourceMetrics().Len())
+	for _, rm := range md.ResourceMetrics().All() {
 		attrs := rm.Resource().Attributes()
+		orig := pcommon.NewMap()
+		attrs.CopyTo(orig)
+		saved = append(saved, orig)
 		for _, m := range promlabels.Identity {
 			attrs.Remove(m.Label)
-			if v, ok := attrs.Get(m.Attribute); ok {
+			if v, ok := orig.Get(m.Attribute); ok {
 				attrs.PutStr(m.Label, v.AsString())
 				attrs.Remove(m.Attribute)
 			}
@@ -119,15 +129,20 @@ func (e *promrwExporter) translate(ctx context.Context, md pmetric.Metrics) (*pr
 			}
 		}
 	}
+	defer func() {
+		for i, rm := range md.ResourceMetrics().All() {
+			saved[i].CopyTo(rm.Resource().Attributes())
+		}
+	}()
 	app := newCollector()
 	conv := prw.NewPrometheusConverter(app)
 	settings := prw.Settings{
 		AddMetricSuffixes:         true,
 		ExternalLabels:            e.cfg.ExternalLabels,
-		PromoteResourceAttributes: prw.NewPromoteResourceAttributes(config.OTLPConfig{PromoteResourceAttributes: promote}),
+		PromoteResourceAttributes: e.promote,
 		LookbackDelta:             5 * time.Minute,
 	}
-	if _, err := conv.FromMetrics(ctx, cp, settings); err != nil {
+	if _, err := conv.FromMetrics(ctx, md, settings); err != nil {
 		e.logger.Warn("some metrics could not be translated for remote write", zap.Error(err))
 	}
 	return &prompb.WriteRequest{Timeseries: app.series}, nil
