@@ -35,6 +35,7 @@ type options struct {
 	peerCompression              string
 	cpuProfile                   string
 	profileSeconds               int
+	keep                         bool
 }
 
 func main() {
@@ -52,10 +53,11 @@ func main() {
 	flag.Int64Var(&o.records, "records", 1_000_000, "log records per run")
 	flag.Int64Var(&o.samples, "samples", 2_000_000, "samples per run")
 	flag.IntVar(&o.series, "series", 20_000, "series of the metrics load")
-	flag.BoolVar(&o.peerDurable, "peer-durable", true, "the peer's queues on disk (file_storage with fsync, remote write WAL), as vigil's walstorage queue; false: in memory")
+	flag.BoolVar(&o.peerDurable, "peer-durable", true, "the peer's logs queue on disk (file_storage with fsync), as vigil's walstorage queue; false: in memory (remote write queues in memory either way)")
 	flag.StringVar(&o.peerCompression, "peer-compression", "gzip", "the peer's otlphttp compression to Loki (gzip is the exporter's default; snappy, zstd, none)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write vigil's CPU profile of the first repetition's load of each signal to PREFIX-<signal>.pprof")
 	flag.IntVar(&o.profileSeconds, "profile-seconds", 10, "length of the -cpuprofile profile")
+	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (configs, logs, data) and print its path")
 	flag.Parse()
 	o.signals = strings.Split(signals, ",")
 	if err := run(o); err != nil {
@@ -78,7 +80,11 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "working directory:", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	if o.vigil == "" {
 		o.vigil = filepath.Join(dir, "vigil")
 		b := exec.Command("go", "build", "-o", o.vigil, "./cmd/vigil")
@@ -216,7 +222,7 @@ func printReport(o options, results []result) {
 		o.workers, o.batch, o.records, o.samples, o.series)
 	peerQueue := "in memory"
 	if o.peerDurable {
-		peerQueue = "logs on file_storage (fsync), remote write with its WAL"
+		peerQueue = "logs on file_storage (fsync); remote write in memory (its WAL delivered nothing)"
 	}
 	fmt.Printf("peer: queues %s; otlphttp compression to Loki %s\n\n", peerQueue, o.peerCompression)
 	fmt.Printf("%-8s %-7s %4s %10s %10s %9s %9s %12s %12s\n", "signal", "impl", "rep", "sent", "delivered", "wall", "CPU-s", "CPU-s/M", "items/s")
