@@ -60,6 +60,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (configs, logs, data) and print its path")
 	flag.Parse()
 	o.signals = strings.Split(signals, ",")
+	stopOnSignal()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "backends:", err)
 		os.Exit(1)
@@ -185,24 +186,26 @@ func runOne(o options, pki *pki, loki, prom *backend, dir, impl, signal string, 
 		return res, err
 	}
 	res.generatorCPU = selfCPU() - gen0
-	// Wait until the backend holds everything that was acknowledged (or nothing more arrives).
-	be, tenantHdr := prom, ""
-	if signal == "logs" {
-		be, tenantHdr = loki, tenant
-	}
+	// Wait until the backend holds everything that was acknowledged (or nothing more arrives for
+	// a minute). For logs, Loki's distributor counter says when; the LogQL count that checks
+	// every record is in Loki runs after the CPU is read.
 	var last int64 = -1
+	var lastErr error
 	lastChange := time.Now()
 	for {
-		c, err := be.count(path, query, tenantHdr)
-		if err == nil {
-			if c != last {
-				last, lastChange = c, time.Now()
-			}
-			if c >= res.sent {
-				break
-			}
+		var c int64
+		var err error
+		if signal == "logs" {
+			c, _, err = loki.linesReceived(tenant)
+		} else {
+			c, err = prom.count(path, query, "", time.Minute)
 		}
-		if time.Since(lastChange) > 60*time.Second {
+		if err != nil {
+			lastErr = err
+		} else if c != last {
+			last, lastChange = c, time.Now()
+		}
+		if last >= res.sent || time.Since(lastChange) > time.Minute {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -210,6 +213,21 @@ func runOne(o options, pki *pki, loki, prom *backend, dir, impl, signal string, 
 	res.wall = time.Since(start)
 	res.cpu = p.cpuSeconds() - cpu0
 	res.delivered = max(last, 0)
+	if last < res.sent && lastErr != nil {
+		fmt.Fprintf(os.Stderr, "%s %s: last error counting: %v\n", impl, signal, lastErr)
+	}
+	if signal == "logs" {
+		// Every record in Loki: count them (the distributor may have taken lines it discarded).
+		_, discarded, _ := loki.linesReceived(tenant)
+		stored, err := loki.count(path, query, tenant, 10*time.Minute)
+		if err != nil {
+			return res, fmt.Errorf("cannot count the records in Loki: %w", err)
+		}
+		res.delivered = stored
+		if discarded > 0 {
+			fmt.Fprintf(os.Stderr, "%s %s: Loki discarded %d lines\n", impl, signal, discarded)
+		}
+	}
 	if err := <-profDone; err != nil {
 		return res, err
 	}

@@ -5,9 +5,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,6 +23,32 @@ type proc struct {
 	logFile *os.File
 	addr    string // the collector's OTLP/HTTP listener
 	pprof   string // the collector's pprof extension, "" when off
+}
+
+// running are the processes started and not yet stopped: stopAll ends them when the harness is
+// interrupted.
+var (
+	runningMu sync.Mutex
+	running   = map[*proc]bool{}
+)
+
+// stopOnSignal stops every started process when the harness gets SIGINT or SIGTERM, then exits.
+func stopOnSignal() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-c
+		runningMu.Lock()
+		ps := make([]*proc, 0, len(running))
+		for p := range running {
+			ps = append(ps, p)
+		}
+		runningMu.Unlock()
+		for _, p := range ps {
+			p.stop()
+		}
+		os.Exit(1)
+	}()
 }
 
 func startProc(name, dir string, env []string, bin string, args ...string) (*proc, error) {
@@ -38,10 +66,16 @@ func startProc(name, dir string, env []string, bin string, args ...string) (*pro
 		logFile.Close()
 		return nil, err
 	}
+	runningMu.Lock()
+	running[p] = true
+	runningMu.Unlock()
 	return p, nil
 }
 
 func (p *proc) stop() {
+	runningMu.Lock()
+	delete(running, p)
+	runningMu.Unlock()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(done) }()

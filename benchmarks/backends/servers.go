@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-obs/vigil/benchmarks/internal/harness"
@@ -43,6 +45,8 @@ server:
   grpc_listen_address: 127.0.0.1
   grpc_listen_port: %[2]s
   grpc_server_max_recv_msg_size: 104857600
+  http_server_read_timeout: 10m
+  http_server_write_timeout: 10m
   log_level: warn
 common:
   instance_addr: 127.0.0.1
@@ -71,6 +75,7 @@ limits_config:
   per_stream_rate_limit_burst: 8192MB
   max_global_streams_per_user: 100000
   max_query_series: 100000
+  query_timeout: 10m
 query_range:
   results_cache:
     cache:
@@ -149,8 +154,8 @@ func waitHTTP(u string, timeout time.Duration) error {
 
 // count runs an instant query (path /loki/api/v1/query or /api/v1/query) for a single-number
 // answer; tenant sets X-Scope-OrgID. An empty result is 0.
-func (b *backend) count(path, query, tenant string) (int64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+func (b *backend) count(path, query, tenant string, timeout time.Duration) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	u := fmt.Sprintf("%s%s?query=%s&time=%d", b.url, path, url.QueryEscape(query), time.Now().Unix())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, http.NoBody)
@@ -187,4 +192,40 @@ func (b *backend) count(path, query, tenant string) (int64, error) {
 		sum += int64(v)
 	}
 	return sum, nil
+}
+
+// linesReceived is Loki's count of the lines its distributor took for tenant
+// (loki_distributor_lines_received_total), and of those it discarded
+// (loki_discarded_samples_total): cheap to read while a run is going, where a LogQL count over a
+// million lines takes long on a loaded machine.
+func (b *backend) linesReceived(tenant string) (received, discarded int64, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.url+"/metrics", http.NoBody)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	want := `tenant="` + tenant + `"`
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, want) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(line, "loki_distributor_lines_received_total{"):
+			received += int64(v)
+		case strings.HasPrefix(line, "loki_discarded_samples_total{"):
+			discarded += int64(v)
+		}
+	}
+	return received, discarded, sc.Err()
 }
