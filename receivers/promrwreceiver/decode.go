@@ -260,6 +260,24 @@ func tooManyLabels(n, limit, samples int, describe func() string) rejection {
 
 // checkLabels requires a metric name and valid, distinct label names.
 func checkLabels(ls labels.Labels, samples int) (rejection, bool) {
+	// The common case in one pass: names sorted and distinct (as Prometheus sends them), all
+	// valid, a metric name. Anything else takes the checks below, which name the problem.
+	sorted, valid, name, prev, first := true, true, "", "", true
+	ls.Range(func(l labels.Label) {
+		if !first && l.Name <= prev || first && l.Name == "" {
+			sorted = false
+		}
+		first, prev = false, l.Name
+		if valid && !model.UTF8Validation.IsValidLabelName(l.Name) {
+			valid = false
+		}
+		if l.Name == model.MetricNameLabel {
+			name = l.Value
+		}
+	})
+	if sorted && valid && name != "" {
+		return rejection{}, true
+	}
 	if ls.Get(model.MetricNameLabel) == "" {
 		return rejection{reason: reasonBadLabels, samples: samples, msg: fmt.Sprintf("series %s has no metric name (__name__)", ls)}, false
 	}
