@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -21,6 +23,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/vigil-obs/vigil/internal/promlabels"
 )
@@ -61,14 +64,14 @@ func (e *promrwExporter) shutdown(context.Context) error {
 // push translates one batch and sends it as one remote-write request. A 4xx other than 429 is
 // permanent (the batch is dropped and counted by exporterhelper); anything else is retried.
 func (e *promrwExporter) push(ctx context.Context, md pmetric.Metrics) error {
-	req, err := e.translate(ctx, md)
+	c, err := e.translate(ctx, md)
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	if len(req.Timeseries) == 0 {
+	if len(c.series) == 0 {
 		return nil
 	}
-	raw, err := req.Marshal()
+	raw, err := c.marshal()
 	if err != nil {
 		return consumererror.NewPermanent(fmt.Errorf("cannot encode remote-write request: %w", err))
 	}
@@ -109,7 +112,7 @@ func (e *promrwExporter) send(ctx context.Context, body []byte) error {
 // copied whole: the resources' attributes are put back as they were before translate returns,
 // and the identity attributes dropped from data points are dropped for good, so that a retry of
 // the same batch translates to the same request.
-func (e *promrwExporter) translate(ctx context.Context, md pmetric.Metrics) (*prompb.WriteRequest, error) {
+func (e *promrwExporter) translate(ctx context.Context, md pmetric.Metrics) (*collector, error) {
 	saved := make([]pcommon.Map, 0, md.ResourceMetrics().Len())
 	for _, rm := range md.ResourceMetrics().All() {
 		attrs := rm.Resource().Attributes()
@@ -145,7 +148,7 @@ func (e *promrwExporter) translate(ctx context.Context, md pmetric.Metrics) (*pr
 	if _, err := conv.FromMetrics(ctx, md, settings); err != nil {
 		e.logger.Warn("some metrics could not be translated for remote write", zap.Error(err))
 	}
-	return &prompb.WriteRequest{Timeseries: app.series}, nil
+	return app, nil
 }
 
 func dropIdentity(attrs pcommon.Map) {
@@ -184,10 +187,20 @@ func forEachAttributes(m pmetric.Metric, f func(pcommon.Map)) {
 }
 
 // collector is the storage.AppenderV2 that Prometheus's OTLP translation appends to: it
-// gathers the samples of each series into remote-write time series.
+// gathers the samples of each series, and marshal encodes them as a prometheus.WriteRequest
+// straight from the labels (prompb.FromLabels would copy every series' labels into a slice of
+// its own first).
 type collector struct {
 	refs   map[uint64]int
-	series []prompb.TimeSeries
+	series []series
+}
+
+// series is one remote-write time series: its labels, and the rest as prompb has them.
+type series struct {
+	labels     labels.Labels
+	samples    []prompb.Sample
+	exemplars  []prompb.Exemplar
+	histograms []prompb.Histogram
 }
 
 func newCollector() *collector { return &collector{refs: map[uint64]int{}} }
@@ -198,19 +211,19 @@ func (c *collector) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v 
 	if !ok {
 		i = len(c.series)
 		c.refs[hash] = i
-		c.series = append(c.series, prompb.TimeSeries{Labels: prompb.FromLabels(ls, nil)})
+		c.series = append(c.series, series{labels: ls})
 	}
 	ts := &c.series[i]
 	switch {
 	case fh != nil:
-		ts.Histograms = append(ts.Histograms, prompb.FromFloatHistogram(t, fh))
+		ts.histograms = append(ts.histograms, prompb.FromFloatHistogram(t, fh))
 	case h != nil:
-		ts.Histograms = append(ts.Histograms, prompb.FromIntHistogram(t, h))
+		ts.histograms = append(ts.histograms, prompb.FromIntHistogram(t, h))
 	default:
-		ts.Samples = append(ts.Samples, prompb.Sample{Timestamp: t, Value: v})
+		ts.samples = append(ts.samples, prompb.Sample{Timestamp: t, Value: v})
 	}
 	for _, ex := range opts.Exemplars {
-		ts.Exemplars = append(ts.Exemplars, prompb.Exemplar{Labels: prompb.FromLabels(ex.Labels, nil), Value: ex.Value, Timestamp: ex.Ts})
+		ts.exemplars = append(ts.exemplars, prompb.Exemplar{Labels: prompb.FromLabels(ex.Labels, nil), Value: ex.Value, Timestamp: ex.Ts})
 	}
 	return storage.SeriesRef(hash), nil
 }
@@ -219,3 +232,112 @@ func (*collector) Commit() error   { return nil }
 func (*collector) Rollback() error { return nil }
 
 var _ storage.AppenderV2 = (*collector)(nil)
+
+// marshal encodes the series as prompb.WriteRequest.Marshal does (same fields, same order, zero
+// values left out): field 1 of the request, each series with its labels (1), samples (2),
+// exemplars (3) and histograms (4).
+func (c *collector) marshal() ([]byte, error) {
+	size := 0
+	sizes := make([]int, len(c.series))
+	for i := range c.series {
+		sizes[i] = c.series[i].size()
+		size += 1 + protowire.SizeBytes(sizes[i])
+	}
+	buf := make([]byte, 0, size)
+	for i := range c.series {
+		s := &c.series[i]
+		buf = protowire.AppendTag(buf, 1, protowire.BytesType)
+		buf = protowire.AppendVarint(buf, uint64(sizes[i]))
+		s.labels.Range(func(l labels.Label) {
+			buf = protowire.AppendTag(buf, 1, protowire.BytesType)
+			buf = protowire.AppendVarint(buf, uint64(labelSize(l)))
+			if l.Name != "" {
+				buf = protowire.AppendTag(buf, 1, protowire.BytesType)
+				buf = protowire.AppendString(buf, l.Name)
+			}
+			if l.Value != "" {
+				buf = protowire.AppendTag(buf, 2, protowire.BytesType)
+				buf = protowire.AppendString(buf, l.Value)
+			}
+		})
+		for _, smp := range s.samples {
+			buf = protowire.AppendTag(buf, 2, protowire.BytesType)
+			buf = protowire.AppendVarint(buf, uint64(sampleSize(smp)))
+			if smp.Value != 0 {
+				buf = protowire.AppendTag(buf, 1, protowire.Fixed64Type)
+				buf = protowire.AppendFixed64(buf, math.Float64bits(smp.Value))
+			}
+			if smp.Timestamp != 0 {
+				buf = protowire.AppendTag(buf, 2, protowire.VarintType)
+				buf = protowire.AppendVarint(buf, uint64(smp.Timestamp))
+			}
+		}
+		for j := range s.exemplars {
+			var err error
+			if buf, err = appendMessage(buf, 3, &s.exemplars[j]); err != nil {
+				return nil, err
+			}
+		}
+		for j := range s.histograms {
+			var err error
+			if buf, err = appendMessage(buf, 4, &s.histograms[j]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return buf, nil
+}
+
+// size is the encoded size of the series' TimeSeries message.
+func (s *series) size() int {
+	n := 0
+	s.labels.Range(func(l labels.Label) { n += 1 + protowire.SizeBytes(labelSize(l)) })
+	for _, smp := range s.samples {
+		n += 1 + protowire.SizeBytes(sampleSize(smp))
+	}
+	for j := range s.exemplars {
+		n += 1 + protowire.SizeBytes(s.exemplars[j].Size())
+	}
+	for j := range s.histograms {
+		n += 1 + protowire.SizeBytes(s.histograms[j].Size())
+	}
+	return n
+}
+
+func labelSize(l labels.Label) int {
+	n := 0
+	if l.Name != "" {
+		n += 1 + protowire.SizeBytes(len(l.Name))
+	}
+	if l.Value != "" {
+		n += 1 + protowire.SizeBytes(len(l.Value))
+	}
+	return n
+}
+
+func sampleSize(s prompb.Sample) int {
+	n := 0
+	if s.Value != 0 {
+		n += 1 + 8
+	}
+	if s.Timestamp != 0 {
+		n += 1 + protowire.SizeVarint(uint64(s.Timestamp))
+	}
+	return n
+}
+
+// appendMessage appends field num holding m, encoded by its generated marshaller.
+func appendMessage(buf []byte, num protowire.Number, m interface {
+	Size() int
+	MarshalToSizedBuffer([]byte) (int, error)
+}) ([]byte, error) {
+	n := m.Size()
+	buf = protowire.AppendTag(buf, num, protowire.BytesType)
+	buf = protowire.AppendVarint(buf, uint64(n))
+	start := len(buf)
+	buf = slices.Grow(buf, n)[:start+n]
+	if _, err := m.MarshalToSizedBuffer(buf[start:]); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
