@@ -235,7 +235,9 @@ var _ storage.AppenderV2 = (*collector)(nil)
 
 // marshal encodes the series as prompb.WriteRequest.Marshal does (same fields, same order, zero
 // values left out): field 1 of the request, each series with its labels (1), samples (2),
-// exemplars (3) and histograms (4).
+// exemplars (3) and histograms (4). The buffer is sized first and written in place: the labels
+// are written from inside labels.Range, where appending to a captured slice would store the
+// slice through a pointer (a GC write barrier per label) and could reallocate.
 func (c *collector) marshal() ([]byte, error) {
 	size := 0
 	sizes := make([]int, len(c.series))
@@ -243,49 +245,60 @@ func (c *collector) marshal() ([]byte, error) {
 		sizes[i] = c.series[i].size()
 		size += 1 + protowire.SizeBytes(sizes[i])
 	}
-	buf := make([]byte, 0, size)
+	buf := make([]byte, size)
+	pos := 0
 	for i := range c.series {
 		s := &c.series[i]
-		buf = protowire.AppendTag(buf, 1, protowire.BytesType)
-		buf = protowire.AppendVarint(buf, uint64(sizes[i]))
-		s.labels.Range(func(l labels.Label) {
-			buf = protowire.AppendTag(buf, 1, protowire.BytesType)
-			buf = protowire.AppendVarint(buf, uint64(labelSize(l)))
-			if l.Name != "" {
-				buf = protowire.AppendTag(buf, 1, protowire.BytesType)
-				buf = protowire.AppendString(buf, l.Name)
-			}
-			if l.Value != "" {
-				buf = protowire.AppendTag(buf, 2, protowire.BytesType)
-				buf = protowire.AppendString(buf, l.Value)
-			}
-		})
+		b := protowire.AppendTag(buf[pos:pos], 1, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(sizes[i]))
+		pos += len(b)
+		s.labels.Range(func(l labels.Label) { pos = putLabel(buf, pos, l) })
+		b = buf[pos:pos]
 		for _, smp := range s.samples {
-			buf = protowire.AppendTag(buf, 2, protowire.BytesType)
-			buf = protowire.AppendVarint(buf, uint64(sampleSize(smp)))
+			b = protowire.AppendTag(b, 2, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(sampleSize(smp)))
 			if smp.Value != 0 {
-				buf = protowire.AppendTag(buf, 1, protowire.Fixed64Type)
-				buf = protowire.AppendFixed64(buf, math.Float64bits(smp.Value))
+				b = protowire.AppendTag(b, 1, protowire.Fixed64Type)
+				b = protowire.AppendFixed64(b, math.Float64bits(smp.Value))
 			}
 			if smp.Timestamp != 0 {
-				buf = protowire.AppendTag(buf, 2, protowire.VarintType)
-				buf = protowire.AppendVarint(buf, uint64(smp.Timestamp))
+				b = protowire.AppendTag(b, 2, protowire.VarintType)
+				b = protowire.AppendVarint(b, uint64(smp.Timestamp))
 			}
 		}
+		var err error
 		for j := range s.exemplars {
-			var err error
-			if buf, err = appendMessage(buf, 3, &s.exemplars[j]); err != nil {
+			if b, err = appendMessage(b, 3, &s.exemplars[j]); err != nil {
 				return nil, err
 			}
 		}
 		for j := range s.histograms {
-			var err error
-			if buf, err = appendMessage(buf, 4, &s.histograms[j]); err != nil {
+			if b, err = appendMessage(b, 4, &s.histograms[j]); err != nil {
 				return nil, err
 			}
 		}
+		pos += len(b)
+	}
+	if pos != size {
+		return nil, fmt.Errorf("remote-write request of %d bytes, %d expected", pos, size)
 	}
 	return buf, nil
+}
+
+// putLabel writes the Label message of l as field 1 of a TimeSeries at buf[pos:] (sized for it)
+// and returns the position after it.
+func putLabel(buf []byte, pos int, l labels.Label) int {
+	b := protowire.AppendTag(buf[pos:pos], 1, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(labelSize(l)))
+	if l.Name != "" {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, l.Name)
+	}
+	if l.Value != "" {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendString(b, l.Value)
+	}
+	return pos + len(b)
 }
 
 // size is the encoded size of the series' TimeSeries message.
