@@ -250,8 +250,11 @@ func printReport(o options, results []result) {
 		perM[r.signal+"/"+r.impl] = append(perM[r.signal+"/"+r.impl], pm)
 		fmt.Printf("%-8s %-7s %4d %10d %10d %8.1fs %9.2f %12.2f %12.0f\n", r.signal, r.impl, r.rep, r.sent, r.delivered,
 			r.wall.Seconds(), r.cpu, pm, float64(r.delivered)/r.wall.Seconds())
-		if r.delivered != r.sent {
+		switch {
+		case r.delivered < r.sent:
 			fmt.Printf("  NOT ALL DELIVERED: %d acknowledged, %d in the backend\n", r.sent, r.delivered)
+		case r.delivered > r.sent:
+			fmt.Printf("  duplicates: %d acknowledged, %d in the backend (a retried push or request)\n", r.sent, r.delivered)
 		}
 	}
 	fmt.Println()
