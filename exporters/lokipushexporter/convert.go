@@ -72,34 +72,41 @@ func Convert(ld plog.Logs, tenant func(cluster string) string, now time.Time) []
 		entries []push.Entry
 	}
 	byTenant := map[string]map[string]*stream{}
+	names := nameCache{}
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
 		res := rl.Resource().Attributes()
-		base, resMeta := resourceLabels(res)
+		base, resMeta := resourceLabels(res, names)
 		t := tenant(base[LabelCluster])
 		streams := byTenant[t]
 		if streams == nil {
 			streams = map[string]*stream{}
 			byTenant[t] = streams
 		}
+		// The resource's streams, one per level: labels built once per resource and level.
+		var byLevel [levelUnknown + 1]*stream
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
-				lbls := make(map[string]string, len(base)+1)
-				for n, v := range base {
-					lbls[n] = v
-				}
-				lbls[LabelLevel] = level(lr)
-				key := labelString(lbls)
-				s := streams[key]
+				lvl := levelIndex(lr)
+				s := byLevel[lvl]
 				if s == nil {
-					s = &stream{labels: key}
-					streams[key] = s
+					lbls := make(map[string]string, len(base)+1)
+					for n, v := range base {
+						lbls[n] = v
+					}
+					lbls[LabelLevel] = Levels[lvl]
+					key := labelString(lbls)
+					if s = streams[key]; s == nil {
+						s = &stream{labels: key}
+						streams[key] = s
+					}
+					byLevel[lvl] = s
 				}
-				s.entries = append(s.entries, entry(lr, resMeta, now))
+				s.entries = append(s.entries, entry(lr, resMeta, now, names))
 			}
 		}
 	}
@@ -118,7 +125,10 @@ func Convert(ld plog.Logs, tenant func(cluster string) string, now time.Time) []
 		slices.Sort(keys)
 		for _, k := range keys {
 			s := byTenant[t][k]
-			slices.SortStableFunc(s.entries, func(a, b push.Entry) int { return a.Timestamp.Compare(b.Timestamp) })
+			byTime := func(a, b push.Entry) int { return a.Timestamp.Compare(b.Timestamp) }
+			if !slices.IsSortedFunc(s.entries, byTime) {
+				slices.SortStableFunc(s.entries, byTime)
+			}
 			b.Request.Streams = append(b.Request.Streams, push.Stream{Labels: s.labels, Entries: s.entries})
 			b.Entries += len(s.entries)
 		}
@@ -129,7 +139,7 @@ func Convert(ld plog.Logs, tenant func(cluster string) string, now time.Time) []
 
 // resourceLabels returns the stream labels of a resource and its other attributes as
 // structured metadata.
-func resourceLabels(res pcommon.Map) (map[string]string, push.LabelsAdapter) {
+func resourceLabels(res pcommon.Map, names nameCache) (map[string]string, push.LabelsAdapter) {
 	lbls := map[string]string{}
 	var meta push.LabelsAdapter
 	used := map[string]bool{}
@@ -151,7 +161,7 @@ func resourceLabels(res pcommon.Map) (map[string]string, push.LabelsAdapter) {
 		if used[k] {
 			return true
 		}
-		meta = append(meta, push.LabelAdapter{Name: metadataName(k), Value: v.AsString()})
+		meta = append(meta, push.LabelAdapter{Name: names.of(k), Value: v.AsString()})
 		return true
 	})
 	if _, ok := lbls[LabelServiceName]; !ok {
@@ -163,7 +173,7 @@ func resourceLabels(res pcommon.Map) (map[string]string, push.LabelsAdapter) {
 // entry is the Loki entry of a record: its body as the line (maps and slices as JSON), its
 // time (else its observed time, else now), and as structured metadata the resource's other
 // attributes, the record's attributes, trace_id and span_id.
-func entry(lr plog.LogRecord, resMeta push.LabelsAdapter, now time.Time) push.Entry {
+func entry(lr plog.LogRecord, resMeta push.LabelsAdapter, now time.Time, names nameCache) push.Entry {
 	ts := lr.Timestamp()
 	if ts == 0 {
 		ts = lr.ObservedTimestamp()
@@ -175,7 +185,7 @@ func entry(lr plog.LogRecord, resMeta push.LabelsAdapter, now time.Time) push.En
 	meta := make(push.LabelsAdapter, 0, len(resMeta)+lr.Attributes().Len()+2)
 	meta = append(meta, resMeta...)
 	lr.Attributes().Range(func(k string, v pcommon.Value) bool {
-		meta = append(meta, push.LabelAdapter{Name: metadataName(k), Value: v.AsString()})
+		meta = append(meta, push.LabelAdapter{Name: names.of(k), Value: v.AsString()})
 		return true
 	})
 	if id := lr.TraceID(); !id.IsEmpty() {
@@ -208,35 +218,61 @@ func line(v pcommon.Value) string {
 	return v.AsString()
 }
 
-// level is the value of the level label of a record.
-func level(lr plog.LogRecord) string {
+// Indexes in Levels.
+const (
+	levelTrace = iota
+	levelDebug
+	levelInfo
+	levelWarn
+	levelError
+	levelFatal
+	levelUnknown
+)
+
+// levelIndex is the index in Levels of the level of a record.
+func levelIndex(lr plog.LogRecord) int {
 	switch n := lr.SeverityNumber(); {
 	case n >= plog.SeverityNumberFatal:
-		return "fatal"
+		return levelFatal
 	case n >= plog.SeverityNumberError:
-		return "error"
+		return levelError
 	case n >= plog.SeverityNumberWarn:
-		return "warn"
+		return levelWarn
 	case n >= plog.SeverityNumberInfo:
-		return "info"
+		return levelInfo
 	case n >= plog.SeverityNumberDebug:
-		return "debug"
+		return levelDebug
 	case n >= plog.SeverityNumberTrace:
-		return "trace"
+		return levelTrace
 	}
 	switch t := strings.ToLower(strings.TrimSpace(lr.SeverityText())); t {
-	case "trace", "debug", "info", "error", "fatal":
-		return t
+	case "trace":
+		return levelTrace
+	case "debug":
+		return levelDebug
+	case "info", "information", "notice":
+		return levelInfo
 	case "warn", "warning":
-		return "warn"
-	case "information", "notice":
-		return "info"
-	case "err":
-		return "error"
-	case "critical", "crit", "panic", "emergency", "alert":
-		return "fatal"
+		return levelWarn
+	case "error", "err":
+		return levelError
+	case "fatal", "critical", "crit", "panic", "emergency", "alert":
+		return levelFatal
 	}
-	return "unknown"
+	return levelUnknown
+}
+
+// nameCache holds the structured metadata names of the attribute names seen in one Convert, so
+// that each is sanitized once per batch, not once per record.
+type nameCache map[string]string
+
+func (c nameCache) of(attr string) string {
+	if n, ok := c[attr]; ok {
+		return n
+	}
+	n := metadataName(attr)
+	c[attr] = n
+	return n
 }
 
 // metadataName is the structured metadata name of an attribute.

@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -21,19 +23,26 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/vigil-obs/vigil/internal/promlabels"
 )
 
 type promrwExporter struct {
-	cfg    *Config
-	set    exporter.Settings
-	client *http.Client
-	logger *zap.Logger
+	cfg     *Config
+	promote *prw.PromoteResourceAttributes // the identity labels
+	set     exporter.Settings
+	client  *http.Client
+	logger  *zap.Logger
 }
 
 func newExporter(set exporter.Settings, cfg *Config) *promrwExporter {
-	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger}
+	promote := make([]string, 0, len(promlabels.Identity))
+	for _, m := range promlabels.Identity {
+		promote = append(promote, m.Label)
+	}
+	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger,
+		promote: prw.NewPromoteResourceAttributes(config.OTLPConfig{PromoteResourceAttributes: promote})}
 }
 
 func (e *promrwExporter) start(ctx context.Context, host component.Host) error {
@@ -55,18 +64,18 @@ func (e *promrwExporter) shutdown(context.Context) error {
 // push translates one batch and sends it as one remote-write request. A 4xx other than 429 is
 // permanent (the batch is dropped and counted by exporterhelper); anything else is retried.
 func (e *promrwExporter) push(ctx context.Context, md pmetric.Metrics) error {
-	req, err := e.translate(ctx, md)
+	c, err := e.translate(ctx, md)
 	if err != nil {
 		return consumererror.NewPermanent(err)
 	}
-	if len(req.Timeseries) == 0 {
+	if len(c.series) == 0 {
 		return nil
 	}
-	raw, err := req.Marshal()
+	raw, err := c.marshal()
 	if err != nil {
 		return consumererror.NewPermanent(fmt.Errorf("cannot encode remote-write request: %w", err))
 	}
-	return e.send(ctx, snappy.Encode(nil, raw))
+	return e.send(ctx, s2.EncodeSnappy(nil, raw)) // snappy's block format at s2's default speed
 }
 
 func (e *promrwExporter) send(ctx context.Context, body []byte) error {
@@ -94,21 +103,25 @@ func (e *promrwExporter) send(ctx context.Context, body []byte) error {
 	return err
 }
 
-// translate renames the identity (promlabels) on a copy of the batch, then translates it as
+// translate renames the identity (promlabels) of the batch's resources, then translates it as
 // Prometheus translates OTLP. Data point attributes that name an identity label are dropped:
 // the resource's identity (enforced by clusteridentity) is the only one a series carries.
-func (e *promrwExporter) translate(ctx context.Context, md pmetric.Metrics) (*prompb.WriteRequest, error) {
-	cp := pmetric.NewMetrics()
-	md.CopyTo(cp)
-	promote := make([]string, 0, len(promlabels.Identity))
-	for _, m := range promlabels.Identity {
-		promote = append(promote, m.Label)
-	}
-	for _, rm := range cp.ResourceMetrics().All() {
+//
+// The exporter declares that it mutates its input (the pipeline hands it a batch of its own,
+// copying only when another consumer shares it), so the batch is changed in place instead of
+// copied whole: the resources' attributes are put back as they were before translate returns,
+// and the identity attributes dropped from data points are dropped for good, so that a retry of
+// the same batch translates to the same request.
+func (e *promrwExporter) translate(ctx context.Context, md pmetric.Metrics) (*collector, error) {
+	saved := make([]pcommon.Map, 0, md.ResourceMetrics().Len())
+	for _, rm := range md.ResourceMetrics().All() {
 		attrs := rm.Resource().Attributes()
+		orig := pcommon.NewMap()
+		attrs.CopyTo(orig)
+		saved = append(saved, orig)
 		for _, m := range promlabels.Identity {
 			attrs.Remove(m.Label)
-			if v, ok := attrs.Get(m.Attribute); ok {
+			if v, ok := orig.Get(m.Attribute); ok {
 				attrs.PutStr(m.Label, v.AsString())
 				attrs.Remove(m.Attribute)
 			}
@@ -119,18 +132,23 @@ func (e *promrwExporter) translate(ctx context.Context, md pmetric.Metrics) (*pr
 			}
 		}
 	}
+	defer func() {
+		for i, rm := range md.ResourceMetrics().All() {
+			saved[i].CopyTo(rm.Resource().Attributes())
+		}
+	}()
 	app := newCollector()
 	conv := prw.NewPrometheusConverter(app)
 	settings := prw.Settings{
 		AddMetricSuffixes:         true,
 		ExternalLabels:            e.cfg.ExternalLabels,
-		PromoteResourceAttributes: prw.NewPromoteResourceAttributes(config.OTLPConfig{PromoteResourceAttributes: promote}),
+		PromoteResourceAttributes: e.promote,
 		LookbackDelta:             5 * time.Minute,
 	}
-	if _, err := conv.FromMetrics(ctx, cp, settings); err != nil {
+	if _, err := conv.FromMetrics(ctx, md, settings); err != nil {
 		e.logger.Warn("some metrics could not be translated for remote write", zap.Error(err))
 	}
-	return &prompb.WriteRequest{Timeseries: app.series}, nil
+	return app, nil
 }
 
 func dropIdentity(attrs pcommon.Map) {
@@ -169,10 +187,20 @@ func forEachAttributes(m pmetric.Metric, f func(pcommon.Map)) {
 }
 
 // collector is the storage.AppenderV2 that Prometheus's OTLP translation appends to: it
-// gathers the samples of each series into remote-write time series.
+// gathers the samples of each series, and marshal encodes them as a prometheus.WriteRequest
+// straight from the labels (prompb.FromLabels would copy every series' labels into a slice of
+// its own first).
 type collector struct {
 	refs   map[uint64]int
-	series []prompb.TimeSeries
+	series []series
+}
+
+// series is one remote-write time series: its labels, and the rest as prompb has them.
+type series struct {
+	labels     labels.Labels
+	samples    []prompb.Sample
+	exemplars  []prompb.Exemplar
+	histograms []prompb.Histogram
 }
 
 func newCollector() *collector { return &collector{refs: map[uint64]int{}} }
@@ -183,19 +211,19 @@ func (c *collector) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v 
 	if !ok {
 		i = len(c.series)
 		c.refs[hash] = i
-		c.series = append(c.series, prompb.TimeSeries{Labels: prompb.FromLabels(ls, nil)})
+		c.series = append(c.series, series{labels: ls})
 	}
 	ts := &c.series[i]
 	switch {
 	case fh != nil:
-		ts.Histograms = append(ts.Histograms, prompb.FromFloatHistogram(t, fh))
+		ts.histograms = append(ts.histograms, prompb.FromFloatHistogram(t, fh))
 	case h != nil:
-		ts.Histograms = append(ts.Histograms, prompb.FromIntHistogram(t, h))
+		ts.histograms = append(ts.histograms, prompb.FromIntHistogram(t, h))
 	default:
-		ts.Samples = append(ts.Samples, prompb.Sample{Timestamp: t, Value: v})
+		ts.samples = append(ts.samples, prompb.Sample{Timestamp: t, Value: v})
 	}
 	for _, ex := range opts.Exemplars {
-		ts.Exemplars = append(ts.Exemplars, prompb.Exemplar{Labels: prompb.FromLabels(ex.Labels, nil), Value: ex.Value, Timestamp: ex.Ts})
+		ts.exemplars = append(ts.exemplars, prompb.Exemplar{Labels: prompb.FromLabels(ex.Labels, nil), Value: ex.Value, Timestamp: ex.Ts})
 	}
 	return storage.SeriesRef(hash), nil
 }
@@ -204,3 +232,125 @@ func (*collector) Commit() error   { return nil }
 func (*collector) Rollback() error { return nil }
 
 var _ storage.AppenderV2 = (*collector)(nil)
+
+// marshal encodes the series as prompb.WriteRequest.Marshal does (same fields, same order, zero
+// values left out): field 1 of the request, each series with its labels (1), samples (2),
+// exemplars (3) and histograms (4). The buffer is sized first and written in place: the labels
+// are written from inside labels.Range, where appending to a captured slice would store the
+// slice through a pointer (a GC write barrier per label) and could reallocate.
+func (c *collector) marshal() ([]byte, error) {
+	size := 0
+	sizes := make([]int, len(c.series))
+	for i := range c.series {
+		sizes[i] = c.series[i].size()
+		size += 1 + protowire.SizeBytes(sizes[i])
+	}
+	buf := make([]byte, size)
+	pos := 0
+	for i := range c.series {
+		s := &c.series[i]
+		b := protowire.AppendTag(buf[pos:pos], 1, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(sizes[i]))
+		pos += len(b)
+		s.labels.Range(func(l labels.Label) { pos = putLabel(buf, pos, l) })
+		b = buf[pos:pos]
+		for _, smp := range s.samples {
+			b = protowire.AppendTag(b, 2, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(sampleSize(smp)))
+			if smp.Value != 0 {
+				b = protowire.AppendTag(b, 1, protowire.Fixed64Type)
+				b = protowire.AppendFixed64(b, math.Float64bits(smp.Value))
+			}
+			if smp.Timestamp != 0 {
+				b = protowire.AppendTag(b, 2, protowire.VarintType)
+				b = protowire.AppendVarint(b, uint64(smp.Timestamp))
+			}
+		}
+		var err error
+		for j := range s.exemplars {
+			if b, err = appendMessage(b, 3, &s.exemplars[j]); err != nil {
+				return nil, err
+			}
+		}
+		for j := range s.histograms {
+			if b, err = appendMessage(b, 4, &s.histograms[j]); err != nil {
+				return nil, err
+			}
+		}
+		pos += len(b)
+	}
+	if pos != size {
+		return nil, fmt.Errorf("remote-write request of %d bytes, %d expected", pos, size)
+	}
+	return buf, nil
+}
+
+// putLabel writes the Label message of l as field 1 of a TimeSeries at buf[pos:] (sized for it)
+// and returns the position after it.
+func putLabel(buf []byte, pos int, l labels.Label) int {
+	b := protowire.AppendTag(buf[pos:pos], 1, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(labelSize(l)))
+	if l.Name != "" {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, l.Name)
+	}
+	if l.Value != "" {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendString(b, l.Value)
+	}
+	return pos + len(b)
+}
+
+// size is the encoded size of the series' TimeSeries message.
+func (s *series) size() int {
+	n := 0
+	s.labels.Range(func(l labels.Label) { n += 1 + protowire.SizeBytes(labelSize(l)) })
+	for _, smp := range s.samples {
+		n += 1 + protowire.SizeBytes(sampleSize(smp))
+	}
+	for j := range s.exemplars {
+		n += 1 + protowire.SizeBytes(s.exemplars[j].Size())
+	}
+	for j := range s.histograms {
+		n += 1 + protowire.SizeBytes(s.histograms[j].Size())
+	}
+	return n
+}
+
+func labelSize(l labels.Label) int {
+	n := 0
+	if l.Name != "" {
+		n += 1 + protowire.SizeBytes(len(l.Name))
+	}
+	if l.Value != "" {
+		n += 1 + protowire.SizeBytes(len(l.Value))
+	}
+	return n
+}
+
+func sampleSize(s prompb.Sample) int {
+	n := 0
+	if s.Value != 0 {
+		n += 1 + 8
+	}
+	if s.Timestamp != 0 {
+		n += 1 + protowire.SizeVarint(uint64(s.Timestamp))
+	}
+	return n
+}
+
+// appendMessage appends field num holding m, encoded by its generated marshaller.
+func appendMessage(buf []byte, num protowire.Number, m interface {
+	Size() int
+	MarshalToSizedBuffer([]byte) (int, error)
+}) ([]byte, error) {
+	n := m.Size()
+	buf = protowire.AppendTag(buf, num, protowire.BytesType)
+	buf = protowire.AppendVarint(buf, uint64(n))
+	start := len(buf)
+	buf = slices.Grow(buf, n)[:start+n]
+	if _, err := m.MarshalToSizedBuffer(buf[start:]); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}

@@ -24,7 +24,9 @@ func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Con
 	return exporterhelper.NewMetrics(ctx, set, cfg, e.push,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
-		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		// translate changes the batch in place (and puts the resources back): the pipeline copies a
+		// batch for the exporter only when another consumer shares it.
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 		exporterhelper.WithQueue(c.QueueConfig),
 		exporterhelper.WithRetry(c.RetryConfig))
 }

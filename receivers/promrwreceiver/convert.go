@@ -31,7 +31,7 @@ const scopeName = "github.com/vigil-obs/vigil/receivers/promrwreceiver"
 func toMetrics(ss []series) (pmetric.Metrics, int) {
 	md := pmetric.NewMetrics()
 	resources := map[string]pmetric.MetricSlice{}
-	metrics := map[string]pmetric.Metric{}
+	metrics := make(map[string]pmetric.Metric, len(ss)) // at most one per series: no rehashing
 	unsupported := 0
 	// Buffers reused from series to series: a batch of thousands of series shares a few
 	// resources, so a key is only turned into a string when it is new (map lookups by
@@ -42,14 +42,21 @@ func toMetrics(ss []series) (pmetric.Metrics, int) {
 	for i := range ss {
 		s := &ss[i]
 		key, dpLabels, idLabels = key[:0], dpLabels[:0], idLabels[:0]
+		name := "" // the first __name__, as labels.Get finds it on the checked series
 		s.labels.Range(func(l labels.Label) {
+			if l.Name == model.MetricNameLabel {
+				if name == "" {
+					name = l.Value
+				}
+				return
+			}
 			if isIdentity(l.Name) {
 				idLabels = append(idLabels, l)
 				key = append(key, l.Name...)
 				key = append(key, 0)
 				key = append(key, l.Value...)
 				key = append(key, 0)
-			} else if l.Name != model.MetricNameLabel {
+			} else {
 				dpLabels = append(dpLabels, l)
 			}
 		})
@@ -66,7 +73,6 @@ func toMetrics(ss []series) (pmetric.Metrics, int) {
 			ms = sm.Metrics()
 			resources[string(key)] = ms
 		}
-		name := s.labels.Get(model.MetricNameLabel)
 		kind := kindOf(name, s.typ)
 		if len(s.samples) > 0 {
 			var m pmetric.Metric

@@ -165,13 +165,7 @@ func fromProto(ts *prompb.TimeSeries, types map[string]prompb.MetricMetadata, li
 	for _, smp := range ts.Samples {
 		s.samples = append(s.samples, sample{t: smp.Timestamp, v: smp.Value})
 	}
-	for _, h := range ts.Histograms {
-		if h.IsFloatHistogram() {
-			s.hists = append(s.hists, hsample{t: h.Timestamp, fh: h.ToFloatHistogram()})
-		} else {
-			s.hists = append(s.hists, hsample{t: h.Timestamp, fh: h.ToIntHistogram().ToFloat(nil)})
-		}
-	}
+	s.hists = appendHistograms(s.hists, ts.Histograms)
 	for _, e := range ts.Exemplars {
 		b.Reset()
 		for _, l := range e.Labels {
@@ -215,16 +209,11 @@ func decodeV2(buf []byte, lim limits) ([]series, []rejection, error) {
 				s.typ = ""
 			}
 		}
+		s.samples = make([]sample, 0, len(ts.Samples))
 		for _, smp := range ts.Samples {
 			s.samples = append(s.samples, sample{t: smp.Timestamp, v: smp.Value})
 		}
-		for _, h := range ts.Histograms {
-			if h.IsFloatHistogram() {
-				s.hists = append(s.hists, hsample{t: h.Timestamp, fh: h.ToFloatHistogram()})
-			} else {
-				s.hists = append(s.hists, hsample{t: h.Timestamp, fh: h.ToIntHistogram().ToFloat(nil)})
-			}
-		}
+		s.hists = appendHistograms(s.hists, ts.Histograms)
 		for _, e := range ts.Exemplars {
 			ex, err := e.ToExemplar(&b, req.Symbols)
 			if err != nil {
@@ -237,6 +226,33 @@ func decodeV2(buf []byte, lim limits) ([]series, []rejection, error) {
 	return out, rej, nil
 }
 
+// protoHistogram is a native histogram of either protocol (prompb.Histogram,
+// writev2.Histogram): integer or float counts.
+type protoHistogram interface {
+	IsFloatHistogram() bool
+	ToFloatHistogram() *histogram.FloatHistogram
+	ToIntHistogram() *histogram.Histogram
+	GetTimestamp() int64
+}
+
+// appendHistograms appends the histograms of a series of either protocol, as float histograms.
+func appendHistograms[H any, P interface {
+	*H
+	protoHistogram
+}](dst []hsample, hs []H) []hsample {
+	for i := range hs {
+		h := P(&hs[i])
+		var fh *histogram.FloatHistogram
+		if h.IsFloatHistogram() {
+			fh = h.ToFloatHistogram()
+		} else {
+			fh = h.ToIntHistogram().ToFloat(nil)
+		}
+		dst = append(dst, hsample{t: h.GetTimestamp(), fh: fh})
+	}
+	return dst
+}
+
 func tooManyLabels(n, limit, samples int, describe func() string) rejection {
 	return rejection{reason: reasonTooManyLabels, samples: samples,
 		msg: fmt.Sprintf("series %s has %d labels, more than the limit of %d (max_labels_per_series)", describe(), n, limit)}
@@ -244,6 +260,24 @@ func tooManyLabels(n, limit, samples int, describe func() string) rejection {
 
 // checkLabels requires a metric name and valid, distinct label names.
 func checkLabels(ls labels.Labels, samples int) (rejection, bool) {
+	// The common case in one pass: names sorted and distinct (as Prometheus sends them), all
+	// valid, a metric name. Anything else takes the checks below, which name the problem.
+	sorted, valid, name, prev, first := true, true, "", "", true
+	ls.Range(func(l labels.Label) {
+		if !first && l.Name <= prev || first && l.Name == "" {
+			sorted = false
+		}
+		first, prev = false, l.Name
+		if valid && !model.UTF8Validation.IsValidLabelName(l.Name) {
+			valid = false
+		}
+		if l.Name == model.MetricNameLabel {
+			name = l.Value
+		}
+	})
+	if sorted && valid && name != "" {
+		return rejection{}, true
+	}
 	if ls.Get(model.MetricNameLabel) == "" {
 		return rejection{reason: reasonBadLabels, samples: samples, msg: fmt.Sprintf("series %s has no metric name (__name__)", ls)}, false
 	}

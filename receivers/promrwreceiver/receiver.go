@@ -205,7 +205,8 @@ func convert(raw []byte, proto Protocol, cluster string, lim limits) (pmetric.Me
 	kept, status := ss[:0], http.StatusBadRequest
 	for i := range ss {
 		s := ss[i]
-		if claimed := s.labels.Get(promlabels.ClusterLabel); claimed != "" && claimed != cluster {
+		claimed := s.labels.Get(promlabels.ClusterLabel)
+		if claimed != "" && claimed != cluster {
 			status = http.StatusForbidden
 			rejected = append(rejected, rejection{reason: reasonClusterMismatch, samples: len(s.samples) + len(s.hists),
 				msg: fmt.Sprintf("series %s claims cluster %q but the credentials are of cluster %q", s.labels, claimed, cluster)})
@@ -215,7 +216,9 @@ func convert(raw []byte, proto Protocol, cluster string, lim limits) (pmetric.Me
 			rejected = append(rejected, rejection{reason: reasonOutOfOrder, samples: n,
 				msg: fmt.Sprintf("series %s: %d samples not newer than the sample before them", s.labels, n)})
 		}
-		s.labels = withCluster(s.labels, cluster)
+		if claimed == "" {
+			s.labels = withCluster(s.labels, cluster)
+		}
 		kept = append(kept, s)
 	}
 	md, unsupported := toMetrics(kept)
@@ -229,9 +232,6 @@ func convert(raw []byte, proto Protocol, cluster string, lim limits) (pmetric.Me
 // withCluster stamps the credentials' cluster on a series that names none. An empty cluster
 // label is none (in Prometheus an empty label value is no label): it is replaced too.
 func withCluster(ls labels.Labels, cluster string) labels.Labels {
-	if ls.Get(promlabels.ClusterLabel) != "" {
-		return ls
-	}
 	b := labels.NewBuilder(ls)
 	b.Set(promlabels.ClusterLabel, cluster)
 	return b.Labels()
