@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/notifier"
 	"github.com/prometheus/prometheus/promql"
@@ -233,8 +234,10 @@ func (e *alertExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 	c.wanted = e.store.NameMayBeWanted
 	c.discard = func(reason string, n int) { discarded[reason] += n }
 	var firstErr error
+	lastKept := false
 	c.emit = func(l labels.Labels, t int64, f float64) {
 		kept, err := app.AppendSample(l, t, f)
+		lastKept = kept && err == nil
 		switch {
 		case err != nil:
 			discarded[reasonOf(err)]++
@@ -245,6 +248,11 @@ func (e *alertExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 			appended++
 		default:
 			discarded[reasonNotNeeded]++
+		}
+	}
+	c.exemplar = func(l labels.Labels, ex exemplar.Exemplar) {
+		if lastKept { // the series is held: its exemplars are evidence for its alerts
+			_, _ = app.AppendExemplar(0, l, ex)
 		}
 	}
 	c.convert(md)
