@@ -26,11 +26,13 @@ import (
 	"github.com/vigil-obs/vigil/exporters/opensearchexporter"
 	"github.com/vigil-obs/vigil/exporters/promrwexporter"
 	"github.com/vigil-obs/vigil/extensions/bodylimitextension"
+	"github.com/vigil-obs/vigil/extensions/evidenceextension"
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
 	"github.com/vigil-obs/vigil/processors/clusteridentityprocessor"
 	"github.com/vigil-obs/vigil/processors/k8senrichprocessor"
+	"github.com/vigil-obs/vigil/processors/evidenceprocessor"
 	"github.com/vigil-obs/vigil/processors/redactprocessor"
 	"github.com/vigil-obs/vigil/processors/tracecontextprocessor"
 	"github.com/vigil-obs/vigil/receivers/archivequeryreceiver"
@@ -70,6 +72,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		k8senrichprocessor.NewFactory(),
 		clusteridentityprocessor.NewFactory(),
 		redactprocessor.NewFactory(),
+		evidenceprocessor.NewFactory(),
 		tracecontextprocessor.NewFactory(),
 	)
 	errs = append(errs, err)
@@ -91,6 +94,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		filestorage.NewFactory(),
 		clusterauthextension.NewFactory(),
 		bodylimitextension.NewFactory(),
+		evidenceextension.NewFactory(),
 		walstorageextension.NewFactory(),
 		httpapiextension.NewFactory(),
 	)

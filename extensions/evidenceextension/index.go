@@ -162,9 +162,11 @@ func (x *Index) unlink(e *entry) {
 	e.newer, e.older = nil, nil
 }
 
-// Query selects resources: a field set must equal the resource's field when the resource has
-// it set, and at least one of Pod, Instance and Service (or, when the query sets none of them,
-// Namespace) must be set on both and equal.
+// Query selects resources by what an alert's labels say of them. A resource is selected when:
+// its cluster and namespace do not differ from the query's (a field unset on either side does
+// not differ); and, if the query and the resource both name a pod, it is the same pod; otherwise
+// their instances and services do not differ, and the pod, instance or service (or, when the
+// query names none of them, the namespace) is set on both and equal.
 type Query struct {
 	Resource
 	Since time.Time // lines older are left out
@@ -176,16 +178,20 @@ func (q Query) specific() bool {
 	return q.Pod != "" || q.Instance != "" || q.Service != "" || q.Namespace != ""
 }
 
-func (q Query) matches(r Resource) bool {
-	pairs := [...][2]string{{q.Cluster, r.Cluster}, {q.Namespace, r.Namespace}, {q.Pod, r.Pod}, {q.Service, r.Service}, {q.Instance, r.Instance}}
-	for _, p := range pairs {
-		if p[0] != "" && p[1] != "" && p[0] != p[1] {
-			return false
-		}
+// Matches reports whether q selects r.
+func (q Query) Matches(r Resource) bool {
+	differ := func(a, b string) bool { return a != "" && b != "" && a != b }
+	if differ(q.Cluster, r.Cluster) || differ(q.Namespace, r.Namespace) {
+		return false
+	}
+	if q.Pod != "" && r.Pod != "" {
+		return q.Pod == r.Pod
+	}
+	if differ(q.Instance, r.Instance) || differ(q.Service, r.Service) {
+		return false
 	}
 	if q.Pod != "" || q.Instance != "" || q.Service != "" {
-		return (q.Pod != "" && q.Pod == r.Pod) || (q.Instance != "" && q.Instance == r.Instance) ||
-			(q.Service != "" && q.Service == r.Service)
+		return (q.Instance != "" && q.Instance == r.Instance) || (q.Service != "" && q.Service == r.Service)
 	}
 	return q.Namespace != "" && q.Namespace == r.Namespace
 }
@@ -206,7 +212,7 @@ func (x *Index) Lookup(q Query) []Line {
 	}
 	x.mu.Lock()
 	for e := x.newest; e != nil; e = e.older {
-		if q.matches(e.key) {
+		if q.Matches(e.key) {
 			collect(e)
 		}
 	}
