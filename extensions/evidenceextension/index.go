@@ -48,7 +48,9 @@ type Index struct {
 
 	mu      sync.Mutex
 	byKey   map[Resource]*entry
-	newest  *entry // LRU: most recently written first
+	byPod   map[string][]*entry // by pod name: the candidates of a query that names a pod
+	byInst  map[string][]*entry // by instance: the candidates of a query that names an instance
+	newest  *entry              // LRU: most recently written first
 	oldest  *entry
 	evicted atomic.Int64
 	stored  atomic.Int64
@@ -76,7 +78,8 @@ const truncated = " …[truncated]"
 
 // NewIndex returns an empty index (options as validated by Config.Validate).
 func NewIndex(o IndexOptions) *Index {
-	return &Index{opts: o, redactor: redactprocessor.NewLineRedactor(o.RedactRules), byKey: map[Resource]*entry{}}
+	return &Index{opts: o, redactor: redactprocessor.NewLineRedactor(o.RedactRules),
+		byKey: map[Resource]*entry{}, byPod: map[string][]*entry{}, byInst: map[string][]*entry{}}
 }
 
 // Record stores a line of r with its level (the lokipush exporter's level: lines below warn
@@ -106,11 +109,15 @@ func (x *Index) Record(r Resource, t time.Time, level, text string) bool {
 			Service: strings.Clone(r.Service), Instance: strings.Clone(r.Instance),
 		}, lines: make([]line, 0, x.opts.MaxLinesPerPod)}
 		x.byKey[e.key] = e
+		addTo(x.byPod, e.key.Pod, e)
+		addTo(x.byInst, e.key.Instance, e)
 		x.pushNewest(e)
 		if len(x.byKey) > x.opts.MaxPods {
 			old := x.oldest
 			x.unlink(old)
 			delete(x.byKey, old.key)
+			removeFrom(x.byPod, old.key.Pod, old)
+			removeFrom(x.byInst, old.key.Instance, old)
 			x.evicted.Add(1)
 		}
 	} else if x.newest != e {
@@ -126,6 +133,24 @@ func (x *Index) Record(r Resource, t time.Time, level, text string) bool {
 	x.mu.Unlock()
 	x.stored.Add(1)
 	return true
+}
+
+func addTo(m map[string][]*entry, k string, e *entry) {
+	if k != "" {
+		m[k] = append(m[k], e)
+	}
+}
+
+func removeFrom(m map[string][]*entry, k string, e *entry) {
+	if k == "" {
+		return
+	}
+	list := slices.DeleteFunc(m[k], func(x *entry) bool { return x == e })
+	if len(list) == 0 {
+		delete(m, k)
+	} else {
+		m[k] = list
+	}
 }
 
 // cut shortens s to at most n bytes, marker included, at a UTF-8 boundary (n > len(truncated)).
@@ -162,20 +187,17 @@ func (x *Index) unlink(e *entry) {
 	e.newer, e.older = nil, nil
 }
 
-// Query selects resources by what an alert's labels say of them. A resource is selected when:
+// Query selects resources by what an alert's labels say of them. A resource is selected when
 // its cluster and namespace do not differ from the query's (a field unset on either side does
-// not differ); and, if the query and the resource both name a pod, it is the same pod; otherwise
-// their instances and services do not differ, and the pod, instance or service (or, when the
-// query names none of them, the namespace) is set on both and equal.
+// not differ) and:
+//   - the query names a pod: the resource has that pod; or, having no pod, the query's instance;
+//   - else the query names an instance: the resource has it (and no other service);
+//   - else the query names a service: the resource has it;
+//   - else the query names a namespace: the resource has it.
 type Query struct {
 	Resource
 	Since time.Time // lines older are left out
 	Max   int       // the newest Max lines of all the resources selected
-}
-
-// specific reports whether q names something narrower than a cluster.
-func (q Query) specific() bool {
-	return q.Pod != "" || q.Instance != "" || q.Service != "" || q.Namespace != ""
 }
 
 // Matches reports whether q selects r.
@@ -190,20 +212,28 @@ func (q Query) Matches(r Resource) bool {
 	if differ(q.Instance, r.Instance) || differ(q.Service, r.Service) {
 		return false
 	}
-	if q.Pod != "" || q.Instance != "" || q.Service != "" {
-		return (q.Instance != "" && q.Instance == r.Instance) || (q.Service != "" && q.Service == r.Service)
+	switch {
+	case q.Pod != "" || q.Instance != "":
+		return q.Instance != "" && q.Instance == r.Instance
+	case q.Service != "":
+		return q.Service == r.Service
 	}
 	return q.Namespace != "" && q.Namespace == r.Namespace
 }
 
-// Lookup returns the newest q.Max lines of the resources q selects, oldest first.
+// Lookup returns the newest q.Max lines of the resources q selects, oldest first. A query that
+// names a pod or an instance reads only those resources; one that names only a service or a
+// namespace walks every resource (at most max_pods).
 func (x *Index) Lookup(q Query) []Line {
-	if q.Max <= 0 || !q.specific() {
+	if q.Max <= 0 || (q.Pod == "" && q.Instance == "" && q.Service == "" && q.Namespace == "") {
 		return nil
 	}
 	since := q.Since.UnixNano()
 	var out []Line
 	collect := func(e *entry) {
+		if !q.Matches(e.key) {
+			return
+		}
 		for _, l := range e.lines {
 			if l.t >= since {
 				out = append(out, Line{Resource: e.key, Time: time.Unix(0, l.t), Level: levels[l.level], Text: l.text})
@@ -211,8 +241,18 @@ func (x *Index) Lookup(q Query) []Line {
 		}
 	}
 	x.mu.Lock()
-	for e := x.newest; e != nil; e = e.older {
-		if q.Matches(e.key) {
+	switch {
+	case q.Pod != "" || q.Instance != "":
+		for _, e := range x.byPod[q.Pod] {
+			collect(e)
+		}
+		for _, e := range x.byInst[q.Instance] {
+			if e.key.Pod == "" || e.key.Pod != q.Pod { // not collected above
+				collect(e)
+			}
+		}
+	default:
+		for e := x.newest; e != nil; e = e.older {
 			collect(e)
 		}
 	}
