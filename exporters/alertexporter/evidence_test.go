@@ -73,7 +73,17 @@ func TestAlertCarriesItsEvidenceToRealAlertmanager(t *testing.T) {
         expr: max by (k8s_cluster_name, instance) (pg_replication_lag_seconds) > 30
         labels:
           vigil_evidence: none
+  - name: quiet-group
+    labels: {vigil_evidence: none}
+    rules:
+      - alert: ReplicaLagGroupQuiet
+        expr: max by (k8s_cluster_name, instance) (pg_replication_lag_seconds) > 30
+  - name: disabled-group
+    rules:
+      - alert: ReplicaLagDisabledGroup
+        expr: max by (k8s_cluster_name, instance) (pg_replication_lag_seconds) > 30
 `)}
+	cfg.Evidence.DisabledGroups = []string{"disabled-group"}
 	cfg.Alertmanagers = []string{am.URL}
 	cfg.MinEvalInterval = 100 * time.Millisecond
 	cfg.Evidence.Extension = &id
@@ -124,10 +134,15 @@ func TestAlertCarriesItsEvidenceToRealAlertmanager(t *testing.T) {
 		panes["vigil"].Queries[0]["expr"])
 	require.Contains(t, got.Annotations[AnnotationTraceURL], url.QueryEscape(`"query":"`+trace+`"`))
 
-	quiet, err := findAlert(am, "ReplicaLagQuiet")
-	require.NoError(t, err)
-	for k := range quiet.Annotations {
-		require.False(t, strings.HasPrefix(k, "vigil_"), "vigil_evidence: none: %s", k)
+	for _, name := range []string{"ReplicaLagQuiet", "ReplicaLagGroupQuiet", "ReplicaLagDisabledGroup"} {
+		var quiet *testutil.AlertmanagerAlert
+		testutil.Eventually(t, 10*time.Second, func() error {
+			quiet, err = findAlert(am, name)
+			return err
+		})
+		for k := range quiet.Annotations {
+			require.False(t, strings.HasPrefix(k, "vigil_"), "%s: %s", name, k)
+		}
 	}
 }
 
