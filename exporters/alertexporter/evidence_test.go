@@ -8,6 +8,7 @@ import (
 	mathrand "math/rand"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
 
 	"github.com/vigil-obs/vigil/extensions/evidenceextension"
 	"github.com/vigil-obs/vigil/internal/rulefiles"
@@ -86,12 +88,19 @@ func TestAlertCarriesItsEvidenceToRealAlertmanager(t *testing.T) {
 	cfg.Evidence.DisabledGroups = []string{"disabled-group"}
 	cfg.Alertmanagers = []string{am.URL}
 	cfg.MinEvalInterval = 100 * time.Millisecond
+	// Re-sent every second: a send before the notifier knows its Alertmanager (a loaded machine)
+	// is dropped by Prometheus's notifier, and the next one must come soon.
+	cfg.EvaluationInterval, cfg.ResendDelay = 2*time.Second, time.Second
 	cfg.Evidence.Extension = &id
 	cfg.Evidence.GrafanaURL = "https://grafana.example.com/"
 	cfg.Evidence.LokiDatasourceUID = "loki-uid"
 	cfg.Evidence.TracesDatasourceUID = "tempo-uid"
 	require.NoError(t, cfg.Validate())
-	exp, err := NewFactory().CreateMetrics(context.Background(), exportertest.NewNopSettings(Type), cfg)
+	set := exportertest.NewNopSettings(Type)
+	if os.Getenv("VIGIL_TEST_LOG") != "" {
+		set.Logger = zap.Must(zap.NewDevelopment())
+	}
+	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
 	require.NoError(t, err)
 	e := exp.(*alertExporter)
 	require.NoError(t, e.Start(context.Background(), testutil.Host(map[component.ID]component.Component{id: ext})))
