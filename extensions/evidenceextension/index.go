@@ -73,6 +73,9 @@ type line struct {
 
 var levels = [...]string{LevelWarn, LevelError, LevelFatal}
 
+// maxRedactBytes bounds the part of a line the redactor reads.
+const maxRedactBytes = 64 << 10
+
 // truncated ends a line cut at max_line_bytes.
 const truncated = " …[truncated]"
 
@@ -89,6 +92,11 @@ func (x *Index) Record(r Resource, t time.Time, level, text string) bool {
 	lv := slices.Index(levels[:], level)
 	if lv < 0 {
 		return false
+	}
+	if len(text) > maxRedactBytes {
+		// Bounded work per line: what is past this is never stored anyway. A JSON object cut
+		// here no longer decodes, so the redactor withholds it if it names a rule's field.
+		text = text[:maxRedactBytes]
 	}
 	text, changed := x.redactor.Redact(text)
 	if changed {

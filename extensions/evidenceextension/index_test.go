@@ -232,3 +232,20 @@ func BenchmarkIndexLookup(b *testing.B) {
 		x.Lookup(Query{Resource: pod(25_000), Max: 5})
 	}
 }
+
+// A huge line costs bounded work, and a secret past the bound in a cut JSON object is not stored.
+func TestIndexHugeLines(t *testing.T) {
+	x := defaultIndex(t, nil)
+	const secret = "c3VwZXItc2VjcmV0LXBhc3N3b3Jk"
+	huge := `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db","annotations":{"pad":"` + strings.Repeat("x", 1<<20) +
+		`"}},"data":{"password":"` + secret + `"}}`
+	x.Record(pod(1), time.Now(), LevelError, huge)
+	x.Record(pod(1), time.Now(), LevelError, "plain "+strings.Repeat("y", 1<<20))
+	got := x.Lookup(Query{Resource: pod(1), Max: 5})
+	require.Len(t, got, 2)
+	for _, l := range got {
+		require.NotContains(t, l.Text, secret)
+		require.LessOrEqual(t, len(l.Text), 512)
+	}
+	require.True(t, strings.HasPrefix(got[1].Text, "plain yyy"))
+}
