@@ -3,13 +3,17 @@
 // vigil's streaming alert core and for Prometheus (15s scrape and evaluation intervals, as the
 // issue asks), on the same values and the same rule, in the same run.
 //
+// Two vigil processes run side by side: one with alert evidence off, one with it on (the
+// all-in-one's evidence index filled with the warning lines of -evidence-pods pods before the
+// rounds, and the alerts' lines found by a walk of the whole index: the slowest lookup).
+//
 // vigil receives the value over OTLP/HTTP every 15s (accepted = the 200 answer); Prometheus
 // scrapes the same value from an in-process /metrics target every 15s (accepted = the scrape that
 // first returned the new value). Both notify an in-process Alertmanager stand-in that records
 // when each alert first arrives firing. Each round raises the lag of a new instance above the
 // threshold and waits for both alerts.
 //
-//	go run ./benchmarks/alertlatency -rounds 8
+//	go run ./benchmarks/alertlatency -rounds 8 -evidence-pods 10000
 package main
 
 import (
@@ -33,6 +37,8 @@ import (
 	"github.com/vigil-obs/vigil/benchmarks/internal/harness"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 )
@@ -48,8 +54,9 @@ func main() {
 	vigil := flag.String("vigil", "", "path of a vigil binary (default: build ./cmd/vigil)")
 	prom := flag.String("prometheus", "/usr/bin/prometheus", "path of the Prometheus binary")
 	rounds := flag.Int("rounds", 8, "alerts to measure")
+	pods := flag.Int("evidence-pods", 10_000, "pods whose warning lines fill the evidence index of the vigil with evidence")
 	flag.Parse()
-	if err := run(*vigil, *prom, *rounds); err != nil {
+	if err := run(*vigil, *prom, *rounds, *pods); err != nil {
 		fmt.Fprintln(os.Stderr, "alertlatency:", err)
 		os.Exit(1)
 	}
@@ -60,10 +67,11 @@ func main() {
 type state struct {
 	mu        sync.Mutex
 	lag       map[string]float64
-	changed   map[string]time.Time // when the value was raised
-	promSaw   map[string]time.Time // first scrape that returned the raised value
-	vigilSaw  map[string]time.Time // start of the OTLP push that carried it (answered 200)
+	changed   map[string]time.Time            // when the value was raised
+	promSaw   map[string]time.Time            // first scrape that returned the raised value
+	vigilSaw  map[string]map[string]time.Time // per sender: start of the OTLP push that carried it (answered 200)
 	firstPost map[string]map[string]time.Time
+	evidence  map[string]int // per sender: firing alerts that carried vigil_logs
 }
 
 func (s *state) metrics(w http.ResponseWriter, _ *http.Request) {
@@ -84,8 +92,9 @@ func (s *state) metrics(w http.ResponseWriter, _ *http.Request) {
 // alertmanager records the first firing POST of each alert, per sender (the external label).
 func (s *state) alertmanager(w http.ResponseWriter, r *http.Request) {
 	var batch []struct {
-		Labels map[string]string `json:"labels"`
-		EndsAt time.Time         `json:"endsAt"`
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+		EndsAt      time.Time         `json:"endsAt"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -98,6 +107,9 @@ func (s *state) alertmanager(w http.ResponseWriter, r *http.Request) {
 			continue // resolved
 		}
 		from, inst := a.Labels["sender"], a.Labels["replica"]
+		if a.Annotations["vigil_logs"] != "" {
+			s.evidence[from]++
+		}
 		if s.firstPost[from] == nil {
 			s.firstPost[from] = map[string]time.Time{}
 		}
@@ -109,7 +121,7 @@ func (s *state) alertmanager(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (s *state) push(ctx context.Context, url string) error {
+func (s *state) push(ctx context.Context, sender, url string) error {
 	s.mu.Lock()
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
@@ -124,7 +136,7 @@ func (s *state) push(ctx context.Context, url string) error {
 		dp.SetTimestamp(pcommon.NewTimestampFromTime(now))
 		dp.SetDoubleValue(v)
 		dp.Attributes().PutStr("replica", inst)
-		if v > 30 && s.vigilSaw[inst].IsZero() {
+		if v > 30 && s.vigilSaw[sender][inst].IsZero() {
 			high = append(high, inst)
 		}
 	}
@@ -145,13 +157,63 @@ func (s *state) push(ctx context.Context, url string) error {
 		return fmt.Errorf("OTLP push answered %d", resp.StatusCode)
 	}
 	s.mu.Lock()
+	if s.vigilSaw[sender] == nil {
+		s.vigilSaw[sender] = map[string]time.Time{}
+	}
 	for _, inst := range high {
-		if s.vigilSaw[inst].IsZero() {
-			s.vigilSaw[inst] = sent
+		if s.vigilSaw[sender][inst].IsZero() {
+			s.vigilSaw[sender][inst] = sent
 		}
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// fillEvidence sends warning lines of pods pods (5 each, 200 bytes) and of the postgresql
+// service the alerts name over OTLP/HTTP, 1000 pods a request.
+func fillEvidence(url string, pods int) error {
+	line := strings.Repeat("replica lagging: WAL replay behind, conflict with recovery; ", 4)[:200]
+	send := func(ld plog.Logs) error {
+		body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+		if err != nil {
+			return err
+		}
+		resp, err := http.Post(url, "application/x-protobuf", bytes.NewReader(body)) //nolint:noctx // benchmark
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("OTLP logs push answered %d", resp.StatusCode)
+		}
+		return nil
+	}
+	add := func(ld plog.Logs, attrs map[string]string) {
+		rl := ld.ResourceLogs().AppendEmpty()
+		for k, v := range attrs {
+			rl.Resource().Attributes().PutStr(k, v)
+		}
+		lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+		for range 5 {
+			lr := lrs.AppendEmpty()
+			lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+			lr.SetSeverityNumber(plog.SeverityNumberWarn)
+			lr.Body().SetStr(line)
+		}
+	}
+	ld := plog.NewLogs()
+	add(ld, map[string]string{"service.name": "postgresql"})
+	for i := range pods {
+		add(ld, map[string]string{"service.name": fmt.Sprintf("app-%d", i%500), "k8s.namespace.name": fmt.Sprintf("team-%d", i%300),
+			"k8s.pod.name": fmt.Sprintf("app-%d-7d9f8c6b5-%05d", i%500, i)})
+		if ld.ResourceLogs().Len() == 1000 {
+			if err := send(ld); err != nil {
+				return err
+			}
+			ld = plog.NewLogs()
+		}
+	}
+	return send(ld)
 }
 
 func serve(h http.Handler) (string, func(), error) {
@@ -196,7 +258,7 @@ func waitHTTP(url string) error {
 	return fmt.Errorf("%s not ready after 30s", url)
 }
 
-func run(vigil, prom string, rounds int) error {
+func run(vigil, prom string, rounds, pods int) error {
 	dir, err := os.MkdirTemp("", "alertlatency-")
 	if err != nil {
 		return err
@@ -211,7 +273,7 @@ func run(vigil, prom string, rounds int) error {
 		}
 	}
 	s := &state{lag: map[string]float64{}, changed: map[string]time.Time{}, promSaw: map[string]time.Time{},
-		vigilSaw: map[string]time.Time{}, firstPost: map[string]map[string]time.Time{}}
+		vigilSaw: map[string]map[string]time.Time{}, firstPost: map[string]map[string]time.Time{}, evidence: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", s.metrics)
 	mux.HandleFunc("/api/v2/alerts", s.alertmanager)
@@ -249,35 +311,47 @@ scrape_configs:
 		return fmt.Errorf("cannot start prometheus: %w", err)
 	}
 	defer stop(p)
-	addrs := map[string]string{}
-	for _, k := range []string{"VIGIL_OTLP_GRPC_ENDPOINT", "VIGIL_OTLP_HTTP_ENDPOINT", "VIGIL_HEALTH_ENDPOINT", "VIGIL_AUDIT_ENDPOINT", "VIGIL_API_ENDPOINT", "metrics"} {
-		if addrs[k], err = harness.FreeAddr(); err != nil {
+	// vigil without evidence, and vigil with it, the same binary and configuration otherwise.
+	otlp := map[string]string{}
+	for _, sender := range []string{"vigil", "vigil+evidence"} {
+		addrs := map[string]string{}
+		for _, k := range []string{"VIGIL_OTLP_GRPC_ENDPOINT", "VIGIL_OTLP_HTTP_ENDPOINT", "VIGIL_HEALTH_ENDPOINT", "VIGIL_AUDIT_ENDPOINT", "VIGIL_API_ENDPOINT", "metrics"} {
+			if addrs[k], err = harness.FreeAddr(); err != nil {
+				return err
+			}
+		}
+		v := exec.Command(vigil, "--data-dir", filepath.Join(dir, "data-"+sender), "--rules", rules, "--alertmanager", "http://"+addr,
+			"--set=exporters::alert::external_labels::sender="+sender,
+			fmt.Sprintf("--set=exporters::alert::evidence::enabled=%t", sender != "vigil"))
+		v.Env = append(os.Environ(), "VIGIL_METRICS_PORT="+strings.Split(addrs["metrics"], ":")[1])
+		for k, a := range addrs {
+			if k != "metrics" {
+				v.Env = append(v.Env, k+"="+a)
+			}
+		}
+		v.Stdout, v.Stderr = os.Stderr, os.Stderr
+		v.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := v.Start(); err != nil {
+			return fmt.Errorf("cannot start vigil: %w", err)
+		}
+		defer stop(v)
+		if err := waitHTTP("http://" + addrs["VIGIL_HEALTH_ENDPOINT"] + "/"); err != nil {
 			return err
 		}
+		otlp[sender] = "http://" + addrs["VIGIL_OTLP_HTTP_ENDPOINT"]
 	}
-	v := exec.Command(vigil, "--data-dir", filepath.Join(dir, "data"), "--rules", rules, "--alertmanager", "http://"+addr,
-		"--set=exporters::alert::external_labels::sender=vigil")
-	v.Env = append(os.Environ(), "VIGIL_METRICS_PORT="+strings.Split(addrs["metrics"], ":")[1])
-	for k, a := range addrs {
-		if k != "metrics" {
-			v.Env = append(v.Env, k+"="+a)
-		}
+	if err := waitHTTP("http://" + promAddr + "/-/ready"); err != nil {
+		return err
 	}
-	v.Stdout, v.Stderr = os.Stderr, os.Stderr
-	v.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := v.Start(); err != nil {
-		return fmt.Errorf("cannot start vigil: %w", err)
+	began := time.Now()
+	if err := fillEvidence(otlp["vigil+evidence"]+"/v1/logs", pods); err != nil {
+		return err
 	}
-	defer stop(v)
-	for _, u := range []string{"http://" + promAddr + "/-/ready", "http://" + addrs["VIGIL_HEALTH_ENDPOINT"] + "/"} {
-		if err := waitHTTP(u); err != nil {
-			return err
-		}
-	}
-	return measure(s, "http://"+addrs["VIGIL_OTLP_HTTP_ENDPOINT"]+"/v1/metrics", rounds)
+	fmt.Printf("evidence index of vigil+evidence filled with the lines of %d pods in %s\n", pods+1, time.Since(began).Round(time.Millisecond))
+	return measure(s, map[string]string{"vigil": otlp["vigil"] + "/v1/metrics", "vigil+evidence": otlp["vigil+evidence"] + "/v1/metrics"}, rounds)
 }
 
-func measure(s *state, otlpURL string, rounds int) error {
+func measure(s *state, otlpURLs map[string]string, rounds int) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pushErr := make(chan error, 1)
@@ -285,10 +359,12 @@ func measure(s *state, otlpURL string, rounds int) error {
 		t := time.NewTicker(15 * time.Second)
 		defer t.Stop()
 		for {
-			if err := s.push(ctx, otlpURL); err != nil && ctx.Err() == nil {
-				select {
-				case pushErr <- err:
-				default:
+			for sender, u := range otlpURLs {
+				if err := s.push(ctx, sender, u); err != nil && ctx.Err() == nil {
+					select {
+					case pushErr <- err:
+					default:
+					}
 				}
 			}
 			select {
@@ -298,7 +374,7 @@ func measure(s *state, otlpURL string, rounds int) error {
 			}
 		}
 	}()
-	var vigilLat, promLat, vigilTotal, promTotal []time.Duration
+	var vigilLat, evLat, promLat, vigilTotal, evTotal, promTotal []time.Duration
 	for i := range rounds {
 		inst := fmt.Sprintf("replica-%d", i)
 		s.mu.Lock()
@@ -307,15 +383,16 @@ func measure(s *state, otlpURL string, rounds int) error {
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
 			s.mu.Lock()
-			pv, vv := s.firstPost["prometheus"][inst], s.firstPost["vigil"][inst]
-			ps, vs := s.promSaw[inst], s.vigilSaw[inst]
+			pv, vv, ev := s.firstPost["prometheus"][inst], s.firstPost["vigil"][inst], s.firstPost["vigil+evidence"][inst]
+			ps, vs, es := s.promSaw[inst], s.vigilSaw["vigil"][inst], s.vigilSaw["vigil+evidence"][inst]
+			changed := s.changed[inst]
 			s.mu.Unlock()
-			if !pv.IsZero() && !vv.IsZero() {
-				promLat, vigilLat = append(promLat, pv.Sub(ps)), append(vigilLat, vv.Sub(vs))
-				promTotal, vigilTotal = append(promTotal, pv.Sub(s.changed[inst])), append(vigilTotal, vv.Sub(s.changed[inst]))
-				fmt.Printf("round %d: accepted -> POST: vigil %s, prometheus %s; value changed -> POST: vigil %s, prometheus %s\n",
-					i, vv.Sub(vs).Round(time.Millisecond), pv.Sub(ps).Round(time.Millisecond),
-					vv.Sub(s.changed[inst]).Round(time.Millisecond), pv.Sub(s.changed[inst]).Round(time.Millisecond))
+			if !pv.IsZero() && !vv.IsZero() && !ev.IsZero() {
+				promLat, vigilLat, evLat = append(promLat, pv.Sub(ps)), append(vigilLat, vv.Sub(vs)), append(evLat, ev.Sub(es))
+				promTotal, vigilTotal, evTotal = append(promTotal, pv.Sub(changed)), append(vigilTotal, vv.Sub(changed)), append(evTotal, ev.Sub(changed))
+				fmt.Printf("round %d: accepted -> POST: vigil %s, vigil+evidence %s, prometheus %s; value changed -> POST: vigil %s, vigil+evidence %s, prometheus %s\n",
+					i, vv.Sub(vs).Round(time.Millisecond), ev.Sub(es).Round(time.Millisecond), pv.Sub(ps).Round(time.Millisecond),
+					vv.Sub(changed).Round(time.Millisecond), ev.Sub(changed).Round(time.Millisecond), pv.Sub(changed).Round(time.Millisecond))
 				break
 			}
 			select {
@@ -324,7 +401,7 @@ func measure(s *state, otlpURL string, rounds int) error {
 			default:
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("round %d: no alert after 2m (vigil %v, prometheus %v)", i, vv, pv)
+				return fmt.Errorf("round %d: no alert after 2m (vigil %v, vigil+evidence %v, prometheus %v)", i, vv, ev, pv)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -342,11 +419,14 @@ func measure(s *state, otlpURL string, rounds int) error {
 		name string
 		d    []time.Duration
 	}{
-		{"vigil: accepted -> POST", vigilLat}, {"prometheus: accepted -> POST", promLat},
-		{"vigil: value changed -> POST", vigilTotal}, {"prometheus: value changed -> POST", promTotal},
+		{"vigil: accepted -> POST", vigilLat}, {"vigil+evidence: accepted -> POST", evLat}, {"prometheus: accepted -> POST", promLat},
+		{"vigil: value changed -> POST", vigilTotal}, {"vigil+evidence: value changed -> POST", evTotal}, {"prometheus: value changed -> POST", promTotal},
 	} {
 		fmt.Printf("%-36s %10s %10s %10s\n", r.name, pct(r.d, 0.5).Round(time.Millisecond), pct(r.d, 0.99).Round(time.Millisecond),
 			slices.Max(r.d).Round(time.Millisecond))
 	}
+	s.mu.Lock()
+	fmt.Printf("firing alerts posted with vigil_logs: vigil %d, vigil+evidence %d (of %d rounds)\n", s.evidence["vigil"], s.evidence["vigil+evidence"], rounds)
+	s.mu.Unlock()
 	return nil
 }

@@ -29,9 +29,11 @@ import (
 	"github.com/vigil-obs/vigil/exporters/promrwexporter"
 	"github.com/vigil-obs/vigil/extensions/bodylimitextension"
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
+	"github.com/vigil-obs/vigil/extensions/evidenceextension"
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
 	"github.com/vigil-obs/vigil/processors/clusteridentityprocessor"
+	"github.com/vigil-obs/vigil/processors/evidenceprocessor"
 	"github.com/vigil-obs/vigil/processors/fluentk8sprocessor"
 	"github.com/vigil-obs/vigil/processors/k8senrichprocessor"
 	"github.com/vigil-obs/vigil/processors/redactprocessor"
@@ -74,6 +76,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		k8senrichprocessor.NewFactory(),
 		clusteridentityprocessor.NewFactory(),
 		redactprocessor.NewFactory(),
+		evidenceprocessor.NewFactory(),
 		tracecontextprocessor.NewFactory(),
 		fluentk8sprocessor.NewFactory(),
 	)
@@ -96,6 +99,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		filestorage.NewFactory(),
 		clusterauthextension.NewFactory(),
 		bodylimitextension.NewFactory(),
+		evidenceextension.NewFactory(),
 		walstorageextension.NewFactory(),
 		httpapiextension.NewFactory(),
 	)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	otellog "go.opentelemetry.io/otel/log"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
@@ -60,7 +66,7 @@ service:
       receivers: [replication]
       exporters: [alert]
 `, primary.DSN, replica.DSN, master.Addr, redisReplica.Addr, rules, am.URL), 0o600))
-	startAllInOne(t, "--config", "embedded:allinone.yaml", "--config", override)
+	aio := startAllInOne(t, "--config", "embedded:allinone.yaml", "--config", override)
 
 	alerts := func(name string) ([]testutil.AlertmanagerAlert, error) {
 		all, err := am.Alerts()
@@ -118,12 +124,32 @@ service:
 	require.NoError(t, err)
 	require.Empty(t, as, "a replica that keeps up does not alert")
 
+	// The replica's own log: a real ERROR line of its server (a query on a table that does not
+	// exist), shipped with the replica's identity as an agent ships a pod's logs; the primary's
+	// warnings too. The alert about the replica carries the replica's lines only.
+	_, err = replica.DB.Exec(`SELECT * FROM replica_evidence_probe`)
+	require.Error(t, err)
+	var replicaLine string
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for _, l := range strings.Split(replica.Proc.Output(), "\n") {
+			if strings.Contains(l, "ERROR:") && strings.Contains(l, "replica_evidence_probe") {
+				replicaLine = strings.TrimSpace(l)
+				return nil
+			}
+		}
+		return fmt.Errorf("no ERROR line in the replica's log yet")
+	})
+	shipPostgresLog(t, aio.httpAddr, fmt.Sprintf("127.0.0.1:%d", replica.Port), replicaLine)
+	shipPostgresLog(t, aio.httpAddr, fmt.Sprintf("127.0.0.1:%d", primary.Port), "WARNING:  the primary's own warning")
+
 	_, err = replica.DB.Exec(`SELECT pg_wal_replay_pause()`)
 	require.NoError(t, err)
 	a := firing("PostgresReplicaLagging")
 	require.Equal(t, fmt.Sprintf("127.0.0.1:%d", replica.Port), a.Labels["instance"])
 	require.Equal(t, "postgresql", a.Labels["job"])
 	require.Equal(t, "e2e", a.Labels["cluster"])
+	require.Contains(t, a.Annotations["vigil_logs"], replicaLine, "the replica's own last log lines")
+	require.NotContains(t, a.Annotations["vigil_logs"], "the primary's own warning")
 	_, err = replica.DB.Exec(`SELECT pg_wal_replay_resume()`)
 	require.NoError(t, err)
 	resolved("PostgresReplicaLagging")
@@ -137,4 +163,26 @@ service:
 	_, err = redisReplica.Do("REPLICAOF", host, port)
 	require.NoError(t, err)
 	resolved("RedisReplicaLinkDown")
+}
+
+// shipPostgresLog sends a PostgreSQL server log line over OTLP/HTTP with the identity the
+// replication receiver gives the server's metrics (service.name postgresql, service.instance.id
+// host:port) and the severity of its level prefix.
+func shipPostgresLog(t *testing.T, endpoint, instance, line string) {
+	t.Helper()
+	ctx := context.Background()
+	exp, err := otlploghttp.New(ctx, otlploghttp.WithEndpoint(endpoint), otlploghttp.WithInsecure())
+	require.NoError(t, err)
+	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)), sdklog.WithResource(
+		resource.NewSchemaless(attribute.String("service.name", "postgresql"), attribute.String("service.instance.id", instance))))
+	var rec otellog.Record
+	rec.SetTimestamp(time.Now())
+	sev := otellog.SeverityWarn
+	if strings.Contains(line, "ERROR:") {
+		sev = otellog.SeverityError
+	}
+	rec.SetSeverity(sev)
+	rec.SetBody(attribute.StringValue(line))
+	lp.Logger("postgresql").Emit(ctx, rec)
+	require.NoError(t, lp.Shutdown(ctx), "the SDK must deliver the record")
 }

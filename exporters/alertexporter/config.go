@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/internal/rulefiles"
+	"github.com/vigil-obs/vigil/storage/series"
 )
 
 // Config is the YAML configuration of the alert exporter.
@@ -74,14 +75,82 @@ type Config struct {
 	// whose `for` is shorter are not restored (Prometheus's --rules.alert.for-grace-period).
 	// Default 0s, so that every pending timer survives a restart (Prometheus's default is 10m).
 	ForGracePeriod time.Duration `mapstructure:"for_grace_period"`
+	// Evidence is what the alerts sent to Alertmanager carry as annotations: the last log lines
+	// of the alert's pods, exemplar trace IDs of the rule's series, Grafana Explore links.
+	Evidence EvidenceConfig `mapstructure:"evidence"`
 
 	// checkRuleFiles makes Validate report the problems of the rule files (WithRuleFilesChecked).
 	checkRuleFiles bool
 	_              struct{}
 }
 
+// EvidenceConfig configures the evidence annotations (README: "Alerts that carry their evidence").
+type EvidenceConfig struct {
+	// Enabled attaches evidence to firing alerts (default true). A rule (or its group, with
+	// Prometheus's group labels) with the label or annotation vigil_evidence: none gets none.
+	Enabled bool `mapstructure:"enabled"`
+	// Extension names the evidence extension whose recent-context index gives the log lines
+	// (default none: no log lines, only exemplar trace IDs).
+	Extension *component.ID `mapstructure:"extension"`
+	// MaxLines is how many lines an alert carries, the newest of its pods (default 5).
+	MaxLines int `mapstructure:"max_lines"`
+	// Window is how long before the alert became active its lines may be (default 15m); the
+	// Explore links cover the same range, up to the send.
+	Window time.Duration `mapstructure:"window"`
+	// MaxBytes bounds the evidence annotations of an alert, names and values (default 4096).
+	MaxBytes int `mapstructure:"max_bytes"`
+	// MaxTraceIDs is how many exemplar trace IDs an alert carries (default 3, at most 3: the
+	// series store keeps 3 per series; 0: none).
+	MaxTraceIDs int `mapstructure:"max_trace_ids"`
+	// DisabledGroups are rule group names whose alerts carry no evidence (default none).
+	DisabledGroups []string `mapstructure:"disabled_groups"`
+	// GrafanaURL is Grafana's base URL for Explore links (default none: no links).
+	GrafanaURL string `mapstructure:"grafana_url"`
+	// GrafanaOrgID is the orgId of the links (default 1).
+	GrafanaOrgID int `mapstructure:"grafana_org_id"`
+	// LokiDatasourceUID is the uid of the Loki data source of the logs link (default none: no link).
+	LokiDatasourceUID string `mapstructure:"loki_datasource_uid"`
+	// TracesDatasourceUID is the uid of the trace data source of the trace links (default none: no link).
+	TracesDatasourceUID string `mapstructure:"traces_datasource_uid"`
+	// TracesDatasourceType is its type: tempo (default) or jaeger.
+	TracesDatasourceType string `mapstructure:"traces_datasource_type"`
+	_                    struct{}
+}
+
+func (c *EvidenceConfig) validate() []error {
+	var errs []error
+	if c.MaxLines < 0 || c.MaxLines > 100 {
+		errs = append(errs, fmt.Errorf("evidence.max_lines: %d must be between 0 and 100", c.MaxLines))
+	}
+	if c.Window < 0 {
+		errs = append(errs, fmt.Errorf("evidence.window: %q must not be negative", c.Window))
+	}
+	if c.MaxBytes < 256 || c.MaxBytes > 65536 {
+		errs = append(errs, fmt.Errorf("evidence.max_bytes: %d must be between 256 and 65536", c.MaxBytes))
+	}
+	if c.MaxTraceIDs < 0 || c.MaxTraceIDs > series.MaxExemplarsPerSeries {
+		errs = append(errs, fmt.Errorf("evidence.max_trace_ids: %d must be between 0 and %d", c.MaxTraceIDs, series.MaxExemplarsPerSeries))
+	}
+	if c.GrafanaURL != "" {
+		if err := validateGrafanaURL(c.GrafanaURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.GrafanaOrgID < 1 {
+		errs = append(errs, fmt.Errorf("evidence.grafana_org_id: %d must be at least 1", c.GrafanaOrgID))
+	}
+	if c.TracesDatasourceType != "tempo" && c.TracesDatasourceType != "jaeger" {
+		errs = append(errs, fmt.Errorf("evidence.traces_datasource_type: %q must be tempo or jaeger", c.TracesDatasourceType))
+	}
+	return errs
+}
+
 func createDefaultConfig() *Config {
 	return &Config{
+		Evidence: EvidenceConfig{
+			Enabled: true, MaxLines: 5, Window: 15 * time.Minute, MaxBytes: 4096, MaxTraceIDs: 3,
+			GrafanaOrgID: 1, TracesDatasourceType: "tempo",
+		},
 		MinEvalInterval:    time.Second,
 		EvaluationInterval: time.Minute,
 		ResendDelay:        time.Minute,
@@ -159,6 +228,7 @@ func (c *Config) Validate() error {
 	if c.MinEvalInterval > c.EvaluationInterval {
 		errs = append(errs, fmt.Errorf("min_eval_interval: %q must not exceed evaluation_interval %q", c.MinEvalInterval, c.EvaluationInterval))
 	}
+	errs = append(errs, c.Evidence.validate()...)
 	if c.MaxSeries < 1 {
 		errs = append(errs, fmt.Errorf("max_series: %d must be at least 1", c.MaxSeries))
 	}

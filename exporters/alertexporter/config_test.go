@@ -31,6 +31,12 @@ func TestConfigFromYAML(t *testing.T) {
 	want.Storage = &wal
 	want.OutageTolerance, want.ForGracePeriod = 2*time.Hour, 5*time.Minute
 	want.API.NetAddr.Endpoint = "127.0.0.1:9096"
+	ev := component.MustNewID("evidence")
+	want.Evidence = EvidenceConfig{
+		Enabled: true, Extension: &ev, MaxLines: 8, Window: 30 * time.Minute, MaxBytes: 8192, MaxTraceIDs: 2,
+		DisabledGroups: []string{"noisy"}, GrafanaURL: "https://grafana.example.com", GrafanaOrgID: 1,
+		LokiDatasourceUID: "loki", TracesDatasourceUID: "jaeger", TracesDatasourceType: "jaeger",
+	}
 	require.Equal(t, want, cfg)
 }
 
@@ -82,6 +88,13 @@ func TestConfigErrors(t *testing.T) {
 			`outage_tolerance: "-1m0s" must be at least 0s`,
 			`reload_interval: "-5s" must be at least 0s`,
 			`max_series: 0 must be at least 1`,
+			`evidence.max_lines: 101 must be between 0 and 100`,
+			`evidence.window: "-1m0s" must not be negative`,
+			`evidence.max_bytes: 10 must be between 256 and 65536`,
+			`evidence.max_trace_ids: 4 must be between 0 and 3`,
+			`evidence.grafana_url: "grafana" must be an absolute http(s) URL`,
+			`evidence.grafana_org_id: 0 must be at least 1`,
+			`evidence.traces_datasource_type: "zipkin" must be tempo or jaeger`,
 		}},
 	}
 	for _, tc := range tests {

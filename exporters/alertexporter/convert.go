@@ -1,16 +1,20 @@
 package alertexporter
 
 import (
+	"encoding/hex"
 	"math"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/otlptranslator"
+	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/vigil-obs/vigil/storage/series"
 )
 
 // Discard reasons of samples and metrics, the values of the reason label of
@@ -35,6 +39,9 @@ type converter struct {
 	now         func() time.Time
 	// emit receives every sample; the labels are only valid during the call.
 	emit func(l labels.Labels, t int64, f float64)
+	// exemplar, if set, receives the exemplars with a trace ID of the data point of each sample,
+	// after the sample; the labels are only valid during the call.
+	exemplar func(l labels.Labels, e exemplar.Exemplar)
 	// discard counts samples (or whole metrics) that are not emitted.
 	discard func(reason string, n int)
 	// wanted, if set, is asked first whether any rule can select a metric name: samples of
@@ -193,7 +200,7 @@ func (c *converter) numbers(b *labels.ScratchBuilder, p *point, m pmetric.Metric
 		if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
 			f = float64(dp.IntValue())
 		}
-		c.sample(b, p, dp.Attributes(), name, "", "", c.ts(dp.Timestamp()), c.value(dp.Flags(), f))
+		c.sample(b, p, dp.Attributes(), dp.Exemplars(), name, "", "", c.ts(dp.Timestamp()), c.value(dp.Flags(), f))
 	}
 }
 
@@ -209,16 +216,16 @@ func (c *converter) histograms(b *labels.ScratchBuilder, p *point, m pmetric.Met
 		// The prometheus receiver drops the sum of a stale point: the _sum series it came from
 		// needs its staleness marker too.
 		if dp.HasSum() || (p.verbatim && flags.NoRecordedValue()) {
-			c.sample(b, p, attrs, name+"_sum", "", "", t, c.value(flags, dp.Sum()))
+			c.sample(b, p, attrs, dp.Exemplars(), name+"_sum", "", "", t, c.value(flags, dp.Sum()))
 		}
-		c.sample(b, p, attrs, name+"_count", "", "", t, c.value(flags, float64(dp.Count())))
+		c.sample(b, p, attrs, dp.Exemplars(), name+"_count", "", "", t, c.value(flags, float64(dp.Count())))
 		var cum uint64
 		bounds, counts := dp.ExplicitBounds(), dp.BucketCounts()
 		for i := 0; i < bounds.Len() && i < counts.Len(); i++ {
 			cum += counts.At(i)
-			c.sample(b, p, attrs, name+"_bucket", model.BucketLabel, formatFloat(bounds.At(i)), t, c.value(flags, float64(cum)))
+			c.sample(b, p, attrs, dp.Exemplars(), name+"_bucket", model.BucketLabel, formatFloat(bounds.At(i)), t, c.value(flags, float64(cum)))
 		}
-		c.sample(b, p, attrs, name+"_bucket", model.BucketLabel, "+Inf", t, c.value(flags, float64(dp.Count())))
+		c.sample(b, p, attrs, dp.Exemplars(), name+"_bucket", model.BucketLabel, "+Inf", t, c.value(flags, float64(dp.Count())))
 	}
 }
 
@@ -230,10 +237,10 @@ func (c *converter) summaries(b *labels.ScratchBuilder, p *point, m pmetric.Metr
 	}
 	for _, dp := range dps.All() {
 		t, flags, attrs := c.ts(dp.Timestamp()), dp.Flags(), dp.Attributes()
-		c.sample(b, p, attrs, name+"_sum", "", "", t, c.value(flags, dp.Sum()))
-		c.sample(b, p, attrs, name+"_count", "", "", t, c.value(flags, float64(dp.Count())))
+		c.sample(b, p, attrs, noExemplars, name+"_sum", "", "", t, c.value(flags, dp.Sum()))
+		c.sample(b, p, attrs, noExemplars, name+"_count", "", "", t, c.value(flags, float64(dp.Count())))
 		for _, q := range dp.QuantileValues().All() {
-			c.sample(b, p, attrs, name, model.QuantileLabel, formatFloat(q.Quantile()), t, c.value(flags, q.Value()))
+			c.sample(b, p, attrs, noExemplars, name, model.QuantileLabel, formatFloat(q.Quantile()), t, c.value(flags, q.Value()))
 		}
 	}
 }
@@ -264,7 +271,7 @@ func (c *converter) ts(t pcommon.Timestamp) int64 {
 // attributes). The identity that clusteridentity enforced on the resource (k8s_cluster_name) and
 // the rest of the Kubernetes identity are the resource's: a data point claiming another cluster,
 // namespace or pod writes neither into that cluster's series nor into its alerts.
-func (c *converter) sample(b *labels.ScratchBuilder, p *point, attrs pcommon.Map, name, extraName, extraValue string, t int64, f float64) {
+func (c *converter) sample(b *labels.ScratchBuilder, p *point, attrs pcommon.Map, ex pmetric.ExemplarSlice, name, extraName, extraValue string, t int64, f float64) {
 	if c.wanted != nil && !c.wanted(name) {
 		c.discard(reasonNotNeeded, 1)
 		return
@@ -303,8 +310,27 @@ func (c *converter) sample(b *labels.ScratchBuilder, p *point, attrs pcommon.Map
 		}
 	}
 	b.Sort()
-	c.emit(b.Labels(), t, f)
+	l := b.Labels()
+	c.emit(l, t, f)
+	if c.exemplar == nil {
+		return
+	}
+	for _, e := range ex.All() {
+		if id := e.TraceID(); !id.IsEmpty() {
+			v := e.DoubleValue()
+			if e.ValueType() == pmetric.ExemplarValueTypeInt {
+				v = float64(e.IntValue())
+			}
+			c.exemplar(l, exemplar.Exemplar{
+				Labels: labels.FromStrings(series.TraceIDLabel, hex.EncodeToString(id[:])),
+				Value:  v, Ts: c.ts(e.Timestamp()), HasTs: true,
+			})
+		}
+	}
 }
+
+// noExemplars is the exemplars of a summary's samples (summaries have none).
+var noExemplars = pmetric.NewExemplarSlice()
 
 // labelName is the label of a data point attribute: as it is if scraped and valid, else translated.
 func (c *converter) labelName(p *point, k string) (string, bool) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/stretchr/testify/require"
@@ -218,4 +219,41 @@ func TestScrapedMarkSurvivesOTLP(t *testing.T) {
 	got, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(b)
 	require.NoError(t, err)
 	require.True(t, isScraped(got.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0)))
+}
+
+// Exemplars with a trace ID follow the samples of their data point: a gauge's series, and every
+// series of a histogram's point (the rule may select _bucket, _count or _sum); summaries have none.
+func TestConvertHandsOnExemplars(t *testing.T) {
+	md := pmetric.NewMetrics()
+	g := newMetric(md, "queue.depth", "")
+	gdp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+	gdp.SetDoubleValue(3)
+	e := gdp.Exemplars().AppendEmpty()
+	e.SetTraceID(pcommon.TraceID{0x4b, 0xf9, 1})
+	e.SetIntValue(3)
+	gdp.Exemplars().AppendEmpty().SetDoubleValue(1) // no trace ID: not handed on
+	h := newMetric(md, "rpc.duration", "s")
+	h.SetEmptyHistogram().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	hdp := h.Histogram().DataPoints().AppendEmpty()
+	hdp.ExplicitBounds().FromRaw([]float64{0.1})
+	hdp.BucketCounts().FromRaw([]uint64{1, 1})
+	hdp.SetCount(2)
+	hdp.SetSum(0.3)
+	hdp.Exemplars().AppendEmpty().SetTraceID(pcommon.TraceID{0x0a, 2})
+
+	c := newConverter(nil)
+	c.emit = func(labels.Labels, int64, float64) {}
+	c.discard = func(string, int) {}
+	got := map[string]string{}
+	c.exemplar = func(l labels.Labels, ex exemplar.Exemplar) {
+		got[l.Get("__name__")+l.Get("le")] = ex.Labels.Get("trace_id")
+	}
+	c.convert(md)
+	require.Equal(t, map[string]string{
+		"queue_depth":                     "4bf90100000000000000000000000000",
+		"rpc_duration_seconds_sum":        "0a020000000000000000000000000000",
+		"rpc_duration_seconds_count":      "0a020000000000000000000000000000",
+		"rpc_duration_seconds_bucket0.1":  "0a020000000000000000000000000000",
+		"rpc_duration_seconds_bucket+Inf": "0a020000000000000000000000000000",
+	}, got)
 }

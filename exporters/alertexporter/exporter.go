@@ -3,6 +3,7 @@ package alertexporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/notifier"
 	"github.com/prometheus/prometheus/promql"
@@ -22,6 +24,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
+	"github.com/vigil-obs/vigil/extensions/evidenceextension"
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/internal/rulefiles"
 	"github.com/vigil-obs/vigil/storage/series"
@@ -107,7 +110,19 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 		return err
 	}
 	engine := newEngine(e.cfg, slogger)
-	opts := e.managerOptions(ctx, engine, slogger, rules.SendAlerts(n, e.cfg.ExternalURL), ruleAppendable{e}, saved)
+	notify := rules.SendAlerts(n, e.cfg.ExternalURL)
+	if ev := e.cfg.Evidence; ev.Enabled {
+		var index *evidenceextension.Index
+		if ev.Extension != nil {
+			x, ok := evidenceextension.Find(host, *ev.Extension)
+			if !ok {
+				return fail(fmt.Errorf("cannot start the alert exporter: evidence.extension %q is not an evidence extension listed in service.extensions", ev.Extension))
+			}
+			index = x
+		}
+		notify = newEvidence(ev, index, func() *series.Store { return e.store }).notifyFunc(notify, e.groupName)
+	}
+	opts := e.managerOptions(ctx, engine, slogger, notify, ruleAppendable{e}, saved)
 	opts.Registerer = promReg
 	e.mgr = rules.NewManager(opts)
 	gen, needs := e.load(files, patternErr, true, nil)
@@ -233,8 +248,10 @@ func (e *alertExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 	c.wanted = e.store.NameMayBeWanted
 	c.discard = func(reason string, n int) { discarded[reason] += n }
 	var firstErr error
+	lastKept := false
 	c.emit = func(l labels.Labels, t int64, f float64) {
 		kept, err := app.AppendSample(l, t, f)
+		lastKept = kept && err == nil
 		switch {
 		case err != nil:
 			discarded[reasonOf(err)]++
@@ -245,6 +262,11 @@ func (e *alertExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 			appended++
 		default:
 			discarded[reasonNotNeeded]++
+		}
+	}
+	c.exemplar = func(l labels.Labels, ex exemplar.Exemplar) {
+		if lastKept { // the series is held: its exemplars are evidence for its alerts
+			_, _ = app.AppendExemplar(0, l, ex)
 		}
 	}
 	c.convert(md)
@@ -294,6 +316,16 @@ func (e *alertExporter) runGC(ctx context.Context) {
 }
 
 type groupKey struct{}
+
+// groupName is the name of the rule group evaluated with ctx ("" if none).
+func (e *alertExporter) groupName(ctx context.Context) string {
+	i, ok := ctx.Value(groupKey{}).(int)
+	gen := e.gen.Load()
+	if !ok || gen == nil || i < 0 || i >= len(gen.groups) {
+		return ""
+	}
+	return gen.groups[i].Name()
+}
 
 func withGroup(ctx context.Context, i int) context.Context {
 	return context.WithValue(ctx, groupKey{}, i)

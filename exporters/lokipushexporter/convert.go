@@ -218,6 +218,11 @@ func line(v pcommon.Value) string {
 	return v.AsString()
 }
 
+// Level is the value of the level label of a record: trace, debug, info, warn, error, fatal or
+// unknown (see the README's label mapping). The evidence processor keeps the records Loki will
+// label warn, error or fatal, so that its Grafana links select the same lines.
+func Level(lr plog.LogRecord) string { return Levels[levelIndex(lr)] }
+
 // Indexes in Levels.
 const (
 	levelTrace = iota

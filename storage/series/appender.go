@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/metadata"
@@ -79,11 +78,6 @@ func (a *Appender) reset() {
 
 // SetOptions is a no-op: the store does not discard out-of-order samples on request.
 func (*Appender) SetOptions(*storage.AppendOptions) {}
-
-// AppendExemplar drops exemplars: rules do not read them.
-func (*Appender) AppendExemplar(ref storage.SeriesRef, _ labels.Labels, _ exemplar.Exemplar) (storage.SeriesRef, error) {
-	return ref, nil
-}
 
 // AppendHistogram rejects native histograms with ErrHistogramUnsupported.
 func (*Appender) AppendHistogram(_ storage.SeriesRef, l labels.Labels, _ int64, _ *histogram.Histogram, _ *histogram.FloatHistogram) (storage.SeriesRef, error) {

@@ -37,6 +37,7 @@ type memSeries struct {
 	closed   []byte            // closed chunks, oldest first (see nextClosed); never modified, only replaced or resliced
 	head     chunkenc.XORChunk // no bytes (nil) before the first sample
 	app      chunkenc.Appender // appends to head; nil before the first sample
+	ex       *exemplars        // the newest exemplars with a trace ID; nil before the first
 }
 
 // nextClosed splits the first closed chunk off b: each is its newest timestamp (8 bytes, little
