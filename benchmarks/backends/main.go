@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/vigil-obs/vigil/benchmarks/internal/harness"
@@ -94,7 +93,7 @@ func run(o options) error {
 			return fmt.Errorf("cannot build vigil: %w", err)
 		}
 	}
-	pki, err := newPKI(filepath.Join(dir, "pki"))
+	pki, err := harness.NewPKI(filepath.Join(dir, "pki"))
 	if err != nil {
 		return err
 	}
@@ -139,7 +138,7 @@ func run(o options) error {
 	return nil
 }
 
-func runOne(o options, pki *pki, loki, prom *backend, dir, impl, signal string, rep, n int) (result, error) {
+func runOne(o options, pki *harness.PKI, loki, prom *backend, dir, impl, signal string, rep, n int) (result, error) {
 	res := result{impl: impl, signal: signal, rep: rep}
 	tenant := fmt.Sprintf("%s-run%d", impl, n)
 	profile := o.cpuProfile != "" && rep == 1 && impl == "vigil"
@@ -157,7 +156,7 @@ func runOne(o options, pki *pki, loki, prom *backend, dir, impl, signal string, 
 		return res, err
 	}
 	defer p.stop()
-	l := load{endpoint: "https://" + p.addr, tls: pki.clientTLS(), token: pki.token, workers: o.workers,
+	l := load{endpoint: "https://" + p.addr, tls: pki.ClientTLS(), token: pki.Token, workers: o.workers,
 		batch: o.batch, series: o.series, prefix: fmt.Sprintf("bench_run%d", n)}
 	var query, path string
 	switch signal {
@@ -171,7 +170,7 @@ func runOne(o options, pki *pki, loki, prom *backend, dir, impl, signal string, 
 		return res, fmt.Errorf("unknown signal %q: use logs or metrics", signal)
 	}
 	time.Sleep(time.Second) // let start-up settle
-	cpu0, gen0 := p.cpuSeconds(), selfCPU()
+	cpu0, gen0 := p.cpuSeconds(), harness.SelfCPU()
 	start := time.Now()
 	profDone := make(chan error, 1)
 	if profile {
@@ -185,7 +184,7 @@ func runOne(o options, pki *pki, loki, prom *backend, dir, impl, signal string, 
 	if res.sent, err = l.run(context.Background(), signal); err != nil {
 		return res, err
 	}
-	res.generatorCPU = selfCPU() - gen0
+	res.generatorCPU = harness.SelfCPU() - gen0
 	// Wait until the backend holds everything that was acknowledged (or nothing more arrives for
 	// a minute). For logs, Loki's distributor counter says when; the LogQL count that checks
 	// every record is in Loki runs after the CPU is read.
@@ -235,7 +234,7 @@ func runOne(o options, pki *pki, loki, prom *backend, dir, impl, signal string, 
 }
 
 func printReport(o options, results []result) {
-	fmt.Printf("machine: %d CPUs, %s, %s; load average at the end: %s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), loadAvg())
+	fmt.Printf("machine: %d CPUs, %s, %s; load average at the end: %s\n", runtime.NumCPU(), harness.CPUModel(), runtime.Version(), harness.LoadAvg())
 	fmt.Printf("load: %d OTLP/HTTP (mTLS) senders, %d items/request; logs: %d ~300 B records/run (8 identity resource attributes, 3 record attributes, trace and span ids); metrics: %d samples/run over %d series (gauges and cumulative counters, 2 attributes)\n",
 		o.workers, o.batch, o.records, o.samples, o.series)
 	peerQueue := "in memory"
@@ -292,34 +291,4 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:3], " ")
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
-}
-
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

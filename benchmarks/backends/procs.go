@@ -7,8 +7,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -88,18 +86,8 @@ func (p *proc) stop() {
 	p.logFile.Close()
 }
 
-// cpuSeconds is the process's user+system CPU time from /proc/<pid>/stat.
-func (p *proc) cpuSeconds() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, _ := strconv.ParseFloat(fields[11], 64) // field 14 of stat
-	stime, _ := strconv.ParseFloat(fields[12], 64) // field 15
-	return (utime + stime) / 100                   // CLK_TCK
-}
+// cpuSeconds is the process's user+system CPU time.
+func (p *proc) cpuSeconds() float64 { return harness.CPUSeconds(p.cmd.Process.Pid) }
 
 // waitListening waits until addr accepts connections.
 func (p *proc) waitListening(addr string) error {
@@ -120,7 +108,7 @@ func (p *proc) waitListening(addr string) error {
 // cluster from a bearer token, memory_limiter, clusteridentity, tracecontext, the durable
 // walstorage queue, fsync before answering) with Loki and Prometheus as its backends
 // (VIGIL_LOKI_URL, VIGIL_PROMRW_URL), each pipeline ending only in its backend's exporter.
-func startVigil(bin, dir string, pki *pki, loki, prom, tenant string, withPprof bool) (*proc, error) {
+func startVigil(bin, dir string, pki *harness.PKI, loki, prom, tenant string, withPprof bool) (*proc, error) {
 	var addrs [6]string
 	for i := range addrs {
 		a, err := harness.FreeAddr()
@@ -136,7 +124,7 @@ func startVigil(bin, dir string, pki *pki, loki, prom, tenant string, withPprof 
       - name: bench
         subjects: [%s]
         bearer_tokens: [%q]
-`, clientCN, pki.token)
+`, harness.AgentCN, pki.Token)
 	exts := "[bodylimit, health_check, walstorage, clusterauth, httpapi"
 	pprofAddr := ""
 	if withPprof {
@@ -158,7 +146,7 @@ func startVigil(bin, dir string, pki *pki, loki, prom, tenant string, withPprof 
 	p, err := startProc("vigil", dir, []string{
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + addrs[0], "VIGIL_OTLP_HTTP_ENDPOINT=" + addrs[1],
 		"VIGIL_HEALTH_ENDPOINT=" + addrs[2], "VIGIL_METRICS_PORT=" + metricsPort, "VIGIL_API_ENDPOINT=" + addrs[4],
-		"VIGIL_TLS_CA_FILE=" + pki.caFile, "VIGIL_TLS_CERT_FILE=" + pki.gatewayCert, "VIGIL_TLS_KEY_FILE=" + pki.gatewayKey,
+		"VIGIL_TLS_CA_FILE=" + pki.CAFile, "VIGIL_TLS_CERT_FILE=" + pki.GatewayCert, "VIGIL_TLS_KEY_FILE=" + pki.GatewayKey,
 		"VIGIL_LOKI_URL=" + loki, "VIGIL_PROMRW_URL=" + prom + "/api/v1/write", "VIGIL_TENANT=" + tenant,
 	}, bin, "--config", "deploy/config/gateway.yaml", "--config", override, "--data-dir", filepath.Join(dir, "data"))
 	if err != nil {
@@ -179,7 +167,7 @@ func startVigil(bin, dir string, pki *pki, loki, prom, tenant string, withPprof 
 // is on contrib file_storage with fsync, as vigil's walstorage queue is durable; otherwise in
 // memory. Remote write queues in memory either way: the exporter has no sending_queue, and its
 // own WAL (wal: directory) delivered nothing within a minute here (every sample stayed in it).
-func startPeer(bin, dir string, pki *pki, loki, prom, tenant string, durable bool, compression string) (*proc, error) {
+func startPeer(bin, dir string, pki *harness.PKI, loki, prom, tenant string, durable bool, compression string) (*proc, error) {
 	addr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
@@ -219,7 +207,7 @@ service:
   pipelines:
     logs: {receivers: [otlp], processors: [memory_limiter], exporters: [otlphttp/loki]}
     metrics: {receivers: [otlp], processors: [memory_limiter], exporters: [prometheusremotewrite]}
-`, filepath.Join(dir, "queue"), addr, pki.gatewayCert, pki.gatewayKey, pki.caFile,
+`, filepath.Join(dir, "queue"), addr, pki.GatewayCert, pki.GatewayKey, pki.CAFile,
 		loki+"/otlp", tenant, compression, logsQueue, prom+"/api/v1/write", exts)
 	path := filepath.Join(dir, "peer.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -21,6 +21,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/vigil-obs/vigil/benchmarks/internal/harness"
 )
 
 func main() {
@@ -98,7 +100,7 @@ func printResult(r result) {
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 func printReport(results []result, backlogMB, containers int, rateMB float64, rateFor time.Duration) {
-	fmt.Printf("\n%s, %d CPUs, %s/%s; load average at the end: %s\n", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, loadAvg())
+	fmt.Printf("\n%s, %d CPUs, %s/%s; load average at the end: %s\n", harness.CPUModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, harness.LoadAvg())
 	fmt.Printf("command: go run ./benchmarks/containerlogs %s\n", strings.Join(os.Args[1:], " "))
 	fmt.Printf("%d containers, backlog %d MB, then %.0f MB/s for %s\n\n", containers, backlogMB, rateMB, rateFor)
 	sum := map[string]*[5]float64{} // MB per CPU-s (sum), peak RSS MiB (max), rounds, anonymous and file MiB at the largest sample (max)
@@ -124,25 +126,4 @@ func printReport(results []result, backlogMB, containers int, rateMB float64, ra
 	if v, p := sum["vigil"], sum["peer"]; v != nil && p != nil {
 		fmt.Printf("\nvigil / peer, MB per CPU-second: %.2f×\n", (v[0]/v[2])/(p[0]/p[2]))
 	}
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "model name") {
-			if _, v, ok := strings.Cut(l, ":"); ok {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return "unknown CPU"
-}
-
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -322,18 +322,8 @@ func (p *proc) stop() {
 	}
 }
 
-// cpuSeconds is the process's user+system CPU time (/proc/<pid>/stat).
-func (p *proc) cpuSeconds() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // CLK_TCK
-}
+// cpuSeconds is the process's user+system CPU time.
+func (p *proc) cpuSeconds() float64 { return harness.CPUSeconds(p.cmd.Process.Pid) }
 
 // memory reads a kB field of /proc/<pid>/status (VmRSS, VmHWM) in bytes.
 func (p *proc) memory(field string) int64 {

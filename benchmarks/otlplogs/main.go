@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/vigil-obs/vigil/benchmarks/internal/harness"
@@ -69,7 +68,7 @@ func run(vigil, scenario string, duration time.Duration, workers, batch int) err
 			return fmt.Errorf("cannot build vigil: %w", err)
 		}
 	}
-	pki, err := newPKI(filepath.Join(dir, "pki"))
+	pki, err := harness.NewPKI(filepath.Join(dir, "pki"))
 	if err != nil {
 		return err
 	}
@@ -107,7 +106,7 @@ type result struct {
 	queueRatio   float64 // the relay's request bytes ÷ their compressed bytes in its queue (0: not the relay)
 }
 
-func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Duration, workers, batch int) (result, error) {
+func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration time.Duration, workers, batch int) (result, error) {
 	res := result{scenario: scenario, cpu: map[string]float64{}}
 	gw, err := startGateway(vigil, filepath.Join(dir, "gateway"), pki)
 	if err != nil {
@@ -115,7 +114,7 @@ func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Dur
 	}
 	defer gw.stop()
 	procs := []*vigilProc{gw}
-	target := loadTarget{endpoint: gw.httpAddr, tls: pki.clientTLS(), token: pki.token}
+	target := loadTarget{endpoint: gw.httpAddr, tls: pki.ClientTLS(), token: pki.Token}
 	var pprofAddr string
 	if scenario != "gateway" {
 		start := func() (*vigilProc, error) {
@@ -149,7 +148,7 @@ func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Dur
 		before[p.name] = p.cpuSeconds()
 	}
 	deliveredBefore, _ := gw.counter("otelcol_receiver_accepted_log_records_total", `receiver="otlp"`)
-	genBefore := selfCPU()
+	genBefore := harness.SelfCPU()
 	start := time.Now()
 	profDone := make(chan error, 1)
 	if pprofAddr != "" {
@@ -177,7 +176,7 @@ func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Dur
 		time.Sleep(50 * time.Millisecond)
 	}
 	res.wall = time.Since(start)
-	res.generatorCPU = selfCPU() - genBefore
+	res.generatorCPU = harness.SelfCPU() - genBefore
 	for _, p := range procs {
 		res.cpu[p.name] = p.cpuSeconds() - before[p.name]
 	}
@@ -193,7 +192,7 @@ func runScenario(vigil, dir string, pki *pki, scenario string, duration time.Dur
 }
 
 func printReport(results []result, duration time.Duration, workers, batch int) {
-	fmt.Printf("machine: %d CPUs, %s, %s\n", runtime.NumCPU(), cpuModel(), runtime.Version())
+	fmt.Printf("machine: %d CPUs, %s, %s\n", runtime.NumCPU(), harness.CPUModel(), runtime.Version())
 	kind := "alike (uniform)"
 	if variedLoad {
 		kind = "varied, random trace ids"
@@ -227,25 +226,4 @@ func printReport(results []result, duration time.Duration, workers, batch int) {
 		}
 	}
 	fmt.Printf("\ncommand: go run ./benchmarks/otlplogs %s\n", strings.Join(os.Args[1:], " "))
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
-}
-
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

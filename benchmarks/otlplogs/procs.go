@@ -82,18 +82,8 @@ func (p *vigilProc) stop() {
 	p.logFile.Close()
 }
 
-// cpuSeconds is the process's user+system CPU time from /proc/<pid>/stat.
-func (p *vigilProc) cpuSeconds() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, _ := strconv.ParseFloat(fields[11], 64) // field 14 of stat
-	stime, _ := strconv.ParseFloat(fields[12], 64) // field 15
-	return (utime + stime) / 100                   // CLK_TCK
-}
+// cpuSeconds is the process's user+system CPU time.
+func (p *vigilProc) cpuSeconds() float64 { return harness.CPUSeconds(p.cmd.Process.Pid) }
 
 // counter sums a counter family on the process's own /metrics, over samples containing label.
 func (p *vigilProc) counter(name, label string) (float64, error) {
@@ -122,7 +112,7 @@ func (p *vigilProc) counter(name, label string) (float64, error) {
 	return sum, sc.Err()
 }
 
-func startGateway(bin, dir string, pki *pki) (*vigilProc, error) {
+func startGateway(bin, dir string, pki *harness.PKI) (*vigilProc, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
@@ -139,12 +129,12 @@ service:
   pipelines:
     logs:
       exporters: [nop]
-`, agentCN, pki.token)
+`, harness.AgentCN, pki.Token)
 	if err := os.WriteFile(override, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
 	return startVigil(bin, "gateway", dir, []string{
-		"VIGIL_TLS_CA_FILE=" + pki.caFile, "VIGIL_TLS_CERT_FILE=" + pki.gatewayCert, "VIGIL_TLS_KEY_FILE=" + pki.gatewayKey,
+		"VIGIL_TLS_CA_FILE=" + pki.CAFile, "VIGIL_TLS_CERT_FILE=" + pki.GatewayCert, "VIGIL_TLS_KEY_FILE=" + pki.GatewayKey,
 	}, "--config", "deploy/config/gateway.yaml", "--config", override)
 }
 
@@ -154,7 +144,7 @@ service:
 // without pod metadata); in "filestorage" the same pipeline with its queue on the collector
 // contrib file_storage (bbolt, fsync: true). With pprofAddr the agent also serves the pprof
 // extension there.
-func startAgent(bin, dir string, pki *pki, gateway, mode, pprofAddr string) (*vigilProc, error) {
+func startAgent(bin, dir string, pki *harness.PKI, gateway, mode, pprofAddr string) (*vigilProc, error) {
 	args := []string{"--config", "deploy/config/agent.yaml"}
 	extensions := "[bodylimit, health_check, walstorage"
 	var cfg string
@@ -191,14 +181,14 @@ func startAgent(bin, dir string, pki *pki, gateway, mode, pprofAddr string) (*vi
 	args = append(args, "--config", override)
 	return startVigil(bin, "agent", dir, []string{
 		"VIGIL_CLUSTER_NAME=bench", "K8S_NODE_NAME=bench-node", "VIGIL_GATEWAY_ENDPOINT=" + gateway,
-		"VIGIL_TLS_CA_FILE=" + pki.caFile, "VIGIL_TLS_CERT_FILE=" + pki.agentCert, "VIGIL_TLS_KEY_FILE=" + pki.agentKey,
+		"VIGIL_TLS_CA_FILE=" + pki.CAFile, "VIGIL_TLS_CERT_FILE=" + pki.AgentCert, "VIGIL_TLS_KEY_FILE=" + pki.AgentKey,
 	}, args...)
 }
 
 // startPeer runs the OpenTelemetry Collector peer (benchmarks/peer/builder.yaml) as an agent:
 // OTLP/HTTP in, persistent sending_queue on contrib file_storage with fsync, OTLP/gRPC + mTLS out
 // to the gateway with zstd — the same durable forwarding as vigil's agent, without vigil's components.
-func startPeer(bin, dir string, pki *pki, gateway string) (*vigilProc, error) {
+func startPeer(bin, dir string, pki *harness.PKI, gateway string) (*vigilProc, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
@@ -222,7 +212,7 @@ service:
   telemetry: {metrics: {level: none}}
   pipelines:
     logs: {receivers: [otlp], exporters: [otlp_grpc]}
-`, filepath.Join(dir, "queue"), httpAddr, gateway, pki.caFile, pki.agentCert, pki.agentKey)
+`, filepath.Join(dir, "queue"), httpAddr, gateway, pki.CAFile, pki.AgentCert, pki.AgentKey)
 	cfgPath := filepath.Join(dir, "peer.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package main
+package harness
 
 import (
 	"crypto/ecdsa"
@@ -16,15 +16,18 @@ import (
 	"time"
 )
 
-const agentCN = "vigil-agent.bench"
+// AgentCN is the common name of the agent (client) certificate.
+const AgentCN = "vigil-agent.bench"
 
-// pki is a throw-away CA with a gateway and an agent certificate, and a bearer token.
-type pki struct {
-	caFile, gatewayCert, gatewayKey, agentCert, agentKey, token string
-	pool                                                        *x509.CertPool
+// PKI is a throw-away CA (files in a directory) with a gateway and an agent certificate, and a
+// bearer token.
+type PKI struct {
+	CAFile, GatewayCert, GatewayKey, AgentCert, AgentKey, Token string
+	Pool                                                        *x509.CertPool
 }
 
-func newPKI(dir string) (*pki, error) {
+// NewPKI writes a new CA, certificates and token into dir.
+func NewPKI(dir string) (*PKI, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -40,9 +43,9 @@ func newPKI(dir string) (*pki, error) {
 		return nil, err
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
-	p := &pki{caFile: filepath.Join(dir, "ca.crt"), pool: x509.NewCertPool()}
-	p.pool.AddCert(caCert)
-	if err := writePEM(p.caFile, "CERTIFICATE", caDER); err != nil {
+	p := &PKI{CAFile: filepath.Join(dir, "ca.crt"), Pool: x509.NewCertPool()}
+	p.Pool.AddCert(caCert)
+	if err := writePEM(p.CAFile, "CERTIFICATE", caDER); err != nil {
 		return nil, err
 	}
 	issue := func(cn string, serial int64) (string, string, error) {
@@ -69,28 +72,28 @@ func newPKI(dir string) (*pki, error) {
 		}
 		return certFile, keyFile, writePEM(keyFile, "EC PRIVATE KEY", keyDER)
 	}
-	if p.gatewayCert, p.gatewayKey, err = issue("vigil-gateway", 2); err != nil {
+	if p.GatewayCert, p.GatewayKey, err = issue("vigil-gateway", 2); err != nil {
 		return nil, err
 	}
-	if p.agentCert, p.agentKey, err = issue(agentCN, 3); err != nil {
+	if p.AgentCert, p.AgentKey, err = issue(AgentCN, 3); err != nil {
 		return nil, err
 	}
 	tok := make([]byte, 16)
 	if _, err := rand.Read(tok); err != nil {
 		return nil, err
 	}
-	p.token = hex.EncodeToString(tok)
+	p.Token = hex.EncodeToString(tok)
 	return p, nil
 }
 
-// clientTLS trusts the bench CA and presents the agent certificate, which the gateway's listeners
+// ClientTLS trusts the bench CA and presents the agent certificate, which the gateway's listeners
 // require; over OTLP/HTTP the cluster comes from the bearer token.
-func (p *pki) clientTLS() *tls.Config {
-	pair, err := tls.LoadX509KeyPair(p.agentCert, p.agentKey)
+func (p *PKI) ClientTLS() *tls.Config {
+	pair, err := tls.LoadX509KeyPair(p.AgentCert, p.AgentKey)
 	if err != nil {
-		panic(err) // written by newPKI a moment ago
+		panic(err) // written by NewPKI a moment ago
 	}
-	return &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	return &tls.Config{RootCAs: p.Pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 }
 
 func writePEM(path, typ string, der []byte) error {
