@@ -1,11 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/loki/v3/pkg/loghttp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-obs/vigil/internal/testutil"
@@ -196,32 +194,14 @@ func writeContainerLog(t *testing.T, root string, p int, stop <-chan struct{}) [
 // lokiLines returns the lines a LogQL log query selects over the last hour, oldest first (at
 // most 5000, Loki's default limit).
 func lokiLines(base, q string) ([]string, error) {
-	params := url.Values{"query": {q}, "limit": {"5000"}, "direction": {"forward"},
-		"start": {strconv.FormatInt(time.Now().Add(-time.Hour).UnixNano(), 10)}, "end": {strconv.FormatInt(time.Now().Add(time.Minute).UnixNano(), 10)}}
-	resp, err := http.Get(base + "/loki/api/v1/query_range?" + params.Encode()) //nolint:noctx // test
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", resp.Status, b)
-	}
-	var body struct {
-		Data struct {
-			Result []struct {
-				Values [][2]string `json:"values"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(b, &body); err != nil {
-		return nil, err
-	}
+	qr, err := lokiQuery(base, url.Values{"query": {q}, "limit": {"5000"}, "direction": {"forward"},
+		"start": {strconv.FormatInt(time.Now().Add(-time.Hour).UnixNano(), 10)}, "end": {strconv.FormatInt(time.Now().Add(time.Minute).UnixNano(), 10)}})
 	var out []string
-	for _, s := range body.Data.Result {
-		for _, v := range s.Values {
-			out = append(out, v[1])
+	streams, _ := qr.Data.Result.(loghttp.Streams)
+	for _, s := range streams {
+		for _, e := range s.Entries {
+			out = append(out, e.Line)
 		}
 	}
-	return out, nil
+	return out, err
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/loki/v3/pkg/loghttp"
 	"github.com/grafana/loki/v3/pkg/logql/syntax"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -146,26 +145,17 @@ func checkCorrelationLoki(t *testing.T, lokiURL string) {
 // lokiResults runs a LogQL query (log or metric) over the last hour and returns how many
 // streams or series it answered.
 func lokiResults(base, q string) (int, error) {
-	params := url.Values{"query": {q}, "limit": {"100"}, "step": {"15"},
-		"start": {strconv.FormatInt(time.Now().Add(-time.Hour).UnixNano(), 10)}, "end": {strconv.FormatInt(time.Now().Add(time.Minute).UnixNano(), 10)}}
-	resp, err := http.Get(base + "/loki/api/v1/query_range?" + params.Encode()) //nolint:noctx // test
-	if err != nil {
-		return 0, err
+	qr, err := lokiQuery(base, url.Values{"query": {q}, "limit": {"100"}, "step": {"15"},
+		"start": {strconv.FormatInt(time.Now().Add(-time.Hour).UnixNano(), 10)}, "end": {strconv.FormatInt(time.Now().Add(time.Minute).UnixNano(), 10)}})
+	switch r := qr.Data.Result.(type) {
+	case loghttp.Streams:
+		return len(r), err
+	case loghttp.Matrix:
+		return len(r), err
+	case loghttp.Vector:
+		return len(r), err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("%s: %s", resp.Status, b)
-	}
-	var body struct {
-		Data struct {
-			Result []json.RawMessage `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(b, &body); err != nil {
-		return 0, err
-	}
-	return len(body.Data.Result), nil
+	return 0, err
 }
 
 // exemplarTraceLabel is the exemplar label that names a trace in Prometheus (Prometheus's OTLP

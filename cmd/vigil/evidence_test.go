@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grafana/loki/v3/pkg/loghttp"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
@@ -185,25 +182,4 @@ service:
 	})
 	slices.Sort(got)
 	require.Equal(t, warnings, got, "the link's query returns the alert's lines")
-}
-
-// lokiRange runs a LogQL log query over [start, end].
-func lokiRange(base, q string, start, end time.Time) (loghttp.Streams, error) {
-	params := url.Values{"query": {q}, "limit": {"1000"},
-		"start": {strconv.FormatInt(start.UnixNano(), 10)}, "end": {strconv.FormatInt(end.UnixNano(), 10)}}
-	resp, err := http.Get(base + "/loki/api/v1/query_range?" + params.Encode()) //nolint:noctx // test
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", resp.Status, b)
-	}
-	var qr loghttp.QueryResponse
-	if err := json.Unmarshal(b, &qr); err != nil {
-		return nil, err
-	}
-	s, _ := qr.Data.Result.(loghttp.Streams)
-	return s, nil
 }

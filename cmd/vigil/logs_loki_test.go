@@ -113,25 +113,34 @@ service:
 	checkCorrelationLoki(t, loki.URL)
 }
 
-// lokiStreams runs a LogQL log query over the last hour.
-func lokiStreams(base, q string) (loghttp.Streams, error) {
-	params := url.Values{"query": {q}, "limit": {"1000"},
-		"start": {strconv.FormatInt(time.Now().Add(-time.Hour).UnixNano(), 10)}, "end": {strconv.FormatInt(time.Now().Add(time.Minute).UnixNano(), 10)}}
+// lokiQuery runs a LogQL query (log or metric) on Loki's query_range API with the parameters
+// params (query, start, end, limit, direction, step) and returns Loki's answer.
+func lokiQuery(base string, params url.Values) (loghttp.QueryResponse, error) {
+	var qr loghttp.QueryResponse
 	resp, err := http.Get(base + "/loki/api/v1/query_range?" + params.Encode()) //nolint:noctx // test
 	if err != nil {
-		return nil, err
+		return qr, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", resp.Status, b)
+		return qr, fmt.Errorf("%s: %s", resp.Status, b)
 	}
-	var qr loghttp.QueryResponse
-	if err := json.Unmarshal(b, &qr); err != nil {
-		return nil, err
-	}
+	err = json.Unmarshal(b, &qr)
+	return qr, err
+}
+
+// lokiRange runs a LogQL log query over [start, end] (at most 1000 lines).
+func lokiRange(base, q string, start, end time.Time) (loghttp.Streams, error) {
+	qr, err := lokiQuery(base, url.Values{"query": {q}, "limit": {"1000"},
+		"start": {strconv.FormatInt(start.UnixNano(), 10)}, "end": {strconv.FormatInt(end.UnixNano(), 10)}})
 	s, _ := qr.Data.Result.(loghttp.Streams)
-	return s, nil
+	return s, err
+}
+
+// lokiStreams runs a LogQL log query over the last hour.
+func lokiStreams(base, q string) (loghttp.Streams, error) {
+	return lokiRange(base, q, time.Now().Add(-time.Hour), time.Now().Add(time.Minute))
 }
 
 func entries(s loghttp.Streams) int {
