@@ -220,4 +220,3 @@ receivers:
 	require.Equal(t, 1, hook.count("resolved"))
 	require.Equal(t, 1, hook.count("firing"))
 }
-
