@@ -23,9 +23,14 @@ type gatewayProc struct {
 // and cluster-b (SAN vigil-agent.cluster-b), exporting logs to sinkAddr.
 func startGateway(t *testing.T, ca *testutil.CA, grpcAddr, sinkAddr string) *gatewayProc {
 	t.Helper()
+	return startGatewayOn(t, ca, grpcAddr, sinkAddr, t.TempDir(), testutil.FreeAddr(t), testutil.FreePort(t))
+}
+
+// startGatewayOn is startGateway on a data directory, with its health endpoint and metrics port:
+// the same arguments restart the same gateway.
+func startGatewayOn(t *testing.T, ca *testutil.CA, grpcAddr, sinkAddr, dataDir, health string, metricsPort int) *gatewayProc {
+	t.Helper()
 	gwCert := ca.Issue(t, "vigil-gateway")
-	health := testutil.FreeAddr(t)
-	metricsPort := testutil.FreePort(t)
 	override := filepath.Join(t.TempDir(), "clusters.yaml")
 	require.NoError(t, os.WriteFile(override, []byte(fmt.Sprintf(`
 extensions:
@@ -50,7 +55,7 @@ service:
 		"VIGIL_HEALTH_ENDPOINT=" + health, "VIGIL_API_ENDPOINT=" + testutil.FreeAddr(t),
 		fmt.Sprintf("VIGIL_METRICS_PORT=%d", metricsPort),
 		"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + gwCert.CertFile, "VIGIL_TLS_KEY_FILE=" + gwCert.KeyFile,
-	}, testutil.VigilBinary(t), "--config", "../../deploy/config/gateway.yaml", "--config", override, "--data-dir", t.TempDir())
+	}, testutil.VigilBinary(t), "--config", "../../deploy/config/gateway.yaml", "--config", override, "--data-dir", dataDir)
 	testutil.WaitHTTP(t, "http://"+health+"/", 30*time.Second, p)
 	return &gatewayProc{proc: p, grpcAddr: grpcAddr, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)}
 }
@@ -64,6 +69,7 @@ type agentSpec struct {
 	dataDir, otlpHTTP      string
 	otlpGRPC               string
 	health, metricsPort    string
+	extraConfig            string // a second --config, when set
 }
 
 func newAgentSpec(t *testing.T, name, cluster string, cert testutil.CertFiles, caFile, gateway string) agentSpec {
@@ -84,7 +90,15 @@ func (s agentSpec) start(t *testing.T) *testutil.Process {
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + s.otlpGRPC, "VIGIL_OTLP_HTTP_ENDPOINT=" + s.otlpHTTP,
 		"VIGIL_HEALTH_ENDPOINT=" + s.health, "VIGIL_METRICS_PORT=" + s.metricsPort,
 		"VIGIL_AUDIT_LOG_PATH=" + s.auditLog, "VIGIL_GATEWAY_AUDIT_ENDPOINT=" + s.auditGateway,
-	}, testutil.VigilBinary(t), "--config", "../../deploy/config/agent.yaml", "--data-dir", s.dataDir)
+	}, testutil.VigilBinary(t), s.args()...)
 	testutil.WaitHTTP(t, "http://"+s.health+"/", 30*time.Second, p)
 	return p
+}
+
+func (s agentSpec) args() []string {
+	args := []string{"--config", "../../deploy/config/agent.yaml", "--data-dir", s.dataDir}
+	if s.extraConfig != "" {
+		args = append(args, "--config", s.extraConfig)
+	}
+	return args
 }
