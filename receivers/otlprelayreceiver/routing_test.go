@@ -174,3 +174,15 @@ func TestRelayMovesToAnotherGateway(t *testing.T) {
 	})
 	require.Less(t, time.Since(start), 5*time.Second, "moved without waiting for a backoff")
 }
+
+// BenchmarkRouterPick is the routing cost of one export: the choice of its gateway among three
+// (once per export of up to max_export_bytes, not per record).
+func BenchmarkRouterPick(b *testing.B) {
+	r := testRouter("node-a", "10.0.0.1:4317", "10.0.0.2:4317", "10.0.0.3:4317")
+	b.ReportAllocs()
+	for b.Loop() {
+		if r.pick() == nil {
+			b.Fatal("no gateway")
+		}
+	}
+}
