@@ -7,7 +7,7 @@ PKGS      := ./...
 TEST_TIMEOUT ?= 30m
 BENCH_COUNT  ?= 6
 
-.PHONY: build run test test-short bench lint fmt tidy clean fluent-bit-plugin
+.PHONY: build run test test-helm test-short bench lint fmt tidy clean fluent-bit-plugin
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vigil
@@ -25,6 +25,10 @@ test:
 	$(GO) vet $(PKGS)
 	$(GO) build -o bin/vigil-test ./cmd/vigil # the binary the end-to-end tests run, built once for every package
 	VIGIL_BINARY=$(CURDIR)/bin/vigil-test $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+## test-helm: render deploy/helm/vigil with Helm's engine (tools/helmcheck, a module of its own) and validate it
+test-helm:
+	cd tools/helmcheck && $(GO) test -count=1 ./...
 
 test-short:
 	$(GO) test -race -short -count=1 $(PKGS)

@@ -23,7 +23,14 @@ type gatewayProc struct {
 // and cluster-b (SAN vigil-agent.cluster-b), exporting logs to sinkAddr.
 func startGateway(t *testing.T, ca *testutil.CA, grpcAddr, sinkAddr string) *gatewayProc {
 	t.Helper()
-	return startGatewayWith(t, ca, grpcAddr, nil, fmt.Sprintf(`
+	return startGatewayOn(t, ca, grpcAddr, sinkAddr, t.TempDir(), testutil.FreeAddr(t), testutil.FreePort(t))
+}
+
+// startGatewayOn is startGateway on a data directory, with its health endpoint and metrics port:
+// the same arguments restart the same gateway.
+func startGatewayOn(t *testing.T, ca *testutil.CA, grpcAddr, sinkAddr, dataDir, health string, metricsPort int) *gatewayProc {
+	t.Helper()
+	return runGateway(t, ca, grpcAddr, nil, fmt.Sprintf(`
 exporters:
   otlp_grpc/sink:
     endpoint: %s
@@ -32,16 +39,21 @@ service:
   pipelines:
     logs:
       exporters: [otlp_grpc/sink]
-`, sinkAddr))
+`, sinkAddr), dataDir, health, metricsPort)
 }
 
 // startGatewayWith runs the gateway on grpcAddr with clusters cluster-a and cluster-b, the extra
 // environment env and the configuration override (YAML merged over deploy/config/gateway.yaml).
 func startGatewayWith(t *testing.T, ca *testutil.CA, grpcAddr string, env []string, override string) *gatewayProc {
 	t.Helper()
+	return runGateway(t, ca, grpcAddr, env, override, t.TempDir(), testutil.FreeAddr(t), testutil.FreePort(t))
+}
+
+// runGateway runs deploy/config/gateway.yaml on grpcAddr with clusters cluster-a and cluster-b,
+// the extra environment env and the override (YAML), on dataDir, health and metricsPort.
+func runGateway(t *testing.T, ca *testutil.CA, grpcAddr string, env []string, override, dataDir, health string, metricsPort int) *gatewayProc {
+	t.Helper()
 	gwCert := ca.Issue(t, "vigil-gateway")
-	health := testutil.FreeAddr(t)
-	metricsPort := testutil.FreePort(t)
 	clusters := filepath.Join(t.TempDir(), "clusters.yaml")
 	require.NoError(t, os.WriteFile(clusters, []byte(`
 extensions:
@@ -58,7 +70,7 @@ extensions:
 		"VIGIL_HEALTH_ENDPOINT=" + health, "VIGIL_API_ENDPOINT=" + testutil.FreeAddr(t),
 		fmt.Sprintf("VIGIL_METRICS_PORT=%d", metricsPort),
 		"VIGIL_TLS_CA_FILE=" + ca.CertFile, "VIGIL_TLS_CERT_FILE=" + gwCert.CertFile, "VIGIL_TLS_KEY_FILE=" + gwCert.KeyFile,
-	}, env...), testutil.VigilBinary(t), "--config", "../../deploy/config/gateway.yaml", "--config", clusters, "--data-dir", t.TempDir())
+	}, env...), testutil.VigilBinary(t), "--config", "../../deploy/config/gateway.yaml", "--config", clusters, "--data-dir", dataDir)
 	testutil.WaitHTTP(t, "http://"+health+"/", 30*time.Second, p)
 	return &gatewayProc{proc: p, grpcAddr: grpcAddr, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)}
 }
@@ -73,6 +85,7 @@ type agentSpec struct {
 	podLogs                string // the node's /var/log/pods
 	otlpGRPC               string
 	health, metricsPort    string
+	extraConfig            string // a second --config, when set
 }
 
 func newAgentSpec(t *testing.T, name, cluster string, cert testutil.CertFiles, caFile, gateway string) agentSpec {
@@ -94,7 +107,15 @@ func (s agentSpec) start(t *testing.T) *testutil.Process {
 		"VIGIL_HEALTH_ENDPOINT=" + s.health, "VIGIL_METRICS_PORT=" + s.metricsPort,
 		"VIGIL_AUDIT_LOG_PATH=" + s.auditLog, "VIGIL_GATEWAY_AUDIT_ENDPOINT=" + s.auditGateway,
 		"VIGIL_POD_LOGS_DIR=" + s.podLogs,
-	}, testutil.VigilBinary(t), "--config", "../../deploy/config/agent.yaml", "--data-dir", s.dataDir)
+	}, testutil.VigilBinary(t), s.args()...)
 	testutil.WaitHTTP(t, "http://"+s.health+"/", 30*time.Second, p)
 	return p
+}
+
+func (s agentSpec) args() []string {
+	args := []string{"--config", "../../deploy/config/agent.yaml", "--data-dir", s.dataDir}
+	if s.extraConfig != "" {
+		args = append(args, "--config", s.extraConfig)
+	}
+	return args
 }

@@ -34,10 +34,16 @@ type AlertmanagerAlert struct {
 // installed.
 func StartAlertmanager(t testing.TB) *Alertmanager {
 	t.Helper()
+	return StartAlertmanagerWithConfig(t, "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n")
+}
+
+// StartAlertmanagerWithConfig is StartAlertmanager with cfg as its configuration file (routes,
+// receivers such as a webhook to a test server).
+func StartAlertmanagerWithConfig(t testing.TB, cfg string) *Alertmanager {
+	t.Helper()
 	bin := RequireBinary(t, "prometheus-alertmanager",
 		"apt-get install -y prometheus-alertmanager (Debian package, Alertmanager 0.25)", "/usr/bin/prometheus-alertmanager")
 	dir := t.TempDir()
-	cfg := "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n"
 	cfgPath := filepath.Join(dir, "alertmanager.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

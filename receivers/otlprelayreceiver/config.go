@@ -74,8 +74,18 @@ type Protocols struct {
 // ForwardConfig is the client of the gateway. Exports are OTLP/gRPC calls over HTTP/2 whose
 // messages are the queued requests, zstd-compressed as they were queued.
 type ForwardConfig struct {
-	// Endpoint is host:port of the gateway's OTLP/gRPC receiver. Required.
+	// Endpoint is host:port of the gateway's OTLP/gRPC receiver, or dns:///host:port: every
+	// address of host is a gateway replica (a headless Service), resolved again every
+	// resolve_interval. Required unless endpoints is set.
 	Endpoint string `mapstructure:"endpoint"`
+	// Endpoints are host:port of several gateway replicas, instead of endpoint. Default: none.
+	Endpoints []string `mapstructure:"endpoints"`
+	// ResolveInterval is how often the host of a dns:/// endpoint is resolved again (default 15s).
+	ResolveInterval time.Duration `mapstructure:"resolve_interval"`
+	// RoutingKey decides which gateway replica this agent's exports go to (rendezvous hashing
+	// over the replicas that are up). Default: the k8s.node.name of resource_attributes, else
+	// the host name.
+	RoutingKey string `mapstructure:"routing_key"`
 	// TLS: ca_file, cert_file and key_file (mTLS), server_name_override, min_version…; insecure:
 	// true for HTTP/2 without TLS. Default: TLS with the system's roots.
 	TLS configtls.ClientConfig `mapstructure:"tls"`
@@ -116,7 +126,7 @@ func createDefaultConfig() *Config {
 			HTTP: configoptional.Default(httpCfg),
 		},
 		PodMetadata:      PodMetadataConfig{Config: k8spod.DefaultConfig(), NodeName: os.Getenv("K8S_NODE_NAME")},
-		Forward:          ForwardConfig{TLS: configtls.NewDefaultClientConfig(), CompressionLevel: "fastest"},
+		Forward:          ForwardConfig{TLS: configtls.NewDefaultClientConfig(), CompressionLevel: "fastest", ResolveInterval: 15 * time.Second},
 		NumSenders:       4,
 		MaxInflightBytes: 64 << 20,
 		MaxExportBytes:   4 << 20,
@@ -136,8 +146,22 @@ func (c *Config) Validate() error {
 	if c.Storage == nil {
 		errs = append(errs, errors.New("storage: must name the storage extension of the durable queue (walstorage)"))
 	}
-	if _, port, err := net.SplitHostPort(c.Forward.Endpoint); err != nil || strings.Contains(c.Forward.Endpoint, "/") || !isPort(port) {
-		errs = append(errs, fmt.Errorf("forward::endpoint: %q must be host:port of the gateway's OTLP/gRPC receiver, e.g. vigil-gateway:4317", c.Forward.Endpoint))
+	switch {
+	case len(c.Forward.Endpoints) > 0 && c.Forward.Endpoint != "":
+		errs = append(errs, fmt.Errorf("forward: set endpoint %q or endpoints, not both", c.Forward.Endpoint))
+	case len(c.Forward.Endpoints) > 0:
+		for _, e := range c.Forward.Endpoints {
+			if !isHostPort(e) {
+				errs = append(errs, fmt.Errorf("forward::endpoints: %q must be host:port of a gateway's OTLP/gRPC receiver, e.g. vigil-gateway-0.vigil-gateway-headless:4317", e))
+			}
+		}
+	default:
+		if !isHostPort(strings.TrimPrefix(c.Forward.Endpoint, dnsScheme)) {
+			errs = append(errs, fmt.Errorf("forward::endpoint: %q must be host:port of the gateway's OTLP/gRPC receiver, e.g. vigil-gateway:4317, or dns:///host:port for every address of host (a headless Service)", c.Forward.Endpoint))
+		}
+	}
+	if c.Forward.ResolveInterval < time.Second {
+		errs = append(errs, fmt.Errorf("forward::resolve_interval: %q must be at least 1s", c.Forward.ResolveInterval))
 	}
 	if ok, _ := zstd.EncoderLevelFromString(c.Forward.CompressionLevel); !ok {
 		errs = append(errs, fmt.Errorf("forward::compression_level: %q: use fastest, default, better or best", c.Forward.CompressionLevel))
@@ -176,6 +200,24 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// isHostPort reports whether s is host:port (a name or an address, and a port number).
+func isHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	return err == nil && host != "" && !strings.Contains(s, "/") && isPort(port)
+}
+
+// routingKey is forward::routing_key, else the k8s.node.name of resource_attributes, else the host name.
+func (c *Config) routingKey() string {
+	if c.Forward.RoutingKey != "" {
+		return c.Forward.RoutingKey
+	}
+	if n := c.ResourceAttributes["k8s.node.name"]; n != "" {
+		return n
+	}
+	h, _ := os.Hostname()
+	return h
 }
 
 func isPort(s string) bool {

@@ -54,4 +54,23 @@ func TestConfigFromYAML(t *testing.T) {
 		require.ErrorContains(t, err, want)
 	}
 	require.ErrorContains(t, testutil.LoadConfig(t, path, "otlprelay/unknown_key", createDefaultConfig()), "level_of_compression")
+
+	gws := createDefaultConfig()
+	require.NoError(t, testutil.LoadConfig(t, path, "otlprelay/gateways", gws))
+	require.Equal(t, 30*time.Second, gws.Forward.ResolveInterval)
+	require.Equal(t, "node-7", gws.routingKey(), "an agent is routed by its node")
+	err = testutil.LoadConfig(t, path, "otlprelay/gateways_invalid", createDefaultConfig())
+	for _, want := range []string{
+		`forward: set endpoint "vigil-gateway:4317" or endpoints, not both`,
+		`forward::resolve_interval: "100ms" must be at least 1s`,
+	} {
+		require.ErrorContains(t, err, want)
+	}
+	gws = createDefaultConfig()
+	gws.Storage = grpcOnly.Storage
+	gws.Forward.Endpoints = []string{"gw-0:4317", "gw-1", "dns:///gw:4317"}
+	err = gws.Validate()
+	require.ErrorContains(t, err, `forward::endpoints: "gw-1" must be host:port`)
+	require.ErrorContains(t, err, `forward::endpoints: "dns:///gw:4317" must be host:port`)
+	require.NotContains(t, err.Error(), `"gw-0:4317"`)
 }

@@ -2,6 +2,7 @@ package otlprelayreceiver
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -29,41 +30,29 @@ import (
 // /<service>/Export with content-type application/grpc and grpc-encoding zstd, the message
 // length-prefixed with its compressed flag set, the outcome in the grpc-status trailer. The
 // gateway sees an ordinary gRPC client (mTLS, peer certificate and all).
+//
+// With several gateways (forward::endpoints, or every address of a dns:/// endpoint) each export
+// goes to the gateway that ranks first for the routing key by rendezvous hashing among those
+// not marked down (routing.go): all of an agent's data meets on one gateway, and when a gateway
+// goes away only its agents move. It is safe for concurrent use.
 type forwarder struct {
-	client *http.Client
-	urls   [len(signals)]string // of the Export method of each signal's service
-	header http.Header          // of every call but grpc-timeout; copied per call
-	dec    *zstd.Decoder        // for compressed answers
+	cfg    *Config
+	tlsCfg *tls.Config // nil: h2c
+	header http.Header // of every call but grpc-timeout; copied per call
+	dec    *zstd.Decoder
+	router *router
 }
 
-func newForwarder(cfg *Config) (*forwarder, error) {
+func newForwarder(cfg *Config, onDown func(addr string, err error)) (*forwarder, error) {
 	tlsCfg, err := cfg.Forward.TLS.LoadTLSConfig(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("forward::tls: %w", err)
-	}
-	t := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     tlsCfg,
-		TLSHandshakeTimeout: 10 * time.Second,
-		IdleConnTimeout:     90 * time.Second,
-		Protocols:           new(http.Protocols),
-	}
-	scheme := "https"
-	if tlsCfg == nil { // tls::insecure: HTTP/2 without TLS (h2c), as grpc-go's insecure credentials
-		scheme = "http"
-		t.Protocols.SetUnencryptedHTTP2(true)
-	} else {
-		t.Protocols.SetHTTP2(true)
 	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
 	if err != nil {
 		return nil, err
 	}
-	f := &forwarder{client: &http.Client{Transport: t}, header: http.Header{}, dec: dec}
-	for _, s := range signals {
-		f.urls[s] = scheme + "://" + cfg.Forward.Endpoint + "/" + grpcService[s] + "/Export"
-	}
+	f := &forwarder{cfg: cfg, tlsCfg: tlsCfg, header: http.Header{}, dec: dec}
 	f.header.Set("Content-Type", "application/grpc")
 	f.header.Set("Te", "trailers")
 	f.header.Set("Grpc-Encoding", "zstd")
@@ -71,23 +60,70 @@ func newForwarder(cfg *Config) (*forwarder, error) {
 	for k, v := range cfg.Forward.Headers { // after: they replace those of the same name
 		f.header.Set(k, string(v))
 	}
+	f.router = newRouter(cfg, f.newGateway, onDown)
 	return f, nil
 }
 
+// newGateway returns the client of the gateway at addr (host:port); serverName, when not empty,
+// is the name its certificate is verified against (the host of a dns:/// endpoint).
+func (f *forwarder) newGateway(addr, serverName string) *gateway {
+	t := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 10 * time.Second,
+		IdleConnTimeout:     90 * time.Second,
+		Protocols:           new(http.Protocols),
+	}
+	scheme := "https"
+	if f.tlsCfg == nil { // tls::insecure: HTTP/2 without TLS (h2c), as grpc-go's insecure credentials
+		scheme = "http"
+		t.Protocols.SetUnencryptedHTTP2(true)
+	} else {
+		t.TLSClientConfig = f.tlsCfg.Clone()
+		if t.TLSClientConfig.ServerName == "" {
+			t.TLSClientConfig.ServerName = serverName
+		}
+		t.Protocols.SetHTTP2(true)
+	}
+	g := &gateway{addr: addr, client: &http.Client{Transport: t}}
+	for _, s := range signals {
+		g.urls[s] = scheme + "://" + addr + "/" + grpcService[s] + "/Export"
+	}
+	return g
+}
+
+// start resolves the gateways (a dns:/// endpoint: at once, then every resolve_interval).
+func (f *forwarder) start() { f.router.start() }
+
 func (f *forwarder) close() {
-	f.client.CloseIdleConnections()
+	f.router.stop()
 	f.dec.Close()
 }
 
-// export calls Export of signal s's service with parts, a zstd-compressed request of size bytes. It returns
-// the call's status (OK with the answer message) — a transport failure, or an HTTP answer that
-// is not gRPC, as UNAVAILABLE.
-func (f *forwarder) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers, size int) (*status.Status, []byte) {
+// export calls Export of signal s's service on the gateway the router picks, with parts, a
+// zstd-compressed request of size bytes. It returns the call's status (OK with the answer
+// message) — a transport failure, or an HTTP answer that is not gRPC, as UNAVAILABLE — and
+// whether to send again at once: the gateway failed as a gateway that is gone does (UNAVAILABLE,
+// DEADLINE_EXCEEDED), it is marked down, and another gateway is up to take its share.
+func (f *forwarder) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers, size int) (*status.Status, []byte, bool) {
+	g := f.router.pick()
+	if g == nil {
+		return status.New(codes.Unavailable, "no gateway address: "+f.router.lastError()), nil, false
+	}
+	st, answer := f.call(ctx, g, s, parts, size)
+	if c := st.Code(); c == codes.Unavailable || c == codes.DeadlineExceeded {
+		return st, nil, f.router.markDown(g, st.Err())
+	}
+	return st, answer, false
+}
+
+// call makes one export call to gateway g.
+func (f *forwarder) call(ctx context.Context, g *gateway, s otlpwire.Signal, parts net.Buffers, size int) (*status.Status, []byte) {
 	prefix := make([]byte, 5)
 	prefix[0] = 1 // compressed, with grpc-encoding
 	binary.BigEndian.PutUint32(prefix[1:], uint32(size))
 	body := append(net.Buffers{prefix}, parts...)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.urls[s], &body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.urls[s], &body)
 	if err != nil {
 		return status.New(codes.Internal, err.Error()), nil
 	}
@@ -102,7 +138,7 @@ func (f *forwarder) export(ctx context.Context, s otlpwire.Signal, parts net.Buf
 			req.Header.Set("Grpc-Timeout", strconv.FormatInt(max(1, time.Until(d).Milliseconds()), 10)+"m")
 		}
 	}
-	resp, err := f.client.Do(req)
+	resp, err := g.client.Do(req)
 	if err != nil {
 		return status.New(codes.Unavailable, err.Error()), nil
 	}

@@ -137,10 +137,13 @@ func (r *relay) startLocked(ctx context.Context, host component.Host) error {
 			return err
 		}
 	}
-	fwd, err := newForwarder(r.cfg)
+	fwd, err := newForwarder(r.cfg, func(addr string, err error) {
+		r.set.Logger.Warn("gateway unavailable: its share goes to the next gateway for a while", zap.String("gateway", addr), zap.Error(err))
+	})
 	if err != nil {
 		return fmt.Errorf("cannot set up the client of forward::endpoint %q: %w", r.cfg.Forward.Endpoint, err)
 	}
+	fwd.start()
 	r.fwd = fwd
 	if err := r.tel.observeQueues(r.queueList()); err != nil {
 		return err

@@ -101,7 +101,7 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers
 	var bo *backoff.ExponentialBackOff // made at the first failure: most exports succeed at once
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-		st, answer := r.fwd.export(callCtx, s, parts, size)
+		st, answer, again := r.fwd.export(callCtx, s, parts, size)
 		cancel()
 		if st.Code() == codes.OK {
 			rejected, msg := partialSuccess(answer)
@@ -129,6 +129,9 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers
 			return true
 		}
 		r.tel.failures.Add(context.Background(), 1, reasonAttrs(s, failRetryable))
+		if again { // the gateway is gone: another one takes its share at once
+			continue
+		}
 		if bo == nil {
 			bo = backoff.NewExponentialBackOff()
 			bo.InitialInterval, bo.MaxInterval = r.cfg.Retry.InitialInterval, r.cfg.Retry.MaxInterval
@@ -190,7 +193,7 @@ func (r *relay) logRetry(s otlpwire.Signal, err error, wait time.Duration) {
 		return
 	}
 	r.set.Logger.Warn("export to the gateway failed; the queue holds the data and it is sent again",
-		zap.Stringer("signal", s), zap.String("endpoint", r.cfg.Forward.Endpoint), zap.Duration("retry_in", wait), zap.Error(err))
+		zap.Stringer("signal", s), zap.Strings("gateways", r.fwd.router.addrs()), zap.Duration("retry_in", wait), zap.Error(err))
 }
 
 // partialSuccess reads the partial_success (field 1) of an Export*ServiceResponse: the number of

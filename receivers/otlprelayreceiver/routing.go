@@ -1,0 +1,235 @@
+package otlprelayreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// dnsScheme prefixes a forward::endpoint whose host's addresses are the gateways (gRPC's name
+// syntax: dns:///host:port, e.g. a Kubernetes headless Service).
+const dnsScheme = "dns:///"
+
+// downFor is how long a gateway that failed as a gone gateway does is passed over before the
+// next export tries it again.
+const downFor = 5 * time.Second
+
+// gateway is one gateway replica's client.
+type gateway struct {
+	addr      string
+	client    *http.Client
+	urls      [len(signals)]string // of the Export method of each signal's service
+	weight    uint64               // rendezvous weight of (routing key, addr)
+	downUntil atomic.Int64         // unix nanoseconds; 0: up
+}
+
+// router keeps the gateways — forward::endpoints, forward::endpoint, or the addresses of a
+// dns:/// endpoint's host, resolved every resolve_interval — and picks the one an export goes
+// to: the highest rendezvous weight for the routing key among those up (highest random weight
+// hashing: each agent's data meets on one gateway; when a gateway is added or removed only the
+// agents that rank it first move). It is safe for concurrent use.
+type router struct {
+	key      string
+	host     string // of a dns:/// endpoint; "" with static endpoints
+	port     string
+	interval time.Duration
+	newGW    func(addr, serverName string) *gateway
+	onDown   func(addr string, err error)
+	resolve  func(ctx context.Context, host string) ([]string, error)
+
+	mu     sync.RWMutex
+	gws    []*gateway // by weight, highest first
+	resErr string     // the last resolution's error, "" after a success
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newRouter(cfg *Config, newGW func(addr, serverName string) *gateway, onDown func(string, error)) *router {
+	r := &router{key: cfg.routingKey(), interval: cfg.Forward.ResolveInterval, newGW: newGW, onDown: onDown,
+		resolve: net.DefaultResolver.LookupHost}
+	if rest, ok := strings.CutPrefix(cfg.Forward.Endpoint, dnsScheme); ok {
+		r.host, r.port, _ = net.SplitHostPort(rest)
+		return r
+	}
+	addrs := cfg.Forward.Endpoints
+	if len(addrs) == 0 {
+		addrs = []string{cfg.Forward.Endpoint}
+	}
+	r.set(addrs, "")
+	return r
+}
+
+// weight is the rendezvous weight of addr for key.
+func weight(key, addr string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(addr))
+	// FNV's high bits mix poorly for inputs that differ at the end: finalize (splitmix64).
+	x := h.Sum64()
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// set makes addrs the gateways, keeping the clients (and down marks) of those already known.
+func (r *router) set(addrs []string, serverName string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := map[string]*gateway{}
+	for _, g := range r.gws {
+		old[g.addr] = g
+	}
+	gws := make([]*gateway, 0, len(addrs))
+	for _, a := range addrs {
+		g, ok := old[a]
+		if ok {
+			delete(old, a)
+		} else {
+			g = r.newGW(a, serverName)
+			g.weight = weight(r.key, a)
+		}
+		if !slices.ContainsFunc(gws, func(x *gateway) bool { return x.addr == a }) {
+			gws = append(gws, g)
+		}
+	}
+	slices.SortFunc(gws, func(a, b *gateway) int {
+		switch {
+		case a.weight > b.weight:
+			return -1
+		case a.weight < b.weight:
+			return 1
+		}
+		return strings.Compare(a.addr, b.addr)
+	})
+	r.gws = gws
+	for _, g := range old { // gone: idle connections closed, calls under way finish
+		g.client.CloseIdleConnections()
+	}
+}
+
+// start resolves a dns:/// endpoint at once (bounded by 5s: a failure leaves no gateway, and
+// exports wait for the next resolution) and then every interval, until stop.
+func (r *router) start() {
+	if r.host == "" {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	r.refresh(ctx)
+	go func() {
+		defer close(r.done)
+		t := time.NewTicker(r.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				r.refresh(ctx)
+			}
+		}
+	}()
+}
+
+func (r *router) refresh(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ips, err := r.resolve(ctx, r.host)
+	if err == nil && len(ips) == 0 {
+		err = errors.New("no address")
+	}
+	if err != nil {
+		r.mu.Lock() // keep the gateways known: a DNS outage must not stop the exports
+		r.resErr = fmt.Sprintf("cannot resolve %s: %v", r.host, err)
+		r.mu.Unlock()
+		return
+	}
+	addrs := make([]string, len(ips))
+	for i, ip := range ips {
+		addrs[i] = net.JoinHostPort(ip, r.port)
+	}
+	r.set(addrs, r.host)
+	r.mu.Lock()
+	r.resErr = ""
+	r.mu.Unlock()
+}
+
+func (r *router) stop() {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+		r.cancel = nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, g := range r.gws {
+		g.client.CloseIdleConnections()
+	}
+}
+
+// pick returns the gateway of highest weight among those up, else (all down) the one whose
+// down mark ends first; nil when none is known.
+func (r *router) pick() *gateway {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	now := time.Now().UnixNano()
+	var soonest *gateway
+	for _, g := range r.gws {
+		until := g.downUntil.Load()
+		if until <= now {
+			return g
+		}
+		if soonest == nil || until < soonest.downUntil.Load() {
+			soonest = g
+		}
+	}
+	return soonest
+}
+
+// markDown passes over g for downFor, and reports whether another gateway is up to take its share.
+func (r *router) markDown(g *gateway, err error) bool {
+	now := time.Now()
+	if prev := g.downUntil.Swap(now.Add(downFor).UnixNano()); prev <= now.UnixNano() && r.onDown != nil {
+		r.onDown(g.addr, err)
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, o := range r.gws {
+		if o != g && o.downUntil.Load() <= now.UnixNano() {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *router) lastError() string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.resErr == "" {
+		return "none resolved yet"
+	}
+	return r.resErr
+}
+
+// addrs returns the known gateways, highest weight first (tests, logs).
+func (r *router) addrs() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, len(r.gws))
+	for i, g := range r.gws {
+		out[i] = g.addr
+	}
+	return out
+}
