@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
-	"strconv"
 	"testing"
 	"time"
 
@@ -57,30 +53,11 @@ func TestSpanMetricsReachPrometheusWithExemplars(t *testing.T) {
 	require.Equal(t, 2.0, errorsCount, "errors are the calls with an error status")
 
 	// Exemplars of the duration histogram name the spans' traces.
-	params := url.Values{"query": {`{__name__=~"traces_span_metrics_duration.*_bucket", job="checkout"}`},
-		"start": {strconv.FormatInt(time.Now().Add(-10*time.Minute).Unix(), 10)}, "end": {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}}
 	var found []string
 	testutil.Eventually(t, 30*time.Second, func() error {
-		resp, err := http.Get(sink.URL + "/api/v1/query_exemplars?" + params.Encode()) //nolint:noctx // test
-		if err != nil {
+		var err error
+		if found, err = exemplarTraceIDs(sink, `{__name__=~"traces_span_metrics_duration.*_bucket", job="checkout"}`); err != nil {
 			return err
-		}
-		defer resp.Body.Close()
-		var body struct {
-			Data []struct {
-				Exemplars []struct {
-					Labels map[string]string `json:"labels"`
-				} `json:"exemplars"`
-			} `json:"data"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-			return err
-		}
-		found = found[:0]
-		for _, series := range body.Data {
-			for _, e := range series.Exemplars {
-				found = append(found, e.Labels[exemplarTraceLabel])
-			}
 		}
 		if len(found) == 0 {
 			return fmt.Errorf("no exemplars yet")
