@@ -201,10 +201,30 @@ func (e *alertExporter) managerOptions(ctx context.Context, engine *promql.Engin
 	}
 }
 
+// notifierReadyWait bounds how long Start waits for the notifier to take its Alertmanagers.
+const notifierReadyWait = time.Second
+
+// runNotifier starts the notifier with the Alertmanagers of targets and waits, at most
+// notifierReadyWait, until it has taken them: an alert that fires right after start would
+// otherwise be dropped for want of an Alertmanager, and go out only at its group's next
+// evaluation.
 func (e *alertExporter) runNotifier(targets map[string][]*targetgroup.Group) {
 	ch := make(chan map[string][]*targetgroup.Group, 1)
 	ch <- targets
 	e.wg.Go(func() { e.notifier.Run(ch) })
+	addrs := map[string]bool{}
+	for _, tgs := range targets {
+		for _, tg := range tgs {
+			for _, t := range tg.Targets {
+				for _, v := range t {
+					addrs[string(v)] = true
+				}
+			}
+		}
+	}
+	for deadline := time.Now().Add(notifierReadyWait); len(e.notifier.Alertmanagers()) < len(addrs) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Shutdown stops the evaluation loops and the notifier and waits for them; safe before Start and
