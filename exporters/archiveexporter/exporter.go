@@ -20,7 +20,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/vigil-obs/vigil/internal/eventkey"
+	"github.com/vigil-obs/vigil/internal/audit"
 	"github.com/vigil-obs/vigil/storage/archive"
 	"github.com/vigil-obs/vigil/storage/wal"
 )
@@ -86,8 +86,8 @@ type archiveExporter struct {
 	// timeout, or after a crash that lost the answer) is archived once. Rebuilt from the staged
 	// chunks on start.
 	// Fixed-size keys (hasher): nothing for the garbage collector to scan.
-	keys   map[string]map[eventkey.Key]struct{}
-	hasher eventkey.Hasher
+	keys   map[string]map[audit.Key]struct{}
+	hasher audit.KeyHasher
 	// indexed holds, per chunk staged since start (by chunkKey), the index fields of its events
 	// whose records the audit receiver attested (internal/audit), so that the sealer reads only the
 	// other lines to index the object. Dropped when the object is written; at most
@@ -132,7 +132,7 @@ func newExporter(set exporter.Settings, cfg *Config) (*archiveExporter, error) {
 		metric.WithDescription("Age of the oldest event staged but not yet in a written archive object: now minus when its object's first event was staged; 0 when nothing is staged."),
 		metric.WithUnit("s"))
 	return &archiveExporter{cfg: cfg, id: set.ID, logger: set.Logger, streams: map[string]*streamState{},
-		keys: map[string]map[eventkey.Key]struct{}{}, hasher: eventkey.NewHasher(), indexed: map[string]*chunkIndex{},
+		keys: map[string]map[audit.Key]struct{}{}, hasher: audit.NewKeyHasher(), indexed: map[string]*chunkIndex{},
 		objects: objects, events: events, lag: lag, sealed: map[string]sealMark{}, sealedTo: sealedTo,
 		meter: meter, oldestAge: oldestAge}, errors.Join(err1, err2, err3, err4, err5)
 }
@@ -314,7 +314,7 @@ func (e *archiveExporter) listWritten(gen uint64) {
 }
 
 // forget drops the de-duplication keys of events whose staging write failed.
-func (e *archiveExporter) forget(added map[string][]eventkey.Key) {
+func (e *archiveExporter) forget(added map[string][]audit.Key) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for c, keys := range added {
@@ -334,7 +334,7 @@ type enqueuer interface {
 type batch struct {
 	chunks []*chunk
 	byHour map[int64]*chunk
-	keys   map[eventkey.Key]struct{} // of the events in chunks
+	keys   map[audit.Key]struct{} // of the events in chunks
 }
 
 // chunkFor is the chunk of hour, added when new; size is the likely size of the first one (the
@@ -360,7 +360,7 @@ func (b *batch) chunkFor(hour int64, size int) *chunk {
 // go to their own chunk, and a chunk of another hour than the open object's seals it (in the same
 // staging write) and opens the next one. Events out of hour order thus make smaller objects, never
 // an object named after an hour its events are not of.
-func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context.Context) error, map[string][]eventkey.Key, uint64, error) {
+func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context.Context) error, map[string][]audit.Key, uint64, error) {
 	byCluster := map[string]*batch{}
 	atts := checkAttestations(ld) // before the lock, under which the staging writes take turns
 	n := 0                        // the record's place in ld, for atts
@@ -375,7 +375,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 		}
 		b := byCluster[cluster]
 		if b == nil {
-			b = &batch{byHour: map[int64]*chunk{}, keys: map[eventkey.Key]struct{}{}}
+			b = &batch{byHour: map[int64]*chunk{}, keys: map[audit.Key]struct{}{}}
 			byCluster[cluster] = b
 		}
 		size := 0
@@ -394,7 +394,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 				n++
 				line, rewritten := stagedLine(lr)
 				identified := isAuditEvent(lr)
-				var key eventkey.Key
+				var key audit.Key
 				if identified {
 					key = e.hasher.String(line)
 					if _, dup := seen[key]; dup {
@@ -493,14 +493,14 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 	} else {
 		e.listDurable = max(e.listDurable, listGen)
 	}
-	added := make(map[string][]eventkey.Key, len(updated))
+	added := make(map[string][]audit.Key, len(updated))
 	for c, s := range updated {
 		e.streams[c] = &s
 		if e.keys[c] == nil {
-			e.keys[c] = map[eventkey.Key]struct{}{}
+			e.keys[c] = map[audit.Key]struct{}{}
 		}
 		if len(e.keys[c]) > maxKeys { // bound the memory: forget the keys of written objects
-			e.keys[c] = map[eventkey.Key]struct{}{}
+			e.keys[c] = map[audit.Key]struct{}{}
 		}
 		for _, ch := range byCluster[c].chunks {
 			for _, k := range ch.keys {
@@ -518,7 +518,7 @@ func (e *archiveExporter) stage(ctx context.Context, ld plog.Logs) (func(context
 
 // loadKeys rebuilds the keys of cluster from its staged chunks.
 func (e *archiveExporter) loadKeys(ctx context.Context, cluster string, s *streamState) error {
-	keys := map[eventkey.Key]struct{}{}
+	keys := map[audit.Key]struct{}{}
 	for _, o := range append(append([]openObject(nil), s.Sealed...), s.Open) {
 		for i := range o.Chunks {
 			data, err := e.client.Get(ctx, chunkKey(cluster, o.Seq, i))

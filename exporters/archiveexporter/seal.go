@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-obs/vigil/internal/audit"
-	"github.com/vigil-obs/vigil/internal/eventkey"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
@@ -26,7 +25,7 @@ type chunk struct {
 	first, last time.Time
 	// receivedFirst and receivedLast bound when vigil received the events (receivedTime).
 	receivedFirst, receivedLast time.Time
-	keys                        []eventkey.Key
+	keys                        []audit.Key
 	attested                    *archive.FieldsList // the fields of the events the receiver attested (nil: none)
 	unattested                  []int               // the lines of the other events
 }
@@ -63,7 +62,7 @@ func checkAttestations(ld plog.Logs) []attestation {
 // add appends an event: line, its staged line (stagedLine; rewritten: not the body as received),
 // t its time (eventTime), received when vigil received it, key its key when identified; att is
 // what the receiver's attestation says (checkAttestations).
-func (c *chunk) add(line string, rewritten bool, t, received time.Time, key eventkey.Key, identified bool, att *attestation) {
+func (c *chunk) add(line string, rewritten bool, t, received time.Time, key audit.Key, identified bool, att *attestation) {
 	if identified {
 		c.keys = append(c.keys, key)
 	}

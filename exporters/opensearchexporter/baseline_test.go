@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/vigil-obs/vigil/internal/jsonspan"
+	"github.com/vigil-obs/vigil/internal/audit"
 )
 
 // The converter, queue encoding, MergeSplit and bulk body as they were at ae1e798, before the
@@ -59,7 +59,7 @@ func baseDocument(prefix, cluster string, lr plog.LogRecord) item {
 			doc = append(doc[:at], c.Bytes()...)
 			src = doc[at:]
 		}
-		if src[jsonspan.SkipSpace(src, 1)] == '}' {
+		if src[audit.SkipSpace(src, 1)] == '}' {
 			doc = append(doc[:at], '}')
 		} else {
 			src[0] = ','

@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/vigil-obs/vigil/internal/audit"
-	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
 // encodeDocs turns log records into OpenSearch documents, written straight into the queue's
@@ -145,7 +144,7 @@ func (d *docsBuilder) add(cluster string, lr plog.LogRecord) {
 			b = append(b[:at], d.scratch...)
 			src = b[at:]
 		}
-		if src[jsonspan.SkipSpace(src, 1)] == '}' { // {}
+		if src[audit.SkipSpace(src, 1)] == '}' { // {}
 			b = append(b[:at], '}')
 		} else {
 			src[0] = ','

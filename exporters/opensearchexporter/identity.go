@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/vigil-obs/vigil/internal/audit"
-	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
 // attrReceivedTime is the audit receiver's attribute of when vigil received the event
@@ -70,7 +69,7 @@ func mayHaveOwnKeys(src []byte) bool {
 			break
 		}
 		end := i + j
-		for end > 0 && jsonspan.IsSpace(src[end-1]) {
+		for end > 0 && audit.IsSpace(src[end-1]) {
 			end--
 		}
 		if end > 0 && src[end-1] == '"' {
@@ -91,7 +90,7 @@ func withoutOwnKeys(dst, src []byte, dropped *[len(ownKeys)]int) []byte {
 	start := len(dst)
 	dst = append(dst, '{')
 	n := 0
-	_, err := jsonspan.EachMember(src, 0, func(key []byte, _, end int) error {
+	_, err := audit.EachMember(src, 0, func(key []byte, _, end int) error {
 		at := cap(src) - cap(key) - 1 // the key's opening quote
 		if i := ownKey(key, src[at:at+len(key)+2]); i >= 0 {
 			dropped[i]++

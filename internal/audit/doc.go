@@ -17,6 +17,10 @@
 // reading the body. It guards against changes, not against an adversary inside the process.
 // ("Seal" is the archive's word for its hash chain only.)
 //
+// Two tools serve every reader of events: the scanner (StringEnd, ValueEnd, Value, EachMember,
+// EachElement) walks an event's valid JSON in one pass without copying, and Key/KeyHasher give an
+// event's identity a fixed-size, GC-free form for the sets that absorb re-sent events.
+//
 // The package depends on no storage: receivers, processors and exporters import it without the
 // object-storage clients of storage/archive.
 package audit

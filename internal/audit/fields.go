@@ -7,8 +7,6 @@ import (
 
 	"github.com/buger/jsonparser"
 	gojson "github.com/goccy/go-json"
-
-	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
 // LabelNames are the names of an event's labels (the archive's index and query labels), in the
@@ -32,7 +30,7 @@ var eventPaths = [][]string{
 
 // ParseFields extracts the indexed fields of one archived line (an audit event). It never
 // fails: what is missing or malformed stays empty. A line that is one valid JSON object (go-json's
-// Valid) whose keys have no escapes is read member by member with jsonspan's scanner, which skips
+// Valid) whose keys have no escapes is read member by member with the package's scanner (scan.go), which skips
 // the values of other keys (requestObject, responseObject) without looking for the wanted keys
 // inside them: faster than jsonparser.EachKey (about 1.4× on BenchmarkParseFields' events,
 // more on long strings), which reads any other line and whose results the indexes already
@@ -101,21 +99,21 @@ func parseObject(line []byte) (RawFields, bool) {
 	if !gojson.Valid(line) {
 		return RawFields{}, false
 	}
-	i := jsonspan.SkipSpace(line, 0)
+	i := SkipSpace(line, 0)
 	if line[i] != '{' {
 		return RawFields{}, false
 	}
 	return readFields(line[i:])
 }
 
-// eachMember calls fn for the members of obj (valid JSON), with their values as jsonparser
+// eachPlainMember calls fn for the members of obj (valid JSON), with their values as jsonparser
 // gives them. A key with an escape stops it with errEscapedKey.
-func eachMember(obj []byte, fn func(k, v []byte, typ jsonparser.ValueType) error) error {
-	_, err := jsonspan.EachMember(obj, 0, func(key []byte, start, end int) error {
+func eachPlainMember(obj []byte, fn func(k, v []byte, typ jsonparser.ValueType) error) error {
+	_, err := EachMember(obj, 0, func(key []byte, start, end int) error {
 		if bytes.IndexByte(key, '\\') >= 0 {
 			return errEscapedKey
 		}
-		v, typ := jsonspan.Value(obj, start, end)
+		v, typ := Value(obj, start, end)
 		return fn(key, v, typ)
 	})
 	return err
@@ -134,7 +132,7 @@ func readFields(obj []byte) (r RawFields, ok bool) {
 		}
 	}
 	field := func(i int, v []byte, typ jsonparser.ValueType) { take(i, &r.Strs[i], v, typ) }
-	err := eachMember(obj, func(k, v []byte, typ jsonparser.ValueType) error {
+	err := eachPlainMember(obj, func(k, v []byte, typ jsonparser.ValueType) error {
 		switch string(k) {
 		case "auditID":
 			field(RawAuditID, v, typ)
@@ -146,7 +144,7 @@ func readFields(obj []byte) (r RawFields, ok bool) {
 			if typ != jsonparser.Object {
 				return nil
 			}
-			return eachMember(v, func(k, v []byte, typ jsonparser.ValueType) error {
+			return eachPlainMember(v, func(k, v []byte, typ jsonparser.ValueType) error {
 				if string(k) == "username" {
 					field(RawUser, v, typ)
 				}
@@ -156,7 +154,7 @@ func readFields(obj []byte) (r RawFields, ok bool) {
 			if typ != jsonparser.Object {
 				return nil
 			}
-			return eachMember(v, func(k, v []byte, typ jsonparser.ValueType) error {
+			return eachPlainMember(v, func(k, v []byte, typ jsonparser.ValueType) error {
 				switch string(k) {
 				case "namespace":
 					field(RawNamespace, v, typ)

@@ -20,7 +20,7 @@ import (
 
 	gojson "github.com/goccy/go-json"
 
-	"github.com/vigil-obs/vigil/internal/jsonspan"
+	"github.com/vigil-obs/vigil/internal/audit"
 )
 
 // ItemFault decides the outcome of one bulk item: return 0 to index it, or an HTTP status and
@@ -270,7 +270,7 @@ func duplicateKey(doc []byte) string {
 	}
 	seen := map[string]bool{}
 	dup := ""
-	_, _ = jsonspan.EachMember(doc, 0, func(key []byte, _, _ int) error {
+	_, _ = audit.EachMember(doc, 0, func(key []byte, _, _ int) error {
 		k := string(key)
 		if bytes.IndexByte(key, '\\') >= 0 {
 			_ = json.Unmarshal([]byte(`"`+k+`"`), &k)

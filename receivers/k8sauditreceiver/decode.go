@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/vigil-obs/vigil/internal/audit"
-	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
 // Reasons an event is discarded (label "reason" of vigil_k8saudit_discarded_events_total).
@@ -125,7 +124,7 @@ func (r *rawItems) UnmarshalJSON(b []byte) error {
 		// encoding/json adds the field; the offset is not known here (describeJSONError omits it).
 		return &json.UnmarshalTypeError{Value: jsonKind(b[0]), Type: reflect.TypeFor[[]json.RawMessage]()}
 	}
-	_, err := jsonspan.EachElement(b, 0, func(start, end int) error {
+	_, err := audit.EachElement(b, 0, func(start, end int) error {
 		if r.max > 0 && len(r.items) == r.max {
 			r.tooMany = true
 			return errTooMany

@@ -8,7 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/vigil-obs/vigil/internal/eventkey"
+	"github.com/vigil-obs/vigil/internal/audit"
 )
 
 // dedup remembers the events stored in the last window, so that an event the apiserver re-sends
@@ -20,7 +20,7 @@ import (
 // remembered event is a key of (cluster, auditID, stage) holding a fingerprint of its content;
 // another content under a taken key goes to the key that follows from the first and its own
 // content (place), and is counted in vigil_k8saudit_reused_audit_ids_total. Keys are
-// eventkey.Keys and fingerprints integers: no pointers for the garbage collector to scan.
+// audit.Keys and fingerprints integers: no pointers for the garbage collector to scan.
 //
 // It keeps two generations and rotates them every window, so an event is remembered for at least
 // one window and at most two; maxKeys bounds the memory (reached, the older generation is dropped
@@ -31,9 +31,9 @@ type dedup struct {
 	now     func() time.Time
 	reused  metric.Int64Counter // nil: not counted
 
-	keys      eventkey.Hasher
+	keys      audit.KeyHasher
 	mu        sync.Mutex
-	cur, prev map[eventkey.Key]uint64
+	cur, prev map[audit.Key]uint64
 	// curAlts and prevAlts count the keys of cur and prev that are next(...) keys: while both are
 	// zero (no client reused an Audit-ID lately), a key not taken needs no second look.
 	curAlts, prevAlts int
@@ -42,14 +42,14 @@ type dedup struct {
 
 // slot is where an event is remembered: the key, and the fingerprint of its content.
 type slot struct {
-	key     eventkey.Key
+	key     audit.Key
 	content uint64
 	alt     bool // key is a next(...) key
 }
 
 func newDedup(window time.Duration, maxKeys int, now func() time.Time) *dedup {
-	return &dedup{window: window, maxKeys: maxKeys, now: now, keys: eventkey.NewHasher(),
-		cur: map[eventkey.Key]uint64{}, prev: map[eventkey.Key]uint64{}, rotated: now()}
+	return &dedup{window: window, maxKeys: maxKeys, now: now, keys: audit.NewKeyHasher(),
+		cur: map[audit.Key]uint64{}, prev: map[audit.Key]uint64{}, rotated: now()}
 }
 
 // instrument creates the counter of events that reuse another event's (auditID, stage).
@@ -78,7 +78,7 @@ func (d *dedup) filter(ctx context.Context, cluster string, events []Event) ([]E
 	defer d.mu.Unlock()
 	d.rotateLocked()
 	kept, keptSlots := events[:0], slots[:0]
-	batch := make(map[eventkey.Key]uint64, len(events)) // the same event twice in one list
+	batch := make(map[audit.Key]uint64, len(events)) // the same event twice in one list
 	reused := 0
 	for i, e := range events {
 		s, dup, reuse := d.place(slots[i], reused+d.curAlts+d.prevAlts > 0, batch, d.cur, d.prev)
@@ -102,7 +102,7 @@ func (d *dedup) filter(ctx context.Context, cluster string, events []Event) ([]E
 // (auditID, stage) share its key k; the first one remembered takes it, the others take next(k,
 // their content). A re-sent event is looked for at both, so that it is found also once the
 // content at k was forgotten — when gens may hold next keys at all (alts).
-func (d *dedup) place(s slot, alts bool, gens ...map[eventkey.Key]uint64) (_ slot, dup, reuse bool) {
+func (d *dedup) place(s slot, alts bool, gens ...map[audit.Key]uint64) (_ slot, dup, reuse bool) {
 	c, taken := lookup(s.key, gens)
 	if taken && c == s.content {
 		return s, true, false
@@ -120,7 +120,7 @@ func (d *dedup) place(s slot, alts bool, gens ...map[eventkey.Key]uint64) (_ slo
 	return s, false, false
 }
 
-func lookup(k eventkey.Key, gens []map[eventkey.Key]uint64) (uint64, bool) {
+func lookup(k audit.Key, gens []map[audit.Key]uint64) (uint64, bool) {
 	for _, g := range gens {
 		if c, ok := g[k]; ok {
 			return c, true
@@ -130,7 +130,7 @@ func lookup(k eventkey.Key, gens []map[eventkey.Key]uint64) (uint64, bool) {
 }
 
 // next is the key that follows k for the content c.
-func (d *dedup) next(k eventkey.Key, c uint64) eventkey.Key {
+func (d *dedup) next(k audit.Key, c uint64) audit.Key {
 	var b [24]byte
 	binary.LittleEndian.PutUint64(b[0:], k[0])
 	binary.LittleEndian.PutUint64(b[8:], k[1])
@@ -161,7 +161,7 @@ func (d *dedup) remember(slots []slot) {
 	d.rotateLocked()
 	for _, s := range slots {
 		if len(d.cur) >= d.maxKeys {
-			d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]uint64, len(d.cur)), d.now()
+			d.prev, d.cur, d.rotated = d.cur, make(map[audit.Key]uint64, len(d.cur)), d.now()
 			d.prevAlts, d.curAlts = d.curAlts, 0
 		}
 		// Only cur can have been filled since filter looked (prev takes no new keys; a rotation in
@@ -182,10 +182,10 @@ func (d *dedup) rotateLocked() {
 	now := d.now()
 	switch {
 	case now.Sub(d.rotated) >= 2*d.window:
-		d.prev, d.cur, d.rotated = map[eventkey.Key]uint64{}, map[eventkey.Key]uint64{}, now
+		d.prev, d.cur, d.rotated = map[audit.Key]uint64{}, map[audit.Key]uint64{}, now
 		d.prevAlts, d.curAlts = 0, 0
 	case now.Sub(d.rotated) >= d.window:
-		d.prev, d.cur, d.rotated = d.cur, make(map[eventkey.Key]uint64, len(d.cur)), now
+		d.prev, d.cur, d.rotated = d.cur, make(map[audit.Key]uint64, len(d.cur)), now
 		d.prevAlts, d.curAlts = d.curAlts, 0
 	}
 }

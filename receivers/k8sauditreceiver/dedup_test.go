@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigil-obs/vigil/internal/eventkey"
+	"github.com/vigil-obs/vigil/internal/audit"
 )
 
 // ev is an event whose content is its identity and a request URI.
@@ -94,6 +94,6 @@ func BenchmarkDedup(b *testing.B) {
 	for b.Loop() {
 		_, keys, _ := d.filter(context.Background(), "prod-eu-1", events)
 		d.remember(keys)
-		d.cur, d.prev = map[eventkey.Key]uint64{}, map[eventkey.Key]uint64{}
+		d.cur, d.prev = map[audit.Key]uint64{}, map[audit.Key]uint64{}
 	}
 }

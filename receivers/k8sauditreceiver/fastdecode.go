@@ -14,11 +14,10 @@ import (
 	gojson "github.com/goccy/go-json"
 
 	"github.com/vigil-obs/vigil/internal/audit"
-	"github.com/vigil-obs/vigil/internal/jsonspan"
 )
 
 // The fast path of Decode: the body's syntax is checked by go-json's Valid (the same grammar
-// and nesting limit as encoding/json), then jsonspan's scanner walks it and the fields vigil
+// and nesting limit as encoding/json), then the audit package's scanner walks it and the fields vigil
 // indexes are read straight from the bytes. It takes only the shapes it is sure of — the ones the
 // kube-apiserver sends. Anything else goes to the encoding/json path, which stays the definition
 // of what Decode returns: a body that is not valid JSON or whose list fields are unusual
@@ -30,7 +29,7 @@ import (
 var errUnusual = errors.New("unusual shape")
 
 // decodeFast returns ok=false when the whole body must go to decodeSlow. It walks the list's
-// keys itself: jsonspan.EachMember would scan the whole items array once to find its end
+// keys itself: audit.EachMember would scan the whole items array once to find its end
 // before readItems reads it. err is a *TooManyEventsError for a list of more than
 // limits.MaxEvents items (whose items past the limit are skipped, not read).
 func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected, err error, ok bool) {
@@ -43,17 +42,17 @@ func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected
 	var kind, version string
 	var seen uint8
 	var tooMany bool
-	i := jsonspan.SkipSpace(body, 0)
+	i := audit.SkipSpace(body, 0)
 	if body[i] != '{' {
 		return nil, nil, nil, false
 	}
-	i = jsonspan.SkipSpace(body, i+1)
+	i = audit.SkipSpace(body, i+1)
 	for body[i] != '}' { // valid JSON: a key, ':', a value, then ',' or '}'
 		key, k, good := plainString(body, i)
 		if !good {
 			return nil, nil, nil, false
 		}
-		v := jsonspan.SkipSpace(body, jsonspan.SkipSpace(body, k)+1)
+		v := audit.SkipSpace(body, audit.SkipSpace(body, k)+1)
 		var bit uint8
 		var end int
 		switch string(key) {
@@ -83,7 +82,7 @@ func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected
 			if foldsTo(key, "kind", "apiVersion", "items") {
 				return nil, nil, nil, false
 			}
-			if end = jsonspan.ValueEnd(body, v); end < 0 {
+			if end = audit.ValueEnd(body, v); end < 0 {
 				return nil, nil, nil, false
 			}
 		}
@@ -91,8 +90,8 @@ func decodeFast(body []byte, limits Limits) (events []Event, rejected []Rejected
 			return nil, nil, nil, false
 		}
 		seen |= bit
-		if i = jsonspan.SkipSpace(body, end); body[i] == ',' {
-			i = jsonspan.SkipSpace(body, i+1)
+		if i = audit.SkipSpace(body, end); body[i] == ',' {
+			i = audit.SkipSpace(body, i+1)
 		}
 	}
 	if kind != wantKind || !auditAPIVersion(version) || seen&4 == 0 {
@@ -131,13 +130,13 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 	}
 	events = make([]Event, 0, capacity)
 	r := reader{b: body, s: text}
-	i := jsonspan.SkipSpace(items, 1)
+	i := audit.SkipSpace(items, 1)
 	if items[i] == ']' {
 		return events, nil, at + i + 1, false, true
 	}
 	for n := 0; ; n++ {
 		if n == limits.MaxEvents && n > 0 {
-			if end = jsonspan.ValueEnd(body, at); end < 0 {
+			if end = audit.ValueEnd(body, at); end < 0 {
 				return nil, nil, 0, false, false
 			}
 			return nil, nil, end, true, true
@@ -149,7 +148,7 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 			end, good = readEvent(&r, at+i, &f)
 		}
 		if !good {
-			if end = jsonspan.ValueEnd(body, at+i); end < 0 {
+			if end = audit.ValueEnd(body, at+i); end < 0 {
 				return nil, nil, 0, false, false
 			}
 		}
@@ -175,11 +174,11 @@ func readItems(body []byte, text string, at int, limits Limits) (events []Event,
 			}
 			events = append(events, ev)
 		}
-		i = jsonspan.SkipSpace(items, end-at)
+		i = audit.SkipSpace(items, end-at)
 		if items[i] == ']' { // valid JSON: ']' or ','
 			return events, rejected, at + i + 1, false, true
 		}
-		i = jsonspan.SkipSpace(items, i+1)
+		i = audit.SkipSpace(items, i+1)
 	}
 }
 
@@ -254,7 +253,7 @@ func (r *reader) object(typ jsonparser.ValueType, at int, known []string,
 	var seen uint32
 	r.depth++
 	defer func() { r.depth-- }()
-	end, err := jsonspan.EachMember(r.b, at, func(key []byte, start, end int) error {
+	end, err := audit.EachMember(r.b, at, func(key []byte, start, end int) error {
 		if !plain(key) {
 			return errUnusual
 		}
@@ -277,7 +276,7 @@ func (r *reader) object(typ jsonparser.ValueType, at int, known []string,
 			return errUnusual
 		default:
 			seen |= 1 << idx
-			v, typ := jsonspan.Value(r.b, start, end)
+			v, typ := audit.Value(r.b, start, end)
 			if !field(idx, v, typ, start) {
 				return errUnusual
 			}
@@ -313,9 +312,9 @@ func (r *reader) strs(v []byte, typ jsonparser.ValueType, at int, dst *[]string)
 		return false
 	}
 	out := make([]string, 0, 2)
-	_, err := jsonspan.EachElement(r.b, at, func(start, end int) error {
+	_, err := audit.EachElement(r.b, at, func(start, end int) error {
 		var s string
-		if e, typ := jsonspan.Value(r.b, start, end); !r.str(e, typ, start, &s) {
+		if e, typ := audit.Value(r.b, start, end); !r.str(e, typ, start, &s) {
 			return errUnusual
 		}
 		out = append(out, s)

@@ -1,4 +1,4 @@
-package eventkey
+package audit
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 )
 
 func TestKeys(t *testing.T) {
-	h := NewHasher()
+	h := NewKeyHasher()
 	if h.String("a/b") != h.Bytes([]byte("a/b")) {
 		t.Fatal("String and Bytes disagree")
 	}
@@ -19,7 +19,7 @@ func TestKeys(t *testing.T) {
 		}
 		seen[k] = id
 	}
-	if NewHasher().String("x") == h.String("x") {
+	if NewKeyHasher().String("x") == h.String("x") {
 		t.Fatal("two hashers gave the same key: seeds are not random")
 	}
 }

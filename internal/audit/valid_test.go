@@ -1,4 +1,4 @@
-package jsonspan
+package audit
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package jsonspan
+package audit
 
 import (
 	"bytes"
@@ -7,8 +7,11 @@ import (
 	"github.com/buger/jsonparser"
 )
 
-// The scanner walks valid JSON in one pass, handing out offsets instead of copies. It is used
-// instead of jsonparser's ObjectEach, ArrayEach and Get because jsonparser looks for the end of a
+// The scanner of audit events' JSON walks JSON that is known to be valid (check it first, with
+// go-json's Valid) in one pass and says where values lie in the input, so that callers can slice
+// the input (or a string of it) instead of copying. Values are handed out as
+// github.com/buger/jsonparser does: a string without its quotes, with its jsonparser.ValueType.
+// It is used instead of jsonparser's ObjectEach, ArrayEach and Get because jsonparser looks for the end of a
 // string byte by byte: on audit events, whose long strings (user agents, annotations such as
 // last-applied-configuration, object data) are most of their bytes, that was the largest single
 // cost of the audit path. StringEnd finds quotes with bytes.IndexByte. On input that is not
@@ -160,3 +163,14 @@ func each(b []byte, i int, open, close byte, item func(start int) (int, error)) 
 	}
 	return 0, ErrNotJSON
 }
+
+// SkipSpace returns the index of the first byte at or after i that is not JSON whitespace.
+func SkipSpace(b []byte, i int) int {
+	for i < len(b) && IsSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// IsSpace reports whether c is JSON whitespace.
+func IsSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
