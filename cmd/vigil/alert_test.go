@@ -136,16 +136,20 @@ func TestAlertEndToEnd(t *testing.T) {
 
 func TestAlertFlagsBecomeSets(t *testing.T) {
 	tests := []struct{ in, want []string }{
-		{[]string{"--data-dir", "d"}, []string{"--data-dir", "d"}},
-		{[]string{"--rules", "a.yaml", "--rules=b/*.yaml", "--alertmanager", "http://am:9093", "validate"},
-			[]string{"validate", `--set=exporters::alert::rule_files=["builtin:*.yaml", "a.yaml", "b/*.yaml"]`,
-				`--set=exporters::alert::alertmanagers=["http://am:9093"]`}},
-		{[]string{"--alertmanager=http://a", "--alertmanager=http://b"}, []string{`--set=exporters::alert::alertmanagers=["http://a", "http://b"]`}},
-		{[]string{"--rules"}, []string{"--rules"}},
+		{[]string{"--data-dir", "d"}, nil},
+		{[]string{"--rules", "a.yaml", "--rules=b/*.yaml", "--alertmanager", "http://am:9093"},
+			[]string{"embedded:allinone.yaml", `yaml:exporters::alert::rule_files: ["builtin:*.yaml", "a.yaml", "b/*.yaml"]`,
+				`yaml:exporters::alert::alertmanagers: ["http://am:9093"]`}},
+		{[]string{"--alertmanager=http://a", "--config", "x.yaml", "--alertmanager=http://b"},
+			[]string{"x.yaml", `yaml:exporters::alert::alertmanagers: ["http://a", "http://b"]`}},
 	}
 	for _, tc := range tests {
-		require.Equal(t, tc.want, withAlertFlags(tc.in), "%v", tc.in)
+		uris, err := parseRunFlags(t, tc.in...)
+		require.NoError(t, err, "%v", tc.in)
+		require.Equal(t, tc.want, uris, "%v", tc.in)
 	}
+	_, err := parseRunFlags(t, "--rules")
+	require.ErrorContains(t, err, "flag needs an argument: --rules")
 }
 
 func TestValidateWithAlertFlags(t *testing.T) {

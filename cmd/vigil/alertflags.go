@@ -1,7 +1,6 @@
 package main
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
@@ -10,14 +9,14 @@ import (
 
 // The all-in-one role evaluates the built-in rule packs in its alert exporter. --rules adds rule
 // files (or globs) to them and --alertmanager sends the alerts to Alertmanagers, without writing
-// a config: both become --set flags of the collector.
+// a config: both become --set values of the collector (applyRunFlags).
 const (
 	rulesFlag        = "rules"
 	alertmanagerFlag = "alertmanager"
 	builtinRules     = "builtin:*.yaml"
 )
 
-// addAlertFlags documents the flags; withAlertFlags has already turned them into --set.
+// addAlertFlags declares the flags; applyRunFlags turns them into --set values.
 func addAlertFlags(cmd *cobra.Command) {
 	cmd.Flags().StringArray(rulesFlag, nil,
 		"Prometheus rule file or glob evaluated besides the built-in packs (repeatable; all-in-one's alert exporter)")
@@ -25,52 +24,17 @@ func addAlertFlags(cmd *cobra.Command) {
 		"Alertmanager URL that receives the alerts, e.g. http://127.0.0.1:9093 (repeatable)")
 }
 
-// withAlertFlags replaces every --rules and --alertmanager (as "--name value" or "--name=value")
-// by the equivalent --set of the alert exporter's rule_files and alertmanagers.
-func withAlertFlags(args []string) []string {
-	out, taken := takeFlags(args, rulesFlag, alertmanagerFlag)
-	var rules, alerts []string
-	for _, f := range taken {
-		if f.name == rulesFlag {
-			rules = append(rules, f.value)
-		} else {
-			alerts = append(alerts, f.value)
-		}
-	}
+// alertSets are the --set values (key=value) equivalent to the --rules and --alertmanager values:
+// the alert exporter's rule_files (the built-in packs and the rules) and alertmanagers.
+func alertSets(rules, alertmanagers []string) []string {
+	var sets []string
 	if len(rules) > 0 {
-		out = append(out, "--set=exporters::alert::rule_files="+yamlList(append([]string{builtinRules}, rules...)))
+		sets = append(sets, "exporters::alert::rule_files="+yamlList(append([]string{builtinRules}, rules...)))
 	}
-	if len(alerts) > 0 {
-		out = append(out, "--set=exporters::alert::alertmanagers="+yamlList(alerts))
+	if len(alertmanagers) > 0 {
+		sets = append(sets, "exporters::alert::alertmanagers="+yamlList(alertmanagers))
 	}
-	return out
-}
-
-// flagValue is one occurrence of a flag taken out of the command line.
-type flagValue struct{ name, value string }
-
-// takeFlags takes every occurrence of the named flags ("--name value" or "--name=value") out of
-// args, in order, and returns the other args. A named flag without a value stays in the args, for
-// cobra to report.
-func takeFlags(args []string, names ...string) (rest []string, taken []flagValue) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "--") || !slices.Contains(names, name) {
-			rest = append(rest, a)
-			continue
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				rest = append(rest, a)
-				continue
-			}
-			i++
-			val = args[i]
-		}
-		taken = append(taken, flagValue{name, val})
-	}
-	return rest, taken
+	return sets
 }
 
 func yamlList(items []string) string {

@@ -165,7 +165,7 @@ func unsetBackendsOf(rs confmap.ResolverSettings) []unsetBackend {
 
 // withUnsetBackendNotes makes `vigil validate`, when the configuration is valid, also say which
 // backends are left out because their endpoint is empty, and what to set.
-func withUnsetBackendNotes(root *cobra.Command, set otelcol.CollectorSettings, args []string) {
+func withUnsetBackendNotes(root *cobra.Command, set otelcol.CollectorSettings, src *configSource) {
 	for _, c := range root.Commands() {
 		if c.Name() != "validate" || c.RunE == nil {
 			continue
@@ -176,7 +176,7 @@ func withUnsetBackendNotes(root *cobra.Command, set otelcol.CollectorSettings, a
 				return err
 			}
 			rs := set.ConfigProviderSettings.ResolverSettings
-			if uris := configURIs(args); len(uris) > 0 {
+			if uris := src.uris(); len(uris) > 0 {
 				rs.URIs = uris
 			}
 			for _, u := range unsetBackendsOf(rs) {

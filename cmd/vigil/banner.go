@@ -12,52 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/otelcol"
-
-	deployconfig "github.com/vigil-obs/vigil/deploy/config"
 )
-
-// configURIs returns the configuration URIs that the collector resolves for args: every --config
-// value in order, then every --set as a "yaml:" URI, as the collector turns them.
-func configURIs(args []string) []string {
-	var uris, sets []string
-	for i := 0; i < len(args); i++ {
-		name, value, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		if !strings.HasPrefix(args[i], "-") || (name != "config" && name != "set") {
-			continue
-		}
-		if !hasValue {
-			if i+1 >= len(args) {
-				break
-			}
-			value = args[i+1]
-			i++
-		}
-		if name == "config" {
-			uris = append(uris, value)
-			continue
-		}
-		if key, val, ok := strings.Cut(value, "="); ok {
-			sets = append(sets, "yaml:"+strings.TrimSpace(strings.ReplaceAll(key, ".", "::"))+": "+strings.TrimSpace(val))
-		}
-	}
-	return append(uris, sets...)
-}
-
-// withDefaultConfig adds the all-in-one configuration to args that set values with --set but
-// name no --config, so that --set amends the defaults instead of replacing them.
-func withDefaultConfig(args []string) []string {
-	for _, a := range args {
-		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == "config" {
-			return args
-		}
-	}
-	for _, a := range args {
-		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == "set" {
-			return append([]string{"--config", deployconfig.AllInOne}, args...)
-		}
-	}
-	return args
-}
 
 // resolveConfig resolves the configuration of rs as the collector does (providers, converters),
 // without decoding any component.

@@ -133,13 +133,17 @@ func TestVersionAndComponents(t *testing.T) {
 }
 
 func TestConfigURIs(t *testing.T) {
-	require.Equal(t, []string{"a.yaml", "b.yaml", "embedded:agent.yaml", "yaml:receivers::otlp::protocols: {}"},
-		configURIs([]string{"--config", "a.yaml", "--data-dir", "x", "--set", "receivers.otlp.protocols={}",
-			"--config=b.yaml", "-config=embedded:agent.yaml"}))
-	require.Empty(t, configURIs([]string{"--data-dir", "x"}))
-	require.Equal(t, []string{"--config", "embedded:allinone.yaml", "--set=a=1"}, withDefaultConfig([]string{"--set=a=1"}))
-	require.Equal(t, []string{"--config=x.yaml", "--set=a=1"}, withDefaultConfig([]string{"--config=x.yaml", "--set=a=1"}))
-	require.Equal(t, []string{"version"}, withDefaultConfig([]string{"version"}))
+	uris, err := parseRunFlags(t, "--config", "a.yaml", "--data-dir", "x", "--set", "receivers.otlp.protocols={}",
+		"--config=b.yaml", "--config=embedded:agent.yaml")
+	require.NoError(t, err)
+	require.Equal(t, []string{"a.yaml", "b.yaml", "embedded:agent.yaml", "yaml:receivers::otlp::protocols: {}"}, uris)
+	uris, err = parseRunFlags(t, "--data-dir", "x")
+	require.NoError(t, err)
+	require.Empty(t, uris)
+	// --set without --config amends the all-in-one defaults instead of replacing them.
+	uris, err = parseRunFlags(t, "--set=a=1")
+	require.NoError(t, err)
+	require.Equal(t, []string{"embedded:allinone.yaml", "yaml:a: 1"}, uris)
 }
 
 func TestBanner(t *testing.T) {

@@ -105,8 +105,6 @@ func useComponentStatusForHealth() error {
 // featuregate, print-config) and adds vigil's own flags and subcommands.
 func newRootCommand(args []string) *cobra.Command {
 	gateErr := useComponentStatusForHealth()
-	args, scrapeErr := withScrapeFlags(withAlertFlags(args))
-	args = withDefaultConfig(args)
 	set := collectorSettings()
 	// `vigil validate` also checks the contents of the alert exporters' rule files; running vigil
 	// does not fail on them (a bad group is skipped and reported).
@@ -122,12 +120,13 @@ func newRootCommand(args []string) *cobra.Command {
 	root.Long = root.Short + ".\n\nWithout --config, vigil runs the all-in-one role on 127.0.0.1 with embedded defaults\n" +
 		"(" + deployconfig.AllInOne + "; also available: embedded:agent.yaml, embedded:gateway.yaml)."
 	root.SetArgs(args)
+	src := &configSource{}
 
 	dataDir := root.PersistentFlags().String("data-dir", "",
 		"directory for everything stateful (default $VIGIL_DATA_DIR, else ./data)")
-	root.PersistentPreRunE = func(*cobra.Command, []string) error {
-		if scrapeErr != nil {
-			return scrapeErr
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := applyRunFlags(cmd, src); err != nil {
+			return err
 		}
 		if gateErr != nil {
 			return gateErr
@@ -137,18 +136,17 @@ func newRootCommand(args []string) *cobra.Command {
 	}
 	run := root.RunE
 	root.RunE = func(cmd *cobra.Command, cmdArgs []string) error {
-		printBanner(cmd.OutOrStdout(), set, configURIs(args))
+		printBanner(cmd.OutOrStdout(), set, src.uris())
 		return run(cmd, cmdArgs)
 	}
-	withReferenceCheck(root, set, args)
-	withUnsetBackendNotes(root, set, args)
-	// The run flags are read before cobra parses (withAlertFlags, withScrapeFlags); they are
-	// declared on the commands that take them (running, validate), for their help only, so that
-	// the archive and rules commands do not list them.
+	withReferenceCheck(root, set, src)
+	withUnsetBackendNotes(root, set, src)
+	// The run flags are declared on the commands that run or show a configuration (running,
+	// validate, print-config), not as global flags: the archive and rules commands do not take them.
 	for _, c := range append([]*cobra.Command{root}, root.Commands()...) {
-		if c == root || c.Name() == "validate" {
-			addAlertFlags(c)
-			addScrapeFlags(c)
+		if c == root || c.Name() == "validate" || c.Name() == "print-config" {
+			src.watch(c)
+			addRunFlags(c)
 		}
 	}
 	root.AddCommand(newRulesCommand())

@@ -183,42 +183,41 @@ func TestScrapeFlagsBecomeSets(t *testing.T) {
 	jobs := filepath.Join(t.TempDir(), "jobs.yaml")
 	require.NoError(t, os.WriteFile(jobs, []byte("scrape_configs: []\n"), 0o600))
 	pipeline := []string{
-		`--set=service::pipelines::metrics/scrape::receivers=["prometheus"]`,
-		`--set=service::pipelines::metrics/scrape::processors=["memory_limiter","k8senrich"]`,
-		`--set=service::pipelines::metrics/scrape::exporters=["alert"]`,
+		`yaml:service::pipelines::metrics/scrape::receivers: ["prometheus"]`,
+		`yaml:service::pipelines::metrics/scrape::processors: ["memory_limiter","k8senrich"]`,
+		`yaml:service::pipelines::metrics/scrape::exporters: ["alert"]`,
 	}
 	tests := []struct {
 		in   []string
 		want []string
 	}{
-		{[]string{"--data-dir", "d", "validate"}, []string{"--data-dir", "d", "validate"}},
-		{[]string{"--scrape", "http://127.0.0.1:9100/metrics", "--scrape=node=https://10.0.0.1/m?module=a+b", "--scrape", "http://127.0.0.1:9101", "validate"},
-			append([]string{"validate",
-				`--set=receivers::prometheus::discovery_reload_on_startup=true`,
-				`--set=receivers::prometheus::config::global::scrape_interval="15s"`,
-				`--set=receivers::prometheus::config::scrape_configs=[` +
+		{[]string{"--data-dir", "d"}, nil},
+		{[]string{"--scrape", "http://127.0.0.1:9100/metrics", "--scrape=node=https://10.0.0.1/m?module=a+b", "--scrape", "http://127.0.0.1:9101"},
+			append([]string{"embedded:allinone.yaml",
+				`yaml:receivers::prometheus::discovery_reload_on_startup: true`,
+				`yaml:receivers::prometheus::config::global::scrape_interval: "15s"`,
+				`yaml:receivers::prometheus::config::scrape_configs: [` +
 					`{"job_name":"scrape","static_configs":[` +
 					`{"targets":["127.0.0.1:9100"],"labels":{"__metrics_path__":"/metrics","__scheme__":"http"}},` +
 					`{"targets":["127.0.0.1:9101"],"labels":{"__metrics_path__":"/metrics","__scheme__":"http"}}]},` +
 					`{"job_name":"node","static_configs":[{"targets":["10.0.0.1"],"labels":{"__metrics_path__":"/m","__param_module":"a b","__scheme__":"https"}}]}]`,
 			}, pipeline...)},
 		{[]string{"--scrape-config", jobs, "--scrape-interval", "1m30s"},
-			append([]string{
-				`--set=receivers::prometheus::discovery_reload_on_startup=true`,
-				`--set=receivers::prometheus::config::global::scrape_interval="1m30s"`,
-				`--set=receivers::prometheus::config::scrape_config_files=["` + jobs + `"]`,
+			append([]string{"embedded:allinone.yaml",
+				`yaml:receivers::prometheus::discovery_reload_on_startup: true`,
+				`yaml:receivers::prometheus::config::global::scrape_interval: "1m30s"`,
+				`yaml:receivers::prometheus::config::scrape_config_files: ["` + jobs + `"]`,
 			}, pipeline...)},
-		{[]string{"--scrape"}, []string{"--scrape"}},
 	}
 	for _, tc := range tests {
-		got, err := withScrapeFlags(tc.in)
+		got, err := parseRunFlags(t, tc.in...)
 		require.NoError(t, err, "%v", tc.in)
 		require.Equal(t, tc.want, got, "%v", tc.in)
 	}
 }
 
 func TestScrapeFlagErrors(t *testing.T) {
-	_, err := withScrapeFlags([]string{
+	_, err := parseRunFlags(t,
 		"--scrape", "127.0.0.1:9100",
 		"--scrape=ftp://h/metrics",
 		"--scrape", "=http://h/metrics",
@@ -226,7 +225,7 @@ func TestScrapeFlagErrors(t *testing.T) {
 		"--scrape", "http://h/metrics?a=1&a=2",
 		"--scrape-interval", "0s",
 		"--scrape-config", "/nonexistent/jobs.yaml",
-	})
+	)
 	require.Error(t, err)
 	for _, want := range []string{
 		`--scrape "127.0.0.1:9100": want an http:// or https:// URL such as http://127.0.0.1:9100/metrics`,

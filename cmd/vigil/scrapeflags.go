@@ -16,8 +16,8 @@ import (
 
 // --scrape, --scrape-config and --scrape-interval add the contrib prometheus receiver to the
 // all-in-one role, in a pipeline of its own that feeds the alert exporter (metrics/scrape), without
-// writing a config: like --rules, they become --set flags of the collector. Without them nothing
-// is scraped.
+// writing a config: like --rules, they become --set values of the collector (applyRunFlags).
+// Without them nothing is scraped.
 const (
 	scrapeFlag         = "scrape"
 	scrapeConfigFlag   = "scrape-config"
@@ -49,48 +49,38 @@ type staticConfig struct {
 	Labels  map[string]string `json:"labels"`
 }
 
-// withScrapeFlags replaces every --scrape, --scrape-config and --scrape-interval (as "--name
-// value" or "--name=value") by --set flags that configure the prometheus receiver and the
-// metrics/scrape pipeline (prometheus -> memory_limiter, k8senrich -> alert). It returns the
-// args unchanged but for those flags, and every problem with their values at once.
-func withScrapeFlags(args []string) ([]string, error) {
-	out, taken := takeFlags(args, scrapeFlag, scrapeConfigFlag, scrapeIntervalFlag)
+// scrapeSets are the --set values (key=value) equivalent to the --scrape, --scrape-config and
+// --scrape-interval values (intervalSet: --scrape-interval was given): the prometheus receiver's
+// configuration and the metrics/scrape pipeline (prometheus -> memory_limiter, k8senrich -> alert).
+// None without targets or configs. It reports every problem with the values at once.
+func scrapeSets(targets, configFiles []string, interval time.Duration, intervalSet bool) ([]string, error) {
 	var (
-		targets, configs []string
-		interval         = defaultScrapeInterval
-		errs             []error
+		configs []string
+		errs    []error
 	)
-	for _, f := range taken {
-		switch f.name {
-		case scrapeFlag:
-			targets = append(targets, f.value)
-		case scrapeConfigFlag:
-			p, err := scrapeConfigFile(f.value)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			configs = append(configs, p)
-		default:
-			d, err := time.ParseDuration(f.value)
-			if err != nil || d <= 0 {
-				errs = append(errs, fmt.Errorf("--%s %q: want a positive duration such as 15s or 1m", scrapeIntervalFlag, f.value))
-				continue
-			}
-			interval = d
+	for _, f := range configFiles {
+		p, err := scrapeConfigFile(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
+		configs = append(configs, p)
+	}
+	if intervalSet && interval <= 0 {
+		errs = append(errs, fmt.Errorf("--%s %q: want a positive duration such as 15s or 1m", scrapeIntervalFlag, interval))
 	}
 	if len(targets) == 0 && len(configs) == 0 {
-		return out, errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
 	jobs, err := scrapeJobs(targets)
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
-		return out, err
+		return nil, err
 	}
+	var sets []string
 	set := func(key string, v any) {
 		b, _ := json.Marshal(v) // JSON is YAML; strings, slices and maps of strings always marshal
-		out = append(out, "--set="+key+"="+string(b))
+		sets = append(sets, key+"="+string(b))
 	}
 	set("receivers::prometheus::discovery_reload_on_startup", true) // first scrape at start, not after 5s
 	set("receivers::prometheus::config::global::scrape_interval", model.Duration(interval).String())
@@ -103,7 +93,7 @@ func withScrapeFlags(args []string) ([]string, error) {
 	set(scrapePipeline+"::receivers", []string{"prometheus"})
 	set(scrapePipeline+"::processors", []string{"memory_limiter", "k8senrich"})
 	set(scrapePipeline+"::exporters", []string{"alert"})
-	return out, nil
+	return sets, nil
 }
 
 // scrapeConfigFile checks that a --scrape-config file (or glob) names at least one file, and

@@ -15,7 +15,7 @@ import (
 // and then never looks at the pipelines, so a pipeline that names a component nobody defined went
 // unreported beside a misspelled key. When decoding fails, the dangling references of the service
 // section are reported with it.
-func withReferenceCheck(root *cobra.Command, set otelcol.CollectorSettings, args []string) {
+func withReferenceCheck(root *cobra.Command, set otelcol.CollectorSettings, src *configSource) {
 	for _, c := range root.Commands() {
 		if c.Name() != "validate" || c.RunE == nil {
 			continue
@@ -26,7 +26,7 @@ func withReferenceCheck(root *cobra.Command, set otelcol.CollectorSettings, args
 			if err == nil || !strings.HasPrefix(err.Error(), "failed to get config") {
 				return err // the collector checked the pipelines itself
 			}
-			return errors.Join(append([]error{err}, danglingReferences(set, configURIs(args))...)...)
+			return errors.Join(append([]error{err}, danglingReferences(set, src.uris())...)...)
 		}
 	}
 }
