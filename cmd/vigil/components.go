@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
 	"github.com/vigil-obs/vigil/exporters/lokipushexporter"
 	"github.com/vigil-obs/vigil/exporters/opensearchexporter"
+	"github.com/vigil-obs/vigil/exporters/federateexporter"
 	"github.com/vigil-obs/vigil/exporters/promrwexporter"
 	"github.com/vigil-obs/vigil/extensions/bodylimitextension"
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
@@ -90,6 +91,7 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 		archiveexporter.NewFactory(),
 		alertexporter.NewFactory(alertOpts...),
 		promrwexporter.NewFactory(),
+		federateexporter.NewFactory(),
 		lokipushexporter.NewFactory(),
 	)
 	errs = append(errs, err)

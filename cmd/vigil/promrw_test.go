@@ -46,7 +46,8 @@ func TestPromrwExamplesValidate(t *testing.T) {
 // (deploy/examples/promrw-in.yaml); a rule on the remote-written counter, selected by the alert
 // core's identity labels, fires and reaches a real Alertmanager; and the same series leave
 // through the promrw exporter (VIGIL_PROMRW_URL) into a second real Prometheus,
-// where they carry the identity labels.
+// where they carry the identity labels. A third real Prometheus scrapes vigil's /federate (the
+// federate exporter, on the API port) and holds the same series.
 func TestPromrwEndToEnd(t *testing.T) {
 	bin := testutil.RequireBinary(t, "prometheus", "apt-get install -y prometheus (Debian package, Prometheus 2.42)", "/usr/bin/prometheus")
 	am := testutil.StartAlertmanager(t)
@@ -64,7 +65,10 @@ func TestPromrwEndToEnd(t *testing.T) {
 	t.Setenv("VIGIL_CLUSTER_NAME", "e2e-rw")
 	t.Setenv("VIGIL_PROMRW_ENDPOINT", rwAddr)
 	t.Setenv("VIGIL_PROMRW_URL", sink.URL+"/api/v1/write")
-	startAllInOne(t, append([]string{"--config", "embedded:allinone.yaml", "--rules", rules, "--alertmanager", am.URL}, promrwExamples...)...)
+	vigil := startAllInOne(t, append([]string{"--config", "embedded:allinone.yaml", "--rules", rules, "--alertmanager", am.URL}, promrwExamples...)...)
+	central := testutil.StartPrometheusWithScrapeConfigs(t, fmt.Sprintf("  - job_name: federate\n    honor_labels: true\n"+
+		"    metrics_path: /federate\n    params: {'match[]': ['{cluster=\"e2e-rw\", job=\"source\"}']}\n"+
+		"    static_configs: [{targets: [%q]}]\n", vigil.apiAddr))
 
 	// The source: a real Prometheus scraping itself, remote-writing everything to vigil.
 	dir := t.TempDir()
@@ -124,4 +128,29 @@ func TestPromrwEndToEnd(t *testing.T) {
 	v, err := sink.Query(`prometheus_build_info{cluster="e2e-rw", job="source", instance="` + srcAddr + `"}`)
 	require.NoError(t, err)
 	require.Equal(t, 1.0, v)
+
+	// Federated: the series the central Prometheus scraped from /federate are those remote write
+	// delivered, with the same labels (honor_labels keeps the source's job and instance).
+	testutil.Eventually(t, 30*time.Second, func() error {
+		want, err := sink.Series(`prometheus_build_info{cluster="e2e-rw"}`)
+		if err != nil || len(want) == 0 {
+			return fmt.Errorf("the second Prometheus has no prometheus_build_info: %v", err)
+		}
+		got, err := central.Series(`prometheus_build_info{cluster="e2e-rw"}`)
+		if err != nil {
+			return err
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("the federating Prometheus has %v, want %v", got, want)
+		}
+		return nil
+	})
+	q := `count(prometheus_tsdb_head_samples_appended_total{cluster="e2e-rw", job="source"})`
+	want, err := sink.Query(q)
+	require.NoError(t, err)
+	v, err = central.Query(q)
+	require.NoError(t, err)
+	require.Equal(t, want, v)
+	n, err := central.Query(`count({cluster!="e2e-rw", job!="federate"})`)
+	require.Error(t, err, "match[] selects only the source's series (got %v)", n)
 }

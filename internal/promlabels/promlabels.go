@@ -1,6 +1,7 @@
 // Package promlabels is the one table between vigil's Kubernetes identity (OTLP resource
-// attributes) and the labels of Prometheus remote write, used both ways: by the promrw exporter
-// (resource attribute -> label) and by the promrw receiver (label -> resource attribute).
+// attributes) and the labels of Prometheus remote write, used both ways: by the promrw and
+// federate exporters (resource attribute -> label, Translator) and by the promrw receiver (label
+// -> resource attribute).
 //
 // The table is documented in docs/prometheus-labels.md; keep the two in step.
 package promlabels

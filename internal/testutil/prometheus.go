@@ -24,14 +24,22 @@ type Prometheus struct {
 // name job. It skips (fails in CI) when Prometheus is not installed.
 func StartPrometheus(t testing.TB, job string, targets ...string) *Prometheus {
 	t.Helper()
-	bin := RequireBinary(t, "prometheus", "apt-get install -y prometheus (Debian package, Prometheus 2.42)", "/usr/bin/prometheus")
-	dir := t.TempDir()
 	quoted := make([]string, len(targets))
 	for i, tg := range targets {
 		quoted[i] = strconv.Quote(tg)
 	}
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"+
-		"  - job_name: %q\n    static_configs:\n      - targets: [%s]\n", job, strings.Join(quoted, ", "))
+	return StartPrometheusWithScrapeConfigs(t, fmt.Sprintf("  - job_name: %q\n    static_configs:\n      - targets: [%s]\n",
+		job, strings.Join(quoted, ", ")))
+}
+
+// StartPrometheusWithScrapeConfigs runs Prometheus with the scrape_configs entries given as YAML
+// (list items indented by two spaces), scraping every second. It skips (fails in CI) when
+// Prometheus is not installed.
+func StartPrometheusWithScrapeConfigs(t testing.TB, scrapeConfigs string) *Prometheus {
+	t.Helper()
+	bin := RequireBinary(t, "prometheus", "apt-get install -y prometheus (Debian package, Prometheus 2.42)", "/usr/bin/prometheus")
+	dir := t.TempDir()
+	cfg := "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n" + scrapeConfigs
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
