@@ -10,10 +10,18 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	gokitlog "github.com/go-kit/log"
+	"github.com/grafana/dskit/flagext"
+	"github.com/grafana/loki/v3/clients/pkg/promtail/api"
+	"github.com/grafana/loki/v3/clients/pkg/promtail/client"
 	"github.com/grafana/loki/v3/pkg/loghttp"
+	"github.com/grafana/loki/v3/pkg/logproto"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
@@ -149,4 +157,98 @@ func entries(s loghttp.Streams) int {
 		n += len(st.Entries)
 	}
 	return n
+}
+
+// TestLokiPushIntoTheGateway: Loki's own Promtail client sends to the gateway's Loki push API
+// (deploy/examples/lokipush-in-gateway.yaml) over TLS with cluster-a's bearer token; the lines
+// reach a real Loki labelled with that cluster. A stream that claims another cluster is refused
+// (403) while the rest of its request is kept, and a request without credentials gets 401.
+func TestLokiPushIntoTheGateway(t *testing.T) {
+	loki := testutil.StartLokiWith(t, testutil.LokiOptions{StructuredMetadata: true})
+	example, err := os.ReadFile(filepath.Join("..", "..", "deploy", "examples", "lokipush-in-gateway.yaml"))
+	require.NoError(t, err)
+	ca := testutil.NewCA(t)
+	pushAddr := testutil.FreeAddr(t)
+	startGatewayWith(t, ca, testutil.FreeAddr(t), []string{"VIGIL_LOKI_URL=" + loki.URL, "VIGIL_LOKI_PUSH_ENDPOINT=" + pushAddr}, string(example))
+	endpoint := "https://" + pushAddr + "/loki/api/v1/push"
+
+	u, err := url.Parse(endpoint)
+	require.NoError(t, err)
+	cfg := client.Config{URL: flagext.URLValue{URL: u}, BatchWait: 50 * time.Millisecond, BatchSize: 1 << 20, Timeout: 5 * time.Second}
+	cfg.BackoffConfig.MinBackoff, cfg.BackoffConfig.MaxBackoff, cfg.BackoffConfig.MaxRetries = 50*time.Millisecond, 500*time.Millisecond, 20
+	cfg.Client.BearerToken = clusterAToken
+	cfg.Client.TLSConfig.CAFile = ca.CertFile
+	c, err := client.New(client.NewMetrics(prometheus.NewRegistry()), cfg, 0, 0, false, gokitlog.NewNopLogger())
+	require.NoError(t, err)
+	now := time.Now()
+	for i := range 3 {
+		c.Chan() <- api.Entry{
+			Labels: model.LabelSet{"namespace": "shop", "workload": "cart", "container": "server", "job": "promtail"},
+			Entry:  logproto.Entry{Timestamp: now.Add(time.Duration(i) * time.Millisecond), Line: fmt.Sprintf("promtail line %d", i)},
+		}
+	}
+	testutil.Eventually(t, 60*time.Second, func() error {
+		lines, err := lokiLines(loki.URL, `{cluster="cluster-a", namespace="shop", container="server"}`)
+		if err != nil {
+			return err
+		}
+		if len(lines) != 3 {
+			return fmt.Errorf("Loki has %d lines of cluster-a, want 3: %q", len(lines), lines)
+		}
+		return nil
+	})
+	c.Stop()
+
+	// A request of cluster-a with a stream that claims cluster-b: that stream is refused, the
+	// other is kept.
+	body := fmt.Sprintf(`{"streams":[{"stream":{"cluster":"cluster-b","namespace":"shop"},"values":[["%d","spoofed"]]},`+
+		`{"stream":{"namespace":"shop","container":"json"},"values":[["%d","kept"]]}]}`, now.UnixNano(), now.UnixNano())
+	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: ca.TLSConfig()}}
+	status, answer := postJSON(t, tlsClient, endpoint, clusterAToken, body)
+	require.Equal(t, http.StatusForbidden, status, answer)
+	require.Contains(t, answer, `stream claims cluster "cluster-b" but the credentials are those of cluster "cluster-a"`)
+	status, answer = postJSON(t, tlsClient, endpoint, "", body)
+	require.Equal(t, http.StatusUnauthorized, status, answer)
+	testutil.Eventually(t, 60*time.Second, func() error {
+		lines, err := lokiLines(loki.URL, `{cluster="cluster-a", container="json"}`)
+		if err != nil || len(lines) != 1 {
+			return fmt.Errorf("Loki has %q (%v), want the kept line", lines, err)
+		}
+		return nil
+	})
+	lines, err := lokiLines(loki.URL, `{cluster="cluster-b"}`)
+	require.NoError(t, err)
+	require.Empty(t, lines, "nothing reaches Loki as cluster-b")
+}
+
+func postJSON(t *testing.T, c *http.Client, endpoint, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestLokipushExamplesValidate: the Loki push API overrides validate on their role configs, with
+// Loki out set and unset.
+func TestLokipushExamplesValidate(t *testing.T) {
+	examples := filepath.Join("..", "..", "deploy", "examples")
+	for _, args := range [][]string{
+		{"--config", "embedded:allinone.yaml", "--config", filepath.Join(examples, "lokipush-in.yaml")},
+		{"--config", "embedded:gateway.yaml", "--config", filepath.Join(examples, "lokipush-in-gateway.yaml")},
+	} {
+		for _, lokiURL := range []string{"http://127.0.0.1:3100", ""} {
+			roleEnv(t)
+			t.Setenv("VIGIL_LOKI_URL", lokiURL)
+			msg, err := execute(t, append([]string{"validate"}, args...)...)
+			require.NoError(t, err, "%v: %s", args, msg)
+		}
+	}
 }

@@ -49,6 +49,9 @@ func startGatewayWith(t *testing.T, ca *testutil.CA, grpcAddr string, env []stri
 	return runGateway(t, ca, grpcAddr, env, override, t.TempDir(), testutil.FreeAddr(t), testutil.FreePort(t))
 }
 
+// clusterAToken is cluster-a's bearer token on the gateways of runGateway.
+const clusterAToken = "token-of-cluster-a-0123456789"
+
 // runGateway runs deploy/config/gateway.yaml on grpcAddr with clusters cluster-a and cluster-b,
 // the extra environment env and the override (YAML), on dataDir, health and metricsPort.
 func runGateway(t *testing.T, ca *testutil.CA, grpcAddr string, env []string, override, dataDir, health string, metricsPort int) *gatewayProc {
@@ -61,6 +64,7 @@ extensions:
     clusters:
       - name: cluster-a
         subjects: [vigil-agent.cluster-a]
+        bearer_tokens: [`+clusterAToken+`]
       - name: cluster-b
         subjects: [vigil-agent.cluster-b]
 `+override), 0o600))
