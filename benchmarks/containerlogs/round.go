@@ -29,14 +29,14 @@ type tailer struct {
 	start func(dir, include, sink string) (*proc, error)
 }
 
-// vigilTailer is vigil's containerlogs receiver as the agent runs it: positions and the
-// exporter's queue in walstorage (fsync'd), OTLP/gRPC with zstd.
-func vigilTailer(bin, pprof string) tailer {
+// vigilTailer is vigil's containerlogs receiver as the agent runs it, by the binary bin (vigil or
+// vigil-agent): positions and the exporter's queue in walstorage (fsync'd), OTLP/gRPC with zstd.
+func vigilTailer(name, bin, pprof string) tailer {
 	ext, exts := "", "walstorage"
 	if pprof != "" {
 		ext, exts = fmt.Sprintf("\n  pprof: {endpoint: %q}", pprof), "walstorage, pprof"
 	}
-	return tailer{name: "vigil", start: func(dir, include, sink string) (*proc, error) {
+	return tailer{name: name, start: func(dir, include, sink string) (*proc, error) {
 		return startProc(bin, dir, fmt.Sprintf(`extensions:
   walstorage: {directory: %q}%s
 receivers:
