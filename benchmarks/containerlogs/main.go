@@ -36,10 +36,11 @@ func main() {
 		rateMB     = flag.Float64("rate-mb", 10, "MB/s of log text written during the memory phase")
 		rateFor    = flag.Duration("rate-duration", 20*time.Second, "length of the memory phase")
 		rounds     = flag.Int("rounds", 2, "rounds; each runs vigil, vigil-agent, then the peer")
+		batchBytes = flag.Int("batch-bytes", 1<<20, "the containerlogs receiver's max_batch_bytes (deploy/config/agent.yaml's)")
 		pprof      = flag.String("pprof", "", "host:port for vigil's pprof extension (profiles while it runs)")
 	)
 	flag.Parse()
-	if err := run(*vigil, *agent, *peer, *pprof, *backlogMB, *containers, *rateMB, *rateFor, *rounds); err != nil {
+	if err := run(*vigil, *agent, *peer, *pprof, *batchBytes, *backlogMB, *containers, *rateMB, *rateFor, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "containerlogs:", err)
 		os.Exit(1)
 	}
@@ -59,7 +60,7 @@ type result struct {
 	delivered, expected int64
 }
 
-func run(vigil, agent, peer, pprof string, backlogMB, containers int, rateMB float64, rateFor time.Duration, rounds int) error {
+func run(vigil, agent, peer, pprof string, batchBytes, backlogMB, containers int, rateMB float64, rateFor time.Duration, rounds int) error {
 	dir, err := os.MkdirTemp("", "vigil-tail-bench-")
 	if err != nil {
 		return err
@@ -79,7 +80,7 @@ func run(vigil, agent, peer, pprof string, backlogMB, containers int, rateMB flo
 				return fmt.Errorf("cannot build %s: %w", b.name, err)
 			}
 		}
-		tailers = append(tailers, vigilTailer(b.name, bin, pprof))
+		tailers = append(tailers, vigilTailer(b.name, bin, pprof, batchBytes))
 	}
 	if peer != "" {
 		tailers = append(tailers, peerTailer(peer))

@@ -31,7 +31,7 @@ type tailer struct {
 
 // vigilTailer is vigil's containerlogs receiver as the agent runs it, by the binary bin (vigil or
 // vigil-agent): positions and the exporter's queue in walstorage (fsync'd), OTLP/gRPC with zstd.
-func vigilTailer(name, bin, pprof string) tailer {
+func vigilTailer(name, bin, pprof string, batchBytes int) tailer {
 	ext, exts := "", "walstorage"
 	if pprof != "" {
 		ext, exts = fmt.Sprintf("\n  pprof: {endpoint: %q}", pprof), "walstorage, pprof"
@@ -43,7 +43,7 @@ receivers:
   containerlogs:
     include: [%q]
     storage: walstorage
-    max_batch_bytes: 1048576
+    max_batch_bytes: %d
 processors:
   memory_limiter: {check_interval: 1s, limit_percentage: 80, spike_limit_percentage: 20}
 exporters:
@@ -58,7 +58,7 @@ service:
   telemetry: {metrics: {level: none}}
   pipelines:
     logs: {receivers: [containerlogs], processors: [memory_limiter], exporters: [otlp_grpc]}
-`, filepath.Join(dir, "queue"), ext, include, sink, exts), "--data-dir", filepath.Join(dir, "data"))
+`, filepath.Join(dir, "queue"), ext, include, batchBytes, sink, exts), "--data-dir", filepath.Join(dir, "data"))
 	}}
 }
 

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -96,4 +98,18 @@ func TestNoHeavyDependencies(t *testing.T) {
 		}
 	}
 	require.Empty(t, found, "cmd/vigil-agent imports packages of other roles")
+}
+
+// TestGCPercent: the agent collects at 50% heap growth unless GOGC says otherwise.
+func TestGCPercent(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	t.Setenv("GOGC", "")
+	require.NoError(t, os.Unsetenv("GOGC"))
+	require.Equal(t, defaultGCPercent, setGCPercent())
+	require.Equal(t, defaultGCPercent, debug.SetGCPercent(100))
+
+	t.Setenv("GOGC", "100") // as the runtime read it at start (debug.SetGCPercent stands in)
+	require.Equal(t, 100, setGCPercent(), "GOGC in the environment wins")
+	require.Equal(t, 100, debug.SetGCPercent(100))
 }
