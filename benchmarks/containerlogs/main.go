@@ -57,6 +57,7 @@ type result struct {
 	rateCPU             float64 // CPU-seconds of the rate phase's process (started after the backlog)
 	peakRSS, steadyRSS  int64   // bytes: the rate phase process's peak (VmHWM) and the largest VmRSS sampled
 	anonRSS, fileRSS    int64   // bytes: anonymous memory and mapped files (the binary) at that largest sample
+	idleRSS, idleFile   int64   // bytes: VmRSS and its mapped files 2 s after the rate phase's start, before any line is written
 	delivered, expected int64
 }
 
@@ -101,10 +102,10 @@ func run(vigil, agent, peer, pprof string, batchBytes, backlogMB, containers int
 }
 
 func printResult(r result) {
-	fmt.Printf("%-11s backlog %5.0f MB, %8d lines in %6.1fs: %6.2f CPU-s → %6.1f MB per CPU-s | rate phase %5.0f MB: %5.2f CPU-s, RSS peak %5.1f MiB, max sampled %5.1f MiB (anonymous %5.1f, files %5.1f) | delivered %d of %d\n",
+	fmt.Printf("%-11s backlog %5.0f MB, %8d lines in %6.1fs: %6.2f CPU-s → %6.1f MB per CPU-s | idle RSS %5.1f MiB (files %5.1f) | rate phase %5.0f MB: %5.2f CPU-s (%5.1f MB per CPU-s), RSS peak %5.1f MiB, max sampled %5.1f MiB (anonymous %5.1f, files %5.1f) | delivered %d of %d\n",
 		r.name, float64(r.backlogBytes)/1e6, r.backlogLines, r.backlogWall.Seconds(), r.backlogCPU,
-		float64(r.backlogBytes)/1e6/r.backlogCPU, float64(r.rateBytes)/1e6, r.rateCPU,
-		mib(r.peakRSS), mib(r.steadyRSS), mib(r.anonRSS), mib(r.fileRSS), r.delivered, r.expected)
+		float64(r.backlogBytes)/1e6/r.backlogCPU, mib(r.idleRSS), mib(r.idleFile), float64(r.rateBytes)/1e6, r.rateCPU,
+		float64(r.rateBytes)/1e6/r.rateCPU, mib(r.peakRSS), mib(r.steadyRSS), mib(r.anonRSS), mib(r.fileRSS), r.delivered, r.expected)
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

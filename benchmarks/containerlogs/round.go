@@ -124,6 +124,10 @@ func runRound(tl tailer, dir string, backlogMB, containers int, rateMB float64, 
 		return res, err
 	}
 	res.backlogWall, res.backlogCPU = time.Since(start), p.cpuSeconds()
+	// The sink counts a request when it arrives, before its answer reaches the tailer: stopping
+	// at once can leave the last request in flight, and a persistent queue sends it again after
+	// the restart (at-least-once) — a duplicate that says nothing about tailing.
+	time.Sleep(time.Second)
 	p.stop()
 
 	// Memory at a steady rate, in a new process over the same state (it resumes after the
@@ -133,6 +137,7 @@ func runRound(tl tailer, dir string, backlogMB, containers int, rateMB float64, 
 	}
 	defer p.stop()
 	time.Sleep(2 * time.Second) // started, idle
+	res.idleRSS, res.idleFile = p.memory("VmRSS"), p.memory("RssFile")
 	slice := int64(rateMB * 1e6 / 10)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
