@@ -1,16 +1,22 @@
 # vigil — make targets. `make run` starts the all-in-one role; `make test` runs every test.
 GO        ?= go
 BIN       ?= bin/vigil
+AGENT_BIN ?= bin/vigil-agent
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 TEST_TIMEOUT ?= 30m
 BENCH_COUNT  ?= 6
 
-.PHONY: build run test test-helm test-short bench lint fmt tidy clean fluent-bit-plugin
+.PHONY: build agent run test test-helm test-short bench lint fmt tidy clean fluent-bit-plugin
 
-build:
+## build: bin/vigil (every role) and bin/vigil-agent (the agent alone, what the DaemonSet runs)
+build: agent
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vigil
+
+## agent: bin/vigil-agent only
+agent:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(AGENT_BIN) ./cmd/vigil-agent
 
 ## fluent-bit-plugin: the Fluent Bit output plugin out_vigil (cgo: needs gcc), bin/out_vigil.so
 fluent-bit-plugin:
@@ -23,8 +29,9 @@ run: build
 ## test: go vet, then unit and integration tests (real Prometheus etc.; see .ci/run for what they need), with -race
 test:
 	$(GO) vet $(PKGS)
-	$(GO) build -o bin/vigil-test ./cmd/vigil # the binary the end-to-end tests run, built once for every package
-	VIGIL_BINARY=$(CURDIR)/bin/vigil-test $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(GO) build -o bin/vigil-test ./cmd/vigil # the binaries the end-to-end tests run, built once for every package
+	$(GO) build -o bin/vigil-agent-test ./cmd/vigil-agent
+	VIGIL_BINARY=$(CURDIR)/bin/vigil-test VIGIL_AGENT_BINARY=$(CURDIR)/bin/vigil-agent-test $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 ## test-helm: render deploy/helm/vigil with Helm's engine (tools/helmcheck, a module of its own) and validate it
 test-helm:

@@ -8,8 +8,9 @@
 //
 //	go run ./benchmarks/containerlogs -peer /tmp/otelcol-peer-filelog/otelcol-peer-filelog
 //
-// (the peer: benchmarks/peer/builder-filelog.yaml). Every line written must reach the sink; a
-// round that loses one fails.
+// (the peer: benchmarks/peer/builder-filelog.yaml). vigil runs twice: the all-roles binary
+// (cmd/vigil) and the agent alone (cmd/vigil-agent), with the same configuration. Every line
+// written must reach the sink; a round that loses one fails.
 package main
 
 import (
@@ -27,17 +28,19 @@ import (
 
 func main() {
 	var (
-		vigil      = flag.String("vigil", "", "path of a vigil binary (default: build ./cmd/vigil)")
+		vigil      = flag.String("vigil", "", "path of a vigil binary (default: build ./cmd/vigil; off: do not run it)")
+		agent      = flag.String("agent", "", "path of a vigil-agent binary, the agent alone (default: build ./cmd/vigil-agent; off: do not run it)")
 		peer       = flag.String("peer", "", "path of the OpenTelemetry Collector peer (benchmarks/peer/builder-filelog.yaml); without it only vigil runs")
 		backlogMB  = flag.Int("backlog-mb", 200, "MB of log text written before the tailer starts (throughput phase)")
 		containers = flag.Int("containers", 8, "containers (log files) on the node")
 		rateMB     = flag.Float64("rate-mb", 10, "MB/s of log text written during the memory phase")
 		rateFor    = flag.Duration("rate-duration", 20*time.Second, "length of the memory phase")
-		rounds     = flag.Int("rounds", 2, "rounds; each runs vigil then the peer")
+		rounds     = flag.Int("rounds", 2, "rounds; each runs vigil, vigil-agent, then the peer")
+		batchBytes = flag.Int("batch-bytes", 1<<20, "the containerlogs receiver's max_batch_bytes (deploy/config/agent.yaml's)")
 		pprof      = flag.String("pprof", "", "host:port for vigil's pprof extension (profiles while it runs)")
 	)
 	flag.Parse()
-	if err := run(*vigil, *peer, *pprof, *backlogMB, *containers, *rateMB, *rateFor, *rounds); err != nil {
+	if err := run(*vigil, *agent, *peer, *pprof, *batchBytes, *backlogMB, *containers, *rateMB, *rateFor, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "containerlogs:", err)
 		os.Exit(1)
 	}
@@ -54,24 +57,32 @@ type result struct {
 	rateCPU             float64 // CPU-seconds of the rate phase's process (started after the backlog)
 	peakRSS, steadyRSS  int64   // bytes: the rate phase process's peak (VmHWM) and the largest VmRSS sampled
 	anonRSS, fileRSS    int64   // bytes: anonymous memory and mapped files (the binary) at that largest sample
+	idleRSS, idleFile   int64   // bytes: VmRSS and its mapped files 2 s after the rate phase's start, before any line is written
 	delivered, expected int64
 }
 
-func run(vigil, peer, pprof string, backlogMB, containers int, rateMB float64, rateFor time.Duration, rounds int) error {
+func run(vigil, agent, peer, pprof string, batchBytes, backlogMB, containers int, rateMB float64, rateFor time.Duration, rounds int) error {
 	dir, err := os.MkdirTemp("", "vigil-tail-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if vigil == "" {
-		vigil = filepath.Join(dir, "vigil")
-		build := exec.Command("go", "build", "-o", vigil, "./cmd/vigil")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("cannot build vigil: %w", err)
+	var tailers []tailer
+	for _, b := range []struct{ name, bin string }{{"vigil", vigil}, {"vigil-agent", agent}} {
+		bin := b.bin
+		switch bin {
+		case "off":
+			continue
+		case "":
+			bin = filepath.Join(dir, b.name)
+			build := exec.Command("go", "build", "-o", bin, "./cmd/"+b.name)
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err := build.Run(); err != nil {
+				return fmt.Errorf("cannot build %s: %w", b.name, err)
+			}
 		}
+		tailers = append(tailers, vigilTailer(b.name, bin, pprof, batchBytes))
 	}
-	tailers := []tailer{vigilTailer(vigil, pprof)}
 	if peer != "" {
 		tailers = append(tailers, peerTailer(peer))
 	}
@@ -91,10 +102,10 @@ func run(vigil, peer, pprof string, backlogMB, containers int, rateMB float64, r
 }
 
 func printResult(r result) {
-	fmt.Printf("%-6s backlog %5.0f MB, %8d lines in %6.1fs: %6.2f CPU-s → %6.1f MB per CPU-s | rate phase %5.0f MB: %5.2f CPU-s, RSS peak %5.1f MiB, max sampled %5.1f MiB (anonymous %5.1f, files %5.1f) | delivered %d of %d\n",
+	fmt.Printf("%-11s backlog %5.0f MB, %8d lines in %6.1fs: %6.2f CPU-s → %6.1f MB per CPU-s | idle RSS %5.1f MiB (files %5.1f) | rate phase %5.0f MB: %5.2f CPU-s (%5.1f MB per CPU-s), RSS peak %5.1f MiB, max sampled %5.1f MiB (anonymous %5.1f, files %5.1f) | delivered %d of %d\n",
 		r.name, float64(r.backlogBytes)/1e6, r.backlogLines, r.backlogWall.Seconds(), r.backlogCPU,
-		float64(r.backlogBytes)/1e6/r.backlogCPU, float64(r.rateBytes)/1e6, r.rateCPU,
-		mib(r.peakRSS), mib(r.steadyRSS), mib(r.anonRSS), mib(r.fileRSS), r.delivered, r.expected)
+		float64(r.backlogBytes)/1e6/r.backlogCPU, mib(r.idleRSS), mib(r.idleFile), float64(r.rateBytes)/1e6, r.rateCPU,
+		float64(r.rateBytes)/1e6/r.rateCPU, mib(r.peakRSS), mib(r.steadyRSS), mib(r.anonRSS), mib(r.fileRSS), r.delivered, r.expected)
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
@@ -123,7 +134,12 @@ func printReport(results []result, backlogMB, containers int, rateMB float64, ra
 		s := sum[n]
 		fmt.Printf("| %s | %.1f | %.1f MiB | %.1f / %.1f MiB |\n", n, s[0]/s[2], s[1], s[3], s[4])
 	}
-	if v, p := sum["vigil"], sum["peer"]; v != nil && p != nil {
-		fmt.Printf("\nvigil / peer, MB per CPU-second: %.2f×\n", (v[0]/v[2])/(p[0]/p[2]))
+	if p := sum["peer"]; p != nil {
+		for _, n := range []string{"vigil", "vigil-agent"} {
+			if v := sum[n]; v != nil {
+				fmt.Printf("\n%s / peer: MB per CPU-second %.2f×, RSS peak %.2f×", n, (v[0]/v[2])/(p[0]/p[2]), v[1]/p[1])
+			}
+		}
+		fmt.Println()
 	}
 }

@@ -29,21 +29,21 @@ type tailer struct {
 	start func(dir, include, sink string) (*proc, error)
 }
 
-// vigilTailer is vigil's containerlogs receiver as the agent runs it: positions and the
-// exporter's queue in walstorage (fsync'd), OTLP/gRPC with zstd.
-func vigilTailer(bin, pprof string) tailer {
+// vigilTailer is vigil's containerlogs receiver as the agent runs it, by the binary bin (vigil or
+// vigil-agent): positions and the exporter's queue in walstorage (fsync'd), OTLP/gRPC with zstd.
+func vigilTailer(name, bin, pprof string, batchBytes int) tailer {
 	ext, exts := "", "walstorage"
 	if pprof != "" {
 		ext, exts = fmt.Sprintf("\n  pprof: {endpoint: %q}", pprof), "walstorage, pprof"
 	}
-	return tailer{name: "vigil", start: func(dir, include, sink string) (*proc, error) {
+	return tailer{name: name, start: func(dir, include, sink string) (*proc, error) {
 		return startProc(bin, dir, fmt.Sprintf(`extensions:
   walstorage: {directory: %q}%s
 receivers:
   containerlogs:
     include: [%q]
     storage: walstorage
-    max_batch_bytes: 1048576
+    max_batch_bytes: %d
 processors:
   memory_limiter: {check_interval: 1s, limit_percentage: 80, spike_limit_percentage: 20}
 exporters:
@@ -58,7 +58,7 @@ service:
   telemetry: {metrics: {level: none}}
   pipelines:
     logs: {receivers: [containerlogs], processors: [memory_limiter], exporters: [otlp_grpc]}
-`, filepath.Join(dir, "queue"), ext, include, sink, exts), "--data-dir", filepath.Join(dir, "data"))
+`, filepath.Join(dir, "queue"), ext, include, batchBytes, sink, exts), "--data-dir", filepath.Join(dir, "data"))
 	}}
 }
 
@@ -124,6 +124,10 @@ func runRound(tl tailer, dir string, backlogMB, containers int, rateMB float64, 
 		return res, err
 	}
 	res.backlogWall, res.backlogCPU = time.Since(start), p.cpuSeconds()
+	// The sink counts a request when it arrives, before its answer reaches the tailer: stopping
+	// at once can leave the last request in flight, and a persistent queue sends it again after
+	// the restart (at-least-once) — a duplicate that says nothing about tailing.
+	time.Sleep(time.Second)
 	p.stop()
 
 	// Memory at a steady rate, in a new process over the same state (it resumes after the
@@ -133,6 +137,7 @@ func runRound(tl tailer, dir string, backlogMB, containers int, rateMB float64, 
 	}
 	defer p.stop()
 	time.Sleep(2 * time.Second) // started, idle
+	res.idleRSS, res.idleFile = p.memory("VmRSS"), p.memory("RssFile")
 	slice := int64(rateMB * 1e6 / 10)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()

@@ -9,14 +9,14 @@ import (
 
 // The all-in-one role evaluates the built-in rule packs in its alert exporter. --rules adds rule
 // files (or globs) to them and --alertmanager sends the alerts to Alertmanagers, without writing
-// a config: both become --set values of the collector (applyRunFlags).
+// a config: both become --set values of the collector (runSets).
 const (
 	rulesFlag        = "rules"
 	alertmanagerFlag = "alertmanager"
 	builtinRules     = "builtin:*.yaml"
 )
 
-// addAlertFlags declares the flags; applyRunFlags turns them into --set values.
+// addAlertFlags declares the flags; runSets turns them into --set values.
 func addAlertFlags(cmd *cobra.Command) {
 	cmd.Flags().StringArray(rulesFlag, nil,
 		"Prometheus rule file or glob evaluated besides the built-in packs (repeatable; all-in-one's alert exporter)")

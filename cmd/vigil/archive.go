@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
+	"github.com/vigil-obs/vigil/internal/collectorcli"
 	"github.com/vigil-obs/vigil/storage/archive"
 	"github.com/vigil-obs/vigil/storage/archivequery"
 )
@@ -103,7 +104,7 @@ func (a *archiveFlags) bucket(cmd *cobra.Command) (objstore.Bucket, string, erro
 		if dir == "" {
 			dataDir, _ := cmd.Flags().GetString("data-dir")
 			if dataDir == "" {
-				dataDir = os.Getenv(dataDirEnv)
+				dataDir = os.Getenv(collectorcli.DataDirEnv)
 			}
 			if dataDir == "" {
 				dataDir = "data"
@@ -111,7 +112,7 @@ func (a *archiveFlags) bucket(cmd *cobra.Command) (objstore.Bucket, string, erro
 			dir = filepath.Join(dataDir, "archive")
 		}
 		if _, err := os.Stat(dir); err != nil {
-			return nil, "", fmt.Errorf("cannot open the archive directory %q (--bucket-dir, or --data-dir/%s + /archive): %w", dir, dataDirEnv, err)
+			return nil, "", fmt.Errorf("cannot open the archive directory %q (--bucket-dir, or --data-dir/%s + /archive): %w", dir, collectorcli.DataDirEnv, err)
 		}
 		cfg = &archive.BucketConfig{Directory: dir}
 	}
@@ -136,7 +137,7 @@ func (a *archiveFlags) exporterConfig() (*archiveexporter.Config, error) {
 	rs := collectorSettings().ConfigProviderSettings.ResolverSettings
 	rs.URIs = a.configs
 	rs.ConverterFactories = nil // only the archive exporter's bucket is read: the API port is not checked here
-	conf, err := resolveConfig(rs)
+	conf, err := collectorcli.ResolveConfig(rs)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read --config: %w", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-obs/vigil/internal/collectorcli"
 )
 
 // TestUnsetBackendsAreLeftOutAndExplained: the gateway and all-in-one configs validate without
@@ -15,7 +17,7 @@ import (
 // backend's variable is set, its exporter is in its pipeline, on the durable queue, and nothing
 // is reported for it.
 func TestUnsetBackendsAreLeftOutAndExplained(t *testing.T) {
-	require.NoError(t, useComponentStatusForHealth())
+	require.NoError(t, collectorcli.UseComponentStatusForHealth())
 	backends := []struct{ id, env, value, pipeline, note string }{
 		{"otlp_grpc/traces", "VIGIL_TRACES_ENDPOINT", "127.0.0.1:4317", "traces",
 			"traces: exporters::otlp_grpc/traces::endpoint is empty, so otlp_grpc/traces is left out of the pipeline; set VIGIL_TRACES_ENDPOINT to a trace backend's OTLP/gRPC host:port"},
@@ -24,7 +26,7 @@ func TestUnsetBackendsAreLeftOutAndExplained(t *testing.T) {
 		{"promrw", "VIGIL_PROMRW_URL", "http://127.0.0.1:9090/api/v1/write", "metrics",
 			"metrics, metrics/spans: exporters::promrw::endpoint is empty, so promrw is left out of the pipeline; set VIGIL_PROMRW_URL to a Prometheus remote-write URL"},
 	}
-	require.Len(t, optionalBackends, len(backends), "every optional backend is tested here")
+	require.Len(t, collectorcli.OptionalBackends(), len(backends), "every optional backend is tested here")
 	for _, name := range []string{"gateway.yaml", "allinone.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			roleEnv(t)
@@ -35,7 +37,7 @@ func TestUnsetBackendsAreLeftOutAndExplained(t *testing.T) {
 			require.NoError(t, err, out)
 			require.Equal(t, len(backends), strings.Count(out, "not configured: "), out)
 			var banner bytes.Buffer
-			printBanner(&banner, collectorSettings(), []string{"embedded:" + name})
+			collectorcli.PrintBanner(&banner, collectorSettings(), []string{"embedded:" + name})
 			for _, b := range backends {
 				require.Contains(t, out, b.note)
 				require.Regexp(t, `backends not set +.*`+b.env+` \(`+b.pipeline+`\)`, banner.String())
@@ -52,14 +54,14 @@ func TestUnsetBackendsAreLeftOutAndExplained(t *testing.T) {
 				set := collectorSettings()
 				rs := set.ConfigProviderSettings.ResolverSettings
 				rs.URIs = []string{"embedded:" + name}
-				conf, err := resolveConfig(rs)
+				conf, err := collectorcli.ResolveConfig(rs)
 				require.NoError(t, err)
 				require.Contains(t, list(conf.Get("service::pipelines::"+b.pipeline+"::exporters")), b.id)
 				require.Equal(t, b.value, conf.Get("exporters::"+b.id+"::endpoint"))
 				require.Equal(t, "walstorage", conf.Get("exporters::"+b.id+"::sending_queue::storage"))
 			}
 			banner.Reset()
-			printBanner(&banner, collectorSettings(), []string{"embedded:" + name})
+			collectorcli.PrintBanner(&banner, collectorSettings(), []string{"embedded:" + name})
 			require.NotEmpty(t, banner.String())
 			require.NotContains(t, banner.String(), "backends not set")
 		})
@@ -117,7 +119,7 @@ func TestUnsetBackendsConverter(t *testing.T) {
 			require.NoError(t, err, out)
 			rs := collectorSettings().ConfigProviderSettings.ResolverSettings
 			rs.URIs = []string{path}
-			conf, err := resolveConfig(rs)
+			conf, err := collectorcli.ResolveConfig(rs)
 			require.NoError(t, err)
 			require.Equal(t, tt.want, list(conf.Get("service::pipelines::traces::exporters")))
 			if !strings.Contains(strings.Join(tt.want, " "), "otlp_grpc/traces") {
@@ -125,4 +127,15 @@ func TestUnsetBackendsConverter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// list returns a YAML list of names.
+func list(v any) []string {
+	items, _ := v.([]any)
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		s, _ := it.(string)
+		out = append(out, s)
+	}
+	return out
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-obs/vigil/internal/collectorcli"
+
 	deployconfig "github.com/vigil-obs/vigil/deploy/config"
 )
 
@@ -133,11 +135,11 @@ func TestVersionAndComponents(t *testing.T) {
 }
 
 func TestConfigURIs(t *testing.T) {
-	uris, err := parseRunFlags(t, "--config", "a.yaml", "--data-dir", "x", "--set", "receivers.otlp.protocols={}",
+	uris, err := parseRunFlags(t, "--config", "a.yaml", "--set", "receivers.otlp.protocols={}",
 		"--config=b.yaml", "--config=embedded:agent.yaml")
 	require.NoError(t, err)
 	require.Equal(t, []string{"a.yaml", "b.yaml", "embedded:agent.yaml", "yaml:receivers::otlp::protocols: {}"}, uris)
-	uris, err = parseRunFlags(t, "--data-dir", "x")
+	uris, err = parseRunFlags(t)
 	require.NoError(t, err)
 	require.Empty(t, uris)
 	// --set without --config amends the all-in-one defaults instead of replacing them.
@@ -147,10 +149,10 @@ func TestConfigURIs(t *testing.T) {
 }
 
 func TestBanner(t *testing.T) {
-	require.NoError(t, useComponentStatusForHealth()) // as newRootCommand does: the role configs need it
+	require.NoError(t, collectorcli.UseComponentStatusForHealth()) // as newRootCommand does: the role configs need it
 	t.Setenv("VIGIL_DATA_DIR", "/var/lib/vigil-test")
 	var out bytes.Buffer
-	printBanner(&out, collectorSettings(), nil)
+	collectorcli.PrintBanner(&out, collectorSettings(), nil)
 	s := out.String()
 	for _, want := range []string{
 		"config embedded:allinone.yaml",
@@ -168,34 +170,34 @@ func TestBanner(t *testing.T) {
 	// banner lists only what runs.
 	out.Reset()
 	roleEnv(t)
-	printBanner(&out, collectorSettings(), []string{"embedded:agent.yaml"})
+	collectorcli.PrintBanner(&out, collectorSettings(), []string{"embedded:agent.yaml"})
 	require.Contains(t, out.String(), "receiver otlprelay grpc")
 	require.NotContains(t, out.String(), "receiver otlp ", "a receiver no pipeline uses does not listen:\n%s", out.String())
 
 	// A configuration that the collector then refuses prints no banner.
 	out.Reset()
-	printBanner(&out, collectorSettings(), []string{"embedded:allinone.yaml", "yaml:exporters::archive::max_object_age: 1ms"})
+	collectorcli.PrintBanner(&out, collectorSettings(), []string{"embedded:allinone.yaml", "yaml:exporters::archive::max_object_age: 1ms"})
 	require.Empty(t, out.String(), "no banner before a refused configuration")
 	out.Reset()
-	printBanner(&out, collectorSettings(), []string{"embedded:allinone.yaml", "yaml:receivers::k8saudit::no_such_key: 1"})
+	collectorcli.PrintBanner(&out, collectorSettings(), []string{"embedded:allinone.yaml", "yaml:receivers::k8saudit::no_such_key: 1"})
 	require.Empty(t, out.String(), "no banner before a refused configuration")
 }
 
 func TestDataDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "nested", "data")
-	t.Setenv(dataDirEnv, "")
-	got, err := prepareDataDir(dir)
+	t.Setenv(collectorcli.DataDirEnv, "")
+	got, err := collectorcli.PrepareDataDir(dir)
 	require.NoError(t, err)
 	require.Equal(t, dir, got)
-	require.Equal(t, dir, os.Getenv(dataDirEnv))
+	require.Equal(t, dir, os.Getenv(collectorcli.DataDirEnv))
 	st, err := os.Stat(dir)
 	require.NoError(t, err)
 	require.True(t, st.IsDir())
 
-	t.Setenv(dataDirEnv, filepath.Join(t.TempDir(), "from-env"))
-	got, err = prepareDataDir("")
+	t.Setenv(collectorcli.DataDirEnv, filepath.Join(t.TempDir(), "from-env"))
+	got, err = collectorcli.PrepareDataDir("")
 	require.NoError(t, err)
-	require.Equal(t, os.Getenv(dataDirEnv), got)
+	require.Equal(t, os.Getenv(collectorcli.DataDirEnv), got)
 }
 
 func TestUnknownSubcommandsFail(t *testing.T) {

@@ -90,6 +90,7 @@ type agentSpec struct {
 	otlpGRPC               string
 	health, metricsPort    string
 	extraConfig            string // a second --config, when set
+	bin                    string // the binary: vigil unless set (vigil-agent)
 }
 
 func newAgentSpec(t *testing.T, name, cluster string, cert testutil.CertFiles, caFile, gateway string) agentSpec {
@@ -111,9 +112,17 @@ func (s agentSpec) start(t *testing.T) *testutil.Process {
 		"VIGIL_HEALTH_ENDPOINT=" + s.health, "VIGIL_METRICS_PORT=" + s.metricsPort,
 		"VIGIL_AUDIT_LOG_PATH=" + s.auditLog, "VIGIL_GATEWAY_AUDIT_ENDPOINT=" + s.auditGateway,
 		"VIGIL_POD_LOGS_DIR=" + s.podLogs,
-	}, testutil.VigilBinary(t), s.args()...)
+	}, s.binary(t), s.args()...)
 	testutil.WaitHTTP(t, "http://"+s.health+"/", 30*time.Second, p)
 	return p
+}
+
+func (s agentSpec) binary(t *testing.T) string {
+	t.Helper()
+	if s.bin != "" {
+		return s.bin
+	}
+	return testutil.VigilBinary(t)
 }
 
 func (s agentSpec) args() []string {

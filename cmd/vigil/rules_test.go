@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-obs/vigil/internal/components/allroles"
+
 	"github.com/vigil-obs/vigil/exporters/alertexporter"
 )
 
@@ -82,7 +84,7 @@ func TestRulesCheckAndValidateRefuseWhatTheCoreCannotEvaluate(t *testing.T) {
 // reported at run time (see the alert exporter), it never stops vigil. Only validate checks them.
 func TestOnlyValidateFailsOnRuleFiles(t *testing.T) {
 	for _, checked := range []bool{false, true} {
-		f, err := factories(checked)
+		f, err := allroles.All(checked)
 		require.NoError(t, err)
 		cfg := f.Exporters[alertexporter.Type].CreateDefaultConfig().(*alertexporter.Config)
 		cfg.RuleFiles = []string{rulesFile("streaming.yaml"), rulesFile("bad.yaml")}

@@ -5,22 +5,18 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
-	"go.opentelemetry.io/collector/otelcol"
+
+	"github.com/vigil-obs/vigil/internal/collectorcli"
 )
 
-// parseRunFlags parses args with the collector's command and vigil's run flags, as newRootCommand
-// does, and returns the configuration URIs the collector would resolve.
+// parseRunFlags parses args with vigil's command, as newRootCommand builds it, and returns the
+// configuration URIs the collector would resolve (without running it).
 func parseRunFlags(t *testing.T, args ...string) ([]string, error) {
 	t.Helper()
-	cmd := otelcol.NewCommand(collectorSettings())
-	src := &configSource{}
-	src.watch(cmd)
-	addRunFlags(cmd)
-	cmd.RunE = func(c *cobra.Command, _ []string) error { return applyRunFlags(c, src) }
-	cmd.PersistentFlags().String("data-dir", "", "")
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	err := cmd.Execute()
-	return src.uris(), err
+	root, _, uris := collectorcli.NewCommand(commandSettings(append([]string{"--data-dir", t.TempDir()}, args...)))
+	root.RunE = func(*cobra.Command, []string) error { return nil }
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	err := root.Execute()
+	return uris(), err
 }

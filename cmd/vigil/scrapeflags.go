@@ -16,7 +16,7 @@ import (
 
 // --scrape, --scrape-config and --scrape-interval add the contrib prometheus receiver to the
 // all-in-one role, in a pipeline of its own that feeds the alert exporter (metrics/scrape), without
-// writing a config: like --rules, they become --set values of the collector (applyRunFlags).
+// writing a config: like --rules, they become --set values of the collector (runSets).
 // Without them nothing is scraped.
 const (
 	scrapeFlag         = "scrape"
@@ -171,46 +171,4 @@ func scrapeTarget(raw string) (staticConfig, error) {
 		tg.Labels[model.ParamLabelPrefix+name] = vals[0]
 	}
 	return tg, nil
-}
-
-// scrapes lists for the banner what the prometheus receiver scrapes: each static target as a URL
-// under its job, and each scrape config file.
-func scrapes(m map[string]any) [][2]string {
-	receivers, _ := m["receivers"].(map[string]any)
-	prom, _ := receivers["prometheus"].(map[string]any)
-	cfg, _ := prom["config"].(map[string]any)
-	var rows [][2]string
-	jobs, _ := cfg["scrape_configs"].([]any)
-	for _, j := range jobs {
-		job, _ := j.(map[string]any)
-		scheme, path := "http", "/metrics"
-		if s, ok := job["scheme"].(string); ok && s != "" {
-			scheme = s
-		}
-		if p, ok := job["metrics_path"].(string); ok && p != "" {
-			path = p
-		}
-		statics, _ := job["static_configs"].([]any)
-		for _, st := range statics {
-			group, _ := st.(map[string]any)
-			groupScheme, groupPath := scheme, path
-			if l, ok := group["labels"].(map[string]any); ok {
-				if s, ok := l[model.SchemeLabel].(string); ok {
-					groupScheme = s
-				}
-				if p, ok := l[model.MetricsPathLabel].(string); ok {
-					groupPath = p
-				}
-			}
-			targets, _ := group["targets"].([]any)
-			for _, tg := range targets {
-				rows = append(rows, [2]string{fmt.Sprintf("scrape %v", job["job_name"]), fmt.Sprintf("%s://%v%s", groupScheme, tg, groupPath)})
-			}
-		}
-	}
-	files, _ := cfg["scrape_config_files"].([]any)
-	for _, f := range files {
-		rows = append(rows, [2]string{"scrape config", fmt.Sprint(f)})
-	}
-	return rows
 }

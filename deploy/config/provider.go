@@ -17,6 +17,10 @@ const Scheme = "embedded"
 // AllInOne is the URI of the configuration vigil runs when started without --config.
 const AllInOne = Scheme + ":allinone.yaml"
 
+// Agent is the URI of the agent's configuration, which vigil-agent runs when started without
+// --config.
+const Agent = Scheme + ":agent.yaml"
+
 //go:embed *.yaml
 var files embed.FS
 

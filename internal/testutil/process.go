@@ -88,10 +88,15 @@ func FreeAddr(t testing.TB) string {
 	return fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 }
 
+// built is a binary of this module built once per test binary.
+type built struct {
+	once sync.Once
+	path string
+	err  error
+}
+
 var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
+	vigilBuild, agentBuild built
 )
 
 // ModuleRoot returns the directory that holds vigil's go.mod.
@@ -108,27 +113,39 @@ func ModuleRoot(t testing.TB) string {
 // set, names a prebuilt binary to use instead.
 func VigilBinary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("VIGIL_BINARY"); p != "" {
+	return binary(t, &vigilBuild, "VIGIL_BINARY", "vigil")
+}
+
+// AgentBinary builds ./cmd/vigil-agent (the agent alone) once per test binary and returns its
+// path. VIGIL_AGENT_BINARY, when set, names a prebuilt binary to use instead.
+func AgentBinary(t testing.TB) string {
+	t.Helper()
+	return binary(t, &agentBuild, "VIGIL_AGENT_BINARY", "vigil-agent")
+}
+
+func binary(t testing.TB, b *built, env, name string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
 		return p
 	}
 	root := ModuleRoot(t)
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vigil-bin-")
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", name+"-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		buildPath = filepath.Join(dir, "vigil")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/vigil")
+		b.path = filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", b.path, "./cmd/"+name)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/vigil: %w\n%s", err, out)
+			b.err = fmt.Errorf("go build ./cmd/%s: %w\n%s", name, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return buildPath
+	return b.path
 }
 
 // Process is a child process whose output is kept for the test log.

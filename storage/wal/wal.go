@@ -1,7 +1,9 @@
 package wal
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -151,38 +153,108 @@ func (l *Log) replay() error {
 		if err != nil {
 			return fmt.Errorf("cannot open segment %s: %w", path, err)
 		}
-		data, err := io.ReadAll(f)
-		if err != nil {
-			_ = f.Close()
-			return fmt.Errorf("cannot read segment %s: %w", path, err)
-		}
 		seg := &segment{id: id, f: f}
 		l.segs[id], l.order = seg, append(l.order, id)
-		off := 0
-		for off < len(data) {
-			ops, n, err := decodeBatch(data[off:])
-			if err != nil {
-				if allZero(data[off:]) {
-					break // the unwritten, preallocated rest of the segment
-				}
-				if i != len(ids)-1 {
-					return fmt.Errorf("segment %s is damaged at byte %d (not the newest segment: not a torn write)", path, off)
-				}
-				if err := f.Truncate(int64(off)); err != nil {
-					return fmt.Errorf("cannot cut the torn tail of %s at byte %d: %w", path, off, err)
-				}
-				break
-			}
-			l.applyIndex(id, int64(off), ops)
-			off += n
+		off, err := l.replaySegment(seg, path, i == len(ids)-1)
+		if err != nil {
+			return err
 		}
-		seg.size = int64(off)
+		seg.size = off
 		l.disk += seg.size
 	}
 	if len(l.order) > 0 {
 		l.preallocate(l.segs[l.order[len(l.order)-1]])
 	}
 	return nil
+}
+
+// replaySegment indexes the records of seg from its start, reading them one at a time: a segment
+// is preallocated to SegmentBytes, and reading it whole made every start allocate that much
+// (64 MiB, twice over while the buffer grew) and hold it in the process for minutes. It
+// returns the end of the last whole record. A record that does not decode ends the segment
+// when only zeros follow it (the unwritten, preallocated rest), is cut off in the newest segment
+// (a torn write) and is an error anywhere else.
+func (l *Log) replaySegment(seg *segment, path string, newest bool) (int64, error) {
+	st, err := seg.f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("cannot read segment %s: %w", path, err)
+	}
+	size := st.Size()
+	r := bufio.NewReaderSize(io.NewSectionReader(seg.f, 0, size), 256<<10)
+	var buf []byte
+	off := int64(0)
+	for off < size {
+		ops, n, ok, err := readRecord(r, &buf, size-off)
+		if err != nil {
+			return 0, fmt.Errorf("cannot read segment %s: %w", path, err)
+		}
+		if ok {
+			l.applyIndex(seg.id, off, ops)
+			off += int64(n)
+			continue
+		}
+		zeros, err := zerosFrom(seg.f, off, size)
+		if err != nil {
+			return 0, fmt.Errorf("cannot read segment %s: %w", path, err)
+		}
+		if zeros {
+			break // the unwritten, preallocated rest of the segment
+		}
+		if !newest {
+			return 0, fmt.Errorf("segment %s is damaged at byte %d (not the newest segment: not a torn write)", path, off)
+		}
+		if err := seg.f.Truncate(off); err != nil {
+			return 0, fmt.Errorf("cannot cut the torn tail of %s at byte %d: %w", path, off, err)
+		}
+		break
+	}
+	return off, nil
+}
+
+// readRecord reads the next record from r, which has left bytes before the segment's end, into
+// *buf (grown to the largest record). ok is false for a record that is torn or damaged; err is
+// for a failed read.
+func readRecord(r *bufio.Reader, buf *[]byte, left int64) (ops []decodedOp, n int, ok bool, err error) {
+	if left < headerSize {
+		return nil, 0, false, nil
+	}
+	hdr, err := r.Peek(headerSize)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	payload := int64(binary.LittleEndian.Uint32(hdr))
+	if payload > left-headerSize {
+		return nil, 0, false, nil
+	}
+	need := headerSize + int(payload)
+	if cap(*buf) < need {
+		*buf = make([]byte, need)
+	}
+	b := (*buf)[:need]
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, 0, false, err
+	}
+	ops, n, err = decodeBatch(b)
+	if err != nil {
+		return nil, 0, false, nil
+	}
+	return ops, n, true, nil
+}
+
+// zerosFrom reports whether f holds only zero bytes from off to size.
+func zerosFrom(f *os.File, off, size int64) (bool, error) {
+	b := make([]byte, 64<<10)
+	for off < size {
+		m, err := f.ReadAt(b[:min(int64(len(b)), size-off)], off)
+		if !allZero(b[:m]) {
+			return false, nil
+		}
+		off += int64(m)
+		if err != nil && off < size {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 func allZero(b []byte) bool {

@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -437,4 +439,37 @@ func TestGetPrefixAndGetAppend(t *testing.T) {
 	v, err := l.Get("empty")
 	require.NoError(t, err)
 	require.Nil(t, v, "deleted")
+}
+
+// TestReplayReadsRecordByRecord: opening a log whose segment is preallocated to 64 MiB (what a
+// process that dies leaves) allocates about what its records hold, not the segment: reading the
+// segment whole held 64 MiB and more in every agent after each start.
+func TestReplayReadsRecordByRecord(t *testing.T) {
+	dir := t.TempDir()
+	const segBytes = 64 << 20
+	l := open(t, dir, Options{SegmentBytes: segBytes})
+	ctx := context.Background()
+	value := strings.Repeat("v", 64<<10)
+	for i := range 64 { // 4 MiB of records
+		require.NoError(t, l.Apply(ctx, []Op{set(fmt.Sprint(i), value)}))
+	}
+	seg, err := os.ReadFile(filepath.Join(dir, segName(1)))
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	crashed := t.TempDir() // the segment as a crash leaves it: preallocated, zero tail
+	require.NoError(t, os.WriteFile(filepath.Join(crashed, segName(1)), seg, 0o600))
+	require.Len(t, seg, segBytes)
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	l2, err := Open(crashed, Options{SegmentBytes: segBytes})
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l2.Close() })
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4<<20), "bytes allocated to replay a 64 MiB segment")
+	for _, k := range []string{"0", "63"} {
+		v, err := l2.Get(k)
+		require.NoError(t, err)
+		require.Equal(t, value, string(v))
+	}
 }

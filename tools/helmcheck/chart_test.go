@@ -206,6 +206,8 @@ func TestChartMatchesTheManifests(t *testing.T) {
 			require.NoError(t, yaml.UnmarshalStrict([]byte(doc), &manifest))
 		}
 	}
+	agent := only[appsv1.DaemonSet](t, objs).Spec.Template.Spec.Containers[0]
+	require.Equal(t, []string{"/usr/bin/vigil-agent"}, agent.Command, "the agent runs the agent alone (cmd/vigil-agent)")
 	chart := only[appsv1.StatefulSet](t, objs).Spec.Template.Spec.Containers[0]
 	want := manifest.Spec.Template.Spec.Containers[0]
 	require.Equal(t, ports(want), ports(chart))
@@ -252,30 +254,40 @@ func only[T any](t *testing.T, objs []any) *T {
 }
 
 var (
-	buildOnce sync.Once
-	vigilBin  string
-	buildErr  error
+	buildMu sync.Mutex
+	built   = map[string]string{} // binary name -> path
 )
 
-// vigil builds the vigil binary of this repository once.
-func vigil(t *testing.T) string {
+// binary builds ./cmd/<name> of this repository (vigil, or vigil-agent) once.
+func binary(t *testing.T, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "helmcheck-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		vigilBin = filepath.Join(dir, "vigil")
-		cmd := exec.Command("go", "build", "-o", vigilBin, "./cmd/vigil")
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = err
-			t.Logf("%s", out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return vigilBin
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[name]; ok {
+		return p
+	}
+	dir, err := os.MkdirTemp("", "helmcheck-")
+	require.NoError(t, err)
+	p := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", p, "./cmd/"+name)
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build ./cmd/%s\n%s", name, out)
+	built[name] = p
+	return p
+}
+
+// binaryOf is the binary a container runs: its command (/usr/bin/vigil-agent for the agent), else
+// the image's entrypoint, /usr/bin/vigil.
+func binaryOf(t *testing.T, c corev1.Container) string {
+	t.Helper()
+	if len(c.Command) == 0 {
+		return binary(t, "vigil")
+	}
+	require.Len(t, c.Command, 1, "the command is the binary; the rest are args")
+	name, ok := strings.CutPrefix(c.Command[0], "/usr/bin/")
+	require.True(t, ok && (name == "vigil" || name == "vigil-agent"), "%q: the image has /usr/bin/vigil and /usr/bin/vigil-agent", c.Command[0])
+	return binary(t, name)
 }
 
 // validate runs `vigil validate` on the configuration each workload of objs produces: its
@@ -349,9 +361,10 @@ func validate(t *testing.T, objs []any) {
 			}
 			args = append(args, a)
 		}
-		cmd := exec.Command(vigil(t), args...)
+		bin := binaryOf(t, c)
+		cmd := exec.Command(bin, args...)
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "%s: vigil %s\n%s", w.name, strings.Join(args, " "), out)
+		require.NoError(t, err, "%s: %s %s\n%s", w.name, filepath.Base(bin), strings.Join(args, " "), out)
 	}
 }

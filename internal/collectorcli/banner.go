@@ -1,4 +1,4 @@
-package main
+package collectorcli
 
 import (
 	"context"
@@ -10,13 +10,14 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/prometheus/common/model"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/otelcol"
 )
 
-// resolveConfig resolves the configuration of rs as the collector does (providers, converters),
+// ResolveConfig resolves the configuration of rs as the collector does (providers, converters),
 // without decoding any component.
-func resolveConfig(rs confmap.ResolverSettings) (*confmap.Conf, error) {
+func ResolveConfig(rs confmap.ResolverSettings) (*confmap.Conf, error) {
 	resolver, err := confmap.NewResolver(rs)
 	if err != nil {
 		return nil, err
@@ -26,10 +27,10 @@ func resolveConfig(rs confmap.ResolverSettings) (*confmap.Conf, error) {
 	return conf, err
 }
 
-// printBanner prints one short block saying what listens where and where data goes. It resolves
+// PrintBanner prints one short block saying what listens where and where data goes. It resolves
 // and validates the configuration the same way the collector will (the collector's dry run); if
 // that fails it prints nothing, and the collector reports the error itself.
-func printBanner(w io.Writer, set otelcol.CollectorSettings, uris []string) {
+func PrintBanner(w io.Writer, set otelcol.CollectorSettings, uris []string) {
 	rs := set.ConfigProviderSettings.ResolverSettings
 	if len(uris) > 0 {
 		rs.URIs = uris
@@ -38,7 +39,7 @@ func printBanner(w io.Writer, set otelcol.CollectorSettings, uris []string) {
 	if col, err := otelcol.NewCollector(set); err != nil || col.DryRun(context.Background()) != nil {
 		return
 	}
-	conf, err := resolveConfig(rs)
+	conf, err := ResolveConfig(rs)
 	if err != nil {
 		return
 	}
@@ -65,11 +66,11 @@ func printBanner(w io.Writer, set otelcol.CollectorSettings, uris []string) {
 			shown = append(shown, u)
 		}
 	}
-	fmt.Fprintf(tw, "vigil %s — config %s\n", version, strings.Join(shown, ", "))
+	fmt.Fprintf(tw, "%s %s — config %s\n", set.BuildInfo.Command, set.BuildInfo.Version, strings.Join(shown, ", "))
 	for _, r := range rows {
 		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
 	}
-	fmt.Fprintf(tw, "  data directory\t%s\n", os.Getenv(dataDirEnv))
+	fmt.Fprintf(tw, "  data directory\t%s\n", os.Getenv(DataDirEnv))
 	fmt.Fprintf(tw, "  stop\tCtrl-C or SIGTERM (flushes what it holds)\n")
 	_ = tw.Flush()
 }
@@ -162,4 +163,46 @@ func metricsEndpoint(m map[string]any) string {
 		return fmt.Sprintf("http://%v:%v/metrics", prom["host"], prom["port"])
 	}
 	return ""
+}
+
+// scrapes lists for the banner what the prometheus receiver scrapes: each static target as a URL
+// under its job, and each scrape config file.
+func scrapes(m map[string]any) [][2]string {
+	receivers, _ := m["receivers"].(map[string]any)
+	prom, _ := receivers["prometheus"].(map[string]any)
+	cfg, _ := prom["config"].(map[string]any)
+	var rows [][2]string
+	jobs, _ := cfg["scrape_configs"].([]any)
+	for _, j := range jobs {
+		job, _ := j.(map[string]any)
+		scheme, path := "http", "/metrics"
+		if s, ok := job["scheme"].(string); ok && s != "" {
+			scheme = s
+		}
+		if p, ok := job["metrics_path"].(string); ok && p != "" {
+			path = p
+		}
+		statics, _ := job["static_configs"].([]any)
+		for _, st := range statics {
+			group, _ := st.(map[string]any)
+			groupScheme, groupPath := scheme, path
+			if l, ok := group["labels"].(map[string]any); ok {
+				if s, ok := l[model.SchemeLabel].(string); ok {
+					groupScheme = s
+				}
+				if p, ok := l[model.MetricsPathLabel].(string); ok {
+					groupPath = p
+				}
+			}
+			targets, _ := group["targets"].([]any)
+			for _, tg := range targets {
+				rows = append(rows, [2]string{fmt.Sprintf("scrape %v", job["job_name"]), fmt.Sprintf("%s://%v%s", groupScheme, tg, groupPath)})
+			}
+		}
+	}
+	files, _ := cfg["scrape_config_files"].([]any)
+	for _, f := range files {
+		rows = append(rows, [2]string{"scrape config", fmt.Sprint(f)})
+	}
+	return rows
 }

@@ -1,4 +1,4 @@
-package main
+package collectorcli
 
 import (
 	"errors"
@@ -10,12 +10,12 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 )
 
-// withReferenceCheck makes the collector's validate subcommand report every problem it can find:
+// WithReferenceCheck makes the collector's validate subcommand report every problem it can find:
 // the collector stops at the first component whose settings it cannot decode (an unknown key, say)
 // and then never looks at the pipelines, so a pipeline that names a component nobody defined went
 // unreported beside a misspelled key. When decoding fails, the dangling references of the service
 // section are reported with it.
-func withReferenceCheck(root *cobra.Command, set otelcol.CollectorSettings, src *configSource) {
+func WithReferenceCheck(root *cobra.Command, set otelcol.CollectorSettings, uris func() []string) {
 	for _, c := range root.Commands() {
 		if c.Name() != "validate" || c.RunE == nil {
 			continue
@@ -26,7 +26,7 @@ func withReferenceCheck(root *cobra.Command, set otelcol.CollectorSettings, src 
 			if err == nil || !strings.HasPrefix(err.Error(), "failed to get config") {
 				return err // the collector checked the pipelines itself
 			}
-			return errors.Join(append([]error{err}, danglingReferences(set, src.uris())...)...)
+			return errors.Join(append([]error{err}, danglingReferences(set, uris())...)...)
 		}
 	}
 }
@@ -39,7 +39,7 @@ func danglingReferences(set otelcol.CollectorSettings, uris []string) []error {
 	if len(uris) > 0 {
 		rs.URIs = uris
 	}
-	conf, err := resolveConfig(rs)
+	conf, err := ResolveConfig(rs)
 	if err != nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package main
+package collectorcli
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 )
 
-// newAPIExposureConverter checks the API port (httpapi extensions) across components, where no
+// NewAPIExposureConverter checks the API port (httpapi extensions) across components, where no
 // component's Validate can: it refuses, for `vigil validate` and at start alike (converters run
 // on every resolved configuration), what start would refuse or serve to no one —
 //   - a component with http_api naming an httpapi extension that is not enabled in
@@ -21,7 +21,7 @@ import (
 //   - an API port beyond loopback on which components mount paths while no readers guard it
 //     (neither the extension's readers nor those of an archivequery receiver mounted on it):
 //     every path of the port needs a reader's credentials beyond loopback.
-func newAPIExposureConverter() confmap.ConverterFactory {
+func NewAPIExposureConverter() confmap.ConverterFactory {
 	return confmap.NewConverterFactory(func(confmap.ConverterSettings) confmap.Converter { return apiExposure{} })
 }
 

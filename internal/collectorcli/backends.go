@@ -1,4 +1,4 @@
-package main
+package collectorcli
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 //	otlp_grpc/traces:
 //	  endpoint: ${env:VIGIL_TRACES_ENDPOINT:-}
 //
-// and newUnsetBackendsConverter takes such an exporter, when its endpoint is empty, out of the
+// and NewUnsetBackendsConverter takes such an exporter, when its endpoint is empty, out of the
 // configuration (its section and every pipeline that names it) before the collector decodes it.
 // vigil then starts without that backend; `vigil validate` and the start banner say what to set.
 // Only the exporters listed in optionalBackends are left out: any other exporter with an empty
@@ -42,6 +42,16 @@ var optionalBackends = map[string]backendHint{
 		detail: "a trace backend's OTLP/gRPC host:port (Tempo, Jaeger: e.g. tempo:4317); VIGIL_TRACES_INSECURE=true for plaintext, " +
 			"VIGIL_TRACES_CA_FILE, VIGIL_TRACES_CERT_FILE and VIGIL_TRACES_KEY_FILE for TLS",
 	},
+}
+
+// OptionalBackends returns the ids of the optional backends' exporters, sorted.
+func OptionalBackends() []string {
+	ids := make([]string, 0, len(optionalBackends))
+	for id := range optionalBackends {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // backendHint is the environment variable that sets an exporter's endpoint, and what to set it to.
@@ -93,10 +103,10 @@ func unsetBackends(m map[string]any) []unsetBackend {
 	return out
 }
 
-// newUnsetBackendsConverter takes the optional backends' exporters with an empty endpoint out of
+// NewUnsetBackendsConverter takes the optional backends' exporters with an empty endpoint out of
 // the configuration.
 // A pipeline left without any exporter is an error that says what to set.
-func newUnsetBackendsConverter() confmap.ConverterFactory {
+func NewUnsetBackendsConverter() confmap.ConverterFactory {
 	return confmap.NewConverterFactory(func(confmap.ConverterSettings) confmap.Converter { return unsetBackendsConverter{} })
 }
 
@@ -156,16 +166,16 @@ func (unsetBackendsConverter) Convert(_ context.Context, conf *confmap.Conf) err
 // unset backends out) and lists its unset backends that a pipeline names.
 func unsetBackendsOf(rs confmap.ResolverSettings) []unsetBackend {
 	rs.ConverterFactories = nil
-	conf, err := resolveConfig(rs)
+	conf, err := ResolveConfig(rs)
 	if err != nil {
 		return nil
 	}
 	return slices.DeleteFunc(unsetBackends(conf.ToStringMap()), func(u unsetBackend) bool { return len(u.pipelines) == 0 })
 }
 
-// withUnsetBackendNotes makes `vigil validate`, when the configuration is valid, also say which
+// WithUnsetBackendNotes makes `vigil validate`, when the configuration is valid, also say which
 // backends are left out because their endpoint is empty, and what to set.
-func withUnsetBackendNotes(root *cobra.Command, set otelcol.CollectorSettings, src *configSource) {
+func WithUnsetBackendNotes(root *cobra.Command, set otelcol.CollectorSettings, uris func() []string) {
 	for _, c := range root.Commands() {
 		if c.Name() != "validate" || c.RunE == nil {
 			continue
@@ -176,8 +186,8 @@ func withUnsetBackendNotes(root *cobra.Command, set otelcol.CollectorSettings, s
 				return err
 			}
 			rs := set.ConfigProviderSettings.ResolverSettings
-			if uris := src.uris(); len(uris) > 0 {
-				rs.URIs = uris
+			if u := uris(); len(u) > 0 {
+				rs.URIs = u
 			}
 			for _, u := range unsetBackendsOf(rs) {
 				fmt.Fprintf(cmd.OutOrStdout(), "not configured: %s\n", u.note())

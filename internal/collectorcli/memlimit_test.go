@@ -1,4 +1,4 @@
-package main
+package collectorcli
 
 import (
 	"math"
@@ -14,17 +14,17 @@ func TestMemoryLimitFollowsTheContainer(t *testing.T) {
 	t.Cleanup(func() { debug.SetMemoryLimit(before) })
 	var container uint64 = 512 << 20 // the agent DaemonSet's limit
 
-	want := int64(float64(container) * memoryLimitRatio)
-	require.Equal(t, want, setMemoryLimit(memlimit.Limit(container)))
+	want := int64(float64(container) * MemoryLimitRatio)
+	require.Equal(t, want, SetMemoryLimit(memlimit.Limit(container)))
 	require.Equal(t, want, debug.SetMemoryLimit(-1), "Go's soft limit is 90% of the container's")
 
 	debug.SetMemoryLimit(math.MaxInt64)
 	t.Setenv("GOMEMLIMIT", "100MiB")
-	setMemoryLimit(memlimit.Limit(container))
+	SetMemoryLimit(memlimit.Limit(container))
 	require.Equal(t, int64(math.MaxInt64), debug.SetMemoryLimit(-1), "GOMEMLIMIT set by the operator wins")
 
 	t.Setenv("GOMEMLIMIT", "")
 	t.Setenv("AUTOMEMLIMIT", "off")
-	setMemoryLimit(memlimit.Limit(container))
+	SetMemoryLimit(memlimit.Limit(container))
 	require.Equal(t, int64(math.MaxInt64), debug.SetMemoryLimit(-1), "AUTOMEMLIMIT=off leaves it alone")
 }
