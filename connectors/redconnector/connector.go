@@ -208,6 +208,7 @@ func (c *red) build(now pcommon.Timestamp) pmetric.Metrics {
 	}
 	clear(s.evicted)
 	s.evicted = s.evicted[:0]
+	clear(s.evictedBy)
 	if c.cfg.MetricsExpiration > 0 {
 		s.expire(int64(now) - c.cfg.MetricsExpiration.Nanoseconds())
 		c.tel.series.Store(int64(s.nseries))

@@ -346,6 +346,15 @@ func TestResourcesAreBounded(t *testing.T) {
 	got = h.flush(t)
 	require.Len(t, got, 2)
 	require.NotContains(t, got, "b/x/<nil> op SPAN_KIND_UNSPECIFIED STATUS_CODE_UNSET")
+
+	// evicted and back before the flush: it carries on (one data point per series and flush)
+	h.send(t, span{service: "d", cluster: "x", name: "op"}) // evicts a
+	h.send(t, span{service: "a", cluster: "x", name: "op"}) // a is back, evicts c
+	got = h.flush(t)
+	require.Len(t, got, 3)
+	require.Equal(t, uint64(3), got["a/x/<nil> op SPAN_KIND_UNSPECIFIED STATUS_CODE_UNSET"].count)
+	require.Equal(t, int64(3), h.counter(t, "vigil_red_evicted_resources")[""])
+	require.Len(t, h.flush(t), 2)
 }
 
 // TestMetricsExpiration: a resource without spans for metrics_expiration is sent once more, then
@@ -460,4 +469,46 @@ func sortedKeys[V any](m map[string]V) string {
 	}
 	sort.Strings(ks)
 	return strings.Join(ks, "\n")
+}
+
+// FuzzBounds: any spans (several resources, names, kinds, statuses, durations), flushed at times,
+// with small bounds, never panic, never hold more than max_resources resources and max_series
+// series, and every span is accounted for once: counted in a series of its resource (its own or
+// the overflow series; an evicted or expired resource's last flush included) or discarded for
+// want of a service.name.
+func FuzzBounds(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11})
+	f.Add([]byte{255, 7, 7, 7, 1, 2, 3, 4, 255, 9, 8, 7, 6, 5, 4, 3, 2, 1})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		h := newHarness(t, func(c *Config) { c.MaxResources, c.MaxSeries, c.MetricsExpiration = 3, 5, time.Minute })
+		var sent, counted uint64
+		last := map[string]uint64{} // the count of each series at its last flush
+		flush := func() {
+			for k, p := range h.flush(t) {
+				k += fmt.Sprint(" ", p.start) // a series forgotten and made again starts anew
+				require.GreaterOrEqual(t, p.count, last[k])
+				counted += p.count - last[k]
+				last[k] = p.count
+				require.LessOrEqual(t, len(p.exemplars), 5)
+			}
+			require.LessOrEqual(t, h.gauge(t, "vigil_red_resources"), int64(3))
+			require.LessOrEqual(t, h.gauge(t, "vigil_red_series"), int64(5))
+		}
+		for len(ops) >= 3 {
+			a, b, c := ops[0], ops[1], ops[2]
+			ops = ops[3:]
+			if a == 255 {
+				h.now = h.now.Add((time.Duration(b) + 1) * time.Second)
+				flush()
+				continue
+			}
+			s := span{service: []string{"", "a", "b", "c", "d"}[a%5], cluster: fmt.Sprint(a / 5 % 2), name: fmt.Sprint(b % 4),
+				kind: ptrace.SpanKind(b / 4 % 8), status: ptrace.StatusCode(c % 4), trace: c, id: b,
+				duration: time.Duration(c) * time.Duration(c) * time.Millisecond}
+			h.send(t, s)
+			sent++
+		}
+		flush()
+		require.Equal(t, sent, counted+uint64(h.counter(t, "vigil_red_discarded_spans")["no_service_name"]))
+	})
 }

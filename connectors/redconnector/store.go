@@ -78,6 +78,7 @@ type store struct {
 	resources  []*resource
 	byKey      map[[16]byte]*resource
 	evicted    []*resource // evicted since the last flush: sent once more, then forgotten
+	evictedBy  map[[16]byte]*resource
 	nseries    int
 	clock      uint64
 	evictions  int64 // resources evicted, since the telemetry last took them
@@ -85,7 +86,7 @@ type store struct {
 
 func newStore(bounds []float64, maxEx, maxSeries, maxRes int, instanceID string) *store {
 	return &store{bounds: bounds, maxEx: maxEx, maxSeries: maxSeries, maxRes: maxRes, instanceID: instanceID,
-		byKey: make(map[[16]byte]*resource)}
+		byKey: make(map[[16]byte]*resource), evictedBy: make(map[[16]byte]*resource)}
 }
 
 // resource returns the resource of key, made from attrs (copied) if new.
@@ -93,11 +94,22 @@ func (s *store) resource(key [16]byte, attrs pcommon.Map, service string, nowNs 
 	s.clock++
 	r := s.byKey[key]
 	if r == nil {
-		if len(s.resources) >= s.maxRes {
-			s.evictOldest()
+		if r = s.evictedBy[key]; r != nil {
+			// evicted since the last flush and back: it carries on (two data points of one series
+			// in one flush would contradict each other), after making room for its series
+			s.unevict(r)
+			for len(s.resources) > 0 && (len(s.resources) >= s.maxRes || s.nseries+len(r.series) > s.maxSeries) {
+				s.evictOldest()
+			}
+			s.nseries += len(r.series)
+		} else {
+			if len(s.resources) >= s.maxRes {
+				s.evictOldest()
+			}
+			r = &resource{key: key, attrs: pcommon.NewMap(), service: strings.Clone(service), names: map[string]*byName{}}
+			attrs.CopyTo(r.attrs)
 		}
-		r = &resource{key: key, attrs: pcommon.NewMap(), service: strings.Clone(service), names: map[string]*byName{}, index: len(s.resources)}
-		attrs.CopyTo(r.attrs)
+		r.index = len(s.resources)
 		s.byKey[key] = r
 		s.resources = append(s.resources, r)
 	}
@@ -105,7 +117,18 @@ func (s *store) resource(key [16]byte, attrs pcommon.Map, service string, nowNs 
 	return r
 }
 
-// evictOldest moves the resource seen least recently to the evicted list.
+// unevict takes r (at r.index) out of the evicted list.
+func (s *store) unevict(r *resource) {
+	last := len(s.evicted) - 1
+	s.evicted[r.index] = s.evicted[last]
+	s.evicted[r.index].index = r.index
+	s.evicted[last] = nil
+	s.evicted = s.evicted[:last]
+	delete(s.evictedBy, r.key)
+}
+
+// evictOldest moves the resource seen least recently to the evicted list (r.index: its place
+// there).
 func (s *store) evictOldest() {
 	oldest := 0
 	for i, r := range s.resources {
@@ -115,16 +138,18 @@ func (s *store) evictOldest() {
 	}
 	r := s.resources[oldest]
 	s.remove(r)
+	r.index = len(s.evicted)
 	s.evicted = append(s.evicted, r)
+	s.evictedBy[r.key] = r
 	s.evictions++
 }
 
 // remove takes r out of the held resources.
 func (s *store) remove(r *resource) {
 	last := len(s.resources) - 1
-	s.resources[r.index], s.resources[last] = s.resources[last], r
+	s.resources[r.index] = s.resources[last]
 	s.resources[r.index].index = r.index
-	r.index = last
+	s.resources[last] = nil
 	s.resources = s.resources[:last]
 	delete(s.byKey, r.key)
 	s.nseries -= len(r.series)
