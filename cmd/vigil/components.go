@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/vigil-obs/vigil/connectors/redconnector"
 	"github.com/vigil-obs/vigil/connectors/servicemapconnector"
 	"github.com/vigil-obs/vigil/exporters/alertexporter"
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
@@ -105,7 +106,8 @@ func factories(checkRules bool) (otelcol.Factories, error) {
 	)
 	errs = append(errs, err)
 	connectors, err := otelcol.MakeFactoryMap[connector.Factory](
-		spanmetricsconnector.NewFactory(),
+		redconnector.NewFactory(),
+		spanmetricsconnector.NewFactory(), // still accepted in users' configs; the shipped ones use red
 		servicemapconnector.NewFactory(),
 	)
 	errs = append(errs, err)
