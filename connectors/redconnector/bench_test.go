@@ -21,14 +21,15 @@ import (
 // of connectors/servicemapconnector's BenchmarkConnector): per trace, a frontend in cluster-a
 // calls a backend in cluster-b (a CLIENT span and a SERVER span) and each side has an INTERNAL
 // span — 4 spans per trace, in two resources (service, cluster, namespace, pod), 20 ms each,
-// HTTP attributes on each span. Each call renumbers the trace and span IDs.
+// HTTP attributes on each span. Each call renumbers the trace and span IDs. With names > 1, the
+// spans are spread over that many span names and one trace in 7 fails (more series per resource).
 type benchTraces struct {
 	td     ptrace.Traces
 	traces int
 	next   uint64
 }
 
-func newBenchTraces(traces int) *benchTraces {
+func newBenchTraces(traces int, names int) *benchTraces {
 	td := ptrace.NewTraces()
 	for _, side := range []struct{ service, cluster string }{{"frontend", "cluster-a"}, {"backend", "cluster-b"}} {
 		rs := td.ResourceSpans().AppendEmpty()
@@ -38,10 +39,16 @@ func newBenchTraces(traces int) *benchTraces {
 		a.PutStr("k8s.namespace.name", "shop")
 		a.PutStr("k8s.pod.name", side.service+"-7d9f8c6b5-x2x4z")
 		spans := rs.ScopeSpans().AppendEmpty().Spans()
-		for range traces {
+		for i := range traces {
 			for j := range 2 {
 				sp := spans.AppendEmpty()
 				sp.SetName("GET /api/orders")
+				if names > 1 {
+					sp.SetName(fmt.Sprint("GET /api/orders/", i%names))
+					if i%7 == 0 {
+						sp.Status().SetCode(ptrace.StatusCodeError)
+					}
+				}
 				sp.SetStartTimestamp(1_700_000_000_000_000_000)
 				sp.SetEndTimestamp(1_700_000_000_020_000_000)
 				sp.Attributes().PutStr("http.request.method", "GET")
@@ -78,14 +85,19 @@ func (b *benchTraces) renumber() {
 	b.next += uint64(b.traces)
 }
 
-// runBench sends one batch of 400 spans per op through c (renumbering outside the timer) and
-// reports ns/span (= CPU-seconds per million spans ×1000 on one core) and spans/s. The flush is
+// runBench sends one batch of 400 spans per op through a new connector, for each batch shape
+// (few_series: 2 series per resource; many_series: 50 span names, up to 200 series per
+// resource), renumbering outside the timer, and reports ns/span (= CPU-seconds per million spans ×1000 on one core) and spans/s. The flush is
 // not in the loop: it runs once per metrics_flush_interval, not per batch (BenchmarkREDFlush).
-func runBench(b *testing.B, c connector.Traces) {
+func runBench(b *testing.B, newConnector func() connector.Traces) {
+	b.Run("few_series", func(b *testing.B) { runBatches(b, newConnector(), newBenchTraces(100, 1)) })
+	b.Run("many_series", func(b *testing.B) { runBatches(b, newConnector(), newBenchTraces(100, 50)) })
+}
+
+func runBatches(b *testing.B, c connector.Traces, bt *benchTraces) {
 	b.Helper()
 	require.NoError(b, c.Start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(b, c.Shutdown(context.Background())) }()
-	bt := newBenchTraces(100)
 	spans := bt.td.SpanCount()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -103,21 +115,25 @@ func runBench(b *testing.B, c connector.Traces) {
 // BenchmarkSpanmetrics is the peer: the contrib spanmetrics connector v0.162.0 as vigil shipped it
 // (exemplars on, metrics_flush_interval 15s).
 func BenchmarkSpanmetrics(b *testing.B) {
-	f := spanmetricsconnector.NewFactory()
-	cfg := f.CreateDefaultConfig().(*spanmetricsconnector.Config)
-	cfg.Exemplars.Enabled = true
-	cfg.MetricsFlushInterval = 15 * time.Second
-	c, err := f.CreateTracesToMetrics(context.Background(), connectortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
-	require.NoError(b, err)
-	runBench(b, c)
+	runBench(b, func() connector.Traces {
+		f := spanmetricsconnector.NewFactory()
+		cfg := f.CreateDefaultConfig().(*spanmetricsconnector.Config)
+		cfg.Exemplars.Enabled = true
+		cfg.MetricsFlushInterval = 15 * time.Second
+		c, err := f.CreateTracesToMetrics(context.Background(), connectortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+		require.NoError(b, err)
+		return c
+	})
 }
 
 // BenchmarkRED is the red connector with its defaults (exemplars on, 15s) on the same batches.
 func BenchmarkRED(b *testing.B) {
-	f := NewFactory()
-	c, err := f.CreateTracesToMetrics(context.Background(), connectortest.NewNopSettings(f.Type()), f.CreateDefaultConfig(), consumertest.NewNop())
-	require.NoError(b, err)
-	runBench(b, c)
+	runBench(b, func() connector.Traces {
+		f := NewFactory()
+		c, err := f.CreateTracesToMetrics(context.Background(), connectortest.NewNopSettings(f.Type()), f.CreateDefaultConfig(), consumertest.NewNop())
+		require.NoError(b, err)
+		return c
+	})
 }
 
 // BenchmarkREDFlush: one flush of 1000 series (10 resources × 100 span names).
