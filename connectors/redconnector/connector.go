@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/xpdata/xhash"
 	"go.uber.org/zap"
@@ -30,7 +29,8 @@ type red struct {
 	mu        sync.Mutex
 	store     *store
 	adj       adjuster
-	flushMu   sync.Mutex // one flush at a time
+	flushMu   sync.Mutex // one flush at a time: the snapshot below is reused
+	snap      snapshot
 	cancel    context.CancelFunc
 	done      chan struct{}
 	stopped   sync.Once
@@ -178,107 +178,5 @@ func (c *red) span(r *resource, sp ptrace.Span, ts pcommon.Timestamp, d *[numRea
 		if tid := sp.TraceID(); !tid.IsEmpty() {
 			sr.exemplars = append(sr.exemplars, exemplar{traceID: tid, spanID: sp.SpanID(), value: ms})
 		}
-	}
-}
-
-// flush sends every series held (and those evicted since the last flush, one last time) on.
-func (c *red) flush(ctx context.Context) error {
-	c.flushMu.Lock()
-	defer c.flushMu.Unlock()
-	c.mu.Lock()
-	md := c.build(pcommon.NewTimestampFromTime(c.now()))
-	c.mu.Unlock()
-	if md.ResourceMetrics().Len() == 0 {
-		return nil
-	}
-	return c.next.ConsumeMetrics(ctx, md)
-}
-
-// build makes the metrics of every series, clears the exemplars and forgets the resources evicted
-// or expired. The caller holds c.mu.
-func (c *red) build(now pcommon.Timestamp) pmetric.Metrics {
-	s := c.store
-	md := pmetric.NewMetrics()
-	rms := md.ResourceMetrics()
-	rms.EnsureCapacity(len(s.resources) + len(s.evicted))
-	for _, list := range [][]*resource{s.resources, s.evicted} {
-		for _, r := range list {
-			c.buildResource(rms.AppendEmpty(), r, now)
-		}
-	}
-	clear(s.evicted)
-	s.evicted = s.evicted[:0]
-	clear(s.evictedBy)
-	if c.cfg.MetricsExpiration > 0 {
-		s.expire(int64(now) - c.cfg.MetricsExpiration.Nanoseconds())
-		c.tel.series.Store(int64(s.nseries))
-		c.tel.resources.Store(int64(len(s.resources)))
-	}
-	return md
-}
-
-func (c *red) buildResource(rm pmetric.ResourceMetrics, r *resource, now pcommon.Timestamp) {
-	r.attrs.CopyTo(rm.Resource().Attributes())
-	sm := rm.ScopeMetrics().AppendEmpty()
-	sm.Scope().SetName("spanmetricsconnector")
-	n := len(r.series)
-	if r.overflow != nil {
-		n++
-	}
-	calls := sm.Metrics().AppendEmpty()
-	calls.SetName("traces.span.metrics.calls")
-	sum := calls.SetEmptySum()
-	sum.SetIsMonotonic(true)
-	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	sum.DataPoints().EnsureCapacity(n)
-	dur := sm.Metrics().AppendEmpty()
-	dur.SetName("traces.span.metrics.duration")
-	dur.SetUnit("ms")
-	hist := dur.SetEmptyHistogram()
-	hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	hist.DataPoints().EnsureCapacity(n)
-	add := func(sr *series) {
-		dp := sum.DataPoints().AppendEmpty()
-		dp.SetStartTimestamp(sr.start)
-		dp.SetTimestamp(now)
-		if sr.sent {
-			dp.SetIntValue(int64(sr.calls))
-		} else { // a new series starts at 0, so that Prometheus's rate sees its first calls
-			dp.SetIntValue(0)
-			sr.sent = true
-		}
-		sr.attrs.CopyTo(dp.Attributes())
-		exemplars(dp.Exemplars(), sr.exemplars, now)
-
-		hp := hist.DataPoints().AppendEmpty()
-		hp.SetStartTimestamp(sr.start)
-		hp.SetTimestamp(now)
-		hp.ExplicitBounds().FromRaw(c.store.bounds)
-		hp.BucketCounts().FromRaw(sr.buckets)
-		hp.SetCount(sr.count)
-		hp.SetSum(sr.sum)
-		sr.attrs.CopyTo(hp.Attributes())
-		exemplars(hp.Exemplars(), sr.exemplars, now)
-		sr.exemplars = sr.exemplars[:0]
-	}
-	for _, sr := range r.series {
-		add(sr)
-	}
-	if r.overflow != nil {
-		add(r.overflow)
-	}
-}
-
-func exemplars(dst pmetric.ExemplarSlice, src []exemplar, now pcommon.Timestamp) {
-	if len(src) == 0 {
-		return
-	}
-	dst.EnsureCapacity(len(src))
-	for _, e := range src {
-		x := dst.AppendEmpty()
-		x.SetTimestamp(now)
-		x.SetTraceID(e.traceID)
-		x.SetSpanID(e.spanID)
-		x.SetDoubleValue(e.value)
 	}
 }
