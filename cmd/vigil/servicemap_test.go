@@ -19,7 +19,7 @@ import (
 // requireServiceMapInPrometheus checks what two traces sent by TestTracesFromTwoClustersReachJaegerWhole
 // left in Prometheus: frontend (cluster-a) called backend in cluster-b once and backend in cluster-a
 // once. The service map (servicemap connector) has the two edges, with each side's cluster, as
-// Grafana's service graph reads them; the RED metrics (spanmetrics) count per (cluster, service)
+// Grafana's service graph reads them; the RED metrics (red connector) count per (cluster, service)
 // and, summed without the cluster, per service overall.
 func requireServiceMapInPrometheus(t *testing.T, prom *testutil.Prometheus) {
 	t.Helper()
@@ -55,7 +55,7 @@ func requireServiceMapInPrometheus(t *testing.T, prom *testutil.Prometheus) {
 		},
 		`sum by (job) (traces_span_metrics_calls_total)`: {`{job="frontend"}`: 4, `{job="backend"}`: 4},
 	}
-	testutil.Eventually(t, 60*time.Second, func() error { // spanmetrics flushes on its own clock
+	testutil.Eventually(t, 60*time.Second, func() error { // red flushes on its own clock
 		for q, want := range red {
 			got, err := promVector(prom, q)
 			if err != nil {

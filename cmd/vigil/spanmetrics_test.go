@@ -14,7 +14,7 @@ import (
 )
 
 // TestSpanMetricsReachPrometheusWithExemplars: spans sent to the all-in-one become RED metrics
-// (the spanmetrics connector) that a real Prometheus receives through remote write with the
+// (the red connector, with the spanmetrics connector's names) that a real Prometheus receives through remote write with the
 // identity labels — calls by status code, a duration histogram — and whose exemplars name the
 // trace IDs of the spans they came from.
 func TestSpanMetricsReachPrometheusWithExemplars(t *testing.T) {

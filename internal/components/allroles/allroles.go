@@ -7,6 +7,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
 	"go.opentelemetry.io/collector/otelcol"
 
+	"github.com/vigil-obs/vigil/connectors/redconnector"
 	"github.com/vigil-obs/vigil/connectors/servicemapconnector"
 	"github.com/vigil-obs/vigil/exporters/alertexporter"
 	"github.com/vigil-obs/vigil/exporters/archiveexporter"
@@ -63,7 +64,8 @@ func All(checkRules bool) (otelcol.Factories, error) {
 		httpapiextension.NewFactory(),
 	)
 	l.Connectors = append(l.Connectors,
-		spanmetricsconnector.NewFactory(),
+		spanmetricsconnector.NewFactory(), // for users' configs; the shipped ones use red
+		redconnector.NewFactory(),
 		servicemapconnector.NewFactory(),
 	)
 	return l.Factories()
