@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/vigil-obs/vigil/internal/otlpwire"
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
 
@@ -185,4 +186,40 @@ func BenchmarkRouterPick(b *testing.B) {
 			b.Fatal("no gateway")
 		}
 	}
+}
+
+// TestRouterLogsByCluster: with routing::logs cluster, the agents of a cluster send their logs
+// to one gateway whatever their node, while their traces (not split: routing::traces node)
+// follow each agent's node; a cluster's logs move to its second choice when that gateway is down.
+func TestRouterLogsByCluster(t *testing.T) {
+	gws := []string{"10.0.0.1:4317", "10.0.0.2:4317", "10.0.0.3:4317"}
+	logsAt, tracesAt := map[string]bool{}, map[string]bool{}
+	var routers []*router
+	for i := range 30 {
+		cfg := createDefaultConfig()
+		cfg.ResourceAttributes = map[string]string{"k8s.cluster.name": "prod-eu-1", "k8s.node.name": fmt.Sprintf("node-%d", i)}
+		cfg.Forward.Endpoints = gws
+		cfg.Forward.Routing.Logs, cfg.Forward.Routing.Traces = routeCluster, routeNode
+		r := newRouter(cfg, func(addr, _ string) *gateway { return &gateway{addr: addr, client: &http.Client{}} }, nil)
+		logsAt[r.pickFor(otlpwire.Logs).addr] = true
+		tracesAt[r.pickFor(otlpwire.Traces).addr] = true
+		routers = append(routers, r)
+	}
+	require.Len(t, logsAt, 1, "one gateway for the cluster's logs")
+	require.Len(t, tracesAt, 3, "the agents' other data spreads by node")
+	var owner string
+	for a := range logsAt {
+		owner = a
+	}
+	next := map[string]bool{}
+	for _, r := range routers {
+		for _, g := range r.gws {
+			if g.addr == owner {
+				r.markDown(g, errors.New("gone"))
+			}
+		}
+		next[r.pickFor(otlpwire.Logs).addr] = true
+	}
+	require.Len(t, next, 1, "the cluster's logs move together")
+	require.NotContains(t, next, owner)
 }
