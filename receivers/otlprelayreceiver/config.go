@@ -153,8 +153,10 @@ func createDefaultConfig() *Config {
 			HTTP: configoptional.Default(httpCfg),
 		},
 		PodMetadata: PodMetadataConfig{Config: k8spod.DefaultConfig(), NodeName: os.Getenv("K8S_NODE_NAME")},
-		Forward: ForwardConfig{TLS: configtls.NewDefaultClientConfig(), CompressionLevel: "fastest", ResolveInterval: 15 * time.Second,
-			Routing: RoutingConfig{Traces: routeTraceID, Metrics: routeSeries, Logs: routeNode}},
+		Forward: ForwardConfig{
+			TLS: configtls.NewDefaultClientConfig(), CompressionLevel: "fastest", ResolveInterval: 15 * time.Second,
+			Routing: RoutingConfig{Traces: routeTraceID, Metrics: routeSeries, Logs: routeNode},
+		},
 		NumSenders:       4,
 		MaxInflightBytes: 64 << 20,
 		MaxExportBytes:   4 << 20,

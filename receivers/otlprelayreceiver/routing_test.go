@@ -2,9 +2,11 @@ package otlprelayreceiver
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -222,4 +224,34 @@ func TestRouterLogsByCluster(t *testing.T) {
 	}
 	require.Len(t, next, 1, "the cluster's logs move together")
 	require.NotContains(t, next, owner)
+}
+
+// TestOwnerSpreadsAndMovesOnlyTheGoneShare: routing by item (owner) spreads trace IDs evenly
+// over three gateways, and when one goes away only its items move, each to the gateway it
+// ranks second.
+func TestOwnerSpreadsAndMovesOnlyTheGoneShare(t *testing.T) {
+	r := testRouter("node-a", "127.0.0.1:40001", "127.0.0.1:40002", "127.0.0.1:40003")
+	all := r.up(nil)
+	shares := make([]int, 3)
+	for i := range 30000 {
+		var id [16]byte
+		binary.BigEndian.PutUint64(id[8:], uint64(i))
+		k := otlpwire.TraceKey(id[:])
+		o := owner(all, k)
+		shares[o]++
+		rest := slices.Delete(slices.Clone(all), 1, 2) // gateway 1 is gone
+		after := rest[owner(rest, k)]
+		if o != 1 {
+			require.Equal(t, all[o], after, "an item of a gateway that stays does not move")
+		} else {
+			second := all[0]
+			if otlpwire.Mix(k^all[2].seed) > otlpwire.Mix(k^all[0].seed) {
+				second = all[2]
+			}
+			require.Equal(t, second, after, "an item of the gone gateway moves to its second choice")
+		}
+	}
+	for i, n := range shares {
+		require.InDelta(t, 10000, n, 400, "share of gateway %d: %v", i, shares)
+	}
 }
