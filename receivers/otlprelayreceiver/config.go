@@ -108,8 +108,12 @@ type RoutingConfig struct {
 	// relay splits requests on the wire) or node (the agent's routing_key: all of this agent's
 	// spans go to one replica, requests undecoded).
 	Traces string `mapstructure:"traces"`
-	// Metrics: series (the default: each data point goes to the gateway its series — resource
-	// attributes, metric name, point attributes — ranks first; split as traces) or node.
+	// Metrics: node (the default: the agent's routing_key; a series comes from one agent, so
+	// each series goes to one gateway, and all series of a node meet there, which rules that
+	// join a node's series — the built-in packs — need) or series (each data point goes to the
+	// gateway its series — resource attributes, metric name, point attributes — ranks first;
+	// split as traces: finer spread, but a rule joining two series sees both only on a gateway
+	// that receives all metrics).
 	Metrics string `mapstructure:"metrics"`
 	// Logs: node (the default: the agent's routing_key) or cluster (the k8s.cluster.name of
 	// resource_attributes, else routing_key: all agents of a cluster send their logs to one
@@ -155,7 +159,7 @@ func createDefaultConfig() *Config {
 		PodMetadata: PodMetadataConfig{Config: k8spod.DefaultConfig(), NodeName: os.Getenv("K8S_NODE_NAME")},
 		Forward: ForwardConfig{
 			TLS: configtls.NewDefaultClientConfig(), CompressionLevel: "fastest", ResolveInterval: 15 * time.Second,
-			Routing: RoutingConfig{Traces: routeTraceID, Metrics: routeSeries, Logs: routeNode},
+			Routing: RoutingConfig{Traces: routeTraceID, Metrics: routeNode, Logs: routeNode},
 		},
 		NumSenders:       4,
 		MaxInflightBytes: 64 << 20,

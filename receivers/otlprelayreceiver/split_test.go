@@ -153,7 +153,7 @@ func TestRelaySplitsTracesByTraceID(t *testing.T) {
 	}
 }
 
-// TestRelaySplitsMetricsBySeries: over three gateways, all data points of a series (resource,
+// TestRelaySplitsMetricsBySeries: with routing::metrics series, over three gateways, all data points of a series (resource,
 // metric name, point attributes) reach one gateway, each once, the series spread over all three.
 func TestRelaySplitsMetricsBySeries(t *testing.T) {
 	sinks := make([]*sink, 3)
@@ -164,6 +164,7 @@ func TestRelaySplitsMetricsBySeries(t *testing.T) {
 	env := startRelay(t, t.TempDir(), "", 0, func(c *Config) {
 		c.Forward.Endpoint = ""
 		c.Forward.Endpoints = addrs
+		c.Forward.Routing.Metrics = routeSeries
 	})
 	client := pmetricotlp.NewGRPCClient(grpcConn(t, env.grpcAddr))
 	const requests, series = 10, 40
