@@ -88,12 +88,8 @@ func (sp *Splitter) Split(s Signal, req []byte, n int, owner func(key uint64) in
 	}
 	sp.items = sp.items[:n]
 	clear(sp.items)
-	var leaf func(b []byte) error
 	switch s {
-	case Traces:
-		leaf = sp.span
-	case Metrics:
-		leaf = nil // metrics: metric() per Metric, with the resource's hash
+	case Traces, Metrics:
 	default:
 		return nil, nil, fmt.Errorf("cannot split otlp %s requests: only traces and metrics are split", s)
 	}
@@ -101,7 +97,7 @@ func (sp *Splitter) Split(s Signal, req []byte, n int, owner func(key uint64) in
 		if num != 1 || typ != protowire.BytesType {
 			return nil // unknown fields of the request: pdata ignores them
 		}
-		return sp.resourceX(v, s, leaf)
+		return sp.resourceX(v, s)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -121,7 +117,7 @@ func grow(b [][]byte, n int) [][]byte {
 }
 
 // resourceX splits one ResourceSpans or ResourceMetrics (field 1 of the request).
-func (sp *Splitter) resourceX(b []byte, s Signal, leaf func([]byte) error) error {
+func (sp *Splitter) resourceX(b []byte, s Signal) error {
 	hasScopes := false
 	var resHash uint64
 	hdr := sp.hdr[:0]
@@ -145,7 +141,7 @@ func (sp *Splitter) resourceX(b []byte, s Signal, leaf func([]byte) error) error
 		if typ != protowire.BytesType || !(num == 2 || (num == 1000 && !hasScopes)) {
 			return nil
 		}
-		return sp.scopeX(v, num, s, resHash, leaf)
+		return sp.scopeX(v, num, s, resHash)
 	})
 	if err != nil {
 		return err
@@ -161,22 +157,30 @@ func (sp *Splitter) resourceX(b []byte, s Signal, leaf func([]byte) error) error
 }
 
 // scopeX splits one ScopeSpans or ScopeMetrics (field num of its ResourceX).
-func (sp *Splitter) scopeX(b []byte, num protowire.Number, s Signal, resHash uint64, leaf func([]byte) error) error {
+func (sp *Splitter) scopeX(b []byte, num protowire.Number, s Signal, resHash uint64) error {
 	hdr := sp.hdr2[:0]
-	err := eachField(b, func(n protowire.Number, typ protowire.Type, v, raw []byte) error {
-		if n == 2 && typ == protowire.BytesType {
-			if s == Metrics {
-				return sp.metric(v, resHash)
-			}
-			return leaf(raw)
+	for len(b) > 0 {
+		n, typ, v, m := nextField(b)
+		if m < 0 {
+			return errTruncated
 		}
-		hdr = append(hdr, raw...)
-		return nil
-	})
-	sp.hdr2 = hdr
-	if err != nil {
-		return err
+		raw := b[:m]
+		b = b[m:]
+		switch {
+		case n != 2 || typ != protowire.BytesType:
+			hdr = append(hdr, raw...)
+		case s == Metrics:
+			sp.hdr2 = hdr
+			if err := sp.metric(v, resHash); err != nil {
+				return err
+			}
+		default:
+			if err := sp.span(v, raw); err != nil {
+				return err
+			}
+		}
 	}
+	sp.hdr2 = hdr
 	for i, sc := range sp.scope {
 		if len(sc) == 0 {
 			continue
@@ -187,21 +191,18 @@ func (sp *Splitter) scopeX(b []byte, num protowire.Number, s Signal, resHash uin
 	return nil
 }
 
-// span puts one Span field (raw: tag, length and content) in the part of its trace ID.
-func (sp *Splitter) span(raw []byte) error {
-	_, _, n := protowire.ConsumeTag(raw)
-	v, m := protowire.ConsumeBytes(raw[n:])
-	if m < 0 {
-		return errTruncated
-	}
+// span puts one Span (v, its field raw: tag, length and content) in the part of its trace ID.
+func (sp *Splitter) span(v, raw []byte) error {
 	var id []byte
-	if err := eachField(v, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
-		if num == 1 && typ == protowire.BytesType {
-			id = v
+	for len(v) > 0 {
+		num, typ, val, n := nextField(v)
+		if n < 0 {
+			return errTruncated
 		}
-		return nil
-	}); err != nil {
-		return err
+		if num == 1 && typ == protowire.BytesType {
+			id = val // the last, as pdata reads it
+		}
+		v = v[n:]
 	}
 	o := sp.pick(TraceKey(id))
 	sp.scope[o] = append(sp.scope[o], raw...)
@@ -328,28 +329,36 @@ func attrsHash(msg []byte, num protowire.Number) uint64 {
 // error, and returns errTruncated on malformed input.
 func eachField(msg []byte, fn func(num protowire.Number, typ protowire.Type, v, raw []byte) error) error {
 	for len(msg) > 0 {
-		num, typ, n := protowire.ConsumeTag(msg)
+		num, typ, v, n := nextField(msg)
 		if n < 0 {
 			return errTruncated
 		}
-		var v []byte
-		m := 0
-		if typ == protowire.BytesType {
-			v, m = protowire.ConsumeBytes(msg[n:])
-		} else { // as Check and pdata skip them, groups included
-			end, err := skipUnknown(msg, n, typ)
-			if err != nil {
-				return errTruncated
-			}
-			m = end - n
-		}
-		if m < 0 {
-			return errTruncated
-		}
-		if err := fn(num, typ, v, msg[:n+m]); err != nil {
+		if err := fn(num, typ, v, msg[:n]); err != nil {
 			return err
 		}
-		msg = msg[n+m:]
+		msg = msg[n:]
 	}
 	return nil
+}
+
+// nextField reads the first field of msg: its number, wire type, value (the content of a
+// length-delimited field, else nil) and length with its tag; n < 0 on malformed input.
+func nextField(msg []byte) (num protowire.Number, typ protowire.Type, v []byte, n int) {
+	num, typ, n = protowire.ConsumeTag(msg)
+	if n < 0 {
+		return 0, 0, nil, -1
+	}
+	if typ == protowire.BytesType {
+		var m int
+		v, m = protowire.ConsumeBytes(msg[n:])
+		if m < 0 {
+			return 0, 0, nil, -1
+		}
+		return num, typ, v, n + m
+	}
+	end, err := skipUnknown(msg, n, typ) // as Check and pdata skip them, groups included
+	if err != nil {
+		return 0, 0, nil, -1
+	}
+	return num, typ, nil, end
 }
