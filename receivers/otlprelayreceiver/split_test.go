@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -231,6 +232,66 @@ func TestRelaySplitsMetricsBySeries(t *testing.T) {
 		for i, n := range perSink {
 			if n == 0 {
 				return fmt.Errorf("gateway %d got no series: %v", i, perSink)
+			}
+		}
+		return nil
+	})
+}
+
+// TestRelayMetricsAndLogsGoToTheAgentsGateway: by default (routing::metrics and ::logs node)
+// metrics and logs are not split: over three gateways, all of them reach the one gateway of the
+// agent's routing key, while its spans spread by trace ID.
+func TestRelayMetricsAndLogsGoToTheAgentsGateway(t *testing.T) {
+	sinks := make([]*sink, 3)
+	addrs := make([]string, 3)
+	for i := range sinks {
+		sinks[i], addrs[i] = startSink(t, "")
+	}
+	env := startRelay(t, t.TempDir(), "", 0, func(c *Config) {
+		c.Forward.Endpoint = ""
+		c.Forward.Endpoints = addrs
+	})
+	owner := testRouter("n1", addrs...).pick().addr
+	conn := grpcConn(t, env.grpcAddr)
+	for r := range 5 {
+		md := pmetric.NewMetrics()
+		m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("queue_depth")
+		g := m.SetEmptyGauge()
+		for i := range 40 {
+			dp := g.DataPoints().AppendEmpty()
+			dp.Attributes().PutStr("queue", fmt.Sprintf("q%d", i))
+			dp.SetIntValue(int64(r))
+		}
+		_, err := pmetricotlp.NewGRPCClient(conn).Export(context.Background(), pmetricotlp.NewExportRequestFromMetrics(md))
+		require.NoError(t, err)
+		_, err = plogotlp.NewGRPCClient(conn).Export(context.Background(), logsRequest(fmt.Sprintf("r%d", r), "svc", 10))
+		require.NoError(t, err)
+		_, err = ptraceotlp.NewGRPCClient(conn).Export(context.Background(), splitTracesRequest(r, 0, 30))
+		require.NoError(t, err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for i, s := range sinks {
+			s.mu.Lock()
+			points, logs, spans := 0, 0, 0
+			for _, md := range s.metrics {
+				points += md.DataPointCount()
+			}
+			for _, ld := range s.logs {
+				logs += ld.LogRecordCount()
+			}
+			for _, td := range s.traces {
+				spans += td.SpanCount()
+			}
+			s.mu.Unlock()
+			if addrs[i] == owner && (points != 5*40 || logs != 50) {
+				return fmt.Errorf("the agent's gateway has %d points and %d records", points, logs)
+			}
+			if addrs[i] != owner && (points != 0 || logs != 0) {
+				return fmt.Errorf("gateway %d has %d points and %d records", i, points, logs)
+			}
+			if spans == 0 {
+				return fmt.Errorf("gateway %d has no span", i)
 			}
 		}
 		return nil
