@@ -30,10 +30,20 @@ func main() {
 		workers  = flag.Int("workers", 4, "concurrent OTLP exporters in the load generator")
 		batch    = flag.Int("batch", 512, "log records per OTLP request")
 		load     = flag.String("load", "uniform", "uniform: records alike, as telemetrygen's (the issue's load) | varied: access-log records that differ, with random trace ids (compress ~3×)")
+		gateways = flag.Int("gateways", 1, "gateway processes behind the agent (forward::endpoints; agent scenarios of the relay)")
+		signal   = flag.String("signal", "logs", "logs | traces: what the generator sends (traces: OTLP/HTTP protobuf spans, 8 per trace, random trace IDs; the relay routes them by trace ID over the gateways)")
 		profile  = flag.String("cpuprofile", "", "write the vigil agent's CPU profile of each agent scenario's load phase to PREFIX-<scenario>.pprof (through the pprof extension)")
 	)
 	flag.Parse()
-	peerBin, cpuProfile = *peer, *profile
+	peerBin, cpuProfile, numGateways = *peer, *profile, max(1, *gateways)
+	switch *signal {
+	case "logs":
+	case "traces":
+		tracesLoad = true
+	default:
+		fmt.Fprintf(os.Stderr, "otlplogs: unknown -signal %q: use logs or traces\n", *signal)
+		os.Exit(2)
+	}
 	switch *load {
 	case "uniform":
 	case "varied":
@@ -51,8 +61,12 @@ func main() {
 // peerBin is the peer collector binary, "" when not compared; cpuProfile the -cpuprofile prefix.
 var peerBin, cpuProfile string
 
-// variedLoad is -load varied.
-var variedLoad bool
+// variedLoad is -load varied; tracesLoad -signal traces; numGateways -gateways.
+var (
+	variedLoad  bool
+	tracesLoad  bool
+	numGateways = 1
+)
 
 func run(vigil, scenario string, duration time.Duration, workers, batch int) error {
 	dir, err := os.MkdirTemp("", "vigil-bench-")
@@ -84,6 +98,9 @@ func run(vigil, scenario string, duration time.Duration, workers, batch int) err
 	default:
 		return fmt.Errorf("unknown -scenario %q: use gateway, agent-gateway, agent-gateway-pipeline, agent-gateway-filestorage, agent-gateway-peer or all", scenario)
 	}
+	if tracesLoad && (scenario == "all" || scenario == "gateway" || scenario == "agent-gateway-peer") {
+		return fmt.Errorf("-signal traces runs the relay's agent scenarios only (agent-gateway, agent-gateway-pipeline, agent-gateway-filestorage)")
+	}
 	var results []result
 	for _, s := range scenarios {
 		r, err := runScenario(vigil, filepath.Join(dir, s), pki, s, duration, workers, batch)
@@ -108,14 +125,42 @@ type result struct {
 
 func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration time.Duration, workers, batch int) (result, error) {
 	res := result{scenario: scenario, cpu: map[string]float64{}}
-	gw, err := startGateway(vigil, filepath.Join(dir, "gateway"), pki)
-	if err != nil {
-		return res, err
+	var gws []*vigilProc
+	for i := range numGateways {
+		name := "gateway"
+		if i > 0 {
+			name = fmt.Sprintf("gateway-%d", i+1)
+		}
+		g, err := startGateway(vigil, name, filepath.Join(dir, name), pki)
+		if err != nil {
+			return res, err
+		}
+		defer g.stop()
+		gws = append(gws, g)
 	}
-	defer gw.stop()
-	procs := []*vigilProc{gw}
+	gw := gws[0]
+	procs := append([]*vigilProc(nil), gws...)
+	var gwAddrs []string
+	for _, g := range gws {
+		gwAddrs = append(gwAddrs, g.grpcAddr)
+	}
+	accepted := func() float64 {
+		name := "otelcol_receiver_accepted_log_records_total"
+		if tracesLoad {
+			name = "otelcol_receiver_accepted_spans_total"
+		}
+		sum := 0.0
+		for _, g := range gws {
+			n, _ := g.counter(name, `receiver="otlp"`)
+			sum += n
+		}
+		return sum
+	}
 	target := loadTarget{endpoint: gw.httpAddr, tls: pki.ClientTLS(), token: pki.Token}
-	var pprofAddr string
+	var (
+		pprofAddr string
+		err       error
+	)
 	if scenario != "gateway" {
 		start := func() (*vigilProc, error) {
 			if scenario == "agent-gateway-peer" {
@@ -133,7 +178,7 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 			case "agent-gateway-filestorage":
 				mode = "filestorage"
 			}
-			return startAgent(vigil, filepath.Join(dir, "agent"), pki, gw.grpcAddr, mode, pprofAddr)
+			return startAgent(vigil, filepath.Join(dir, "agent"), pki, gwAddrs, mode, pprofAddr)
 		}
 		ag, err := start()
 		if err != nil {
@@ -147,7 +192,7 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 	for _, p := range procs {
 		before[p.name] = p.cpuSeconds()
 	}
-	deliveredBefore, _ := gw.counter("otelcol_receiver_accepted_log_records_total", `receiver="otlp"`)
+	deliveredBefore := accepted()
 	genBefore := harness.SelfCPU()
 	start := time.Now()
 	profDone := make(chan error, 1)
@@ -158,7 +203,12 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 	} else {
 		profDone <- nil
 	}
-	sent, err := generate(context.Background(), target, duration, workers, batch)
+	var sent int64
+	if tracesLoad {
+		sent, err = generateTraces(context.Background(), target.endpoint, duration, workers, batch)
+	} else {
+		sent, err = generate(context.Background(), target, duration, workers, batch)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -169,7 +219,7 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 	deadline := time.Now().Add(60 * time.Second)
 	var delivered float64
 	for {
-		delivered, _ = gw.counter("otelcol_receiver_accepted_log_records_total", `receiver="otlp"`)
+		delivered = accepted()
 		if int64(delivered-deliveredBefore) >= sent || time.Now().After(deadline) {
 			break
 		}
@@ -182,8 +232,12 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 	}
 	res.sent, res.delivered = sent, int64(delivered-deliveredBefore)
 	if scenario == "agent-gateway" {
-		raw, err1 := procs[0].counter("vigil_otlprelay_received_bytes_total", `signal="logs"`)
-		queued, err2 := procs[0].counter("vigil_otlprelay_queued_bytes_total", `signal="logs"`)
+		sig := `signal="logs"`
+		if tracesLoad {
+			sig = `signal="traces"`
+		}
+		raw, err1 := procs[0].counter("vigil_otlprelay_received_bytes_total", sig)
+		queued, err2 := procs[0].counter("vigil_otlprelay_queued_bytes_total", sig)
 		if err1 == nil && err2 == nil && queued > 0 {
 			res.queueRatio = raw / queued
 		}
@@ -197,8 +251,13 @@ func printReport(results []result, duration time.Duration, workers, batch int) {
 	if variedLoad {
 		kind = "varied, random trace ids"
 	}
-	fmt.Printf("load: OpenTelemetry Go SDK OTLP/HTTP log exporter, %d workers, %d records/request, ~300 B records %s, %s\n\n",
-		workers, batch, kind, duration)
+	if tracesLoad {
+		fmt.Printf("load: OTLP/HTTP protobuf spans, %d workers, %d spans/request, 8 spans per trace of random ID, %s; %d gateway(s)\n\n",
+			workers, batch, duration, numGateways)
+	} else {
+		fmt.Printf("load: OpenTelemetry Go SDK OTLP/HTTP log exporter, %d workers, %d records/request, ~300 B records %s, %s; %d gateway(s)\n\n",
+			workers, batch, kind, duration, numGateways)
+	}
 	fmt.Printf("%-26s %12s %12s %12s %14s %14s %14s %12s\n", "scenario", "sent", "delivered", "records/s",
 		"agent CPU-s/M", "gateway CPU-s/M", "vigil CPU-s/M", "generator CPU")
 	for _, r := range results {
@@ -212,12 +271,15 @@ func printReport(results []result, duration time.Duration, workers, batch int) {
 		if c, ok := r.cpu["agent"]; ok {
 			agent = perM(c)
 		}
-		total := 0.0
-		for _, c := range r.cpu {
+		total, gateways := 0.0, 0.0
+		for name, c := range r.cpu {
 			total += c
+			if strings.HasPrefix(name, "gateway") {
+				gateways += c
+			}
 		}
 		fmt.Printf("%-26s %12d %12d %12.0f %14s %14s %14s %11.1fs\n", r.scenario, r.sent, r.delivered,
-			float64(r.delivered)/r.wall.Seconds(), agent, perM(r.cpu["gateway"]), perM(total), r.generatorCPU)
+			float64(r.delivered)/r.wall.Seconds(), agent, perM(gateways), perM(total), r.generatorCPU)
 		if r.queueRatio > 0 {
 			fmt.Printf("  relay queue: requests compressed %.1f× (protobuf bytes ÷ zstd bytes on disk)\n", r.queueRatio)
 		}

@@ -112,7 +112,7 @@ func (p *vigilProc) counter(name, label string) (float64, error) {
 	return sum, sc.Err()
 }
 
-func startGateway(bin, dir string, pki *harness.PKI) (*vigilProc, error) {
+func startGateway(bin, name, dir string, pki *harness.PKI) (*vigilProc, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
@@ -129,11 +129,22 @@ service:
   pipelines:
     logs:
       exporters: [nop]
+    traces: # the RED metrics and the service map as shipped, the spans themselves to nop
+      exporters: [nop, spanmetrics, servicemap]
 `, harness.AgentCN, pki.Token)
 	if err := os.WriteFile(override, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	return startVigil(bin, "gateway", dir, []string{
+	var audit [2]string // listeners of its own, so that several gateways run side by side
+	for i := range audit {
+		a, err := harness.FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		audit[i] = a
+	}
+	return startVigil(bin, name, dir, []string{
+		"VIGIL_AUDIT_ENDPOINT=" + audit[0], "VIGIL_AUDIT_OTLP_ENDPOINT=" + audit[1],
 		"VIGIL_TLS_CA_FILE=" + pki.CAFile, "VIGIL_TLS_CERT_FILE=" + pki.GatewayCert, "VIGIL_TLS_KEY_FILE=" + pki.GatewayKey,
 	}, "--config", "deploy/config/gateway.yaml", "--config", override)
 }
@@ -144,10 +155,14 @@ service:
 // without pod metadata); in "filestorage" the same pipeline with its queue on the collector
 // contrib file_storage (bbolt, fsync: true). With pprofAddr the agent also serves the pprof
 // extension there.
-func startAgent(bin, dir string, pki *harness.PKI, gateway, mode, pprofAddr string) (*vigilProc, error) {
+func startAgent(bin, dir string, pki *harness.PKI, gateways []string, mode, pprofAddr string) (*vigilProc, error) {
 	args := []string{"--config", "deploy/config/agent.yaml"}
 	extensions := "[bodylimit, health_check, walstorage"
+	gateway := gateways[0]
 	var cfg string
+	if len(gateways) > 1 { // the relay's forward::endpoints (its default routing: traces by trace ID)
+		cfg += "receivers:\n  otlprelay:\n    forward:\n      endpoint: \"\"\n      endpoints: [" + strings.Join(gateways, ", ") + "]\n"
+	}
 	if mode == "filestorage" {
 		cfg += fmt.Sprintf(`extensions:
   file_storage/peer: {directory: %q, create_directory: true, fsync: true}

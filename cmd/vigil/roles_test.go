@@ -27,7 +27,8 @@ func startGateway(t *testing.T, ca *testutil.CA, grpcAddr, sinkAddr string) *gat
 }
 
 // startGatewayOn is startGateway on a data directory, with its health endpoint and metrics port:
-// the same arguments restart the same gateway.
+// the same arguments restart the same gateway. Its sink exporter queues on walstorage, so that
+// what it acknowledged reaches the sink after a SIGKILL and restart.
 func startGatewayOn(t *testing.T, ca *testutil.CA, grpcAddr, sinkAddr, dataDir, health string, metricsPort int) *gatewayProc {
 	t.Helper()
 	return runGateway(t, ca, grpcAddr, nil, fmt.Sprintf(`
@@ -35,6 +36,8 @@ exporters:
   otlp_grpc/sink:
     endpoint: %s
     tls: {insecure: true}
+    # durable, as the shipped exporters are: what the gateway acknowledged survives a SIGKILL
+    sending_queue: {enabled: true, storage: walstorage}
 service:
   pipelines:
     logs:

@@ -8,7 +8,9 @@
 // per resource by a function that reads the resource's attributes through a Resource (the
 // relay's pod metadata, looked up by k8s.pod.uid). Decoded with pdata, what they return equals
 // the request decoded with pdata after PutStr of those attributes; a ResourceX that gets no
-// attributes is copied byte for byte.
+// attributes is copied byte for byte. A Splitter cuts a traces or metrics request into one
+// request per owner of its spans (by trace ID) or data points (by series), for the relay that
+// routes them over several gateways; it allocates only to grow its reused buffers.
 //
 // Check accepts a subset of what pdata's UnmarshalProto (go.opentelemetry.io/collector/pdata
 // v1.68.0) accepts, and on the requests seen in practice exactly what it accepts. It mirrors pdata:

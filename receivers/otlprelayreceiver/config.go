@@ -86,6 +86,9 @@ type ForwardConfig struct {
 	// over the replicas that are up). Default: the k8s.node.name of resource_attributes, else
 	// the host name.
 	RoutingKey string `mapstructure:"routing_key"`
+	// Routing is the routing key of each signal, when there are several gateways: what must meet
+	// on one gateway replica.
+	Routing RoutingConfig `mapstructure:"routing"`
 	// TLS: ca_file, cert_file and key_file (mTLS), server_name_override, min_version…; insecure:
 	// true for HTTP/2 without TLS. Default: TLS with the system's roots.
 	TLS configtls.ClientConfig `mapstructure:"tls"`
@@ -96,6 +99,34 @@ type ForwardConfig struct {
 	// about two thirds of default's CPU for the same size (benchmarks/RESULTS.md).
 	CompressionLevel string `mapstructure:"compression_level"`
 }
+
+// RoutingConfig chooses, per signal, what decides the gateway replica its data goes to. With
+// one gateway up, requests go whole, undecoded, whatever it says.
+type RoutingConfig struct {
+	// Traces: trace_id (the default: each span goes to the gateway its trace ID ranks first, so
+	// that all spans of a trace meet on one replica, whichever agents they came through; the
+	// relay splits requests on the wire) or node (the agent's routing_key: all of this agent's
+	// spans go to one replica, requests undecoded).
+	Traces string `mapstructure:"traces"`
+	// Metrics: node (the default: the agent's routing_key; a series comes from one agent, so
+	// each series goes to one gateway, and all series of a node meet there, which rules that
+	// join a node's series — the built-in packs — need) or series (each data point goes to the
+	// gateway its series — resource attributes, metric name, point attributes — ranks first;
+	// split as traces: finer spread, but a rule joining two series sees both only on a gateway
+	// that receives all metrics).
+	Metrics string `mapstructure:"metrics"`
+	// Logs: node (the default: the agent's routing_key) or cluster (the k8s.cluster.name of
+	// resource_attributes, else routing_key: all agents of a cluster send their logs to one
+	// replica). Log requests are never split.
+	Logs string `mapstructure:"logs"`
+}
+
+const (
+	routeTraceID = "trace_id"
+	routeSeries  = "series"
+	routeNode    = "node"
+	routeCluster = "cluster"
+)
 
 // PodMetadataConfig is the pod lookup: enabled, auth_type, labels, sync_timeout (as in the
 // k8senrich processor) and the node whose pods are looked up.
@@ -125,8 +156,11 @@ func createDefaultConfig() *Config {
 			GRPC: configoptional.Default(grpcCfg),
 			HTTP: configoptional.Default(httpCfg),
 		},
-		PodMetadata:      PodMetadataConfig{Config: k8spod.DefaultConfig(), NodeName: os.Getenv("K8S_NODE_NAME")},
-		Forward:          ForwardConfig{TLS: configtls.NewDefaultClientConfig(), CompressionLevel: "fastest", ResolveInterval: 15 * time.Second},
+		PodMetadata: PodMetadataConfig{Config: k8spod.DefaultConfig(), NodeName: os.Getenv("K8S_NODE_NAME")},
+		Forward: ForwardConfig{
+			TLS: configtls.NewDefaultClientConfig(), CompressionLevel: "fastest", ResolveInterval: 15 * time.Second,
+			Routing: RoutingConfig{Traces: routeTraceID, Metrics: routeNode, Logs: routeNode},
+		},
 		NumSenders:       4,
 		MaxInflightBytes: 64 << 20,
 		MaxExportBytes:   4 << 20,
@@ -162,6 +196,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Forward.ResolveInterval < time.Second {
 		errs = append(errs, fmt.Errorf("forward::resolve_interval: %q must be at least 1s", c.Forward.ResolveInterval))
+	}
+	for _, r := range []struct{ key, value, a, b string }{
+		{"traces", c.Forward.Routing.Traces, routeTraceID, routeNode},
+		{"metrics", c.Forward.Routing.Metrics, routeSeries, routeNode},
+		{"logs", c.Forward.Routing.Logs, routeNode, routeCluster},
+	} {
+		if r.value != r.a && r.value != r.b {
+			errs = append(errs, fmt.Errorf("forward::routing::%s: %q: use %s or %s", r.key, r.value, r.a, r.b))
+		}
 	}
 	if ok, _ := zstd.EncoderLevelFromString(c.Forward.CompressionLevel); !ok {
 		errs = append(errs, fmt.Errorf("forward::compression_level: %q: use fastest, default, better or best", c.Forward.CompressionLevel))
@@ -218,6 +261,30 @@ func (c *Config) routingKey() string {
 	}
 	h, _ := os.Hostname()
 	return h
+}
+
+// signalKey is the routing key of the gateway of signal s's requests when they are not split:
+// the k8s.cluster.name of resource_attributes for logs with routing::logs cluster (when set),
+// else routingKey.
+func (c *Config) signalKey(s otlpwire.Signal) string {
+	if s == otlpwire.Logs && c.Forward.Routing.Logs == routeCluster {
+		if n := c.ResourceAttributes["k8s.cluster.name"]; n != "" {
+			return n
+		}
+	}
+	return c.routingKey()
+}
+
+// perItem reports whether requests of signal s are split by item (trace ID, series) over the
+// gateways up.
+func (c *Config) perItem(s otlpwire.Signal) bool {
+	switch s {
+	case otlpwire.Traces:
+		return c.Forward.Routing.Traces == routeTraceID
+	case otlpwire.Metrics:
+		return c.Forward.Routing.Metrics == routeSeries
+	}
+	return false
 }
 
 func isPort(s string) bool {

@@ -59,10 +59,25 @@ func TestConfigFromYAML(t *testing.T) {
 	require.NoError(t, testutil.LoadConfig(t, path, "otlprelay/gateways", gws))
 	require.Equal(t, 30*time.Second, gws.Forward.ResolveInterval)
 	require.Equal(t, "node-7", gws.routingKey(), "an agent is routed by its node")
+	require.Equal(t, RoutingConfig{Traces: "trace_id", Metrics: "node", Logs: "node"}, gws.Forward.Routing, "the defaults")
+	require.True(t, gws.perItem(otlpwire.Traces))
+	require.False(t, gws.perItem(otlpwire.Metrics))
+	require.False(t, gws.perItem(otlpwire.Logs))
+	require.Equal(t, "node-7", gws.signalKey(otlpwire.Logs))
+	routing := createDefaultConfig()
+	require.NoError(t, testutil.LoadConfig(t, path, "otlprelay/routing", routing))
+	require.Equal(t, RoutingConfig{Traces: "node", Metrics: "series", Logs: "cluster"}, routing.Forward.Routing)
+	require.False(t, routing.perItem(otlpwire.Traces), "traces: node sends requests whole")
+	require.True(t, routing.perItem(otlpwire.Metrics), "metrics: series splits")
+	require.Equal(t, "prod-eu-1", routing.signalKey(otlpwire.Logs), "logs: cluster")
+	require.Equal(t, "node-7", routing.signalKey(otlpwire.Traces))
 	err = testutil.LoadConfig(t, path, "otlprelay/gateways_invalid", createDefaultConfig())
 	for _, want := range []string{
 		`forward: set endpoint "vigil-gateway:4317" or endpoints, not both`,
 		`forward::resolve_interval: "100ms" must be at least 1s`,
+		`forward::routing::traces: "span_id": use trace_id or node`,
+		`forward::routing::metrics: "trace_id": use series or node`,
+		`forward::routing::logs: "series": use node or cluster`,
 	} {
 		require.ErrorContains(t, err, want)
 	}

@@ -100,13 +100,14 @@ func (f *forwarder) close() {
 	f.dec.Close()
 }
 
-// export calls Export of signal s's service on the gateway the router picks, with parts, a
+// export calls Export of signal s's service on the gateway the router picks for s's requests
+// that are not split (pickFor), with parts, a
 // zstd-compressed request of size bytes. It returns the call's status (OK with the answer
 // message) — a transport failure, or an HTTP answer that is not gRPC, as UNAVAILABLE — and
 // whether to send again at once: the gateway failed as a gateway that is gone does (UNAVAILABLE,
 // DEADLINE_EXCEEDED), it is marked down, and another gateway is up to take its share.
 func (f *forwarder) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers, size int) (*status.Status, []byte, bool) {
-	g := f.router.pick()
+	g := f.router.pickFor(s)
 	if g == nil {
 		return status.New(codes.Unavailable, "no gateway address: "+f.router.lastError()), nil, false
 	}

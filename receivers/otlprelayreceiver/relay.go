@@ -35,6 +35,9 @@ type relay struct {
 	attrs      []otlpwire.Attr
 	pods       *pods // nil: pod_metadata is off
 	enabled    [len(signals)]bool
+	perItem    [len(signals)]bool // routed by item (trace ID, series): split over the gateways up
+	splitters  sync.Pool          // of *otlpwire.Splitter
+	bufs       sync.Pool          // of *[]byte: decompressed exports
 	tel        *telemetry
 	obsGRPC    *receiverhelper.ObsReport // the collector's receiver metrics of gRPC requests
 	obsHTTP    *receiverhelper.ObsReport // and of HTTP requests
@@ -75,6 +78,9 @@ func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
 	r := &relay{cfg: cfg, set: set, attrs: cfg.attrs(), tel: tel, zstd: enc,
 		inflight: semaphore.NewWeighted(cfg.MaxInflightBytes)}
 	r.retryInfo, r.retryAfter = retryHints(cfg.RetryAfter)
+	for i, s := range signals {
+		r.perItem[i] = cfg.perItem(s)
+	}
 	for transport, obs := range map[string]**receiverhelper.ObsReport{"grpc": &r.obsGRPC, "http": &r.obsHTTP} {
 		if *obs, err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 			ReceiverID: set.ID, Transport: transport, ReceiverCreateSettings: set,

@@ -12,6 +12,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/vigil-obs/vigil/internal/otlpwire"
 )
 
 // dnsScheme prefixes a forward::endpoint whose host's addresses are the gateways (gRPC's name
@@ -28,8 +32,12 @@ type gateway struct {
 	client    *http.Client
 	urls      [len(signals)]string // of the Export method of each signal's service
 	weight    uint64               // rendezvous weight of (routing key, addr)
+	weights   [len(signals)]uint64 // of (the signal's routing key, addr): weight but for logs by cluster
+	seed      uint64               // of addr, for routing by item (trace ID, series): the same on every agent
 	downUntil atomic.Int64         // unix nanoseconds; 0: up
 }
+
+func (g *gateway) up(now int64) bool { return g.downUntil.Load() <= now }
 
 // router keeps the gateways — forward::endpoints, forward::endpoint, or the addresses of a
 // dns:/// endpoint's host, resolved every resolve_interval — and picks the one an export goes
@@ -38,7 +46,8 @@ type gateway struct {
 // agents that rank it first move). It is safe for concurrent use.
 type router struct {
 	key      string
-	host     string // of a dns:/// endpoint; "" with static endpoints
+	keys     [len(signals)]string // the routing key of each signal's requests that are not split
+	host     string               // of a dns:/// endpoint; "" with static endpoints
 	port     string
 	interval time.Duration
 	newGW    func(addr, serverName string) *gateway
@@ -56,6 +65,9 @@ type router struct {
 func newRouter(cfg *Config, newGW func(addr, serverName string) *gateway, onDown func(string, error)) *router {
 	r := &router{key: cfg.routingKey(), interval: cfg.Forward.ResolveInterval, newGW: newGW, onDown: onDown,
 		resolve: net.DefaultResolver.LookupHost}
+	for i, s := range signals {
+		r.keys[i] = cfg.signalKey(s)
+	}
 	if rest, ok := strings.CutPrefix(cfg.Forward.Endpoint, dnsScheme); ok {
 		r.host, r.port, _ = net.SplitHostPort(rest)
 		return r
@@ -99,6 +111,10 @@ func (r *router) set(addrs []string, serverName string) {
 		} else {
 			g = r.newGW(a, serverName)
 			g.weight = weight(r.key, a)
+			for i, k := range r.keys {
+				g.weights[i] = weight(k, a)
+			}
+			g.seed = xxhash.Sum64String(a)
 		}
 		if !slices.ContainsFunc(gws, func(x *gateway) bool { return x.addr == a }) {
 			gws = append(gws, g)
@@ -196,6 +212,70 @@ func (r *router) pick() *gateway {
 		}
 	}
 	return soonest
+}
+
+// pickFor returns the gateway of signal s's requests that are not split: pick for the agent's
+// routing key, or by the signal's own key (logs by cluster).
+func (r *router) pickFor(s otlpwire.Signal) *gateway {
+	if r.keys[s] == r.key {
+		return r.pick()
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	now := time.Now().UnixNano()
+	var best, soonest *gateway
+	for _, g := range r.gws {
+		if g.up(now) {
+			if best == nil || g.weights[s] > best.weights[s] {
+				best = g
+			}
+		} else if soonest == nil || g.downUntil.Load() < soonest.downUntil.Load() {
+			soonest = g
+		}
+	}
+	if best != nil {
+		return best
+	}
+	return soonest
+}
+
+// up appends to dst the gateways that are up, highest weight first.
+func (r *router) up(dst []*gateway) []*gateway {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	now := time.Now().UnixNano()
+	for _, g := range r.gws {
+		if g.up(now) {
+			dst = append(dst, g)
+		}
+	}
+	return dst
+}
+
+// upCount is the number of gateways up.
+func (r *router) upCount() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	now, n := time.Now().UnixNano(), 0
+	for _, g := range r.gws {
+		if g.up(now) {
+			n++
+		}
+	}
+	return n
+}
+
+// owner returns the index in gws of the gateway that an item of routing key key goes to: the
+// highest rendezvous weight Mix(key ^ seed); every agent ranks the gateways of a key alike, and
+// when one goes away its items go to the one ranked second.
+func owner(gws []*gateway, key uint64) int {
+	best, bw := 0, uint64(0)
+	for i, g := range gws {
+		if w := otlpwire.Mix(key ^ g.seed); i == 0 || w > bw {
+			best, bw = i, w
+		}
+	}
+	return best
 }
 
 // markDown passes over g for downFor, and reports whether another gateway is up to take its share.

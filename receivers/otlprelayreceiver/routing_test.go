@@ -2,9 +2,11 @@ package otlprelayreceiver
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/vigil-obs/vigil/internal/otlpwire"
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
 
@@ -184,5 +187,71 @@ func BenchmarkRouterPick(b *testing.B) {
 		if r.pick() == nil {
 			b.Fatal("no gateway")
 		}
+	}
+}
+
+// TestRouterLogsByCluster: with routing::logs cluster, the agents of a cluster send their logs
+// to one gateway whatever their node, while their traces (not split: routing::traces node)
+// follow each agent's node; a cluster's logs move to its second choice when that gateway is down.
+func TestRouterLogsByCluster(t *testing.T) {
+	gws := []string{"10.0.0.1:4317", "10.0.0.2:4317", "10.0.0.3:4317"}
+	logsAt, tracesAt := map[string]bool{}, map[string]bool{}
+	var routers []*router
+	for i := range 30 {
+		cfg := createDefaultConfig()
+		cfg.ResourceAttributes = map[string]string{"k8s.cluster.name": "prod-eu-1", "k8s.node.name": fmt.Sprintf("node-%d", i)}
+		cfg.Forward.Endpoints = gws
+		cfg.Forward.Routing.Logs, cfg.Forward.Routing.Traces = routeCluster, routeNode
+		r := newRouter(cfg, func(addr, _ string) *gateway { return &gateway{addr: addr, client: &http.Client{}} }, nil)
+		logsAt[r.pickFor(otlpwire.Logs).addr] = true
+		tracesAt[r.pickFor(otlpwire.Traces).addr] = true
+		routers = append(routers, r)
+	}
+	require.Len(t, logsAt, 1, "one gateway for the cluster's logs")
+	require.Len(t, tracesAt, 3, "the agents' other data spreads by node")
+	var owner string
+	for a := range logsAt {
+		owner = a
+	}
+	next := map[string]bool{}
+	for _, r := range routers {
+		for _, g := range r.gws {
+			if g.addr == owner {
+				r.markDown(g, errors.New("gone"))
+			}
+		}
+		next[r.pickFor(otlpwire.Logs).addr] = true
+	}
+	require.Len(t, next, 1, "the cluster's logs move together")
+	require.NotContains(t, next, owner)
+}
+
+// TestOwnerSpreadsAndMovesOnlyTheGoneShare: routing by item (owner) spreads trace IDs evenly
+// over three gateways, and when one goes away only its items move, each to the gateway it
+// ranks second.
+func TestOwnerSpreadsAndMovesOnlyTheGoneShare(t *testing.T) {
+	r := testRouter("node-a", "127.0.0.1:40001", "127.0.0.1:40002", "127.0.0.1:40003")
+	all := r.up(nil)
+	shares := make([]int, 3)
+	for i := range 30000 {
+		var id [16]byte
+		binary.BigEndian.PutUint64(id[8:], uint64(i))
+		k := otlpwire.TraceKey(id[:])
+		o := owner(all, k)
+		shares[o]++
+		rest := slices.Delete(slices.Clone(all), 1, 2) // gateway 1 is gone
+		after := rest[owner(rest, k)]
+		if o != 1 {
+			require.Equal(t, all[o], after, "an item of a gateway that stays does not move")
+		} else {
+			second := all[0]
+			if otlpwire.Mix(k^all[2].seed) > otlpwire.Mix(k^all[0].seed) {
+				second = all[2]
+			}
+			require.Equal(t, second, after, "an item of the gone gateway moves to its second choice")
+		}
+	}
+	for i, n := range shares {
+		require.InDelta(t, 10000, n, 400, "share of gateway %d: %v", i, shares)
 	}
 }

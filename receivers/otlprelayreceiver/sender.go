@@ -88,11 +88,30 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 	}
 }
 
-// export sends parts (zstd frames of OTLP requests, of counts[i] items each) to the gateway
-// until it accepts them, or refuses them for good (the items are dropped and counted), or ctx
-// ends (false: the requests stay queued). An export over the gateway's message size limit is
-// sent again in halves; only a single request over it is dropped.
+// export sends parts (zstd frames of OTLP requests, of counts[i] items each) to the gateways
+// until they accept them, or refuse them for good (the items are dropped and counted), or ctx
+// ends (false: the requests stay queued). Traces and metrics routed by item (routing::traces
+// trace_id, routing::metrics series) are split over the gateways up when there are several
+// (exportSplit); otherwise the frames go as they are to one gateway (exportWhole).
 func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers, counts []int) bool {
+	if r.perItem[s] && r.fwd.router.upCount() > 1 {
+		req, items, err := r.decode(parts, counts)
+		if err == nil {
+			ok := r.exportSplit(ctx, s, req, items)
+			r.putBuf(req)
+			return ok
+		}
+		r.set.Logger.Error("cannot decompress queued requests to split them; they go whole to one gateway",
+			zap.Stringer("signal", s), zap.Error(err))
+	}
+	return r.exportWhole(ctx, s, parts, counts)
+}
+
+// exportWhole sends parts (zstd frames of OTLP requests, of counts[i] items each) to the
+// gateway until it accepts them, or refuses them for good (the items are dropped and counted),
+// or ctx ends (false: the requests stay queued). An export over the gateway's message size
+// limit is sent again in halves; only a single request over it is dropped.
+func (r *relay) exportWhole(ctx context.Context, s otlpwire.Signal, parts net.Buffers, counts []int) bool {
 	size, items := 0, 0
 	for i, p := range parts {
 		size += len(p)
@@ -104,14 +123,7 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers
 		st, answer, again := r.fwd.export(callCtx, s, parts, size)
 		cancel()
 		if st.Code() == codes.OK {
-			rejected, msg := partialSuccess(answer)
-			r.tel.exports.Add(context.Background(), 1, signalAttr(s))
-			r.tel.sent.Add(context.Background(), int64(items)-rejected, signalAttr(s))
-			if rejected > 0 {
-				r.tel.dropped.Add(context.Background(), rejected, reasonAttrs(s, "partial"))
-				r.set.Logger.Warn("the gateway rejected part of an export", zap.Stringer("signal", s),
-					zap.Int64("rejected", rejected), zap.String("message", msg))
-			}
+			r.accepted(s, items, answer)
 			return true
 		}
 		if ctx.Err() != nil {
@@ -122,14 +134,14 @@ func (r *relay) export(ctx context.Context, s otlpwire.Signal, parts net.Buffers
 			return r.export(ctx, s, parts[:half], counts[:half]) && r.export(ctx, s, parts[half:], counts[half:])
 		}
 		if permanent(st) {
-			r.tel.failures.Add(context.Background(), 1, reasonAttrs(s, failPermanent))
-			r.tel.dropped.Add(context.Background(), int64(items), reasonAttrs(s, failPermanent))
-			r.set.Logger.Error("the gateway refused an export for good; its items are dropped",
-				zap.Stringer("signal", s), zap.Int("items", items), zap.Error(st.Err()))
+			r.refused(s, items, st.Err())
 			return true
 		}
 		r.tel.failures.Add(context.Background(), 1, reasonAttrs(s, failRetryable))
 		if again { // the gateway is gone: another one takes its share at once
+			if r.perItem[s] && r.fwd.router.upCount() > 1 {
+				return r.export(ctx, s, parts, counts) // split over those up
+			}
 			continue
 		}
 		if bo == nil {
