@@ -54,7 +54,7 @@ func setGCPercent() int {
 
 func newRootCommand(args []string) *cobra.Command {
 	short := "vigil-agent collects a node's logs, metrics, traces and audit logs and forwards them to the vigil gateway"
-	root, _ := collectorcli.NewCommand(collectorcli.Settings{
+	root := collectorcli.NewCommand(collectorcli.Settings{
 		BuildInfo: component.BuildInfo{
 			Command:     "vigil-agent",
 			Description: "vigil-agent: the vigil agent for a Kubernetes node",

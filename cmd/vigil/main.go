@@ -59,7 +59,7 @@ func collectorSettings() otelcol.CollectorSettings {
 func newRootCommand(args []string) *cobra.Command {
 	args, scrapeErr := withScrapeFlags(withAlertFlags(args))
 	short := "vigil collects, correlates and routes metrics, logs, traces and Kubernetes audit logs"
-	root, _ := collectorcli.NewCommand(collectorcli.Settings{
+	root := collectorcli.NewCommand(collectorcli.Settings{
 		BuildInfo:     buildInfo(),
 		DefaultConfig: deployconfig.AllInOne,
 		// `vigil validate` also checks the contents of the alert exporters' rule files; running

@@ -87,9 +87,8 @@ type Settings struct {
 
 // NewCommand builds the collector's command (--config, --set, validate, components, featuregate,
 // print-config) with what vigil's binaries add: --data-dir, the start banner, `validate`
-// reporting every dangling reference and every unset optional backend, and `version`. It returns
-// the command and the collector settings it runs with.
-func NewCommand(s Settings) (*cobra.Command, otelcol.CollectorSettings) {
+// reporting every dangling reference and every unset optional backend, and `version`.
+func NewCommand(s Settings) *cobra.Command {
 	gateErr := UseComponentStatusForHealth()
 	args := WithDefaultConfig(s.Args, s.DefaultConfig)
 	validating := false
@@ -131,5 +130,5 @@ func NewCommand(s Settings) (*cobra.Command, otelcol.CollectorSettings) {
 			return err
 		},
 	})
-	return root, set
+	return root
 }
