@@ -36,7 +36,7 @@ func main() {
 
 // defaultGCPercent is the agent's GOGC when the environment sets none: the heap may grow to 1.5×
 // what is live between collections instead of Go's 2× (GOGC=100). At 10 MB/s of container logs
-// it held about 30 MiB less anonymous memory for about a fifth more CPU per MB
+// it held about 25 MiB less anonymous memory for about a fifth more CPU per MB
 // (benchmarks/RESULTS.md); GOGC=100 in the environment trades the memory back.
 const defaultGCPercent = 50
 
@@ -54,7 +54,7 @@ func setGCPercent() int {
 
 func newRootCommand(args []string) *cobra.Command {
 	short := "vigil-agent collects a node's logs, metrics, traces and audit logs and forwards them to the vigil gateway"
-	root, _, _ := collectorcli.NewCommand(collectorcli.Settings{
+	root, _ := collectorcli.NewCommand(collectorcli.Settings{
 		BuildInfo: component.BuildInfo{
 			Command:     "vigil-agent",
 			Description: "vigil-agent: the vigil agent for a Kubernetes node",

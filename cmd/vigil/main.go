@@ -57,7 +57,7 @@ func collectorSettings() otelcol.CollectorSettings {
 // adds the flags and subcommands of vigil's other roles: --rules, --alertmanager, --scrape*,
 // rules, archive.
 func newRootCommand(args []string) *cobra.Command {
-	root, _, _ := collectorcli.NewCommand(commandSettings(args))
+	root, _ := collectorcli.NewCommand(commandSettings(args))
 	root.AddCommand(newRulesCommand())
 	root.AddCommand(newArchiveCommand())
 	return root

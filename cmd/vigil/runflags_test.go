@@ -13,7 +13,7 @@ import (
 // configuration URIs the collector would resolve (without running it).
 func parseRunFlags(t *testing.T, args ...string) ([]string, error) {
 	t.Helper()
-	root, _, uris := collectorcli.NewCommand(commandSettings(append([]string{"--data-dir", t.TempDir()}, args...)))
+	root, uris := collectorcli.NewCommand(commandSettings(append([]string{"--data-dir", t.TempDir()}, args...)))
 	root.RunE = func(*cobra.Command, []string) error { return nil }
 	root.SetOut(io.Discard)
 	root.SetErr(io.Discard)

@@ -91,10 +91,9 @@ type Settings struct {
 // NewCommand builds the collector's command (--config, --set, validate, components, featuregate,
 // print-config) with what vigil's binaries add: --data-dir, the start banner, `validate`
 // reporting every dangling reference and every unset optional backend, and `version`. It returns
-// the command, the collector settings it runs with, and the configuration URIs that the command
-// line named once it is parsed (every --config, then every --set; the default configuration first
+// the command and the configuration URIs that the command line named once it is parsed (every --config, then every --set; the default configuration first
 // when only --set values were given).
-func NewCommand(s Settings) (*cobra.Command, otelcol.CollectorSettings, func() []string) {
+func NewCommand(s Settings) (*cobra.Command, func() []string) {
 	gateErr := UseComponentStatusForHealth()
 	validating := false
 	set := CollectorSettings(s.BuildInfo, s.DefaultConfig, func() (otelcol.Factories, error) { return s.Factories(validating) })
@@ -144,5 +143,5 @@ func NewCommand(s Settings) (*cobra.Command, otelcol.CollectorSettings, func() [
 			return err
 		},
 	})
-	return root, set, src.uris
+	return root, src.uris
 }
