@@ -23,7 +23,7 @@ func TestValidateReportsWhatStartRefusesOnTheAPIPort(t *testing.T) {
 	}{
 		{"loopback without readers", "", ""},
 		{"beyond loopback without readers", wide,
-			`extensions::httpapi::readers: must be set when endpoint "0.0.0.0:3101" is not a loopback address: every path of the API port (mounted by exporters::alert, receivers::archivequery) needs a reader's bearer token`},
+			`extensions::httpapi::readers: must be set when endpoint "0.0.0.0:3101" is not a loopback address: every path of the API port (mounted by exporters::alert, exporters::federate, receivers::archivequery) needs a reader's bearer token`},
 		{"readers on the archivequery receiver", wide + "receivers:\n  archivequery:\n    readers: [{name: auditor-1, bearer_tokens: [auditor-1-token-0123456789]}]\n", ""},
 		{"readers on the extension", wide + "    readers: [{name: grafana, bearer_tokens: [grafana-token-0123456789]}]\n", ""},
 		{"http_api naming a disabled extension", "exporters:\n  alert:\n    http_api: httpapi/other\n",
