@@ -8,7 +8,7 @@ PKGS      := ./...
 TEST_TIMEOUT ?= 30m
 BENCH_COUNT  ?= 6
 
-.PHONY: build agent run test test-helm test-short bench lint fmt tidy clean fluent-bit-plugin
+.PHONY: build agent run test test-helm test-short bench lint fmt tidy clean fluent-bit-plugin generate
 
 ## build: bin/vigil (every role) and bin/vigil-agent (the agent alone, what the DaemonSet runs)
 build: agent
@@ -54,3 +54,11 @@ fmt:
 
 clean:
 	rm -rf bin
+
+## generate: run mdatagen (pinned in tools/mdatagen/go.mod, a module of its own so that neither vigil's go.mod nor
+## golangci-lint's moves) in every component folder that has a metadata.yaml
+MDATAGEN   := $(GO) tool -modfile=$(CURDIR)/tools/mdatagen/go.mod mdatagen
+COMPONENTS := $(patsubst %/metadata.yaml,%,$(wildcard receivers/*/metadata.yaml processors/*/metadata.yaml exporters/*/metadata.yaml extensions/*/metadata.yaml connectors/*/metadata.yaml))
+
+generate:
+	@set -e; for d in $(COMPONENTS); do echo "mdatagen $$d"; (cd $$d && $(MDATAGEN) metadata.yaml); done

@@ -6,10 +6,12 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
+
+	"github.com/vigil-obs/vigil/connectors/servicemapconnector/internal/metadata"
 )
 
 // Type is the component type of the connector in YAML.
-var Type = component.MustNewType("servicemap")
+var Type = metadata.Type
 
 // scopeName is the instrumentation scope of the connector's own telemetry and of the edge metrics.
 const scopeName = "github.com/vigil-obs/vigil/connectors/servicemapconnector"
@@ -17,7 +19,7 @@ const scopeName = "github.com/vigil-obs/vigil/connectors/servicemapconnector"
 // NewFactory returns the factory of the servicemap connector (traces in, metrics out).
 func NewFactory() connector.Factory {
 	return connector.NewFactory(Type, func() component.Config { return createDefaultConfig() },
-		connector.WithTracesToMetrics(createTracesToMetrics, component.StabilityLevelBeta))
+		connector.WithTracesToMetrics(createTracesToMetrics, metadata.TracesToMetricsStability))
 }
 
 func createTracesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {

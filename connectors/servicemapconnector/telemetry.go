@@ -2,11 +2,14 @@ package servicemapconnector
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/vigil-obs/vigil/connectors/servicemapconnector/internal/metadata"
 )
 
 // Reasons a span is not counted in any edge: the bounded list of vigil_servicemap_discarded_spans_total.
@@ -31,39 +34,29 @@ var reasonAttrs = func() (opts [numReasons]metric.AddOption) {
 // telemetry is the connector's own metrics.
 type telemetry struct {
 	discarded metric.Int64Counter
-	reg       metric.Registration
+	builder   *metadata.TelemetryBuilder
 	pending   atomic.Int64 // requests waiting for their other side
 	edges     atomic.Int64 // distinct edges held
 }
 
 func newTelemetry(set connector.Settings) (*telemetry, error) {
-	m := set.MeterProvider.Meter(scopeName)
-	t := &telemetry{}
-	var err error
-	t.discarded, err = m.Int64Counter("vigil_servicemap_discarded_spans",
-		metric.WithDescription("Client and server spans not counted in any edge, by reason (invalid_id, expired, evicted, max_edges, duplicate)."),
-		metric.WithUnit("{spans}"))
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	pending, err := m.Int64ObservableGauge("vigil_servicemap_pending_edges",
-		metric.WithDescription("Requests of which one span arrived and the other is awaited (at most max_pending_edges)."),
-		metric.WithUnit("{edges}"))
+	t := &telemetry{discarded: tb.ServicemapDiscardedSpans, builder: tb}
+	err = errors.Join(
+		tb.RegisterServicemapPendingEdgesCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(t.pending.Load())
+			return nil
+		}),
+		tb.RegisterServicemapEdgesCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(t.edges.Load())
+			return nil
+		}),
+	)
 	if err != nil {
-		return nil, err
-	}
-	edges, err := m.Int64ObservableGauge("vigil_servicemap_edges",
-		metric.WithDescription("Distinct edges (client, server, their clusters, connection type) held and exported (at most max_edges)."),
-		metric.WithUnit("{edges}"))
-	if err != nil {
-		return nil, err
-	}
-	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(pending, t.pending.Load())
-		o.ObserveInt64(edges, t.edges.Load())
-		return nil
-	}, pending, edges)
-	if err != nil {
+		tb.Shutdown()
 		return nil, err
 	}
 	return t, nil
@@ -78,8 +71,4 @@ func (t *telemetry) count(ctx context.Context, d *[numReasons]int64) {
 	}
 }
 
-func (t *telemetry) shutdown() {
-	if t.reg != nil {
-		_ = t.reg.Unregister()
-	}
-}
+func (t *telemetry) shutdown() { t.builder.Shutdown() }

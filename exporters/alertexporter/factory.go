@@ -5,10 +5,12 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
+
+	"github.com/vigil-obs/vigil/exporters/alertexporter/internal/metadata"
 )
 
 // Type is the component type of the exporter in YAML.
-var Type = component.MustNewType("alert")
+var Type = metadata.Type
 
 // FactoryOption configures NewFactory.
 type FactoryOption func(*Config)
@@ -27,7 +29,7 @@ func NewFactory(opts ...FactoryOption) exporter.Factory {
 			o(c)
 		}
 		return c
-	}, exporter.WithMetrics(createMetrics, component.StabilityLevelAlpha))
+	}, exporter.WithMetrics(createMetrics, metadata.MetricsStability))
 }
 
 func createMetrics(_ context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/vigil-obs/vigil/exporters/archiveexporter/internal/metadata"
 	"github.com/vigil-obs/vigil/internal/audit"
 	"github.com/vigil-obs/vigil/storage/archive"
 	"github.com/vigil-obs/vigil/storage/wal"
@@ -112,29 +113,18 @@ type archiveExporter struct {
 	sealed   map[string]sealMark // per cluster: the last seal written since start
 	sealedTo metric.Int64Gauge
 
-	meter     metric.Meter
-	oldestAge metric.Float64ObservableGauge
-	oldestReg metric.Registration // of the oldestAge callback, from Start to Shutdown
+	telemetry *metadata.TelemetryBuilder // its oldest-age callback is registered from Start to Shutdown
 }
 
 func newExporter(set exporter.Settings, cfg *Config) (*archiveExporter, error) {
-	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/archiveexporter")
-	objects, err1 := meter.Int64Counter("vigil_archive_objects_written",
-		metric.WithDescription("Archive objects written with their manifest entries."), metric.WithUnit("{objects}"))
-	events, err2 := meter.Int64Counter("vigil_archive_events_written",
-		metric.WithDescription("Events in archive objects written."), metric.WithUnit("{events}"))
-	sealedTo, err3 := meter.Int64Gauge("vigil_archive_sealed_entry",
-		metric.WithDescription("The last manifest entry of each cluster's chain that was sealed (an anchor outside the bucket)."), metric.WithUnit("{entry}"))
-	lag, err4 := meter.Float64Histogram("vigil_archive_delivery_lag_seconds",
-		metric.WithDescription("Per archive object written: the time since its first event was staged (max_object_age plus any time the bucket could not be written)."),
-		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(1, 10, 30, 60, 120, 300, 600, 1800, 3600, 4*3600, 24*3600))
-	oldestAge, err5 := meter.Float64ObservableGauge("vigil_archive_oldest_age_seconds",
-		metric.WithDescription("Age of the oldest event staged but not yet in a written archive object: now minus when its object's first event was staged; 0 when nothing is staged."),
-		metric.WithUnit("s"))
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
 	return &archiveExporter{cfg: cfg, id: set.ID, logger: set.Logger, streams: map[string]*streamState{},
 		keys: map[string]map[audit.Key]struct{}{}, hasher: audit.NewKeyHasher(), indexed: map[string]*chunkIndex{},
-		objects: objects, events: events, lag: lag, sealed: map[string]sealMark{}, sealedTo: sealedTo,
-		meter: meter, oldestAge: oldestAge}, errors.Join(err1, err2, err3, err4, err5)
+		objects: tb.ArchiveObjectsWritten, events: tb.ArchiveEventsWritten, lag: tb.ArchiveDeliveryLagSeconds,
+		sealed: map[string]sealMark{}, sealedTo: tb.ArchiveSealedEntry, telemetry: tb}, nil
 }
 
 const streamsKey = "streams"
@@ -203,10 +193,10 @@ func (e *archiveExporter) Start(ctx context.Context, host component.Host) error 
 			return err
 		}
 	}
-	if e.oldestReg, err = e.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveFloat64(e.oldestAge, e.oldestStagedAge(time.Now()).Seconds())
+	if err = e.telemetry.RegisterArchiveOldestAgeSecondsCallback(func(_ context.Context, o metric.Float64Observer) error {
+		o.Observe(e.oldestStagedAge(time.Now()).Seconds())
 		return nil
-	}, e.oldestAge); err != nil {
+	}); err != nil {
 		return fmt.Errorf("cannot register the callback of vigil_archive_oldest_age_seconds: %w", err)
 	}
 	e.stop, e.done = make(chan struct{}), make(chan struct{})
@@ -254,10 +244,7 @@ func (e *archiveExporter) Shutdown(ctx context.Context) error {
 	if err == nil {
 		err = e.sealChains(ctx, true)
 	}
-	if e.oldestReg != nil {
-		err = errors.Join(err, e.oldestReg.Unregister())
-		e.oldestReg = nil
-	}
+	e.telemetry.Shutdown()
 	if e.client != nil {
 		err = errors.Join(err, e.client.Close(ctx))
 	}

@@ -20,15 +20,12 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.uber.org/goleak"
 
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
 	"github.com/vigil-obs/vigil/internal/testutil"
 	"github.com/vigil-obs/vigil/storage/archive"
 	"github.com/vigil-obs/vigil/storage/wal"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // env is a walstorage extension and an archive directory that survive restarts of the exporter.
 // With plain, the exporter sees only the storage.Client interface of walstorage's clients, as

@@ -10,7 +10,10 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/vigil-obs/vigil/internal/confsplit"
 )
 
 // PushPath is where Loki's push API listens, appended to endpoint.
@@ -35,6 +38,29 @@ type Config struct {
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	RetryConfig configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
 	_           struct{}
+}
+
+// ownKeys are the exporter's own keys, beside the HTTP client's.
+type ownKeys struct {
+	DefaultTenant string                                                   `mapstructure:"default_tenant"`
+	Tenants       map[string]string                                        `mapstructure:"tenants"`
+	DeadLetterDir string                                                   `mapstructure:"dead_letter_dir"`
+	QueueConfig   configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	RetryConfig   configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
+}
+
+// Unmarshal decodes the HTTP client's keys with the client's own unmarshaller and the exporter's
+// keys strictly: an unknown key is an error (decoded as one struct, a misspelt key was silently
+// ignored).
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	own := ownKeys{DefaultTenant: c.DefaultTenant, Tenants: c.Tenants, DeadLetterDir: c.DeadLetterDir,
+		QueueConfig: c.QueueConfig, RetryConfig: c.RetryConfig}
+	if err := confsplit.Unmarshal(conf, &c.ClientConfig, &own); err != nil {
+		return err
+	}
+	c.DefaultTenant, c.Tenants, c.DeadLetterDir = own.DefaultTenant, own.Tenants, own.DeadLetterDir
+	c.QueueConfig, c.RetryConfig = own.QueueConfig, own.RetryConfig
+	return nil
 }
 
 func createDefaultConfig() *Config {

@@ -25,6 +25,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/exporters/lokipushexporter/internal/metadata"
 )
 
 // Reasons of vigil_lokipush_dead_letter_entries.
@@ -47,16 +49,12 @@ type lokiExporter struct {
 func newExporter(set exporter.Settings, cfg *Config) (*lokiExporter, error) {
 	e := &lokiExporter{cfg: cfg, set: set, logger: set.Logger,
 		url: strings.TrimRight(cfg.ClientConfig.Endpoint, "/") + PushPath}
-	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/lokipushexporter")
-	var errs [3]error
-	e.sent, errs[0] = meter.Int64Counter("vigil_lokipush_sent_entries",
-		metric.WithDescription("Log entries Loki accepted."), metric.WithUnit("{entries}"))
-	e.requests, errs[1] = meter.Int64Counter("vigil_lokipush_requests",
-		metric.WithDescription("Push requests by outcome: 2xx, 429, 4xx, 5xx, error (no answer)."), metric.WithUnit("{requests}"))
-	e.deadLettered, errs[2] = meter.Int64Counter("vigil_lokipush_dead_letter_entries",
-		metric.WithDescription("Log entries written to the dead-letter directory, by reason: rejected (Loki answered 4xx, not 429), unencodable."),
-		metric.WithUnit("{entries}"))
-	return e, errors.Join(errs[:]...)
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	e.sent, e.requests, e.deadLettered = tb.LokipushSentEntries, tb.LokipushRequests, tb.LokipushDeadLetterEntries
+	return e, nil
 }
 
 func (e *lokiExporter) start(ctx context.Context, host component.Host) error {
@@ -208,9 +206,13 @@ func (e *lokiExporter) ofTenants(ld plog.Logs, tenants map[string]bool) plog.Log
 	return out
 }
 
+// clusterOf is the k8s.cluster.name of rl's resource, "" when it has none (a zero Value's
+// AsString would panic).
 func clusterOf(rl plog.ResourceLogs) string {
-	v, _ := rl.Resource().Attributes().Get(LabelAttributes[LabelCluster])
-	return v.AsString()
+	if v, ok := rl.Resource().Attributes().Get(LabelAttributes[LabelCluster]); ok {
+		return v.AsString()
+	}
+	return ""
 }
 
 // deadLetter appends the streams of a rejected batch to <dead_letter_dir>/loki-YYYY-MM-DD.ndjson,

@@ -6,15 +6,17 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/vigil-obs/vigil/exporters/lokipushexporter/internal/metadata"
 )
 
 // Type is the component type of the exporter in YAML.
-var Type = component.MustNewType("lokipush")
+var Type = metadata.Type
 
 // NewFactory returns the factory of the lokipush exporter.
 func NewFactory() exporter.Factory {
 	return exporter.NewFactory(Type, func() component.Config { return createDefaultConfig() },
-		exporter.WithLogs(createLogs, component.StabilityLevelAlpha))
+		exporter.WithLogs(createLogs, metadata.LogsStability))
 }
 
 func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {

@@ -24,6 +24,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/exporters/opensearchexporter/internal/metadata"
 )
 
 type osExporter struct {
@@ -39,39 +41,23 @@ type osExporter struct {
 	replaced                                 metric.Int64Counter // events' members left out for vigil's fields
 	lag                                      metric.Float64Histogram
 
-	meter     metric.Meter
+	telemetry *metadata.TelemetryBuilder // its oldest-age callback is registered from start to shutdown
 	waiting   *waiting
 	bodies    bodyPool // of bulk request bodies
-	oldestAge metric.Float64ObservableGauge
-	oldestReg metric.Registration // of the oldestAge callback, from start to shutdown
 }
 
 func newExporter(set exporter.Settings, cfg *Config) (*osExporter, error) {
 	e := &osExporter{cfg: cfg, logger: set.Logger,
 		waiting: newWaiting(staleAfter(cfg.RetryConfig.MaxInterval, cfg.TimeoutConfig.Timeout)),
 		bodies:  bodyPool{max: 2 * cfg.MaxBulkBytes}}
-	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/opensearchexporter")
-	e.meter = meter
-	var errs [6]error
-	e.indexed, errs[0] = meter.Int64Counter("vigil_opensearch_indexed_documents",
-		metric.WithDescription("Documents OpenSearch accepted (created or updated)."), metric.WithUnit("{documents}"))
-	e.itemErrors, errs[1] = meter.Int64Counter("vigil_opensearch_item_errors",
-		metric.WithDescription("Bulk items OpenSearch rejected, by reason: retryable (429, 5xx), cluster_block, permanent (4xx)."), metric.WithUnit("{items}"))
-	e.deadLettered, errs[2] = meter.Int64Counter("vigil_opensearch_dead_letter_documents",
-		metric.WithDescription("Documents written to the dead-letter directory after a permanent rejection."), metric.WithUnit("{documents}"))
-	e.bulks, errs[3] = meter.Int64Counter("vigil_opensearch_bulk_requests",
-		metric.WithDescription("Bulk requests by HTTP status class."), metric.WithUnit("{requests}"))
-	e.lag, errs[4] = meter.Float64Histogram("vigil_opensearch_delivery_lag_seconds",
-		metric.WithDescription("Per document OpenSearch accepted: the time since vigil received the event (queueing, retries and outages included)."),
-		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4*3600, 24*3600))
-	e.oldestAge, errs[5] = meter.Float64ObservableGauge("vigil_opensearch_oldest_age_seconds",
-		metric.WithDescription("Age of the oldest event not yet accepted by OpenSearch: now minus its receipt time; 0 when nothing waits."),
-		metric.WithUnit("s"))
-	var errReplaced error
-	e.replaced, errReplaced = meter.Int64Counter("vigil_opensearch_replaced_fields",
-		metric.WithDescription("Top-level members of events named as a field vigil sets in every document (cluster, @timestamp, vigil_received_time), left out of the document: vigil's value wins."),
-		metric.WithUnit("{fields}"))
-	return e, errors.Join(append(errs[:], errReplaced)...)
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	e.telemetry = tb
+	e.indexed, e.itemErrors, e.deadLettered = tb.OpensearchIndexedDocuments, tb.OpensearchItemErrors, tb.OpensearchDeadLetterDocuments
+	e.bulks, e.lag, e.replaced = tb.OpensearchBulkRequests, tb.OpensearchDeliveryLagSeconds, tb.OpensearchReplacedFields
+	return e, nil
 }
 
 func (e *osExporter) start(ctx context.Context, _ component.Host) error {
@@ -102,10 +88,10 @@ func (e *osExporter) start(ctx context.Context, _ component.Host) error {
 	} else {
 		e.installed.Store(true)
 	}
-	e.oldestReg, err = e.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveFloat64(e.oldestAge, e.waiting.age(time.Now()).Seconds())
+	err = e.telemetry.RegisterOpensearchOldestAgeSecondsCallback(func(_ context.Context, o metric.Float64Observer) error {
+		o.Observe(e.waiting.age(time.Now()).Seconds())
 		return nil
-	}, e.oldestAge)
+	})
 	if err != nil {
 		return fmt.Errorf("cannot register the callback of vigil_opensearch_oldest_age_seconds: %w", err)
 	}
@@ -114,15 +100,11 @@ func (e *osExporter) start(ctx context.Context, _ component.Host) error {
 
 // shutdown stops the client's background work; safe before start.
 func (e *osExporter) shutdown(context.Context) error {
-	var err error
-	if e.oldestReg != nil {
-		err = e.oldestReg.Unregister()
-		e.oldestReg = nil
-	}
+	e.telemetry.Shutdown()
 	if e.client == nil {
-		return err
+		return nil
 	}
-	err = errors.Join(err, e.client.Close())
+	err := e.client.Close()
 	e.client = nil
 	return err
 }

@@ -7,15 +7,17 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
+
+	"github.com/vigil-obs/vigil/exporters/opensearchexporter/internal/metadata"
 )
 
 // Type is the component type of the exporter in YAML.
-var Type = component.MustNewType("opensearch")
+var Type = metadata.Type
 
 // NewFactory returns the factory of the opensearch exporter.
 func NewFactory() exporter.Factory {
 	return exporter.NewFactory(Type, func() component.Config { return createDefaultConfig() },
-		exporter.WithLogs(createLogs, component.StabilityLevelAlpha))
+		exporter.WithLogs(createLogs, metadata.LogsStability))
 }
 
 func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {

@@ -13,11 +13,12 @@ import (
 	"go.opentelemetry.io/collector/extension/extensionmiddleware"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/vigil-obs/vigil/extensions/bodylimitextension/internal/metadata"
 	"github.com/vigil-obs/vigil/internal/httpbody"
 )
 
 // Type is the component type of the extension in YAML.
-var Type = component.MustNewType("bodylimit")
+var Type = metadata.Type
 
 // Config has no options: the limit is the receiver's own max_request_body_size.
 type Config struct {
@@ -26,18 +27,15 @@ type Config struct {
 
 // NewFactory returns the factory of the bodylimit extension.
 func NewFactory() extension.Factory {
-	return extension.NewFactory(Type, func() component.Config { return &Config{} }, create, component.StabilityLevelBeta)
+	return extension.NewFactory(Type, func() component.Config { return &Config{} }, create, metadata.ExtensionStability)
 }
 
 func create(_ context.Context, set extension.Settings, _ component.Config) (extension.Extension, error) {
-	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/extensions/bodylimitextension")
-	rejected, err := meter.Int64Counter("vigil_bodylimit_rejected_requests",
-		metric.WithDescription("HTTP requests refused with 413 because their body exceeded the receiver's max_request_body_size."),
-		metric.WithUnit("{requests}"))
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	return &bodyLimit{rejected: rejected}, nil
+	return &bodyLimit{rejected: tb.BodylimitRejectedRequests}, nil
 }
 
 type bodyLimit struct {

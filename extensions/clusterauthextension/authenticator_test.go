@@ -11,15 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/config/configopaque"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func testAuthenticator() *authenticator {
 	return newAuthenticator(&Config{Clusters: []ClusterConfig{

@@ -2,14 +2,17 @@ package evidenceextension
 
 import (
 	"context"
+	"errors"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/vigil-obs/vigil/extensions/evidenceextension/internal/metadata"
 )
 
 // Type is the component type of the extension in YAML.
-var Type = component.MustNewType("evidence")
+var Type = metadata.Type
 
 // Provider is what the extension is to the components that find it with host.GetExtensions():
 // the evidence processor writes its Index, the alert exporter reads it.
@@ -19,57 +22,39 @@ type Provider interface {
 
 // NewFactory returns the factory of the evidence extension.
 func NewFactory() extension.Factory {
-	return extension.NewFactory(Type, func() component.Config { return createDefaultConfig() }, create, component.StabilityLevelAlpha)
+	return extension.NewFactory(Type, func() component.Config { return createDefaultConfig() }, create, metadata.ExtensionStability)
 }
 
 func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
 	c := cfg.(*Config)
 	x := NewIndex(IndexOptions{MaxLinesPerPod: c.MaxLinesPerPod, MaxLineBytes: c.MaxLineBytes, MaxPods: c.MaxPods, RedactRules: c.RedactRules})
-	ext := &evidence{index: x}
-	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/extensions/evidenceextension")
-	pods, err := meter.Int64ObservableGauge("vigil_evidence_pods",
-		metric.WithDescription("Resources (pods) the recent-context index holds lines of."), metric.WithUnit("{pods}"))
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	lines, err := meter.Int64ObservableCounter("vigil_evidence_lines",
-		metric.WithDescription("Warning-or-worse log lines stored in the recent-context index."), metric.WithUnit("{lines}"))
+	observe := func(stat func(Stats) int64) metric.Int64Callback {
+		return func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(stat(x.Stats()))
+			return nil
+		}
+	}
+	err = errors.Join(
+		tb.RegisterEvidencePodsCallback(observe(func(st Stats) int64 { return int64(st.Pods) })),
+		tb.RegisterEvidenceLinesCallback(observe(func(st Stats) int64 { return st.Stored })),
+		tb.RegisterEvidenceRedactedLinesCallback(observe(func(st Stats) int64 { return st.Redacted })),
+		tb.RegisterEvidenceTruncatedLinesCallback(observe(func(st Stats) int64 { return st.Cut })),
+		tb.RegisterEvidenceEvictedPodsCallback(observe(func(st Stats) int64 { return st.Evicted })),
+	)
 	if err != nil {
+		tb.Shutdown()
 		return nil, err
 	}
-	redacted, err := meter.Int64ObservableCounter("vigil_evidence_redacted_lines",
-		metric.WithDescription("Lines changed or withheld by the redaction rules before they were stored."), metric.WithUnit("{lines}"))
-	if err != nil {
-		return nil, err
-	}
-	cut, err := meter.Int64ObservableCounter("vigil_evidence_truncated_lines",
-		metric.WithDescription("Lines cut to max_line_bytes."), metric.WithUnit("{lines}"))
-	if err != nil {
-		return nil, err
-	}
-	evicted, err := meter.Int64ObservableCounter("vigil_evidence_evicted_pods",
-		metric.WithDescription("Resources forgotten (least recently written first) because max_pods were held."), metric.WithUnit("{pods}"))
-	if err != nil {
-		return nil, err
-	}
-	ext.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		st := x.Stats()
-		o.ObserveInt64(pods, int64(st.Pods))
-		o.ObserveInt64(lines, st.Stored)
-		o.ObserveInt64(redacted, st.Redacted)
-		o.ObserveInt64(cut, st.Cut)
-		o.ObserveInt64(evicted, st.Evicted)
-		return nil
-	}, pods, lines, redacted, cut, evicted)
-	if err != nil {
-		return nil, err
-	}
-	return ext, nil
+	return &evidence{index: x, telemetry: tb}, nil
 }
 
 type evidence struct {
-	index *Index
-	reg   metric.Registration
+	index     *Index
+	telemetry *metadata.TelemetryBuilder
 }
 
 var _ Provider = (*evidence)(nil)
@@ -78,9 +63,7 @@ func (e *evidence) Index() *Index                             { return e.index }
 func (*evidence) Start(context.Context, component.Host) error { return nil }
 
 func (e *evidence) Shutdown(context.Context) error {
-	if e.reg != nil {
-		_ = e.reg.Unregister()
-	}
+	e.telemetry.Shutdown()
 	return nil
 }
 

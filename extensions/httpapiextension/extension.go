@@ -20,12 +20,16 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/extension"
 	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/extensions/httpapiextension/internal/metadata"
+	"github.com/vigil-obs/vigil/internal/confsplit"
 )
 
 // Type is the component type of the extension in YAML.
-var Type = component.MustNewType("httpapi")
+var Type = metadata.Type
 
 // DefaultEndpoint is the API port when none is configured: loopback only.
 const DefaultEndpoint = "127.0.0.1:3101"
@@ -48,6 +52,20 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, ValidateReaders("readers", c.Readers)...)
 	return errors.Join(errs...)
+}
+
+// Unmarshal decodes the HTTP server's keys with the server's own unmarshaller (embedding it would
+// otherwise hide readers: the embedded ServerConfig's Unmarshal is promoted to Config and decodes
+// only its own keys) and readers strictly: an unknown key is an error.
+func (c *Config) Unmarshal(conf *confmap.Conf) error {
+	own := struct {
+		Readers []Reader `mapstructure:"readers"`
+	}{Readers: c.Readers}
+	if err := confsplit.Unmarshal(conf, &c.ServerConfig, &own); err != nil {
+		return err
+	}
+	c.Readers = own.Readers
+	return nil
 }
 
 // Server is what the extension offers to components.
@@ -90,7 +108,7 @@ func NewFactory() extension.Factory {
 		a := &api{cfg: cfg.(*Config), set: set, mux: http.NewServeMux()}
 		a.readers.Add(a.cfg.Readers)
 		return a, nil
-	}, component.StabilityLevelBeta)
+	}, metadata.ExtensionStability)
 }
 
 type api struct {

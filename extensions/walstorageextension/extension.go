@@ -18,15 +18,16 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/vigil-obs/vigil/extensions/walstorageextension/internal/metadata"
 	"github.com/vigil-obs/vigil/storage/wal"
 )
 
 // Type is the component type of the extension in YAML.
-var Type = component.MustNewType("walstorage")
+var Type = metadata.Type
 
 // NewFactory returns the factory of the walstorage extension.
 func NewFactory() extension.Factory {
-	return extension.NewFactory(Type, func() component.Config { return createDefaultConfig() }, create, component.StabilityLevelAlpha)
+	return extension.NewFactory(Type, func() component.Config { return createDefaultConfig() }, create, metadata.ExtensionStability)
 }
 
 func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
@@ -37,9 +38,9 @@ type walStorage struct {
 	cfg *Config
 	set extension.Settings
 
-	mu  sync.Mutex
-	log *wal.Log
-	reg metric.Registration
+	mu        sync.Mutex
+	log       *wal.Log
+	telemetry *metadata.TelemetryBuilder
 
 	// The status reporter: the log signals changed when its writes start or stop failing.
 	changed chan struct{}
@@ -65,51 +66,51 @@ func (s *walStorage) Start(_ context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("cannot open the durable queue in %q (walstorage directory): %w", s.cfg.Directory, err)
 	}
-	reg, err := s.registerMetrics(l)
+	tb, err := s.registerMetrics(l)
 	if err != nil {
 		_ = l.Close()
 		return err
 	}
-	s.log, s.reg = l, reg
+	s.log, s.telemetry = l, tb
 	s.changed, s.stop, s.done = changed, make(chan struct{}), make(chan struct{})
 	go s.reportStatus(host, l)
 	return nil
 }
 
-func (s *walStorage) registerMetrics(l *wal.Log) (metric.Registration, error) {
-	meter := s.set.MeterProvider.Meter("github.com/vigil-obs/vigil/extensions/walstorageextension")
-	diskBytes, err1 := meter.Int64ObservableGauge("vigil_walstorage_disk_bytes",
-		metric.WithDescription("Bytes of the durable queue on disk."), metric.WithUnit("By"))
-	keys, err2 := meter.Int64ObservableGauge("vigil_walstorage_keys",
-		metric.WithDescription("Keys (queued items and queue positions) in the durable queue."), metric.WithUnit("{keys}"))
-	fsyncs, err3 := meter.Int64ObservableCounter("vigil_walstorage_fsyncs",
-		metric.WithDescription("fsyncs of the durable queue; each covers one or more batches (group commit)."), metric.WithUnit("{fsyncs}"))
-	batches, err4 := meter.Int64ObservableCounter("vigil_walstorage_batches",
-		metric.WithDescription("Write batches made durable."), metric.WithUnit("{batches}"))
-	failed, err5 := meter.Int64ObservableCounter("vigil_walstorage_failed_batches",
-		metric.WithDescription("Write batches refused because the write failed, by reason (no_space, quota, read_only, io, other); their writers were answered with an error and retry."),
-		metric.WithUnit("{batches}"))
-	failing, err6 := meter.Int64ObservableGauge("vigil_walstorage_write_failing",
-		metric.WithDescription("1 while the durable queue cannot write (its last write failed), else 0."), metric.WithUnit("1"))
-	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+func (s *walStorage) registerMetrics(l *wal.Log) (*metadata.TelemetryBuilder, error) {
+	tb, err := metadata.NewTelemetryBuilder(s.set.TelemetrySettings)
+	if err != nil {
 		return nil, err
 	}
-	return meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		st := l.Stats()
-		o.ObserveInt64(diskBytes, l.DiskBytes())
-		o.ObserveInt64(keys, int64(l.Len()))
-		o.ObserveInt64(fsyncs, st.Commits)
-		o.ObserveInt64(batches, st.Batches)
-		for reason, n := range st.FailedBatches {
-			o.ObserveInt64(failed, n, metric.WithAttributes(attribute.String("reason", reason)))
+	observe := func(v func() int64) metric.Int64Callback {
+		return func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(v())
+			return nil
 		}
-		f := int64(0)
-		if l.WriteErr() != nil {
-			f = 1
-		}
-		o.ObserveInt64(failing, f)
-		return nil
-	}, diskBytes, keys, fsyncs, batches, failed, failing)
+	}
+	err = errors.Join(
+		tb.RegisterWalstorageDiskBytesCallback(observe(l.DiskBytes)),
+		tb.RegisterWalstorageKeysCallback(observe(func() int64 { return int64(l.Len()) })),
+		tb.RegisterWalstorageFsyncsCallback(observe(func() int64 { return l.Stats().Commits })),
+		tb.RegisterWalstorageBatchesCallback(observe(func() int64 { return l.Stats().Batches })),
+		tb.RegisterWalstorageFailedBatchesCallback(func(_ context.Context, o metric.Int64Observer) error {
+			for reason, n := range l.Stats().FailedBatches {
+				o.Observe(n, metric.WithAttributes(attribute.String("reason", reason)))
+			}
+			return nil
+		}),
+		tb.RegisterWalstorageWriteFailingCallback(observe(func() int64 {
+			if l.WriteErr() != nil {
+				return 1
+			}
+			return 0
+		})),
+	)
+	if err != nil {
+		tb.Shutdown()
+		return nil, err
+	}
+	return tb, nil
 }
 
 // probeInterval is how often, while the log's writes fail, a small write probes whether it can
@@ -198,9 +199,7 @@ func (s *walStorage) Shutdown(context.Context) error {
 	close(s.stop)
 	<-s.done
 	err := s.log.Close()
-	if s.reg != nil {
-		_ = s.reg.Unregister()
-	}
+	s.telemetry.Shutdown()
 	s.log = nil
 	return err
 }

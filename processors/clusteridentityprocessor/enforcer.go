@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
+	"github.com/vigil-obs/vigil/processors/clusteridentityprocessor/internal/metadata"
 )
 
 // ClusterAttribute is both the resource attribute enforced and the client.Info.Auth attribute
@@ -37,20 +38,11 @@ type enforcer struct {
 }
 
 func newEnforcer(set processor.Settings, cfg *Config) (*enforcer, error) {
-	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/processors/clusteridentityprocessor")
-	discarded, err := meter.Int64Counter("vigil_clusteridentity_discarded_items",
-		metric.WithDescription("Items refused because the client's credential does not allow their k8s.cluster.name, by reason and signal."),
-		metric.WithUnit("{items}"))
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	overwritten, err := meter.Int64Counter("vigil_clusteridentity_overwritten_items",
-		metric.WithDescription("Items whose claimed k8s.cluster.name was replaced by the authenticated cluster (on_mismatch: overwrite)."),
-		metric.WithUnit("{items}"))
-	if err != nil {
-		return nil, err
-	}
-	return &enforcer{cfg: cfg, logger: set.Logger, discarded: discarded, overwritten: overwritten}, nil
+	return &enforcer{cfg: cfg, logger: set.Logger, discarded: tb.ClusteridentityDiscardedItems, overwritten: tb.ClusteridentityOverwrittenItems}, nil
 }
 
 func (e *enforcer) Start(context.Context, component.Host) error { return nil }

@@ -6,20 +6,20 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
+
+	"github.com/vigil-obs/vigil/processors/clusteridentityprocessor/internal/metadata"
 )
 
 // Type is the component type of the processor in YAML.
-var Type = component.MustNewType("clusteridentity")
-
-const stability = component.StabilityLevelBeta
+var Type = metadata.Type
 
 // NewFactory returns the factory of the clusteridentity processor.
 func NewFactory() processor.Factory {
 	return processor.NewFactory(Type,
 		func() component.Config { return createDefaultConfig() },
-		processor.WithLogs(createLogs, stability),
-		processor.WithMetrics(createMetrics, stability),
-		processor.WithTraces(createTraces, stability),
+		processor.WithLogs(createLogs, metadata.LogsStability),
+		processor.WithMetrics(createMetrics, metadata.MetricsStability),
+		processor.WithTraces(createTraces, metadata.TracesStability),
 	)
 }
 

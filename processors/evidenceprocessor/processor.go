@@ -14,15 +14,16 @@ import (
 
 	"github.com/vigil-obs/vigil/exporters/lokipushexporter"
 	"github.com/vigil-obs/vigil/extensions/evidenceextension"
+	"github.com/vigil-obs/vigil/processors/evidenceprocessor/internal/metadata"
 )
 
 // Type is the component type of the processor in YAML.
-var Type = component.MustNewType("evidence")
+var Type = metadata.Type
 
 // NewFactory returns the factory of the evidence processor.
 func NewFactory() processor.Factory {
 	return processor.NewFactory(Type, func() component.Config { return createDefaultConfig() },
-		processor.WithLogs(createLogs, component.StabilityLevelAlpha))
+		processor.WithLogs(createLogs, metadata.LogsStability))
 }
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {

@@ -9,16 +9,17 @@ import (
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/vigil-obs/vigil/internal/fluentk8s"
+	"github.com/vigil-obs/vigil/processors/fluentk8sprocessor/internal/metadata"
 )
 
 // Type is the component type of the processor in YAML.
-var Type = component.MustNewType("fluentk8s")
+var Type = metadata.Type
 
 // NewFactory returns the factory of the fluentk8s processor (logs only).
 func NewFactory() processor.Factory {
 	return processor.NewFactory(Type,
 		func() component.Config { return createDefaultConfig() },
-		processor.WithLogs(createLogs, component.StabilityLevelBeta),
+		processor.WithLogs(createLogs, metadata.LogsStability),
 	)
 }
 

@@ -7,20 +7,20 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/vigil-obs/vigil/processors/k8senrichprocessor/internal/metadata"
 )
 
 // Type is the component type of the processor in YAML.
-var Type = component.MustNewType("k8senrich")
-
-const stability = component.StabilityLevelBeta
+var Type = metadata.Type
 
 // NewFactory returns the factory of the k8senrich processor.
 func NewFactory() processor.Factory {
 	return processor.NewFactory(Type,
 		func() component.Config { return createDefaultConfig() },
-		processor.WithLogs(createLogs, stability),
-		processor.WithMetrics(createMetrics, stability),
-		processor.WithTraces(createTraces, stability),
+		processor.WithLogs(createLogs, metadata.LogsStability),
+		processor.WithMetrics(createMetrics, metadata.MetricsStability),
+		processor.WithTraces(createTraces, metadata.TracesStability),
 	)
 }
 

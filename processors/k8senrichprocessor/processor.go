@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-obs/vigil/internal/k8spod"
+	"github.com/vigil-obs/vigil/processors/k8senrichprocessor/internal/metadata"
 )
 
 const (
@@ -51,13 +52,11 @@ func newEnricher(set processor.Settings, cfg *Config, client kubernetes.Interfac
 	if e, ok := shared[cfg]; ok {
 		return e, nil
 	}
-	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/processors/k8senrichprocessor")
-	lookups, err := meter.Int64Counter("vigil_k8senrich_pod_lookups",
-		metric.WithDescription("Pod associations attempted, by result (hit, miss)."), metric.WithUnit("{lookups}"))
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	e := &enricher{cfg: cfg, logger: set.Logger, lookups: lookups, client: client}
+	e := &enricher{cfg: cfg, logger: set.Logger, lookups: tb.K8senrichPodLookups, client: client}
 	shared[cfg] = e
 	return e, nil
 }

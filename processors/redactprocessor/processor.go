@@ -13,10 +13,12 @@ import (
 	"go.opentelemetry.io/collector/processor/processorhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/vigil-obs/vigil/processors/redactprocessor/internal/metadata"
 )
 
 // Type is the component type of the processor in YAML.
-var Type = component.MustNewType("redact")
+var Type = metadata.Type
 
 const (
 	// Annotation is added to the annotations of a redacted event; its value lists the removed paths.
@@ -46,24 +48,15 @@ const (
 // NewFactory returns the factory of the redact processor.
 func NewFactory() processor.Factory {
 	return processor.NewFactory(Type, func() component.Config { return createDefaultConfig() },
-		processor.WithLogs(createLogs, component.StabilityLevelBeta))
+		processor.WithLogs(createLogs, metadata.LogsStability))
 }
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
-	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/processors/redactprocessor")
-	events, err := meter.Int64Counter("vigil_redact_events",
-		metric.WithDescription("Audit events looked at by the redact processor, by result: redacted, clean, undecodable."),
-		metric.WithUnit("{events}"))
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	removed, err := meter.Int64Counter("vigil_redact_removed_objects",
-		metric.WithDescription("Request/response objects (and admission webhook patch annotations) of sensitive resources removed whole because the redactor did not understand their shape, by reason."),
-		metric.WithUnit("{objects}"))
-	if err != nil {
-		return nil, err
-	}
-	r := &redactor{match: newMatcher(cfg.(*Config).Rules), events: events, removedObjects: removed}
+	r := &redactor{match: newMatcher(cfg.(*Config).Rules), events: tb.RedactEvents, removedObjects: tb.RedactRemovedObjects}
 	return processorhelper.NewLogs(ctx, set, cfg, next, r.processLogs,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}))
 }

@@ -11,19 +11,21 @@ import (
 	"go.opentelemetry.io/collector/processor/processorhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/vigil-obs/vigil/processors/tracecontextprocessor/internal/metadata"
 )
 
 // Type is the component type of the processor in YAML.
-var Type = component.MustNewType("tracecontext")
+var Type = metadata.Type
 
 // NewFactory returns the factory of the tracecontext processor.
 func NewFactory() processor.Factory {
 	return processor.NewFactory(Type, func() component.Config { return createDefaultConfig() },
-		processor.WithLogs(createLogs, component.StabilityLevelBeta))
+		processor.WithLogs(createLogs, metadata.LogsStability))
 }
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
-	p, err := newFiller(set.MeterProvider.Meter("github.com/vigil-obs/vigil/processors/tracecontextprocessor"), cfg.(*Config))
+	p, err := newFiller(set.TelemetrySettings, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
@@ -40,20 +42,13 @@ type filler struct {
 	invalid      metric.Int64Counter
 }
 
-func newFiller(meter metric.Meter, cfg *Config) (*filler, error) {
-	filled, err := meter.Int64Counter("vigil_tracecontext_filled_records",
-		metric.WithDescription("Log records whose trace context the tracecontext processor filled, by where it was found (attributes, body)."),
-		metric.WithUnit("{records}"))
+func newFiller(set component.TelemetrySettings, cfg *Config) (*filler, error) {
+	tb, err := metadata.NewTelemetryBuilder(set)
 	if err != nil {
 		return nil, err
 	}
-	invalid, err := meter.Int64Counter("vigil_tracecontext_invalid_values",
-		metric.WithDescription("Values under a trace context key that are not a valid traceparent, trace ID or span ID, ignored; by where and which field."),
-		metric.WithUnit("{values}"))
-	if err != nil {
-		return nil, err
-	}
-	return &filler{keys: newKeys(cfg), body: cfg.Body, maxBodyBytes: cfg.MaxBodyBytes, filled: filled, invalid: invalid}, nil
+	return &filler{keys: newKeys(cfg), body: cfg.Body, maxBodyBytes: cfg.MaxBodyBytes,
+		filled: tb.TracecontextFilledRecords, invalid: tb.TracecontextInvalidValues}, nil
 }
 
 func (p *filler) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {

@@ -24,7 +24,6 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
-	"go.uber.org/goleak"
 
 	"github.com/vigil-obs/vigil/internal/audittest"
 	"github.com/vigil-obs/vigil/internal/testutil"
@@ -36,8 +35,6 @@ import (
 
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreCurrent()) }
 
 const readerToken = "auditor-1-token-0123456789"
 

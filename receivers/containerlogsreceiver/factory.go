@@ -6,16 +6,18 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/vigil-obs/vigil/receivers/containerlogsreceiver/internal/metadata"
 )
 
 // Type is the component type of the receiver in YAML.
-var Type = component.MustNewType("containerlogs")
+var Type = metadata.Type
 
 // NewFactory returns the factory of the containerlogs receiver.
 func NewFactory() receiver.Factory {
 	return receiver.NewFactory(Type,
 		func() component.Config { return createDefaultConfig() },
-		receiver.WithLogs(createLogs, component.StabilityLevelAlpha))
+		receiver.WithLogs(createLogs, metadata.LogsStability))
 }
 
 func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-obs/vigil/internal/k8spod"
+	"github.com/vigil-obs/vigil/receivers/containerlogsreceiver/internal/metadata"
 )
 
 // Resource and record attributes.
@@ -53,13 +54,11 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*conta
 		return nil, err
 	}
 	r := &containerLogs{cfg: cfg, set: set, next: next, obs: obs}
-	meter := set.MeterProvider.Meter(scopeName)
-	if r.cut, err = meter.Int64Counter("vigil_containerlogs_discarded_lines",
-		metric.WithDescription("Lines of container log files not passed on whole, by reason: malformed, too_large "+
-			"(a line over max_log_bytes that cannot be parsed), truncated (cut at max_log_bytes), split (a record ended at max_log_bytes, the rest follows)."),
-		metric.WithUnit("{lines}")); err != nil {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
 		return nil, err
 	}
+	r.cut = tb.ContainerlogsDiscardedLines
 	return r, nil
 }
 

@@ -53,14 +53,6 @@ func newDedup(window time.Duration, maxKeys int, now func() time.Time) *dedup {
 }
 
 // instrument creates the counter of events that reuse another event's (auditID, stage).
-func (d *dedup) instrument(meter metric.Meter) (err error) {
-	d.reused, err = meter.Int64Counter("vigil_k8saudit_reused_audit_ids",
-		metric.WithDescription("Audit events stored although an event of the same cluster with the same auditID and stage "+
-			"but another content was seen within dedup_window (the client reused its Audit-ID header)."),
-		metric.WithUnit("{events}"))
-	return err
-}
-
 // filter returns the events of cluster that were not stored within the window, where to remember
 // them (for remember), and how many were dropped as sent again. The events kept are moved to the
 // front of events, which the caller must not use afterwards.

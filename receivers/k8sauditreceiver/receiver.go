@@ -22,6 +22,7 @@ import (
 
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
 	"github.com/vigil-obs/vigil/internal/httpbody"
+	"github.com/vigil-obs/vigil/receivers/k8sauditreceiver/internal/metadata"
 	"github.com/vigil-obs/vigil/storage/wal"
 )
 
@@ -62,26 +63,16 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*audit
 	if err != nil {
 		return nil, err
 	}
-	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/receivers/k8sauditreceiver")
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
 	r := &auditReceiver{cfg: cfg, set: set, next: next, obs: obs, logger: set.Logger,
 		dedup:    newDedup(cfg.DedupWindow, cfg.DedupMaxKeys, time.Now),
 		limits:   Limits{MaxEventBytes: cfg.MaxEventBytes, MaxEvents: cfg.MaxEventsPerRequest},
 		inflight: &inflight{limit: cfg.MaxInflightBytes}}
-	if r.requests, err = meter.Int64Counter("vigil_k8saudit_rejected_requests",
-		metric.WithDescription("Webhook requests refused as a whole, by reason."), metric.WithUnit("{requests}")); err != nil {
-		return nil, err
-	}
-	if r.events, err = meter.Int64Counter("vigil_k8saudit_discarded_events",
-		metric.WithDescription("Audit events rejected alone (the rest of their batch kept), by reason."), metric.WithUnit("{events}")); err != nil {
-		return nil, err
-	}
-	if r.dups, err = meter.Int64Counter("vigil_k8saudit_duplicate_events",
-		metric.WithDescription("Audit events sent again within dedup_window and stored once."), metric.WithUnit("{events}")); err != nil {
-		return nil, err
-	}
-	if err := r.dedup.instrument(meter); err != nil {
-		return nil, err
-	}
+	r.requests, r.events, r.dups = tb.K8sauditRejectedRequests, tb.K8sauditDiscardedEvents, tb.K8sauditDuplicateEvents
+	r.dedup.reused = tb.K8sauditReusedAuditIds
 	return r, nil
 }
 

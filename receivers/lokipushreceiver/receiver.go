@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-obs/vigil/extensions/clusterauthextension"
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/internal/httpbody"
+	"github.com/vigil-obs/vigil/receivers/lokipushreceiver/internal/metadata"
 	"github.com/vigil-obs/vigil/storage/wal"
 )
 
@@ -59,17 +60,12 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*lokiR
 	if err != nil {
 		return nil, err
 	}
-	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/receivers/lokipushreceiver")
-	r := &lokiReceiver{cfg: cfg, set: set, next: next, obs: obs, logger: set.Logger}
-	if r.requests, err = meter.Int64Counter("vigil_lokipush_rejected_requests",
-		metric.WithDescription("Push requests refused (wholly or in part), by reason."), metric.WithUnit("{requests}")); err != nil {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
 		return nil, err
 	}
-	if r.discarded, err = meter.Int64Counter("vigil_lokipush_discarded_entries",
-		metric.WithDescription("Log entries refused alone or with their stream (the rest of the request kept), by reason."),
-		metric.WithUnit("{entries}")); err != nil {
-		return nil, err
-	}
+	r := &lokiReceiver{cfg: cfg, set: set, next: next, obs: obs, logger: set.Logger,
+		requests: tb.LokipushRejectedRequests, discarded: tb.LokipushDiscardedEntries}
 	return r, nil
 }
 

@@ -3,33 +3,17 @@ package promrwreceiver
 import (
 	"context"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
-
-// TestMain fails the package when a goroutine outlives the tests (the tests' own keep-alive
-// connections are closed first).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	http.DefaultClient.CloseIdleConnections()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
 
 // TestRefusalsLoggedOncePerInterval: a sender that keeps sending bad requests gets every one
 // refused and counted, but the log gets one line per refusalLogInterval.
