@@ -45,6 +45,7 @@ type converter struct {
 	md          pmetric.Metrics
 	resources   map[string]resource
 	metrics     map[metricKey]pmetric.Metric
+	names       map[string]string // the metric names, copied once for all resources
 	unsupported int // native histogram samples not converted
 	// Buffers reused from series to series: a batch of thousands of series shares a few
 	// resources, so a key is only turned into a string when it is new (map lookups by
@@ -78,6 +79,7 @@ func newConverter(series int) *converter {
 		md:        pmetric.NewMetrics(),
 		resources: map[string]resource{},
 		metrics:   make(map[metricKey]pmetric.Metric, series), // at most one per series: no rehashing
+		names:     map[string]string{},
 		dpLabels:  make([]labels.Label, 0, 16),
 		idLabels:  make([]labels.Label, 0, 16),
 		last:      resource{n: -1},
@@ -87,22 +89,36 @@ func newConverter(series int) *converter {
 // resource returns the resource whose identity labels are c.idLabels (keyed by c.key), adding
 // it the first time.
 func (c *converter) resource() resource {
+	if r, ok := c.lookupResource(); ok {
+		return r
+	}
+	return c.addResource()
+}
+
+// lookupResource returns the resource of key c.key if the request has it.
+func (c *converter) lookupResource() (resource, bool) {
 	if c.last.n >= 0 && bytes.Equal(c.key, c.lastKey) {
-		return c.last
+		return c.last, true
 	}
 	r, ok := c.resources[string(c.key)]
-	if !ok {
-		rm := c.md.ResourceMetrics().AppendEmpty()
-		attrs := rm.Resource().Attributes()
-		attrs.EnsureCapacity(len(c.idLabels))
-		for _, l := range c.idLabels {
-			attrs.PutStr(attributeOf(l.Name), strings.Clone(l.Value))
-		}
-		sm := rm.ScopeMetrics().AppendEmpty()
-		sm.Scope().SetName(scopeName)
-		r = resource{ms: sm.Metrics(), n: len(c.resources)}
-		c.resources[string(c.key)] = r
+	if ok {
+		c.last, c.lastKey = r, append(c.lastKey[:0], c.key...)
 	}
+	return r, ok
+}
+
+// addResource adds the resource of key c.key and identity labels c.idLabels.
+func (c *converter) addResource() resource {
+	rm := c.md.ResourceMetrics().AppendEmpty()
+	attrs := rm.Resource().Attributes()
+	attrs.EnsureCapacity(len(c.idLabels))
+	for _, l := range c.idLabels {
+		attrs.PutStr(attributeOf(l.Name), strings.Clone(l.Value))
+	}
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(scopeName)
+	r := resource{ms: sm.Metrics(), n: len(c.resources)}
+	c.resources[string(c.key)] = r
 	c.last, c.lastKey = r, append(c.lastKey[:0], c.key...)
 	return r
 }
@@ -221,7 +237,12 @@ func (c *converter) metricFor(r resource, name string, kind pmetric.MetricType, 
 	if m, ok := c.metrics[metricKey{resource: r.n, name: name, kind: kind}]; ok {
 		return m
 	}
-	name = strings.Clone(name)
+	if owned, ok := c.names[name]; ok { // the same name in another resource
+		name = owned
+	} else {
+		name = strings.Clone(name)
+		c.names[name] = name
+	}
 	m := r.ms.AppendEmpty()
 	m.SetName(name)
 	m.SetDescription(help)

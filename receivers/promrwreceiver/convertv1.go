@@ -2,6 +2,7 @@ package promrwreceiver
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 
@@ -30,24 +31,27 @@ func errV1(err error) error {
 // every string the metrics keep (names, attribute keys and values) is a copy, so nothing in the
 // result refers to raw and the caller may reuse it.
 func convertV1(raw []byte, cluster string, lim limits) (pmetric.Metrics, []rejection, int, error) {
+	if uint64(len(raw)) > math.MaxUint32 { // beyond what spans address (max_decompressed_bytes > 4 GiB)
+		return convertSeries(raw, ProtocolV1, cluster, lim)
+	}
 	bodies, types, err := splitV1(raw)
 	if err != nil {
 		return pmetric.Metrics{}, nil, 0, errV1(err)
 	}
-	w := wireConverter{c: newConverter(len(bodies)), cluster: cluster, lim: lim, types: types}
+	w := wireConverter{c: newConverter(len(bodies)), raw: raw, cluster: cluster, lim: lim, types: types}
 	// Rejections in the order convertSeries gives them: the decoder's, then admit's.
 	var decodeRej, admitRej []rejection
 	status := http.StatusBadRequest
 	var sb *labels.ScratchBuilder // for the decoded path, made when first needed
-	for _, body := range bodies {
-		if w.add(body) {
+	for _, sp := range bodies {
+		if w.add(sp) {
 			continue
 		}
 		if sb == nil {
 			b := labels.NewScratchBuilder(16)
 			sb = &b
 		}
-		s, r, ok, err := seriesOf(body, types, lim, sb)
+		s, r, ok, err := seriesOf(w.bytes(sp), types, lim, sb)
 		if err != nil {
 			return pmetric.Metrics{}, nil, 0, errV1(err)
 		}
@@ -63,80 +67,93 @@ func convertV1(raw []byte, cluster string, lim limits) (pmetric.Metrics, []rejec
 	return w.c.md, withUnsupported(rejected, w.c.unsupported), status, nil
 }
 
+// span is where something lies in the request: raw[off:off+n]. Spans rather than slices or
+// strings keep the conversion's buffers free of pointers: filling them costs no GC write
+// barriers.
+type span struct{ off, n uint32 }
+
 // wireLabel is a label read in place.
-type wireLabel struct{ name, value string }
+type wireLabel struct{ name, value span }
 
 // wireConverter converts the common RW 1.0 series from the wire. Its buffers are reused from
 // series to series.
 type wireConverter struct {
 	c       *converter
+	raw     []byte
 	cluster string
 	lim     limits
 	types   map[string]prompb.MetricMetadata
 	ls      []wireLabel
 	samples []sample
-	// names are the label names of the last series whose names passed the checks (in place:
-	// raw outlives the conversion), classes what each one is, clusterAt where the cluster label
-	// goes in them (the index of the first name after it).
-	names     []string
+	// names are the label names of the last series whose names passed the checks, classes what
+	// each one is, clusterAt where the cluster label goes in them (the index of the first name
+	// after it).
+	names     []span
 	classes   []labelClass
 	clusterAt int
-	// owned holds copies of the data point labels of the series before, by position: series of
-	// one target or one metric share most of them, so most labels are not copied again.
+	// owned holds copies of the data point labels of the series being converted, by position;
+	// a copy made for the series before is kept when it is the same: series of one target or
+	// one metric share most of them, so most labels are not copied again.
 	owned []labels.Label
 }
 
-// add converts one TimeSeries body and reports true, or reports false, having changed nothing,
-// when the series is not one it converts: the decoded path then takes it.
-func (w *wireConverter) add(body []byte) bool {
+func (w *wireConverter) bytes(sp span) []byte { return w.raw[sp.off : sp.off+sp.n] }
+
+// str is the span as a string in place: valid while raw is, not to be kept.
+func (w *wireConverter) str(sp span) string { return inPlace(w.bytes(sp)) }
+
+// add converts the TimeSeries at sp and reports true, or reports false, having changed nothing
+// the result holds, when the series is not one it converts: the decoded path then takes it.
+func (w *wireConverter) add(sp span) bool {
 	ls, samples := w.ls[:0], w.samples[:0]
-	for b := body; len(b) > 0; {
+	body := w.bytes(sp)
+	for i := 0; i < len(body); {
 		var num protowire.Number
 		var typ protowire.Type
-		if b[0] >= 8 && b[0] < 0x80 { // a one-byte tag of a field number above 0
-			num, typ, b = protowire.Number(b[0]>>3), protowire.Type(b[0]&7), b[1:]
+		if t := body[i]; t >= 8 && t < 0x80 { // a one-byte tag of a field number above 0
+			num, typ = protowire.Number(t>>3), protowire.Type(t&7)
+			i++
 		} else {
 			var n int
-			if num, typ, n = consumeTag(b); n < 0 {
+			if num, typ, n = consumeTag(body[i:]); n < 0 {
 				return false
 			}
-			b = b[n:]
+			i += n
 		}
-		if typ == protowire.BytesType {
-			switch num {
-			case fieldLabels:
-				v, n := protowire.ConsumeBytes(b)
-				if n < 0 || len(ls) == w.lim.maxLabels {
+		if typ == protowire.BytesType && (num == fieldLabels || num == fieldSamples) {
+			x, n := protowire.ConsumeVarint(body[i:])
+			if n < 0 || x > uint64(len(body)-i-n) { //nolint:gosec // i ≤ len(body)
+				return false
+			}
+			i += n
+			v := body[i : i+int(x)]
+			if num == fieldLabels {
+				if len(ls) == w.lim.maxLabels {
 					return false
 				}
-				b = b[n:]
-				name, value, err := labelOf(v)
-				if err != nil {
+				l, ok := labelSpans(v, sp.off+uint32(i)) //nolint:gosec // i < len(body)
+				if !ok {
 					return false
 				}
-				ls = append(ls, wireLabel{name, value})
-				continue
-			case fieldSamples:
-				v, n := protowire.ConsumeBytes(b)
-				if n < 0 {
-					return false
-				}
-				b = b[n:]
+				ls = append(ls, l)
+			} else {
 				s, err := sampleOf(v)
 				if err != nil {
 					return false
 				}
 				samples = append(samples, s)
-				continue
-			case fieldExemplars, fieldHistograms:
-				return false
 			}
+			i += int(x)
+			continue
 		}
-		n := skipValue(typ, b)
+		if typ == protowire.BytesType && (num == fieldExemplars || num == fieldHistograms) {
+			return false
+		}
+		n := skipValue(typ, body[i:])
 		if n < 0 {
 			return false
 		}
-		b = b[n:]
+		i += n
 	}
 	w.ls, w.samples = ls, samples
 	// The checks of checkLabels' common case and admit's: names sorted, distinct and valid, a
@@ -145,7 +162,7 @@ func (w *wireConverter) add(body []byte) bool {
 	if !w.sameNames(ls) && !w.checkNames(ls) {
 		return false
 	}
-	name, claimed := "", ""
+	var name, claimed span
 	for i, cl := range w.classes {
 		switch cl {
 		case classMetricName:
@@ -154,7 +171,7 @@ func (w *wireConverter) add(body []byte) bool {
 			claimed = ls[i].value
 		}
 	}
-	if name == "" || claimed != "" && claimed != w.cluster {
+	if name.n == 0 || claimed.n > 0 && w.str(claimed) != w.cluster {
 		return false
 	}
 	for i := 1; i < len(samples); i++ {
@@ -163,44 +180,27 @@ func (w *wireConverter) add(body []byte) bool {
 		}
 	}
 
-	// The identity split of converter.addSeries, on the labels as admit would stamp them: with
-	// no cluster label, the credentials' cluster in its place in the order and the labels with
-	// an empty value dropped (labels.Builder drops them); with the credentials' own, unchanged.
 	c := w.c
-	c.key, c.dpLabels, c.idLabels = c.key[:0], c.dpLabels[:0], c.idLabels[:0]
-	stamp := claimed == ""
-	for i, l := range ls {
-		if stamp {
-			if i == w.clusterAt {
-				w.identity(promlabels.ClusterLabel, w.cluster)
-			}
-			if l.value == "" {
-				continue
-			}
-		}
-		switch w.classes[i] {
-		case classIdentity, classCluster:
-			w.identity(l.name, l.value)
-		case classPoint:
-			c.dpLabels = append(c.dpLabels, w.own(len(c.dpLabels), l))
-		}
+	stamp := claimed.n == 0
+	dp := w.split(stamp, false)
+	r, ok := c.lookupResource()
+	if !ok {
+		w.split(stamp, true)
+		r = c.addResource()
 	}
-	if stamp && w.clusterAt == len(ls) {
-		w.identity(promlabels.ClusterLabel, w.cluster)
-	}
-	ms := c.resource()
+	metricName := w.str(name)
 	var typ model.MetricType
 	var help string
 	if len(w.types) > 0 {
-		if md, ok := w.types[familyOf(name, w.types)]; ok {
+		if md, ok := w.types[familyOf(metricName, w.types)]; ok {
 			typ, help = metadataType(md.Type), md.Help
 		}
 	}
 	if len(samples) == 0 {
 		return true
 	}
-	kind := kindOf(name, typ)
-	m := c.metricFor(ms, name, kind, typ, help)
+	kind := kindOf(metricName, typ)
+	m := c.metricFor(r, metricName, kind, typ, help)
 	var dps pmetric.NumberDataPointSlice
 	if kind == pmetric.MetricTypeSum {
 		dps = m.Sum().DataPoints()
@@ -208,45 +208,114 @@ func (w *wireConverter) add(body []byte) bool {
 		dps = m.Gauge().DataPoints()
 	}
 	for _, s := range samples {
-		dp := dps.AppendEmpty()
-		putAttributes(dp.Attributes(), c.dpLabels)
-		setSample(dp, s)
+		p := dps.AppendEmpty()
+		putAttributes(p.Attributes(), w.owned[:dp])
+		setSample(p, s)
 	}
 	return true
 }
 
-func (w *wireConverter) identity(name, value string) {
-	w.c.idLabels = append(w.c.idLabels, labels.Label{Name: name, Value: value})
-	w.c.key = appendKey(w.c.key, name, value)
-}
-
-// own returns a copy of the i-th data point label, reusing the copy made for the series before
-// when it is the same.
-func (w *wireConverter) own(i int, l wireLabel) labels.Label {
-	if i == len(w.owned) {
-		w.owned = append(w.owned, labels.Label{Name: strings.Clone(l.name), Value: strings.Clone(l.value)})
-		return w.owned[i]
+// split is the identity split of converter.addSeries, on the labels as admit would stamp them
+// (stamp: the series names no cluster): with the credentials' cluster in its place in the order
+// and the labels with an empty value dropped (labels.Builder drops them); else unchanged.
+// Without identity it makes the resource key (c.key) and the data point labels (w.owned[:n], n
+// returned); with identity, the identity labels (c.idLabels) that a new resource needs.
+func (w *wireConverter) split(stamp, identity bool) int {
+	c := w.c
+	if identity {
+		c.idLabels = c.idLabels[:0]
+	} else {
+		c.key = c.key[:0]
 	}
-	o := &w.owned[i]
-	if o.Name != l.name {
-		o.Name = strings.Clone(l.name)
-	}
-	if o.Value != l.value {
-		o.Value = strings.Clone(l.value)
-	}
-	return *o
-}
-
-// validLabelName is model.UTF8Validation.IsValidLabelName, with the common (legacy) names
-// accepted without decoding UTF-8.
-func validLabelName(name string) bool {
-	for i := 0; i < len(name); i++ {
-		b := name[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b == '_' || b >= '0' && b <= '9' && i > 0) {
-			return model.UTF8Validation.IsValidLabelName(name)
+	dp := 0
+	for i, l := range w.ls {
+		if stamp {
+			if i == w.clusterAt {
+				w.identity(identity, promlabels.ClusterLabel, w.cluster)
+			}
+			if l.value.n == 0 {
+				continue
+			}
+		}
+		switch w.classes[i] {
+		case classIdentity, classCluster:
+			w.identity(identity, w.str(l.name), w.str(l.value))
+		case classPoint:
+			if !identity {
+				w.own(dp, l)
+				dp++
+			}
 		}
 	}
-	return len(name) > 0
+	if stamp && w.clusterAt == len(w.ls) {
+		w.identity(identity, promlabels.ClusterLabel, w.cluster)
+	}
+	return dp
+}
+
+func (w *wireConverter) identity(list bool, name, value string) {
+	if list {
+		w.c.idLabels = append(w.c.idLabels, labels.Label{Name: name, Value: value})
+	} else {
+		w.c.key = appendKey(w.c.key, name, value)
+	}
+}
+
+// own makes w.owned[i] a copy of l, keeping the copy made for the series before when it is the
+// same.
+func (w *wireConverter) own(i int, l wireLabel) {
+	name, value := w.str(l.name), w.str(l.value)
+	if i == len(w.owned) {
+		w.owned = append(w.owned, labels.Label{Name: strings.Clone(name), Value: strings.Clone(value)})
+		return
+	}
+	o := &w.owned[i]
+	if o.Name != name {
+		o.Name = strings.Clone(name)
+	}
+	if o.Value != value {
+		o.Value = strings.Clone(value)
+	}
+}
+
+// labelSpans reads the Label message v (= raw[at:at+len(v)]) as labelOf does, as spans.
+func labelSpans(v []byte, at uint32) (wireLabel, bool) {
+	// As Marshal writes it: name then value, each shorter than 128 bytes.
+	if len(v) >= 4 && v[0] == fieldName<<3|byte(protowire.BytesType) && v[1] < 0x80 {
+		nl := uint32(v[1])
+		if 4+int(nl) <= len(v) && v[2+nl] == fieldValue<<3|byte(protowire.BytesType) && v[3+nl] < 0x80 && 4+int(nl)+int(v[3+nl]) == len(v) {
+			return wireLabel{name: span{at + 2, nl}, value: span{at + 4 + nl, uint32(v[3+nl])}}, true
+		}
+	}
+	var l wireLabel
+	for i := 0; i < len(v); {
+		num, typ, n := consumeTag(v[i:])
+		if n < 0 {
+			return l, false
+		}
+		i += n
+		if typ == protowire.BytesType && (num == fieldName || num == fieldValue) {
+			x, n := protowire.ConsumeVarint(v[i:])
+			if n < 0 || x > uint64(len(v)-i-n) { //nolint:gosec // i ≤ len(v)
+				return l, false
+			}
+			i += n
+			sp := span{at + uint32(i), uint32(x)} //nolint:gosec // bounded by len(v)
+			if num == fieldName {
+				l.name = sp
+			} else {
+				l.value = sp
+			}
+			i += int(x)
+			continue
+		}
+		n = skipValue(typ, v[i:])
+		if n < 0 {
+			return l, false
+		}
+		i += n
+	}
+	return l, true
 }
 
 // labelClass is what a label name is to the conversion.
@@ -265,7 +334,7 @@ func (w *wireConverter) sameNames(ls []wireLabel) bool {
 		return false
 	}
 	for i := range ls {
-		if ls[i].name != w.names[i] {
+		if w.str(ls[i].name) != w.str(w.names[i]) {
 			return false
 		}
 	}
@@ -275,25 +344,40 @@ func (w *wireConverter) sameNames(ls []wireLabel) bool {
 // checkNames checks that the names of ls are sorted, distinct and valid, and classifies them.
 func (w *wireConverter) checkNames(ls []wireLabel) bool {
 	w.names, w.classes, w.clusterAt = w.names[:0], w.classes[:0], len(ls)
+	prev := ""
 	for i, l := range ls {
-		if i == 0 && l.name == "" || i > 0 && l.name <= ls[i-1].name || !validLabelName(l.name) {
+		name := w.str(l.name)
+		if i == 0 && name == "" || i > 0 && name <= prev || !validLabelName(name) {
 			w.names, w.classes = w.names[:0], w.classes[:0]
 			return false
 		}
+		prev = name
 		cl := classPoint
 		switch {
-		case l.name == model.MetricNameLabel:
+		case name == model.MetricNameLabel:
 			cl = classMetricName
-		case l.name == promlabels.ClusterLabel:
+		case name == promlabels.ClusterLabel:
 			cl = classCluster
-		case isIdentity(l.name):
+		case isIdentity(name):
 			cl = classIdentity
 		}
-		if w.clusterAt == len(ls) && l.name > promlabels.ClusterLabel {
+		if w.clusterAt == len(ls) && name > promlabels.ClusterLabel {
 			w.clusterAt = i
 		}
 		w.names = append(w.names, l.name)
 		w.classes = append(w.classes, cl)
 	}
 	return true
+}
+
+// validLabelName is model.UTF8Validation.IsValidLabelName, with the common (legacy) names
+// accepted without decoding UTF-8.
+func validLabelName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b == '_' || b >= '0' && b <= '9' && i > 0) {
+			return model.UTF8Validation.IsValidLabelName(name)
+		}
+	}
+	return len(name) > 0
 }

@@ -39,8 +39,8 @@ func decodeV1Fast(buf []byte, lim limits) ([]series, []rejection, error) {
 	out := make([]series, 0, len(bodies))
 	var rej []rejection
 	sb := labels.NewScratchBuilder(16)
-	for _, body := range bodies {
-		s, r, ok, err := seriesOf(body, types, lim, &sb)
+	for _, sp := range bodies {
+		s, r, ok, err := seriesOf(buf[sp.off:sp.off+sp.n], types, lim, &sb)
 		if err != nil {
 			return nil, nil, errV1(err)
 		}
@@ -55,8 +55,8 @@ func decodeV1Fast(buf []byte, lim limits) ([]series, []rejection, error) {
 
 // splitV1 reads the fields of a WriteRequest: the series, as their bodies (in place), and the
 // metadata, which types them.
-func splitV1(buf []byte) ([][]byte, map[string]prompb.MetricMetadata, error) {
-	var bodies [][]byte
+func splitV1(buf []byte) ([]span, map[string]prompb.MetricMetadata, error) {
+	var bodies []span
 	types := map[string]prompb.MetricMetadata{}
 	for b := buf; len(b) > 0; {
 		num, typ, n := consumeTag(b)
@@ -72,9 +72,9 @@ func splitV1(buf []byte) ([][]byte, map[string]prompb.MetricMetadata, error) {
 			b = b[n:]
 			if num == fieldTimeseries {
 				if bodies == nil {
-					bodies = make([][]byte, 0, len(buf)/64)
+					bodies = make([]span, 0, len(buf)/64)
 				}
-				bodies = append(bodies, v)
+				bodies = append(bodies, span{off: uint32(len(buf) - len(b) - len(v)), n: uint32(len(v))}) //nolint:gosec // within buf
 				continue
 			}
 			var md prompb.MetricMetadata
