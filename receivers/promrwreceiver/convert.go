@@ -46,7 +46,7 @@ type converter struct {
 	resources   map[string]resource
 	metrics     map[metricKey]pmetric.Metric
 	names       map[string]string // the metric names, copied once for all resources
-	unsupported int // native histogram samples not converted
+	unsupported int               // native histogram samples not converted
 	// Buffers reused from series to series: a batch of thousands of series shares a few
 	// resources, so a key is only turned into a string when it is new (map lookups by
 	// string(bytes) do not allocate).
