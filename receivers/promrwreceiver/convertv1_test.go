@@ -116,27 +116,43 @@ func TestConvertV1MatchesSeries(t *testing.T) {
 	}
 }
 
-// TestConvertV1KeepsNoReferenceToTheBody: the metrics convertV1 returns do not point into the
-// request body: overwriting the body afterwards changes none of them.
-func TestConvertV1KeepsNoReferenceToTheBody(t *testing.T) {
-	raw := marshal(t, benchV1(300))
-	md, _, _, err := convertV1(raw, "prod-eu-1", limits{maxLabels: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m pmetric.ProtoMarshaler
-	before, err := m.MarshalMetrics(md)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range raw {
-		raw[i] = 'X'
-	}
-	after, err := m.MarshalMetrics(md)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(before, after) {
-		t.Fatal("the metrics changed with the request body: they refer to it")
+// TestConvertKeepsNoReferenceToTheBody: the metrics convert returns do not point into the
+// decompressed request, which the handler reuses for the next one (rawBuffers): overwriting it
+// afterwards changes none of them, for either protocol, on either path.
+func TestConvertKeepsNoReferenceToTheBody(t *testing.T) {
+	for name, c := range map[string]struct {
+		raw   []byte
+		proto Protocol
+	}{
+		"v1 wire":    {marshal(t, benchV1(300)), ProtocolV1},
+		"v1 decoded": {marshal(t, realV1()), ProtocolV1}, // exemplars and native histograms
+		"v1 stamped": {marshal(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{mkSeries("up", "job", "j", "zone", "a")}}), ProtocolV1},
+		"v2":         {marshal(t, realV2()), ProtocolV2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			raw := bytes.Clone(c.raw)
+			md, _, _, err := convert(raw, c.proto, "prod-eu-1", limits{maxLabels: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if md.DataPointCount() == 0 {
+				t.Fatal("nothing converted")
+			}
+			var m pmetric.ProtoMarshaler
+			before, err := m.MarshalMetrics(md)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range raw {
+				raw[i] = 'X'
+			}
+			after, err := m.MarshalMetrics(md)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(before, after) {
+				t.Fatal("the metrics changed with the request body: they refer to it")
+			}
+		})
 	}
 }
