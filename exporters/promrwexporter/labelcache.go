@@ -2,6 +2,7 @@ package promrwexporter
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
 	"strings"
 	"sync"
@@ -248,29 +249,38 @@ func copyDescription(m, dst pmetric.Metric) pmetric.NumberDataPointSlice {
 	return dst.SetEmptyGauge().DataPoints()
 }
 
+// The cache key writes every string with its length first: no two different batches' resources,
+// metrics and attributes make the same key, whatever bytes their values hold (a value cannot
+// pass for a boundary and give a series another's labels).
+
 // appendMetric appends what the translator reads of a metric to name its series.
 func appendMetric(key []byte, m pmetric.Metric) []byte {
 	key = append(key, 0xff, byte(m.Type()))
 	if m.Type() == pmetric.MetricTypeSum && m.Sum().IsMonotonic() {
 		key = append(key, 1)
-	}
-	key = append(append(key, m.Name()...), 0)
-	key = append(append(key, m.Unit()...), 0)
-	return append(key, 0xff)
-}
-
-// appendAttributes appends attributes to a key, each as key, type and value.
-func appendAttributes(key []byte, attrs pcommon.Map) []byte {
-	for k, v := range attrs.All() {
-		key = append(append(key, k...), 0, byte(v.Type()))
-		if v.Type() == pcommon.ValueTypeStr {
-			key = append(key, v.Str()...)
-		} else {
-			key = append(key, v.AsString()...)
-		}
+	} else {
 		key = append(key, 0)
 	}
-	return append(key, 0xfe)
+	key = appendString(key, m.Name())
+	return appendString(key, m.Unit())
+}
+
+// appendAttributes appends attributes to a key: their number, then each key, type and value.
+func appendAttributes(key []byte, attrs pcommon.Map) []byte {
+	key = binary.AppendUvarint(append(key, 0xfe), uint64(attrs.Len()))
+	for k, v := range attrs.All() {
+		key = append(appendString(key, k), byte(v.Type()))
+		if v.Type() == pcommon.ValueTypeStr {
+			key = appendString(key, v.Str())
+		} else {
+			key = appendString(key, v.AsString())
+		}
+	}
+	return key
+}
+
+func appendString(key []byte, s string) []byte {
+	return append(binary.AppendUvarint(key, uint64(len(s))), s...)
 }
 
 // capture is an appender that keeps what it is given.
