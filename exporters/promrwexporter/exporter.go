@@ -42,7 +42,7 @@ func newExporter(set exporter.Settings, cfg *Config) *promrwExporter {
 	for _, m := range promlabels.Identity {
 		promote = append(promote, m.Label)
 	}
-	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger, cache: labelCache{m: map[string]labels.Labels{}},
+	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger, cache: labelCache{resources: map[string]map[string]labels.Labels{}},
 		promote: prw.NewPromoteResourceAttributes(config.OTLPConfig{PromoteResourceAttributes: promote})}
 }
 

@@ -18,7 +18,7 @@ import (
 )
 
 // maxCachedSeries bounds the label cache: past it, the cache starts again empty. A series' entry
-// is its key (resource, metric and point attributes) and its labels: a few hundred bytes.
+// is its key (metric and point attributes) and its labels: a few hundred bytes.
 const maxCachedSeries = 1 << 16
 
 // probeName is the gauge added to the batch that translate hands Prometheus's translator on a
@@ -30,7 +30,10 @@ const probeName = "vigil_target_info_probe"
 // sanitizing and sorting its labels again. Safe for concurrent use.
 type labelCache struct {
 	mu sync.RWMutex
-	m  map[string]labels.Labels
+	// resources holds, by resource (its attributes), the labels of its series by metric and
+	// point attributes: a batch's resource is looked up once, its points by short keys.
+	resources map[string]map[string]labels.Labels
+	n         int // series in all
 }
 
 // numberPoint is one data point of a batch as translateNumbers appends it.
@@ -43,6 +46,7 @@ type numberPoint struct {
 
 // resourcePoints are the points of one resource, then its target_info samples.
 type resourcePoints struct {
+	key        string // the resource's cache key, when some points missed
 	points     []numberPoint
 	targetInfo []capturedSample
 }
@@ -64,13 +68,16 @@ func (e *promrwExporter) translateNumbers(ctx context.Context, md pmetric.Metric
 	for _, rm := range md.ResourceMetrics().All() {
 		var rp resourcePoints
 		key = appendAttributes(key[:0], rm.Resource().Attributes())
-		rlen := len(key)
 		earliest, latest := pcommon.Timestamp(math.MaxUint64), pcommon.Timestamp(0)
 		misses := 0
 		e.cache.mu.RLock()
+		series := e.cache.resources[string(key)] // nil: a resource not seen before
+		if series == nil {
+			rp.key = string(key)
+		}
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
-				key = appendMetric(key[:rlen], m)
+				key = appendMetric(key[:0], m)
 				mlen := len(key)
 				for _, dp := range numberPoints(m).All() {
 					key = appendAttributes(key[:mlen], dp.Attributes())
@@ -85,7 +92,7 @@ func (e *promrwExporter) translateNumbers(ctx context.Context, md pmetric.Metric
 						p.v = math.Float64frombits(value.StaleNaN)
 					}
 					var ok bool
-					if p.ls, ok = e.cache.m[string(key)]; !ok {
+					if p.ls, ok = series[string(key)]; !ok {
 						p.key = string(key)
 						misses++
 					}
@@ -95,6 +102,9 @@ func (e *promrwExporter) translateNumbers(ctx context.Context, md pmetric.Metric
 			}
 		}
 		e.cache.mu.RUnlock()
+		if misses > 0 && rp.key == "" {
+			rp.key = string(appendAttributes(key[:0], rm.Resource().Attributes()))
+		}
 		if len(rp.points) > 0 && !e.resolve(ctx, rm, &rp, misses, earliest, latest, settings) {
 			return false
 		}
@@ -172,8 +182,13 @@ func (e *promrwExporter) resolve(ctx context.Context, rm pmetric.ResourceMetrics
 	found := got[2 : 2+misses]
 	e.cache.mu.Lock()
 	defer e.cache.mu.Unlock()
-	if len(e.cache.m)+misses > maxCachedSeries {
-		e.cache.m = make(map[string]labels.Labels, misses)
+	if e.cache.n+misses > maxCachedSeries {
+		e.cache.resources, e.cache.n = map[string]map[string]labels.Labels{}, 0
+	}
+	series := e.cache.resources[rp.key]
+	if series == nil && misses > 0 {
+		series = make(map[string]labels.Labels, misses)
+		e.cache.resources[rp.key] = series
 	}
 	j := 0
 	for k := range rp.points {
@@ -185,7 +200,10 @@ func (e *promrwExporter) resolve(ctx context.Context, rm pmetric.ResourceMetrics
 			return false
 		}
 		p.ls = found[j].ls
-		e.cache.m[p.key] = p.ls
+		if _, ok := series[p.key]; !ok {
+			series[p.key] = p.ls
+			e.cache.n++
+		}
 		j++
 	}
 	return true

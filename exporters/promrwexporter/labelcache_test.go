@@ -148,7 +148,7 @@ func TestLabelCacheAsFromMetrics(t *testing.T) {
 	e := newExporter(exportertest.NewNopSettings(Type), cfg)
 	requestOf(t, e, shapes()["bench"], true)
 	// One entry per series: 5 gauges × 50 "series" values, 5 counters × 3 "code" values.
-	require.Equal(t, 5*50+5*3, len(e.cache.m))
+	require.Equal(t, 5*50+5*3, e.cache.n)
 }
 
 // BenchmarkTranslate is translate and the request's encoding of one batch as
