@@ -125,7 +125,7 @@ func startVigil(bin, dir string, pki *harness.PKI, loki, prom, tenant string, wi
         subjects: [%s]
         bearer_tokens: [%q]
 `, harness.AgentCN, pki.Token)
-	exts := "[bodylimit, health_check, walstorage, clusterauth, httpapi"
+	exts := "[bodylimit, health_check, walstorage, clusterauth, httpapi, evidence" // as deploy/config/gateway.yaml lists them
 	pprofAddr := ""
 	if withPprof {
 		pprofAddr = addrs[5]

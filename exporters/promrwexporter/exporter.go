@@ -32,6 +32,7 @@ type promrwExporter struct {
 	cfg     *Config
 	promote *prw.PromoteResourceAttributes // the identity labels
 	set     exporter.Settings
+	cache   labelCache // the labels of the gauges' and sums' series seen before
 	client  *http.Client
 	logger  *zap.Logger
 }
@@ -41,7 +42,7 @@ func newExporter(set exporter.Settings, cfg *Config) *promrwExporter {
 	for _, m := range promlabels.Identity {
 		promote = append(promote, m.Label)
 	}
-	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger,
+	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger, cache: labelCache{resources: map[string]map[string]labels.Labels{}},
 		promote: prw.NewPromoteResourceAttributes(config.OTLPConfig{PromoteResourceAttributes: promote})}
 }
 
@@ -113,6 +114,16 @@ func (e *promrwExporter) send(ctx context.Context, body []byte) error {
 // and the identity attributes dropped from data points are dropped for good, so that a retry of
 // the same batch translates to the same request.
 func (e *promrwExporter) translate(ctx context.Context, md pmetric.Metrics) (*collector, error) {
+	return e.translateAs(ctx, md, true)
+}
+
+// translateWithout is translate with Prometheus's translator alone: the reference the label
+// cache's tests compare with.
+func (e *promrwExporter) translateWithout(ctx context.Context, md pmetric.Metrics) (*collector, error) {
+	return e.translateAs(ctx, md, false)
+}
+
+func (e *promrwExporter) translateAs(ctx context.Context, md pmetric.Metrics, cached bool) (*collector, error) {
 	saved := make([]pcommon.Map, 0, md.ResourceMetrics().Len())
 	for _, rm := range md.ResourceMetrics().All() {
 		attrs := rm.Resource().Attributes()
@@ -144,6 +155,9 @@ func (e *promrwExporter) translate(ctx context.Context, md pmetric.Metrics) (*co
 		ExternalLabels:            e.cfg.ExternalLabels,
 		PromoteResourceAttributes: e.promote,
 		LookbackDelta:             5 * time.Minute,
+	}
+	if cached && e.translateNumbers(ctx, md, settings, app) {
+		return app, nil
 	}
 	if _, err := conv.FromMetrics(ctx, md, settings); err != nil {
 		e.logger.Warn("some metrics could not be translated for remote write", zap.Error(err))

@@ -34,11 +34,12 @@ func BenchmarkDecodeConvertV1(b *testing.B) {
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	for b.Loop() {
-		raw, err := decompress(body, 64<<20)
+		raw, release, err := decompressPooled(body, 64<<20)
 		if err != nil {
 			b.Fatal(err)
 		}
 		md, rej, _, err := convert(raw, ProtocolV1, "prod-eu-1", lim)
+		release()
 		if err != nil || len(rej) > 0 || md.DataPointCount() != series {
 			b.Fatalf("%v %v %d", err, rej, md.DataPointCount())
 		}

@@ -1,6 +1,7 @@
 package promrwreceiver
 
 import (
+	"bytes"
 	"encoding/hex"
 	"math"
 	"strings"
@@ -29,93 +30,169 @@ const scopeName = "github.com/vigil-obs/vigil/receivers/promrwreceiver"
 // histograms and summaries, cumulative sums; native histograms, exponential histograms; the rest
 // gauges. It returns how many native histogram samples it could not convert.
 func toMetrics(ss []series) (pmetric.Metrics, int) {
-	md := pmetric.NewMetrics()
-	resources := map[string]pmetric.MetricSlice{}
-	metrics := make(map[string]pmetric.Metric, len(ss)) // at most one per series: no rehashing
-	unsupported := 0
+	c := newConverter(len(ss))
+	for i := range ss {
+		c.addSeries(&ss[i])
+	}
+	return c.md, c.unsupported
+}
+
+// converter builds the OTLP metrics of one request, series after series: one resource per
+// distinct identity, one metric per (resource, name, kind), its data points in series order.
+// Both the decoded series (addSeries) and the RW 1.0 wire series (convertV1) go through it, so
+// a request mixing both comes out as if all had been decoded.
+type converter struct {
+	md          pmetric.Metrics
+	resources   map[string]resource
+	metrics     map[metricKey]pmetric.Metric
+	names       map[string]string // the metric names, copied once for all resources
+	unsupported int               // native histogram samples not converted
 	// Buffers reused from series to series: a batch of thousands of series shares a few
 	// resources, so a key is only turned into a string when it is new (map lookups by
 	// string(bytes) do not allocate).
-	var key, mkey []byte
-	dpLabels := make([]labels.Label, 0, 16)
-	idLabels := make([]labels.Label, 0, 16)
-	for i := range ss {
-		s := &ss[i]
-		key, dpLabels, idLabels = key[:0], dpLabels[:0], idLabels[:0]
-		name := "" // the first __name__, as labels.Get finds it on the checked series
-		s.labels.Range(func(l labels.Label) {
-			if l.Name == model.MetricNameLabel {
-				if name == "" {
-					name = l.Value
-				}
-				return
+	key      []byte
+	dpLabels []labels.Label
+	idLabels []labels.Label
+	// The resource of the series before, and its key: consecutive series are often of one
+	// target.
+	last    resource
+	lastKey []byte
+}
+
+// resource is one resource of the request: its metrics, and its number, which metric keys
+// name it by.
+type resource struct {
+	ms pmetric.MetricSlice
+	n  int
+}
+
+// metricKey names a metric in the request: its resource, its name (the copy the metric holds)
+// and its kind.
+type metricKey struct {
+	resource int
+	name     string
+	kind     pmetric.MetricType
+}
+
+func newConverter(series int) *converter {
+	return &converter{
+		md:        pmetric.NewMetrics(),
+		resources: map[string]resource{},
+		metrics:   make(map[metricKey]pmetric.Metric, series), // at most one per series: no rehashing
+		names:     map[string]string{},
+		dpLabels:  make([]labels.Label, 0, 16),
+		idLabels:  make([]labels.Label, 0, 16),
+		last:      resource{n: -1},
+	}
+}
+
+// resource returns the resource whose identity labels are c.idLabels (keyed by c.key), adding
+// it the first time.
+func (c *converter) resource() resource {
+	if r, ok := c.lookupResource(); ok {
+		return r
+	}
+	return c.addResource()
+}
+
+// lookupResource returns the resource of key c.key if the request has it.
+func (c *converter) lookupResource() (resource, bool) {
+	if c.last.n >= 0 && bytes.Equal(c.key, c.lastKey) {
+		return c.last, true
+	}
+	r, ok := c.resources[string(c.key)]
+	if ok {
+		c.last, c.lastKey = r, append(c.lastKey[:0], c.key...)
+	}
+	return r, ok
+}
+
+// addResource adds the resource of key c.key and identity labels c.idLabels.
+func (c *converter) addResource() resource {
+	rm := c.md.ResourceMetrics().AppendEmpty()
+	attrs := rm.Resource().Attributes()
+	attrs.EnsureCapacity(len(c.idLabels))
+	for _, l := range c.idLabels {
+		attrs.PutStr(attributeOf(l.Name), strings.Clone(l.Value))
+	}
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(scopeName)
+	r := resource{ms: sm.Metrics(), n: len(c.resources)}
+	c.resources[string(c.key)] = r
+	c.last, c.lastKey = r, append(c.lastKey[:0], c.key...)
+	return r
+}
+
+// addSeries converts one decoded (checked, stamped) series.
+func (c *converter) addSeries(s *series) {
+	c.key, c.dpLabels, c.idLabels = c.key[:0], c.dpLabels[:0], c.idLabels[:0]
+	name := "" // the first __name__, as labels.Get finds it on the checked series
+	s.labels.Range(func(l labels.Label) {
+		if l.Name == model.MetricNameLabel {
+			if name == "" {
+				name = l.Value
 			}
-			if isIdentity(l.Name) {
-				idLabels = append(idLabels, l)
-				key = append(key, l.Name...)
-				key = append(key, 0)
-				key = append(key, l.Value...)
-				key = append(key, 0)
-			} else {
-				dpLabels = append(dpLabels, l)
-			}
-		})
-		ms, ok := resources[string(key)]
-		rkey := key
-		if !ok {
-			rm := md.ResourceMetrics().AppendEmpty()
-			attrs := rm.Resource().Attributes()
-			for _, l := range idLabels {
-				attrs.PutStr(attributeOf(l.Name), l.Value)
-			}
-			sm := rm.ScopeMetrics().AppendEmpty()
-			sm.Scope().SetName(scopeName)
-			ms = sm.Metrics()
-			resources[string(key)] = ms
+			return
 		}
-		kind := kindOf(name, s.typ)
-		if len(s.samples) > 0 {
-			var m pmetric.Metric
-			m, mkey = metricFor(metrics, mkey, ms, rkey, name, kind, s)
-			var dps pmetric.NumberDataPointSlice
-			if kind == pmetric.MetricTypeSum {
-				dps = m.Sum().DataPoints()
-			} else {
-				dps = m.Gauge().DataPoints()
-			}
-			var last pmetric.NumberDataPoint
-			for _, smp := range s.samples {
-				dp := dps.AppendEmpty()
-				putAttributes(dp.Attributes(), dpLabels)
-				dp.SetTimestamp(pcommon.Timestamp(smp.t * 1e6))
-				dp.SetDoubleValue(smp.v)
-				if value.IsStaleNaN(smp.v) {
-					dp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
-				}
-				last = dp
-			}
-			putExemplars(last.Exemplars(), s.exemplars)
+		if isIdentity(l.Name) {
+			c.idLabels = append(c.idLabels, l)
+			c.key = appendKey(c.key, l.Name, l.Value)
+		} else {
+			c.dpLabels = append(c.dpLabels, l)
 		}
-		if len(s.hists) > 0 {
-			var m pmetric.Metric
-			m, mkey = metricFor(metrics, mkey, ms, rkey, name, pmetric.MetricTypeExponentialHistogram, s)
-			dps := m.ExponentialHistogram().DataPoints()
-			for _, h := range s.hists {
-				if !convertible(h.fh) {
-					unsupported++
-					continue
-				}
-				dp := dps.AppendEmpty()
-				putAttributes(dp.Attributes(), dpLabels)
-				dp.SetTimestamp(pcommon.Timestamp(h.t * 1e6))
-				exponential(dp, h.fh)
-				if len(s.samples) == 0 {
-					putExemplars(dp.Exemplars(), s.exemplars)
-				}
+	})
+	ms := c.resource()
+	kind := kindOf(name, s.typ)
+	if len(s.samples) > 0 {
+		m := c.metricFor(ms, name, kind, s.typ, s.help)
+		var dps pmetric.NumberDataPointSlice
+		if kind == pmetric.MetricTypeSum {
+			dps = m.Sum().DataPoints()
+		} else {
+			dps = m.Gauge().DataPoints()
+		}
+		var last pmetric.NumberDataPoint
+		for _, smp := range s.samples {
+			dp := dps.AppendEmpty()
+			putAttributes(dp.Attributes(), c.dpLabels)
+			setSample(dp, smp)
+			last = dp
+		}
+		putExemplars(last.Exemplars(), s.exemplars)
+	}
+	if len(s.hists) > 0 {
+		m := c.metricFor(ms, name, pmetric.MetricTypeExponentialHistogram, s.typ, s.help)
+		dps := m.ExponentialHistogram().DataPoints()
+		for _, h := range s.hists {
+			if !convertible(h.fh) {
+				c.unsupported++
+				continue
+			}
+			dp := dps.AppendEmpty()
+			putAttributes(dp.Attributes(), c.dpLabels)
+			dp.SetTimestamp(pcommon.Timestamp(h.t * 1e6))
+			exponential(dp, h.fh)
+			if len(s.samples) == 0 {
+				putExemplars(dp.Exemplars(), s.exemplars)
 			}
 		}
 	}
-	return md, unsupported
+}
+
+func setSample(dp pmetric.NumberDataPoint, smp sample) {
+	dp.SetTimestamp(pcommon.Timestamp(smp.t * 1e6))
+	dp.SetDoubleValue(smp.v)
+	if value.IsStaleNaN(smp.v) {
+		dp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
+	}
+}
+
+// appendKey appends one identity label to a resource key.
+func appendKey(key []byte, name, value string) []byte {
+	key = append(key, name...)
+	key = append(key, 0)
+	key = append(key, value...)
+	return append(key, 0)
 }
 
 func isIdentity(name string) bool {
@@ -155,16 +232,21 @@ func kindOf(name string, typ model.MetricType) pmetric.MetricType {
 }
 
 // metricFor returns the metric of that name and kind in the resource, adding it the first time.
-// buf is a key buffer reused across calls; it is returned for the next call.
-func metricFor(metrics map[string]pmetric.Metric, buf []byte, ms pmetric.MetricSlice, rkey []byte, name string, kind pmetric.MetricType, s *series) (pmetric.Metric, []byte) {
-	buf = append(append(append(append(buf[:0], rkey...), 0xff), name...), 0xff, byte(kind))
-	if m, ok := metrics[string(buf)]; ok {
-		return m, buf
+// name may point into the request: the metric holds a copy.
+func (c *converter) metricFor(r resource, name string, kind pmetric.MetricType, mtyp model.MetricType, help string) pmetric.Metric {
+	if m, ok := c.metrics[metricKey{resource: r.n, name: name, kind: kind}]; ok {
+		return m
 	}
-	m := ms.AppendEmpty()
+	if owned, ok := c.names[name]; ok { // the same name in another resource
+		name = owned
+	} else {
+		name = strings.Clone(name)
+		c.names[name] = name
+	}
+	m := r.ms.AppendEmpty()
 	m.SetName(name)
-	m.SetDescription(s.help)
-	typ := string(s.typ)
+	m.SetDescription(help)
+	typ := string(mtyp)
 	if typ == "" {
 		typ = string(model.MetricTypeUnknown)
 		if kind == pmetric.MetricTypeSum && strings.HasSuffix(name, "_total") {
@@ -181,8 +263,8 @@ func metricFor(metrics map[string]pmetric.Metric, buf []byte, ms pmetric.MetricS
 	default:
 		m.SetEmptyGauge()
 	}
-	metrics[string(buf)] = m
-	return m, buf
+	c.metrics[metricKey{resource: r.n, name: name, kind: kind}] = m
+	return m
 }
 
 func putAttributes(attrs pcommon.Map, ls []labels.Label) {

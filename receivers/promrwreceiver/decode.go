@@ -3,6 +3,7 @@ package promrwreceiver
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/common/model"
@@ -56,9 +57,10 @@ func (e *errDecodedTooLarge) Error() string {
 	return fmt.Sprintf("decompressed request of %d bytes exceeds the limit of %d bytes (max_decompressed_bytes); send smaller batches (Prometheus: queue_config.max_samples_per_send)", e.size, e.limit)
 }
 
-// decompress undoes the snappy block compression of remote write, refusing blocks that would
-// decode to more than limit bytes before allocating them.
-func decompress(body []byte, limit int) ([]byte, error) {
+// decompress undoes the snappy block compression of remote write into dst when it has the room
+// (else into a new buffer), refusing blocks that would decode to more than limit bytes before
+// allocating them.
+func decompress(dst, body []byte, limit int) ([]byte, error) {
 	n, err := snappy.DecodedLen(body)
 	if err != nil {
 		return nil, fmt.Errorf("cannot decompress body: not a snappy block (remote write requires Content-Encoding: snappy): %w", err)
@@ -66,11 +68,32 @@ func decompress(body []byte, limit int) ([]byte, error) {
 	if n > limit {
 		return nil, &errDecodedTooLarge{size: n, limit: limit}
 	}
-	out, err := snappy.Decode(nil, body)
+	out, err := snappy.Decode(dst[:cap(dst)], body)
 	if err != nil {
 		return nil, fmt.Errorf("cannot decompress body: corrupt snappy block: %w", err)
 	}
 	return out, nil
+}
+
+// maxPooledRaw bounds the decompressed buffers kept for reuse: a rare huge request does not
+// keep its memory held.
+const maxPooledRaw = 4 << 20
+
+// rawBuffers are the decompressed requests' buffers (*[]byte), reused from request to request:
+// convert keeps no reference to them (TestConvertKeepsNoReferenceToTheBody).
+var rawBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// decompressPooled is decompress into a pooled buffer; release returns it to the pool once
+// nothing reads it any more.
+func decompressPooled(body []byte, limit int) (raw []byte, release func(), err error) {
+	bufp := rawBuffers.Get().(*[]byte)
+	raw, err = decompress(*bufp, body, limit)
+	return raw, func() {
+		if cap(raw) <= maxPooledRaw && cap(raw) > cap(*bufp) {
+			*bufp = raw[:0]
+		}
+		rawBuffers.Put(bufp)
+	}, err
 }
 
 // series is one decoded series of either protocol.

@@ -1,6 +1,7 @@
 package promrwreceiver
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -31,51 +32,17 @@ var errTruncated = errors.New("truncated or malformed field")
 // and samples. Label names and values are read in place (unsafe strings over buf) and copied
 // once, into the series' labels.Labels; nothing keeps a reference to buf.
 func decodeV1Fast(buf []byte, lim limits) ([]series, []rejection, error) {
-	wrap := func(err error) error {
-		return fmt.Errorf("cannot decode body as prometheus.WriteRequest (Remote-Write 1.0) protobuf: %w", err)
-	}
-	// First the message's fields: the series (in place) and the metadata, which types them.
-	var bodies [][]byte
-	types := map[string]prompb.MetricMetadata{}
-	for b := buf; len(b) > 0; {
-		num, typ, n := consumeTag(b)
-		if n < 0 {
-			return nil, nil, wrap(protowire.ParseError(n))
-		}
-		b = b[n:]
-		if (num == fieldTimeseries || num == fieldMetadata) && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, nil, wrap(protowire.ParseError(n))
-			}
-			b = b[n:]
-			if num == fieldTimeseries {
-				if bodies == nil {
-					bodies = make([][]byte, 0, len(buf)/64)
-				}
-				bodies = append(bodies, v)
-				continue
-			}
-			var md prompb.MetricMetadata
-			if err := md.Unmarshal(v); err != nil {
-				return nil, nil, wrap(err)
-			}
-			types[md.MetricFamilyName] = md
-			continue
-		}
-		n = skipValue(typ, b)
-		if n < 0 {
-			return nil, nil, wrap(protowire.ParseError(n))
-		}
-		b = b[n:]
+	bodies, types, err := splitV1(buf)
+	if err != nil {
+		return nil, nil, errV1(err)
 	}
 	out := make([]series, 0, len(bodies))
 	var rej []rejection
 	sb := labels.NewScratchBuilder(16)
-	for _, body := range bodies {
-		s, r, ok, err := seriesOf(body, types, lim, &sb)
+	for _, sp := range bodies {
+		s, r, ok, err := seriesOf(buf[sp.off:sp.off+sp.n], types, lim, &sb)
 		if err != nil {
-			return nil, nil, wrap(err)
+			return nil, nil, errV1(err)
 		}
 		if ok {
 			out = append(out, s)
@@ -84,6 +51,46 @@ func decodeV1Fast(buf []byte, lim limits) ([]series, []rejection, error) {
 		}
 	}
 	return out, rej, nil
+}
+
+// splitV1 reads the fields of a WriteRequest: the series, as their bodies (in place), and the
+// metadata, which types them.
+func splitV1(buf []byte) ([]span, map[string]prompb.MetricMetadata, error) {
+	var bodies []span
+	types := map[string]prompb.MetricMetadata{}
+	for b := buf; len(b) > 0; {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return nil, nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if (num == fieldTimeseries || num == fieldMetadata) && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, nil, protowire.ParseError(n)
+			}
+			b = b[n:]
+			if num == fieldTimeseries {
+				if bodies == nil {
+					bodies = make([]span, 0, len(buf)/64)
+				}
+				bodies = append(bodies, span{off: uint32(len(buf) - len(b) - len(v)), n: uint32(len(v))}) //nolint:gosec // within buf
+				continue
+			}
+			var md prompb.MetricMetadata
+			if err := md.Unmarshal(v); err != nil {
+				return nil, nil, err
+			}
+			types[md.MetricFamilyName] = md
+			continue
+		}
+		n = skipValue(typ, b)
+		if n < 0 {
+			return nil, nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return bodies, types, nil
 }
 
 // seriesOf decodes one TimeSeries message.
@@ -172,6 +179,13 @@ func seriesOf(body []byte, types map[string]prompb.MetricMetadata, lim limits, s
 
 // labelOf decodes a Label message; the strings point into v.
 func labelOf(v []byte) (name, value string, err error) {
+	// As Marshal writes it: name then value, each shorter than 128 bytes.
+	if len(v) >= 4 && v[0] == fieldName<<3|byte(protowire.BytesType) && v[1] < 0x80 {
+		nl := int(v[1])
+		if 4+nl <= len(v) && v[2+nl] == fieldValue<<3|byte(protowire.BytesType) && v[3+nl] < 0x80 && 4+nl+int(v[3+nl]) == len(v) {
+			return inPlace(v[2 : 2+nl]), inPlace(v[4+nl:]), nil
+		}
+	}
 	for len(v) > 0 {
 		num, typ, n := consumeTag(v)
 		if n < 0 {
@@ -203,6 +217,20 @@ func labelOf(v []byte) (name, value string, err error) {
 // sampleOf decodes a Sample message (value: double, timestamp: int64).
 func sampleOf(v []byte) (sample, error) {
 	var s sample
+	// As Marshal writes it: the value, then the timestamp if not 0.
+	if len(v) >= 9 && v[0] == fieldName<<3|byte(protowire.Fixed64Type) {
+		s.v = math.Float64frombits(binary.LittleEndian.Uint64(v[1:9]))
+		if len(v) == 9 {
+			return s, nil
+		}
+		if v[9] == fieldValue<<3|byte(protowire.VarintType) {
+			if x, n := protowire.ConsumeVarint(v[10:]); n > 0 && 10+n == len(v) {
+				s.t = int64(x) //nolint:gosec // int64 on the wire
+				return s, nil
+			}
+		}
+		s = sample{}
+	}
 	for len(v) > 0 {
 		num, typ, n := consumeTag(v)
 		if n < 0 {

@@ -36,6 +36,7 @@ func FuzzDecodeV1(f *testing.F) {
 	f.Add(marshal(f, huge))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		sameAsGenerated(t, raw)
+		sameAsSeries(t, raw, "prod-eu-1", limits{maxLabels: 8})
 		fuzzConvert(t, raw, ProtocolV1)
 	})
 }

@@ -124,7 +124,8 @@ func (r *promrwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.refuse(ctx, w, http.StatusBadRequest, reqReadError, "cannot read request body: "+err.Error())
 		return
 	}
-	raw, err := decompress(body, r.cfg.MaxDecompressedBytes)
+	raw, releaseRaw, err := decompressPooled(body, r.cfg.MaxDecompressedBytes)
+	defer releaseRaw()
 	var decodedTooLarge *errDecodedTooLarge
 	switch {
 	case errors.As(err, &decodedTooLarge):
@@ -189,8 +190,19 @@ func (r *promrwReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // cluster, into the metrics the pipeline gets. It returns the series (or samples) it left out and
 // the status that names them (403 when one claimed another cluster, else 400); an error only when
 // the message as a whole cannot be read. It needs no network: the handler, the fuzz targets and
-// the benchmark share it.
+// the benchmark share it. RW 1.0 goes from the wire straight to OTLP (convertV1); RW 2.0 through
+// decoded series (convertSeries).
 func convert(raw []byte, proto Protocol, cluster string, lim limits) (pmetric.Metrics, []rejection, int, error) {
+	if proto == ProtocolV1 {
+		return convertV1(raw, cluster, lim)
+	}
+	return convertSeries(raw, proto, cluster, lim)
+}
+
+// convertSeries is convert through decoded series: each series is decoded into labels.Labels
+// and samples, checked, then converted. It converts RW 2.0, and RW 1.0 too as the reference that
+// the tests compare convertV1 with.
+func convertSeries(raw []byte, proto Protocol, cluster string, lim limits) (pmetric.Metrics, []rejection, int, error) {
 	var ss []series
 	var rejected []rejection
 	var err error
@@ -205,28 +217,41 @@ func convert(raw []byte, proto Protocol, cluster string, lim limits) (pmetric.Me
 	kept, status := ss[:0], http.StatusBadRequest
 	for i := range ss {
 		s := ss[i]
-		claimed := s.labels.Get(promlabels.ClusterLabel)
-		if claimed != "" && claimed != cluster {
-			status = http.StatusForbidden
-			rejected = append(rejected, rejection{reason: reasonClusterMismatch, samples: len(s.samples) + len(s.hists),
-				msg: fmt.Sprintf("series %s claims cluster %q but the credentials are of cluster %q", s.labels, claimed, cluster)})
-			continue
+		if admit(&s, cluster, &rejected, &status) {
+			kept = append(kept, s)
 		}
-		if n := keepInOrder(&s); n > 0 {
-			rejected = append(rejected, rejection{reason: reasonOutOfOrder, samples: n,
-				msg: fmt.Sprintf("series %s: %d samples not newer than the sample before them", s.labels, n)})
-		}
-		if claimed == "" {
-			s.labels = withCluster(s.labels, cluster)
-		}
-		kept = append(kept, s)
 	}
 	md, unsupported := toMetrics(kept)
+	return md, withUnsupported(rejected, unsupported), status, nil
+}
+
+// admit applies the checks that need the credentials' cluster to a decoded series: it refuses a
+// series that claims another cluster (status becomes 403), drops the samples out of order, and
+// stamps the cluster on a series that names none. It reports whether the series is kept.
+func admit(s *series, cluster string, rejected *[]rejection, status *int) bool {
+	claimed := s.labels.Get(promlabels.ClusterLabel)
+	if claimed != "" && claimed != cluster {
+		*status = http.StatusForbidden
+		*rejected = append(*rejected, rejection{reason: reasonClusterMismatch, samples: len(s.samples) + len(s.hists),
+			msg: fmt.Sprintf("series %s claims cluster %q but the credentials are of cluster %q", s.labels, claimed, cluster)})
+		return false
+	}
+	if n := keepInOrder(s); n > 0 {
+		*rejected = append(*rejected, rejection{reason: reasonOutOfOrder, samples: n,
+			msg: fmt.Sprintf("series %s: %d samples not newer than the sample before them", s.labels, n)})
+	}
+	if claimed == "" {
+		s.labels = withCluster(s.labels, cluster)
+	}
+	return true
+}
+
+func withUnsupported(rejected []rejection, unsupported int) []rejection {
 	if unsupported > 0 {
 		rejected = append(rejected, rejection{reason: reasonUnsupported, samples: unsupported,
 			msg: fmt.Sprintf("%d native histogram samples with custom buckets, a schema outside -4..8, spans that disagree with their buckets or cover more than %d bucket indexes", unsupported, maxBucketRange)})
 	}
-	return md, rejected, status, nil
+	return rejected
 }
 
 // withCluster stamps the credentials' cluster on a series that names none. An empty cluster
