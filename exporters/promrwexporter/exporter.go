@@ -8,10 +8,8 @@ import (
 	"math"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/klauspost/compress/s2"
-	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -20,7 +18,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -29,21 +26,17 @@ import (
 )
 
 type promrwExporter struct {
-	cfg     *Config
-	promote *prw.PromoteResourceAttributes // the identity labels
-	set     exporter.Settings
-	cache   labelCache // the labels of the gauges' and sums' series seen before
-	client  *http.Client
-	logger  *zap.Logger
+	cfg    *Config
+	tr     *promlabels.Translator // identity labels, external labels
+	set    exporter.Settings
+	cache  labelCache // the labels of the gauges' and sums' series seen before
+	client *http.Client
+	logger *zap.Logger
 }
 
 func newExporter(set exporter.Settings, cfg *Config) *promrwExporter {
-	promote := make([]string, 0, len(promlabels.Identity))
-	for _, m := range promlabels.Identity {
-		promote = append(promote, m.Label)
-	}
 	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger, cache: labelCache{resources: map[string]map[string]labels.Labels{}},
-		promote: prw.NewPromoteResourceAttributes(config.OTLPConfig{PromoteResourceAttributes: promote})}
+		tr: promlabels.NewTranslator(cfg.ExternalLabels)}
 }
 
 func (e *promrwExporter) start(ctx context.Context, host component.Host) error {
@@ -124,80 +117,17 @@ func (e *promrwExporter) translateWithout(ctx context.Context, md pmetric.Metric
 }
 
 func (e *promrwExporter) translateAs(ctx context.Context, md pmetric.Metrics, cached bool) (*collector, error) {
-	saved := make([]pcommon.Map, 0, md.ResourceMetrics().Len())
-	for _, rm := range md.ResourceMetrics().All() {
-		attrs := rm.Resource().Attributes()
-		orig := pcommon.NewMap()
-		attrs.CopyTo(orig)
-		saved = append(saved, orig)
-		for _, m := range promlabels.Identity {
-			attrs.Remove(m.Label)
-			if v, ok := orig.Get(m.Attribute); ok {
-				attrs.PutStr(m.Label, v.AsString())
-				attrs.Remove(m.Attribute)
-			}
-		}
-		for _, sm := range rm.ScopeMetrics().All() {
-			for _, m := range sm.Metrics().All() {
-				forEachAttributes(m, dropIdentity)
-			}
-		}
-	}
-	defer func() {
-		for i, rm := range md.ResourceMetrics().All() {
-			saved[i].CopyTo(rm.Resource().Attributes())
-		}
-	}()
+	restore := e.tr.Identify(md)
+	defer restore()
 	app := newCollector()
-	conv := prw.NewPrometheusConverter(app)
-	settings := prw.Settings{
-		AddMetricSuffixes:         true,
-		ExternalLabels:            e.cfg.ExternalLabels,
-		PromoteResourceAttributes: e.promote,
-		LookbackDelta:             5 * time.Minute,
-	}
+	settings := e.tr.Settings()
 	if cached && e.translateNumbers(ctx, md, settings, app) {
 		return app, nil
 	}
-	if _, err := conv.FromMetrics(ctx, md, settings); err != nil {
+	if _, err := prw.NewPrometheusConverter(app).FromMetrics(ctx, md, settings); err != nil {
 		e.logger.Warn("some metrics could not be translated for remote write", zap.Error(err))
 	}
 	return app, nil
-}
-
-func dropIdentity(attrs pcommon.Map) {
-	attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
-		if _, ok := promlabels.AttributeOf(k); ok {
-			return true
-		}
-		_, ok := promlabels.LabelOf(k)
-		return ok
-	})
-}
-
-func forEachAttributes(m pmetric.Metric, f func(pcommon.Map)) {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		for _, dp := range m.Gauge().DataPoints().All() {
-			f(dp.Attributes())
-		}
-	case pmetric.MetricTypeSum:
-		for _, dp := range m.Sum().DataPoints().All() {
-			f(dp.Attributes())
-		}
-	case pmetric.MetricTypeHistogram:
-		for _, dp := range m.Histogram().DataPoints().All() {
-			f(dp.Attributes())
-		}
-	case pmetric.MetricTypeExponentialHistogram:
-		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
-			f(dp.Attributes())
-		}
-	case pmetric.MetricTypeSummary:
-		for _, dp := range m.Summary().DataPoints().All() {
-			f(dp.Attributes())
-		}
-	}
 }
 
 // collector is the storage.AppenderV2 that Prometheus's OTLP translation appends to: it

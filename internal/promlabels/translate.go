@@ -29,12 +29,31 @@ func NewTranslator(external map[string]string) *Translator {
 		promote: prw.NewPromoteResourceAttributes(config.OTLPConfig{PromoteResourceAttributes: promote})}
 }
 
-// Translate appends every data point of md to app. md is changed while it runs — each resource's
-// identity attributes are renamed to their labels, and put back as they were before it returns —
-// and the identity attributes of data points are dropped for good (the resource's are the truth),
-// so that translating the same batch again gives the same series. A point that cannot be
-// translated is left out and named in the error; the rest is appended.
+// Translate appends every data point of md to app (see Identify for what it does to md). A point
+// that cannot be translated is left out and named in the error; the rest is appended.
 func (t *Translator) Translate(ctx context.Context, md pmetric.Metrics, app storage.AppenderV2) error {
+	restore := t.Identify(md)
+	defer restore()
+	_, err := prw.NewPrometheusConverter(app).FromMetrics(ctx, md, t.Settings())
+	return err
+}
+
+// Settings are the OTLP translation's settings: unit and type suffixes, the identity labels
+// promoted from the resource, the external labels.
+func (t *Translator) Settings() prw.Settings {
+	return prw.Settings{
+		AddMetricSuffixes:         true,
+		ExternalLabels:            t.external,
+		PromoteResourceAttributes: t.promote,
+		LookbackDelta:             5 * time.Minute,
+	}
+}
+
+// Identify prepares md for the translation: each resource's identity attributes are renamed to
+// their labels — restore puts the resources back as they were — and the identity attributes of
+// data points are dropped for good (the resource's are the truth), so that translating the same
+// batch again gives the same series.
+func (t *Translator) Identify(md pmetric.Metrics) (restore func()) {
 	saved := make([]pcommon.Map, 0, md.ResourceMetrics().Len())
 	for _, rm := range md.ResourceMetrics().All() {
 		attrs := rm.Resource().Attributes()
@@ -54,19 +73,11 @@ func (t *Translator) Translate(ctx context.Context, md pmetric.Metrics, app stor
 			}
 		}
 	}
-	defer func() {
+	return func() {
 		for i, rm := range md.ResourceMetrics().All() {
 			saved[i].CopyTo(rm.Resource().Attributes())
 		}
-	}()
-	settings := prw.Settings{
-		AddMetricSuffixes:         true,
-		ExternalLabels:            t.external,
-		PromoteResourceAttributes: t.promote,
-		LookbackDelta:             5 * time.Minute,
 	}
-	_, err := prw.NewPrometheusConverter(app).FromMetrics(ctx, md, settings)
-	return err
 }
 
 // dropIdentity removes identity attributes, by attribute or label name, from a data point's.
