@@ -2,11 +2,14 @@ package redconnector
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/vigil-obs/vigil/connectors/redconnector/internal/metadata"
 )
 
 // Reasons a span is not counted in a series of its own: the bounded list of
@@ -31,48 +34,30 @@ type telemetry struct {
 	received  metric.Int64Counter
 	discarded metric.Int64Counter
 	evicted   metric.Int64Counter
-	reg       metric.Registration
+	builder   *metadata.TelemetryBuilder
 	series    atomic.Int64 // series held
 	resources atomic.Int64 // resources held
 }
 
 func newTelemetry(set connector.Settings) (*telemetry, error) {
-	m := set.MeterProvider.Meter(scopeName)
-	t := &telemetry{}
-	var err error
-	if t.received, err = m.Int64Counter("vigil_red_received_spans",
-		metric.WithDescription("Spans received by the red connector."),
-		metric.WithUnit("{spans}")); err != nil {
-		return nil, err
-	}
-	if t.discarded, err = m.Int64Counter("vigil_red_discarded_spans",
-		metric.WithDescription("Spans not counted in a series of their own, by reason (no_service_name: not counted; max_series: counted in their resource's overflow series)."),
-		metric.WithUnit("{spans}")); err != nil {
-		return nil, err
-	}
-	if t.evicted, err = m.Int64Counter("vigil_red_evicted_resources",
-		metric.WithDescription("Resources forgotten (after a last flush) to make room for a new one at max_resources."),
-		metric.WithUnit("{resources}")); err != nil {
-		return nil, err
-	}
-	series, err := m.Int64ObservableGauge("vigil_red_series",
-		metric.WithDescription("RED series held and sent at each flush (at most max_series, plus one overflow series per resource)."),
-		metric.WithUnit("{series}"))
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	resources, err := m.Int64ObservableGauge("vigil_red_resources",
-		metric.WithDescription("Resources held (at most max_resources)."),
-		metric.WithUnit("{resources}"))
+	t := &telemetry{received: tb.RedReceivedSpans, discarded: tb.RedDiscardedSpans,
+		evicted: tb.RedEvictedResources, builder: tb}
+	err = errors.Join(
+		tb.RegisterRedSeriesCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(t.series.Load())
+			return nil
+		}),
+		tb.RegisterRedResourcesCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(t.resources.Load())
+			return nil
+		}),
+	)
 	if err != nil {
-		return nil, err
-	}
-	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(series, t.series.Load())
-		o.ObserveInt64(resources, t.resources.Load())
-		return nil
-	}, series, resources)
-	if err != nil {
+		tb.Shutdown()
 		return nil, err
 	}
 	return t, nil
@@ -93,8 +78,4 @@ func (t *telemetry) count(ctx context.Context, received, evicted int64, d *[numR
 	}
 }
 
-func (t *telemetry) shutdown() {
-	if t.reg != nil {
-		_ = t.reg.Unregister()
-	}
-}
+func (t *telemetry) shutdown() { t.builder.Shutdown() }

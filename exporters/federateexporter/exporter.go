@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vigil-obs/vigil/exporters/federateexporter/internal/metadata"
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/internal/promlabels"
 )
@@ -35,7 +36,7 @@ type federateExporter struct {
 	now       func() time.Time
 
 	discarded metric.Int64Counter
-	reg       metric.Registration
+	builder   *metadata.TelemetryBuilder
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -54,26 +55,23 @@ func newExporter(set exporter.Settings, cfg *Config) (*federateExporter, error) 
 	}
 	e := &federateExporter{cfg: cfg, selectors: sels, set: set, tr: promlabels.NewTranslator(cfg.ExternalLabels),
 		store: newStore(cfg.MaxSeries), now: time.Now, stop: make(chan struct{})}
-	m := set.MeterProvider.Meter("github.com/vigil-obs/vigil/exporters/federateexporter")
-	if e.discarded, err = m.Int64Counter("vigil_federate_discarded_samples",
-		metric.WithDescription("Samples not kept for /federate, by reason (max_series: a new series beyond max_series; native_histogram: the text exposition cannot carry it; untranslatable)."),
-		metric.WithUnit("{samples}")); err != nil {
-		return nil, err
-	}
-	held, err := m.Int64ObservableGauge("vigil_federate_series",
-		metric.WithDescription("Series whose latest value /federate serves (at most max_series)."),
-		metric.WithUnit("{series}"))
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	e.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	e.discarded, e.builder = tb.FederateDiscardedSamples, tb
+	err = tb.RegisterFederateSeriesCallback(func(_ context.Context, o metric.Int64Observer) error {
 		e.store.mu.Lock()
 		n := e.store.n
 		e.store.mu.Unlock()
-		o.ObserveInt64(held, int64(n))
+		o.Observe(int64(n))
 		return nil
-	}, held)
-	return e, err
+	})
+	if err != nil {
+		tb.Shutdown()
+		return nil, err
+	}
+	return e, nil
 }
 
 func (e *federateExporter) start(_ context.Context, host component.Host) error {
@@ -108,9 +106,7 @@ func (e *federateExporter) shutdown(context.Context) error {
 		close(e.stop)
 	}
 	e.wg.Wait()
-	if e.reg != nil {
-		return e.reg.Unregister()
-	}
+	e.builder.Shutdown()
 	return nil
 }
 

@@ -7,15 +7,17 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/vigil-obs/vigil/exporters/promrwexporter/internal/metadata"
 )
 
 // Type is the component type of the exporter in YAML.
-var Type = component.MustNewType("promrw")
+var Type = metadata.Type
 
 // NewFactory returns the factory of the promrw exporter.
 func NewFactory() exporter.Factory {
 	return exporter.NewFactory(Type, func() component.Config { return createDefaultConfig() },
-		exporter.WithMetrics(createMetrics, component.StabilityLevelAlpha))
+		exporter.WithMetrics(createMetrics, metadata.MetricsStability))
 }
 
 func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {

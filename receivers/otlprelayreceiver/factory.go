@@ -9,10 +9,11 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/vigil-obs/vigil/internal/otlpwire"
+	"github.com/vigil-obs/vigil/receivers/otlprelayreceiver/internal/metadata"
 )
 
 // Type is the component type of the receiver in YAML.
-var Type = component.MustNewType("otlprelay")
+var Type = metadata.Type
 
 // NewFactory returns the factory of the otlprelay receiver.
 func NewFactory() receiver.Factory {
@@ -20,13 +21,13 @@ func NewFactory() receiver.Factory {
 		func() component.Config { return createDefaultConfig() },
 		receiver.WithLogs(func(_ context.Context, set receiver.Settings, cfg component.Config, _ consumer.Logs) (receiver.Logs, error) {
 			return relayFor(set, cfg.(*Config), otlpwire.Logs)
-		}, component.StabilityLevelAlpha),
+		}, metadata.LogsStability),
 		receiver.WithTraces(func(_ context.Context, set receiver.Settings, cfg component.Config, _ consumer.Traces) (receiver.Traces, error) {
 			return relayFor(set, cfg.(*Config), otlpwire.Traces)
-		}, component.StabilityLevelAlpha),
+		}, metadata.TracesStability),
 		receiver.WithMetrics(func(_ context.Context, set receiver.Settings, cfg component.Config, _ consumer.Metrics) (receiver.Metrics, error) {
 			return relayFor(set, cfg.(*Config), otlpwire.Metrics)
-		}, component.StabilityLevelAlpha))
+		}, metadata.MetricsStability))
 }
 
 var (

@@ -31,16 +31,10 @@ var kubeClient kubernetes.Interface
 
 var attrBuffers = sync.Pool{New: func() any { b := make([]otlpwire.Attr, 0, 32); return &b }}
 
-func newPods(set receiver.Settings, cfg *PodMetadataConfig) (*pods, error) {
-	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/receivers/otlprelayreceiver")
-	lookups, err := meter.Int64Counter("vigil_otlprelay_pod_lookups",
-		metric.WithDescription("Pod associations attempted per resource, by result (hit, miss)."), metric.WithUnit("{lookups}"))
-	if err != nil {
-		return nil, err
-	}
+func newPods(set receiver.Settings, lookups metric.Int64Counter, cfg *PodMetadataConfig) *pods {
 	return &pods{cfg: cfg, logger: set.Logger, lookups: lookups,
 		hit:  metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit"))),
-		miss: metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))}, nil
+		miss: metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))}
 }
 
 // start fills the cache of the node's pods, waiting at most sync_timeout for the first listing.

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/metric/noop"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -159,10 +160,7 @@ func BenchmarkStamp(b *testing.B) {
 	cfg.Enabled, cfg.NodeName = true, "n1"
 	kubeClient = cs
 	defer func() { kubeClient = nil }()
-	p, err := newPods(receivertest.NewNopSettings(Type), &cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := newPods(receivertest.NewNopSettings(Type), noop.Int64Counter{}, &cfg)
 	if err := p.start(context.Background()); err != nil {
 		b.Fatal(err)
 	}

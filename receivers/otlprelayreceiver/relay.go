@@ -92,9 +92,7 @@ func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
 		r.maxBody = cfg.MaxRequestBodySize
 	}
 	if cfg.PodMetadata.Enabled {
-		if r.pods, err = newPods(set, &cfg.PodMetadata); err != nil {
-			return nil, err
-		}
+		r.pods = newPods(set, tel.lookups, &cfg.PodMetadata)
 	}
 	return r, nil
 }

@@ -187,6 +187,30 @@ func startRelay(t *testing.T, dir, fwd string, maxBytes int64, mutate ...func(*C
 	return env
 }
 
+// gauge is the value of the gauge name for signal (int or float gauges).
+func (e *relayEnv) gauge(t *testing.T, name, signal string) float64 {
+	t.Helper()
+	m, err := e.tel.GetMetric(name)
+	require.NoError(t, err)
+	is := func(s attribute.Set) bool { v, _ := s.Value("signal"); return v.AsString() == signal }
+	switch g := m.Data.(type) {
+	case metricdata.Gauge[int64]:
+		for _, dp := range g.DataPoints {
+			if is(dp.Attributes) {
+				return float64(dp.Value)
+			}
+		}
+	case metricdata.Gauge[float64]:
+		for _, dp := range g.DataPoints {
+			if is(dp.Attributes) {
+				return dp.Value
+			}
+		}
+	}
+	t.Fatalf("%s has no point for signal %s", name, signal)
+	return 0
+}
+
 func (e *relayEnv) sum(t *testing.T, name string, attrs map[string]string) int64 {
 	t.Helper()
 	m, err := e.tel.GetMetric(name)
@@ -410,6 +434,12 @@ func TestRelayHoldsDataWhileGatewayDown(t *testing.T) {
 		}
 		return nil
 	})
+	// The queue gauges show the five requests waiting, by signal.
+	require.Equal(t, 5.0, env.gauge(t, "vigil_otlprelay_queue_requests", "logs"))
+	require.Zero(t, env.gauge(t, "vigil_otlprelay_queue_requests", "traces"))
+	require.Positive(t, env.gauge(t, "vigil_otlprelay_queue_bytes", "logs"))
+	require.Positive(t, env.gauge(t, "vigil_otlprelay_oldest_age_seconds", "logs"))
+	require.Zero(t, env.gauge(t, "vigil_otlprelay_oldest_age_seconds", "metrics"))
 	env.stop()
 
 	gw, _ := startSink(t, gwAddr)

@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-obs/vigil/extensions/httpapiextension"
 	"github.com/vigil-obs/vigil/internal/httpbody"
 	"github.com/vigil-obs/vigil/internal/promlabels"
+	"github.com/vigil-obs/vigil/receivers/promrwreceiver/internal/metadata"
 	"github.com/vigil-obs/vigil/storage/wal"
 )
 
@@ -64,20 +65,15 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*pr
 	if err != nil {
 		return nil, err
 	}
-	meter := set.MeterProvider.Meter("github.com/vigil-obs/vigil/receivers/promrwreceiver")
 	r := &promrwReceiver{cfg: cfg, set: set, next: next, obs: obs, logger: set.Logger,
 		refusals: set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 			return zapcore.NewSamplerWithOptions(c, refusalLogInterval, 1, 0)
 		}))}
-	if r.requests, err = meter.Int64Counter("vigil_promrw_rejected_requests",
-		metric.WithDescription("Remote-write requests answered with an error, by reason."), metric.WithUnit("{requests}")); err != nil {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
 		return nil, err
 	}
-	if r.discarded, err = meter.Int64Counter("vigil_promrw_discarded_samples",
-		metric.WithDescription("Samples (and native histogram samples) rejected alone, the rest of their request kept, by reason."),
-		metric.WithUnit("{samples}")); err != nil {
-		return nil, err
-	}
+	r.requests, r.discarded = tb.PromrwRejectedRequests, tb.PromrwDiscardedSamples
 	return r, nil
 }
 
