@@ -117,7 +117,7 @@ func (r *relay) exportWhole(ctx context.Context, s otlpwire.Signal, parts net.Bu
 		size += len(p)
 		items += counts[i]
 	}
-	var bo *backoff.ExponentialBackOff // made at the first failure: most exports succeed at once
+	var bo *backoff.ExponentialBackOff // made at the first failure (waitRetry)
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 		st, answer, again := r.fwd.export(callCtx, s, parts, size)
@@ -144,21 +144,31 @@ func (r *relay) exportWhole(ctx context.Context, s otlpwire.Signal, parts net.Bu
 			}
 			continue
 		}
-		if bo == nil {
-			bo = backoff.NewExponentialBackOff()
-			bo.InitialInterval, bo.MaxInterval = r.cfg.Retry.InitialInterval, r.cfg.Retry.MaxInterval
-			bo.Reset()
-		}
-		wait := bo.NextBackOff()
-		if d := retryDelay(st); d > wait {
-			wait = min(d, r.cfg.Retry.MaxInterval)
-		}
-		r.logRetry(s, st.Err(), wait)
-		select {
-		case <-ctx.Done():
+		if !r.waitRetry(ctx, &bo, s, st) {
 			return false
-		case <-time.After(wait):
 		}
+	}
+}
+
+// waitRetry waits before the next try after the retryable failure st: the export's exponential
+// backoff (*bo, made at its first failure: most exports succeed at once), or the gateway's
+// RetryInfo when longer, at most retry's max_interval. It reports false when ctx ends first.
+func (r *relay) waitRetry(ctx context.Context, bo **backoff.ExponentialBackOff, s otlpwire.Signal, st *status.Status) bool {
+	if *bo == nil {
+		*bo = backoff.NewExponentialBackOff()
+		(*bo).InitialInterval, (*bo).MaxInterval = r.cfg.Retry.InitialInterval, r.cfg.Retry.MaxInterval
+		(*bo).Reset()
+	}
+	wait := (*bo).NextBackOff()
+	if d := retryDelay(st); d > wait {
+		wait = min(d, r.cfg.Retry.MaxInterval)
+	}
+	r.logRetry(s, st.Err(), wait)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(wait):
+		return true
 	}
 }
 

@@ -136,20 +136,8 @@ func (r *relay) exportPart(ctx context.Context, s otlpwire.Signal, g *gateway, p
 				return r.exportSplit(ctx, s, part, items)
 			}
 		}
-		if bo == nil {
-			bo = backoff.NewExponentialBackOff()
-			bo.InitialInterval, bo.MaxInterval = r.cfg.Retry.InitialInterval, r.cfg.Retry.MaxInterval
-			bo.Reset()
-		}
-		wait := bo.NextBackOff()
-		if d := retryDelay(st); d > wait {
-			wait = min(d, r.cfg.Retry.MaxInterval)
-		}
-		r.logRetry(s, st.Err(), wait)
-		select {
-		case <-ctx.Done():
+		if !r.waitRetry(ctx, &bo, s, st) {
 			return false
-		case <-time.After(wait):
 		}
 		if !g.up(time.Now().UnixNano()) { // marked down meanwhile: its items go elsewhere
 			return r.exportSplit(ctx, s, part, items)
