@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -85,136 +83,107 @@ func tracesBody(t *testing.T, traces []int, spans int, tag string) ([]byte, []st
 	return b, names
 }
 
-// TestSpansOfATraceMeetOnOneGateway: two agents (deploy/config/agent.yaml, forward::endpoints
-// of three real gateways, the default forward::routing) take spans of many traces, each trace's
-// spans coming through both agents in several requests. Every span reaches the trace backend
-// behind the gateways once, all spans of a trace through the same gateway, and the traces spread
-// over all three. Then one gateway is SIGKILLed while the agents take more traces: every span
-// the agents acknowledged is delivered (at least once: the killed gateway drains its own
-// durable queue when it is back), and the traces sent after the kill each meet on one of the
-// two others.
-func TestSpansOfATraceMeetOnOneGateway(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts five vigil processes; skipped with -short")
-	}
-	ca := testutil.NewCA(t)
-	type gw struct {
-		addr, dir, health string
-		port              int
-		sink              *traceSink
-		sinkAddr          string
-		proc              *gatewayProc
-	}
-	gws := make([]*gw, 3)
-	start := func(g *gw) {
-		g.proc = runGateway(t, ca, g.addr, []string{"VIGIL_TRACES_ENDPOINT=" + g.sinkAddr, "VIGIL_TRACES_INSECURE=true"}, "",
-			g.dir, g.health, g.port)
-	}
-	for i := range gws {
-		g := &gw{addr: testutil.FreeAddr(t), dir: t.TempDir(), health: testutil.FreeAddr(t), port: testutil.FreePort(t)}
-		g.sink, g.sinkAddr = startTraceSink(t)
-		start(g)
-		gws[i] = g
-	}
-	extra := filepath.Join(t.TempDir(), "gateways.yaml")
-	require.NoError(t, os.WriteFile(extra, fmt.Appendf(nil, `
-receivers:
-  otlprelay:
-    forward:
-      endpoint: ""
-      endpoints: [%q, %q, %q]
-`, gws[0].addr, gws[1].addr, gws[2].addr), 0o600))
-	var agents [2]string
-	for i := range agents {
-		spec := newAgentSpec(t, fmt.Sprintf("agent-%d", i), "cluster-a", ca.Issue(t, "vigil-agent.cluster-a"), ca.CertFile, gws[0].addr)
-		spec.extraConfig = extra
-		spec.start(t)
-		agents[i] = "http://" + spec.otlpHTTP + "/v1/traces"
-	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	post := func(ctx context.Context, agent int, body []byte) bool {
-		code, err := postOTLP(ctx, client, agents[agent], body)
-		return err == nil && code == http.StatusOK
-	}
-	// where returns, per trace, the gateways its spans reached, and how often each span arrived.
-	where := func(traces map[int][]string) (map[int]map[int]bool, map[string]int) {
-		at, times := map[int]map[int]bool{}, map[string]int{}
-		for tr, names := range traces {
-			at[tr] = map[int]bool{}
-			for _, n := range names {
-				for i, g := range gws {
-					if c := g.sink.count(n); c > 0 {
-						at[tr][i] = true
-						times[n] += c
-					}
-				}
-			}
-		}
-		return at, times
-	}
-	delivered := func(traces map[int][]string, exactlyOnce bool) func() error {
-		return func() error {
-			_, times := where(traces)
-			for tr, names := range traces {
-				for _, n := range names {
-					switch c := times[n]; {
-					case c == 0:
-						return fmt.Errorf("span %s of trace %d not delivered", n, tr)
-					case c > 1 && exactlyOnce:
-						return fmt.Errorf("span %s delivered %d times", n, c)
-					}
-				}
-			}
-			return nil
-		}
-	}
+// spanLoad sends spans of many traces through two agents that forward to the same gateways
+// (forward::endpoints, the default forward::routing: traces by trace ID), each trace's spans
+// through both agents in several requests, and checks where they land: all spans of a trace on
+// one gateway. It is the trace part of TestThreeGatewaysTwoAgentsOneTruth.
+type spanLoad struct {
+	t      *testing.T
+	sinks  []*traceSink // one per gateway
+	agents [2]string    // OTLP/HTTP /v1/traces of each agent
+	client *http.Client
 
-	// Phase 1: 60 traces, each with 4 spans in each of 10 requests, alternately to each agent.
-	phase1 := map[int][]string{}
+	mu        sync.Mutex
+	acked     map[int][]string // trace -> its acknowledged spans (phase 2)
+	afterKill map[int]bool     // traces whose first request was sent after the kill
+	killedAt  time.Time
+	perGW     []int // traces per gateway in phase 1
+	survivors int
+	dups      int
+}
+
+func newSpanLoad(t *testing.T, sinks []*traceSink, agentA, agentB string) *spanLoad {
+	return &spanLoad{t: t, sinks: sinks, agents: [2]string{agentA, agentB}, client: &http.Client{Timeout: 5 * time.Second},
+		acked: map[int][]string{}, afterKill: map[int]bool{}}
+}
+
+func (l *spanLoad) post(ctx context.Context, agent int, body []byte) bool {
+	code, err := postOTLP(ctx, l.client, l.agents[agent], body)
+	return err == nil && code == http.StatusOK
+}
+
+// where returns, per trace, the gateways its spans reached, and how often each span arrived.
+func (l *spanLoad) where(traces map[int][]string) (map[int]map[int]bool, map[string]int) {
+	at, times := map[int]map[int]bool{}, map[string]int{}
+	for tr, names := range traces {
+		at[tr] = map[int]bool{}
+		for _, n := range names {
+			for i, s := range l.sinks {
+				if c := s.count(n); c > 0 {
+					at[tr][i] = true
+					times[n] += c
+				}
+			}
+		}
+	}
+	return at, times
+}
+
+func (l *spanLoad) delivered(traces map[int][]string, exactlyOnce bool) func() error {
+	return func() error {
+		_, times := l.where(traces)
+		for tr, names := range traces {
+			for _, n := range names {
+				switch c := times[n]; {
+				case c == 0:
+					return fmt.Errorf("span %s of trace %d not delivered", n, tr)
+				case c > 1 && exactlyOnce:
+					return fmt.Errorf("span %s delivered %d times", n, c)
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// phase1 sends 60 traces, each with 4 spans in each of 10 requests, alternately to each agent,
+// with every gateway up: each span is delivered once, all spans of a trace on one gateway, and
+// every gateway gets traces. It returns the spans sent, by trace.
+func (l *spanLoad) phase1() map[int][]string {
+	t := l.t
+	t.Helper()
+	sent := map[int][]string{}
 	traceIDs := make([]int, 60)
 	for i := range traceIDs {
 		traceIDs[i] = i
 	}
 	for r := range 10 {
 		body, names := tracesBody(t, traceIDs, 4, fmt.Sprintf("p1r%d", r))
-		require.True(t, post(context.Background(), r%2, body), "request %d acknowledged", r)
+		require.True(t, l.post(context.Background(), r%2, body), "request %d acknowledged", r)
 		for _, n := range names {
 			var tr int
 			_, _ = fmt.Sscanf(n, "t%d-", &tr)
-			phase1[tr] = append(phase1[tr], n)
+			sent[tr] = append(sent[tr], n)
 		}
 	}
-	testutil.Eventually(t, 60*time.Second, delivered(phase1, true))
-	at, _ := where(phase1)
-	perGateway := make([]int, len(gws))
+	testutil.Eventually(t, 60*time.Second, l.delivered(sent, true))
+	at, _ := l.where(sent)
+	l.perGW = make([]int, len(l.sinks))
 	for tr, g := range at {
 		require.Len(t, g, 1, "all spans of trace %d reached one gateway: %v", tr, g)
 		for i := range g {
-			perGateway[i]++
+			l.perGW[i]++
 		}
 	}
-	for i, n := range perGateway {
-		require.Positive(t, n, "gateway %d got no trace: %v", i, perGateway)
+	for i, n := range l.perGW {
+		require.Positive(t, n, "gateway %d got no trace: %v", i, l.perGW)
 	}
-	t.Logf("phase 1: 2400 spans of 60 traces through 2 agents, each once; traces per gateway %v", perGateway)
+	return sent
+}
 
-	// Phase 2: clients send new traces to both agents; the gateway with the most traces is
-	// SIGKILLed mid-load.
-	killed := 0
-	for i, n := range perGateway {
-		if n > perGateway[killed] {
-			killed = i
-		}
-	}
-	var (
-		mu       sync.Mutex
-		acked    = map[int][]string{} // trace -> its acknowledged spans
-		afterish = map[int]bool{}     // traces whose first request was sent after the kill
-		killedAt time.Time
-		wg       sync.WaitGroup
-	)
-	ctx, stop := context.WithCancel(context.Background())
-	defer func() { stop(); wg.Wait() }()
+// startPhase2 has two clients send new traces, each through both agents, until ctx ends (at
+// most 400 batches each); killed marks the time a gateway was killed.
+func (l *spanLoad) startPhase2(ctx context.Context, wg *sync.WaitGroup) {
 	for c := range 2 {
 		wg.Go(func() {
 			for b := 0; ctx.Err() == nil && b < 400; b++ {
@@ -222,76 +191,93 @@ receivers:
 				for i := range trs {
 					trs[i] = 1000 + c*100_000 + b*5 + i
 				}
-				mu.Lock()
-				after := !killedAt.IsZero()
-				mu.Unlock()
+				l.mu.Lock()
+				after := !l.killedAt.IsZero()
+				l.mu.Unlock()
 				// Each trace's spans go through both agents: agent c first, then the other.
 				for k, agent := range []int{c, 1 - c} {
-					body, names := tracesBody(t, trs, 3, fmt.Sprintf("c%d-b%d-%d", c, b, k))
-					for ctx.Err() == nil && !post(ctx, agent, body) {
+					body, names := tracesBody(l.t, trs, 3, fmt.Sprintf("c%d-b%d-%d", c, b, k))
+					for ctx.Err() == nil && !l.post(ctx, agent, body) {
 						time.Sleep(50 * time.Millisecond)
 					}
 					if ctx.Err() != nil {
 						return
 					}
-					mu.Lock()
+					l.mu.Lock()
 					for _, n := range names {
 						var tr int
 						_, _ = fmt.Sscanf(n, "t%d-", &tr)
-						acked[tr] = append(acked[tr], n)
+						l.acked[tr] = append(l.acked[tr], n)
 						if after {
-							afterish[tr] = true
+							l.afterKill[tr] = true
 						}
 					}
-					mu.Unlock()
+					l.mu.Unlock()
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
 		})
 	}
-	time.Sleep(2 * time.Second)
-	require.NoError(t, gws[killed].proc.proc.Cmd.Process.Kill()) // SIGKILL, mid-load
-	mu.Lock()
-	killedAt = time.Now()
-	mu.Unlock()
-	_, _ = gws[killed].proc.proc.Stop(5 * time.Second)
-	time.Sleep(3 * time.Second)
-	stop()
-	wg.Wait()
-	require.False(t, t.Failed())
+}
 
-	mu.Lock()
-	sent := map[int][]string{}
-	for tr, names := range acked {
-		sent[tr] = names
-	}
-	mu.Unlock()
-	// Traces sent only after the kill meet on one of the two others, as soon as they are delivered.
+func (l *spanLoad) killed(at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.killedAt = at
+}
+
+// checkAfterKill: the traces sent only after gateway killed died each meet on one of the others.
+func (l *spanLoad) checkAfterKill(killed int) {
+	t := l.t
+	t.Helper()
 	survivors := map[int][]string{}
-	for tr := range afterish {
-		survivors[tr] = sent[tr]
+	l.mu.Lock()
+	for tr := range l.afterKill {
+		survivors[tr] = l.acked[tr]
 	}
+	l.mu.Unlock()
 	require.NotEmpty(t, survivors, "traces were sent after the kill")
-	testutil.Eventually(t, 60*time.Second, delivered(survivors, false))
-	at, _ = where(survivors)
+	testutil.Eventually(t, 60*time.Second, l.delivered(survivors, false))
+	at, _ := l.where(survivors)
 	for tr, g := range at {
 		require.Len(t, g, 1, "all spans of trace %d sent after the kill reached one gateway: %v", tr, g)
 		require.False(t, g[killed], "trace %d sent after the kill reached the killed gateway", tr)
 	}
+	l.survivors = len(survivors)
+}
 
-	// The killed gateway restarts on its volume: what it acknowledged drains to its backend.
-	start(gws[killed])
-	testutil.Eventually(t, 90*time.Second, delivered(sent, false))
-	_, times := where(sent)
-	spans, dups := 0, 0
+// checkDelivered: every acknowledged span of phase 2 (and those of phase1) is delivered at least
+// once, once the killed gateway is back.
+func (l *spanLoad) checkDelivered(phase1 map[int][]string) {
+	t := l.t
+	t.Helper()
+	sent := map[int][]string{}
+	l.mu.Lock()
+	for tr, names := range l.acked {
+		sent[tr] = names
+	}
+	l.mu.Unlock()
+	for tr, names := range phase1 {
+		sent[tr] = names
+	}
+	testutil.Eventually(t, 90*time.Second, l.delivered(sent, false))
+	_, times := l.where(sent)
 	for _, names := range sent {
 		for _, n := range names {
-			spans++
 			if times[n] > 1 {
-				dups++
+				l.dups++
 			}
 		}
 	}
-	t.Logf("phase 2: gateway %d SIGKILLed mid-load; %d acknowledged spans of %d traces all delivered (%d more than once); %d traces sent after the kill each met on one surviving gateway",
-		killed, spans, len(sent), dups, len(survivors))
+}
+
+func (l *spanLoad) summary() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	spans := 0
+	for _, names := range l.acked {
+		spans += len(names)
+	}
+	return fmt.Sprintf("spans: 2400 of 60 traces before the kill, each once, traces per gateway %v; %d acknowledged spans of %d traces during the kill all delivered (%d more than once), %d traces sent after it each on one survivor",
+		l.perGW, spans, len(l.acked), l.dups, l.survivors)
 }
