@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/vigil-obs/vigil/internal/opensearchtest"
 	"github.com/vigil-obs/vigil/internal/testutil"
+	"github.com/vigil-obs/vigil/storage/archive"
 )
 
 // The alert core's timing on the gateways of TestThreeGatewaysTwoAgentsOneTruth: an alert sent
@@ -41,12 +43,12 @@ const auditTokenB = "apiserver-token-cluster-b-0002"
 // soGateway is one replica of TestThreeGatewaysTwoAgentsOneTruth; the same fields restart it on
 // its volume, addresses and writer name.
 type soGateway struct {
-	name                                   string
-	grpc, auditOTLP, webhook, health, dir  string
-	metricsPort                            int
-	sink                                   *traceSink
+	name                                  string
+	grpc, auditOTLP, webhook, health, dir string
+	metricsPort                           int
+	sink                                  *traceSink
 	sinkAddr, override, caFile, cert, key string
-	proc                                   *testutil.Process
+	proc                                  *testutil.Process
 }
 
 func (g *soGateway) start(t *testing.T) {
@@ -90,23 +92,35 @@ func (h *hookSender) run(ctx context.Context, maxBatches int) {
 		h.sent = append(h.sent, ids...)
 		h.mu.Unlock()
 		body := eventList(ids)
+		if b%40 == 20 {
+			// An answer lost on the way back: the batch was taken, and the apiserver sends it
+			// again through the Service, to another gateway. Both keep it.
+			h.post(ctx, h.urls[(b+1)%len(h.urls)], body)
+		}
 		for k := 0; ctx.Err() == nil; k++ {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.urls[(b+k)%len(h.urls)], bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+h.token)
-			req.Header.Set("Content-Type", "application/json")
-			if resp, err := h.client.Do(req); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					h.mu.Lock()
-					h.acked = append(h.acked, ids...)
-					h.mu.Unlock()
-					break
-				}
+			if h.post(ctx, h.urls[(b+k)%len(h.urls)], body) {
+				h.mu.Lock()
+				h.acked = append(h.acked, ids...)
+				h.mu.Unlock()
+				break
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 		time.Sleep(30 * time.Millisecond)
 	}
+}
+
+// post sends one audit batch to url and reports whether it was answered 200.
+func (h *hookSender) post(ctx context.Context, url string, body []byte) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // appendAuditFile appends the events ids to an apiserver's audit log file (what it wrote is
@@ -123,6 +137,37 @@ func appendAuditFile(t *testing.T, path string, ids []string) {
 		_, err := f.Write(append(line, '\n'))
 		require.NoError(t, err)
 	}
+}
+
+// chainCounts reads every writer's chain of the bucket: how often each event (cluster:auditID)
+// is in each writer's chain.
+func chainCounts(t *testing.T, cfg *archive.BucketConfig) map[string]map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	bkt, err := cfg.OpenBucket()
+	require.NoError(t, err)
+	defer bkt.Close()
+	streams, err := archive.Streams(ctx, bkt)
+	require.NoError(t, err)
+	counts := map[string]map[string]int{}
+	for _, s := range streams {
+		entries, err := archive.Manifest(ctx, bkt, s)
+		require.NoError(t, err)
+		for _, e := range entries {
+			_, events, err := archive.ReadObjectOf(ctx, bkt, s, e)
+			require.NoError(t, err)
+			for _, ev := range events {
+				var v struct{ AuditID string }
+				require.NoError(t, json.Unmarshal(ev, &v))
+				k := s.Cluster + ":" + v.AuditID
+				if counts[k] == nil {
+					counts[k] = map[string]int{}
+				}
+				counts[k][s.Writer]++
+			}
+		}
+	}
+	return counts
 }
 
 // alertWatch polls Alertmanager for the one alert named name, from its first sight until stop:
@@ -189,6 +234,7 @@ func TestThreeGatewaysTwoAgentsOneTruth(t *testing.T) {
 		t.Skip("starts five vigil processes, MinIO and Alertmanager; skipped with -short")
 	}
 	began := time.Now()
+	step := func(what string) { t.Logf("%5.1fs %s", time.Since(began).Seconds(), what) }
 	m := testutil.StartMinIO(t)
 	m.MakeBucket(t, "audit", true) // WORM, as a compliance archive
 	t.Setenv(envS3AccessKey, m.AccessKey)
@@ -244,6 +290,7 @@ exporters:
     resend_delay: %s
 `, auditToken, auditTokenB, m.Endpoint, m.AccessKey, m.SecretKey, search.URL, rules, am.URL, soEvalInterval, soResendDelay), 0o600))
 
+	step("MinIO, Alertmanager, OpenSearch stand-in up")
 	ca := testutil.NewCA(t)
 	gwCert := ca.Issue(t, "vigil-gateway")
 	gws := make([]*soGateway, 3)
@@ -273,6 +320,7 @@ receivers:
 		return spec
 	}
 
+	step("3 gateways up")
 	// agent-a carries the metric: its node's series go to one gateway, the one that is killed.
 	agentA := newAgent("agent-a", "cluster-a", gws[0])
 	agentA.start(t)
@@ -312,6 +360,7 @@ receivers:
 		}
 		return nil
 	})
+	step("the alert fired")
 	watch := &alertWatch{}
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	var watchWG sync.WaitGroup
@@ -327,6 +376,7 @@ receivers:
 	spans := newSpanLoad(t, sinks, "http://"+agentA.otlpHTTP+"/v1/traces", "http://"+agentB.otlpHTTP+"/v1/traces")
 	phase1 := spans.phase1()
 
+	step("spans before the kill checked")
 	// The load: both clusters' webhooks over the three gateways, both agents' audit files, spans
 	// through both agents; the owner of agent-a's metrics is SIGKILLed 2s in.
 	ctx, stopLoad := context.WithCancel(context.Background())
@@ -368,6 +418,7 @@ receivers:
 	killedAt := time.Now()
 	spans.killed(killedAt)
 	_, _ = owner.proc.Stop(5 * time.Second)
+	step("SIGKILLed " + owner.name)
 	var takeover time.Duration
 	testutil.Eventually(t, soEndsAt, func() error { // agent-a's node moves to another gateway
 		for _, g := range gws {
@@ -389,6 +440,7 @@ receivers:
 	// Traces sent after the kill met on one surviving gateway each.
 	spans.checkAfterKill(slices.Index(gws, owner))
 
+	step("traces after the kill checked")
 	owner.start(t) // restarted on its volume: what it acknowledged drains
 	restartedAt := time.Now()
 
@@ -427,6 +479,7 @@ receivers:
 		}
 		return nil
 	})
+	step("OpenSearch has every acknowledged event")
 	search.Mu.Lock()
 	docs := 0
 	for idx, byID := range search.Docs {
@@ -451,11 +504,13 @@ receivers:
 	require.Equal(t, 1, hook.count("firing"), "one page")
 	require.Zero(t, hook.count("resolved"))
 
+	step("spans delivered, alert checked")
 	// A clean stop writes every replica's open archive objects and seals its chains.
 	for _, g := range gws {
 		_, err := g.proc.Stop(30 * time.Second)
 		require.NoError(t, err, g.name)
 	}
+	step("gateways stopped")
 	s3 := []string{"--s3-bucket", "audit", "--s3-endpoint", m.Endpoint, "--s3-insecure"}
 	for c, ids := range acked {
 		file := filepath.Join(t.TempDir(), c+".ndjson")
@@ -478,6 +533,20 @@ receivers:
 			require.Equal(t, 1, counts[id], "acknowledged event %s of %s not in the merged archive", id, c)
 		}
 	}
+	// Underneath, each writer's chain holds an event at most once; an event a webhook re-sent to
+	// another gateway can be in two chains, and the merged view above reported it once.
+	inChains := chainCounts(t, &archive.BucketConfig{S3: &archive.S3Config{Bucket: "audit", Endpoint: m.Endpoint,
+		AccessKey: m.AccessKey, SecretKey: configopaque.String(m.SecretKey), Insecure: true}})
+	twice := 0
+	for ev, perWriter := range inChains {
+		for w, n := range perWriter {
+			require.Equal(t, 1, n, "event %s in %s's chain %d times", ev, w, n)
+		}
+		if len(perWriter) > 1 {
+			twice++
+		}
+	}
+	require.Positive(t, twice, "batches were sent to two gateways: the merged view must have met events of two chains")
 	out, _, err := executeSplit(t, append([]string{"archive", "verify", "-o", "json"}, s3...)...)
 	require.NoError(t, err, out)
 	var rep verifyReport
@@ -493,6 +562,6 @@ receivers:
 			require.Positive(t, chains[c+"/"+g.name], "%s's chain of %s verified: %v", g.name, c, chains)
 		}
 	}
-	t.Logf("%s SIGKILLed mid-load and restarted: %d acknowledged audit events of 2 clusters (%d sent), each once in OpenSearch (%d documents) and in the merged archive; %d chains verified %v; agent-a's metrics moved to another gateway %s after the kill, the alert never left Alertmanager; %s; %s in all",
-		owner.name, total, len(sent), docs, len(rep.Streams), chains, takeover.Round(10*time.Millisecond), spans.summary(), time.Since(began).Round(time.Second))
+	t.Logf("%s SIGKILLed mid-load and restarted: %d acknowledged audit events of 2 clusters (%d sent), each once in OpenSearch (%d documents) and in the merged archive; %d in two writers' chains; %d chains verified %v; agent-a's metrics moved to another gateway %s after the kill, the alert never left Alertmanager; %s; %s in all",
+		owner.name, total, len(sent), docs, twice, len(rep.Streams), chains, takeover.Round(10*time.Millisecond), spans.summary(), time.Since(began).Round(time.Second))
 }
