@@ -74,12 +74,15 @@ func (g *soGateway) metricPoints() float64 {
 
 // hookSender is a cluster's kube-apiserver audit webhook behind a Service over the gateways: each
 // batch goes to the next gateway, and is re-sent to the one after while it is not answered 200.
+// Every 40th batch, from the 5th, is first taken by another gateway whose answer is lost: the
+// apiserver sends it again, and two gateways keep it.
 type hookSender struct {
 	cluster, token string
 	client         *http.Client
 	urls           []string
 	mu             sync.Mutex
 	sent, acked    []string // auditIDs
+	doubled        []string // auditIDs of batches two gateways answered 200
 }
 
 func (h *hookSender) run(ctx context.Context, maxBatches int) {
@@ -92,15 +95,18 @@ func (h *hookSender) run(ctx context.Context, maxBatches int) {
 		h.sent = append(h.sent, ids...)
 		h.mu.Unlock()
 		body := eventList(ids)
-		if b%40 == 20 {
-			// An answer lost on the way back: the batch was taken, and the apiserver sends it
-			// again through the Service, to another gateway. Both keep it.
-			h.post(ctx, h.urls[(b+1)%len(h.urls)], body)
+		lost := -1 // the gateway whose answer was lost
+		if b%40 == 5 && h.post(ctx, h.urls[(b+1)%len(h.urls)], body) {
+			lost = (b + 1) % len(h.urls)
 		}
 		for k := 0; ctx.Err() == nil; k++ {
-			if h.post(ctx, h.urls[(b+k)%len(h.urls)], body) {
+			to := (b + k) % len(h.urls)
+			if h.post(ctx, h.urls[to], body) {
 				h.mu.Lock()
 				h.acked = append(h.acked, ids...)
+				if lost >= 0 && lost != to {
+					h.doubled = append(h.doubled, ids...)
+				}
 				h.mu.Unlock()
 				break
 			}
@@ -108,6 +114,12 @@ func (h *hookSender) run(ctx context.Context, maxBatches int) {
 		}
 		time.Sleep(30 * time.Millisecond)
 	}
+}
+
+func (h *hookSender) doubledIDs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.doubled)
 }
 
 // post sends one audit batch to url and reports whether it was answered 200.
@@ -125,18 +137,22 @@ func (h *hookSender) post(ctx context.Context, url string, body []byte) bool {
 
 // appendAuditFile appends the events ids to an apiserver's audit log file (what it wrote is
 // what it acknowledged: the agent must deliver every line).
-func appendAuditFile(t *testing.T, path string, ids []string) {
+func appendAuditFile(path string, ids []string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	require.NoError(t, err)
-	defer f.Close()
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
 		line, _ := json.Marshal(map[string]any{"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
 			"auditID": id, "stage": "ResponseComplete", "verb": "delete",
 			"user": map[string]any{"username": "bob"}, "objectRef": map[string]any{"resource": "pods", "namespace": "shop", "name": id},
 			"stageTimestamp": "2026-11-22T10:15:03.131822Z"})
-		_, err := f.Write(append(line, '\n'))
-		require.NoError(t, err)
+		if _, err := f.Write(append(line, '\n')); err != nil {
+			f.Close()
+			return err
+		}
 	}
+	return f.Close()
 }
 
 // chainCounts reads every writer's chain of the bucket: how often each event (cluster:auditID)
@@ -312,6 +328,9 @@ receivers:
     forward:
       endpoint: ""
       endpoints: [%q, %q, %q]
+exporters:
+  otlp_grpc/gateway-audit: # retries of the audit files' exporter every second at most, not 30s: a short test
+    retry_on_failure: {initial_interval: 100ms, max_interval: 1s}
 `, grpcAddrs[0], grpcAddrs[1], grpcAddrs[2]), 0o600))
 	newAgent := func(name, cluster string, audit *soGateway) agentSpec {
 		spec := newAgentSpec(t, name, cluster, ca.Issue(t, "vigil-agent."+cluster), ca.CertFile, grpcAddrs[0])
@@ -399,7 +418,10 @@ receivers:
 				for i := range ids {
 					ids[i] = fmt.Sprintf("file-%s-b%d-e%d", spec.cluster, b, i)
 				}
-				appendAuditFile(t, spec.auditLog, ids)
+				if err := appendAuditFile(spec.auditLog, ids); err != nil {
+					t.Error(err)
+					return
+				}
 				fileMu.Lock()
 				fileEvents[spec.cluster] = append(fileEvents[spec.cluster], ids...)
 				fileMu.Unlock()
@@ -408,8 +430,17 @@ receivers:
 		})
 	}
 	spans.startPhase2(ctx, &load)
+	loadFrom := time.Now()
 
-	time.Sleep(2 * time.Second)
+	testutil.Eventually(t, 20*time.Second, func() error {
+		for _, h := range hooks {
+			if len(h.doubledIDs()) == 0 {
+				return fmt.Errorf("no batch of %s taken by two gateways yet", h.cluster)
+			}
+		}
+		return nil
+	})
+	time.Sleep(time.Until(loadFrom.Add(2 * time.Second)))
 	before := map[*soGateway]float64{}
 	for _, g := range gws {
 		before[g] = g.metricPoints()
@@ -468,11 +499,25 @@ receivers:
 		require.NotEmpty(t, ids, "cluster %s", c)
 		total += len(ids)
 	}
-	const index = "vigil-audit-2026.11.22"
+	// docsOf maps each event (cluster:auditID) to its documents in OpenSearch, in any index.
+	docsOf := func() map[string][]string {
+		search.Mu.Lock()
+		defer search.Mu.Unlock()
+		out := map[string][]string{}
+		for idx, byID := range search.Docs {
+			for id := range byID {
+				parts := strings.SplitN(id, ":", 4) // cluster:auditID:stage:content
+				ev := parts[0] + ":" + parts[1]
+				out[ev] = append(out[ev], idx+"/"+id)
+			}
+		}
+		return out
+	}
 	testutil.Eventually(t, 90*time.Second, func() error {
+		got := docsOf()
 		for c, ids := range acked {
 			for _, id := range ids {
-				if n := len(search.DocsWithIDPrefix(index, c+":"+id+":ResponseComplete:")); n != 1 {
+				if n := len(got[c+":"+id]); n != 1 {
 					return fmt.Errorf("acknowledged event %s of %s: %d documents in OpenSearch", id, c, n)
 				}
 			}
@@ -480,17 +525,13 @@ receivers:
 		return nil
 	})
 	step("OpenSearch has every acknowledged event")
-	search.Mu.Lock()
 	docs := 0
-	for idx, byID := range search.Docs {
-		for id := range byID {
-			docs++
-			parts := strings.SplitN(id, ":", 3)
-			require.True(t, len(parts) == 3 && sent[parts[0]+":"+parts[1]], "document %s in %s was never sent", id, idx)
-		}
+	for ev, ids := range docsOf() {
+		require.True(t, sent[ev], "documents %v: the event was never sent", ids)
+		require.Len(t, ids, 1, "event %s has several documents", ev)
+		require.True(t, strings.HasPrefix(ids[0], "vigil-audit-2026.11.22/") && strings.Contains(ids[0], ":ResponseComplete:"), ids[0])
+		docs++
 	}
-	search.Mu.Unlock()
-	require.LessOrEqual(t, docs, len(sent), "one document per event at most")
 
 	// Every acknowledged span delivered, once the killed gateway drained its queue.
 	spans.checkDelivered(phase1)
@@ -546,7 +587,14 @@ receivers:
 			twice++
 		}
 	}
-	require.Positive(t, twice, "batches were sent to two gateways: the merged view must have met events of two chains")
+	doubled := 0
+	for _, h := range hooks {
+		for _, id := range h.doubledIDs() {
+			require.Len(t, inChains[h.cluster+":"+id], 2, "event %s of %s was taken by two gateways", id, h.cluster)
+			doubled++
+		}
+	}
+	require.Positive(t, doubled)
 	out, _, err := executeSplit(t, append([]string{"archive", "verify", "-o", "json"}, s3...)...)
 	require.NoError(t, err, out)
 	var rep verifyReport
@@ -562,6 +610,6 @@ receivers:
 			require.Positive(t, chains[c+"/"+g.name], "%s's chain of %s verified: %v", g.name, c, chains)
 		}
 	}
-	t.Logf("%s SIGKILLed mid-load and restarted: %d acknowledged audit events of 2 clusters (%d sent), each once in OpenSearch (%d documents) and in the merged archive; %d in two writers' chains; %d chains verified %v; agent-a's metrics moved to another gateway %s after the kill, the alert never left Alertmanager; %s; %s in all",
-		owner.name, total, len(sent), docs, twice, len(rep.Streams), chains, takeover.Round(10*time.Millisecond), spans.summary(), time.Since(began).Round(time.Second))
+	t.Logf("%s SIGKILLed mid-load and restarted: %d acknowledged audit events of 2 clusters (%d sent), each once in OpenSearch (%d documents) and in the merged archive; %d in two writers' chains (%d sent to two on purpose); %d chains verified %v; agent-a's metrics moved to another gateway %s after the kill, the alert never left Alertmanager; %s; %s in all",
+		owner.name, total, len(sent), docs, twice, doubled, len(rep.Streams), chains, takeover.Round(10*time.Millisecond), spans.summary(), time.Since(began).Round(time.Second))
 }
