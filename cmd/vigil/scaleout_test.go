@@ -238,7 +238,8 @@ func (w *alertWatch) gap() time.Duration {
 // mid-load and restarted later. Then:
 //   - every acknowledged audit event (webhook answered 200, or written to an audit file) is exactly
 //     once in the merged archive (`vigil archive export` over all writers) and in OpenSearch (by
-//     _id), and nothing else is there;
+//     _id), and nothing else is there; underneath, each writer's chain holds an event at most
+//     once, and the batches two gateways took are in both chains;
 //   - `vigil archive verify` is clean over every writer's chain, the killed writer's included;
 //   - all spans of each trace reached one gateway (all three used before the kill, a survivor
 //     after it), every acknowledged span delivered once the killed gateway is back;
