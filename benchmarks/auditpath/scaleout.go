@@ -153,7 +153,14 @@ func runScaleOut(o scaleOutOpts) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	failed := true
+	defer func() {
+		if failed {
+			fmt.Fprintf(os.Stderr, "auditpath: the run's files are kept in %s\n", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	}()
 	if o.vigil == "" {
 		o.vigil = filepath.Join(dir, "vigil")
 		build := exec.Command("go", "build", "-o", o.vigil, "./cmd/vigil")
@@ -197,7 +204,7 @@ func runScaleOut(o scaleOutOpts) error {
 	// Overhead per round: MB per CPU-second of the first configuration ÷ that of each other.
 	base := o.gateways[0]
 	for _, n := range o.gateways[1:] {
-		var idx, exit, eps []float64
+		var idx, exit, eps, gwOnly []float64
 		for round := 1; round <= o.rounds; round++ {
 			a, b := find(results, round, base), find(results, round, n)
 			if a == nil || b == nil {
@@ -205,13 +212,16 @@ func runScaleOut(o scaleOutOpts) error {
 			}
 			idx = append(idx, perCPU(*a, a.cpuIndexed)/perCPU(*b, b.cpuIndexed))
 			exit = append(exit, perCPU(*a, a.cpuExit)/perCPU(*b, b.cpuExit))
+			gwOnly = append(gwOnly, perCPU(*a, a.gwCPU)/perCPU(*b, b.gwCPU))
 			eps = append(eps, (float64(b.events)/b.wall.Seconds())/(float64(a.events)/a.wall.Seconds()))
 		}
 		fmt.Printf("CPU per MB, %d gateways ÷ %d, per round (to indexed): %s, median %.3f\n", n, base, fmtRatios(idx), median(idx))
 		fmt.Printf("CPU per MB, %d gateways ÷ %d, per round (to exit, with the archive's last objects and seals): %s, median %.3f\n", n, base, fmtRatios(exit), median(exit))
+		fmt.Printf("the gateways' CPU alone per MB, %d gateways ÷ %d, per round (to indexed): %s, median %.3f\n", n, base, fmtRatios(gwOnly), median(gwOnly))
 		fmt.Printf("events/s, %d gateways ÷ %d, per round: %s, median %.3f\n", n, base, fmtRatios(eps), median(eps))
 	}
 	fmt.Printf("command: go run ./benchmarks/auditpath %s\n", strings.Join(os.Args[1:], " "))
+	failed = false
 	return nil
 }
 
