@@ -5,7 +5,13 @@
 // CPU-second of vigil, and the acknowledgement latency at half the sustained load; and the same
 // with an in-memory queue, in the same run, for the cost of durability.
 //
+// With -gateways (scaleout.go) it measures the path through agents instead: one agent per cluster
+// following the cluster's audit log file, to 1 or to N gateways (writers of one archive), events/s
+// and MB per CPU-second of every vigil process, each count in turn, checking that every event
+// landed once in OpenSearch and once in the archive.
+//
 //	go run ./benchmarks/auditpath -duration 20s
+//	go run ./benchmarks/auditpath -gateways 1,3 -rounds 3 -clusters 6 -events 40000
 package main
 
 import (
