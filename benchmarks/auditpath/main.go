@@ -49,6 +49,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "scale-out mode: runs of each gateway count, alternated (ABBA)")
 	clusters := flag.Int("clusters", 6, "scale-out mode: clusters, each with its agent and its audit log file")
 	events := flag.Int("events", 20000, "scale-out mode: events written to each cluster's audit log")
+	idle := flag.Duration("idle", 0, "scale-out mode: first measure every process's CPU this long before the load (the fixed cost of the processes)")
 	flag.Parse()
 	if *gateways != "" {
 		var counts []int
@@ -61,7 +62,7 @@ func main() {
 			counts = append(counts, n)
 		}
 		if err := runScaleOut(scaleOutOpts{vigil: *vigil, gateways: counts, rounds: *rounds, clusters: *clusters,
-			events: *events, profileFor: *duration, cpuProfile: *cpuProfile}); err != nil {
+			events: *events, profileFor: *duration, cpuProfile: *cpuProfile, idle: *idle}); err != nil {
 			fmt.Fprintln(os.Stderr, "auditpath:", err)
 			os.Exit(1)
 		}

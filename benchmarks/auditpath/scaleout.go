@@ -37,6 +37,7 @@ type scaleOutOpts struct {
 	events     int // per cluster
 	profileFor time.Duration
 	cpuProfile string
+	idle       time.Duration // measure the processes' CPU this long before the load (0: not)
 }
 
 // scaleResult is one configuration's run.
@@ -48,7 +49,8 @@ type scaleResult struct {
 	agentCPU, gwCPU     float64       // the same, split
 	cpuExit             float64       // load start → every process exited (SIGTERM: the archive writes and seals the rest)
 	harnessCPU          float64
-	perGateway          []int // clusters per gateway
+	idleGW, idleAgents  float64 // CPU-seconds per second of the gateways and the agents before the load (-idle)
+	perGateway          []int   // clusters per gateway
 	resent              int   // OpenSearch index operations beyond one per event (a bulk sent again after a timeout: one document per _id all the same)
 	archived, exported  int
 	archiveObjects      int
@@ -258,6 +260,9 @@ func median(v []float64) float64 {
 
 func printScale(r scaleResult, clusters int) {
 	mb := float64(r.bytes) / 1e6
+	if r.idleGW > 0 || r.idleAgents > 0 {
+		fmt.Printf("round %d, %d gateway(s), idle before the load: gateways %.3f CPU-s per s, agents %.3f\n", r.round, r.gateways, r.idleGW, r.idleAgents)
+	}
 	fmt.Printf("round %d, %d gateway(s) [%s → %s]: %d events, %.1f MB in %.1fs: %.0f events/s; vigil CPU-s %.1f (agents %.1f, gateways %.1f): %.1f MB per CPU-s, %.0f events per CPU-s; to exit %.1f CPU-s: %.1f MB per CPU-s; harness CPU-s %.1f; clusters per gateway %v; archive %d events in %d objects, export %d; OpenSearch re-sent %d\n",
 		r.round, r.gateways, r.startLoad, r.stopLoad, r.events, mb, r.wall.Seconds(), float64(r.events)/r.wall.Seconds(),
 		r.cpuIndexed, r.agentCPU, r.gwCPU, mb/r.cpuIndexed, float64(r.events)/r.cpuIndexed, r.cpuExit, mb/r.cpuExit,
@@ -367,6 +372,21 @@ extensions:
 		}
 		agents[c] = p
 		procs = append(procs, p)
+	}
+	if o.idle > 0 { // the fixed cost of the processes, before any event
+		c0 := make([]float64, len(procs))
+		for i, p := range procs {
+			c0[i] = p.cpu()
+		}
+		time.Sleep(o.idle)
+		for i, p := range procs {
+			d := (p.cpu() - c0[i]) / o.idle.Seconds()
+			if i < n {
+				res.idleGW += d
+			} else {
+				res.idleAgents += d
+			}
+		}
 	}
 	var profiles sync.WaitGroup
 	profErrs := make(chan error, len(procs))
