@@ -51,7 +51,7 @@ type scaleResult struct {
 	harnessCPU          float64
 	idleGW, idleAgents  float64 // CPU-seconds per second of the gateways and the agents before the load (-idle)
 	perGateway          []int   // clusters per gateway
-	resent              int   // OpenSearch index operations beyond one per event (a bulk sent again after a timeout: one document per _id all the same)
+	resent              int     // OpenSearch index operations beyond one per event (a bulk sent again after a timeout: one document per _id all the same)
 	archived, exported  int
 	archiveObjects      int
 	startLoad, stopLoad string
