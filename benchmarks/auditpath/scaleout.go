@@ -206,7 +206,7 @@ func runScaleOut(o scaleOutOpts) error {
 	// Overhead per round: MB per CPU-second of the first configuration ÷ that of each other.
 	base := o.gateways[0]
 	for _, n := range o.gateways[1:] {
-		var idx, exit, eps, gwOnly []float64
+		var idx, exit, eps, gwOnly, gwPerAgent []float64
 		for round := 1; round <= o.rounds; round++ {
 			a, b := find(results, round, base), find(results, round, n)
 			if a == nil || b == nil {
@@ -215,11 +215,15 @@ func runScaleOut(o scaleOutOpts) error {
 			idx = append(idx, perCPU(*a, a.cpuIndexed)/perCPU(*b, b.cpuIndexed))
 			exit = append(exit, perCPU(*a, a.cpuExit)/perCPU(*b, b.cpuExit))
 			gwOnly = append(gwOnly, perCPU(*a, a.gwCPU)/perCPU(*b, b.gwCPU))
+			// The agents do the same work in both: the gateways' CPU per agent CPU-second takes
+			// out the machine's speed, which moves from run to run on shared cores.
+			gwPerAgent = append(gwPerAgent, (b.gwCPU/b.agentCPU)/(a.gwCPU/a.agentCPU))
 			eps = append(eps, (float64(b.events)/b.wall.Seconds())/(float64(a.events)/a.wall.Seconds()))
 		}
 		fmt.Printf("CPU per MB, %d gateways ÷ %d, per round (to indexed): %s, median %.3f\n", n, base, fmtRatios(idx), median(idx))
 		fmt.Printf("CPU per MB, %d gateways ÷ %d, per round (to exit, with the archive's last objects and seals): %s, median %.3f\n", n, base, fmtRatios(exit), median(exit))
 		fmt.Printf("the gateways' CPU alone per MB, %d gateways ÷ %d, per round (to indexed): %s, median %.3f\n", n, base, fmtRatios(gwOnly), median(gwOnly))
+		fmt.Printf("the gateways' CPU per agent CPU-second, %d gateways ÷ %d, per round: %s, median %.3f\n", n, base, fmtRatios(gwPerAgent), median(gwPerAgent))
 		fmt.Printf("events/s, %d gateways ÷ %d, per round: %s, median %.3f\n", n, base, fmtRatios(eps), median(eps))
 	}
 	fmt.Printf("command: go run ./benchmarks/auditpath %s\n", strings.Join(os.Args[1:], " "))
