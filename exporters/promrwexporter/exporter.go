@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -55,23 +54,8 @@ func (e *promrwExporter) shutdown(context.Context) error {
 	return nil
 }
 
-// push translates one batch and sends it as one remote-write request. A 4xx other than 429 is
-// permanent (the batch is dropped and counted by exporterhelper); anything else is retried.
-func (e *promrwExporter) push(ctx context.Context, md pmetric.Metrics) error {
-	c, err := e.translate(ctx, md)
-	if err != nil {
-		return consumererror.NewPermanent(err)
-	}
-	if len(c.series) == 0 {
-		return nil
-	}
-	raw, err := c.marshal()
-	if err != nil {
-		return consumererror.NewPermanent(fmt.Errorf("cannot encode remote-write request: %w", err))
-	}
-	return e.send(ctx, s2.EncodeSnappy(nil, raw)) // snappy's block format at s2's default speed
-}
-
+// send posts one remote-write request body (snappy). A 4xx other than 429 is permanent (the
+// request is dropped and counted by exporterhelper); anything else is retried.
 func (e *promrwExporter) send(ctx context.Context, body []byte) error {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.Endpoint, bytes.NewReader(body))
 	if err != nil {
@@ -182,14 +166,17 @@ var _ storage.AppenderV2 = (*collector)(nil)
 // exemplars (3) and histograms (4). The buffer is sized first and written in place: the labels
 // are written from inside labels.Range, where appending to a captured slice would store the
 // slice through a pointer (a GC write barrier per label) and could reallocate.
-func (c *collector) marshal() ([]byte, error) {
+func (c *collector) marshal() ([]byte, error) { return c.appendTo(nil) }
+
+// appendTo is marshal into dst's memory (dst's contents are not kept).
+func (c *collector) appendTo(dst []byte) ([]byte, error) {
 	size := 0
 	sizes := make([]int, len(c.series))
 	for i := range c.series {
 		sizes[i] = c.series[i].size()
 		size += 1 + protowire.SizeBytes(sizes[i])
 	}
-	buf := make([]byte, size)
+	buf := slices.Grow(dst[:0], size)[:size]
 	pos := 0
 	for i := range c.series {
 		s := &c.series[i]
