@@ -34,7 +34,7 @@ type promrwExporter struct {
 }
 
 func newExporter(set exporter.Settings, cfg *Config) *promrwExporter {
-	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger, cache: labelCache{resources: map[string]map[string]labels.Labels{}},
+	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger, cache: labelCache{resources: map[string]map[string]cachedSeries{}},
 		tr: promlabels.NewTranslator(cfg.ExternalLabels)}
 }
 
@@ -121,34 +121,73 @@ func (e *promrwExporter) translateAs(ctx context.Context, md pmetric.Metrics, ca
 type collector struct {
 	refs   map[uint64]int
 	series []series
+	first  []sample // the series' first samples, allocated together
 }
 
-// series is one remote-write time series: its labels, and the rest as prompb has them.
+// series is one remote-write time series: its labels (and their encoding, when the label cache
+// has it), its samples, and the rest as prompb has them.
 type series struct {
 	labels     labels.Labels
-	samples    []prompb.Sample
+	enc        []byte // the labels as encodeLabels writes them; nil: not encoded yet
+	samples    []sample
 	exemplars  []prompb.Exemplar
 	histograms []prompb.Histogram
 }
 
+// sample is a float sample (prompb.Sample without its protobuf bookkeeping: no pointer for the
+// garbage collector to scan).
+type sample struct {
+	t int64
+	v float64
+}
+
 func newCollector() *collector { return &collector{refs: map[uint64]int{}} }
 
-func (c *collector) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram, opts storage.AppendV2Options) (storage.SeriesRef, error) {
-	hash := ls.Hash()
+// reserve makes room for n more series.
+func (c *collector) reserve(n int) {
+	if len(c.series) == 0 {
+		c.refs = make(map[uint64]int, n)
+		c.series = make([]series, 0, n)
+		c.first = make([]sample, 0, n)
+	}
+}
+
+// ref returns the series of ls (hash: ls.Hash(); enc: its encoding, or nil), added if new.
+func (c *collector) ref(ls labels.Labels, hash uint64, enc []byte) *series {
 	i, ok := c.refs[hash]
 	if !ok {
 		i = len(c.series)
 		c.refs[hash] = i
-		c.series = append(c.series, series{labels: ls})
+		c.series = append(c.series, series{labels: ls, enc: enc})
 	}
-	ts := &c.series[i]
+	return &c.series[i]
+}
+
+// add appends a float sample to the series of ls and returns the series.
+func (c *collector) add(ls labels.Labels, hash uint64, enc []byte, t int64, v float64) *series {
+	ts := c.ref(ls, hash, enc)
+	if ts.samples == nil && len(c.first) < cap(c.first) {
+		c.first = append(c.first, sample{t, v})
+		n := len(c.first)
+		ts.samples = c.first[n-1 : n : n] // a second sample moves the series' samples out
+		return ts
+	}
+	ts.samples = append(ts.samples, sample{t, v})
+	return ts
+}
+
+func (c *collector) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram, opts storage.AppendV2Options) (storage.SeriesRef, error) {
+	hash := ls.Hash()
+	var ts *series
 	switch {
 	case fh != nil:
+		ts = c.ref(ls, hash, nil)
 		ts.histograms = append(ts.histograms, prompb.FromFloatHistogram(t, fh))
 	case h != nil:
+		ts = c.ref(ls, hash, nil)
 		ts.histograms = append(ts.histograms, prompb.FromIntHistogram(t, h))
 	default:
-		ts.samples = append(ts.samples, prompb.Sample{Timestamp: t, Value: v})
+		ts = c.add(ls, hash, nil, t, v)
 	}
 	for _, ex := range opts.Exemplars {
 		ts.exemplars = append(ts.exemplars, prompb.Exemplar{Labels: prompb.FromLabels(ex.Labels, nil), Value: ex.Value, Timestamp: ex.Ts})
@@ -183,18 +222,22 @@ func (c *collector) appendTo(dst []byte) ([]byte, error) {
 		b := protowire.AppendTag(buf[pos:pos], 1, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(sizes[i]))
 		pos += len(b)
-		s.labels.Range(func(l labels.Label) { pos = putLabel(buf, pos, l) })
+		if s.enc != nil {
+			pos += copy(buf[pos:], s.enc)
+		} else {
+			s.labels.Range(func(l labels.Label) { pos = putLabel(buf, pos, l) })
+		}
 		b = buf[pos:pos]
 		for _, smp := range s.samples {
 			b = protowire.AppendTag(b, 2, protowire.BytesType)
 			b = protowire.AppendVarint(b, uint64(sampleSize(smp)))
-			if smp.Value != 0 {
+			if smp.v != 0 {
 				b = protowire.AppendTag(b, 1, protowire.Fixed64Type)
-				b = protowire.AppendFixed64(b, math.Float64bits(smp.Value))
+				b = protowire.AppendFixed64(b, math.Float64bits(smp.v))
 			}
-			if smp.Timestamp != 0 {
+			if smp.t != 0 {
 				b = protowire.AppendTag(b, 2, protowire.VarintType)
-				b = protowire.AppendVarint(b, uint64(smp.Timestamp))
+				b = protowire.AppendVarint(b, uint64(smp.t))
 			}
 		}
 		var err error
@@ -234,8 +277,10 @@ func putLabel(buf []byte, pos int, l labels.Label) int {
 
 // size is the encoded size of the series' TimeSeries message.
 func (s *series) size() int {
-	n := 0
-	s.labels.Range(func(l labels.Label) { n += 1 + protowire.SizeBytes(labelSize(l)) })
+	n := len(s.enc)
+	if s.enc == nil {
+		n = labelsSize(s.labels)
+	}
 	for _, smp := range s.samples {
 		n += 1 + protowire.SizeBytes(sampleSize(smp))
 	}
@@ -246,6 +291,22 @@ func (s *series) size() int {
 		n += 1 + protowire.SizeBytes(s.histograms[j].Size())
 	}
 	return n
+}
+
+// labelsSize is the encoded size of the labels of a TimeSeries.
+func labelsSize(ls labels.Labels) int {
+	n := 0
+	ls.Range(func(l labels.Label) { n += 1 + protowire.SizeBytes(labelSize(l)) })
+	return n
+}
+
+// encodeLabels encodes ls as the labels of a TimeSeries (field 1, repeated), as marshal writes
+// them.
+func encodeLabels(ls labels.Labels) []byte {
+	buf := make([]byte, labelsSize(ls))
+	pos := 0
+	ls.Range(func(l labels.Label) { pos = putLabel(buf, pos, l) })
+	return buf
 }
 
 func labelSize(l labels.Label) int {
@@ -259,13 +320,13 @@ func labelSize(l labels.Label) int {
 	return n
 }
 
-func sampleSize(s prompb.Sample) int {
+func sampleSize(s sample) int {
 	n := 0
-	if s.Value != 0 {
+	if s.v != 0 {
 		n += 1 + 8
 	}
-	if s.Timestamp != 0 {
-		n += 1 + protowire.SizeVarint(uint64(s.Timestamp))
+	if s.t != 0 {
+		n += 1 + protowire.SizeVarint(uint64(s.t))
 	}
 	return n
 }

@@ -32,13 +32,25 @@ type labelCache struct {
 	mu sync.RWMutex
 	// resources holds, by resource (its attributes), the labels of its series by metric and
 	// point attributes: a batch's resource is looked up once, its points by short keys.
-	resources map[string]map[string]labels.Labels
+	resources map[string]map[string]cachedSeries
 	n         int // series in all
+}
+
+// cachedSeries is a series as the cache keeps it: its labels, their hash (the collector's key)
+// and their encoding in a remote-write TimeSeries (written into each request as they are).
+type cachedSeries struct {
+	ls   labels.Labels
+	hash uint64
+	enc  []byte
+}
+
+func newCachedSeries(ls labels.Labels) cachedSeries {
+	return cachedSeries{ls: ls, hash: ls.Hash(), enc: encodeLabels(ls)}
 }
 
 // numberPoint is one data point of a batch as translateNumbers appends it.
 type numberPoint struct {
-	ls  labels.Labels
+	cs  cachedSeries
 	key string // the cache key, for a miss
 	t   int64
 	v   float64
@@ -64,6 +76,7 @@ func (e *promrwExporter) translateNumbers(ctx context.Context, md pmetric.Metric
 		return false
 	}
 	out := make([]resourcePoints, 0, md.ResourceMetrics().Len())
+	app.reserve(md.DataPointCount())
 	var key []byte
 	for _, rm := range md.ResourceMetrics().All() {
 		var rp resourcePoints
@@ -92,7 +105,7 @@ func (e *promrwExporter) translateNumbers(ctx context.Context, md pmetric.Metric
 						p.v = math.Float64frombits(value.StaleNaN)
 					}
 					var ok bool
-					if p.ls, ok = series[string(key)]; !ok {
+					if p.cs, ok = series[string(key)]; !ok {
 						p.key = string(key)
 						misses++
 					}
@@ -118,8 +131,9 @@ func (e *promrwExporter) translateNumbers(ctx context.Context, md pmetric.Metric
 	}
 	var seenInfo map[seen]struct{}
 	for i := range out {
-		for _, p := range out[i].points {
-			_, _ = app.Append(0, p.ls, 0, p.t, p.v, nil, nil, storage.AppendV2Options{})
+		for k := range out[i].points {
+			p := &out[i].points[k]
+			app.add(p.cs.ls, p.cs.hash, p.cs.enc, p.t, p.v)
 		}
 		if len(out) > 1 && seenInfo == nil {
 			seenInfo = map[seen]struct{}{}
@@ -183,11 +197,11 @@ func (e *promrwExporter) resolve(ctx context.Context, rm pmetric.ResourceMetrics
 	e.cache.mu.Lock()
 	defer e.cache.mu.Unlock()
 	if e.cache.n+misses > maxCachedSeries {
-		e.cache.resources, e.cache.n = map[string]map[string]labels.Labels{}, 0
+		e.cache.resources, e.cache.n = map[string]map[string]cachedSeries{}, 0
 	}
 	series := e.cache.resources[rp.key]
 	if series == nil && misses > 0 {
-		series = make(map[string]labels.Labels, misses)
+		series = make(map[string]cachedSeries, misses)
 		e.cache.resources[rp.key] = series
 	}
 	j := 0
@@ -199,9 +213,11 @@ func (e *promrwExporter) resolve(ctx context.Context, rm pmetric.ResourceMetrics
 		if found[j].ls.Get(model.MetricNameLabel) == targetInfo {
 			return false
 		}
-		p.ls = found[j].ls
-		if _, ok := series[p.key]; !ok {
-			series[p.key] = p.ls
+		if cs, ok := series[p.key]; ok {
+			p.cs = cs
+		} else {
+			p.cs = newCachedSeries(found[j].ls)
+			series[p.key] = p.cs
 			e.cache.n++
 		}
 		j++
