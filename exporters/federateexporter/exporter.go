@@ -32,6 +32,7 @@ type federateExporter struct {
 	selectors [][]*labels.Matcher
 	set       exporter.Settings
 	tr        *promlabels.Translator
+	cache     *promlabels.Cache[seriesRef] // the gauges' and sums' series seen before
 	store     *store
 	now       func() time.Time
 
@@ -54,7 +55,7 @@ func newExporter(set exporter.Settings, cfg *Config) (*federateExporter, error) 
 		return nil, err
 	}
 	e := &federateExporter{cfg: cfg, selectors: sels, set: set, tr: promlabels.NewTranslator(cfg.ExternalLabels),
-		store: newStore(cfg.MaxSeries), now: time.Now, stop: make(chan struct{})}
+		cache: promlabels.NewCache(newSeriesRef), store: newStore(cfg.MaxSeries), now: time.Now, stop: make(chan struct{})}
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
@@ -114,7 +115,7 @@ func (e *federateExporter) shutdown(context.Context) error {
 // is never refused (nothing is queued to be sent again).
 func (e *federateExporter) consume(ctx context.Context, md pmetric.Metrics) error {
 	app := &appender{store: e.store, now: e.now().UnixNano()}
-	if err := e.tr.Translate(ctx, md, app); err != nil {
+	if err := e.cache.Translate(ctx, e.tr, md, app); err != nil {
 		e.discarded.Add(ctx, 1, reasonTranslate)
 		e.set.Logger.Warn("some metrics could not be translated for /federate", zap.Error(err))
 	}

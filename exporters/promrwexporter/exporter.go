@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/storage"
-	prw "github.com/prometheus/prometheus/storage/remote/otlptranslator/prometheusremotewrite"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
@@ -28,13 +27,13 @@ type promrwExporter struct {
 	cfg    *Config
 	tr     *promlabels.Translator // identity labels, external labels
 	set    exporter.Settings
-	cache  labelCache // the labels of the gauges' and sums' series seen before
+	cache  *promlabels.Cache[cachedSeries] // the gauges' and sums' series seen before
 	client *http.Client
 	logger *zap.Logger
 }
 
 func newExporter(set exporter.Settings, cfg *Config) *promrwExporter {
-	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger, cache: labelCache{resources: map[string]map[string]cachedSeries{}},
+	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger, cache: promlabels.NewCache(newCachedSeries),
 		tr: promlabels.NewTranslator(cfg.ExternalLabels)}
 }
 
@@ -101,17 +100,30 @@ func (e *promrwExporter) translateWithout(ctx context.Context, md pmetric.Metric
 }
 
 func (e *promrwExporter) translateAs(ctx context.Context, md pmetric.Metrics, cached bool) (*collector, error) {
-	restore := e.tr.Identify(md)
-	defer restore()
 	app := newCollector()
-	settings := e.tr.Settings()
-	if cached && e.translateNumbers(ctx, md, settings, app) {
-		return app, nil
+	var err error
+	if cached {
+		app.reserve(md.DataPointCount())
+		err = e.cache.Translate(ctx, e.tr, md, app)
+	} else {
+		err = e.tr.Translate(ctx, md, app)
 	}
-	if _, err := prw.NewPrometheusConverter(app).FromMetrics(ctx, md, settings); err != nil {
+	if err != nil {
 		e.logger.Warn("some metrics could not be translated for remote write", zap.Error(err))
 	}
 	return app, nil
+}
+
+// cachedSeries is a series as the label cache keeps it: its labels, their hash (the collector's
+// key) and their encoding in a remote-write TimeSeries (copied into each request as it is).
+type cachedSeries struct {
+	ls   labels.Labels
+	hash uint64
+	enc  []byte
+}
+
+func newCachedSeries(ls labels.Labels) cachedSeries {
+	return cachedSeries{ls: ls, hash: ls.Hash(), enc: encodeLabels(ls)}
 }
 
 // collector is the storage.AppenderV2 that Prometheus's OTLP translation appends to: it
@@ -195,10 +207,15 @@ func (c *collector) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v 
 	return storage.SeriesRef(hash), nil
 }
 
+// AppendCached appends a float sample of a series from the label cache.
+func (c *collector) AppendCached(s *cachedSeries, t int64, v float64) {
+	c.add(s.ls, s.hash, s.enc, t, v)
+}
+
 func (*collector) Commit() error   { return nil }
 func (*collector) Rollback() error { return nil }
 
-var _ storage.AppenderV2 = (*collector)(nil)
+var _ promlabels.CachedAppender[cachedSeries] = (*collector)(nil)
 
 // marshal encodes the series as prompb.WriteRequest.Marshal does (same fields, same order, zero
 // values left out): field 1 of the request, each series with its labels (1), samples (2),
