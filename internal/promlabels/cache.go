@@ -103,9 +103,11 @@ func (c *Cache[V]) translateNumbers(ctx context.Context, md pmetric.Metrics, set
 		return false
 	}
 	out := make([]resourcePoints[V], 0, md.ResourceMetrics().Len())
+	all := make([]numberPoint[V], 0, md.DataPointCount()) // every resource's points, in turn
 	var key []byte
 	for _, rm := range md.ResourceMetrics().All() {
 		var rp resourcePoints[V]
+		start := len(all)
 		key = appendAttributes(key[:0], rm.Resource().Attributes())
 		earliest, latest := pcommon.Timestamp(math.MaxUint64), pcommon.Timestamp(0)
 		misses := 0
@@ -136,11 +138,12 @@ func (c *Cache[V]) translateNumbers(ctx context.Context, md pmetric.Metrics, set
 						misses++
 					}
 					earliest, latest = min(earliest, dp.Timestamp()), max(latest, dp.Timestamp())
-					rp.points = append(rp.points, p)
+					all = append(all, p)
 				}
 			}
 		}
 		c.mu.RUnlock()
+		rp.points = all[start:len(all):len(all)]
 		if misses > 0 && rp.key == "" {
 			rp.key = string(appendAttributes(key[:0], rm.Resource().Attributes()))
 		}
