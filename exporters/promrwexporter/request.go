@@ -45,6 +45,10 @@ const rwEncodingVersion = 1
 
 var errRWEncoding = errors.New("damaged remote-write queue item")
 
+// maxSnappyRatio bounds what a snappy block (as s2.EncodeSnappy writes it) decompresses to, per
+// byte: its longest copy, 64 bytes, takes 3 (a 2-byte copy gives 11 at most).
+const maxSnappyRatio = 22
+
 // Marshal returns the request's encoding, the bytes it was built in. They must not be changed.
 func (rwEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]byte, error) {
 	r, ok := req.(*rwRequest)
@@ -74,7 +78,7 @@ func (d rwEncoding) Unmarshal(b []byte) (context.Context, xexporterhelper.Reques
 		return ctx, nil, fmt.Errorf("%w: empty", errRWEncoding)
 	}
 	samples, n := binary.Uvarint(b[1:])
-	if n <= 0 || samples > uint64(len(b)) {
+	if n <= 0 {
 		return ctx, nil, fmt.Errorf("%w: bad sample count", errRWEncoding)
 	}
 	body := b[1+n:]
@@ -84,6 +88,12 @@ func (d rwEncoding) Unmarshal(b []byte) (context.Context, xexporterhelper.Reques
 		if size, err = s2.DecodedLen(body); err != nil {
 			return ctx, nil, fmt.Errorf("%w: %w", errRWEncoding, err)
 		}
+	}
+	if size > maxSnappyRatio*len(body) { // what its header claims cannot come from so few bytes
+		return ctx, nil, fmt.Errorf("%w: %d bytes claimed by a snappy block of %d", errRWEncoding, size, len(body))
+	}
+	if samples > uint64(size) { // a sample takes 2 bytes of the request at least
+		return ctx, nil, fmt.Errorf("%w: %d samples in %d bytes", errRWEncoding, samples, size)
 	}
 	return ctx, &rwRequest{enc: b, body: body, samples: int(samples), size: size}, nil
 }
@@ -193,6 +203,13 @@ func (r *rwRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhelpe
 	if err := wr.Unmarshal(raw); err != nil {
 		return nil, fmt.Errorf("%w: %w", errRWEncoding, err)
 	}
+	found := 0
+	for i := range wr.Timeseries {
+		found += len(wr.Timeseries[i].Samples) + len(wr.Timeseries[i].Histograms)
+	}
+	if found != samples {
+		return nil, fmt.Errorf("%w: %d samples, %d counted", errRWEncoding, found, samples)
+	}
 	measure := func(ts *prompb.TimeSeries) int { return len(ts.Samples) + len(ts.Histograms) }
 	if szt == exporterhelper.RequestSizerTypeBytes {
 		measure = func(ts *prompb.TimeSeries) int { n := ts.Size(); return 1 + varintLen(n) + n }
@@ -210,6 +227,9 @@ func (r *rwRequest) MergeSplit(_ context.Context, maxSize int, szt exporterhelpe
 		}
 		out = append(out, newRequest(b, n))
 	}
+	if len(out) == 0 { // no series: nothing to cut
+		return []xexporterhelper.Request{newRequest(raw, samples)}, nil
+	}
 	return out, nil
 }
 
@@ -221,8 +241,11 @@ func (r *rwRequest) raw(dst []byte) ([]byte, error) {
 	out := make([]byte, len(dst)+r.size)
 	copy(out, dst)
 	b, err := s2.Decode(out[len(dst):], r.body)
-	if err != nil || len(b) != r.size {
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errRWEncoding, err)
+	}
+	if len(b) != r.size {
+		return nil, fmt.Errorf("%w: %d bytes decompressed, %d expected", errRWEncoding, len(b), r.size)
 	}
 	return out, nil
 }

@@ -85,7 +85,7 @@ func TestQueuedRequestRoundTrip(t *testing.T) {
 	}
 }
 
-func must(t *testing.T, f func() ([]byte, error)) []byte {
+func must(t testing.TB, f func() ([]byte, error)) []byte {
 	t.Helper()
 	b, err := f()
 	require.NoError(t, err)
@@ -194,4 +194,36 @@ func TestMergeSplit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzRWEncoding: whatever the queue hands back, Unmarshal returns an error or a request whose
+// encoding is the bytes it was read from, and merging or splitting it returns an error or
+// requests, never a panic.
+func FuzzRWEncoding(f *testing.F) {
+	e := newExporter(exportertest.NewNopSettings(Type), createDefaultConfig())
+	enc := rwEncoding{e}
+	for _, md := range shapes() {
+		req, err := e.toRequest(context.Background(), md)
+		require.NoError(f, err)
+		f.Add(must(f, func() ([]byte, error) { return enc.Marshal(context.Background(), req) }))
+	}
+	f.Add([]byte{rwEncodingVersion, 0})
+	f.Add([]byte{rwEncodingVersion, 1, 0})
+	f.Add(must(f, func() ([]byte, error) { return (&pmetric.ProtoMarshaler{}).MarshalMetrics(shapes()["bench"]) }))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		b = b[:len(b):len(b)]
+		_, r, err := enc.Unmarshal(b)
+		if err != nil {
+			return
+		}
+		if b[0] == rwEncodingVersion {
+			require.Equal(t, b, must(t, func() ([]byte, error) { return enc.Marshal(context.Background(), r) }))
+		}
+		for _, szt := range []exporterhelper.RequestSizerType{exporterhelper.RequestSizerTypeItems, exporterhelper.RequestSizerTypeBytes} {
+			parts, err := r.MergeSplit(context.Background(), 3, szt, r)
+			if err == nil {
+				require.NotEmpty(t, parts)
+			}
+		}
+	})
 }
