@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -85,7 +85,7 @@ func TestLabelCacheKeepsTheSameSeries(t *testing.T) {
 	require.Len(t, stored(e.store), 3*(5*20+5*3)+3) // and target_info per pod
 	for _, smp := range e.store.selectSamples(0) {
 		require.NotEqual(t, "spoofed", smp.labels.Get("pod"))
-		require.NotEmpty(t, smp.labels.Get(labels.MetricName))
+		require.NotEmpty(t, smp.labels.Get(model.MetricNameLabel))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
@@ -145,7 +146,7 @@ func (e *federateExporter) serve(w http.ResponseWriter, r *http.Request) {
 	samples := e.store.selectSamples(e.now().Add(-e.cfg.ExpireAfter).UnixNano(), e.selectors, reqSels)
 	// By name first, so that each family is written once (a name sorts after labels such as "A").
 	sort.Slice(samples, func(i, j int) bool {
-		ni, nj := samples[i].labels.Get(labels.MetricName), samples[j].labels.Get(labels.MetricName)
+		ni, nj := samples[i].labels.Get(model.MetricNameLabel), samples[j].labels.Get(model.MetricNameLabel)
 		if ni != nj {
 			return ni < nj
 		}
@@ -163,7 +164,7 @@ func (e *federateExporter) serve(w http.ResponseWriter, r *http.Request) {
 		return enc.Encode(fam)
 	}
 	for _, s := range samples {
-		name := s.labels.Get(labels.MetricName)
+		name := s.labels.Get(model.MetricNameLabel)
 		if fam == nil || fam.GetName() != name {
 			if err := flush(); err != nil {
 				return // the client has gone
@@ -172,7 +173,7 @@ func (e *federateExporter) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		m := &dto.Metric{Untyped: &dto.Untyped{Value: proto.Float64(s.v)}, TimestampMs: proto.Int64(s.t)}
 		s.labels.Range(func(l labels.Label) {
-			if l.Name != labels.MetricName {
+			if l.Name != model.MetricNameLabel {
 				m.Label = append(m.Label, &dto.LabelPair{Name: proto.String(l.Name), Value: proto.String(l.Value)})
 			}
 		})

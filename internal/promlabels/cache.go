@@ -122,7 +122,7 @@ func (c *Cache[V]) translateNumbers(ctx context.Context, md pmetric.Metrics, set
 				mlen := len(key)
 				for _, dp := range numberPoints(m).All() {
 					key = appendAttributes(key[:mlen], dp.Attributes())
-					p := numberPoint[V]{t: int64(dp.Timestamp()) / 1_000_000} //nolint:gosec // as Prometheus converts it
+					p := numberPoint[V]{t: int64(dp.Timestamp()) / 1_000_000} // as Prometheus converts it
 					switch dp.ValueType() {
 					case pmetric.NumberDataPointValueTypeInt:
 						p.v = float64(dp.IntValue())
