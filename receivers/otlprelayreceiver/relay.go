@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/vigil-obs/vigil/internal/otlpwire"
+	"github.com/vigil-obs/vigil/internal/relayqueue"
 	"github.com/vigil-obs/vigil/storage/fifo"
 )
 
@@ -59,6 +60,8 @@ type relay struct {
 	grpcSrv *grpc.Server
 	httpSrv *http.Server
 	cancel  context.CancelFunc // stops the senders
+	// unregister withdraws the logs queue from other receivers (relayqueue); nil: not offered.
+	unregister func()
 	senders sync.WaitGroup
 	servers sync.WaitGroup
 }
@@ -152,6 +155,9 @@ func (r *relay) startLocked(ctx context.Context, host component.Host) error {
 	if err := r.tel.observeQueues(r.queueList()); err != nil {
 		return err
 	}
+	if r.enabled[otlpwire.Logs] { // containerlogs' relay setting
+		r.unregister = relayqueue.Register(ext, r.set.ID, logsQueue{r})
+	}
 	sendCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	for i, q := range r.queues {
@@ -236,6 +242,10 @@ func (r *relay) shutdown(ctx context.Context) (bool, error) {
 
 func (r *relay) stopLocked(ctx context.Context) error {
 	var errs []error
+	if r.unregister != nil {
+		r.unregister()
+		r.unregister = nil
+	}
 	if r.httpSrv != nil {
 		if err := r.httpSrv.Shutdown(ctx); err != nil { // ctx ended first: cut the requests still running
 			errs = append(errs, err, r.httpSrv.Close())
@@ -276,4 +286,15 @@ func (r *relay) stopLocked(ctx context.Context) error {
 		r.pods.shutdown()
 	}
 	return errors.Join(errs...)
+}
+
+// logsQueue offers the relay's logs queue to the other receivers of the collector (relayqueue):
+// the containerlogs receiver queues the requests it encodes there.
+type logsQueue struct{ r *relay }
+
+// QueueLogs is queue for logs: checked, stamped, compressed and durable. The relay's metrics
+// count the request (vigil_otlprelay_*); the collector's receiver metrics are the caller's.
+func (q logsQueue) QueueLogs(ctx context.Context, req []byte) error {
+	_, err := q.r.queue(ctx, otlpwire.Logs, req)
+	return err
 }
