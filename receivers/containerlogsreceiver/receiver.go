@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-obs/vigil/internal/k8spod"
 	"github.com/vigil-obs/vigil/internal/relayqueue"
@@ -36,19 +35,19 @@ const (
 )
 
 type containerLogs struct {
-	cfg    *Config
-	set    receiver.Settings
-	next   consumer.Logs
-	obs    *receiverhelper.ObsReport
-	cut    metric.Int64Counter
-	pods   *k8spod.Cache
-	kube   kubernetes.Interface // nil: built from pod_metadata.auth_type (tests set it)
+	cfg  *Config
+	set  receiver.Settings
+	next consumer.Logs
+	obs  *receiverhelper.ObsReport
+	cut  metric.Int64Counter
+	pods *k8spod.Cache
+	kube k8spod.Pods // nil: built from pod_metadata.auth_type (tests set it)
 	// storage is the storage extension, which with cfg.Relay names the relay's queue (relayqueue).
 	storage component.Component
 	wire    wireEncoder // the requests queued in the relay
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*containerLogs, error) {

@@ -21,10 +21,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/vigil-obs/vigil/internal/k8spod/k8spodtest"
+
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
+	"github.com/vigil-obs/vigil/internal/k8spod"
 	"github.com/vigil-obs/vigil/internal/otlpwire"
 	"github.com/vigil-obs/vigil/internal/relayqueue"
 	"github.com/vigil-obs/vigil/internal/testutil"
@@ -107,7 +109,7 @@ func (e env) start(t *testing.T, cfg *Config, sink *consumertest.LogsSink) func(
 }
 
 // startWithAPI is start with kube as the Kubernetes API of pod_metadata.
-func (e env) startWithAPI(t *testing.T, cfg *Config, sink *consumertest.LogsSink, kube kubernetes.Interface) func() {
+func (e env) startWithAPI(t *testing.T, cfg *Config, sink *consumertest.LogsSink, kube k8spod.Pods) func() {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	wcfg := walstorageextension.NewFactory().CreateDefaultConfig().(*walstorageextension.Config)
@@ -329,7 +331,7 @@ func TestExcludePodAnnotations(t *testing.T) {
 		e.startWithAPI(t, e.config(func(c *Config) {
 			c.NodeName, c.PodMetadata.Enabled = "node-1", true
 			c.ExcludePodAnnotations = append(c.ExcludePodAnnotations, "fluentbit.io/exclude")
-		}), sink, api)
+		}), sink, k8spodtest.Pods(api))
 		waitRecords(t, sink, 2)
 		time.Sleep(200 * time.Millisecond) // polls at 10ms: the excluded files had their chance
 		var bodies []string

@@ -62,8 +62,8 @@ type relay struct {
 	cancel  context.CancelFunc // stops the senders
 	// unregister withdraws the logs queue from other receivers (relayqueue); nil: not offered.
 	unregister func()
-	senders sync.WaitGroup
-	servers sync.WaitGroup
+	senders    sync.WaitGroup
+	servers    sync.WaitGroup
 }
 
 func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
