@@ -9,8 +9,10 @@
 //	go run ./benchmarks/containerlogs -peer /tmp/otelcol-peer-filelog/otelcol-peer-filelog
 //
 // (the peer: benchmarks/peer/builder-filelog.yaml). vigil runs twice: the all-roles binary
-// (cmd/vigil) and the agent alone (cmd/vigil-agent), with the same configuration. Every line
-// written must reach the sink; a round that loses one fails.
+// (cmd/vigil) and the agent alone (cmd/vigil-agent), with the same configuration: the records
+// go to the otlprelay receiver's queue (-via relay, as deploy/config/agent.yaml) or through the
+// pipeline to the otlp_grpc exporter (-via exporter). Every line written must reach the sink; a
+// round that loses one fails.
 package main
 
 import (

@@ -2,11 +2,13 @@ package containerlogsreceiver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -340,4 +342,53 @@ func TestExcludePodAnnotations(t *testing.T) {
 		}
 		require.ElementsMatch(t, []string{"from kept", "from unknown"}, bodies)
 	})
+}
+
+// With relay, a relay that starts after the receiver, and then refuses batches (its queue could
+// not make them durable), still gets every line exactly once: the receiver waits for it, and
+// reads a refused batch again.
+func TestRelayLateAndRefusingGetsEveryLineOnce(t *testing.T) {
+	e := newEnv(t)
+	path := e.file(t, "shop", "api-0", "uid-api", "api", 0)
+	var lines []string
+	for i := range 200 {
+		lines = append(lines, fmt.Sprintf("2023-10-06T00:17:10Z stdout F line %d", i))
+	}
+	appendTo(t, path, lines[:100]...)
+	id := relayID
+	cfg := e.config(func(c *Config) { c.MaxBatchBytes, c.Relay = c.MaxLogBytes, &id }) // several batches
+	wcfg := walstorageextension.NewFactory().CreateDefaultConfig().(*walstorageextension.Config)
+	wcfg.Directory = e.queue
+	ws, err := walstorageextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(walstorageextension.Type), wcfg)
+	require.NoError(t, err)
+	require.NoError(t, ws.Start(context.Background(), testutil.Host(nil)))
+	defer func() { require.NoError(t, ws.Shutdown(context.Background())) }()
+	set := receivertest.NewNopSettings(Type)
+	set.ID = component.NewID(Type)
+	sink := new(consumertest.LogsSink)
+	r, err := NewFactory().CreateLogs(context.Background(), set, cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), testutil.Host(map[component.ID]component.Component{*cfg.Storage: ws})))
+	defer func() { require.NoError(t, r.Shutdown(context.Background())) }()
+
+	time.Sleep(200 * time.Millisecond) // the receiver waits for the relay to start
+	var refused atomic.Int32
+	defer relayqueue.Register(ws, relayID, sinkQueue{sink: sink, fail: func() error {
+		if refused.Add(1) <= 3 {
+			return errors.New("cannot queue the request durably: disk on fire")
+		}
+		return nil
+	}})()
+	appendTo(t, path, lines[100:]...)
+	waitRecords(t, sink, len(lines))
+	time.Sleep(100 * time.Millisecond)
+	seen := map[string]int{}
+	for _, r := range records(sink) {
+		seen[r.body]++
+	}
+	require.Len(t, seen, len(lines))
+	for body, n := range seen {
+		require.Equal(t, 1, n, body)
+	}
+	require.Greater(t, refused.Load(), int32(3), "batches were refused, then read again")
 }
