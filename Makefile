@@ -14,9 +14,10 @@ BENCH_COUNT  ?= 6
 build: agent
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vigil
 
-## agent: bin/vigil-agent only
+## agent: bin/vigil-agent only, built as the Dockerfile builds it (static, no symbol table or
+## DWARF): fewer pages of the binary mapped at run time (benchmarks/RESULTS.md, issue 17)
 agent:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(AGENT_BIN) ./cmd/vigil-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(AGENT_BIN) ./cmd/vigil-agent
 
 ## fluent-bit-plugin: the Fluent Bit output plugin out_vigil (cgo: needs gcc), bin/out_vigil.so
 fluent-bit-plugin:

@@ -5,7 +5,13 @@
 // CPU-second of vigil, and the acknowledgement latency at half the sustained load; and the same
 // with an in-memory queue, in the same run, for the cost of durability.
 //
+// With -gateways (scaleout.go) it measures the path through agents instead: one agent per cluster
+// following the cluster's audit log file, to 1 or to N gateways (writers of one archive), events/s
+// and MB per CPU-second of every vigil process, each count in turn, checking that every event
+// landed once in OpenSearch and once in the archive.
+//
 //	go run ./benchmarks/auditpath -duration 20s
+//	go run ./benchmarks/auditpath -gateways 1,3 -rounds 3 -clusters 6 -events 40000
 package main
 
 import (
@@ -38,8 +44,30 @@ func main() {
 	vigil := flag.String("vigil", "", "path of a vigil binary (default: build ./cmd/vigil)")
 	duration := flag.Duration("duration", 20*time.Second, "length of each load phase")
 	workers := flag.Int("workers", 8, "concurrent webhook clients")
-	cpuProfile := flag.String("cpuprofile", "", "write vigil's CPU profile of each throughput phase to PREFIX-<queue>.pprof (through the pprof extension)")
+	cpuProfile := flag.String("cpuprofile", "", "write vigil's CPU profile of each throughput phase to PREFIX-<queue>.pprof (through the pprof extension); with -gateways, each process's profile of the first -duration of each run's load to PREFIX-g<N>-r<round>-<process>.pprof")
+	gateways := flag.String("gateways", "", "scale-out mode: agents (one per cluster, reading audit log files) to this many gateways, each count in turn (e.g. 1,3), every -rounds")
+	rounds := flag.Int("rounds", 3, "scale-out mode: runs of each gateway count, alternated (ABBA)")
+	clusters := flag.Int("clusters", 6, "scale-out mode: clusters, each with its agent and its audit log file")
+	events := flag.Int("events", 20000, "scale-out mode: events written to each cluster's audit log")
+	idle := flag.Duration("idle", 0, "scale-out mode: first measure every process's CPU this long before the load (the fixed cost of the processes)")
 	flag.Parse()
+	if *gateways != "" {
+		var counts []int
+		for _, f := range strings.Split(*gateways, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				fmt.Fprintf(os.Stderr, "auditpath: -gateways %q: want counts of gateways such as 1,3\n", *gateways)
+				os.Exit(2)
+			}
+			counts = append(counts, n)
+		}
+		if err := runScaleOut(scaleOutOpts{vigil: *vigil, gateways: counts, rounds: *rounds, clusters: *clusters,
+			events: *events, profileFor: *duration, cpuProfile: *cpuProfile, idle: *idle}); err != nil {
+			fmt.Fprintln(os.Stderr, "auditpath:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*vigil, *duration, *workers, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "auditpath:", err)
 		os.Exit(1)

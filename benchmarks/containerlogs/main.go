@@ -9,8 +9,10 @@
 //	go run ./benchmarks/containerlogs -peer /tmp/otelcol-peer-filelog/otelcol-peer-filelog
 //
 // (the peer: benchmarks/peer/builder-filelog.yaml). vigil runs twice: the all-roles binary
-// (cmd/vigil) and the agent alone (cmd/vigil-agent), with the same configuration. Every line
-// written must reach the sink; a round that loses one fails.
+// (cmd/vigil) and the agent alone (cmd/vigil-agent), with the same configuration: the records
+// go to the otlprelay receiver's queue (-via relay, as deploy/config/agent.yaml) or through the
+// pipeline to the otlp_grpc exporter (-via exporter). Every line written must reach the sink; a
+// round that loses one fails.
 package main
 
 import (
@@ -29,7 +31,8 @@ import (
 func main() {
 	var (
 		vigil      = flag.String("vigil", "", "path of a vigil binary (default: build ./cmd/vigil; off: do not run it)")
-		agent      = flag.String("agent", "", "path of a vigil-agent binary, the agent alone (default: build ./cmd/vigil-agent; off: do not run it)")
+		agent      = flag.String("agent", "", "path of a vigil-agent binary, the agent alone (default: build ./cmd/vigil-agent; off: do not run it); several, comma-separated, each BIN or BIN@via, run one after the other in each round")
+		via        = flag.String("via", "relay", "the way of the records to the sink: relay (deploy/config/agent.yaml: the containerlogs receiver's relay setting) or exporter (the pipeline's otlp_grpc exporter, persistent queue)")
 		peer       = flag.String("peer", "", "path of the OpenTelemetry Collector peer (benchmarks/peer/builder-filelog.yaml); without it only vigil runs")
 		backlogMB  = flag.Int("backlog-mb", 200, "MB of log text written before the tailer starts (throughput phase)")
 		containers = flag.Int("containers", 8, "containers (log files) on the node")
@@ -40,7 +43,11 @@ func main() {
 		pprof      = flag.String("pprof", "", "host:port for vigil's pprof extension (profiles while it runs)")
 	)
 	flag.Parse()
-	if err := run(*vigil, *agent, *peer, *pprof, *batchBytes, *backlogMB, *containers, *rateMB, *rateFor, *rounds); err != nil {
+	if *via != "relay" && *via != "exporter" {
+		fmt.Fprintln(os.Stderr, "containerlogs: -via: use relay or exporter")
+		os.Exit(2)
+	}
+	if err := run(*vigil, *agent, *peer, *via, *pprof, *batchBytes, *backlogMB, *containers, *rateMB, *rateFor, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "containerlogs:", err)
 		os.Exit(1)
 	}
@@ -61,27 +68,44 @@ type result struct {
 	delivered, expected int64
 }
 
-func run(vigil, agent, peer, pprof string, batchBytes, backlogMB, containers int, rateMB float64, rateFor time.Duration, rounds int) error {
+func run(vigil, agent, peer, via, pprof string, batchBytes, backlogMB, containers int, rateMB float64, rateFor time.Duration, rounds int) error {
 	dir, err := os.MkdirTemp("", "vigil-tail-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	var tailers []tailer
-	for _, b := range []struct{ name, bin string }{{"vigil", vigil}, {"vigil-agent", agent}} {
+	type binary struct{ name, cmd, bin, via string }
+	bins := []binary{{"vigil", "vigil", vigil, via}}
+	agents := strings.Split(agent, ",")
+	for i, a := range agents {
+		b := binary{"vigil-agent", "vigil-agent", a, via}
+		if at := strings.LastIndexByte(a, '@'); at >= 0 {
+			b.bin, b.via = a[:at], a[at+1:]
+			if b.via != "relay" && b.via != "exporter" {
+				return fmt.Errorf("-agent %q: the way after @ is relay or exporter", a)
+			}
+			b.name += "@" + b.via
+		}
+		if len(agents) > 1 {
+			b.name += fmt.Sprintf("#%d", i+1)
+		}
+		bins = append(bins, b)
+	}
+	for _, b := range bins {
 		bin := b.bin
 		switch bin {
 		case "off":
 			continue
 		case "":
-			bin = filepath.Join(dir, b.name)
-			build := exec.Command("go", "build", "-o", bin, "./cmd/"+b.name)
+			bin = filepath.Join(dir, b.cmd)
+			build := exec.Command("go", "build", "-o", bin, "./cmd/"+b.cmd)
 			build.Stdout, build.Stderr = os.Stderr, os.Stderr
 			if err := build.Run(); err != nil {
 				return fmt.Errorf("cannot build %s: %w", b.name, err)
 			}
 		}
-		tailers = append(tailers, vigilTailer(b.name, bin, pprof, batchBytes))
+		tailers = append(tailers, vigilTailer(b.name, bin, b.via, pprof, batchBytes))
 	}
 	if peer != "" {
 		tailers = append(tailers, peerTailer(peer))
@@ -135,8 +159,8 @@ func printReport(results []result, backlogMB, containers int, rateMB float64, ra
 		fmt.Printf("| %s | %.1f | %.1f MiB | %.1f / %.1f MiB |\n", n, s[0]/s[2], s[1], s[3], s[4])
 	}
 	if p := sum["peer"]; p != nil {
-		for _, n := range []string{"vigil", "vigil-agent"} {
-			if v := sum[n]; v != nil {
+		for _, n := range order {
+			if v := sum[n]; v != nil && n != "peer" {
 				fmt.Printf("\n%s / peer: MB per CPU-second %.2f×, RSS peak %.2f×", n, (v[0]/v[2])/(p[0]/p[2]), v[1]/p[1])
 			}
 		}

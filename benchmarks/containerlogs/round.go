@@ -30,13 +30,38 @@ type tailer struct {
 }
 
 // vigilTailer is vigil's containerlogs receiver as the agent runs it, by the binary bin (vigil or
-// vigil-agent): positions and the exporter's queue in walstorage (fsync'd), OTLP/gRPC with zstd.
-func vigilTailer(name, bin, pprof string, batchBytes int) tailer {
+// vigil-agent): positions and the queue in walstorage (fsync'd), OTLP/gRPC with zstd. via is the
+// way to the sink: "relay" (deploy/config/agent.yaml: the receiver's relay setting, the records
+// encoded on the wire into the otlprelay receiver's queue and forwarded as queued) or "exporter"
+// (the pipeline: pdata logs, the otlp_grpc exporter's persistent queue).
+func vigilTailer(name, bin, via, pprof string, batchBytes int) tailer {
 	ext, exts := "", "walstorage"
 	if pprof != "" {
 		ext, exts = fmt.Sprintf("\n  pprof: {endpoint: %q}", pprof), "walstorage, pprof"
 	}
 	return tailer{name: name, start: func(dir, include, sink string) (*proc, error) {
+		if via == "relay" {
+			return startProc(bin, dir, fmt.Sprintf(`extensions:
+  walstorage: {directory: %q}%s
+receivers:
+  containerlogs:
+    include: [%q]
+    storage: walstorage
+    max_batch_bytes: %d
+    relay: otlprelay
+  otlprelay:
+    protocols: {grpc: {endpoint: 127.0.0.1:0}}
+    storage: walstorage
+    forward: {endpoint: %q, tls: {insecure: true}}
+exporters:
+  nop: {}
+service:
+  extensions: [%s]
+  telemetry: {metrics: {level: none}}
+  pipelines:
+    logs: {receivers: [containerlogs, otlprelay], exporters: [nop]}
+`, filepath.Join(dir, "queue"), ext, include, batchBytes, sink, exts), "--data-dir", filepath.Join(dir, "data"))
+		}
 		return startProc(bin, dir, fmt.Sprintf(`extensions:
   walstorage: {directory: %q}%s
 receivers:

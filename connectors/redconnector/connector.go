@@ -15,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/xpdata/xhash"
 	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/internal/periodic"
 )
 
 // red counts spans into RED series and sends them on periodically. ConsumeTraces is safe for
@@ -31,9 +33,7 @@ type red struct {
 	adj       adjuster
 	flushMu   sync.Mutex // one flush at a time: the snapshot below is reused
 	snap      snapshot
-	cancel    context.CancelFunc
-	done      chan struct{}
-	stopped   sync.Once
+	loop      periodic.Runner
 }
 
 func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*red, error) {
@@ -75,46 +75,19 @@ func (c *red) Capabilities() consumer.Capabilities {
 
 // Start starts the periodic flush of the metrics.
 func (c *red) Start(context.Context, component.Host) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel, c.done = cancel, make(chan struct{})
-	go c.run(ctx)
-	return nil
-}
-
-func (c *red) run(ctx context.Context) {
-	defer close(c.done)
-	flush := time.NewTicker(c.cfg.MetricsFlushInterval)
-	defer flush.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-flush.C:
-			if err := c.flush(ctx); err != nil {
-				c.logger.Warn("cannot send the RED metrics on", zap.Error(err))
-			}
+	c.loop.Start(periodic.Task{Every: c.cfg.MetricsFlushInterval, Run: func(ctx context.Context, _ time.Time) {
+		if err := c.flush(ctx); err != nil {
+			c.logger.Warn("cannot send the RED metrics on", zap.Error(err))
 		}
-	}
+	}})
+	return nil
 }
 
 // Shutdown stops the periodic flush and sends the metrics on one last time. It is idempotent and
 // safe before Start.
 func (c *red) Shutdown(ctx context.Context) error {
-	var err error
-	c.stopped.Do(func() {
-		defer c.tel.shutdown()
-		if c.cancel == nil {
-			return
-		}
-		c.cancel()
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			err = ctx.Err()
-			return
-		}
-		err = c.flush(ctx)
-	})
+	err := c.loop.Stop(ctx, c.flush)
+	c.tel.shutdown()
 	return err
 }
 

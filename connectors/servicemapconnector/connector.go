@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
+
+	"github.com/vigil-obs/vigil/internal/periodic"
 )
 
 // userClient is the client of a request whose server span is a root span: something outside the
@@ -43,9 +45,7 @@ type servicemap struct {
 	flushMu sync.Mutex     // one flush at a time: the copies below are reused
 	snaps   []edgeSnapshot // the edges copied at the last flush
 	flat    []uint64       // their histogram counts
-	cancel  context.CancelFunc
-	done    chan struct{}
-	stopped sync.Once
+	loop    periodic.Runner
 }
 
 func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*servicemap, error) {
@@ -70,50 +70,22 @@ func (c *servicemap) Capabilities() consumer.Capabilities {
 
 // Start starts the expiry of pending requests and the periodic flush of the metrics.
 func (c *servicemap) Start(context.Context, component.Host) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel, c.done = cancel, make(chan struct{})
-	go c.run(ctx)
-	return nil
-}
-
-func (c *servicemap) run(ctx context.Context) {
-	defer close(c.done)
-	expiry := time.NewTicker(c.tick)
-	defer expiry.Stop()
-	flush := time.NewTicker(c.cfg.MetricsFlushInterval)
-	defer flush.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-expiry.C:
-			c.expire(now)
-		case <-flush.C:
+	c.loop.Start(
+		periodic.Task{Every: c.tick, Run: func(_ context.Context, now time.Time) { c.expire(now) }},
+		periodic.Task{Every: c.cfg.MetricsFlushInterval, Run: func(ctx context.Context, _ time.Time) {
 			if err := c.flush(ctx); err != nil {
 				c.logger.Warn("cannot send the service map's metrics on", zap.Error(err))
 			}
-		}
-	}
+		}},
+	)
+	return nil
 }
 
 // Shutdown stops the background work and sends the metrics on one last time. It is idempotent
 // and safe before Start.
 func (c *servicemap) Shutdown(ctx context.Context) error {
-	var err error
-	c.stopped.Do(func() {
-		defer c.tel.shutdown()
-		if c.cancel == nil {
-			return
-		}
-		c.cancel()
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			err = ctx.Err()
-			return
-		}
-		err = c.flush(ctx)
-	})
+	err := c.loop.Stop(ctx, c.flush)
+	c.tel.shutdown()
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"go.opentelemetry.io/collector/component"
 
@@ -50,7 +51,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("expire_after: %q must be a positive duration, e.g. 5m", c.ExpireAfter))
 	}
 	for k := range c.ExternalLabels {
-		if k == "" || k == labels.MetricName {
+		if k == "" || k == model.MetricNameLabel {
 			errs = append(errs, fmt.Errorf("external_labels: %q is not allowed as a label name", k))
 		}
 	}

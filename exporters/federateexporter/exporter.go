@@ -10,6 +10,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
@@ -32,6 +33,7 @@ type federateExporter struct {
 	selectors [][]*labels.Matcher
 	set       exporter.Settings
 	tr        *promlabels.Translator
+	cache     *promlabels.Cache[seriesRef] // the gauges' and sums' series seen before
 	store     *store
 	now       func() time.Time
 
@@ -54,7 +56,7 @@ func newExporter(set exporter.Settings, cfg *Config) (*federateExporter, error) 
 		return nil, err
 	}
 	e := &federateExporter{cfg: cfg, selectors: sels, set: set, tr: promlabels.NewTranslator(cfg.ExternalLabels),
-		store: newStore(cfg.MaxSeries), now: time.Now, stop: make(chan struct{})}
+		cache: promlabels.NewCache(newSeriesRef), store: newStore(cfg.MaxSeries), now: time.Now, stop: make(chan struct{})}
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
@@ -114,7 +116,7 @@ func (e *federateExporter) shutdown(context.Context) error {
 // is never refused (nothing is queued to be sent again).
 func (e *federateExporter) consume(ctx context.Context, md pmetric.Metrics) error {
 	app := &appender{store: e.store, now: e.now().UnixNano()}
-	if err := e.tr.Translate(ctx, md, app); err != nil {
+	if err := e.cache.Translate(ctx, e.tr, md, app); err != nil {
 		e.discarded.Add(ctx, 1, reasonTranslate)
 		e.set.Logger.Warn("some metrics could not be translated for /federate", zap.Error(err))
 	}
@@ -144,7 +146,7 @@ func (e *federateExporter) serve(w http.ResponseWriter, r *http.Request) {
 	samples := e.store.selectSamples(e.now().Add(-e.cfg.ExpireAfter).UnixNano(), e.selectors, reqSels)
 	// By name first, so that each family is written once (a name sorts after labels such as "A").
 	sort.Slice(samples, func(i, j int) bool {
-		ni, nj := samples[i].labels.Get(labels.MetricName), samples[j].labels.Get(labels.MetricName)
+		ni, nj := samples[i].labels.Get(model.MetricNameLabel), samples[j].labels.Get(model.MetricNameLabel)
 		if ni != nj {
 			return ni < nj
 		}
@@ -162,7 +164,7 @@ func (e *federateExporter) serve(w http.ResponseWriter, r *http.Request) {
 		return enc.Encode(fam)
 	}
 	for _, s := range samples {
-		name := s.labels.Get(labels.MetricName)
+		name := s.labels.Get(model.MetricNameLabel)
 		if fam == nil || fam.GetName() != name {
 			if err := flush(); err != nil {
 				return // the client has gone
@@ -171,7 +173,7 @@ func (e *federateExporter) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		m := &dto.Metric{Untyped: &dto.Untyped{Value: proto.Float64(s.v)}, TimestampMs: proto.Int64(s.t)}
 		s.labels.Range(func(l labels.Label) {
-			if l.Name != labels.MetricName {
+			if l.Name != model.MetricNameLabel {
 				m.Label = append(m.Label, &dto.LabelPair{Name: proto.String(l.Name), Value: proto.String(l.Value)})
 			}
 		})

@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
+
+	"github.com/vigil-obs/vigil/internal/promlabels"
 )
 
 // sample is the latest value of one series.
@@ -32,7 +34,11 @@ func newStore(maxSeries int) *store {
 // put records v at t for ls, received at now; an older sample than the one held is ignored. It
 // reports false when ls is a new series beyond max.
 func (s *store) put(ls labels.Labels, t int64, v float64, now int64) bool {
-	h := ls.Hash()
+	return s.putHashed(ls, ls.Hash(), t, v, now)
+}
+
+// putHashed is put with h, the hash of ls.
+func (s *store) putHashed(ls labels.Labels, h uint64, t int64, v float64, now int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.series[h] {
@@ -110,6 +116,14 @@ func matchesAny(ls labels.Labels, sels [][]*labels.Matcher) bool {
 	return false
 }
 
+// seriesRef is a series as the label cache keeps it: its labels and their hash.
+type seriesRef struct {
+	ls   labels.Labels
+	hash uint64
+}
+
+func newSeriesRef(ls labels.Labels) seriesRef { return seriesRef{ls: ls, hash: ls.Hash()} }
+
 // appender is the storage.AppenderV2 that the OTLP translation appends one batch to.
 type appender struct {
 	store     *store
@@ -129,7 +143,14 @@ func (a *appender) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v f
 	return 0, nil
 }
 
+// AppendCached records a float sample of a series from the label cache.
+func (a *appender) AppendCached(s *seriesRef, t int64, v float64) {
+	if !a.store.putHashed(s.ls, s.hash, t, v, a.now) {
+		a.maxSeries++
+	}
+}
+
 func (*appender) Commit() error   { return nil }
 func (*appender) Rollback() error { return nil }
 
-var _ storage.AppenderV2 = (*appender)(nil)
+var _ promlabels.CachedAppender[seriesRef] = (*appender)(nil)

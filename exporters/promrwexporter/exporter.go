@@ -9,12 +9,10 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/storage"
-	prw "github.com/prometheus/prometheus/storage/remote/otlptranslator/prometheusremotewrite"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
@@ -29,13 +27,13 @@ type promrwExporter struct {
 	cfg    *Config
 	tr     *promlabels.Translator // identity labels, external labels
 	set    exporter.Settings
-	cache  labelCache // the labels of the gauges' and sums' series seen before
+	cache  *promlabels.Cache[cachedSeries] // the gauges' and sums' series seen before
 	client *http.Client
 	logger *zap.Logger
 }
 
 func newExporter(set exporter.Settings, cfg *Config) *promrwExporter {
-	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger, cache: labelCache{resources: map[string]map[string]labels.Labels{}},
+	return &promrwExporter{cfg: cfg, set: set, logger: set.Logger, cache: promlabels.NewCache(newCachedSeries),
 		tr: promlabels.NewTranslator(cfg.ExternalLabels)}
 }
 
@@ -55,23 +53,8 @@ func (e *promrwExporter) shutdown(context.Context) error {
 	return nil
 }
 
-// push translates one batch and sends it as one remote-write request. A 4xx other than 429 is
-// permanent (the batch is dropped and counted by exporterhelper); anything else is retried.
-func (e *promrwExporter) push(ctx context.Context, md pmetric.Metrics) error {
-	c, err := e.translate(ctx, md)
-	if err != nil {
-		return consumererror.NewPermanent(err)
-	}
-	if len(c.series) == 0 {
-		return nil
-	}
-	raw, err := c.marshal()
-	if err != nil {
-		return consumererror.NewPermanent(fmt.Errorf("cannot encode remote-write request: %w", err))
-	}
-	return e.send(ctx, s2.EncodeSnappy(nil, raw)) // snappy's block format at s2's default speed
-}
-
+// send posts one remote-write request body (snappy). A 4xx other than 429 is permanent (the
+// request is dropped and counted by exporterhelper); anything else is retried.
 func (e *promrwExporter) send(ctx context.Context, body []byte) error {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.Endpoint, bytes.NewReader(body))
 	if err != nil {
@@ -117,17 +100,30 @@ func (e *promrwExporter) translateWithout(ctx context.Context, md pmetric.Metric
 }
 
 func (e *promrwExporter) translateAs(ctx context.Context, md pmetric.Metrics, cached bool) (*collector, error) {
-	restore := e.tr.Identify(md)
-	defer restore()
 	app := newCollector()
-	settings := e.tr.Settings()
-	if cached && e.translateNumbers(ctx, md, settings, app) {
-		return app, nil
+	var err error
+	if cached {
+		app.reserve(md.DataPointCount())
+		err = e.cache.Translate(ctx, e.tr, md, app)
+	} else {
+		err = e.tr.Translate(ctx, md, app)
 	}
-	if _, err := prw.NewPrometheusConverter(app).FromMetrics(ctx, md, settings); err != nil {
+	if err != nil {
 		e.logger.Warn("some metrics could not be translated for remote write", zap.Error(err))
 	}
 	return app, nil
+}
+
+// cachedSeries is a series as the label cache keeps it: its labels, their hash (the collector's
+// key) and their encoding in a remote-write TimeSeries (copied into each request as it is).
+type cachedSeries struct {
+	ls   labels.Labels
+	hash uint64
+	enc  []byte
+}
+
+func newCachedSeries(ls labels.Labels) cachedSeries {
+	return cachedSeries{ls: ls, hash: ls.Hash(), enc: encodeLabels(ls)}
 }
 
 // collector is the storage.AppenderV2 that Prometheus's OTLP translation appends to: it
@@ -137,34 +133,73 @@ func (e *promrwExporter) translateAs(ctx context.Context, md pmetric.Metrics, ca
 type collector struct {
 	refs   map[uint64]int
 	series []series
+	first  []sample // the series' first samples, allocated together
 }
 
-// series is one remote-write time series: its labels, and the rest as prompb has them.
+// series is one remote-write time series: its labels (and their encoding, when the label cache
+// has it), its samples, and the rest as prompb has them.
 type series struct {
 	labels     labels.Labels
-	samples    []prompb.Sample
+	enc        []byte // the labels as encodeLabels writes them; nil: not encoded yet
+	samples    []sample
 	exemplars  []prompb.Exemplar
 	histograms []prompb.Histogram
 }
 
+// sample is a float sample (prompb.Sample without its protobuf bookkeeping: no pointer for the
+// garbage collector to scan).
+type sample struct {
+	t int64
+	v float64
+}
+
 func newCollector() *collector { return &collector{refs: map[uint64]int{}} }
 
-func (c *collector) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram, opts storage.AppendV2Options) (storage.SeriesRef, error) {
-	hash := ls.Hash()
+// reserve makes room for n more series.
+func (c *collector) reserve(n int) {
+	if len(c.series) == 0 {
+		c.refs = make(map[uint64]int, n)
+		c.series = make([]series, 0, n)
+		c.first = make([]sample, 0, n)
+	}
+}
+
+// ref returns the series of ls (hash: ls.Hash(); enc: its encoding, or nil), added if new.
+func (c *collector) ref(ls labels.Labels, hash uint64, enc []byte) *series {
 	i, ok := c.refs[hash]
 	if !ok {
 		i = len(c.series)
 		c.refs[hash] = i
-		c.series = append(c.series, series{labels: ls})
+		c.series = append(c.series, series{labels: ls, enc: enc})
 	}
-	ts := &c.series[i]
+	return &c.series[i]
+}
+
+// add appends a float sample to the series of ls and returns the series.
+func (c *collector) add(ls labels.Labels, hash uint64, enc []byte, t int64, v float64) *series {
+	ts := c.ref(ls, hash, enc)
+	if ts.samples == nil && len(c.first) < cap(c.first) {
+		c.first = append(c.first, sample{t, v})
+		n := len(c.first)
+		ts.samples = c.first[n-1 : n : n] // a second sample moves the series' samples out
+		return ts
+	}
+	ts.samples = append(ts.samples, sample{t, v})
+	return ts
+}
+
+func (c *collector) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram, opts storage.AppendV2Options) (storage.SeriesRef, error) {
+	hash := ls.Hash()
+	var ts *series
 	switch {
 	case fh != nil:
+		ts = c.ref(ls, hash, nil)
 		ts.histograms = append(ts.histograms, prompb.FromFloatHistogram(t, fh))
 	case h != nil:
+		ts = c.ref(ls, hash, nil)
 		ts.histograms = append(ts.histograms, prompb.FromIntHistogram(t, h))
 	default:
-		ts.samples = append(ts.samples, prompb.Sample{Timestamp: t, Value: v})
+		ts = c.add(ls, hash, nil, t, v)
 	}
 	for _, ex := range opts.Exemplars {
 		ts.exemplars = append(ts.exemplars, prompb.Exemplar{Labels: prompb.FromLabels(ex.Labels, nil), Value: ex.Value, Timestamp: ex.Ts})
@@ -172,42 +207,54 @@ func (c *collector) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v 
 	return storage.SeriesRef(hash), nil
 }
 
+// AppendCached appends a float sample of a series from the label cache.
+func (c *collector) AppendCached(s *cachedSeries, t int64, v float64) {
+	c.add(s.ls, s.hash, s.enc, t, v)
+}
+
 func (*collector) Commit() error   { return nil }
 func (*collector) Rollback() error { return nil }
 
-var _ storage.AppenderV2 = (*collector)(nil)
+var _ promlabels.CachedAppender[cachedSeries] = (*collector)(nil)
 
 // marshal encodes the series as prompb.WriteRequest.Marshal does (same fields, same order, zero
 // values left out): field 1 of the request, each series with its labels (1), samples (2),
 // exemplars (3) and histograms (4). The buffer is sized first and written in place: the labels
 // are written from inside labels.Range, where appending to a captured slice would store the
 // slice through a pointer (a GC write barrier per label) and could reallocate.
-func (c *collector) marshal() ([]byte, error) {
+func (c *collector) marshal() ([]byte, error) { return c.appendTo(nil) }
+
+// appendTo is marshal into dst's memory (dst's contents are not kept).
+func (c *collector) appendTo(dst []byte) ([]byte, error) {
 	size := 0
 	sizes := make([]int, len(c.series))
 	for i := range c.series {
 		sizes[i] = c.series[i].size()
 		size += 1 + protowire.SizeBytes(sizes[i])
 	}
-	buf := make([]byte, size)
+	buf := slices.Grow(dst[:0], size)[:size]
 	pos := 0
 	for i := range c.series {
 		s := &c.series[i]
 		b := protowire.AppendTag(buf[pos:pos], 1, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(sizes[i]))
 		pos += len(b)
-		s.labels.Range(func(l labels.Label) { pos = putLabel(buf, pos, l) })
+		if s.enc != nil {
+			pos += copy(buf[pos:], s.enc)
+		} else {
+			s.labels.Range(func(l labels.Label) { pos = putLabel(buf, pos, l) })
+		}
 		b = buf[pos:pos]
 		for _, smp := range s.samples {
 			b = protowire.AppendTag(b, 2, protowire.BytesType)
 			b = protowire.AppendVarint(b, uint64(sampleSize(smp)))
-			if smp.Value != 0 {
+			if smp.v != 0 {
 				b = protowire.AppendTag(b, 1, protowire.Fixed64Type)
-				b = protowire.AppendFixed64(b, math.Float64bits(smp.Value))
+				b = protowire.AppendFixed64(b, math.Float64bits(smp.v))
 			}
-			if smp.Timestamp != 0 {
+			if smp.t != 0 {
 				b = protowire.AppendTag(b, 2, protowire.VarintType)
-				b = protowire.AppendVarint(b, uint64(smp.Timestamp))
+				b = protowire.AppendVarint(b, uint64(smp.t))
 			}
 		}
 		var err error
@@ -247,8 +294,10 @@ func putLabel(buf []byte, pos int, l labels.Label) int {
 
 // size is the encoded size of the series' TimeSeries message.
 func (s *series) size() int {
-	n := 0
-	s.labels.Range(func(l labels.Label) { n += 1 + protowire.SizeBytes(labelSize(l)) })
+	n := len(s.enc)
+	if s.enc == nil {
+		n = labelsSize(s.labels)
+	}
 	for _, smp := range s.samples {
 		n += 1 + protowire.SizeBytes(sampleSize(smp))
 	}
@@ -259,6 +308,22 @@ func (s *series) size() int {
 		n += 1 + protowire.SizeBytes(s.histograms[j].Size())
 	}
 	return n
+}
+
+// labelsSize is the encoded size of the labels of a TimeSeries.
+func labelsSize(ls labels.Labels) int {
+	n := 0
+	ls.Range(func(l labels.Label) { n += 1 + protowire.SizeBytes(labelSize(l)) })
+	return n
+}
+
+// encodeLabels encodes ls as the labels of a TimeSeries (field 1, repeated), as marshal writes
+// them.
+func encodeLabels(ls labels.Labels) []byte {
+	buf := make([]byte, labelsSize(ls))
+	pos := 0
+	ls.Range(func(l labels.Label) { pos = putLabel(buf, pos, l) })
+	return buf
 }
 
 func labelSize(l labels.Label) int {
@@ -272,13 +337,13 @@ func labelSize(l labels.Label) int {
 	return n
 }
 
-func sampleSize(s prompb.Sample) int {
+func sampleSize(s sample) int {
 	n := 0
-	if s.Value != 0 {
+	if s.v != 0 {
 		n += 1 + 8
 	}
-	if s.Timestamp != 0 {
-		n += 1 + protowire.SizeVarint(uint64(s.Timestamp))
+	if s.t != 0 {
+		n += 1 + protowire.SizeVarint(uint64(s.t))
 	}
 	return n
 }

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 
 	"github.com/vigil-obs/vigil/exporters/promrwexporter/internal/metadata"
 )
@@ -23,12 +24,14 @@ func NewFactory() exporter.Factory {
 func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
 	c := cfg.(*Config)
 	e := newExporter(set, c)
-	return exporterhelper.NewMetrics(ctx, set, cfg, e.push,
+	// The queue holds the remote-write requests, translated and compressed once as the metrics
+	// arrive (request.go).
+	return xexporterhelper.NewMetricsRequest(ctx, set, e.toRequest, e.pushRequest,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		// translate changes the batch in place (and puts the resources back): the pipeline copies a
 		// batch for the exporter only when another consumer shares it.
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
-		exporterhelper.WithQueue(c.QueueConfig),
+		xexporterhelper.WithQueueBatch(c.QueueConfig, xexporterhelper.QueueBatchSettings{Encoding: rwEncoding{e}}),
 		exporterhelper.WithRetry(c.RetryConfig))
 }

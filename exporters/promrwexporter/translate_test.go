@@ -90,8 +90,12 @@ func TestMarshalAsPrompb(t *testing.T) {
 	require.NoError(t, err)
 	want := prompb.WriteRequest{}
 	for _, s := range c.series {
+		var samples []prompb.Sample
+		for _, smp := range s.samples {
+			samples = append(samples, prompb.Sample{Timestamp: smp.t, Value: smp.v})
+		}
 		want.Timeseries = append(want.Timeseries, prompb.TimeSeries{Labels: prompb.FromLabels(s.labels, nil),
-			Samples: s.samples, Exemplars: s.exemplars, Histograms: s.histograms})
+			Samples: samples, Exemplars: s.exemplars, Histograms: s.histograms})
 	}
 	wantRaw, err := want.Marshal()
 	require.NoError(t, err)

@@ -10,8 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -26,19 +26,31 @@ type Cache struct {
 	node     string
 	labels   []string
 	annots   []string
-	factory  informers.SharedInformerFactory
 	informer cache.SharedIndexInformer
 	stop     chan struct{}
+	done     chan struct{} // closed when the informer has stopped
 }
 
 // NewCache returns a cache of the pods of node, keeping the pod labels of the keys labels and
 // the annotations of the keys annotations; Start fills it.
-func NewCache(client kubernetes.Interface, node string, labels, annotations []string) (*Cache, error) {
+func NewCache(client Pods, node string, labels, annotations []string) (*Cache, error) {
 	selector := fields.OneTermEqualSelector("spec.nodeName", node).String()
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = selector }))
-	informer := factory.Core().V1().Pods().Informer()
-	c := &Cache{node: node, labels: labels, annots: annotations, factory: factory, informer: informer, stop: make(chan struct{})}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = selector
+			return client.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = selector
+			return client.Watch(ctx, o)
+		},
+	}
+	// The pod informer as client-go's shared informer factory makes it, without the factory
+	// (which links an informer of every API group).
+	informer := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, client), &corev1.Pod{}, 0,
+		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	c := &Cache{node: node, labels: labels, annots: annotations, informer: informer,
+		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := informer.SetTransform(c.strip); err != nil {
 		return nil, fmt.Errorf("cannot set pod transform: %w", err)
 	}
@@ -109,7 +121,10 @@ func (c *Cache) strip(obj any) (any, error) {
 // Start runs the informer and waits up to timeout for the first listing. It reports whether the
 // cache synced in time; if not, it fills in the background.
 func (c *Cache) Start(ctx context.Context, timeout time.Duration) bool {
-	c.factory.Start(c.stop)
+	go func() {
+		defer close(c.done)
+		c.informer.Run(c.stop)
+	}()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return cache.WaitForCacheSync(ctx.Done(), c.informer.HasSynced)
@@ -118,7 +133,7 @@ func (c *Cache) Start(ctx context.Context, timeout time.Duration) bool {
 // Shutdown stops the informer and waits for its goroutines.
 func (c *Cache) Shutdown() {
 	close(c.stop)
-	c.factory.Shutdown()
+	<-c.done
 }
 
 func (c *Cache) byIndex(index, key string) *corev1.Pod {

@@ -39,7 +39,7 @@ func startCache(t *testing.T, labels []string, pods ...*corev1.Pod) *Cache {
 		_, err := cs.CoreV1().Pods(p.Namespace).Create(context.Background(), p, metav1.CreateOptions{})
 		require.NoError(t, err)
 	}
-	c, err := NewCache(cs, "node-1", labels, nil)
+	c, err := NewCache(fakePods(cs), "node-1", labels, nil)
 	require.NoError(t, err)
 	require.True(t, c.Start(context.Background(), 5*time.Second))
 	t.Cleanup(c.Shutdown)
@@ -137,7 +137,7 @@ func TestCacheKeepsOnlyTheAnnotationsAsked(t *testing.T) {
 		_, err := cs.CoreV1().Pods(p.Namespace).Create(context.Background(), p, metav1.CreateOptions{})
 		require.NoError(t, err)
 	}
-	c, err := NewCache(cs, "node-1", nil, []string{"vigil.io/exclude"})
+	c, err := NewCache(fakePods(cs), "node-1", nil, []string{"vigil.io/exclude"})
 	require.NoError(t, err)
 	require.True(t, c.Start(context.Background(), 5*time.Second))
 	t.Cleanup(c.Shutdown)
@@ -151,4 +151,16 @@ func TestCacheKeepsOnlyTheAnnotationsAsked(t *testing.T) {
 	require.False(t, ok)
 	_, ok = c.Annotation("uid-unknown", "vigil.io/exclude")
 	require.False(t, ok)
+}
+
+// fakePods is k8spodtest.Pods (which this package's tests cannot import).
+func fakePods(cs *fake.Clientset) Pods { return fakePodsClient{cs.CoreV1().Pods(""), cs} }
+
+type fakePodsClient struct {
+	Pods
+	cs *fake.Clientset
+}
+
+func (p fakePodsClient) IsWatchListSemanticsUnSupported() bool {
+	return p.cs.IsWatchListSemanticsUnSupported()
 }

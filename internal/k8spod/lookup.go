@@ -8,7 +8,8 @@ import (
 	"go.uber.org/zap"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -29,9 +30,17 @@ const (
 // Attr is a string resource attribute.
 type Attr = otlpwire.Attr
 
-// NewClient returns a client of the Kubernetes API: in-cluster (AuthServiceAccount) or from
+// Pods lists and watches pods: what the cache needs of the Kubernetes API. client-go's typed
+// client of the pods of every namespace (clientset.CoreV1().Pods("")) is one; NewClient makes
+// one that links the core/v1 API group only.
+type Pods interface {
+	List(ctx context.Context, opts metav1.ListOptions) (*corev1.PodList, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+}
+
+// NewClient returns a client of the pods of the Kubernetes API: in-cluster (AuthServiceAccount) or from
 // $KUBECONFIG or ~/.kube/config (AuthKubeConfig).
-func NewClient(authType string) (kubernetes.Interface, error) {
+func NewClient(authType string) (Pods, error) {
 	var (
 		rc  *rest.Config
 		err error
@@ -46,17 +55,13 @@ func NewClient(authType string) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot configure the Kubernetes client (pod_metadata.auth_type: %s): %w", authType, err)
 	}
-	cl, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("cannot create the Kubernetes client: %w", err)
-	}
-	return cl, nil
+	return newPodsClient(rc)
 }
 
 // StartCache starts a cache of the pods of node as cfg says and waits up to cfg.SyncTimeout for
 // its first listing; if the listing takes longer it logs so and the cache fills in the
 // background. client nil: built from cfg.AuthType.
-func StartCache(ctx context.Context, client kubernetes.Interface, cfg Config, node string, logger *zap.Logger) (*Cache, error) {
+func StartCache(ctx context.Context, client Pods, cfg Config, node string, logger *zap.Logger) (*Cache, error) {
 	if client == nil {
 		var err error
 		if client, err = NewClient(cfg.AuthType); err != nil {

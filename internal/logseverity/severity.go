@@ -3,6 +3,7 @@ package logseverity
 import (
 	"bytes"
 	"strings"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 )
@@ -53,12 +54,39 @@ func level(word []byte) (plog.SeverityNumber, string) {
 	if len(word) == 0 || len(word) > 8 {
 		return plog.SeverityNumberUnspecified, ""
 	}
-	up := string(bytes.ToUpper(word))
-	if n, ok := levels[up]; ok {
-		return n, up
+	var up [8]byte // ASCII upper case without allocating; other bytes as bytes.ToUpper does
+	for i, c := range word {
+		if c >= utf8.RuneSelf {
+			return levelUnicode(word)
+		}
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		up[i] = c
+	}
+	if name, ok := levelNames[string(up[:len(word)])]; ok { // a lookup by a converted key: no allocation
+		return levels[name], name
 	}
 	return plog.SeverityNumberUnspecified, ""
 }
+
+// levelUnicode is level for a word with bytes outside ASCII (whose upper case may be ASCII).
+func levelUnicode(word []byte) (plog.SeverityNumber, string) {
+	up := string(bytes.ToUpper(word))
+	if _, ok := levels[up]; ok {
+		return levels[up], up
+	}
+	return plog.SeverityNumberUnspecified, ""
+}
+
+// levelNames maps each key of levels to itself: the text level returns, without allocating it.
+var levelNames = func() map[string]string {
+	m := make(map[string]string, len(levels))
+	for k := range levels {
+		m[k] = k
+	}
+	return m
+}()
 
 // fromKlog reads the header of klog (Kubernetes components): "I0102 15:04:05.123456 ...".
 func fromKlog(b []byte) (plog.SeverityNumber, string) {
@@ -123,24 +151,84 @@ func fromField(b []byte) (plog.SeverityNumber, string) {
 // fromWords looks for a level word among the first four words, written in capitals or in
 // brackets ("ERROR", "[warn]", "<info>"): lower-case words alone are too often ordinary text.
 func fromWords(b []byte) (plog.SeverityNumber, string) {
-	words := bytes.Fields(b[:min(len(b), 160)])
-	for i, w := range words {
-		if i == 4 {
+	b = b[:min(len(b), 160)]
+	for i := 0; i < 4; i++ { // the first four words, as bytes.Fields splits them (ASCII spaces)
+		start := 0
+		for start < len(b) && asciiSpace(b[start]) {
+			start++
+		}
+		if start == len(b) {
 			break
 		}
-		bracketed := len(w) > 2 && strings.IndexByte("[(<", w[0]) >= 0
-		w = bytes.Trim(w, "[]()<>:,|")
-		if p := bytes.IndexByte(w, ':'); p > 0 { // Python's logging: ERROR:root:message
-			w = w[:p]
+		end := start
+		for end < len(b) && !asciiSpace(b[end]) {
+			end++
 		}
-		if !bracketed && !bytes.Equal(w, bytes.ToUpper(w)) {
-			continue
+		w := b[start:end]
+		b = b[end:]
+		if !ascii(w) { // bytes.Fields splits on Unicode spaces too: the general path
+			return fromWordsUnicode(w, b, i)
 		}
-		if n, text := level(w); n != plog.SeverityNumberUnspecified {
+		if n, text := wordLevel(w); n != plog.SeverityNumberUnspecified {
 			return n, text
 		}
 	}
 	return plog.SeverityNumberUnspecified, ""
+}
+
+// fromWordsUnicode is fromWords from word i (w, the rest after it) on, for text outside ASCII.
+func fromWordsUnicode(w, rest []byte, i int) (plog.SeverityNumber, string) {
+	words := bytes.Fields(append(append(append([]byte(nil), w...), ' '), rest...))
+	for _, w := range words {
+		if i == 4 {
+			break
+		}
+		i++
+		if n, text := wordLevel(w); n != plog.SeverityNumberUnspecified {
+			return n, text
+		}
+	}
+	return plog.SeverityNumberUnspecified, ""
+}
+
+// wordLevel is the level of one word: written in capitals or in brackets.
+func wordLevel(w []byte) (plog.SeverityNumber, string) {
+	bracketed := len(w) > 2 && strings.IndexByte("[(<", w[0]) >= 0
+	w = bytes.Trim(w, "[]()<>:,|")
+	if p := bytes.IndexByte(w, ':'); p > 0 { // Python's logging: ERROR:root:message
+		w = w[:p]
+	}
+	if !bracketed && !upper(w) {
+		return plog.SeverityNumberUnspecified, ""
+	}
+	return level(w)
+}
+
+// upper reports whether w is its own upper case (bytes.ToUpper), without allocating when ASCII.
+func upper(w []byte) bool {
+	for _, c := range w {
+		if c >= utf8.RuneSelf {
+			return bytes.Equal(w, bytes.ToUpper(w))
+		}
+		if 'a' <= c && c <= 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+func ascii(w []byte) bool {
+	for _, c := range w {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiSpace is unicode.IsSpace for ASCII bytes (bytes.Fields' separators).
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
 func isSep(c byte) bool { return c == ' ' || c == '{' || c == ',' || c == '\t' || c == '"' }

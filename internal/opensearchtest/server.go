@@ -43,6 +43,9 @@ type Server struct {
 	// Discard counts indexed documents in Indexed without keeping them (benchmarks).
 	Discard bool
 	Indexed int
+	// IDs, when not nil, counts every document indexed by its _id (in Discard mode too), for
+	// harnesses that check each document landed once.
+	IDs map[string]int
 
 	Docs      map[string]map[string][]byte // index -> _id -> source
 	Templates map[string][]byte
@@ -243,6 +246,9 @@ func (s *Server) bulk(w http.ResponseWriter, body []byte) {
 			item["error"] = map[string]any{"type": errType, "reason": reason, "index": meta.Index}
 		} else if s.Discard {
 			s.Indexed++
+			if s.IDs != nil {
+				s.IDs[meta.ID]++
+			}
 			item["_version"], item["result"], item["status"] = 1, "created", 201
 		} else {
 			if s.Docs[meta.Index] == nil {

@@ -1,7 +1,8 @@
 // Package promlabels is the one table between vigil's Kubernetes identity (OTLP resource
 // attributes) and the labels of Prometheus remote write, used both ways: by the promrw and
 // federate exporters (resource attribute -> label, Translator) and by the promrw receiver (label
-// -> resource attribute).
+// -> resource attribute). Cache keeps what the translation makes of each series across batches,
+// for both exporters.
 //
 // The table is documented in docs/prometheus-labels.md; keep the two in step.
 package promlabels

@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-obs/vigil/internal/k8spod"
 	"github.com/vigil-obs/vigil/processors/k8senrichprocessor/internal/metadata"
@@ -37,7 +36,7 @@ type enricher struct {
 	cfg     *Config
 	logger  *zap.Logger
 	lookups metric.Int64Counter
-	client  kubernetes.Interface // nil: built from cfg at start
+	client  k8spod.Pods // nil: built from cfg at start
 
 	mu     sync.Mutex
 	starts int
@@ -46,7 +45,7 @@ type enricher struct {
 
 // newEnricher returns the enricher of cfg, creating it on first use. client, when not nil,
 // replaces the API client built from the configuration (tests).
-func newEnricher(set processor.Settings, cfg *Config, client kubernetes.Interface) (*enricher, error) {
+func newEnricher(set processor.Settings, cfg *Config, client k8spod.Pods) (*enricher, error) {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	if e, ok := shared[cfg]; ok {

@@ -22,6 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/vigil-obs/vigil/internal/k8spod/k8spodtest"
+
 	"github.com/vigil-obs/vigil/internal/k8spod"
 )
 
@@ -61,7 +63,7 @@ func startLogs(t *testing.T, cfg *Config, pods ...*corev1.Pod) (processor.Logs, 
 		require.NoError(t, err)
 	}
 	set := processortest.NewNopSettings(Type)
-	e, err := newEnricher(set, cfg, cs)
+	e, err := newEnricher(set, cfg, k8spodtest.Pods(cs))
 	require.NoError(t, err)
 	sink := &consumertest.LogsSink{}
 	p, err := processorhelper.NewLogs(context.Background(), set, cfg, sink, e.processLogs,
@@ -190,7 +192,7 @@ func BenchmarkEnrich(b *testing.B) {
 	for _, p := range pods {
 		_, _ = cs.CoreV1().Pods("shop").Create(context.Background(), p, metav1.CreateOptions{})
 	}
-	e, err := newEnricher(processortest.NewNopSettings(Type), cfg, cs)
+	e, err := newEnricher(processortest.NewNopSettings(Type), cfg, k8spodtest.Pods(cs))
 	if err != nil {
 		b.Fatal(err)
 	}

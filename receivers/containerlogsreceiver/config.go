@@ -29,6 +29,14 @@ type Config struct {
 	Format string `mapstructure:"format"`
 	// Storage is the storage extension (walstorage) that keeps each file's position. Required.
 	Storage *component.ID `mapstructure:"storage"`
+	// Relay, when set, names an otlprelay receiver of this collector (e.g. otlprelay) that takes
+	// the records: they are encoded as OTLP requests straight from the files' bytes and put in
+	// the relay's durable queue, which forwards them to the gateway as they were queued, never
+	// decoded (the relay stamps its resource_attributes and pod_metadata on them). The relay must
+	// serve logs (be in a logs pipeline) and use the same storage extension; the pipeline's
+	// processors and exporters get nothing (give it the nop exporter). Default: none, the
+	// records go to the pipeline as pdata logs.
+	Relay *component.ID `mapstructure:"relay"`
 	// PollInterval is how often the files are listed and checked for new lines (default 250ms).
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 	// MaxLogBytes bounds one record (default 1048576 bytes): an output line or multiline message

@@ -36,6 +36,7 @@ func TestConfigFromYAML(t *testing.T) {
 	require.Equal(t, 1<<20, cfg.MaxBatchBytes)
 	require.Equal(t, "node-1", cfg.NodeName)
 	require.Equal(t, []string{"example.com/no-logs"}, cfg.ExcludePodAnnotations)
+	require.Equal(t, component.MustNewIDWithName("otlprelay", "node"), *cfg.Relay)
 
 	require.ErrorContains(t, testutil.LoadConfig(t, path, "containerlogs/unknown_key", createDefaultConfig()), "poll_intervall")
 

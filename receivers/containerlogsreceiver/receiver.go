@@ -16,9 +16,9 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-obs/vigil/internal/k8spod"
+	"github.com/vigil-obs/vigil/internal/relayqueue"
 	"github.com/vigil-obs/vigil/receivers/containerlogsreceiver/internal/metadata"
 )
 
@@ -35,16 +35,19 @@ const (
 )
 
 type containerLogs struct {
-	cfg    *Config
-	set    receiver.Settings
-	next   consumer.Logs
-	obs    *receiverhelper.ObsReport
-	cut    metric.Int64Counter
-	pods   *k8spod.Cache
-	kube   kubernetes.Interface // nil: built from pod_metadata.auth_type (tests set it)
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	cfg  *Config
+	set  receiver.Settings
+	next consumer.Logs
+	obs  *receiverhelper.ObsReport
+	cut  metric.Int64Counter
+	pods *k8spod.Cache
+	kube k8spod.Pods // nil: built from pod_metadata.auth_type (tests set it)
+	// storage is the storage extension, which with cfg.Relay names the relay's queue (relayqueue).
+	storage component.Component
+	wire    wireEncoder // the requests queued in the relay
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*containerLogs, error) {
@@ -85,7 +88,11 @@ func (r *containerLogs) Start(ctx context.Context, host component.Host) error {
 			return fmt.Errorf("cannot start the pod cache (pod_metadata): %w", err)
 		}
 	}
-	t := newTailer(r.cfg, client, r.emit, r.set.Logger, func(ctx context.Context, reason string, n int) {
+	emit := r.emit
+	if r.cfg.Relay != nil {
+		r.storage, emit = ext, r.emitToRelay
+	}
+	t := newTailer(r.cfg, client, emit, r.set.Logger, func(ctx context.Context, reason string, n int) {
 		r.cut.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", reason)))
 	})
 	if r.pods != nil && len(r.cfg.ExcludePodAnnotations) > 0 {
@@ -146,6 +153,47 @@ func (r *containerLogs) emit(ctx context.Context, files []*tracked, records [][]
 	return err
 }
 
+// relayWait bounds how long emitToRelay waits for the relay to start (receivers start in no set
+// order) before it reports an error; the tailer then reads the records again at its next poll.
+const relayWait = 5 * time.Second
+
+// emitToRelay encodes the records of each file as one resource's logs of an OTLP request and
+// puts it in the durable logs queue of the relay (relay: otlprelay), which forwards it as it is.
+func (r *containerLogs) emitToRelay(ctx context.Context, files []*tracked, records [][]Record) error {
+	n := 0
+	for _, rs := range records {
+		n += len(rs)
+	}
+	obsCtx := r.obs.StartLogsOp(ctx)
+	q, err := r.relayQueue(ctx)
+	if err == nil {
+		err = q.QueueLogs(ctx, r.wire.encode(r, files, records, time.Now()))
+		if cap(r.wire.buf) > 4*r.cfg.MaxBatchBytes { // a batch of many tiny records: do not keep its buffer
+			r.wire.buf = nil
+		}
+	}
+	r.obs.EndLogsOp(obsCtx, "container", n, err)
+	return err
+}
+
+// relayQueue finds the relay's logs queue, waiting up to relayWait for it to start.
+func (r *containerLogs) relayQueue(ctx context.Context) (relayqueue.Logs, error) {
+	deadline := time.Now().Add(relayWait)
+	for {
+		if q, ok := relayqueue.Find(r.storage, *r.cfg.Relay); ok {
+			return q, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("relay: the otlprelay receiver %q does not run: it must be in a logs pipeline and use storage %q", r.cfg.Relay, r.cfg.Storage)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // excluded reports whether the pod of a container's file is annotated not to be followed. A pod
 // the cache does not know (yet) is followed: its lines are not lost.
 func (r *containerLogs) excluded(id identity) bool {
@@ -157,32 +205,49 @@ func (r *containerLogs) excluded(id identity) bool {
 	return false
 }
 
-// resource sets the container's identity: from the path, then from the pod cache.
+// resource sets the container's identity (resourceAttrs) in attrs.
 func (r *containerLogs) resource(attrs pcommon.Map, f *tracked) {
-	if f.known {
-		attrs.PutStr(attrNamespace, f.ident.Namespace)
-		attrs.PutStr(attrPod, f.ident.Pod)
-		attrs.PutStr(attrPodUID, f.ident.UID)
-		attrs.PutStr(attrContainer, f.ident.Container)
-		if f.ident.Restart >= 0 {
-			attrs.PutInt(attrRestart, f.ident.Restart)
+	for _, a := range r.resourceAttrs(nil, f) {
+		if a.isInt {
+			attrs.PutInt(a.key, a.num)
+		} else {
+			attrs.PutStr(a.key, a.str)
 		}
 	}
-	if r.pods != nil && f.known {
-		if f.pod == nil {
-			if pod := r.pods.Find(func(k string) (string, bool) {
-				if k == k8spod.AttrPodUID {
-					return f.ident.UID, true
-				}
-				return "", false
-			}, ""); pod != nil {
-				for _, a := range r.pods.AppendAttributes(nil, pod) {
-					f.pod = append(f.pod, attr{a.Key, a.Value})
-				}
+}
+
+// resourceAttrs appends the container's identity to dst: from the path, then from the pod
+// cache; a key set twice keeps its place and takes the later value (as pcommon.Map's Put).
+func (r *containerLogs) resourceAttrs(dst []wireAttr, f *tracked) []wireAttr {
+	if !f.known {
+		return dst
+	}
+	dst = append(dst, wireAttr{key: attrNamespace, str: f.ident.Namespace}, wireAttr{key: attrPod, str: f.ident.Pod},
+		wireAttr{key: attrPodUID, str: f.ident.UID}, wireAttr{key: attrContainer, str: f.ident.Container})
+	if f.ident.Restart >= 0 {
+		dst = append(dst, wireAttr{key: attrRestart, num: f.ident.Restart, isInt: true})
+	}
+	if r.pods != nil && f.pod == nil { // f.pod: the pod's attributes, looked up once
+		if pod := r.pods.Find(func(k string) (string, bool) {
+			if k == k8spod.AttrPodUID {
+				return f.ident.UID, true
+			}
+			return "", false
+		}, ""); pod != nil {
+			for _, a := range r.pods.AppendAttributes(nil, pod) {
+				f.pod = append(f.pod, attr{a.Key, a.Value})
 			}
 		}
-		for _, a := range f.pod {
-			attrs.PutStr(a.key, a.value)
-		}
 	}
+next:
+	for _, a := range f.pod {
+		for i := range dst {
+			if dst[i].key == a.key {
+				dst[i] = wireAttr{key: a.key, str: a.value}
+				continue next
+			}
+		}
+		dst = append(dst, wireAttr{key: a.key, str: a.value})
+	}
+	return dst
 }

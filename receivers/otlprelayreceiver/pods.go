@@ -9,7 +9,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/vigil-obs/vigil/internal/k8spod"
 	"github.com/vigil-obs/vigil/internal/otlpwire"
@@ -27,7 +26,7 @@ type pods struct {
 }
 
 // kubeClient, when set, replaces the client of the Kubernetes API built from pod_metadata (tests).
-var kubeClient kubernetes.Interface
+var kubeClient k8spod.Pods
 
 var attrBuffers = sync.Pool{New: func() any { b := make([]otlpwire.Attr, 0, 32); return &b }}
 

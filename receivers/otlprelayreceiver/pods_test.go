@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/vigil-obs/vigil/internal/k8spod/k8spodtest"
+
 	"github.com/vigil-obs/vigil/internal/otlpwire"
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
@@ -31,7 +33,7 @@ func fakePods(t *testing.T, pods ...*corev1.Pod) {
 		_, err := cs.CoreV1().Pods(p.Namespace).Create(context.Background(), p, metav1.CreateOptions{})
 		require.NoError(t, err)
 	}
-	kubeClient = cs
+	kubeClient = k8spodtest.Pods(cs)
 	t.Cleanup(func() { kubeClient = nil })
 }
 
@@ -158,7 +160,7 @@ func BenchmarkStamp(b *testing.B) {
 	attrs := []otlpwire.Attr{{Key: "k8s.cluster.name", Value: "c1"}, {Key: "k8s.node.name", Value: "n1"}}
 	cfg := createDefaultConfig().PodMetadata
 	cfg.Enabled, cfg.NodeName = true, "n1"
-	kubeClient = cs
+	kubeClient = k8spodtest.Pods(cs)
 	defer func() { kubeClient = nil }()
 	p := newPods(receivertest.NewNopSettings(Type), noop.Int64Counter{}, &cfg)
 	if err := p.start(context.Background()); err != nil {

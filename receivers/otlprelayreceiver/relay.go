@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/vigil-obs/vigil/internal/otlpwire"
+	"github.com/vigil-obs/vigil/internal/relayqueue"
 	"github.com/vigil-obs/vigil/storage/fifo"
 )
 
@@ -59,8 +60,10 @@ type relay struct {
 	grpcSrv *grpc.Server
 	httpSrv *http.Server
 	cancel  context.CancelFunc // stops the senders
-	senders sync.WaitGroup
-	servers sync.WaitGroup
+	// unregister withdraws the logs queue from other receivers (relayqueue); nil: not offered.
+	unregister func()
+	senders    sync.WaitGroup
+	servers    sync.WaitGroup
 }
 
 func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
@@ -68,10 +71,12 @@ func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	// No checksum: the log has its own.
+	// No checksum: the log has its own. A 512 KiB window (the collector's gRPC zstd window) and
+	// the lower-memory tables: with the library's 8 MiB default each block encoder held 16 MiB
+	// of history for requests of a few MiB at most, for the same ratio (benchmarks/RESULTS.md).
 	_, level := zstd.EncoderLevelFromString(cfg.Forward.CompressionLevel)
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderCRC(false),
-		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithWindowSize(512<<10), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +156,9 @@ func (r *relay) startLocked(ctx context.Context, host component.Host) error {
 	r.fwd = fwd
 	if err := r.tel.observeQueues(r.queueList()); err != nil {
 		return err
+	}
+	if r.enabled[otlpwire.Logs] { // containerlogs' relay setting
+		r.unregister = relayqueue.Register(ext, r.set.ID, logsQueue{r})
 	}
 	sendCtx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -236,6 +244,10 @@ func (r *relay) shutdown(ctx context.Context) (bool, error) {
 
 func (r *relay) stopLocked(ctx context.Context) error {
 	var errs []error
+	if r.unregister != nil {
+		r.unregister()
+		r.unregister = nil
+	}
 	if r.httpSrv != nil {
 		if err := r.httpSrv.Shutdown(ctx); err != nil { // ctx ended first: cut the requests still running
 			errs = append(errs, err, r.httpSrv.Close())
@@ -276,4 +288,15 @@ func (r *relay) stopLocked(ctx context.Context) error {
 		r.pods.shutdown()
 	}
 	return errors.Join(errs...)
+}
+
+// logsQueue offers the relay's logs queue to the other receivers of the collector (relayqueue):
+// the containerlogs receiver queues the requests it encodes there.
+type logsQueue struct{ r *relay }
+
+// QueueLogs is queue for logs: checked, stamped, compressed and durable. The relay's metrics
+// count the request (vigil_otlprelay_*); the collector's receiver metrics are the caller's.
+func (q logsQueue) QueueLogs(ctx context.Context, req []byte) error {
+	_, err := q.r.queue(ctx, otlpwire.Logs, req)
+	return err
 }

@@ -24,6 +24,11 @@ const AgentCN = "vigil-agent.bench"
 type PKI struct {
 	CAFile, GatewayCert, GatewayKey, AgentCert, AgentKey, Token string
 	Pool                                                        *x509.CertPool
+
+	dir    string
+	caCert *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	serial int64
 }
 
 // NewPKI writes a new CA, certificates and token into dir.
@@ -43,39 +48,15 @@ func NewPKI(dir string) (*PKI, error) {
 		return nil, err
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
-	p := &PKI{CAFile: filepath.Join(dir, "ca.crt"), Pool: x509.NewCertPool()}
+	p := &PKI{CAFile: filepath.Join(dir, "ca.crt"), Pool: x509.NewCertPool(), dir: dir, caCert: caCert, caKey: caKey, serial: 1}
 	p.Pool.AddCert(caCert)
 	if err := writePEM(p.CAFile, "CERTIFICATE", caDER); err != nil {
 		return nil, err
 	}
-	issue := func(cn string, serial int64) (string, string, error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return "", "", err
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			KeyUsage:    x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-			DNSNames:    []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			return "", "", err
-		}
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			return "", "", err
-		}
-		certFile, keyFile := filepath.Join(dir, cn+".crt"), filepath.Join(dir, cn+".key")
-		if err := writePEM(certFile, "CERTIFICATE", der); err != nil {
-			return "", "", err
-		}
-		return certFile, keyFile, writePEM(keyFile, "EC PRIVATE KEY", keyDER)
-	}
-	if p.GatewayCert, p.GatewayKey, err = issue("vigil-gateway", 2); err != nil {
+	if p.GatewayCert, p.GatewayKey, err = p.Issue("vigil-gateway"); err != nil {
 		return nil, err
 	}
-	if p.AgentCert, p.AgentKey, err = issue(AgentCN, 3); err != nil {
+	if p.AgentCert, p.AgentKey, err = p.Issue(AgentCN); err != nil {
 		return nil, err
 	}
 	tok := make([]byte, 16)
@@ -84,6 +65,34 @@ func NewPKI(dir string) (*PKI, error) {
 	}
 	p.Token = hex.EncodeToString(tok)
 	return p, nil
+}
+
+// Issue writes a new certificate and key for cn (client and server use, valid for 127.0.0.1 and
+// localhost), signed by the CA, into the PKI's directory: e.g. one agent certificate per cluster.
+func (p *PKI) Issue(cn string) (certFile, keyFile string, err error) {
+	p.serial++
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		DNSNames:    []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
+	if err != nil {
+		return "", "", err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	certFile, keyFile = filepath.Join(p.dir, cn+".crt"), filepath.Join(p.dir, cn+".key")
+	if err := writePEM(certFile, "CERTIFICATE", der); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, writePEM(keyFile, "EC PRIVATE KEY", keyDER)
 }
 
 // ClientTLS trusts the bench CA and presents the agent certificate, which the gateway's listeners

@@ -1,4 +1,4 @@
-package promrwexporter
+package promlabels
 
 import (
 	"context"
@@ -17,37 +17,76 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
-// maxCachedSeries bounds the label cache: past it, the cache starts again empty. A series' entry
+// maxCachedSeries bounds a Cache: past it, the cache starts again empty. A series' entry
 // is its key (metric and point attributes) and its labels: a few hundred bytes.
 const maxCachedSeries = 1 << 16
 
-// probeName is the gauge added to the batch that translate hands Prometheus's translator on a
-// cache miss, to have it write each resource's target_info as it would for the whole batch.
+// probeName is the gauge added to the batch that Cache.Translate hands Prometheus's translator on
+// a cache miss, to have it write each resource's target_info as it would for the whole batch.
 const probeName = "vigil_target_info_probe"
 
-// labelCache keeps the labels Prometheus's OTLP translator gives each series of gauges and sums,
-// across batches: a series seen before costs a map lookup instead of the translator building,
-// sanitizing and sorting its labels again. Safe for concurrent use.
-type labelCache struct {
+// Cache keeps what Prometheus's OTLP translator makes of each series of gauges and sums, across
+// batches: a series seen before costs a map lookup instead of the translator building,
+// sanitizing and sorting its labels again. What is kept per series is a V, made once from the
+// series' labels (by the function given to NewCache: the labels themselves, their hash, their
+// encoding...). Safe for concurrent use.
+type Cache[V any] struct {
 	mu sync.RWMutex
-	// resources holds, by resource (its attributes), the labels of its series by metric and
-	// point attributes: a batch's resource is looked up once, its points by short keys.
-	resources map[string]map[string]labels.Labels
+	// resources holds, by resource (its attributes), the series by metric and point attributes:
+	// a batch's resource is looked up once, its points by short keys.
+	resources map[string]map[string]V
 	n         int // series in all
+	newSeries func(labels.Labels) V
+}
+
+// NewCache returns an empty cache whose series are made by newSeries.
+func NewCache[V any](newSeries func(labels.Labels) V) *Cache[V] {
+	return &Cache[V]{resources: map[string]map[string]V{}, newSeries: newSeries}
+}
+
+// Len returns the number of series cached.
+func (c *Cache[V]) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.n
+}
+
+// CachedAppender is what Cache.Translate appends to: the float samples of the series it serves
+// go to AppendCached, anything else (target_info, and every sample of a batch it does not serve)
+// to Append as Prometheus's translator appends them.
+type CachedAppender[V any] interface {
+	storage.AppenderV2
+	// AppendCached appends a float sample of the series s (not kept after the call).
+	AppendCached(s *V, t int64, v float64)
+}
+
+// Translate is Translator.Translate with the series seen before taken from the cache: the same
+// samples, in the same order, as Translate appends, each float sample of a gauge or a cumulative
+// sum to AppendCached instead of Append (see translateNumbers). A batch holding anything else is
+// translated whole by Prometheus's translator.
+func (c *Cache[V]) Translate(ctx context.Context, t *Translator, md pmetric.Metrics, app CachedAppender[V]) error {
+	restore := t.Identify(md)
+	defer restore()
+	settings := t.Settings()
+	if c.translateNumbers(ctx, md, settings, app) {
+		return nil
+	}
+	_, err := prw.NewPrometheusConverter(app).FromMetrics(ctx, md, settings)
+	return err
 }
 
 // numberPoint is one data point of a batch as translateNumbers appends it.
-type numberPoint struct {
-	ls  labels.Labels
+type numberPoint[V any] struct {
+	cs  V
 	key string // the cache key, for a miss
 	t   int64
 	v   float64
 }
 
 // resourcePoints are the points of one resource, then its target_info samples.
-type resourcePoints struct {
+type resourcePoints[V any] struct {
 	key        string // the resource's cache key, when some points missed
-	points     []numberPoint
+	points     []numberPoint[V]
 	targetInfo []capturedSample
 }
 
@@ -57,21 +96,23 @@ type resourcePoints struct {
 // each resource's target_info come from FromMetrics itself, run on a batch of the resource with
 // only those points and a probe gauge spanning the resource's timestamps. It reports false,
 // having appended nothing, when the batch holds anything else or the translator did not answer
-// as expected: the caller then runs FromMetrics on the whole batch (TestLabelCacheAsFromMetrics
-// compares the two).
-func (e *promrwExporter) translateNumbers(ctx context.Context, md pmetric.Metrics, settings prw.Settings, app *collector) bool {
+// as expected: the caller then runs FromMetrics on the whole batch (the promrw exporter's
+// TestLabelCacheAsFromMetrics compares the two, byte for byte).
+func (c *Cache[V]) translateNumbers(ctx context.Context, md pmetric.Metrics, settings prw.Settings, app CachedAppender[V]) bool {
 	if !numbersOnly(md) {
 		return false
 	}
-	out := make([]resourcePoints, 0, md.ResourceMetrics().Len())
+	out := make([]resourcePoints[V], 0, md.ResourceMetrics().Len())
+	all := make([]numberPoint[V], 0, md.DataPointCount()) // every resource's points, in turn
 	var key []byte
 	for _, rm := range md.ResourceMetrics().All() {
-		var rp resourcePoints
+		var rp resourcePoints[V]
+		start := len(all)
 		key = appendAttributes(key[:0], rm.Resource().Attributes())
 		earliest, latest := pcommon.Timestamp(math.MaxUint64), pcommon.Timestamp(0)
 		misses := 0
-		e.cache.mu.RLock()
-		series := e.cache.resources[string(key)] // nil: a resource not seen before
+		c.mu.RLock()
+		series := c.resources[string(key)] // nil: a resource not seen before
 		if series == nil {
 			rp.key = string(key)
 		}
@@ -81,7 +122,7 @@ func (e *promrwExporter) translateNumbers(ctx context.Context, md pmetric.Metric
 				mlen := len(key)
 				for _, dp := range numberPoints(m).All() {
 					key = appendAttributes(key[:mlen], dp.Attributes())
-					p := numberPoint{t: int64(dp.Timestamp()) / 1_000_000} //nolint:gosec // as Prometheus converts it
+					p := numberPoint[V]{t: int64(dp.Timestamp()) / 1_000_000} // as Prometheus converts it
 					switch dp.ValueType() {
 					case pmetric.NumberDataPointValueTypeInt:
 						p.v = float64(dp.IntValue())
@@ -92,20 +133,21 @@ func (e *promrwExporter) translateNumbers(ctx context.Context, md pmetric.Metric
 						p.v = math.Float64frombits(value.StaleNaN)
 					}
 					var ok bool
-					if p.ls, ok = series[string(key)]; !ok {
+					if p.cs, ok = series[string(key)]; !ok {
 						p.key = string(key)
 						misses++
 					}
 					earliest, latest = min(earliest, dp.Timestamp()), max(latest, dp.Timestamp())
-					rp.points = append(rp.points, p)
+					all = append(all, p)
 				}
 			}
 		}
-		e.cache.mu.RUnlock()
+		c.mu.RUnlock()
+		rp.points = all[start:len(all):len(all)]
 		if misses > 0 && rp.key == "" {
 			rp.key = string(appendAttributes(key[:0], rm.Resource().Attributes()))
 		}
-		if len(rp.points) > 0 && !e.resolve(ctx, rm, &rp, misses, earliest, latest, settings) {
+		if len(rp.points) > 0 && !c.resolve(ctx, rm, &rp, misses, earliest, latest, settings) {
 			return false
 		}
 		out = append(out, rp)
@@ -118,8 +160,9 @@ func (e *promrwExporter) translateNumbers(ctx context.Context, md pmetric.Metric
 	}
 	var seenInfo map[seen]struct{}
 	for i := range out {
-		for _, p := range out[i].points {
-			_, _ = app.Append(0, p.ls, 0, p.t, p.v, nil, nil, storage.AppendV2Options{})
+		for k := range out[i].points {
+			p := &out[i].points[k]
+			app.AppendCached(&p.cs, p.t, p.v)
 		}
 		if len(out) > 1 && seenInfo == nil {
 			seenInfo = map[seen]struct{}{}
@@ -140,7 +183,7 @@ func (e *promrwExporter) translateNumbers(ctx context.Context, md pmetric.Metric
 
 // resolve runs FromMetrics on the resource with its missed points and the probe, takes the
 // labels of the missed points (and caches them) and the resource's target_info samples.
-func (e *promrwExporter) resolve(ctx context.Context, rm pmetric.ResourceMetrics, rp *resourcePoints, misses int, earliest, latest pcommon.Timestamp, settings prw.Settings) bool {
+func (c *Cache[V]) resolve(ctx context.Context, rm pmetric.ResourceMetrics, rp *resourcePoints[V], misses int, earliest, latest pcommon.Timestamp, settings prw.Settings) bool {
 	probe := pmetric.NewMetrics()
 	prm := probe.ResourceMetrics().AppendEmpty()
 	rm.Resource().CopyTo(prm.Resource())
@@ -180,15 +223,15 @@ func (e *promrwExporter) resolve(ctx context.Context, rm pmetric.ResourceMetrics
 	}
 	rp.targetInfo = got[2+misses:]
 	found := got[2 : 2+misses]
-	e.cache.mu.Lock()
-	defer e.cache.mu.Unlock()
-	if e.cache.n+misses > maxCachedSeries {
-		e.cache.resources, e.cache.n = map[string]map[string]labels.Labels{}, 0
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n+misses > maxCachedSeries {
+		c.resources, c.n = map[string]map[string]V{}, 0
 	}
-	series := e.cache.resources[rp.key]
+	series := c.resources[rp.key]
 	if series == nil && misses > 0 {
-		series = make(map[string]labels.Labels, misses)
-		e.cache.resources[rp.key] = series
+		series = make(map[string]V, misses)
+		c.resources[rp.key] = series
 	}
 	j := 0
 	for k := range rp.points {
@@ -199,10 +242,12 @@ func (e *promrwExporter) resolve(ctx context.Context, rm pmetric.ResourceMetrics
 		if found[j].ls.Get(model.MetricNameLabel) == targetInfo {
 			return false
 		}
-		p.ls = found[j].ls
-		if _, ok := series[p.key]; !ok {
-			series[p.key] = p.ls
-			e.cache.n++
+		if cs, ok := series[p.key]; ok {
+			p.cs = cs
+		} else {
+			p.cs = c.newSeries(found[j].ls)
+			series[p.key] = p.cs
+			c.n++
 		}
 		j++
 	}
