@@ -277,6 +277,7 @@ receivers:
     rules:
       - alert: ReplicaLagHigh
         expr: pg_replication_lag_seconds > 30
+        for: 5s # the gateway taking the series over takes the alert over from Alertmanager (take_over_firing)
 `), 0o600))
 	override := filepath.Join(t.TempDir(), "scaleout.yaml")
 	require.NoError(t, os.WriteFile(override, fmt.Appendf(nil, `

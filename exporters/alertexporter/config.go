@@ -75,6 +75,13 @@ type Config struct {
 	// whose `for` is shorter are not restored (Prometheus's --rules.alert.for-grace-period).
 	// Default 0s, so that every pending timer survives a restart (Prometheus's default is 10m).
 	ForGracePeriod time.Duration `mapstructure:"for_grace_period"`
+	// TakeOverFiring gives an alert that becomes pending here the time it has been active at the
+	// Alertmanagers, when one of them already holds the same alert (same labels, external labels
+	// included) as firing — sent by another gateway that evaluated these series before it died,
+	// or by this one before a restart without storage. Such an alert fires at its next
+	// evaluation instead of waiting its `for` again, so a gateway's death neither resolves it nor
+	// pages twice (docs/scale-out.md). Default true; only with alertmanagers.
+	TakeOverFiring bool `mapstructure:"take_over_firing"`
 	// Evidence is what the alerts sent to Alertmanager carry as annotations: the last log lines
 	// of the alert's pods, exemplar trace IDs of the rule's series, Grafana Explore links.
 	Evidence EvidenceConfig `mapstructure:"evidence"`
@@ -157,6 +164,7 @@ func createDefaultConfig() *Config {
 		LookbackDelta:      5 * time.Minute,
 		MaxSeries:          1_000_000,
 		OutageTolerance:    time.Hour,
+		TakeOverFiring:     true,
 		ReloadInterval:     30 * time.Second,
 		API:                confighttp.NewDefaultServerConfig(),
 		PromoteResourceAttributes: []string{

@@ -55,6 +55,8 @@ type alertExporter struct {
 
 	api *httpapiextension.RunningServer
 
+	takeover *takeover // nil: firing alerts at the Alertmanagers are not taken over
+
 	mu       sync.Mutex // lifecycle
 	started  bool
 	stopped  bool
@@ -110,6 +112,7 @@ func (e *alertExporter) Start(startCtx context.Context, host component.Host) err
 		return err
 	}
 	engine := newEngine(e.cfg, slogger)
+	e.takeover = newTakeover(e.cfg, e.logger)
 	notify := rules.SendAlerts(n, e.cfg.ExternalURL)
 	if ev := e.cfg.Evidence; ev.Enabled {
 		var index *evidenceextension.Index
