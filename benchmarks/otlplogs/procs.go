@@ -130,7 +130,7 @@ service:
     logs:
       exporters: [nop]
     traces: # the RED metrics and the service map as shipped, the spans themselves to nop
-      exporters: [nop, spanmetrics, servicemap]
+      exporters: [nop, red, servicemap]
 `, harness.AgentCN, pki.Token)
 	if err := os.WriteFile(override, []byte(cfg), 0o600); err != nil {
 		return nil, err
