@@ -26,7 +26,8 @@ import (
 // stay queued.
 func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) {
 	var (
-		buf  []byte // the queued requests are read into it, reused from export to export
+		buf  []byte    // the queued requests are read into it, reused from export to export
+		cut  []cutPart // the parts of the cut requests of buf
 		wait *time.Timer
 		full = true // the last export was full: more is waiting, do not wait for it
 	)
@@ -47,8 +48,13 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 			case <-wait.C:
 			}
 		}
-		// Compressed requests are a fraction of their size: take enough for a full export.
-		batch, buf, err = q.NextAppend(ctx, r.cfg.MaxExportBytes/4, buf)
+		// Compressed requests are a fraction of their size: take enough for a full export — to
+		// each gateway up, when requests are cut for several (cut.go).
+		take := r.cfg.MaxExportBytes / 4
+		if r.perItem[s] {
+			take *= max(1, r.fwd.router.upCount())
+		}
+		batch, buf, err = q.NextAppend(ctx, take, buf)
 		if err != nil {
 			return
 		}
@@ -58,7 +64,15 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 			bytes  int
 		)
 		full = false
+		cut = cut[:0]
 		for _, it := range batch {
+			if isCut(it.Data) {
+				var ok bool
+				if cut, ok = appendCutParts(cut, it.Data); !ok {
+					r.set.Logger.Error("damaged request in the durable queue, dropped", zap.Stringer("signal", s), zap.Uint64("seq", it.Seq))
+				}
+				continue
+			}
 			if len(it.Data) < itemCountsLen {
 				r.set.Logger.Error("damaged request in the durable queue, dropped", zap.Stringer("signal", s), zap.Uint64("seq", it.Seq))
 				continue
@@ -75,10 +89,13 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 			counts = append(counts, n)
 			bytes += size
 		}
-		if bytes > r.cfg.MaxExportBytes/2 || len(buf) >= r.cfg.MaxExportBytes/4 {
+		if bytes > r.cfg.MaxExportBytes/2 || len(buf) >= take {
 			full = true
 		}
 		if len(parts) > 0 && !r.export(ctx, s, parts, counts) {
+			return
+		}
+		if len(cut) > 0 && !r.exportCut(ctx, s, cut) {
 			return
 		}
 		if err := q.Done(batch...); err != nil {
