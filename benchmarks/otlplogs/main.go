@@ -32,7 +32,7 @@ func main() {
 		load     = flag.String("load", "uniform", "uniform: records alike, as telemetrygen's (the issue's load) | varied: access-log records that differ, with random trace ids (compress ~3×)")
 		gateways = flag.Int("gateways", 1, "gateway processes behind the agent (forward::endpoints; agent scenarios of the relay)")
 		signal   = flag.String("signal", "logs", "logs | traces: what the generator sends (traces: OTLP/HTTP protobuf spans, 8 per trace, random trace IDs; the relay routes them by trace ID over the gateways)")
-		profile  = flag.String("cpuprofile", "", "write the vigil agent's CPU profile of each agent scenario's load phase to PREFIX-<scenario>.pprof (through the pprof extension)")
+		profile  = flag.String("cpuprofile", "", "write the CPU profile of each agent scenario's load phase to PREFIX-<scenario>.pprof for the vigil agent and PREFIX-<scenario>-gateway-N.pprof for each gateway (through the pprof extension)")
 		idle     = flag.Duration("idle", 0, "before the load, measure each vigil process's CPU with no load for this long, and report the gateways' CPU-s/M also net of that idle rate (0: not measured)")
 	)
 	flag.Parse()
@@ -129,13 +129,24 @@ type result struct {
 
 func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration time.Duration, workers, batch int) (result, error) {
 	res := result{scenario: scenario, cpu: map[string]float64{}}
-	var gws []*vigilProc
+	var (
+		gws      []*vigilProc
+		gwPprofs []string // of each gateway, with -cpuprofile
+	)
 	for i := range numGateways {
 		name := "gateway"
 		if i > 0 {
 			name = fmt.Sprintf("gateway-%d", i+1)
 		}
-		g, err := startGateway(vigil, name, filepath.Join(dir, name), pki)
+		var gwPprof string
+		if cpuProfile != "" {
+			var err error
+			if gwPprof, err = harness.FreeAddr(); err != nil {
+				return res, err
+			}
+			gwPprofs = append(gwPprofs, gwPprof)
+		}
+		g, err := startGateway(vigil, name, filepath.Join(dir, name), pki, gwPprof)
 		if err != nil {
 			return res, err
 		}
@@ -210,13 +221,18 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 	deliveredBefore := accepted()
 	genBefore := harness.SelfCPU()
 	start := time.Now()
-	profDone := make(chan error, 1)
+	profDone := make(chan error, 1+len(gwPprofs))
 	if pprofAddr != "" {
 		go func() {
 			profDone <- harness.FetchProfile("http://"+pprofAddr, duration, cpuProfile+"-"+scenario+".pprof")
 		}()
 	} else {
 		profDone <- nil
+	}
+	for i, a := range gwPprofs {
+		go func() {
+			profDone <- harness.FetchProfile("http://"+a, duration, fmt.Sprintf("%s-%s-gateway-%d.pprof", cpuProfile, scenario, i+1))
+		}()
 	}
 	var sent int64
 	if tracesLoad {
@@ -227,8 +243,10 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 	if err != nil {
 		return res, err
 	}
-	if err := <-profDone; err != nil {
-		return res, err
+	for range 1 + len(gwPprofs) {
+		if err := <-profDone; err != nil {
+			return res, err
+		}
 	}
 	// Wait until the gateway's exporter has seen everything that was acknowledged.
 	deadline := time.Now().Add(60 * time.Second)
