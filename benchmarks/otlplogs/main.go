@@ -125,6 +125,8 @@ type result struct {
 	queueRatio   float64            // the relay's request bytes ÷ their compressed bytes in its queue (0: not the relay)
 	idle         map[string]float64 // process -> CPU seconds per second with no load (-idle)
 	perExport    float64            // the relay's items per export the gateways accepted (0: not the relay)
+	polls        int                // polls of the gateways' /metrics while waiting for the delivery
+	pollCPU      float64            // the gateways' CPU seconds per poll, with no load (-idle)
 }
 
 func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration time.Duration, workers, batch int) (result, error) {
@@ -213,6 +215,20 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 		for _, p := range procs {
 			res.idle[p.name] = (p.cpuSeconds() - res.idle[p.name]) / time.Since(idleStart).Seconds()
 		}
+		// What one poll of the gateways' /metrics (accepted, while waiting for the delivery)
+		// costs them: 20 polls with no load.
+		cpu0 := 0.0
+		for _, g := range gws {
+			cpu0 += g.cpuSeconds()
+		}
+		const polls = 20
+		for range polls {
+			accepted()
+		}
+		for _, g := range gws {
+			res.pollCPU += g.cpuSeconds()
+		}
+		res.pollCPU = (res.pollCPU - cpu0) / polls
 	}
 	before := map[string]float64{}
 	for _, p := range procs {
@@ -253,6 +269,7 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 	var delivered float64
 	for {
 		delivered = accepted()
+		res.polls++
 		if int64(delivered-deliveredBefore) >= sent || time.Now().After(deadline) {
 			break
 		}
@@ -325,9 +342,12 @@ func printReport(results []result, duration time.Duration, workers, batch int) {
 					idleGW += c
 				}
 			}
-			fmt.Printf("  idle (no load, %s before it): agent %.1f CPU-ms/s, gateways together %.1f CPU-ms/s; over the %.1fs of the load that is %.2f gateway CPU-s/M, so gateways net of idle %s CPU-s/M\n",
-				idleFor, r.idle["agent"]*1e3, idleGW*1e3, r.wall.Seconds(), idleGW*r.wall.Seconds()/float64(r.delivered)*1e6,
-				perM(gateways-idleGW*r.wall.Seconds()))
+			pollGW := r.pollCPU * float64(r.polls)
+			fmt.Printf("  idle (no load, %s before it): agent %.1f CPU-ms/s, gateways together %.1f CPU-ms/s; over the %.1fs of the load that is %.2f gateway CPU-s/M\n",
+				idleFor, r.idle["agent"]*1e3, idleGW*1e3, r.wall.Seconds(), idleGW*r.wall.Seconds()/float64(r.delivered)*1e6)
+			fmt.Printf("  delivery wait: %d polls of the gateways' /metrics, %.1f CPU-ms each (no load): %.2f gateway CPU-s/M; gateways net of idle and polls %s CPU-s/M, all vigil net %s CPU-s/M\n",
+				r.polls, r.pollCPU*1e3, pollGW/float64(r.delivered)*1e6,
+				perM(gateways-idleGW*r.wall.Seconds()-pollGW), perM(total-idleGW*r.wall.Seconds()-pollGW))
 		}
 		if r.queueRatio > 0 {
 			fmt.Printf("  relay queue: requests compressed %.1f× (protobuf bytes ÷ zstd bytes on disk)\n", r.queueRatio)
