@@ -32,10 +32,11 @@ func main() {
 		load     = flag.String("load", "uniform", "uniform: records alike, as telemetrygen's (the issue's load) | varied: access-log records that differ, with random trace ids (compress ~3×)")
 		gateways = flag.Int("gateways", 1, "gateway processes behind the agent (forward::endpoints; agent scenarios of the relay)")
 		signal   = flag.String("signal", "logs", "logs | traces: what the generator sends (traces: OTLP/HTTP protobuf spans, 8 per trace, random trace IDs; the relay routes them by trace ID over the gateways)")
-		profile  = flag.String("cpuprofile", "", "write the vigil agent's CPU profile of each agent scenario's load phase to PREFIX-<scenario>.pprof (through the pprof extension)")
+		profile  = flag.String("cpuprofile", "", "write the CPU profile of each agent scenario's load phase to PREFIX-<scenario>.pprof for the vigil agent and PREFIX-<scenario>-gateway-N.pprof for each gateway (through the pprof extension)")
+		idle     = flag.Duration("idle", 0, "before the load, measure each vigil process's CPU with no load for this long, and report the gateways' CPU-s/M also net of that idle rate (0: not measured)")
 	)
 	flag.Parse()
-	peerBin, cpuProfile, numGateways = *peer, *profile, max(1, *gateways)
+	peerBin, cpuProfile, numGateways, idleFor = *peer, *profile, max(1, *gateways), *idle
 	switch *signal {
 	case "logs":
 	case "traces":
@@ -66,6 +67,7 @@ var (
 	variedLoad  bool
 	tracesLoad  bool
 	numGateways = 1
+	idleFor     time.Duration
 )
 
 func run(vigil, scenario string, duration time.Duration, workers, batch int) error {
@@ -120,18 +122,33 @@ type result struct {
 	wall         time.Duration
 	cpu          map[string]float64 // process -> CPU seconds during the load
 	generatorCPU float64
-	queueRatio   float64 // the relay's request bytes ÷ their compressed bytes in its queue (0: not the relay)
+	queueRatio   float64            // the relay's request bytes ÷ their compressed bytes in its queue (0: not the relay)
+	idle         map[string]float64 // process -> CPU seconds per second with no load (-idle)
+	perExport    float64            // the relay's items per export the gateways accepted (0: not the relay)
+	polls        int                // polls of the gateways' /metrics while waiting for the delivery
+	pollCPU      float64            // the gateways' CPU seconds per poll, with no load (-idle)
 }
 
 func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration time.Duration, workers, batch int) (result, error) {
 	res := result{scenario: scenario, cpu: map[string]float64{}}
-	var gws []*vigilProc
+	var (
+		gws      []*vigilProc
+		gwPprofs []string // of each gateway, with -cpuprofile
+	)
 	for i := range numGateways {
 		name := "gateway"
 		if i > 0 {
 			name = fmt.Sprintf("gateway-%d", i+1)
 		}
-		g, err := startGateway(vigil, name, filepath.Join(dir, name), pki)
+		var gwPprof string
+		if cpuProfile != "" {
+			var err error
+			if gwPprof, err = harness.FreeAddr(); err != nil {
+				return res, err
+			}
+			gwPprofs = append(gwPprofs, gwPprof)
+		}
+		g, err := startGateway(vigil, name, filepath.Join(dir, name), pki, gwPprof)
 		if err != nil {
 			return res, err
 		}
@@ -188,6 +205,31 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 		procs = append([]*vigilProc{ag}, procs...)
 		target = loadTarget{endpoint: ag.httpAddr}
 	}
+	if idleFor > 0 { // the processes' own cost with no load: timers, flushes, rule evaluation, GC
+		res.idle = map[string]float64{}
+		for _, p := range procs {
+			res.idle[p.name] = p.cpuSeconds()
+		}
+		idleStart := time.Now()
+		time.Sleep(idleFor)
+		for _, p := range procs {
+			res.idle[p.name] = (p.cpuSeconds() - res.idle[p.name]) / time.Since(idleStart).Seconds()
+		}
+		// What one poll of the gateways' /metrics (accepted, while waiting for the delivery)
+		// costs them: 20 polls with no load.
+		cpu0 := 0.0
+		for _, g := range gws {
+			cpu0 += g.cpuSeconds()
+		}
+		const polls = 20
+		for range polls {
+			accepted()
+		}
+		for _, g := range gws {
+			res.pollCPU += g.cpuSeconds()
+		}
+		res.pollCPU = (res.pollCPU - cpu0) / polls
+	}
 	before := map[string]float64{}
 	for _, p := range procs {
 		before[p.name] = p.cpuSeconds()
@@ -195,13 +237,18 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 	deliveredBefore := accepted()
 	genBefore := harness.SelfCPU()
 	start := time.Now()
-	profDone := make(chan error, 1)
+	profDone := make(chan error, 1+len(gwPprofs))
 	if pprofAddr != "" {
 		go func() {
 			profDone <- harness.FetchProfile("http://"+pprofAddr, duration, cpuProfile+"-"+scenario+".pprof")
 		}()
 	} else {
 		profDone <- nil
+	}
+	for i, a := range gwPprofs {
+		go func() {
+			profDone <- harness.FetchProfile("http://"+a, duration, fmt.Sprintf("%s-%s-gateway-%d.pprof", cpuProfile, scenario, i+1))
+		}()
 	}
 	var sent int64
 	if tracesLoad {
@@ -212,14 +259,17 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 	if err != nil {
 		return res, err
 	}
-	if err := <-profDone; err != nil {
-		return res, err
+	for range 1 + len(gwPprofs) {
+		if err := <-profDone; err != nil {
+			return res, err
+		}
 	}
 	// Wait until the gateway's exporter has seen everything that was acknowledged.
 	deadline := time.Now().Add(60 * time.Second)
 	var delivered float64
 	for {
 		delivered = accepted()
+		res.polls++
 		if int64(delivered-deliveredBefore) >= sent || time.Now().After(deadline) {
 			break
 		}
@@ -240,6 +290,11 @@ func runScenario(vigil, dir string, pki *harness.PKI, scenario string, duration 
 		queued, err2 := procs[0].counter("vigil_otlprelay_queued_bytes_total", sig)
 		if err1 == nil && err2 == nil && queued > 0 {
 			res.queueRatio = raw / queued
+		}
+		items, err1 := procs[0].counter("vigil_otlprelay_sent_items_total", sig)
+		exports, err2 := procs[0].counter("vigil_otlprelay_exports_total", sig)
+		if err1 == nil && err2 == nil && exports > 0 {
+			res.perExport = items / exports
 		}
 	}
 	return res, nil
@@ -280,8 +335,25 @@ func printReport(results []result, duration time.Duration, workers, batch int) {
 		}
 		fmt.Printf("%-26s %12d %12d %12.0f %14s %14s %14s %11.1fs\n", r.scenario, r.sent, r.delivered,
 			float64(r.delivered)/r.wall.Seconds(), agent, perM(gateways), perM(total), r.generatorCPU)
+		if r.idle != nil && r.delivered > 0 {
+			idleGW := 0.0
+			for name, c := range r.idle {
+				if strings.HasPrefix(name, "gateway") {
+					idleGW += c
+				}
+			}
+			pollGW := r.pollCPU * float64(r.polls)
+			fmt.Printf("  idle (no load, %s before it): agent %.1f CPU-ms/s, gateways together %.1f CPU-ms/s; over the %.1fs of the load that is %.2f gateway CPU-s/M\n",
+				idleFor, r.idle["agent"]*1e3, idleGW*1e3, r.wall.Seconds(), idleGW*r.wall.Seconds()/float64(r.delivered)*1e6)
+			fmt.Printf("  delivery wait: %d polls of the gateways' /metrics, %.1f CPU-ms each (no load): %.2f gateway CPU-s/M; gateways net of idle and polls %s CPU-s/M, all vigil net %s CPU-s/M\n",
+				r.polls, r.pollCPU*1e3, pollGW/float64(r.delivered)*1e6,
+				perM(gateways-idleGW*r.wall.Seconds()-pollGW), perM(total-idleGW*r.wall.Seconds()-pollGW))
+		}
 		if r.queueRatio > 0 {
 			fmt.Printf("  relay queue: requests compressed %.1f× (protobuf bytes ÷ zstd bytes on disk)\n", r.queueRatio)
+		}
+		if r.perExport > 0 {
+			fmt.Printf("  relay exports: %.0f items per export the gateways accepted (since the agent started)\n", r.perExport)
 		}
 		if r.sent != r.delivered {
 			fmt.Printf("  note: %d records acknowledged but %d accepted by the gateway\n", r.sent, r.delivered)

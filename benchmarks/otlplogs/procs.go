@@ -112,7 +112,9 @@ func (p *vigilProc) counter(name, label string) (float64, error) {
 	return sum, sc.Err()
 }
 
-func startGateway(bin, name, dir string, pki *harness.PKI) (*vigilProc, error) {
+// startGateway runs deploy/config/gateway.yaml; with pprofAddr it also serves the pprof
+// extension there.
+func startGateway(bin, name, dir string, pki *harness.PKI, pprofAddr string) (*vigilProc, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
@@ -130,8 +132,12 @@ service:
     logs:
       exporters: [nop]
     traces: # the RED metrics and the service map as shipped, the spans themselves to nop
-      exporters: [nop, spanmetrics, servicemap]
+      exporters: [nop, red, servicemap]
 `, harness.AgentCN, pki.Token)
+	if pprofAddr != "" {
+		cfg = strings.Replace(cfg, "extensions:\n", fmt.Sprintf("extensions:\n  pprof: {endpoint: %q}\n", pprofAddr), 1)
+		cfg += "  extensions: [bodylimit, health_check, walstorage, clusterauth, httpapi, evidence, pprof]\n"
+	}
 	if err := os.WriteFile(override, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}

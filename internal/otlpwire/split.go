@@ -195,6 +195,39 @@ func (sp *Splitter) scopeX(b []byte, num protowire.Number, s Signal, resHash uin
 func (sp *Splitter) span(v, raw []byte) error {
 	var id []byte
 	for len(v) > 0 {
+		// The fields of most spans, read inline: a one-byte tag (field numbers 1 to 15) of a
+		// length-delimited field of length below 2^14, a fixed64 or a one-byte varint. The
+		// others, and anything malformed, go to nextField.
+		if t := v[0]; t < 0x80 && t >= 8 && len(v) >= 3 {
+			switch t & 7 {
+			case 2:
+				l, h := int(v[1]), 2
+				if l >= 0x80 {
+					if v[2] >= 0x80 {
+						break
+					}
+					l, h = l&0x7f|int(v[2])<<7, 3
+				}
+				if h+l > len(v) {
+					break
+				}
+				if t>>3 == 1 {
+					id = v[h : h+l] // the last, as pdata reads it
+				}
+				v = v[h+l:]
+				continue
+			case 1:
+				if len(v) >= 9 {
+					v = v[9:]
+					continue
+				}
+			case 0:
+				if v[1] < 0x80 {
+					v = v[2:]
+					continue
+				}
+			}
+		}
 		num, typ, val, n := nextField(v)
 		if n < 0 {
 			return errTruncated

@@ -44,7 +44,8 @@ type Config struct {
 	// beyond it requests are refused with 429 / RESOURCE_EXHAUSTED and Retry-After until some
 	// finish, so that a burst of clients cannot take the agent's memory (default 67108864).
 	MaxInflightBytes int64 `mapstructure:"max_inflight_bytes"`
-	// NumSenders is the number of concurrent exports per signal (default 4).
+	// NumSenders is the number of concurrent exports per signal (default 4). Requests cut for n
+	// gateways (routing by item) are sent by senders that each take n of them: n calls at once.
 	NumSenders int `mapstructure:"num_senders"`
 	// MaxExportBytes bounds one export: queued requests are concatenated up to this many bytes,
 	// uncompressed (default 4194304; a single larger request is sent alone). Keep it below the

@@ -92,12 +92,26 @@ func (r *relay) queue(ctx context.Context, s otlpwire.Signal, req []byte) (int, 
 		*sp = stamped[:0]
 	}
 	// A queued request: the number of its items and its uncompressed size (4 bytes each, big
-	// endian), then the request as one zstd frame — what the senders send, concatenated.
+	// endian), then the request as one zstd frame — what the senders send, concatenated. Or,
+	// routed by item over several gateways, a cut item: one part per gateway (cut.go).
 	itemp := itemBuffers.Get().(*[]byte)
 	item := slices.Grow((*itemp)[:0], itemHeader+len(stamped)/2)[:itemHeader]
-	binary.BigEndian.PutUint32(item[fifo.HeaderLen:], uint32(min(n, math.MaxUint32)))
-	binary.BigEndian.PutUint32(item[fifo.HeaderLen+4:], uint32(len(stamped)))
-	item = r.zstd.EncodeAll(stamped, item)
+	cut := false
+	if r.perItem[s] && r.fwd != nil { // several gateways up: cut now, while it is uncompressed (cut.go)
+		gwp := gatewayLists.Get().(*[]*gateway)
+		gws, id := r.fwd.router.members((*gwp)[:0])
+		if len(gws) > 1 {
+			item, cut = r.cutItem(item, s, stamped, gws, id)
+		}
+		clear(gws)
+		*gwp = gws[:0]
+		gatewayLists.Put(gwp)
+	}
+	if !cut {
+		binary.BigEndian.PutUint32(item[fifo.HeaderLen:], uint32(min(n, math.MaxUint32&^cutFlag)))
+		binary.BigEndian.PutUint32(item[fifo.HeaderLen+4:], uint32(len(stamped)))
+		item = r.zstd.EncodeAll(stamped, item)
+	}
 	zlen := len(item) - itemHeader
 	err = r.queues[s].PutOwned(ctx, item)
 	if err == nil { // durable: the queue and its log no longer use item
@@ -245,6 +259,9 @@ func (r *relay) serveHTTP(w http.ResponseWriter, req *http.Request, s otlpwire.S
 
 // stampBuffers hold requests with the resource attributes set, until they are compressed.
 var stampBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// gatewayLists are the lists of gateways up that requests are cut for.
+var gatewayLists = sync.Pool{New: func() any { return new([]*gateway) }}
 
 // itemBuffers are the buffers of queued items, reused once an item is durable.
 var itemBuffers = sync.Pool{New: func() any { return new([]byte) }}

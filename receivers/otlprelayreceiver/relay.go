@@ -40,12 +40,13 @@ type relay struct {
 	splitters  sync.Pool          // of *otlpwire.Splitter
 	bufs       sync.Pool          // of *[]byte: decompressed exports
 	tel        *telemetry
-	obsGRPC    *receiverhelper.ObsReport // the collector's receiver metrics of gRPC requests
-	obsHTTP    *receiverhelper.ObsReport // and of HTTP requests
-	maxBody    int64                     // protocols::http::max_request_body_size (0: httpbody's default)
-	inflight   *semaphore.Weighted       // request bytes being received and queued (max_inflight_bytes)
-	retryInfo  *anypb.Any                // the RetryInfo detail of refusals to retry (retry_after); nil: none
-	retryAfter string                    // the Retry-After header of 429 and 503 answers (retry_after, in seconds)
+	obsGRPC    *receiverhelper.ObsReport         // the collector's receiver metrics of gRPC requests
+	obsHTTP    *receiverhelper.ObsReport         // and of HTTP requests
+	maxBody    int64                             // protocols::http::max_request_body_size (0: httpbody's default)
+	inflight   *semaphore.Weighted               // request bytes being received and queued (max_inflight_bytes)
+	calls      [len(signals)]*semaphore.Weighted // export calls under way per signal routed by item (num_senders)
+	retryInfo  *anypb.Any                        // the RetryInfo detail of refusals to retry (retry_after); nil: none
+	retryAfter string                            // the Retry-After header of 429 and 503 answers (retry_after, in seconds)
 
 	// lastRetryLog (unix nanoseconds) rate-limits the log line of failed exports to one per
 	// retryLogEvery, across the senders of this relay.
@@ -85,6 +86,7 @@ func newRelay(set receiver.Settings, cfg *Config) (*relay, error) {
 	r.retryInfo, r.retryAfter = retryHints(cfg.RetryAfter)
 	for i, s := range signals {
 		r.perItem[i] = cfg.perItem(s)
+		r.calls[i] = semaphore.NewWeighted(int64(cfg.NumSenders))
 	}
 	for transport, obs := range map[string]**receiverhelper.ObsReport{"grpc": &r.obsGRPC, "http": &r.obsHTTP} {
 		if *obs, err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{

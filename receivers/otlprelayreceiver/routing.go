@@ -58,6 +58,12 @@ type router struct {
 	gws    []*gateway // by weight, highest first
 	resErr string     // the last resolution's error, "" after a success
 
+	// sets are the sets of gateways up that members handed out recently, by setID: the seeds
+	// of their gateways, for stillOwned. At most maxSets; forgotten all at once beyond it (a
+	// request cut for a forgotten set is cut again at send time).
+	setsMu sync.RWMutex
+	sets   map[uint64][]uint64
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -263,6 +269,68 @@ func (r *router) upCount() int {
 		}
 	}
 	return n
+}
+
+// maxSets bounds router.sets.
+const maxSets = 64
+
+// setID identifies a set of gateways, whatever their order: the sum of Mix of their seeds.
+func setID(gws []*gateway) uint64 {
+	var id uint64
+	for _, g := range gws {
+		id += otlpwire.Mix(g.seed ^ 0x5e7)
+	}
+	return id
+}
+
+// members appends to dst the gateways that are up, highest weight first, and returns them with
+// the id of their set (setID), which it remembers (stillOwned) when there are several. The relay
+// cuts a request for them when it queues it.
+func (r *router) members(dst []*gateway) ([]*gateway, uint64) {
+	dst = r.up(dst)
+	id := setID(dst)
+	if len(dst) < 2 {
+		return dst, id
+	}
+	r.setsMu.RLock()
+	_, known := r.sets[id]
+	r.setsMu.RUnlock()
+	if !known {
+		seeds := make([]uint64, len(dst))
+		for i, g := range dst {
+			seeds[i] = g.seed
+		}
+		r.setsMu.Lock()
+		if r.sets == nil || len(r.sets) >= maxSets {
+			r.sets = map[uint64][]uint64{}
+		}
+		r.sets[id] = seeds
+		r.setsMu.Unlock()
+	}
+	return dst, id
+}
+
+// stillOwned reports whether every item that the gateways of set id (members) ranked first
+// for a gateway of ups still ranks that gateway first among ups, the gateways up now: ups is
+// the same set, or a subset of it (gateways gone, none added). Rendezvous hashing moves only
+// the items of a gateway that went away, and those of a gateway added move to it. It reports
+// false for a set it does not remember (too old, or from before a restart).
+func (r *router) stillOwned(id uint64, ups []*gateway, upsID uint64) bool {
+	if id == upsID {
+		return true
+	}
+	r.setsMu.RLock()
+	seeds, ok := r.sets[id]
+	r.setsMu.RUnlock()
+	if !ok {
+		return false
+	}
+	for _, g := range ups {
+		if !slices.Contains(seeds, g.seed) {
+			return false
+		}
+	}
+	return true
 }
 
 // owner returns the index in gws of the gateway that an item of routing key key goes to: the

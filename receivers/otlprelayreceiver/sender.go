@@ -26,7 +26,8 @@ import (
 // stay queued.
 func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) {
 	var (
-		buf  []byte // the queued requests are read into it, reused from export to export
+		buf  []byte    // the queued requests are read into it, reused from export to export
+		cut  []cutPart // the parts of the cut requests of buf
 		wait *time.Timer
 		full = true // the last export was full: more is waiting, do not wait for it
 	)
@@ -35,21 +36,37 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 			batch []fifo.Item
 			err   error
 		)
+		// Compressed requests are a fraction of their size: take enough for a full export — to
+		// each gateway up, when requests are cut for several (cut.go).
+		take, calls := r.cfg.MaxExportBytes/4, int64(1)
+		if r.perItem[s] {
+			// An export of requests cut for n gateways makes n calls at once: it takes n of the
+			// signal's num_senders calls, and lets requests gather n times as long, so that each
+			// gateway gets exports about as large as one gateway alone would, not n times as many.
+			n := max(1, r.fwd.router.upCount())
+			take *= n
+			calls = int64(min(n, r.cfg.NumSenders))
+			if r.calls[s].Acquire(ctx, calls) != nil {
+				return
+			}
+		}
 		if !full && r.cfg.BatchWait > 0 { // let small requests gather into one export
+			d := r.cfg.BatchWait * time.Duration(calls)
 			if wait == nil {
-				wait = time.NewTimer(r.cfg.BatchWait)
+				wait = time.NewTimer(d)
 			} else {
-				wait.Reset(r.cfg.BatchWait)
+				wait.Reset(d)
 			}
 			select {
 			case <-ctx.Done():
+				r.release(s, calls)
 				return
 			case <-wait.C:
 			}
 		}
-		// Compressed requests are a fraction of their size: take enough for a full export.
-		batch, buf, err = q.NextAppend(ctx, r.cfg.MaxExportBytes/4, buf)
+		batch, buf, err = q.NextAppend(ctx, take, buf)
 		if err != nil {
+			r.release(s, calls)
 			return
 		}
 		var (
@@ -58,7 +75,15 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 			bytes  int
 		)
 		full = false
+		cut = cut[:0]
 		for _, it := range batch {
+			if isCut(it.Data) {
+				var ok bool
+				if cut, ok = appendCutParts(cut, it.Data); !ok {
+					r.set.Logger.Error("damaged request in the durable queue, dropped", zap.Stringer("signal", s), zap.Uint64("seq", it.Seq))
+				}
+				continue
+			}
 			if len(it.Data) < itemCountsLen {
 				r.set.Logger.Error("damaged request in the durable queue, dropped", zap.Stringer("signal", s), zap.Uint64("seq", it.Seq))
 				continue
@@ -67,6 +92,7 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 			if len(parts) > 0 && bytes+size > r.cfg.MaxExportBytes {
 				full = true
 				if !r.export(ctx, s, parts, counts) {
+					r.release(s, calls)
 					return
 				}
 				parts, counts, bytes = nil, nil, 0
@@ -75,16 +101,29 @@ func (r *relay) sendLoop(ctx context.Context, s otlpwire.Signal, q *fifo.Queue) 
 			counts = append(counts, n)
 			bytes += size
 		}
-		if bytes > r.cfg.MaxExportBytes/2 || len(buf) >= r.cfg.MaxExportBytes/4 {
+		if bytes > r.cfg.MaxExportBytes/2 || len(buf) >= take {
 			full = true
 		}
 		if len(parts) > 0 && !r.export(ctx, s, parts, counts) {
+			r.release(s, calls)
 			return
 		}
+		if len(cut) > 0 && !r.exportCut(ctx, s, cut) {
+			r.release(s, calls)
+			return
+		}
+		r.release(s, calls)
 		if err := q.Done(batch...); err != nil {
 			r.set.Logger.Warn("cannot remove sent requests from the durable queue; they will be sent again after a restart",
 				zap.Stringer("signal", s), zap.Error(err))
 		}
+	}
+}
+
+// release gives back the calls a sender of signal s took (sendLoop).
+func (r *relay) release(s otlpwire.Signal, calls int64) {
+	if r.perItem[s] {
+		r.calls[s].Release(calls)
 	}
 }
 

@@ -16,6 +16,11 @@ import (
 
 // Routing by item (routing::traces trace_id, routing::metrics series) with several gateways up.
 //
+// Requests are cut when they are queued (cut.go); what is split here, at send time, is what was
+// not cut for the gateways up now: requests queued with one gateway up (or by a version from
+// before cutting), parts of a gateway gone or cut for another set of gateways, and parts whose
+// gateway fails as a gone gateway does.
+//
 // The split happens at send time, from the queued requests: a sender takes the oldest queued
 // requests as for one export, decompresses them (OTLP requests concatenated are one request),
 // cuts the request on the wire into one part per gateway up (otlpwire.Splitter: each span to
