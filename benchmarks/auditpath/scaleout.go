@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"net"
 	"os"
 	"os/exec"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/vigil-obs/vigil/benchmarks/internal/harness"
 	"github.com/vigil-obs/vigil/internal/opensearchtest"
+	"github.com/vigil-obs/vigil/receivers/otlprelayreceiver"
 	"github.com/vigil-obs/vigil/storage/archive"
 )
 
@@ -130,22 +130,6 @@ func startProc(bin, name, dir, shipped string, override func(pprofAddr string) s
 		return nil, fmt.Errorf("%s: %w; see %s", name, err, logFile.Name())
 	}
 	return p, nil
-}
-
-// rendezvous is the otlprelay receiver's rendezvous weight of addr for key (routing.go, weight):
-// with forward::routing logs: cluster, a cluster's logs go to the gateway of the highest weight
-// for its name. The agents' audit exporter is pointed at that gateway.
-func rendezvous(key, addr string) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(key))
-	_, _ = h.Write([]byte{0})
-	_, _ = h.Write([]byte(addr))
-	x := h.Sum64()
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
 }
 
 func clusterName(c int) string { return fmt.Sprintf("bench-%d", c) }
@@ -345,7 +329,7 @@ extensions:
 	for c := range agents {
 		owner := 0
 		for i := range gws {
-			if rendezvous(clusterName(c), gws[i].grpc) > rendezvous(clusterName(c), gws[owner].grpc) {
+			if otlprelayreceiver.RendezvousWeight(clusterName(c), gws[i].grpc) > otlprelayreceiver.RendezvousWeight(clusterName(c), gws[owner].grpc) {
 				owner = i
 			}
 		}

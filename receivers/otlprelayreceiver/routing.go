@@ -86,8 +86,9 @@ func newRouter(cfg *Config, newGW func(addr, serverName string) *gateway, onDown
 	return r
 }
 
-// weight is the rendezvous weight of addr for key.
-func weight(key, addr string) uint64 {
+// RendezvousWeight is the weight of gateway addr for key by which the relay ranks the gateways
+// (rendezvous hashing): a key goes to the gateway of the highest weight among those up.
+func RendezvousWeight(key, addr string) uint64 {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(key))
 	_, _ = h.Write([]byte{0})
@@ -116,9 +117,9 @@ func (r *router) set(addrs []string, serverName string) {
 			delete(old, a)
 		} else {
 			g = r.newGW(a, serverName)
-			g.weight = weight(r.key, a)
+			g.weight = RendezvousWeight(r.key, a)
 			for i, k := range r.keys {
-				g.weights[i] = weight(k, a)
+				g.weights[i] = RendezvousWeight(k, a)
 			}
 			g.seed = xxhash.Sum64String(a)
 		}
