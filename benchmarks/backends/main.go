@@ -218,7 +218,16 @@ func runOne(o options, pki *harness.PKI, loki, prom *backend, dir, impl, signal 
 	if signal == "logs" {
 		// Every record in Loki: count them (the distributor may have taken lines it discarded).
 		_, discarded, _ := loki.linesReceived(tenant)
+		// The distributor counts a push's lines before its ingesters hold them: count again while
+		// the count grows, until it reaches what was sent or stays put for 5 seconds.
 		stored, err := loki.count(path, query, tenant, 10*time.Minute)
+		for t0 := time.Now(); err == nil && stored < res.sent && time.Since(t0) < 5*time.Second; {
+			time.Sleep(500 * time.Millisecond)
+			var again int64
+			if again, err = loki.count(path, query, tenant, 10*time.Minute); err == nil && again != stored {
+				stored, t0 = again, time.Now()
+			}
+		}
 		if err != nil {
 			return res, fmt.Errorf("cannot count the records in Loki: %w", err)
 		}

@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grafana/loki/pkg/push"
-	"github.com/klauspost/compress/s2"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
@@ -77,49 +75,25 @@ func (e *lokiExporter) shutdown(context.Context) error {
 	return nil
 }
 
-// push sends ld, one request per tenant. Loki's 2xx and 4xx answers (the latter dead-lettered)
-// settle a tenant's streams; a 429, a 5xx or no answer leaves them, alone, to the retry sender
-// and the queue.
-func (e *lokiExporter) push(ctx context.Context, ld plog.Logs) error {
-	var retry []error
-	failed := map[string]bool{}
-	for _, b := range Convert(ld, e.cfg.tenant, time.Now()) {
-		if err := e.send(ctx, b); err != nil {
-			retry = append(retry, err)
-			failed[b.Tenant] = true
-		}
-	}
-	if len(retry) == 0 {
-		return nil
-	}
-	err := errors.Join(retry...)
-	if len(failed) == len(retry) && len(retry) < tenantCount(ld, e.cfg.tenant) {
-		return consumererror.NewLogs(err, e.ofTenants(ld, failed))
-	}
-	return err
-}
-
-// send pushes one tenant's batch and classifies Loki's answer: nil when settled, else an error
+// send pushes one tenant's request and classifies Loki's answer: nil when settled, else an error
 // to retry (with Loki's Retry-After when it gave one).
-func (e *lokiExporter) send(ctx context.Context, b Batch) error {
-	body, err := encode(&b.Request)
-	if err != nil {
-		e.deadLetter(b, 0, reasonUnencoding, err.Error())
+func (e *lokiExporter) send(ctx context.Context, p *part) error {
+	if len(p.body) == 0 {
 		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(p.body))
 	if err != nil {
 		return consumererror.NewPermanent(fmt.Errorf("cannot build a Loki push request: %w", err))
 	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("User-Agent", "vigil-lokipush")
-	if b.Tenant != "" {
-		req.Header.Set("X-Scope-OrgID", b.Tenant)
+	if p.tenant != "" {
+		req.Header.Set("X-Scope-OrgID", p.tenant)
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
 		e.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "error")))
-		return fmt.Errorf("cannot push to Loki (tenant %q), the queue keeps the logs: %w", b.Tenant, err)
+		return fmt.Errorf("cannot push to Loki (tenant %q), the queue keeps the logs: %w", p.tenant, err)
 	}
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	_ = resp.Body.Close()
@@ -127,7 +101,7 @@ func (e *lokiExporter) send(ctx context.Context, b Batch) error {
 	switch s := resp.StatusCode; {
 	case s/100 == 2:
 		e.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "2xx")))
-		e.sent.Add(ctx, int64(b.Entries))
+		e.sent.Add(ctx, int64(p.entries))
 		return nil
 	case s == http.StatusTooManyRequests || s >= 500:
 		class := "5xx"
@@ -135,40 +109,16 @@ func (e *lokiExporter) send(ctx context.Context, b Batch) error {
 			class = "429"
 		}
 		e.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("status", class)))
-		err := fmt.Errorf("loki answered %d (tenant %q), retrying later: %s", s, b.Tenant, msg)
+		err := fmt.Errorf("loki answered %d (tenant %q), retrying later: %s", s, p.tenant, msg)
 		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
 			return exporterhelper.NewThrottleRetry(err, d)
 		}
 		return err
 	default:
 		e.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("status", "4xx")))
-		e.deadLetter(b, s, reasonRejected, msg)
+		e.deadLetterPart(p, s, reasonRejected, msg)
 		return nil
 	}
-}
-
-// marshalBuffers keeps the protobuf buffers of push requests between pushes: a request is
-// encoded into one, compressed into a new slice (the HTTP client may read it after send
-// returns), and the buffer is put back.
-var marshalBuffers sync.Pool
-
-// encode is a push request as Loki reads it: protobuf, then snappy's block format (s2's snappy
-// encoder at its default speed: the same format, several times cheaper than its "better" mode).
-func encode(r *push.PushRequest) ([]byte, error) {
-	size := r.Size()
-	bp, _ := marshalBuffers.Get().(*[]byte)
-	if bp == nil || cap(*bp) < size {
-		b := make([]byte, size)
-		bp = &b
-	}
-	raw := (*bp)[:size]
-	n, err := r.MarshalToSizedBuffer(raw)
-	if err != nil {
-		return nil, err
-	}
-	out := s2.EncodeSnappy(nil, raw[size-n:])
-	marshalBuffers.Put(bp)
-	return out, nil
 }
 
 func retryAfter(h string) (time.Duration, bool) {
@@ -184,28 +134,6 @@ func retryAfter(h string) (time.Duration, bool) {
 	return 0, false
 }
 
-// tenantCount is the number of tenants ld's resources belong to.
-func tenantCount(ld plog.Logs, tenant func(string) string) int {
-	seen := map[string]bool{}
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		seen[tenant(clusterOf(rls.At(i)))] = true
-	}
-	return len(seen)
-}
-
-// ofTenants copies the resource logs of ld that belong to the given tenants.
-func (e *lokiExporter) ofTenants(ld plog.Logs, tenants map[string]bool) plog.Logs {
-	out := plog.NewLogs()
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		if tenants[e.cfg.tenant(clusterOf(rls.At(i)))] {
-			rls.At(i).CopyTo(out.ResourceLogs().AppendEmpty())
-		}
-	}
-	return out
-}
-
 // clusterOf is the k8s.cluster.name of rl's resource, "" when it has none (a zero Value's
 // AsString would panic).
 func clusterOf(rl plog.ResourceLogs) string {
@@ -213,6 +141,19 @@ func clusterOf(rl plog.ResourceLogs) string {
 		return v.AsString()
 	}
 	return ""
+}
+
+// deadLetterPart dead-letters a queued tenant's request: decoded from its snappy body, only on
+// this rare path, so that the file holds what it held when the queue held logs.
+func (e *lokiExporter) deadLetterPart(p *part, status int, reason, msg string) {
+	b, err := p.batch()
+	if err != nil {
+		e.deadLettered.Add(context.Background(), int64(p.entries), metric.WithAttributes(attribute.String("reason", reason)))
+		e.logger.Error("Loki rejected a push request whose queued body cannot be decoded for the dead-letter directory",
+			zap.String("tenant", p.tenant), zap.Int("status", status), zap.Int("entries", p.entries), zap.String("error", msg), zap.NamedError("decode_error", err))
+		return
+	}
+	e.deadLetter(b, status, reason, msg)
 }
 
 // deadLetter appends the streams of a rejected batch to <dead_letter_dir>/loki-YYYY-MM-DD.ndjson,

@@ -6,6 +6,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 
 	"github.com/vigil-obs/vigil/exporters/lokipushexporter/internal/metadata"
 )
@@ -25,12 +26,12 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	if err != nil {
 		return nil, err
 	}
-	// The queue holds the logs as they arrived (pdata's own encoding on a storage extension);
-	// they are turned into push requests when sent. The HTTP client has its own timeout.
-	return exporterhelper.NewLogs(ctx, set, cfg, e.push,
+	// The queue holds the push requests, one per tenant, translated and compressed once as the
+	// logs arrive (request.go). The HTTP client has its own timeout.
+	return xexporterhelper.NewLogsRequest(ctx, set, e.toRequest, e.pushRequest,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{}),
-		exporterhelper.WithQueue(c.QueueConfig),
+		xexporterhelper.WithQueueBatch(c.QueueConfig, xexporterhelper.QueueBatchSettings{Encoding: lokiEncoding{e}}),
 		exporterhelper.WithRetry(c.RetryConfig))
 }
