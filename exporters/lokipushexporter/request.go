@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/grafana/loki/pkg/push"
@@ -15,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
+
+	"github.com/vigil-obs/vigil/internal/snappyblock"
 )
 
 // lokiRequest is what the sending queue holds: the push requests of a batch of logs, one per
@@ -52,10 +53,6 @@ type lokiEncoding struct{ e *lokiExporter }
 const lokiEncodingVersion = 1
 
 var errLokiEncoding = errors.New("damaged Loki queue item")
-
-// maxSnappyRatio bounds what a snappy block (as s2.EncodeSnappy writes it) decompresses to, per
-// byte: its longest copy, 64 bytes, takes 3 (a 2-byte copy gives 11 at most).
-const maxSnappyRatio = 22
 
 // Marshal returns the request's encoding, the bytes it was built in. They must not be changed.
 func (lokiEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]byte, error) {
@@ -130,13 +127,8 @@ func decodeRequest(b []byte) (*lokiRequest, error) {
 			return nil, fmt.Errorf("%w: body of %d bytes in %d", errLokiEncoding, bl, len(rest))
 		}
 		p.body, rest = rest[:bl:bl], rest[bl:]
-		if len(p.body) > 0 {
-			if p.size, err = s2.DecodedLen(p.body); err != nil {
-				return nil, fmt.Errorf("%w: %w", errLokiEncoding, err)
-			}
-		}
-		if p.size > maxSnappyRatio*len(p.body) { // what its header claims cannot come from so few bytes
-			return nil, fmt.Errorf("%w: %d bytes claimed by a snappy block of %d", errLokiEncoding, p.size, len(p.body))
+		if p.size, err = snappyblock.DecodedLen(p.body); err != nil {
+			return nil, fmt.Errorf("%w: %w", errLokiEncoding, err)
 		}
 		if entries > uint64(p.size) { // an entry takes 2 bytes of the request at least
 			return nil, fmt.Errorf("%w: %d entries in %d bytes", errLokiEncoding, entries, p.size)
@@ -158,8 +150,8 @@ func decodeRequest(b []byte) (*lokiRequest, error) {
 func (e *lokiExporter) toRequest(_ context.Context, ld plog.Logs) (xexporterhelper.Request, error) {
 	batches := Convert(ld, e.cfg.tenant, time.Now())
 	parts := make([]rawPart, 0, len(batches))
-	raw := getBuffer(&rawBuffers)
-	defer putBuffer(&rawBuffers, raw)
+	raw := rawBuffers.Get()
+	defer rawBuffers.Put(raw)
 	for _, b := range batches {
 		start := len(*raw)
 		var err error
@@ -199,43 +191,17 @@ func appendPush(dst []byte, r *push.PushRequest) ([]byte, error) {
 	return out[:len(out)+size], nil
 }
 
-// maxPooled bounds the encoding and compression buffers kept for the next request.
-const maxPooled = 16 << 20
-
-var rawBuffers, snappyBuffers sync.Pool // *[]byte
-
-func getBuffer(p *sync.Pool) *[]byte {
-	if b, ok := p.Get().(*[]byte); ok {
-		*b = (*b)[:0]
-		return b
-	}
-	return new([]byte)
-}
-
-func putBuffer(p *sync.Pool, b *[]byte) {
-	if cap(*b) <= maxPooled {
-		p.Put(b)
-	}
-}
+var rawBuffers, snappyBuffers snappyblock.Buffers
 
 // newRequest compresses the parts (in buffers reused from request to request) into a request's
 // own encoding.
 func newRequest(parts []rawPart) *lokiRequest {
-	sb := getBuffer(&snappyBuffers)
-	defer putBuffer(&snappyBuffers, sb)
+	sb := snappyBuffers.Get()
+	defer snappyBuffers.Put(sb)
 	bodies := make([][2]int, len(parts)) // offsets in *sb
 	for i, p := range parts {
 		start := len(*sb)
-		if len(p.raw) > 0 {
-			need := start + s2.MaxEncodedLen(len(p.raw))
-			if cap(*sb) < need {
-				nb := make([]byte, start, 2*need)
-				copy(nb, *sb)
-				*sb = nb
-			}
-			body := s2.EncodeSnappy((*sb)[start:need], p.raw) // snappy's block format at s2's default speed
-			*sb = (*sb)[:start+len(body)]
-		}
+		*sb = snappyblock.Append(*sb, p.raw)
 		bodies[i] = [2]int{start, len(*sb)}
 	}
 	n := 1 + binary.MaxVarintLen64 + len(*sb)

@@ -25,6 +25,7 @@ import (
 	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
 
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
+	"github.com/vigil-obs/vigil/internal/snappyblock"
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
 
@@ -287,7 +288,7 @@ func checkItem(t testing.TB, e *lokiExporter, b []byte) {
 	r, ok := req.(*lokiRequest)
 	require.True(t, ok)
 	if len(b) > 0 && b[0] == lokiEncodingVersion {
-		require.LessOrEqual(t, r.BytesSize(), maxSnappyRatio*len(b))
+		require.LessOrEqual(t, r.BytesSize(), snappyblock.MaxRatio*len(b))
 		require.LessOrEqual(t, r.ItemsCount(), r.BytesSize())
 	}
 	for i := range r.parts {

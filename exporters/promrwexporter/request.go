@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/prometheus/prompb"
@@ -14,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
+
+	"github.com/vigil-obs/vigil/internal/snappyblock"
 )
 
 // rwRequest is what the sending queue holds: the remote-write request itself, translated and
@@ -44,10 +45,6 @@ type rwEncoding struct{ e *promrwExporter }
 const rwEncodingVersion = 1
 
 var errRWEncoding = errors.New("damaged remote-write queue item")
-
-// maxSnappyRatio bounds what a snappy block (as s2.EncodeSnappy writes it) decompresses to, per
-// byte: its longest copy, 64 bytes, takes 3 (a 2-byte copy gives 11 at most).
-const maxSnappyRatio = 22
 
 // Marshal returns the request's encoding, the bytes it was built in. They must not be changed.
 func (rwEncoding) Marshal(_ context.Context, req xexporterhelper.Request) ([]byte, error) {
@@ -82,15 +79,9 @@ func (d rwEncoding) Unmarshal(b []byte) (context.Context, xexporterhelper.Reques
 		return ctx, nil, fmt.Errorf("%w: bad sample count", errRWEncoding)
 	}
 	body := b[1+n:]
-	size := 0
-	if len(body) > 0 {
-		var err error
-		if size, err = s2.DecodedLen(body); err != nil {
-			return ctx, nil, fmt.Errorf("%w: %w", errRWEncoding, err)
-		}
-	}
-	if size > maxSnappyRatio*len(body) { // what its header claims cannot come from so few bytes
-		return ctx, nil, fmt.Errorf("%w: %d bytes claimed by a snappy block of %d", errRWEncoding, size, len(body))
+	size, err := snappyblock.DecodedLen(body)
+	if err != nil {
+		return ctx, nil, fmt.Errorf("%w: %w", errRWEncoding, err)
 	}
 	if samples > uint64(size) { // a sample takes 2 bytes of the request at least
 		return ctx, nil, fmt.Errorf("%w: %d samples in %d bytes", errRWEncoding, samples, size)
@@ -120,29 +111,13 @@ func (e *promrwExporter) pushRequest(ctx context.Context, req xexporterhelper.Re
 	return e.send(ctx, r.body)
 }
 
-// maxPooled bounds the encoding and compression buffers kept for the next request.
-const maxPooled = 16 << 20
-
-var rawBuffers, snappyBuffers sync.Pool // *[]byte
-
-func getBuffer(p *sync.Pool) *[]byte {
-	if b, ok := p.Get().(*[]byte); ok {
-		return b
-	}
-	return new([]byte)
-}
-
-func putBuffer(p *sync.Pool, b *[]byte) {
-	if cap(*b) <= maxPooled {
-		p.Put(b)
-	}
-}
+var rawBuffers, snappyBuffers snappyblock.Buffers
 
 // request encodes the series as a remote-write request: encoded and compressed in buffers
 // reused from request to request, then copied into the request's own bytes.
 func (c *collector) request() (*rwRequest, error) {
-	raw := getBuffer(&rawBuffers)
-	defer putBuffer(&rawBuffers, raw)
+	raw := rawBuffers.Get()
+	defer rawBuffers.Put(raw)
 	var err error
 	if *raw, err = c.appendTo((*raw)[:0]); err != nil {
 		return nil, consumererror.NewPermanent(fmt.Errorf("cannot encode remote-write request: %w", err))
@@ -156,16 +131,10 @@ func (c *collector) request() (*rwRequest, error) {
 
 // newRequest compresses raw, a prompb.WriteRequest of so many samples, into a request.
 func newRequest(raw []byte, samples int) *rwRequest {
-	var body []byte
-	if len(raw) > 0 {
-		sb := getBuffer(&snappyBuffers)
-		defer putBuffer(&snappyBuffers, sb)
-		if n := s2.MaxEncodedLen(len(raw)); cap(*sb) < n {
-			*sb = make([]byte, n)
-		}
-		body = s2.EncodeSnappy((*sb)[:cap(*sb)], raw) // snappy's block format at s2's default speed
-		*sb = body
-	}
+	sb := snappyBuffers.Get()
+	defer snappyBuffers.Put(sb)
+	*sb = snappyblock.Append(*sb, raw)
+	body := *sb
 	enc := make([]byte, 0, 1+binary.MaxVarintLen64+len(body))
 	enc = binary.AppendUvarint(append(enc, rwEncodingVersion), uint64(samples))
 	h := len(enc)
