@@ -245,6 +245,7 @@ func (e *alertExporter) Shutdown(ctx context.Context) error {
 	e.notifier.Stop()
 	e.wg.Wait() // the reloader first: no generation starts after this
 	e.gen.Load().wait()
+	e.takeover.wait() // the groups' context ended: lookups under way end
 	e.tel.close()
 	e.closeClient()
 	return nil

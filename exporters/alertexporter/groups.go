@@ -135,7 +135,7 @@ func (e *alertExporter) runGroup(ctx context.Context, gen *generation, i int) {
 				e.markRestored()
 			}
 		}
-		e.takeover.adopt(ctx, g, last) // after a restore: an alert restored is not new
+		e.takeover.adopt(ctx, g, last, func() { e.trigger(i) }) // after a restore: an alert restored is not new
 		first = false
 		timer.Reset(nextEval(g, last))
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -36,6 +37,9 @@ type takeover struct {
 	ext    labels.Labels
 	client *http.Client
 	logger *zap.Logger
+
+	inflight sync.Map // *rules.AlertingRule: a lookup of its alerts is under way
+	wg       sync.WaitGroup
 }
 
 func newTakeover(cfg *Config, logger *zap.Logger) *takeover {
@@ -49,50 +53,74 @@ func newTakeover(cfg *Config, logger *zap.Logger) *takeover {
 	return t
 }
 
-// adopt is called after each evaluation of g at ts: every alert of a rule with `for` that
-// became pending in that evaluation and is active at an Alertmanager gets that alert's start
-// (less `for`) as its own activity, if earlier than its own.
-func (t *takeover) adopt(ctx context.Context, g *rules.Group, ts time.Time) {
+// adopt is called after each evaluation of g at ts. For each rule with `for` that has alerts
+// that became pending in that evaluation, it looks the rule's alerts up at the Alertmanagers off
+// the evaluation's path (one lookup per rule at a time) and gives every alert of the rule still
+// pending since ts or later that is active there that alert's start (less `for`) as its own
+// activity, if earlier; then wake has the group evaluated again, so that the alert fires.
+func (t *takeover) adopt(ctx context.Context, g *rules.Group, ts time.Time, wake func()) {
 	if t == nil {
 		return
 	}
 	for _, r := range g.AlertingRules() {
 		hold := r.HoldDuration()
-		if hold <= 0 {
+		if hold <= 0 || !newlyPending(r, ts) {
 			continue
 		}
-		var fresh int
-		r.ForEachActiveAlert(func(a *rules.Alert) {
-			if a.State == rules.StatePending && a.ActiveAt.Equal(ts) {
-				fresh++
+		if _, busy := t.inflight.LoadOrStore(r, struct{}{}); busy {
+			continue // the lookup under way sees this evaluation's alerts too
+		}
+		t.wg.Go(func() {
+			defer t.inflight.Delete(r)
+			if t.adoptRule(ctx, r, hold, ts) {
+				wake()
 			}
 		})
-		if fresh == 0 {
-			continue
-		}
-		started, err := t.firing(ctx, r.Name())
-		if err != nil {
+	}
+}
+
+// newlyPending tells whether r has an alert that became pending at ts.
+func newlyPending(r *rules.AlertingRule, ts time.Time) bool {
+	fresh := false
+	r.ForEachActiveAlert(func(a *rules.Alert) {
+		fresh = fresh || (a.State == rules.StatePending && a.ActiveAt.Equal(ts))
+	})
+	return fresh
+}
+
+// adoptRule looks r's alerts up and takes over those active at an Alertmanager; it tells whether
+// it took one over.
+func (t *takeover) adoptRule(ctx context.Context, r *rules.AlertingRule, hold time.Duration, ts time.Time) bool {
+	started, err := t.firing(ctx, r.Name())
+	if err != nil {
+		if ctx.Err() == nil {
 			t.logger.Warn("cannot look up firing alerts at the Alertmanagers to take them over; the new pending alerts wait their `for`",
 				zap.String("alert", r.Name()), zap.Error(err))
-			continue
 		}
-		if len(started) == 0 {
-			continue
+		return false
+	}
+	took := false
+	r.ForEachActiveAlert(func(a *rules.Alert) {
+		if a.State != rules.StatePending || a.ActiveAt.Before(ts) {
+			return
 		}
-		r.ForEachActiveAlert(func(a *rules.Alert) {
-			if a.State != rules.StatePending || !a.ActiveAt.Equal(ts) {
-				return
-			}
-			s, ok := started[t.sentLabels(a.Labels).String()]
-			if !ok {
-				return
-			}
-			if at := s.Add(-hold); at.Before(a.ActiveAt) {
-				a.ActiveAt = at
-				t.logger.Info("alert already firing at an Alertmanager taken over: fires at the next evaluation",
-					zap.String("alert", r.Name()), zap.String("labels", a.Labels.String()), zap.Time("firing_since", s))
-			}
-		})
+		s, ok := started[t.sentLabels(a.Labels).String()]
+		if !ok {
+			return
+		}
+		if at := s.Add(-hold); at.Before(a.ActiveAt) {
+			a.ActiveAt, took = at, true
+			t.logger.Info("alert already firing at an Alertmanager taken over: fires at the next evaluation",
+				zap.String("alert", r.Name()), zap.String("labels", a.Labels.String()), zap.Time("firing_since", s))
+		}
+	})
+	return took
+}
+
+// wait returns once no lookup is under way (their context ended first).
+func (t *takeover) wait() {
+	if t != nil {
+		t.wg.Wait()
 	}
 }
 
