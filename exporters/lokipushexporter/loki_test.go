@@ -15,15 +15,14 @@ import (
 	"github.com/grafana/loki/v3/pkg/loghttp"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/extension"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
+	"github.com/vigil-obs/vigil/extensions/walstorageextension/walstoragetest"
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
 
@@ -147,11 +146,7 @@ func TestRoundTripThroughRealLoki(t *testing.T) {
 // durable is an exporter on a walstorage queue whose directory outlives it.
 func durable(t *testing.T, queueDir, deadDir, endpoint string) (exporter.Logs, extension.Extension) {
 	t.Helper()
-	wcfg := walstorageextension.NewFactory().CreateDefaultConfig().(*walstorageextension.Config)
-	wcfg.Directory = queueDir
-	ws, err := walstorageextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(walstorageextension.Type), wcfg)
-	require.NoError(t, err)
-	require.NoError(t, ws.Start(context.Background(), componenttest.NewNopHost()))
+	ws := walstoragetest.Start(t, queueDir)
 	cfg := createDefaultConfig()
 	cfg.ClientConfig.Endpoint = endpoint
 	cfg.DeadLetterDir = deadDir

@@ -14,17 +14,16 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
 
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
+	"github.com/vigil-obs/vigil/extensions/walstorageextension/walstoragetest"
 	"github.com/vigil-obs/vigil/internal/snappyblock"
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
@@ -142,11 +141,7 @@ func must(r xexporterhelper.Request, err error) xexporterhelper.Request {
 // the queue, Loki unreachable) are sent by this one after a restart on the same directory.
 func TestPreviousQueueOnDiskIsSent(t *testing.T) {
 	queueDir, deadDir := t.TempDir(), t.TempDir()
-	wcfg := walstorageextension.NewFactory().CreateDefaultConfig().(*walstorageextension.Config)
-	wcfg.Directory = queueDir
-	ws, err := walstorageextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(walstorageextension.Type), wcfg)
-	require.NoError(t, err)
-	require.NoError(t, ws.Start(context.Background(), componenttest.NewNopHost()))
+	ws := walstoragetest.Start(t, queueDir)
 	defer func() { require.NoError(t, ws.Shutdown(context.Background())) }()
 	// The exporter of the previous kind: exporterhelper.NewLogs, whose queue holds the logs as
 	// protobuf.

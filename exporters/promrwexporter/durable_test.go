@@ -8,13 +8,11 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/extension"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
+	"github.com/vigil-obs/vigil/extensions/walstorageextension/walstoragetest"
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
 
@@ -22,17 +20,7 @@ import (
 // both started; stop shuts both down (exporter first, as the collector does).
 func durableExporter(t *testing.T, dir, endpoint string) (exp exporter.Metrics, stop func()) {
 	t.Helper()
-	wf := walstorageextension.NewFactory()
-	wcfg := wf.CreateDefaultConfig().(*walstorageextension.Config)
-	wcfg.Directory = dir
-	var ws extension.Extension
-	ws, err := wf.Create(context.Background(), extensiontest.NewNopSettings(walstorageextension.Type), wcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ws.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	ws := walstoragetest.Start(t, dir)
 	id := component.NewID(walstorageextension.Type)
 	cfg := createDefaultConfig()
 	cfg.Endpoint = endpoint
@@ -44,7 +32,7 @@ func durableExporter(t *testing.T, dir, endpoint string) (exp exporter.Metrics, 
 	}
 	set := exportertest.NewNopSettings(Type)
 	set.ID = component.NewID(Type) // as the collector names it: the queue's keys are under the ID
-	exp, err = NewFactory().CreateMetrics(context.Background(), set, cfg)
+	exp, err := NewFactory().CreateMetrics(context.Background(), set, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

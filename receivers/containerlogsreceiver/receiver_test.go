@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
@@ -28,6 +27,7 @@ import (
 	"github.com/vigil-obs/vigil/internal/k8spod/k8spodtest"
 
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
+	"github.com/vigil-obs/vigil/extensions/walstorageextension/walstoragetest"
 	"github.com/vigil-obs/vigil/internal/k8spod"
 	"github.com/vigil-obs/vigil/internal/otlpwire"
 	"github.com/vigil-obs/vigil/internal/relayqueue"
@@ -114,12 +114,7 @@ func (e env) start(t *testing.T, cfg *Config, sink *consumertest.LogsSink) func(
 func (e env) startWithAPI(t *testing.T, cfg *Config, sink *consumertest.LogsSink, kube k8spod.Pods) func() {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
-	wcfg := walstorageextension.NewFactory().CreateDefaultConfig().(*walstorageextension.Config)
-	wcfg.Directory = e.queue
-	var ws extension.Extension
-	ws, err := walstorageextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(walstorageextension.Type), wcfg)
-	require.NoError(t, err)
-	require.NoError(t, ws.Start(context.Background(), testutil.Host(nil)))
+	ws := walstoragetest.Start(t, e.queue)
 	set := receivertest.NewNopSettings(Type)
 	set.ID = component.NewID(Type) // the same storage keys on every start
 	r, err := NewFactory().CreateLogs(context.Background(), set, cfg, sink)

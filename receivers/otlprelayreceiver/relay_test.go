@@ -18,8 +18,6 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/extension"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -36,6 +34,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
+	"github.com/vigil-obs/vigil/extensions/walstorageextension/walstoragetest"
 	"github.com/vigil-obs/vigil/internal/testutil"
 )
 
@@ -135,15 +134,11 @@ type relayEnv struct {
 // walstorage in dir (max bytes maxBytes, 0: default).
 func startRelay(t *testing.T, dir, fwd string, maxBytes int64, mutate ...func(*Config)) *relayEnv {
 	t.Helper()
-	wcfg := walstorageextension.NewFactory().CreateDefaultConfig().(*walstorageextension.Config)
-	wcfg.Directory = dir
-	if maxBytes > 0 { // space comes back a segment at a time: small segments
-		wcfg.MaxBytes, wcfg.SegmentBytes = maxBytes, maxBytes/8
-	}
-	var ws extension.Extension
-	ws, err := walstorageextension.NewFactory().Create(context.Background(), extensiontest.NewNopSettings(walstorageextension.Type), wcfg)
-	require.NoError(t, err)
-	require.NoError(t, ws.Start(context.Background(), testutil.Host(nil)))
+	ws := walstoragetest.Start(t, dir, func(wcfg *walstorageextension.Config) {
+		if maxBytes > 0 { // space comes back a segment at a time: small segments
+			wcfg.MaxBytes, wcfg.SegmentBytes = maxBytes, maxBytes/8
+		}
+	})
 	env := &relayEnv{httpAddr: testutil.FreeAddr(t), grpcAddr: testutil.FreeAddr(t), tel: componenttest.NewTelemetry()}
 	cfg := createDefaultConfig()
 	id := component.NewID(walstorageextension.Type)

@@ -15,13 +15,12 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/extension"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/vigil-obs/vigil/exporters/promrwexporter"
 	"github.com/vigil-obs/vigil/extensions/walstorageextension"
+	"github.com/vigil-obs/vigil/extensions/walstorageextension/walstoragetest"
 	"github.com/vigil-obs/vigil/internal/testutil"
 	"github.com/vigil-obs/vigil/storage/wal"
 )
@@ -93,17 +92,7 @@ func TestAnswersAfterTheWritesAreDurable(t *testing.T) {
 // walExporter is the promrw exporter with its sending queue on walstorage in dir.
 func walExporter(t *testing.T, dir, endpoint string) (exporter.Metrics, func()) {
 	t.Helper()
-	wf := walstorageextension.NewFactory()
-	wcfg := wf.CreateDefaultConfig().(*walstorageextension.Config)
-	wcfg.Directory = dir
-	var ws extension.Extension
-	ws, err := wf.Create(context.Background(), extensiontest.NewNopSettings(walstorageextension.Type), wcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ws.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	ws := walstoragetest.Start(t, dir)
 	id := component.NewID(walstorageextension.Type)
 	f := promrwexporter.NewFactory()
 	cfg := f.CreateDefaultConfig().(*promrwexporter.Config)
